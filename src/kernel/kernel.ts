@@ -1,0 +1,132 @@
+import { PagewireRangeError } from "../errors.js";
+import type { DirtyBitmap } from "./dirty-bitmap.js";
+import type { KernelExports } from "./exports.js";
+import { KernelHeap, type KernelRegion } from "./heap.js";
+
+/** Bytes in a guest page; every page kernel works on 4 KiB pages. */
+export const PAGE_SIZE = 4096;
+
+/**
+ * One instance of the pagewire WASM module with its linear memory and heap.
+ *
+ * Views returned by `bytes()`/`u32()` are created on each call, over the current
+ * `memory.buffer`: a later `alloc` may grow memory and detach earlier views, so never
+ * keep one across a call that allocates.
+ */
+export class Kernel {
+  readonly memory: WebAssembly.Memory;
+  /** True when `memory` is a shared memory (its buffer a SharedArrayBuffer). */
+  readonly shared: boolean;
+  /** The raw numeric exports; wrappers below are the supported API. */
+  readonly raw: KernelExports;
+  readonly #heap: KernelHeap;
+
+  constructor(instance: WebAssembly.Instance, memory: WebAssembly.Memory, shared: boolean) {
+    this.raw = instance.exports as unknown as KernelExports;
+    this.memory = memory;
+    this.shared = shared;
+    this.#heap = new KernelHeap(memory, this.raw.heapBase() >>> 0);
+  }
+
+  // ---- regions ---------------------------------------------------------------------------
+
+  /** Allocates `bytes` of kernel memory aligned to `align` (a power of two). Contents are unspecified. */
+  alloc(bytes: number, align = 16): KernelRegion {
+    return this.#heap.alloc(bytes, align);
+  }
+
+  /** Returns a region to the heap. Freeing twice throws `REGION_NOT_LIVE`. */
+  free(region: KernelRegion): void {
+    this.#heap.free(region);
+  }
+
+  /** Bytes currently allocated from the kernel heap. */
+  get allocatedBytes(): number {
+    return this.#heap.allocatedBytes;
+  }
+
+  /** A fresh Uint8Array over the region (valid until the next allocation that grows memory). */
+  bytes(region: KernelRegion): Uint8Array {
+    return new Uint8Array(this.memory.buffer, region.ptr, region.bytes);
+  }
+
+  /** A fresh Uint32Array over the region (its length is bytes / 4, rounded down). */
+  u32(region: KernelRegion): Uint32Array {
+    return new Uint32Array(this.memory.buffer, region.ptr, region.bytes >>> 2);
+  }
+
+  /** True when `view` is a view of this kernel's current memory (usable in place). */
+  owns(view: ArrayBufferView): boolean {
+    return view.buffer === this.memory.buffer;
+  }
+
+  /**
+   * Runs `fn` with kernel pointers for `views`. Views of kernel memory are used in place;
+   * any other typed array is copied into a temporary region (and copied back afterwards
+   * when it is also listed in `outputs`). Cost: one copy each way for foreign arrays.
+   */
+  withPointers<T>(views: readonly ArrayBufferView[], outputs: readonly ArrayBufferView[], fn: (ptrs: number[]) => T): T {
+    const ptrs = views.map((v) => (this.owns(v) ? v.byteOffset : -1));
+    const staged: Array<[ArrayBufferView, KernelRegion]> = [];
+    try {
+      for (let i = 0; i < views.length; i++) {
+        if (ptrs[i] !== -1) continue;
+        const v = views[i];
+        const r = this.alloc(v.byteLength, 64);
+        staged.push([v, r]);
+        ptrs[i] = r.ptr;
+      }
+      for (const [v, r] of staged) this.bytes(r).set(asBytes(v));
+      return fn(ptrs);
+    } finally {
+      for (const [v, r] of staged) {
+        if (outputs.includes(v)) asBytes(v).set(this.bytes(r));
+        this.free(r);
+      }
+    }
+  }
+
+  // ---- page kernels ----------------------------------------------------------------------
+
+  /** True when the 4 KiB page is all zero. ~0.1 µs for a zero page in kernel memory. */
+  isZeroPage(page: Uint8Array): boolean {
+    checkLength("isZeroPage", page, PAGE_SIZE);
+    return this.withPointers([page], [], ([p]) => this.raw.isZeroPage(p) !== 0);
+  }
+
+  /**
+   * Sets in `into` the bit of every page i < pageCount whose 4 KiB differ between `a` and
+   * `b`; returns how many pages differ. Bits already set in `into` stay set. SIMD compare
+   * with an early exit per page: costs about one read of each differing page's prefix and
+   * a full read of both copies of each equal page.
+   */
+  diffPages(a: Uint8Array, b: Uint8Array, pageCount: number, into: DirtyBitmap): number {
+    checkLength("diffPages a", a, pageCount * PAGE_SIZE);
+    checkLength("diffPages b", b, pageCount * PAGE_SIZE);
+    checkPages("diffPages", pageCount, into);
+    return this.withPointers([a, b], [], ([pa, pb]) => this.raw.diffPages(pa, pb, pageCount, into.region.ptr) >>> 0);
+  }
+
+  /** Sets in `into` the bit of every all-zero page among `pageCount` pages of `mem`; returns how many. */
+  zeroPages(mem: Uint8Array, pageCount: number, into: DirtyBitmap): number {
+    checkLength("zeroPages", mem, pageCount * PAGE_SIZE);
+    checkPages("zeroPages", pageCount, into);
+    return this.withPointers([mem], [], ([pm]) => this.raw.zeroPages(pm, pageCount, into.region.ptr) >>> 0);
+  }
+}
+
+function asBytes(v: ArrayBufferView): Uint8Array {
+  return v instanceof Uint8Array ? v : new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+}
+
+function checkLength(what: string, view: ArrayBufferView, atLeast: number): void {
+  if (view.byteLength < atLeast) {
+    throw new PagewireRangeError("BUFFER_TOO_SHORT", `${what}: need ${atLeast} bytes, got ${view.byteLength}`);
+  }
+}
+
+function checkPages(what: string, pageCount: number, into: DirtyBitmap): void {
+  if (!Number.isInteger(pageCount) || pageCount < 0 || pageCount > into.pageCount) {
+    throw new PagewireRangeError("PAGE_COUNT", `${what}: page count ${pageCount} is outside the bitmap's 0..${into.pageCount}`);
+  }
+}
