@@ -308,3 +308,28 @@ describe("concurrent writer", () => {
     for (const b of [bm, union, overlap, into, want]) b.dispose();
   });
 });
+
+describe("collect and rangePairs into caller arrays", () => {
+  it("fill exact-size and larger arrays, plain or in kernel memory, without writing past the result", () => {
+    for (const density of [0.001, 0.3, 0.9]) {
+      const [bm, o] = randomPair(20011, density, 77);
+      const want = o.collect();
+      const wantPairs = o.ranges().flatMap((r) => [r.first, r.count]);
+      for (const extra of [0, 5]) {
+        const plain = new Uint32Array(want.length + extra).fill(0xdeadbeef);
+        expect(Array.from(bm.collect(plain))).toEqual(want);
+        expect(Array.from(plain.subarray(want.length))).toEqual(new Array(extra).fill(0xdeadbeef));
+        const region = k.alloc((want.length + extra) * 4 + 64);
+        const view = k.u32(region).subarray(0, want.length + extra);
+        k.u32(region).fill(0xdeadbeef);
+        expect(Array.from(bm.collect(view))).toEqual(want);
+        expect(Array.from(k.u32(region).subarray(want.length))).toEqual(new Array(extra + 16).fill(0xdeadbeef));
+        k.free(region);
+        const pairs = new Uint32Array(wantPairs.length + extra).fill(7);
+        expect(Array.from(bm.rangePairs(pairs))).toEqual(wantPairs);
+        expect(Array.from(pairs.subarray(wantPairs.length))).toEqual(new Array(extra).fill(7));
+      }
+      bm.dispose();
+    }
+  });
+});

@@ -108,12 +108,12 @@ export class DirtyBitmap {
     const n = this.count();
     if (out && out.length >= n) {
       const target = out.subarray(0, n);
-      k.withPointers([target], [target], ([p]) => k.raw.bitmapCollect(this.region.ptr, this.words, p));
+      k.withPointers([target], [target], ([p]) => k.raw.bitmapCollect(this.region.ptr, this.words, p, n));
       return target;
     }
     const r = k.alloc(n * 4, 64);
     try {
-      k.raw.bitmapCollect(this.region.ptr, this.words, r.ptr);
+      k.raw.bitmapCollect(this.region.ptr, this.words, r.ptr, n);
       return k.u32(r).slice(0, n);
     } finally {
       k.free(r);
@@ -135,14 +135,22 @@ export class DirtyBitmap {
     return out;
   }
 
-  /** Runs as a flat Uint32Array of (first, count) pairs: the allocation-light form of `ranges()`. */
-  rangePairs(): Uint32Array {
+  /**
+   * Runs as a flat Uint32Array of (first, count) pairs: the allocation-light form of
+   * `ranges()`. With `out` long enough, fills and returns a prefix of it.
+   */
+  rangePairs(out?: Uint32Array): Uint32Array {
     const k = this.kernel;
     const n = k.raw.bitmapRangeCount(this.region.ptr, this.words) >>> 0;
+    if (out && out.length >= 2 * n) {
+      const target = out.subarray(0, 2 * n);
+      k.withPointers([target], [target], ([p]) => k.raw.bitmapRanges(this.region.ptr, this.words, p));
+      return target;
+    }
     const r = k.alloc(n * 8, 64);
     try {
-      const written = k.raw.bitmapRanges(this.region.ptr, this.words, r.ptr) >>> 0;
-      return k.u32(r).slice(0, written * 2);
+      k.raw.bitmapRanges(this.region.ptr, this.words, r.ptr);
+      return k.u32(r).slice(0, n * 2);
     } finally {
       k.free(r);
     }

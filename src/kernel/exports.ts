@@ -8,7 +8,7 @@ export interface KernelExports {
 
   // assembly/bitmap.ts
   bitmapCount(bits: number, words: number): number;
-  bitmapCollect(bits: number, words: number, out: number): number;
+  bitmapCollect(bits: number, words: number, out: number, capacity: number): number;
   bitmapNextSet(bits: number, words: number, from: number): number;
   bitmapRangeCount(bits: number, words: number): number;
   bitmapRanges(bits: number, words: number, out: number): number;
