@@ -52,39 +52,35 @@ export function bitmapCount(bits: usize, words: u32): u32 {
   return o;
 }
 
+/** Bit j set when u64 word j of the 64-byte chunk at p is non-zero (8 bits). */
+@inline function nonZeroWords64(p: usize): u32 {
+  const z = v128.splat<i64>(0);
+  return i64x2.bitmask(i64x2.ne(v128.load(p), z))
+    | (i64x2.bitmask(i64x2.ne(v128.load(p, 16), z)) << 2)
+    | (i64x2.bitmask(i64x2.ne(v128.load(p, 32), z)) << 4)
+    | (i64x2.bitmask(i64x2.ne(v128.load(p, 48), z)) << 6);
+}
+
 /**
- * Writes the ascending indices of set bits as u32 at `out`, at most `capacity` of them
- * (the caller passes bitmapCount); returns how many were written.
+ * Writes the ascending indices of set bits as u32 at `out`, at most `capacity` of them;
+ * returns how many were written (== capacity may mean more remain).
  *
- * Two strategies, chosen by density, both skipping empty 64-byte chunks:
- * - sparse (under one bit per 4 words): a mask of the non-zero words of a chunk, so
- *   only those words are visited;
- * - dense: every word of a chunk, with two unconditional stores per word and a loop only
- *   for words with more than two bits (after Lemire, "decoding bitmaps"), which avoids
- *   one mispredicted branch per bit. Its stray stores land at most two slots past the
- *   last index, so it is used only while a whole chunk's worth of room is left.
+ * Empty 64-byte chunks are skipped. A chunk with at most two non-zero words visits only
+ * those words (the sparse case); a fuller chunk writes every word with two unconditional
+ * stores and loops only for words with more than two bits (after Lemire, "decoding
+ * bitmaps"), avoiding one mispredicted branch per bit. Those stray stores land at most
+ * two slots past the last index, so that path runs only while a chunk's worth of room
+ * (514 slots) is left.
  */
 export function bitmapCollect(bits: usize, words: u32, out: usize, capacity: u32): u32 {
   const end = bits + (<usize>words << 3);
   const limit = out + (<usize>capacity << 2);
-  const sparse = <u64>capacity * 4 < <u64>words;
   let o = out;
   for (let p = bits; p < end; p += 64) {
     if (!anyBits64(p)) continue;
+    let mask = nonZeroWords64(p);
     let base = <u32>((p - bits) << 3);
-    if (sparse) {
-      let mask = i64x2.bitmask(i64x2.ne(v128.load(p), v128.splat<i64>(0)))
-        | (i64x2.bitmask(i64x2.ne(v128.load(p, 16), v128.splat<i64>(0))) << 2)
-        | (i64x2.bitmask(i64x2.ne(v128.load(p, 32), v128.splat<i64>(0))) << 4)
-        | (i64x2.bitmask(i64x2.ne(v128.load(p, 48), v128.splat<i64>(0))) << 6);
-      while (mask) {
-        let j = ctz<u32>(mask);
-        let x = load<u64>(p + (<usize>j << 3));
-        if (o + (popcnt<u64>(x) << 2) > limit) return <u32>((o - out) >> 2);
-        o = storeWordExact(o, x, base + (j << 6));
-        mask &= mask - 1;
-      }
-    } else if (o + (514 << 2) <= limit) {
+    if (popcnt<u32>(mask) > 2 && o + (514 << 2) <= limit) {
       for (let j: usize = 0; j < 64; j += 8) {
         let x = load<u64>(p + j);
         let b = base + <u32>(j << 3);
@@ -95,12 +91,19 @@ export function bitmapCollect(bits: usize, words: u32, out: usize, capacity: u32
         if (c > 2) storeWordExact(o + 8, x & (x - 1), b);
         o += c << 2;
       }
-    } else {
-      for (let j: usize = 0; j < 64; j += 8) {
-        let x = load<u64>(p + j);
-        if (o + (popcnt<u64>(x) << 2) > limit) return <u32>((o - out) >> 2);
-        o = storeWordExact(o, x, base + <u32>(j << 3));
+      continue;
+    }
+    while (mask) {
+      let j = ctz<u32>(mask);
+      let x = load<u64>(p + (<usize>j << 3));
+      let n = <usize>popcnt<u64>(x);
+      if (o + (n << 2) > limit) {
+        // fill what fits and stop
+        while (o < limit) { store<u32>(o, base + (j << 6) + <u32>ctz<u64>(x)); o += 4; x &= x - 1; }
+        return capacity;
       }
+      o = storeWordExact(o, x, base + (j << 6));
+      mask &= mask - 1;
     }
   }
   return <u32>((o - out) >> 2);

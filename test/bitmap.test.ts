@@ -333,3 +333,15 @@ describe("collect and rangePairs into caller arrays", () => {
     }
   });
 });
+
+describe("collect into a too-short array", () => {
+  it("returns a complete new array instead of a truncated one", () => {
+    const [bm, o] = randomPair(5000, 0.2, 3);
+    const short = new Uint32Array(10);
+    expect(Array.from(bm.collect(short))).toEqual(o.collect());
+    const region = k.alloc(40);
+    expect(Array.from(bm.collect(k.u32(region)))).toEqual(o.collect());
+    k.free(region);
+    bm.dispose();
+  });
+});
