@@ -23,4 +23,7 @@ export interface KernelExports {
   diffPages(a: number, b: number, pageCount: number, bits: number): number;
   zeroPages(mem: number, pageCount: number, bits: number): number;
   isZeroPage(p: number): number;
+
+  // assembly/gather.ts
+  gatherPages(mem: number, pageCount: number, pages: number, count: number, out: number): number;
 }

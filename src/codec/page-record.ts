@@ -1,0 +1,168 @@
+// Page records: the body of a PAGES frame.
+//
+//   pages-payload = round:u32 count:u32 record{count}
+//   record        = kind:u8 reserved:u8(0) length:u16 page:u32 body[length]      (LE)
+//
+//   kind   length        body
+//   ZERO   0             —                     the page is all zero
+//   RAW    4096          the page
+//   XBZRLE 1..4096       XBZRLE delta against the destination's current page (QEMU grammar)
+//   RLE    1..4096       RLE encoding of the page (assembly/rle.ts grammar)
+//   DEDUP  8             guest:u16 reserved:u16 page:u32 — copy of a page the destination holds
+//
+// Records are packed back to back; a reader checks every header against the payload end
+// and the memory size before it touches a page (page-applier.ts).
+import { PagewireError } from "../errors.js";
+
+export const PAGE_BYTES = 4096;
+export const RECORD_HEADER_BYTES = 8;
+export const PAGES_HEADER_BYTES = 8;
+
+export const RecordKind = {
+  ZERO: 0,
+  RAW: 1,
+  XBZRLE: 2,
+  RLE: 3,
+  DEDUP: 4,
+} as const;
+export type RecordKind = (typeof RecordKind)[keyof typeof RecordKind];
+export const RECORD_KIND_NAMES = ["zero", "raw", "xbzrle", "rle", "dedup"] as const;
+
+/** A PAGES payload or a record in it is malformed (code RECORD_CORRUPT, PAGE_OUT_OF_RANGE, XBZRLE_OVERSIZE). */
+export class RecordError extends PagewireError {}
+
+/**
+ * Appends records into a growable buffer and hands out finished PAGES payloads.
+ * Cost: one copy of each record body.
+ */
+export class PageRecordWriter {
+  #buf: Uint8Array;
+  #view: DataView;
+  #len = PAGES_HEADER_BYTES;
+  #count = 0;
+  #round = 0;
+
+  constructor(initialBytes = 1 << 20) {
+    this.#buf = new Uint8Array(initialBytes);
+    this.#view = new DataView(this.#buf.buffer);
+  }
+
+  /** Bytes in the payload so far. */
+  get size(): number {
+    return this.#len;
+  }
+
+  get count(): number {
+    return this.#count;
+  }
+
+  begin(round: number): void {
+    this.#round = round;
+    this.#len = PAGES_HEADER_BYTES;
+    this.#count = 0;
+  }
+
+  /** Appends a record; `body` may be empty (ZERO). */
+  add(kind: RecordKind, page: number, body?: Uint8Array): void {
+    const length = body ? body.length : 0;
+    this.#reserve(RECORD_HEADER_BYTES + length);
+    const o = this.#len;
+    this.#buf[o] = kind;
+    this.#buf[o + 1] = 0;
+    this.#view.setUint16(o + 2, length, true);
+    this.#view.setUint32(o + 4, page, true);
+    if (body) this.#buf.set(body, o + RECORD_HEADER_BYTES);
+    this.#len += RECORD_HEADER_BYTES + length;
+    this.#count++;
+  }
+
+  /** A DEDUP record: page gets the content of `sourcePage` of guest `guest` at the destination. */
+  addDedup(page: number, guest: number, sourcePage: number): void {
+    this.#reserve(RECORD_HEADER_BYTES + 8);
+    const o = this.#len;
+    this.#buf[o] = RecordKind.DEDUP;
+    this.#buf[o + 1] = 0;
+    this.#view.setUint16(o + 2, 8, true);
+    this.#view.setUint32(o + 4, page, true);
+    this.#view.setUint16(o + 8, guest, true);
+    this.#view.setUint16(o + 10, 0, true);
+    this.#view.setUint32(o + 12, sourcePage, true);
+    this.#len += RECORD_HEADER_BYTES + 8;
+    this.#count++;
+  }
+
+  /** The finished payload (a copy: the writer is reused). */
+  finish(): Uint8Array {
+    this.#view.setUint32(0, this.#round, true);
+    this.#view.setUint32(4, this.#count, true);
+    return this.#buf.slice(0, this.#len);
+  }
+
+  #reserve(n: number): void {
+    if (this.#len + n <= this.#buf.length) return;
+    const next = new Uint8Array(Math.max(this.#buf.length * 2, this.#len + n));
+    next.set(this.#buf.subarray(0, this.#len));
+    this.#buf = next;
+    this.#view = new DataView(next.buffer);
+  }
+}
+
+/** One decoded record header; `body` is a view into the payload. */
+export interface PageRecord {
+  kind: RecordKind;
+  page: number;
+  body: Uint8Array;
+}
+
+/**
+ * Walks a PAGES payload, checking each record header before yielding it: known kind,
+ * body inside the payload, page < pageCount, length allowed for the kind.
+ */
+export function* readPageRecords(payload: Uint8Array, pageCount: number): Generator<PageRecord, void, undefined> {
+  if (payload.length < PAGES_HEADER_BYTES) throw new RecordError("RECORD_CORRUPT", `PAGES payload of ${payload.length} bytes is shorter than its header`);
+  const v = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
+  const count = v.getUint32(4, true);
+  let o = PAGES_HEADER_BYTES;
+  for (let i = 0; i < count; i++) {
+    if (o + RECORD_HEADER_BYTES > payload.length) throw new RecordError("RECORD_CORRUPT", `record ${i} of ${count}: header past the payload end (${payload.length} bytes)`);
+    const kind = payload[o] as RecordKind;
+    const length = v.getUint16(o + 2, true);
+    const page = v.getUint32(o + 4, true);
+    if (kind > RecordKind.DEDUP) throw new RecordError("RECORD_CORRUPT", `record ${i}: unknown kind ${kind}`);
+    if (page >= pageCount) throw new RecordError("PAGE_OUT_OF_RANGE", `record ${i}: page ${page} is past the end of memory (${pageCount} pages)`);
+    const bodyLength = length;
+    if (o + RECORD_HEADER_BYTES + bodyLength > payload.length) {
+      throw new RecordError("RECORD_CORRUPT", `record ${i} (page ${page}): body of ${bodyLength} bytes runs past the payload end`);
+    }
+    checkLength(kind, bodyLength, page);
+    yield { kind, page, body: payload.subarray(o + RECORD_HEADER_BYTES, o + RECORD_HEADER_BYTES + bodyLength) };
+    o += RECORD_HEADER_BYTES + bodyLength;
+  }
+  if (o !== payload.length) throw new RecordError("RECORD_CORRUPT", `PAGES payload has ${payload.length - o} bytes after its ${count} records`);
+}
+
+/** Round number of a PAGES payload (its header checked by readPageRecords). */
+export function pagesRound(payload: Uint8Array): number {
+  return new DataView(payload.buffer, payload.byteOffset, payload.byteLength).getUint32(0, true);
+}
+
+function checkLength(kind: RecordKind, length: number, page: number): void {
+  switch (kind) {
+    case RecordKind.ZERO:
+      if (length !== 0) throw new RecordError("RECORD_CORRUPT", `zero record for page ${page} carries ${length} bytes`);
+      return;
+    case RecordKind.RAW:
+      if (length !== PAGE_BYTES) throw new RecordError("RECORD_CORRUPT", `raw record for page ${page} has ${length} bytes, want ${PAGE_BYTES}`);
+      return;
+    case RecordKind.XBZRLE:
+      if (length === 0) throw new RecordError("RECORD_CORRUPT", `empty xbzrle record for page ${page}`);
+      if (length > PAGE_BYTES) throw new RecordError("XBZRLE_OVERSIZE", `xbzrle record for page ${page} has ${length} bytes, more than a page (${PAGE_BYTES})`);
+      return;
+    case RecordKind.RLE:
+      if (length === 0 || length > PAGE_BYTES) throw new RecordError("RECORD_CORRUPT", `rle record for page ${page} has ${length} bytes (1..${PAGE_BYTES} allowed)`);
+      return;
+    case RecordKind.DEDUP:
+      if (length !== 8) throw new RecordError("RECORD_CORRUPT", `dedup record for page ${page} has ${length} bytes, want 8`);
+      return;
+  }
+}

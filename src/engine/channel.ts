@@ -1,0 +1,51 @@
+import { FrameReader, FrameWriter, frameTypeName, type Frame, type FrameKey } from "../transport/frame.js";
+import type { TokenBucket } from "../transport/rate-limit.js";
+import type { Transport } from "../transport/transport.js";
+import { ProtocolError } from "./messages.js";
+
+/**
+ * One side's view of a migration connection: seals and numbers outgoing frames,
+ * verifies incoming ones, applies the rate limit, and counts bytes.
+ */
+export class Channel {
+  readonly transport: Transport;
+  readonly #writer: FrameWriter;
+  readonly #reader: FrameReader;
+  #limiter: TokenBucket | null;
+  bytesSent = 0;
+
+  constructor(transport: Transport, key: FrameKey | null, limiter: TokenBucket | null = null, maxPayload?: number) {
+    this.transport = transport;
+    this.#writer = new FrameWriter(key);
+    this.#reader = new FrameReader(key, maxPayload);
+    this.#limiter = limiter;
+  }
+
+  setSessionNonce(nonce: Uint8Array): void {
+    this.#writer.setSessionNonce(nonce);
+    this.#reader.setSessionNonce(nonce);
+  }
+
+  /** Seals and sends one frame, after waiting for rate-limit budget; returns its size in bytes. */
+  async send(type: number, payload: Uint8Array): Promise<number> {
+    const frame = this.#writer.seal(type, payload);
+    if (this.#limiter) await this.#limiter.take(frame.length);
+    this.bytesSent += frame.length;
+    await this.transport.send(frame);
+    return frame.length;
+  }
+
+  /** The next verified frame, or null at a clean end of stream. */
+  async receive(): Promise<Frame | null> {
+    const raw = await this.transport.receive();
+    return raw ? this.#reader.open(raw) : null;
+  }
+
+  /** The next frame, which must be of type `want`. */
+  async expect(want: number, stage: string): Promise<Frame> {
+    const f = await this.receive();
+    if (!f) throw new ProtocolError("PROTOCOL_STAGE", `${stage}: connection closed while waiting for ${frameTypeName(want)}`);
+    if (f.type !== want) throw new ProtocolError("PROTOCOL_STAGE", `${stage}: got ${frameTypeName(f.type)}, want ${frameTypeName(want)}`);
+    return f;
+  }
+}

@@ -1,0 +1,232 @@
+// The migration destination: the receiving half of source.ts's diagram.
+//
+//   stage      accepts                                   then
+//   hello      HELLO                                     welcome → pages
+//   pages      PAGES, ROUND_END, DEVICE_STATE,            COMPLETE → verify digest → COMMIT_ACK
+//              POSTCOPY_START → postcopy
+//   postcopy   PAGES (missing pages only), POSTCOPY_END   COMPLETE → verify → COMMIT_ACK
+//
+// Anything else in a stage is a ProtocolError. Until the commit acknowledgement is sent,
+// the received state is provisional: on any failure the destination sends ABORT (best
+// effort), calls memory.discard(), and receive() rejects.
+import { PageApplier } from "../codec/page-applier.js";
+import { readPageRecords, RecordKind } from "../codec/page-record.js";
+import { PagewireError } from "../errors.js";
+import { DirtyBitmap } from "../kernel/dirty-bitmap.js";
+import { PAGE_SIZE, type Kernel } from "../kernel/kernel.js";
+import { loadKernel } from "../kernel/loader.js";
+import type { GuestMemory } from "../memory/guest-memory.js";
+import { realClock, type Clock } from "../sim/clock.js";
+import { FrameType, frameTypeName, type FrameKey } from "../transport/frame.js";
+import type { Transport } from "../transport/transport.js";
+import { Channel } from "./channel.js";
+import { MemoryDigest } from "./digest.js";
+import {
+  ALL_FEATURES, decodeJson, encodeJson, encodeU32, ProtocolError, randomNonce, sessionNonce,
+  type Complete, type Feature, type Hello,
+} from "./messages.js";
+
+export interface MigrationDestinationOptions {
+  memory: GuestMemory & { commit?(): Promise<void>; discard?(): Promise<void> };
+  transport: Transport;
+  kernel?: Kernel;
+  key?: FrameKey;
+  /** Features this side accepts (default: all it implements). */
+  features?: Feature[];
+  /** Other guests' memories here, by guest id, for gang-migration dedup references. */
+  guests?: ReadonlyMap<number, GuestMemory>;
+  clock?: Clock;
+  /** Called once the destination guest may run: at POSTCOPY_START, or at commit otherwise. */
+  onActivate?: () => void | Promise<void>;
+}
+
+/** What the destination received, after the commit. */
+export interface DestinationResult {
+  committed: true;
+  mode: string;
+  deviceState: Uint8Array;
+  pagesReceived: number;
+  bytesReceived: number;
+  digest: string;
+  postcopy?: { requests: number; faultLatencyP50Ms: number; faultLatencyP99Ms: number };
+}
+
+/** Features the destination implements. */
+const IMPLEMENTED: readonly Feature[] = ["zero", "dedup", "postcopy", "device-state"];
+
+export class MigrationDestination {
+  readonly options: MigrationDestinationOptions;
+  #clock: Clock;
+  #ch!: Channel;
+  #k!: Kernel;
+  #stage: "hello" | "pages" | "postcopy" | "done" = "hello";
+  #missing: DirtyBitmap | null = null;
+  #waiters = new Map<number, Array<() => void>>();
+  #latencies: number[] = [];
+  #digest!: MemoryDigest;
+  #error: unknown = null;
+
+  constructor(options: MigrationDestinationOptions) {
+    this.options = options;
+    this.#clock = options.clock ?? realClock;
+  }
+
+  /** True once the destination guest may run (after the post-copy switch or the commit). */
+  get running(): boolean {
+    return this.#stage === "postcopy" || this.#stage === "done";
+  }
+
+  /**
+   * Post-copy: resolves once `page` holds its migrated content, requesting it from the
+   * source if it is still missing. The destination guest calls this on a fault.
+   */
+  async ensurePage(page: number): Promise<void> {
+    if (this.#error) throw this.#error;
+    if (!this.#missing || !this.#missing.get(page)) return;
+    const t0 = this.#clock.now();
+    let list = this.#waiters.get(page);
+    const first = !list;
+    if (!list) this.#waiters.set(page, (list = []));
+    const arrived = new Promise<void>((resolve) => list!.push(resolve));
+    if (first) await this.#ch.send(FrameType.PAGE_REQUEST, encodeU32(page));
+    await arrived;
+    if (this.#error) throw this.#error;
+    this.#latencies.push((this.#clock.now() - t0) * 1000);
+  }
+
+  /** Receives a whole migration; resolves after the commit acknowledgement was sent. */
+  async receive(): Promise<DestinationResult> {
+    const o = this.options;
+    const mem = o.memory;
+    let mode = "precopy";
+    let deviceState = new Uint8Array(0);
+    let pages = 0;
+    try {
+      this.#k = o.kernel ?? (await loadKernel());
+      this.#ch = new Channel(o.transport, o.key ?? null);
+      this.#digest = new MemoryDigest(this.#k, mem.pageCount, 0x9e3779b9);
+      const applier = new PageApplier(this.#k, mem, { guests: o.guests });
+
+      // handshake
+      const hf = await this.#ch.expect(FrameType.HELLO, "handshake");
+      const hello = decodeJson<Hello>(hf.payload, "HELLO", { version: "number", pageSize: "number", pageCount: "number", features: "array", mode: "string", nonce: "string" });
+      if (hello.version !== 1) throw new ProtocolError("PROTOCOL_VERSION", `source speaks migration protocol ${hello.version}, this destination 1`);
+      if (hello.pageSize !== PAGE_SIZE) throw new ProtocolError("PROTOCOL_MISMATCH", `source page size ${hello.pageSize}, destination ${PAGE_SIZE}`);
+      if (hello.pageCount !== mem.pageCount) throw new ProtocolError("PROTOCOL_MISMATCH", `source memory has ${hello.pageCount} pages, destination ${mem.pageCount}`);
+      mode = hello.mode;
+      const accept = (o.features ?? IMPLEMENTED).filter((f) => IMPLEMENTED.includes(f) && ALL_FEATURES.includes(f));
+      const features = hello.features.filter((f) => accept.includes(f));
+      const nonce = randomNonce();
+      await this.#ch.send(FrameType.WELCOME, encodeJson({ features, nonce }));
+      this.#ch.setSessionNonce(sessionNonce(hello.nonce, nonce));
+      this.#stage = "pages";
+
+      for (;;) {
+        const f = await this.#ch.receive();
+        if (!f) throw new ProtocolError("CONNECTION_CLOSED", `source closed the connection in stage ${this.#stage}`);
+        switch (f.type) {
+          case FrameType.PAGES:
+            if (this.#is("postcopy")) {
+              // only missing pages may arrive now: anything else would overwrite the running guest
+              for (const rec of readPageRecords(f.payload, mem.pageCount)) {
+                if (!this.#missing!.get(rec.page)) throw new ProtocolError("PROTOCOL_STAGE", `post-copy page ${rec.page} (${rec.kind === RecordKind.RAW ? "raw" : "record"}) is not missing at the destination`);
+              }
+            }
+            pages += applier.apply(f.payload, this.#is("postcopy") ? (p) => this.#arrived(p) : undefined);
+            break;
+          case FrameType.ROUND_END:
+            this.#needStage("pages", f.type);
+            break;
+          case FrameType.DEVICE_STATE:
+            this.#needStage("pages", f.type);
+            deviceState = f.payload.slice();
+            break;
+          case FrameType.POSTCOPY_START:
+            this.#needStage("pages", f.type);
+            this.#startPostcopy(f.payload);
+            await o.onActivate?.();
+            break;
+          case FrameType.POSTCOPY_END:
+            this.#needStage("postcopy", f.type);
+            if (this.#missing!.count() !== 0) throw new ProtocolError("PROTOCOL_STAGE", `post-copy ended with ${this.#missing!.count()} pages still missing`);
+            break;
+          case FrameType.COMPLETE: {
+            const c = decodeJson<Complete>(f.payload, "COMPLETE", { digest: "string", pagesSent: "number" });
+            if (this.#is("postcopy")) {
+              if (this.#missing!.count() !== 0) throw new ProtocolError("PROTOCOL_STAGE", `COMPLETE with ${this.#missing!.count()} pages still missing`);
+            } else {
+              this.#digest.updateFrom(mem);
+            }
+            const digest = this.#digest.digest();
+            if (digest !== c.digest) throw new PagewireError("DIGEST_MISMATCH", `whole-memory digest ${digest} differs from the source's ${c.digest}`);
+            await mem.flush();
+            await mem.commit?.();
+            const lat = [...this.#latencies].sort((a, b) => a - b);
+            const pct = (q: number) => (lat.length ? lat[Math.min(lat.length - 1, Math.floor(q * lat.length))] : NaN);
+            await this.#ch.send(FrameType.COMMIT_ACK, encodeJson({ digest, faultLatencyP50Ms: pct(0.5), faultLatencyP99Ms: pct(0.99) }));
+            const wasPostcopy = this.#is("postcopy");
+            this.#stage = "done";
+            if (!wasPostcopy) await o.onActivate?.();
+            o.transport.close();
+            return {
+              committed: true, mode, deviceState, pagesReceived: pages, bytesReceived: o.transport.bytesReceived, digest,
+              ...(wasPostcopy ? { postcopy: { requests: this.#latencies.length, faultLatencyP50Ms: pct(0.5), faultLatencyP99Ms: pct(0.99) } } : {}),
+            };
+          }
+          case FrameType.ABORT:
+            throw new PagewireError("SOURCE_ABORTED", `source aborted the migration: ${new TextDecoder().decode(f.payload).slice(0, 200)}`);
+          default:
+            throw new ProtocolError("PROTOCOL_STAGE", `unexpected ${frameTypeName(f.type)} frame in stage ${this.#stage}`);
+        }
+      }
+    } catch (err) {
+      this.#error = err;
+      for (const list of this.#waiters.values()) for (const w of list) w();
+      const e = err as { code?: string; message?: string };
+      if (this.#ch && e?.code !== "SOURCE_ABORTED") {
+        try {
+          await Promise.race([this.#ch.send(FrameType.ABORT, encodeJson({ code: e?.code ?? "ERROR", message: e?.message ?? String(err) })), this.#clock.sleep(0.2)]);
+        } catch {
+          // the connection may be what failed
+        }
+      }
+      o.transport.close();
+      await mem.discard?.();
+      throw err;
+    } finally {
+      this.#missing?.dispose();
+      this.#missing = null;
+    }
+  }
+
+  #is(stage: string): boolean {
+    return this.#stage === stage;
+  }
+
+  #needStage(stage: string, type: number): void {
+    if (this.#stage !== stage) throw new ProtocolError("PROTOCOL_STAGE", `${frameTypeName(type)} frame in stage ${this.#stage}`);
+  }
+
+  #startPostcopy(bits: Uint8Array): void {
+    const mem = this.options.memory;
+    if (bits.length !== Math.ceil(mem.pageCount / 8)) throw new ProtocolError("PROTOCOL_MESSAGE", `POSTCOPY_START bitmap of ${bits.length} bytes, want ${Math.ceil(mem.pageCount / 8)}`);
+    const missing = new DirtyBitmap(this.#k, mem.pageCount);
+    for (let p = 0; p < mem.pageCount; p++) if ((bits[p >>> 3] >>> (p & 7)) & 1) missing.set(p);
+    // pages present now are final: hash them before the guest can write them
+    this.#digest.updateFrom(mem, (p) => !missing.get(p));
+    this.#missing = missing;
+    this.#stage = "postcopy";
+  }
+
+  #arrived(page: number): void {
+    const view = new Uint8Array(PAGE_SIZE);
+    this.options.memory.readPages([page], view);
+    this.#digest.update(page, view);
+    this.#missing!.clear(page);
+    const list = this.#waiters.get(page);
+    if (list) {
+      this.#waiters.delete(page);
+      for (const w of list) w();
+    }
+  }
+}

@@ -1,0 +1,136 @@
+/** One pre-copy round (or the stop-and-copy / post-copy phase) as the report shows it. */
+export interface RoundRow {
+  round: number;
+  /** "precopy" | "stop-and-copy" | "postcopy" */
+  phase: string;
+  /** Pages found dirty at the start of the round (round 0: every page). */
+  dirtied: number;
+  /** Pages sent this round (any encoding). */
+  sent: number;
+  /** Dirty pages not sent because the selection policy deferred them. */
+  deferred: number;
+  /** Dirty pages skipped because their content was unchanged since last sent (fake dirty). */
+  skipped: number;
+  /** Sent pages by record kind. */
+  zero: number;
+  raw: number;
+  xbzrle: number;
+  rle: number;
+  dedup: number;
+  /** Frame bytes put on the transport this round. */
+  bytes: number;
+  seconds: number;
+}
+
+export type MigrationStatus = "completed" | "aborted";
+
+/** Inputs and outcome of a policy decision worth showing (termination, throttle, auto mode …). */
+export interface PolicyDecision {
+  round: number;
+  kind: string;
+  decision: string;
+  inputs?: Record<string, number | string | boolean>;
+}
+
+/**
+ * What a migration did, with QEMU's `query-migrate` names where one exists: times in
+ * milliseconds, sizes in bytes, rates in Mbit/s (mbps) and pages/s (dirty-pages-rate).
+ */
+export class MigrationReport {
+  status: MigrationStatus = "completed";
+  mode = "precopy";
+  error?: { code: string; message: string };
+  /** Milliseconds from start to the destination's commit acknowledgement. */
+  totalTime = 0;
+  /** Milliseconds the guest was paused: from onPause to the commit acknowledgement (or to the post-copy switch). */
+  downtime = 0;
+  /** Milliseconds spent in the handshake before the first page. */
+  setupTime = 0;
+  pageSize = 4096;
+  ram = {
+    /** Bytes of frames sent (all pages, records and control frames). */
+    transferred: 0,
+    /** Guest RAM size in bytes. */
+    total: 0,
+    /** Zero pages sent as zero records. */
+    duplicate: 0,
+    /** Pages sent in full (raw). */
+    normal: 0,
+    "normal-bytes": 0,
+    /** Dirty pages still to send when the report was made. */
+    remaining: 0,
+    "dirty-sync-count": 0,
+    /** Average throughput, Mbit/s. */
+    mbps: 0,
+    /** Pages dirtied per second during pre-copy. */
+    "dirty-pages-rate": 0,
+    /** Dirty pages skipped because their content had not changed since last sent. */
+    "skipped-unchanged": 0,
+    /** Pages sent as references to content the destination held. */
+    "dedup-pages": 0,
+    "rle-pages": 0,
+    /** Page records sent in all. */
+    "pages-sent": 0,
+  };
+  "xbzrle-cache": Record<string, number> = {};
+  "postcopy-requests" = 0;
+  postcopy?: { "pages-requested": number; "pages-pushed": number; "fault-latency-p50-ms": number; "fault-latency-p99-ms": number };
+  rounds: RoundRow[] = [];
+  decisions: PolicyDecision[] = [];
+
+  toJSON(): Record<string, unknown> {
+    return {
+      status: this.status,
+      mode: this.mode,
+      ...(this.error ? { error: this.error } : {}),
+      "total-time": round3(this.totalTime),
+      downtime: round3(this.downtime),
+      "setup-time": round3(this.setupTime),
+      "page-size": this.pageSize,
+      ram: { ...this.ram, mbps: round3(this.ram.mbps), "dirty-pages-rate": Math.round(this.ram["dirty-pages-rate"]) },
+      "xbzrle-cache": this["xbzrle-cache"],
+      "postcopy-requests": this["postcopy-requests"],
+      ...(this.postcopy ? { postcopy: this.postcopy } : {}),
+      rounds: this.rounds.map((r) => ({ ...r, seconds: round3(r.seconds) })),
+      decisions: this.decisions,
+    };
+  }
+
+  /** A QEMU-style summary followed by the per-round table. */
+  toTable(): string {
+    const lines: string[] = [];
+    const kv = (k: string, v: string | number) => lines.push(`${k.padEnd(22)} ${v}`);
+    kv("status", this.status + (this.error ? ` (${this.error.code}: ${this.error.message})` : ""));
+    kv("mode", this.mode);
+    kv("total-time", `${round3(this.totalTime)} ms`);
+    kv("downtime", `${round3(this.downtime)} ms`);
+    kv("setup-time", `${round3(this.setupTime)} ms`);
+    kv("transferred", `${this.ram.transferred} bytes (${(this.ram.transferred / 2 ** 20).toFixed(1)} MiB)`);
+    kv("total", `${this.ram.total} bytes`);
+    kv("duplicate (zero)", this.ram.duplicate);
+    kv("normal (raw)", this.ram.normal);
+    kv("skipped-unchanged", this.ram["skipped-unchanged"]);
+    kv("dedup-pages", this.ram["dedup-pages"]);
+    kv("rle-pages", this.ram["rle-pages"]);
+    kv("dirty-sync-count", this.ram["dirty-sync-count"]);
+    kv("mbps", round3(this.ram.mbps));
+    kv("dirty-pages-rate", Math.round(this.ram["dirty-pages-rate"]));
+    for (const [k, v] of Object.entries(this["xbzrle-cache"])) kv(`xbzrle-cache.${k}`, v);
+    if (this.postcopy) {
+      kv("postcopy-requests", this["postcopy-requests"]);
+      for (const [k, v] of Object.entries(this.postcopy)) kv(`postcopy.${k}`, v);
+    }
+    lines.push("");
+    const cols: Array<keyof RoundRow> = ["round", "phase", "dirtied", "sent", "deferred", "skipped", "zero", "raw", "xbzrle", "rle", "dedup", "bytes", "seconds"];
+    const rows = this.rounds.map((r) => cols.map((c) => (c === "seconds" ? r[c].toFixed(3) : String(r[c]))));
+    const width = cols.map((c, i) => Math.max(c.length, ...rows.map((r) => r[i].length)));
+    lines.push(cols.map((c, i) => c.padStart(width[i])).join("  "));
+    for (const r of rows) lines.push(r.map((x, i) => x.padStart(width[i])).join("  "));
+    for (const d of this.decisions) lines.push(`decision round ${d.round} ${d.kind}: ${d.decision}${d.inputs ? " " + JSON.stringify(d.inputs) : ""}`);
+    return lines.join("\n");
+  }
+}
+
+function round3(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}

@@ -1,0 +1,436 @@
+// The migration source: drives the stages of a migration over a Channel.
+//
+//   handshake ──► pre-copy rounds ──► stop-and-copy ──► commit ──► activation
+//      HELLO/      round 0: every page   onPause, final     COMPLETE{digest}
+//      WELCOME     round n: pages the    harvest, the rest,  ◄── COMMIT_ACK
+//                  log saw dirtied       DEVICE_STATE
+//                  (selection policy)
+//   post-copy / hybrid: after the pause, POSTCOPY_START{pending pages}; the destination
+//   runs and requests missing pages (PAGE_REQUEST) which jump the queue, while the rest
+//   are pushed in the background starting next to recent faults (pre-paging).
+//
+// Until COMMIT_ACK arrives the source is primary: any failure aborts (ABORT frame, best
+// effort), calls onResume if the guest was paused, and leaves source memory untouched.
+import { EncodePipeline, emptyCounts, type CodecOptions, type EncodeCounts } from "../codec/encode-pipeline.js";
+import { PageRecordWriter } from "../codec/page-record.js";
+import { PagewireError } from "../errors.js";
+import { DirtyBitmap } from "../kernel/dirty-bitmap.js";
+import { PAGE_SIZE, type Kernel } from "../kernel/kernel.js";
+import { loadKernel } from "../kernel/loader.js";
+import type { DirtyLog, GuestMemory } from "../memory/guest-memory.js";
+import { realClock, type Clock } from "../sim/clock.js";
+import { FrameType, type FrameKey } from "../transport/frame.js";
+import { TokenBucket } from "../transport/rate-limit.js";
+import type { Transport } from "../transport/transport.js";
+import { Channel } from "./channel.js";
+import { MemoryDigest } from "./digest.js";
+import {
+  ALL_FEATURES, decodeJson, decodeU32, encodeJson, ProtocolError, randomNonce, sessionNonce,
+  type Abort, type CommitAck, type Feature, type Welcome,
+} from "./messages.js";
+import { MigrationReport, type RoundRow } from "./report.js";
+
+export type MigrationMode = "precopy" | "postcopy" | "hybrid" | "stop-and-copy" | "auto";
+
+export interface MigrationSourceOptions {
+  memory: GuestMemory;
+  /** Pages written since the last harvest; without one only stop-and-copy is possible. */
+  dirtyLog?: DirtyLog;
+  transport: Transport;
+  /** The kernel the memory lives in (default: loadKernel()). */
+  kernel?: Kernel;
+  mode?: MigrationMode;
+  codecs?: CodecOptions;
+  /** Bytes per second; Infinity (default) for no limit. Change it with setMaxBandwidth. */
+  maxBandwidth?: number;
+  /** Downtime the stop condition aims for, ms (QEMU's downtime-limit, default 300). */
+  downtimeLimitMs?: number;
+  /** Pre-copy rounds before stopping anyway (default 30; hybrid: rounds before post-copy, default 3). */
+  maxRounds?: number;
+  /** Pauses the guest (stop-and-copy starts when it resolves). */
+  onPause?: () => void | Promise<void>;
+  /** Resumes the guest on the source after a failed migration. */
+  onResume?: () => void | Promise<void>;
+  /** Opaque device state captured while paused, sent before the commit. */
+  deviceState?: () => Uint8Array | Promise<Uint8Array>;
+  /** Pre-shared key: every frame carries an HMAC-SHA256. */
+  key?: FrameKey;
+  clock?: Clock;
+  /** Pages per encode batch (default 256). */
+  batchPages?: number;
+  /** Payload bytes per PAGES frame (default 1 MiB). */
+  frameBytes?: number;
+  /** Post-copy pre-paging window: pages after a fault pushed next (default 16). */
+  prepagePages?: number;
+}
+
+/** A migration ended before the commit acknowledgement; the source stays primary. */
+export class MigrationAbortedError extends PagewireError {
+  constructor(readonly report: MigrationReport, cause: unknown) {
+    const c = cause as { code?: string; message?: string };
+    super("MIGRATION_ABORTED", `migration aborted: ${c?.code ?? "ERROR"}: ${c?.message ?? String(cause)}`, { cause });
+  }
+}
+
+/** Lets timers and I/O callbacks run (a microtask yield would not). */
+export function yieldToEventLoop(): Promise<void> {
+  const g = globalThis as { setImmediate?: (f: () => void) => void };
+  return new Promise((resolve) => (g.setImmediate ? g.setImmediate(resolve) : setTimeout(resolve, 0)));
+}
+
+export class MigrationSource {
+  readonly options: MigrationSourceOptions;
+  readonly report = new MigrationReport();
+  #bucket: TokenBucket;
+  #clock: Clock;
+  #ch!: Channel;
+  #k!: Kernel;
+  #pipeline!: EncodePipeline;
+  #writer = new PageRecordWriter();
+  #paused = false;
+  #committed = false;
+  // receive side
+  #ack: { resolve: (a: CommitAck) => void; reject: (e: unknown) => void } | null = null;
+  #ackPromise!: Promise<CommitAck>;
+  #remoteError: unknown = null;
+  #requests: number[] = [];
+  #requestWaiter: (() => void) | null = null;
+  #features: Feature[] = [];
+
+  constructor(options: MigrationSourceOptions) {
+    this.options = options;
+    this.#clock = options.clock ?? realClock;
+    this.#bucket = new TokenBucket(options.maxBandwidth ?? Infinity, { clock: this.#clock });
+  }
+
+  /** Changes the bandwidth limit, bytes per second, effective immediately. */
+  setMaxBandwidth(bytesPerSecond: number): void {
+    this.#bucket.setRate(bytesPerSecond);
+  }
+
+  /** Runs the migration. Resolves with the report after the commit; rejects with MigrationAbortedError otherwise. */
+  async migrate(): Promise<MigrationReport> {
+    const o = this.options;
+    const r = this.report;
+    const mem = o.memory;
+    const start = this.#clock.now();
+    r.mode = o.mode ?? (o.dirtyLog ? "precopy" : "stop-and-copy");
+    r.ram.total = mem.pageCount * PAGE_SIZE;
+    let pausedAt = 0;
+    try {
+      this.#k = o.kernel ?? (await loadKernel());
+      this.#ch = new Channel(o.transport, o.key ?? null, this.#bucket);
+      this.#pipeline = new EncodePipeline(this.#k, mem.pageCount, o.codecs, o.batchPages);
+      await this.#handshake();
+      r.setupTime = (this.#clock.now() - start) * 1000;
+      this.#ackPromise = new Promise((resolve, reject) => (this.#ack = { resolve, reject }));
+      this.#ackPromise.catch(() => {});
+      void this.#pump();
+
+      const pending = new DirtyBitmap(this.#k, mem.pageCount);
+      pending.setRange(0, mem.pageCount);
+      const mode = r.mode;
+      if ((mode === "precopy" || mode === "hybrid") && !o.dirtyLog) {
+        throw new PagewireError("DIRTY_LOG_REQUIRED", `mode ${mode} needs a dirty log; use stop-and-copy for memory without one`);
+      }
+      if (mode === "precopy" || mode === "hybrid") {
+        await this.#precopy(pending, mode === "hybrid" ? (o.maxRounds ?? 3) : (o.maxRounds ?? 30));
+      } else if (mode === "postcopy" && o.dirtyLog) {
+        o.dirtyLog.start();
+      }
+
+      // stop-and-copy: pause, final harvest
+      pausedAt = this.#clock.now();
+      await o.onPause?.();
+      this.#paused = true;
+      if (o.dirtyLog && mode !== "stop-and-copy") {
+        const last = new DirtyBitmap(this.#k, mem.pageCount);
+        await o.dirtyLog.harvest(last);
+        pending.or(last);
+        last.dispose();
+        r.ram["dirty-sync-count"]++;
+        o.dirtyLog.stop();
+      }
+      const digest = new MemoryDigest(this.#k, mem.pageCount, 0x9e3779b9);
+      if (mode === "postcopy" || mode === "hybrid") {
+        await this.#postcopy(pending, digest, () => (r.downtime = (this.#clock.now() - pausedAt) * 1000));
+      } else {
+        await this.#sendRound(pending, r.rounds.length, "stop-and-copy", pending.count(), 0);
+        await this.#sendDeviceState();
+        digest.updateFrom(mem);
+      }
+      pending.dispose();
+      await this.#ch.send(FrameType.COMPLETE, encodeJson({ digest: digest.digest(), pagesSent: r.ram["pages-sent"] }));
+      const ack = await this.#ackPromise;
+      if (r.postcopy) {
+        r.postcopy["fault-latency-p50-ms"] = ack.faultLatencyP50Ms ?? NaN;
+        r.postcopy["fault-latency-p99-ms"] = ack.faultLatencyP99Ms ?? NaN;
+      }
+      if (ack.digest !== digest.digest()) throw new ProtocolError("DIGEST_MISMATCH", `destination acknowledged digest ${ack.digest}, source has ${digest.digest()}`);
+      this.#committed = true;
+      const end = this.#clock.now();
+      if (mode !== "postcopy" && mode !== "hybrid") r.downtime = (end - pausedAt) * 1000;
+      r.totalTime = (end - start) * 1000;
+      this.#finishStats(end - start);
+      o.transport.close();
+      return r;
+    } catch (err) {
+      return this.#abort(err, start);
+    } finally {
+      this.#pipeline?.dispose();
+    }
+  }
+
+  // ---- stages ------------------------------------------------------------------------------
+
+  async #handshake(): Promise<void> {
+    const o = this.options;
+    const nonce = randomNonce();
+    const features = ALL_FEATURES.filter((f) => this.#wants(f));
+    await this.#ch.send(FrameType.HELLO, encodeJson({ version: 1, pageSize: PAGE_SIZE, pageCount: o.memory.pageCount, features, mode: this.report.mode, nonce }));
+    const f = await this.#ch.expect(FrameType.WELCOME, "handshake");
+    const w = decodeJson<Welcome>(f.payload, "WELCOME", { features: "array", nonce: "string" });
+    const unknown = w.features.filter((x) => !features.includes(x));
+    if (unknown.length) throw new ProtocolError("PROTOCOL_MISMATCH", `destination accepted features that were not offered: ${unknown.join(", ")}`);
+    this.#features = w.features;
+    if ((this.report.mode === "postcopy" || this.report.mode === "hybrid") && !w.features.includes("postcopy")) {
+      throw new ProtocolError("PROTOCOL_MISMATCH", "destination does not support post-copy");
+    }
+    this.#ch.setSessionNonce(sessionNonce(nonce, w.nonce));
+  }
+
+  #wants(f: Feature): boolean {
+    const c = this.options.codecs ?? {};
+    switch (f) {
+      case "zero": return c.zero !== false;
+      case "xbzrle": case "rle": case "dedup": return false; // enabled as their codecs land in the pipeline
+      case "postcopy": return true;
+      case "device-state": return true;
+    }
+  }
+
+  async #precopy(pending: DirtyBitmap, maxRounds: number): Promise<void> {
+    const o = this.options;
+    const r = this.report;
+    const log = o.dirtyLog!;
+    log.start();
+    const dirty = new DirtyBitmap(this.#k, o.memory.pageCount);
+    const limitMs = o.downtimeLimitMs ?? 300;
+    let dirtiedTotal = 0;
+    let precopySeconds = 0;
+    for (let round = 0; ; round++) {
+      const t0 = this.#clock.now();
+      const dirtied = pending.count();
+      const sent = await this.#sendRound(pending, round, "precopy", dirtied, 0);
+      pending.clearAll();
+      await log.harvest(dirty);
+      r.ram["dirty-sync-count"]++;
+      pending.or(dirty);
+      const seconds = this.#clock.now() - t0;
+      precopySeconds += seconds;
+      const remaining = pending.count();
+      if (round > 0) dirtiedTotal += dirtied;
+      // QEMU's rule: stop when what is left fits the downtime limit at the bandwidth seen
+      const measured = seconds > 0 ? sent / seconds : Infinity;
+      const bandwidth = Math.min(measured, this.#bucket.rate);
+      const pendingBytes = remaining * PAGE_SIZE;
+      const fits = pendingBytes <= bandwidth * (limitMs / 1000);
+      const last = fits || round + 1 >= maxRounds;
+      if (last) {
+        r.decisions.push({
+          round,
+          kind: "termination",
+          decision: fits ? "pending fits the downtime limit" : `stopped after ${maxRounds} rounds`,
+          inputs: { pendingBytes, bandwidthBytesPerSecond: Math.round(bandwidth), downtimeLimitMs: limitMs },
+        });
+        break;
+      }
+    }
+    r.ram["dirty-pages-rate"] = precopySeconds > 0 ? dirtiedTotal / precopySeconds : 0;
+    dirty.dispose();
+  }
+
+  /** Sends every page set in `pages` as one round; returns the frame bytes sent. */
+  async #sendRound(pages: DirtyBitmap, round: number, phase: string, dirtied: number, deferred: number): Promise<number> {
+    const t0 = this.#clock.now();
+    const bytesBefore = this.#ch.bytesSent;
+    const counts = emptyCounts();
+    const list = pages.collect();
+    this.#pipeline.beginRound(round);
+    this.#writer.begin(round);
+    const batch = this.#pipeline.batchPages;
+    for (let i = 0; i < list.length; i += batch) {
+      const chunk = list.subarray(i, Math.min(i + batch, list.length));
+      await this.#sendBatch(chunk, counts);
+      this.#throwIfRemoteFailed();
+    }
+    await this.#flushFrame();
+    await this.#ch.send(FrameType.ROUND_END, encodeJson({ round, pages: list.length }));
+    const row: RoundRow = {
+      round, phase, dirtied, sent: list.length - counts.skipped, deferred, skipped: counts.skipped,
+      zero: counts.zero, raw: counts.raw, xbzrle: counts.xbzrle, rle: counts.rle, dedup: counts.dedup,
+      bytes: this.#ch.bytesSent - bytesBefore, seconds: this.#clock.now() - t0,
+    };
+    this.report.rounds.push(row);
+    return row.bytes;
+  }
+
+  async #sendBatch(chunk: Uint32Array, roundCounts: EncodeCounts): Promise<void> {
+    const frameBytes = this.options.frameBytes ?? 1 << 20;
+    const c = emptyCounts();
+    this.options.memory.readPages(chunk, this.#pipeline.snapshotView(chunk.length));
+    this.#pipeline.encode(chunk, chunk.length, this.#writer, c);
+    const r = this.report.ram;
+    r.duplicate += c.zero;
+    r.normal += c.raw;
+    r["normal-bytes"] = r.normal * PAGE_SIZE;
+    r["skipped-unchanged"] += c.skipped;
+    r["dedup-pages"] += c.dedup;
+    r["rle-pages"] += c.rle;
+    r["pages-sent"] += c.zero + c.raw + c.xbzrle + c.rle + c.dedup;
+    for (const key of Object.keys(c) as Array<keyof EncodeCounts>) roundCounts[key] += c[key];
+    if (this.#writer.size >= frameBytes) await this.#flushFrame();
+  }
+
+  async #flushFrame(): Promise<void> {
+    if (this.#writer.count === 0) return;
+    const payload = this.#writer.finish();
+    this.#writer.begin(this.report.rounds.length);
+    await this.#ch.send(FrameType.PAGES, payload);
+  }
+
+  async #sendDeviceState(): Promise<void> {
+    const state = (await this.options.deviceState?.()) ?? new Uint8Array(0);
+    await this.#ch.send(FrameType.DEVICE_STATE, state);
+  }
+
+  async #postcopy(pending: DirtyBitmap, digest: MemoryDigest, switched: () => void): Promise<void> {
+    const o = this.options;
+    const r = this.report;
+    const mem = o.memory;
+    // the destination needs to know which of its pages are stale or missing
+    await this.#sendDeviceState();
+    const bits = new Uint8Array(this.#k.memory.buffer, pending.region.ptr, Math.ceil(mem.pageCount / 8)).slice();
+    await this.#ch.send(FrameType.POSTCOPY_START, bits);
+    switched();
+    digest.updateFrom(mem);
+    const t0 = this.#clock.now();
+    const counts = emptyCounts();
+    const prepage = o.prepagePages ?? 16;
+    const one = new Uint32Array(1);
+    let cursor = 0;
+    let requested = 0;
+    let pushed = 0;
+    const total = pending.count();
+    const bytesBefore = this.#ch.bytesSent;
+    this.#writer.begin(r.rounds.length);
+    while (pending.count() > 0) {
+      this.#throwIfRemoteFailed();
+      // demand faults first, each in its own frame so it is not delayed behind a batch
+      while (this.#requests.length > 0) {
+        const p = this.#requests.shift()!;
+        if (p < mem.pageCount && pending.get(p)) {
+          pending.clear(p);
+          one[0] = p;
+          await this.#sendBatch(one, counts);
+          await this.#flushFrame();
+          requested++;
+          cursor = p + 1; // pre-page around the fault
+        }
+      }
+      // background push: the next pages from the cursor (wrapping)
+      const chunk: number[] = [];
+      let p = pending.nextSet(cursor);
+      if (p < 0) p = pending.nextSet(0);
+      while (p >= 0 && chunk.length < prepage) {
+        chunk.push(p);
+        pending.clear(p);
+        const next = p + 1 < mem.pageCount ? pending.nextSet(p + 1) : -1;
+        p = next;
+      }
+      if (chunk.length > 0) {
+        cursor = chunk[chunk.length - 1] + 1;
+        await this.#sendBatch(Uint32Array.from(chunk), counts);
+        pushed += chunk.length;
+        await this.#flushFrame();
+      }
+      await yieldToEventLoop(); // let page requests arrive
+    }
+    await this.#ch.send(FrameType.POSTCOPY_END, new Uint8Array(0));
+    r.rounds.push({
+      round: r.rounds.length, phase: "postcopy", dirtied: total, sent: requested + pushed, deferred: 0, skipped: counts.skipped,
+      zero: counts.zero, raw: counts.raw, xbzrle: counts.xbzrle, rle: counts.rle, dedup: counts.dedup,
+      bytes: this.#ch.bytesSent - bytesBefore, seconds: this.#clock.now() - t0,
+    });
+    r["postcopy-requests"] = requested;
+    r.postcopy = { "pages-requested": requested, "pages-pushed": pushed, "fault-latency-p50-ms": NaN, "fault-latency-p99-ms": NaN };
+  }
+
+  // ---- receive side ------------------------------------------------------------------------
+
+  /** Reads frames from the destination for the whole migration. */
+  async #pump(): Promise<void> {
+    try {
+      for (;;) {
+        const f = await this.#ch.receive();
+        if (!f) {
+          if (!this.#committed) this.#fail(new ProtocolError("CONNECTION_CLOSED", "destination closed the connection before the commit"));
+          return;
+        }
+        if (f.type === FrameType.PAGE_REQUEST) {
+          this.#requests.push(decodeU32(f.payload, "PAGE_REQUEST"));
+          this.#requestWaiter?.();
+        } else if (f.type === FrameType.COMMIT_ACK) {
+          this.#ack?.resolve(decodeJson<CommitAck>(f.payload, "COMMIT_ACK", { digest: "string" }));
+          return;
+        } else if (f.type === FrameType.ABORT) {
+          const a = decodeJson<Abort>(f.payload, "ABORT", { code: "string", message: "string" });
+          this.#fail(new PagewireError(a.code, `destination aborted: ${a.message}`));
+          return;
+        } else {
+          this.#fail(new ProtocolError("PROTOCOL_STAGE", `unexpected frame type ${f.type} from the destination`));
+          return;
+        }
+      }
+    } catch (err) {
+      this.#fail(err);
+    }
+  }
+
+  #fail(err: unknown): void {
+    if (this.#remoteError) return;
+    this.#remoteError = err;
+    this.#ack?.reject(err);
+  }
+
+  #throwIfRemoteFailed(): void {
+    if (this.#remoteError) throw this.#remoteError;
+  }
+
+  async #abort(err: unknown, start: number): Promise<never> {
+    const r = this.report;
+    r.status = "aborted";
+    const e = err as { code?: string; message?: string };
+    r.error = { code: e?.code ?? "ERROR", message: e?.message ?? String(err) };
+    r.totalTime = (this.#clock.now() - start) * 1000;
+    try {
+      await Promise.race([this.#ch?.send(FrameType.ABORT, encodeJson({ code: r.error.code, message: r.error.message })), this.#clock.sleep(0.2)]);
+    } catch {
+      // the connection may be what failed
+    }
+    this.options.transport.close();
+    if (this.#paused) {
+      this.#paused = false;
+      await this.options.onResume?.();
+    }
+    throw new MigrationAbortedError(r, err);
+  }
+
+  #finishStats(seconds: number): void {
+    const r = this.report;
+    r.ram.transferred = this.#ch.bytesSent;
+    r.ram.mbps = seconds > 0 ? (r.ram.transferred * 8) / seconds / 1e6 : 0;
+    r["xbzrle-cache"] = this.#pipeline.stats();
+    void this.#features;
+  }
+}

@@ -1,0 +1,38 @@
+import type { DirtyBitmap } from "../kernel/dirty-bitmap.js";
+
+/**
+ * Guest RAM as the engine sees it: a number of 4 KiB pages that can be read in batches
+ * and written one page at a time. Source and destination memories implement the same
+ * interface, so any memory can be migrated into any other.
+ */
+export interface GuestMemory {
+  readonly pageCount: number;
+  /**
+   * Copies the listed pages, in order, into `out` (pages.length × 4096 bytes; a view of
+   * kernel memory in the engine). A guest may be writing meanwhile: each page copy is
+   * then some mix of old and new bytes, and the dirty log marks the page again.
+   */
+  readPages(pages: ArrayLike<number>, out: Uint8Array): void;
+  /** Writes one whole page. */
+  writePage(page: number, data: Uint8Array): void;
+  /**
+   * The page itself when it lives in kernel memory (zero-copy decode on the destination),
+   * else null. Only valid until the next kernel allocation.
+   */
+  pageView(page: number): Uint8Array | null;
+  /** Makes writes durable / visible (a file memory flushes); a no-op for RAM. */
+  flush(): Promise<void>;
+}
+
+/**
+ * A source of dirty pages: pages written since the last harvest. Start logging before
+ * the first pass; each harvest returns what was written since the previous one.
+ */
+export interface DirtyLog {
+  /** Clears the log and starts tracking. */
+  start(): void;
+  /** Moves the pages dirtied since the last harvest into `into` (replacing its content). */
+  harvest(into: DirtyBitmap): void | Promise<void>;
+  /** Stops tracking. */
+  stop(): void;
+}

@@ -1,0 +1,57 @@
+import { FrameQueue, TransportError, type Transport } from "./transport.js";
+
+/** The structural subset of MessagePort (browser or node:worker_threads) this transport uses. */
+export interface MessagePortLike {
+  postMessage(message: unknown, transfer?: Transferable[] | readonly unknown[]): void;
+  addEventListener?(type: "message", listener: (event: { data: unknown }) => void): void;
+  on?(type: "message", listener: (data: unknown) => void): void;
+  start?(): void;
+  close(): void;
+}
+
+/**
+ * A transport over a MessagePort (a MessageChannel end, a Worker): each frame is one
+ * message, its buffer transferred (no copy). A `null` message closes the stream.
+ */
+export function messagePortTransport(port: MessagePortLike): Transport {
+  const inbox = new FrameQueue();
+  let closed = false;
+  const onData = (data: unknown) => {
+    if (data === null) inbox.end();
+    else if (data instanceof Uint8Array) inbox.push(data);
+    else inbox.fail(new TransportError("PORT_MESSAGE", `message port: unexpected message of type ${typeof data}`));
+  };
+  if (port.on) port.on("message", onData);
+  else if (port.addEventListener) {
+    port.addEventListener("message", (e) => onData(e.data));
+    port.start?.();
+  }
+  const t: Transport & { bytesSent: number; bytesReceived: number } = {
+    bytesSent: 0,
+    bytesReceived: 0,
+    async send(frame) {
+      if (closed) throw new TransportError("CONNECTION_CLOSED", "message port: send after close");
+      t.bytesSent += frame.length;
+      const own = frame.byteOffset === 0 && frame.byteLength === frame.buffer.byteLength && !(frame.buffer instanceof SharedArrayBuffer);
+      const msg = own ? frame : frame.slice();
+      port.postMessage(msg, [msg.buffer]);
+    },
+    async receive() {
+      const f = await inbox.next();
+      if (f) t.bytesReceived += f.length;
+      return f;
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      try {
+        port.postMessage(null);
+      } catch {
+        // the peer may be gone already
+      }
+      inbox.end();
+      port.close();
+    },
+  };
+  return t;
+}

@@ -1,0 +1,52 @@
+import type { Clock } from "../sim/clock.js";
+import { realClock } from "../sim/clock.js";
+
+/**
+ * Token bucket limiting bytes per second (QEMU's max-bandwidth). `take(n)` waits until n
+ * bytes of budget exist; the burst allowance is `burstSeconds` of the rate. The rate can
+ * change during a migration (`setRate`); Infinity disables limiting.
+ */
+export class TokenBucket {
+  #rate: number;
+  #tokens: number;
+  #last: number;
+  readonly #clock: Clock;
+  readonly #burstSeconds: number;
+
+  constructor(bytesPerSecond: number, options: { clock?: Clock; burstSeconds?: number } = {}) {
+    this.#clock = options.clock ?? realClock;
+    this.#burstSeconds = options.burstSeconds ?? 0.05;
+    this.#rate = bytesPerSecond;
+    this.#tokens = 0;
+    this.#last = this.#clock.now();
+  }
+
+  get rate(): number {
+    return this.#rate;
+  }
+
+  setRate(bytesPerSecond: number): void {
+    this.#refill();
+    this.#rate = bytesPerSecond;
+  }
+
+  /** Waits until `bytes` may be sent, then spends them. */
+  async take(bytes: number): Promise<void> {
+    if (!Number.isFinite(this.#rate)) return;
+    this.#refill();
+    this.#tokens -= bytes;
+    while (this.#tokens < 0) {
+      await this.#clock.sleep(-this.#tokens / this.#rate);
+      this.#refill();
+      if (!Number.isFinite(this.#rate)) return;
+    }
+  }
+
+  #refill(): void {
+    const now = this.#clock.now();
+    if (Number.isFinite(this.#rate)) {
+      this.#tokens = Math.min(this.#tokens + (now - this.#last) * this.#rate, this.#rate * this.#burstSeconds);
+    }
+    this.#last = now;
+  }
+}

@@ -1,0 +1,148 @@
+// TCP (and TLS) transport for Node: frames are split out of the byte stream by the
+// length in their header (frame.ts), which is checked before any payload is buffered.
+import net from "node:net";
+import tls from "node:tls";
+import { announcedFrameSize, DEFAULT_MAX_PAYLOAD, FRAME_HEADER_BYTES, FrameError } from "./frame.js";
+import { FrameQueue, TransportError, type Transport } from "./transport.js";
+
+export interface TcpOptions {
+  /** TLS options (key/cert on the listener, ca/servername on the client); plain TCP when absent. */
+  tls?: tls.TlsOptions & tls.ConnectionOptions;
+  /** Frames announcing more payload than this are rejected (FRAME_TOO_LARGE). */
+  maxPayload?: number;
+}
+
+/** Connects to a listening pagewire peer. */
+export function connectTcp(host: string, port: number, options: TcpOptions = {}): Promise<Transport> {
+  return new Promise((resolve, reject) => {
+    const socket: net.Socket = options.tls
+      ? tls.connect({ host, port, ...options.tls }, () => done())
+      : net.connect({ host, port }, () => done());
+    const onError = (err: Error) => reject(new TransportError("CONNECT_FAILED", `cannot connect to ${host}:${port}: ${err.message}`, { cause: err }));
+    socket.once("error", onError);
+    const done = () => {
+      socket.off("error", onError);
+      resolve(new SocketTransport(socket, options.maxPayload ?? DEFAULT_MAX_PAYLOAD));
+    };
+  });
+}
+
+/** A listening socket handing out one Transport per accepted connection. */
+export class TcpListener {
+  readonly server: net.Server;
+  #pending: Transport[] = [];
+  #waiters: Array<(t: Transport) => void> = [];
+
+  private constructor(server: net.Server) {
+    this.server = server;
+  }
+
+  static listen(host: string, port: number, options: TcpOptions = {}): Promise<TcpListener> {
+    const maxPayload = options.maxPayload ?? DEFAULT_MAX_PAYLOAD;
+    return new Promise((resolve, reject) => {
+      let listener: TcpListener;
+      const onSocket = (socket: net.Socket) => {
+        const t = new SocketTransport(socket, maxPayload);
+        const w = listener.#waiters.shift();
+        if (w) w(t);
+        else listener.#pending.push(t);
+      };
+      const server = options.tls ? tls.createServer(options.tls, onSocket) : net.createServer(onSocket);
+      listener = new TcpListener(server);
+      server.once("error", (err) => reject(new TransportError("LISTEN_FAILED", `cannot listen on ${host}:${port}: ${err.message}`, { cause: err })));
+      server.listen(port, host, () => resolve(listener));
+    });
+  }
+
+  /** The bound port (useful with port 0). */
+  get port(): number {
+    return (this.server.address() as net.AddressInfo).port;
+  }
+
+  /** The next accepted connection. */
+  accept(): Promise<Transport> {
+    const t = this.#pending.shift();
+    if (t) return Promise.resolve(t);
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+class SocketTransport implements Transport {
+  bytesSent = 0;
+  bytesReceived = 0;
+  readonly #socket: net.Socket;
+  readonly #inbox = new FrameQueue();
+  readonly #maxPayload: number;
+  #chunks: Buffer[] = [];
+  #buffered = 0;
+  #need = FRAME_HEADER_BYTES;
+  #closed = false;
+
+  constructor(socket: net.Socket, maxPayload: number) {
+    this.#socket = socket;
+    this.#maxPayload = maxPayload;
+    socket.setNoDelay(true);
+    socket.on("data", (chunk: Buffer) => this.#onData(chunk));
+    socket.on("error", (err) => this.#inbox.fail(new TransportError("CONNECTION_LOST", `connection lost: ${err.message}`, { cause: err })));
+    socket.on("close", () => {
+      if (this.#buffered > 0) this.#inbox.fail(new FrameError("FRAME_TRUNCATED", `connection closed inside a frame (${this.#buffered} of ${this.#need} bytes received)`));
+      else this.#inbox.end();
+    });
+  }
+
+  #onData(chunk: Buffer): void {
+    this.bytesReceived += chunk.length;
+    this.#chunks.push(chunk);
+    this.#buffered += chunk.length;
+    try {
+      while (this.#buffered >= this.#need) {
+        const all = this.#chunks.length === 1 ? this.#chunks[0] : Buffer.concat(this.#chunks, this.#buffered);
+        if (this.#need === FRAME_HEADER_BYTES) {
+          this.#need = announcedFrameSize(all.subarray(0, FRAME_HEADER_BYTES), this.#maxPayload);
+          this.#chunks = [all];
+          continue;
+        }
+        // copy the frame out so it owns its memory; keep the rest
+        const frame = new Uint8Array(this.#need);
+        frame.set(all.subarray(0, this.#need));
+        const rest = all.subarray(this.#need);
+        this.#chunks = rest.length ? [rest] : [];
+        this.#buffered = rest.length;
+        this.#need = FRAME_HEADER_BYTES;
+        this.#inbox.push(frame);
+      }
+    } catch (err) {
+      this.#inbox.fail(err);
+      this.#socket.destroy();
+    }
+  }
+
+  send(frame: Uint8Array): Promise<void> {
+    if (this.#closed || this.#socket.destroyed) {
+      return Promise.reject(new TransportError("CONNECTION_CLOSED", "tcp: send on a closed connection"));
+    }
+    this.bytesSent += frame.length;
+    return new Promise((resolve, reject) => {
+      const ok = this.#socket.write(frame, (err) => {
+        if (err) reject(new TransportError("CONNECTION_LOST", `tcp send failed: ${err.message}`, { cause: err }));
+        else if (!ok) resolve();
+      });
+      if (ok) resolve();
+    });
+  }
+
+  receive(): Promise<Uint8Array | null> {
+    return this.#inbox.next();
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#socket.end();
+    this.#inbox.end();
+  }
+}

@@ -1,0 +1,80 @@
+import { describe, expect, it } from "vitest";
+import { createKernel, PAGE_SIZE } from "../../src/index.js";
+import { MigrationDestination } from "../../src/engine/destination.js";
+import { MigrationSource, type MigrationMode } from "../../src/engine/source.js";
+import { WasmGuestMemory } from "../../src/memory/wasm-guest-memory.js";
+import { createInProcessPair } from "../../src/transport/in-process.js";
+import { rng, randInt } from "../support/random.js";
+
+/** A guest writing partial pages (zeros, counters, random bytes) until paused. */
+function startGuest(mem: WasmGuestMemory, seed: number) {
+  const r = rng(seed);
+  let running = true;
+  let writes = 0;
+  const step = () => {
+    if (!running) return;
+    for (let i = 0; i < 50; i++) {
+      const page = randInt(r, Math.min(mem.pageCount, 300)); // a hot working set
+      const len = 8 + randInt(r, 200);
+      const data = new Uint8Array(len);
+      for (let j = 0; j < len; j++) data[j] = r() < 0.5 ? 0 : randInt(r, 256);
+      mem.write(page * PAGE_SIZE + randInt(r, PAGE_SIZE - len), data);
+      writes++;
+    }
+    setImmediate(step);
+  };
+  setImmediate(step);
+  return { stop: () => { running = false; }, get writes() { return writes; } };
+}
+
+describe("in-process migration", () => {
+  for (const mode of ["precopy", "stop-and-copy", "postcopy", "hybrid"] as MigrationMode[]) {
+    it(`${mode}: destination equals the source at the pause, and the report adds up`, async () => {
+      const ks = await createKernel();
+      const kd = await createKernel();
+      const pages = 2048;
+      const src = new WasmGuestMemory(ks, pages);
+      const r = rng(1);
+      const init = src.bytes();
+      for (let p = 0; p < pages; p++) if (p % 3 !== 0) for (let j = 0; j < 64; j++) init[p * PAGE_SIZE + randInt(r, PAGE_SIZE)] = randInt(r, 256);
+      const dst = new WasmGuestMemory(kd, pages);
+      const [ta, tb] = createInProcessPair();
+      const guest = startGuest(src, 7);
+      let atPause: Uint8Array | null = null;
+      let resumed = false;
+      const source = new MigrationSource({
+        kernel: ks, memory: src, dirtyLog: src.dirtyLog(), transport: ta, mode,
+        maxBandwidth: 200e6, downtimeLimitMs: 5, maxRounds: 6,
+        onPause: () => { guest.stop(); atPause = src.bytes().slice(); },
+        onResume: () => { resumed = true; },
+        deviceState: () => new Uint8Array([1, 2, 3]),
+      });
+      const destination = new MigrationDestination({ kernel: kd, memory: dst, transport: tb });
+      // post-copy: the destination guest touches pages as soon as it runs
+      const touched: Promise<void>[] = [];
+      const recv = destination.receive();
+      const poll = setInterval(() => {
+        if (destination.running && touched.length === 0) for (let p = 0; p < pages; p += 97) touched.push(destination.ensurePage(p));
+      }, 0);
+      const [report, result] = await Promise.all([source.migrate(), recv]);
+      clearInterval(poll);
+      await Promise.all(touched);
+      expect(resumed).toBe(false);
+      expect(report.status).toBe("completed");
+      expect(result.committed).toBe(true);
+      expect(Array.from(result.deviceState)).toEqual([1, 2, 3]);
+      expect(Buffer.compare(dst.bytes(), atPause!)).toBe(0);
+      const sent = report.rounds.reduce((s, row) => s + row.sent, 0);
+      expect(report.ram["pages-sent"]).toBe(sent);
+      expect(report.ram.duplicate + report.ram.normal).toBe(sent);
+      expect(report.rounds.reduce((s, row) => s + row.zero, 0)).toBe(report.ram.duplicate);
+      expect(report.ram.transferred).toBe(ta.bytesSent);
+      expect(report.ram.transferred).toBeGreaterThan(report.ram.normal * PAGE_SIZE);
+      if (mode === "precopy" || mode === "hybrid") expect(report.rounds.length).toBeGreaterThan(1);
+      if (mode === "postcopy" || mode === "hybrid") expect(report.rounds.at(-1)!.phase).toBe("postcopy");
+      if (mode === "stop-and-copy") expect(report.rounds.length).toBe(1);
+      src.dispose();
+      dst.dispose();
+    });
+  }
+});
