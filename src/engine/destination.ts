@@ -2,9 +2,9 @@
 //
 //   stage      accepts                                   then
 //   hello      HELLO                                     welcome → pages
-//   pages      PAGES, ROUND_END, DEVICE_STATE,            COMPLETE → verify digest → COMMIT_ACK
+//   pages      PAGES, ROUND_END, DEVICE_STATE,            COMPLETE → verify digest → COMMIT_ACK → ACTIVATE
 //              POSTCOPY_START → postcopy
-//   postcopy   PAGES (missing pages only), POSTCOPY_END   COMPLETE → verify → COMMIT_ACK
+//   postcopy   PAGES (missing pages only), POSTCOPY_END   COMPLETE → verify → COMMIT_ACK → ACTIVATE
 //
 // Anything else in a stage is a ProtocolError. Until the commit acknowledgement is sent,
 // the received state is provisional: on any failure the destination sends ABORT (best
@@ -160,10 +160,12 @@ export class MigrationDestination {
             const digest = this.#digest.digest();
             if (digest !== c.digest) throw new PagewireError("DIGEST_MISMATCH", `whole-memory digest ${digest} differs from the source's ${c.digest}`);
             await mem.flush();
-            await mem.commit?.();
             const lat = [...this.#latencies].sort((a, b) => a - b);
             const pct = (q: number) => (lat.length ? lat[Math.min(lat.length - 1, Math.floor(q * lat.length))] : NaN);
             await this.#ch.send(FrameType.COMMIT_ACK, encodeJson({ digest, faultLatencyP50Ms: pct(0.5), faultLatencyP99Ms: pct(0.99) }));
+            // provisional until the source confirms it accepted the acknowledgement
+            await this.#ch.expect(FrameType.ACTIVATE, "commit");
+            await mem.commit?.();
             const wasPostcopy = this.#is("postcopy");
             this.#stage = "done";
             if (!wasPostcopy) await o.onActivate?.();

@@ -13,8 +13,13 @@
 //     |    <- PAGE_REQUEST*, PAGES* -> ...       |  guest runs, faults request pages
 //     |    POSTCOPY_END)                         |
 //     | COMPLETE {digest} ---------------------> |  verifies the whole-memory digest
-//     | <-------- COMMIT_ACK {digest}            |  commit; the destination is primary
-//     | ABORT {code, message} <-> (either side, any time before COMMIT_ACK)
+//     | <-------- COMMIT_ACK {digest}            |
+//     | ACTIVATE ------------------------------> |  the source committed: destination runs
+//     | ABORT {code, message} <-> (either side, any time before the commit)
+//
+// The commit point is the source accepting COMMIT_ACK. The destination keeps what it
+// received provisional until ACTIVATE, so a lost or corrupted acknowledgement (the
+// source then aborts and resumes) never leaves two running guests.
 import { PagewireError } from "../errors.js";
 
 /** A control message is malformed or arrives in the wrong stage (codes PROTOCOL_MESSAGE, PROTOCOL_STAGE, PROTOCOL_MISMATCH). */

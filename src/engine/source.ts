@@ -96,6 +96,8 @@ export class MigrationSource {
   #requests: number[] = [];
   #requestWaiter: (() => void) | null = null;
   #features: Feature[] = [];
+  #finalWord!: Promise<"closed" | "abort">;
+  #setFinalWord!: (w: "closed" | "abort") => void;
 
   constructor(options: MigrationSourceOptions) {
     this.options = options;
@@ -124,6 +126,7 @@ export class MigrationSource {
       await this.#handshake();
       r.setupTime = (this.#clock.now() - start) * 1000;
       this.#ackPromise = new Promise((resolve, reject) => (this.#ack = { resolve, reject }));
+      this.#finalWord = new Promise((resolve) => (this.#setFinalWord = resolve));
       this.#ackPromise.catch(() => {});
       void this.#pump();
 
@@ -167,7 +170,15 @@ export class MigrationSource {
         r.postcopy["fault-latency-p99-ms"] = ack.faultLatencyP99Ms ?? NaN;
       }
       if (ack.digest !== digest.digest()) throw new ProtocolError("DIGEST_MISMATCH", `destination acknowledged digest ${ack.digest}, source has ${digest.digest()}`);
-      this.#committed = true;
+      this.#committed = true; // the commit point: from here the destination is primary
+      await this.#ch.send(FrameType.ACTIVATE, new Uint8Array(0)).catch(() => {});
+      // The destination's last word: it closes after activating, or refuses with ABORT (then
+      // it will not run, and the source may resume). Silence is taken as success.
+      const word = await Promise.race([this.#finalWord, this.#clock.sleep(5).then(() => "timeout" as const)]);
+      if (word === "abort") {
+        this.#committed = false;
+        throw this.#remoteError;
+      }
       const end = this.#clock.now();
       if (mode !== "postcopy" && mode !== "hybrid") r.downtime = (end - pausedAt) * 1000;
       r.totalTime = (end - start) * 1000;
@@ -368,32 +379,47 @@ export class MigrationSource {
 
   // ---- receive side ------------------------------------------------------------------------
 
-  /** Reads frames from the destination for the whole migration. */
+  /**
+   * Reads frames from the destination for the whole migration. After the acknowledgement
+   * it only listens for the destination's last word (close or ABORT); anything else, even
+   * a frame that does not verify, no longer changes the outcome.
+   */
   async #pump(): Promise<void> {
-    try {
-      for (;;) {
-        const f = await this.#ch.receive();
+    let acked = false;
+    for (;;) {
+      let f;
+      try {
+        f = await this.#ch.receive();
+      } catch (err) {
+        if (!acked) return this.#fail(err);
+        const code = (err as { code?: string }).code ?? "";
+        if (code.startsWith("FRAME_")) continue; // a bad frame after the commit point
+        return this.#setFinalWord("closed");
+      }
+      try {
         if (!f) {
-          if (!this.#committed) this.#fail(new ProtocolError("CONNECTION_CLOSED", "destination closed the connection before the commit"));
+          if (acked) return this.#setFinalWord("closed");
+          return this.#fail(new ProtocolError("CONNECTION_CLOSED", "destination closed the connection before the commit"));
+        }
+        if (f.type === FrameType.ABORT) {
+          const a = decodeJson<Abort>(f.payload, "ABORT", { code: "string", message: "string" });
+          this.#fail(new PagewireError(a.code, `destination aborted: ${a.message}`));
+          if (acked) this.#setFinalWord("abort");
           return;
         }
+        if (acked) continue;
         if (f.type === FrameType.PAGE_REQUEST) {
           this.#requests.push(decodeU32(f.payload, "PAGE_REQUEST"));
           this.#requestWaiter?.();
         } else if (f.type === FrameType.COMMIT_ACK) {
           this.#ack?.resolve(decodeJson<CommitAck>(f.payload, "COMMIT_ACK", { digest: "string" }));
-          return;
-        } else if (f.type === FrameType.ABORT) {
-          const a = decodeJson<Abort>(f.payload, "ABORT", { code: "string", message: "string" });
-          this.#fail(new PagewireError(a.code, `destination aborted: ${a.message}`));
-          return;
+          acked = true;
         } else {
-          this.#fail(new ProtocolError("PROTOCOL_STAGE", `unexpected frame type ${f.type} from the destination`));
-          return;
+          return this.#fail(new ProtocolError("PROTOCOL_STAGE", `unexpected frame type ${f.type} from the destination`));
         }
+      } catch (err) {
+        if (!acked) return this.#fail(err);
       }
-    } catch (err) {
-      this.#fail(err);
     }
   }
 

@@ -38,6 +38,7 @@ export const FrameType = {
   PAGE_REQUEST: 9,
   POSTCOPY_START: 10,
   POSTCOPY_END: 11,
+  ACTIVATE: 12,
 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 
