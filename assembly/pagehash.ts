@@ -120,64 +120,69 @@ let mulHigh: u64 = 0;
 
 // ---- long inputs (> 240 bytes): the SIMD accumulate loop --------------------------------
 
-/** One 16-byte lane of XXH3_accumulate_512: acc[i^1] += d; acc[i] += lo32(d^k) * hi32(d^k). */
-@inline function accumulateLane(acc: v128, p: usize, k: usize): v128 {
-  const d = v128.load(p);
-  const dk = v128.xor(d, v128.load(k));
-  const product = i64x2.extmul_low_i32x4_u(v128.shuffle<i32>(dk, dk, 0, 2, 0, 2), v128.shuffle<i32>(dk, dk, 1, 3, 1, 3));
-  return i64x2.add(i64x2.add(acc, v128.shuffle<i64>(d, d, 1, 0)), product);
-}
-
 /** XXH3_scrambleAcc on one lane: acc ^= acc >> 47; acc ^= key; acc *= PRIME32_1. */
 @inline function scrambleLane(acc: v128, k: usize): v128 {
   acc = v128.xor(v128.xor(acc, i64x2.shr_u(acc, 47)), v128.load(k));
   return i64x2.mul(acc, i64x2.splat(PRIME32_1));
 }
 
+/**
+ * `n` stripes of XXH3_accumulate (64 bytes of input at p + 64 s, secret at k + 8 s) on
+ * the accumulators at ACC. Lanes are paired: the low and high u32 halves of two lanes are
+ * gathered with one shuffle each, and one extmul_low plus one extmul_high give the four
+ * 32×32→64 products (the SSE2 path's _mm_mul_epu32, two lanes at a time).
+ */
+function accumulateStripes(p: usize, k: usize, n: usize): void {
+  let a0 = v128.load(ACC), a1 = v128.load(ACC, 16), a2 = v128.load(ACC, 32), a3 = v128.load(ACC, 48);
+  // acc[i ^ 1] += data[i] is summed unswapped here and swapped once at the end (addition
+  // commutes with the lane swap): saves one shuffle per lane per stripe
+  let s0 = i64x2.splat(0), s1 = i64x2.splat(0), s2 = i64x2.splat(0), s3 = i64x2.splat(0);
+  const end = p + n * STRIPE_LEN;
+  while (p < end) {
+    const d0 = v128.load(p), d1 = v128.load(p, 16), d2 = v128.load(p, 32), d3 = v128.load(p, 48);
+    const k0 = v128.xor(d0, v128.load(k)), k1 = v128.xor(d1, v128.load(k, 16));
+    const k2 = v128.xor(d2, v128.load(k, 32)), k3 = v128.xor(d3, v128.load(k, 48));
+    const lo01 = v128.shuffle<i32>(k0, k1, 0, 2, 4, 6), hi01 = v128.shuffle<i32>(k0, k1, 1, 3, 5, 7);
+    const lo23 = v128.shuffle<i32>(k2, k3, 0, 2, 4, 6), hi23 = v128.shuffle<i32>(k2, k3, 1, 3, 5, 7);
+    s0 = i64x2.add(s0, d0);
+    s1 = i64x2.add(s1, d1);
+    s2 = i64x2.add(s2, d2);
+    s3 = i64x2.add(s3, d3);
+    a0 = i64x2.add(a0, i64x2.extmul_low_i32x4_u(lo01, hi01));
+    a1 = i64x2.add(a1, i64x2.extmul_high_i32x4_u(lo01, hi01));
+    a2 = i64x2.add(a2, i64x2.extmul_low_i32x4_u(lo23, hi23));
+    a3 = i64x2.add(a3, i64x2.extmul_high_i32x4_u(lo23, hi23));
+    p += STRIPE_LEN;
+    k += 8;
+  }
+  v128.store(ACC, i64x2.add(a0, v128.shuffle<i64>(s0, s0, 1, 0)));
+  v128.store(ACC, i64x2.add(a1, v128.shuffle<i64>(s1, s1, 1, 0)), 16);
+  v128.store(ACC, i64x2.add(a2, v128.shuffle<i64>(s2, s2, 1, 0)), 32);
+  v128.store(ACC, i64x2.add(a3, v128.shuffle<i64>(s3, s3, 1, 0)), 48);
+}
+
+/** XXH3_scrambleAcc on the accumulators at ACC with the key at k. */
+function scrambleAccs(k: usize): void {
+  v128.store(ACC, scrambleLane(v128.load(ACC), k));
+  v128.store(ACC, scrambleLane(v128.load(ACC, 16), k + 16), 16);
+  v128.store(ACC, scrambleLane(v128.load(ACC, 32), k + 32), 32);
+  v128.store(ACC, scrambleLane(v128.load(ACC, 48), k + 48), 48);
+}
+
 /** Runs the long-input loop over `len` (> 240) bytes and leaves the accumulators at ACC. */
 function accumulateLong(input: usize, len: usize, secret: usize): void {
-  let a0 = i64x2.replace_lane(i64x2.splat(PRIME32_3), 1, PRIME64_1);
-  let a1 = i64x2.replace_lane(i64x2.splat(PRIME64_2), 1, PRIME64_3);
-  let a2 = i64x2.replace_lane(i64x2.splat(PRIME64_4), 1, PRIME32_2);
-  let a3 = i64x2.replace_lane(i64x2.splat(PRIME64_5), 1, PRIME32_1);
+  v128.store(ACC, i64x2.replace_lane(i64x2.splat(PRIME32_3), 1, PRIME64_1));
+  v128.store(ACC, i64x2.replace_lane(i64x2.splat(PRIME64_2), 1, PRIME64_3), 16);
+  v128.store(ACC, i64x2.replace_lane(i64x2.splat(PRIME64_4), 1, PRIME32_2), 32);
+  v128.store(ACC, i64x2.replace_lane(i64x2.splat(PRIME64_5), 1, PRIME32_1), 48);
   const blocks = (len - 1) / BLOCK_LEN;
-  const scrambleKey = secret + SECRET_SIZE - STRIPE_LEN;
   for (let b: usize = 0; b < blocks; b++) {
-    const blk = input + b * BLOCK_LEN;
-    for (let s: usize = 0; s < STRIPES_PER_BLOCK; s++) {
-      const p = blk + s * STRIPE_LEN;
-      const k = secret + s * 8;
-      a0 = accumulateLane(a0, p, k);
-      a1 = accumulateLane(a1, p + 16, k + 16);
-      a2 = accumulateLane(a2, p + 32, k + 32);
-      a3 = accumulateLane(a3, p + 48, k + 48);
-    }
-    a0 = scrambleLane(a0, scrambleKey);
-    a1 = scrambleLane(a1, scrambleKey + 16);
-    a2 = scrambleLane(a2, scrambleKey + 32);
-    a3 = scrambleLane(a3, scrambleKey + 48);
+    accumulateStripes(input + b * BLOCK_LEN, secret, STRIPES_PER_BLOCK);
+    scrambleAccs(secret + SECRET_SIZE - STRIPE_LEN);
   }
-  // the last partial block, then the last stripe (ending at the input end)
-  const tail = input + blocks * BLOCK_LEN;
-  const stripes = ((len - 1) - blocks * BLOCK_LEN) / STRIPE_LEN;
-  for (let s: usize = 0; s < stripes; s++) {
-    const p = tail + s * STRIPE_LEN;
-    const k = secret + s * 8;
-    a0 = accumulateLane(a0, p, k);
-    a1 = accumulateLane(a1, p + 16, k + 16);
-    a2 = accumulateLane(a2, p + 32, k + 32);
-    a3 = accumulateLane(a3, p + 48, k + 48);
-  }
-  const p = input + len - STRIPE_LEN;
-  const k = secret + SECRET_SIZE - STRIPE_LEN - LASTACC_START;
-  a0 = accumulateLane(a0, p, k);
-  a1 = accumulateLane(a1, p + 16, k + 16);
-  a2 = accumulateLane(a2, p + 32, k + 32);
-  a3 = accumulateLane(a3, p + 48, k + 48);
-  v128.store(ACC, a0);
-  v128.store(ACC, a1, 16);
-  v128.store(ACC, a2, 32);
-  v128.store(ACC, a3, 48);
+  // the last partial block, then the last stripe (ending exactly at the input end)
+  accumulateStripes(input + blocks * BLOCK_LEN, secret, ((len - 1) - blocks * BLOCK_LEN) / STRIPE_LEN);
+  accumulateStripes(input + len - STRIPE_LEN, secret + SECRET_SIZE - STRIPE_LEN - LASTACC_START, 1);
 }
 
 /** XXH3_mergeAccs over ACC. */
