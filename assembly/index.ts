@@ -2,3 +2,5 @@
 export * from "./memory";
 export * from "./bitmap";
 export * from "./gather";
+export * from "./pagehash";
+export * from "./dedup";

@@ -26,4 +26,13 @@ export interface KernelExports {
 
   // assembly/gather.ts
   gatherPages(mem: number, pageCount: number, pages: number, count: number, out: number): number;
+  // assembly/pagehash.ts, assembly/dedup.ts (page hashing, dedup index)
+  xxh3Hash64(input: number, len: number, seedLo: number, seedHi: number, out: number): void;
+  xxh3Hash128(input: number, len: number, seedLo: number, seedHi: number, out: number): void;
+  hashPages(pages: number, count: number, out: number, bits: number, seedLo: number, seedHi: number): number;
+  hashPageList(mem: number, indices: number, count: number, out: number, bits: number, seedLo: number, seedHi: number): number;
+  scanChangedPages(pages: number, count: number, hashes: number, bits: number, first: number, mark: number, seedLo: number, seedHi: number): number;
+  dedupReset(table: number, bucketCount: number): void;
+  dedupApply(table: number, bucketMask: number, reverse: number, guest: number, base: number, pages: number, hashes: number, count: number, out: number, lookup: number): number;
+  dedupInvalidate(table: number, reverse: number, base: number, pages: number, count: number): void;
 }

@@ -2,6 +2,7 @@ import { PagewireRangeError } from "../errors.js";
 import type { DirtyBitmap } from "./dirty-bitmap.js";
 import type { KernelExports } from "./exports.js";
 import { KernelHeap, type KernelRegion } from "./heap.js";
+import { hashBytes128, hashBytes64, hashPages as hashPagesInto, type Hash128, type HashPagesOptions } from "../codec/pagehash.js";
 
 /** Bytes in a guest page; every page kernel works on 4 KiB pages. */
 export const PAGE_SIZE = 4096;
@@ -112,6 +113,26 @@ export class Kernel {
     checkLength("zeroPages", mem, pageCount * PAGE_SIZE);
     checkPages("zeroPages", pageCount, into);
     return this.withPointers([mem], [], ([pm]) => this.raw.zeroPages(pm, pageCount, into.region.ptr) >>> 0);
+  }
+
+  // ---- page hashing ----------------------------------------------------------------------
+
+  /** XXH3-64 of one 4 KiB page (any length is accepted: the hash is of all of `page`). ~0.3 µs + a copy for foreign arrays. */
+  hashPage(page: Uint8Array, seed = 0n): bigint {
+    return hashBytes64(this, page, seed);
+  }
+
+  /** XXH3-128 of `data` as { low, high }. */
+  hashPage128(data: Uint8Array, seed = 0n): Hash128 {
+    return hashBytes128(this, data, seed);
+  }
+
+  /**
+   * Hashes `count` consecutive 4 KiB pages into `out`: one u64 per page (bits 64) or two
+   * (bits 128: low, high). Zero copy when both are kernel views; ~0.3 µs per page.
+   */
+  hashPages(pages: Uint8Array, count: number, out: BigUint64Array, options: HashPagesOptions = {}): BigUint64Array {
+    return hashPagesInto(this, pages, count, out, options);
   }
 }
 

@@ -1,0 +1,94 @@
+// Exact hash-based dirty log: a dirty-page source for guest memory that has no dirty log
+// (a RAM file of a running QEMU guest, a memory image being written by someone else).
+//
+//   baseline: H[i] = XXH3-128(page i)                       (16 bytes per page)
+//   harvest:  for every page: h = XXH3-128(page i); h != H[i] -> set bit i; H[i] = h
+//
+// A page counts as dirty when its content differs from the previous scan (a write of the
+// same bytes, or a change and change back between scans, is not seen — which is what a
+// migration wants). Cost per harvest: one read of all guest memory, in the kernel
+// (assembly/pagehash.ts scanChangedPages). Memory outside the kernel is scanned through
+// a window copied in (adds one memcpy of the guest).
+import { PagewireRangeError } from "../errors.js";
+import { randomSeed, splitSeed } from "../codec/pagehash.js";
+import { DirtyBitmap } from "../kernel/dirty-bitmap.js";
+import type { KernelRegion } from "../kernel/heap.js";
+import type { Kernel } from "../kernel/kernel.js";
+
+const PAGE = 4096;
+/** Pages per copied window for memory outside the kernel (4 MiB). */
+const WINDOW_PAGES = 1024;
+
+/** Guest memory for a scan: a kernel region (zero copy, survives memory growth) or any byte array. */
+export type ScannedMemory = KernelRegion | Uint8Array;
+
+export interface HashDirtyLogOptions {
+  /** XXH3 seed; default random (so content cannot be crafted to hide a change). */
+  seed?: bigint;
+}
+
+export class HashDirtyLog {
+  readonly kernel: Kernel;
+  readonly pageCount: number;
+  readonly seed: bigint;
+  readonly #memory: ScannedMemory;
+  readonly #hashes: KernelRegion;
+  /** Harvests done since the baseline. */
+  scans = 0;
+
+  /** Hashes every page once (the baseline). Cost: one scan. */
+  constructor(kernel: Kernel, memory: ScannedMemory, pageCount: number, options: HashDirtyLogOptions = {}) {
+    const bytes = memory instanceof Uint8Array ? memory.byteLength : memory.bytes;
+    if (!Number.isInteger(pageCount) || pageCount < 0 || pageCount * PAGE > bytes) {
+      throw new PagewireRangeError("PAGE_COUNT", `HashDirtyLog: ${pageCount} pages need ${pageCount * PAGE} bytes of memory, got ${bytes}`);
+    }
+    this.kernel = kernel;
+    this.pageCount = pageCount;
+    this.seed = options.seed ?? randomSeed();
+    this.#memory = memory;
+    this.#hashes = kernel.alloc(Math.max(16, pageCount * 16), 64);
+    this.#scan(null);
+  }
+
+  /**
+   * Scans all memory and returns the pages whose content changed since the previous scan
+   * as a DirtyBitmap (`into`, cleared first, or a new one). Returns the bitmap.
+   */
+  harvest(into?: DirtyBitmap): DirtyBitmap {
+    const bm = into ?? new DirtyBitmap(this.kernel, this.pageCount);
+    if (bm.pageCount !== this.pageCount) throw new PagewireRangeError("BITMAP_MISMATCH", `HashDirtyLog.harvest: bitmap has ${bm.pageCount} pages, memory ${this.pageCount}`);
+    bm.clearAll();
+    this.#scan(bm);
+    this.scans++;
+    return bm;
+  }
+
+  dispose(): void {
+    this.kernel.free(this.#hashes);
+  }
+
+  #scan(bm: DirtyBitmap | null): number {
+    const k = this.kernel;
+    const [lo, hi] = splitSeed(this.seed);
+    const bits = bm ? bm.region.ptr : 0;
+    const mark = bm ? 1 : 0;
+    const m = this.#memory;
+    if (!(m instanceof Uint8Array) || k.owns(m)) {
+      const ptr = m instanceof Uint8Array ? m.byteOffset : m.ptr;
+      return k.raw.scanChangedPages(ptr, this.pageCount, this.#hashes.ptr, bits, 0, mark, lo, hi) >>> 0;
+    }
+    // foreign memory: copy windows into kernel scratch
+    const win = k.alloc(WINDOW_PAGES * PAGE, 64);
+    try {
+      let changed = 0;
+      for (let first = 0; first < this.pageCount; first += WINDOW_PAGES) {
+        const n = Math.min(WINDOW_PAGES, this.pageCount - first);
+        k.bytes(win).set(m.subarray(first * PAGE, (first + n) * PAGE));
+        changed += k.raw.scanChangedPages(win.ptr, n, this.#hashes.ptr + first * 16, bits, first, mark, lo, hi) >>> 0;
+      }
+      return changed;
+    } finally {
+      k.free(win);
+    }
+  }
+}
