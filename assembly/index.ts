@@ -1,3 +1,6 @@
 // The one WASM module: this file only re-exports the kernels (one kernel per file).
 export * from "./memory";
 export * from "./bitmap";
+export * from "./xbzrle";
+export * from "./cache";
+export * from "./rle";

@@ -5,3 +5,9 @@ export type { KernelRegion } from "./kernel/heap.js";
 export type { KernelExports } from "./kernel/exports.js";
 export { DirtyBitmap, markPageDirty, type DirtyBitmapOptions, type PageRange } from "./kernel/dirty-bitmap.js";
 export { PagewireError, KernelLoadError, KernelMemoryError, PagewireRangeError } from "./errors.js";
+export { XbzrleError, XBZRLE_OVERFLOW, encodeXbzrle, decodeXbzrle, encodeXbzrlePages, decodeXbzrlePages } from "./codec/xbzrle.js";
+export { RleError, encodeRle, decodeRle, encodeRlePages, decodeRlePages } from "./codec/rle.js";
+export {
+  XbzrleCache, DEFAULT_XBZRLE_CACHE_BYTES, CACHED_PAGE_LIFETIME, SAVE_MISS_INSERTED, SAVE_MISS_NOT_INSERTED,
+  type XbzrleCacheOptions, type XbzrleCacheStats,
+} from "./codec/xbzrle-cache.js";
