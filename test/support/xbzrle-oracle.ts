@@ -120,3 +120,47 @@ export function refRleDecode(src: Uint8Array): Uint8Array | -1 {
   }
   return d === PAGE ? dst : -1;
 }
+
+/** QEMU's XBZRLE decoder rules without writing: the end offset or -1. */
+export function refXbzrleCheck(src: Uint8Array, slen = src.length): number {
+  let i = 0, d = 0;
+  while (i < slen) {
+    if (slen - i < 2) return -1;
+    const first = i === 0;
+    let z = src[i];
+    if (z >= 0x80) { if (src[i + 1] & 0x80) return -1; z = (z & 0x7f) | (src[i + 1] << 7); i += 2; } else i += 1;
+    if (!first && z === 0) return -1;
+    d += z;
+    if (d > PAGE) return -1;
+    if (slen - i < 2) return -1;
+    let n = src[i];
+    if (n >= 0x80) { if (src[i + 1] & 0x80) return -1; n = (n & 0x7f) | (src[i + 1] << 7); i += 2; } else i += 1;
+    if (n === 0 || d + n > PAGE || i + n > slen) return -1;
+    d += n;
+    i += n;
+  }
+  return d;
+}
+
+/** The RLE grammar's validity check without writing: true when `slen` bytes of src decode to a page. */
+export function refRleCheck(src: Uint8Array, slen = src.length): boolean {
+  let i = 0, d = 0;
+  while (i < slen) {
+    if (d === PAGE) return false;
+    let h = src[i];
+    if (h >= 0x80) {
+      if (i + 1 >= slen) return false;
+      const c = src[i + 1];
+      if (c === 0 || c & 0x80) return false;
+      h = (h & 0x7f) | (c << 7);
+      i += 2;
+    } else i += 1;
+    const n = h >> 1;
+    if (n === 0 || d + n > PAGE) return false;
+    const data = h & 1 ? 1 : n;
+    if (i + data > slen) return false;
+    i += data;
+    d += n;
+  }
+  return d === PAGE;
+}
