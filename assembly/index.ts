@@ -4,3 +4,6 @@ export * from "./bitmap";
 export * from "./gather";
 export * from "./pagehash";
 export * from "./dedup";
+export * from "./xbzrle";
+export * from "./cache";
+export * from "./rle";

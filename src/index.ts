@@ -10,3 +10,9 @@ export { DedupIndex, DedupError, DEDUP_NONE, type DedupIndexOptions, type DedupS
 export { FakeDirtyFilter, type FakeDirtyFilterOptions, type FakeDirtyResult } from "./codec/fake-dirty.js";
 export { HashDirtyLog, type HashDirtyLogOptions, type ScannedMemory } from "./memory/hash-dirty-log.js";
 export { DirtyRateSampler, estimateFromSample, measureDirtyRate, samplePages, type DirtyRateEstimate, type DirtyRateOptions } from "./memory/dirty-rate.js";
+export { XbzrleError, XBZRLE_OVERFLOW, encodeXbzrle, decodeXbzrle, encodeXbzrlePages, decodeXbzrlePages } from "./codec/xbzrle.js";
+export { RleError, encodeRle, decodeRle, encodeRlePages, decodeRlePages } from "./codec/rle.js";
+export {
+  XbzrleCache, DEFAULT_XBZRLE_CACHE_BYTES, CACHED_PAGE_LIFETIME, SAVE_MISS_INSERTED, SAVE_MISS_NOT_INSERTED,
+  type XbzrleCacheOptions, type XbzrleCacheStats,
+} from "./codec/xbzrle-cache.js";

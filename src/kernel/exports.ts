@@ -35,4 +35,19 @@ export interface KernelExports {
   dedupReset(table: number, bucketCount: number): void;
   dedupApply(table: number, bucketMask: number, reverse: number, guest: number, base: number, pages: number, hashes: number, count: number, out: number, lookup: number): number;
   dedupInvalidate(table: number, reverse: number, base: number, pages: number, count: number): void;
+  // assembly/xbzrle.ts
+  xbzrleEncode(old: number, cur: number, dst: number, dlen: number): number;
+  xbzrleEncodePages(old: number, cur: number, count: number, out: number, lengths: number): number;
+  xbzrleCheck(src: number, slen: number): number;
+  xbzrleDecode(src: number, slen: number, dst: number): number;
+  xbzrleDecodePages(src: number, lengths: number, pages: number, count: number): number;
+  // assembly/cache.ts
+  xbzrleCacheSavePages(tags: number, ages: number, data: number, slots: number, ram: number, pageIdx: number, count: number,
+    generation: number, lastStage: number, scratch: number, out: number, lengths: number): number;
+  // assembly/rle.ts
+  rleEncode(page: number, dst: number, dlen: number): number;
+  rleEncodePages(pages: number, count: number, out: number, lengths: number): number;
+  rleCheck(src: number, slen: number): number;
+  rleDecode(src: number, slen: number, dst: number): number;
+  rleDecodePages(src: number, lengths: number, pages: number, count: number): number;
 }

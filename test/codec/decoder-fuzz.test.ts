@@ -1,0 +1,276 @@
+// Seeded fuzzing of every decoder (XBZRLE, RLE, single and batch): mutated, truncated,
+// spliced and random inputs. Properties: the kernel's answer equals the oracle's, only the
+// typed error escapes the public API, nothing outside the target page is written (guard
+// bytes around it in kernel memory), a rejected input leaves the page unchanged, and every
+// call returns (vitest's timeout catches a hang). FUZZ_INPUTS=20000000 for a long run.
+import { beforeAll, describe, expect, it } from "vitest";
+import { loadKernel, RleError, XbzrleError, type Kernel, type KernelRegion } from "../../src/index.js";
+import { makePair, makeRunPage } from "../support/pairs.js";
+import { randInt, rng } from "../support/random.js";
+import { refRleCheck, refRleDecode, refXbzrleCheck, refXbzrleDecode, refXbzrleEncode, refRleEncode } from "../support/xbzrle-oracle.js";
+
+const PAGE = 4096;
+const TOTAL = Number(process.env.FUZZ_INPUTS ?? 1_000_000);
+const GUARD = 256;
+const MAX_INPUT = 2 * PAGE;
+
+let k: Kernel;
+beforeAll(async () => {
+  k = await loadKernel();
+});
+
+/** Valid encodings to mutate. */
+function corpus(kind: "xbzrle" | "rle", seed: number): Uint8Array[] {
+  const r = rng(seed);
+  const out: Uint8Array[] = [];
+  const a = new Uint8Array(PAGE), b = new Uint8Array(PAGE);
+  while (out.length < 300) {
+    if (kind === "xbzrle") {
+      makePair(r, a, b);
+      const e = refXbzrleEncode(a, b, r() < 0.1 ? PAGE + 100 : PAGE); // some over 4096 bytes
+      if (e instanceof Uint8Array) out.push(e);
+    } else {
+      makeRunPage(r, a);
+      const e = refRleEncode(a, PAGE + 100);
+      if (e !== -1) out.push(e);
+    }
+  }
+  return out;
+}
+
+const INTERESTING = [0, 1, 2, 0x7f, 0x80, 0x81, 0xfe, 0xff, 0x20, 0x40, 0x3f];
+
+/** One fuzz input written into `buf`; returns its length. */
+function mutate(r: () => number, seeds: Uint8Array[], buf: Uint8Array): number {
+  const byte = () => (r() < 0.5 ? INTERESTING[randInt(r, INTERESTING.length)] : randInt(r, 256));
+  const s = seeds[randInt(r, seeds.length)];
+  const mode = randInt(r, 8);
+  let n: number;
+  switch (mode) {
+    case 0: { // random short input
+      n = randInt(r, 48);
+      for (let i = 0; i < n; i++) buf[i] = byte();
+      return n;
+    }
+    case 1: // truncated seed
+      n = randInt(r, s.length + 1);
+      buf.set(s.subarray(0, n));
+      return n;
+    case 2: { // byte flips and sets
+      buf.set(s);
+      n = s.length;
+      const m = 1 + randInt(r, 6);
+      for (let t = 0; t < m && n > 0; t++) {
+        const at = randInt(r, n);
+        buf[at] = r() < 0.5 ? buf[at] ^ (1 << randInt(r, 8)) : byte();
+      }
+      return n;
+    }
+    case 3: { // insert or delete a few bytes
+      const at = randInt(r, s.length + 1);
+      if (r() < 0.5) {
+        const m = 1 + randInt(r, 4);
+        buf.set(s.subarray(0, at));
+        for (let t = 0; t < m; t++) buf[at + t] = byte();
+        buf.set(s.subarray(at), at + m);
+        return Math.min(MAX_INPUT, s.length + m);
+      }
+      const m = Math.min(s.length - at, 1 + randInt(r, 4));
+      buf.set(s.subarray(0, at));
+      buf.set(s.subarray(at + m), at);
+      return s.length - m;
+    }
+    case 4: { // splice two seeds
+      const t = seeds[randInt(r, seeds.length)];
+      const a = randInt(r, s.length + 1), b = randInt(r, t.length + 1);
+      n = Math.min(MAX_INPUT, a + t.length - b);
+      buf.set(s.subarray(0, a));
+      buf.set(t.subarray(b, b + n - a), a);
+      return n;
+    }
+    case 5: { // seed plus a random tail
+      const m = 1 + randInt(r, 8);
+      buf.set(s);
+      for (let t = 0; t < m; t++) buf[s.length + t] = byte();
+      return s.length + m;
+    }
+    case 6: { // structured: random lengths (1-3 bytes) with the right or a wrong amount of data
+      n = 0;
+      const items = 1 + randInt(r, 10);
+      for (let t = 0; t < items && n < MAX_INPUT - 8; t++) {
+        const v = r() < 0.7 ? randInt(r, 200) : randInt(r, 16384);
+        if (v < 0x80 && r() < 0.9) buf[n++] = v;
+        else { buf[n++] = (v & 0x7f) | 0x80; buf[n++] = r() < 0.1 ? 0x80 | randInt(r, 128) : v >> 7; if (buf[n - 1] & 0x80) buf[n++] = 1; }
+        const data = r() < 0.5 ? randInt(r, 16) : 0;
+        for (let x = 0; x < data && n < MAX_INPUT; x++) buf[n++] = byte();
+      }
+      return n;
+    }
+    default: // the seed as it is
+      buf.set(s);
+      return s.length;
+  }
+}
+
+interface Target {
+  src: KernelRegion;
+  area: KernelRegion; // guard | page | guard
+  copy: KernelRegion;
+}
+
+function setup(): Target {
+  const src = k.alloc(MAX_INPUT + 64, 64);
+  const area = k.alloc(GUARD + PAGE + GUARD, 64);
+  const copy = k.alloc(PAGE, 64);
+  const a = k.bytes(area);
+  for (let i = 0; i < a.length; i++) a[i] = (i * 7) ^ 0x5a;
+  k.bytes(copy).set(a.subarray(GUARD, GUARD + PAGE));
+  return { src, area, copy };
+}
+
+function teardown(t: Target): void {
+  k.free(t.src);
+  k.free(t.area);
+  k.free(t.copy);
+}
+
+function guardsIntact(area: Uint8Array): boolean {
+  for (let i = 0; i < GUARD; i++) if (area[i] !== (((i * 7) ^ 0x5a) & 0xff)) return false;
+  for (let i = GUARD + PAGE; i < area.length; i++) if (area[i] !== (((i * 7) ^ 0x5a) & 0xff)) return false;
+  return true;
+}
+
+describe("decoder fuzzing (seeded)", () => {
+  it(`XBZRLE decode: ${Math.round(TOTAL * 0.45)} inputs`, () => {
+    const n = Math.round(TOTAL * 0.45);
+    const seeds = corpus("xbzrle", 1);
+    const t = setup();
+    const r = rng(0xf00d);
+    const src = k.bytes(t.src), area = k.bytes(t.area), copy = k.bytes(t.copy);
+    const page = t.area.ptr + GUARD;
+    let accepted = 0;
+    try {
+      for (let i = 0; i < n; i++) {
+        const len = mutate(r, seeds, src);
+        const want = refXbzrleCheck(src, len);
+        let got: number;
+        if (i % 50 === 0) {
+          // through the public API with a foreign array: only XbzrleError may escape
+          const input = src.slice(0, len);
+          const pageView = area.subarray(GUARD, GUARD + PAGE);
+          try { got = k.xbzrleDecode(input, pageView); } catch (e) {
+            if (!(e instanceof XbzrleError) || e.code !== "XBZRLE_CORRUPT") throw e;
+            got = -1;
+          }
+        } else got = k.raw.xbzrleDecode(t.src.ptr, len, page);
+        if (got !== want) throw new Error(`input ${i} (${len} bytes ${Buffer.from(src.subarray(0, Math.min(len, 24))).toString("hex")}): kernel ${got}, oracle ${want}`);
+        if (got < 0) {
+          if (k.raw.pagesEqual(page, t.copy.ptr) !== 1) throw new Error(`input ${i}: rejected but the page changed`);
+        } else {
+          accepted++;
+          if (accepted % 16 === 0) {
+            const ref = refXbzrleDecode(src.subarray(0, len), copy) as [number, Uint8Array];
+            if (!Buffer.from(ref[1]).equals(Buffer.from(area.subarray(GUARD, GUARD + PAGE)))) throw new Error(`input ${i}: decoded page differs from the oracle's`);
+          }
+          copy.set(area.subarray(GUARD, GUARD + PAGE));
+        }
+        if (i % 4 === 0 && !guardsIntact(area)) throw new Error(`input ${i}: guard bytes overwritten`);
+      }
+      expect(guardsIntact(area)).toBe(true);
+    } finally {
+      teardown(t);
+    }
+    expect(accepted).toBeGreaterThan(n / 20); // the mutations reach the accepting paths too
+    expect(accepted).toBeLessThan(n);
+  });
+
+  it(`RLE decode: ${Math.round(TOTAL * 0.45)} inputs`, () => {
+    const n = Math.round(TOTAL * 0.45);
+    const seeds = corpus("rle", 2);
+    const t = setup();
+    const r = rng(0xbeef);
+    const src = k.bytes(t.src), area = k.bytes(t.area), copy = k.bytes(t.copy);
+    const page = t.area.ptr + GUARD;
+    let accepted = 0;
+    try {
+      for (let i = 0; i < n; i++) {
+        const len = mutate(r, seeds, src);
+        const want = refRleCheck(src, len) ? PAGE : -1;
+        let got: number;
+        if (i % 50 === 0) {
+          const input = src.slice(0, len);
+          try { k.rleDecode(input, area.subarray(GUARD, GUARD + PAGE)); got = PAGE; } catch (e) {
+            if (!(e instanceof RleError) || e.code !== "RLE_CORRUPT") throw e;
+            got = -1;
+          }
+        } else got = k.raw.rleDecode(t.src.ptr, len, page);
+        if (got !== want) throw new Error(`input ${i} (${len} bytes ${Buffer.from(src.subarray(0, Math.min(len, 24))).toString("hex")}): kernel ${got}, oracle ${want}`);
+        if (got < 0) {
+          if (k.raw.pagesEqual(page, t.copy.ptr) !== 1) throw new Error(`input ${i}: rejected but the page changed`);
+        } else {
+          accepted++;
+          if (accepted % 16 === 0) {
+            const ref = refRleDecode(src.subarray(0, len)) as Uint8Array;
+            if (!Buffer.from(ref).equals(Buffer.from(area.subarray(GUARD, GUARD + PAGE)))) throw new Error(`input ${i}: decoded page differs from the oracle's`);
+          }
+          copy.set(area.subarray(GUARD, GUARD + PAGE));
+        }
+        if (i % 4 === 0 && !guardsIntact(area)) throw new Error(`input ${i}: guard bytes overwritten`);
+      }
+      expect(guardsIntact(area)).toBe(true);
+    } finally {
+      teardown(t);
+    }
+    expect(accepted).toBeGreaterThan(n / 50);
+    expect(accepted).toBeLessThan(n);
+  });
+
+  for (const codec of ["xbzrle", "rle"] as const) {
+    it(`${codec} batch decode: ${Math.round(TOTAL * 0.05)} inputs in batches of 4 pages`, () => {
+      const n = Math.round(TOTAL * 0.05);
+      const seeds = corpus(codec, 3);
+      const r = rng(codec === "xbzrle" ? 77 : 78);
+      const BATCH = 4;
+      const enc = k.alloc(BATCH * MAX_INPUT, 64);
+      const lens = k.alloc(BATCH * 4, 64);
+      const area = k.alloc(GUARD + BATCH * PAGE + GUARD, 64);
+      const before = k.alloc(BATCH * PAGE, 64);
+      const a = k.bytes(area);
+      for (let i = 0; i < a.length; i++) a[i] = (i * 7) ^ 0x5a;
+      const e = k.bytes(enc), l = new Int32Array(k.memory.buffer, lens.ptr, BATCH), b = k.bytes(before);
+      const one = new Uint8Array(MAX_INPUT);
+      try {
+        for (let done = 0; done < n; done += BATCH) {
+          let off = 0;
+          const valid: boolean[] = [];
+          for (let p = 0; p < BATCH; p++) {
+            const len = r() < 0.1 ? 0 : mutate(r, seeds, one);
+            e.set(one.subarray(0, len), off);
+            l[p] = len;
+            valid.push(len === 0 || (codec === "xbzrle" ? refXbzrleCheck(one, len) >= 0 : refRleCheck(one, len)));
+            off += len;
+          }
+          b.set(a.subarray(GUARD, GUARD + BATCH * PAGE));
+          const got = codec === "xbzrle" ? k.raw.xbzrleDecodePages(enc.ptr, lens.ptr, area.ptr + GUARD, BATCH) : k.raw.rleDecodePages(enc.ptr, lens.ptr, area.ptr + GUARD, BATCH);
+          const firstBad = valid.indexOf(false);
+          if (firstBad < 0) expect(got).toBe(off);
+          else {
+            if (got !== -1 - firstBad) throw new Error(`batch at ${done}: kernel ${got}, want ${-1 - firstBad}`);
+            for (let p = firstBad; p < BATCH; p++) {
+              if (k.raw.pagesEqual(area.ptr + GUARD + p * PAGE, before.ptr + p * PAGE) !== 1) throw new Error(`batch at ${done}: page ${p} changed after the bad page`);
+            }
+          }
+          if (!guardsIntactBatch(a, BATCH)) throw new Error(`batch at ${done}: guard bytes overwritten`);
+        }
+      } finally {
+        for (const reg of [enc, lens, area, before]) k.free(reg);
+      }
+    });
+  }
+});
+
+function guardsIntactBatch(a: Uint8Array, pages: number): boolean {
+  for (let i = 0; i < GUARD; i++) if (a[i] !== (((i * 7) ^ 0x5a) & 0xff)) return false;
+  for (let i = GUARD + pages * PAGE; i < a.length; i++) if (a[i] !== (((i * 7) ^ 0x5a) & 0xff)) return false;
+  return true;
+}
