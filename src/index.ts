@@ -5,3 +5,4 @@ export type { KernelRegion } from "./kernel/heap.js";
 export type { KernelExports } from "./kernel/exports.js";
 export { DirtyBitmap, markPageDirty, type DirtyBitmapOptions, type PageRange } from "./kernel/dirty-bitmap.js";
 export { PagewireError, KernelLoadError, KernelMemoryError, PagewireRangeError } from "./errors.js";
+export { PageHistory, HISTORY_ROUNDS, MAX_DIRTY_COUNT, type PageHistoryOptions, type RecordRoundOptions } from "./policy/page-history.js";

@@ -23,4 +23,13 @@ export interface KernelExports {
   diffPages(a: number, b: number, pageCount: number, bits: number): number;
   zeroPages(mem: number, pageCount: number, bits: number): number;
   isZeroPage(p: number): number;
+
+  // assembly/history.ts
+  historyRecordWrites(h: number, pages: number, count: number): number;
+  historyRecordRound(h: number, bits: number, withDistances: number): number;
+  historyMarkSent(h: number, bits: number, round: number): number;
+  historyGather(h: number, bits: number, field: number, out: number, capacity: number): number;
+  historySumCounts(h: number, bits: number, out: number): number;
+  historyFilter(h: number, bits: number, field: number, threshold: number, atLeast: number, out: number): number;
+  historyFilterWeighted(h: number, bits: number, weights: number, threshold: number, out: number): number;
 }
