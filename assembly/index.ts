@@ -7,3 +7,4 @@ export * from "./dedup";
 export * from "./xbzrle";
 export * from "./cache";
 export * from "./rle";
+export * from "./history";

@@ -16,3 +16,26 @@ export {
   XbzrleCache, DEFAULT_XBZRLE_CACHE_BYTES, CACHED_PAGE_LIFETIME, SAVE_MISS_INSERTED, SAVE_MISS_NOT_INSERTED,
   type XbzrleCacheOptions, type XbzrleCacheStats,
 } from "./codec/xbzrle-cache.js";
+export { PageHistory, HISTORY_ROUNDS, MAX_DIRTY_COUNT, type PageHistoryOptions, type RecordRoundOptions } from "./policy/page-history.js";
+export type { PolicyKind, SelectionContext, SelectionOutput, SelectionResult, PageSelectionPolicy, RoundStats, TerminationAction, TerminationDecision, TerminationPolicy, PeriodStats, NonConvergenceDecision, NonConvergencePolicy, Policy } from "./policy/types.js";
+export { listPolicies, createPolicy, type PolicyInfo } from "./policy/registry.js";
+export { simulatePolicyRounds, type SimulationOptions, type SimulationResult, type SimulatedRound } from "./policy/simulate.js";
+export { SelectionPolicyBase } from "./policy/selection/base.js";
+export { VanillaSelection } from "./policy/selection/vanilla.js";
+export { XenToSkipSelection } from "./policy/selection/xen-to-skip.js";
+export { ReuseDistanceSelection } from "./policy/selection/reuse-distance.js";
+export { DpdtSelection } from "./policy/selection/dpdt.js";
+export { SecondChanceSelection, type SecondChanceOptions } from "./policy/selection/second-chance.js";
+export { HistoryThresholdSelection, type HistoryThresholdOptions } from "./policy/selection/history-threshold.js";
+export { BlockOrderedSelection, type BlockOrderedOptions } from "./policy/selection/block-ordered.js";
+export { MicrowiperSelection, type MicrowiperOptions } from "./policy/selection/microwiper.js";
+export { WeightedHotSelection, type WeightedHotOptions } from "./policy/selection/weighted-hot.js";
+export { QemuTermination } from "./policy/termination/qemu.js";
+export { XenTermination, type XenTerminationOptions } from "./policy/termination/xen.js";
+export { XenLegacyTermination, type XenLegacyTerminationOptions } from "./policy/termination/xen-legacy.js";
+export { MaxRoundsTermination, type MaxRoundsTerminationOptions } from "./policy/termination/max-rounds.js";
+export { AdaptiveTermination, type AdaptiveTerminationOptions } from "./policy/termination/adaptive.js";
+export { DirtyRateDetector } from "./policy/non-convergence/detector.js";
+export { ThrottleNonConvergence, type ThrottleOptions } from "./policy/non-convergence/throttle.js";
+export { PostcopyNonConvergence, type PostcopyOptions } from "./policy/non-convergence/postcopy.js";
+export { ForceStopNonConvergence, type ForceStopOptions } from "./policy/non-convergence/force-stop.js";

@@ -50,4 +50,12 @@ export interface KernelExports {
   rleCheck(src: number, slen: number): number;
   rleDecode(src: number, slen: number, dst: number): number;
   rleDecodePages(src: number, lengths: number, pages: number, count: number): number;
+  // assembly/history.ts
+  historyRecordWrites(h: number, pages: number, count: number): number;
+  historyRecordRound(h: number, bits: number, withDistances: number): number;
+  historyMarkSent(h: number, bits: number, round: number): number;
+  historyGather(h: number, bits: number, field: number, out: number, capacity: number): number;
+  historySumCounts(h: number, bits: number, out: number): number;
+  historyFilter(h: number, bits: number, field: number, threshold: number, atLeast: number, out: number): number;
+  historyFilterWeighted(h: number, bits: number, weights: number, threshold: number, out: number): number;
 }

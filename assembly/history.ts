@@ -1,0 +1,345 @@
+// Per-page dirty history and reuse distance.
+//
+// A history is described by a header of u32 fields in kernel memory (the TS wrapper,
+// src/policy/page-history.ts, allocates everything and fills it in):
+//
+//   off  field        meaning
+//    0   pageCount    pages tracked
+//    4   words        u64 words per bitmap (multiple of 8, as in assembly/bitmap.ts)
+//    8   counts       u8 per page: saturating dirty count (rounds or writes, max 255)
+//   12   lastSent     u16 per page: round last sent, encoded r + 1 (0 = never sent),
+//                     saturating at 0xffff (read as "round ≥ 65534")
+//   16   stamps       u32 per page: last-dirty stamp, 0 = never dirtied      } reuse
+//   20   dists        u32 per page: latest reuse distance, 0xffffffff = none } distance
+//   24   fen          u32 Fenwick tree, 1-based, cap + 1 entries             } tracker
+//   28   cap          stamps available before a compaction (≥ pageCount + 1)
+//   32   nextStamp    next stamp to hand out (starts at 1)
+//   36   live         pages that hold a stamp (= marks in the tree)
+//   40   compactions  how many times stamps were renumbered
+//   44   ring         pointer to 8 u32 pointers: the bitmaps of the last 8 rounds
+//   48   head         ring slot of the most recent round
+//   52   rounds       rounds recorded so far
+//
+// Memory per page: ring 8 bits + count 1 B + last sent 2 B = 4 bytes (the "≤ 4 bytes
+// per page" history). The reuse-distance tracker is separate and optional: stamp 4 B +
+// distance 4 B + Fenwick tree 4 B × cap / pageCount (cap = 1.5 × pageCount) = 14 B/page.
+//
+// Reuse distance (see: Alamdari & Zamanifar 2012, "A reuse distance based precopy
+// approach to improve live migration of virtual machines"): every dirtying of a page
+// takes the next stamp t; the tree holds one mark at each page's last stamp. When page p
+// with last stamp s is dirtied again, the pages dirtied in between, counted once each,
+// are exactly the marks after s: distance = live − prefix(s). Then the mark moves from
+// s to t. Cost O(log cap) per dirtying. When stamps run out, the live stamps are
+// renumbered 1..live in order (rank = prefix count) in O(cap + pageCount), amortised
+// O(1) per dirtying since cap − pageCount ≥ pageCount / 2 stamps pass between two.
+// see: Fenwick 1994, "A new data structure for cumulative frequency tables".
+
+const H_PAGES: usize = 0;
+const H_WORDS: usize = 4;
+const H_COUNTS: usize = 8;
+const H_SENT: usize = 12;
+const H_STAMPS: usize = 16;
+const H_DISTS: usize = 20;
+const H_FEN: usize = 24;
+const H_CAP: usize = 28;
+const H_NEXT: usize = 32;
+const H_LIVE: usize = 36;
+const H_COMPACT: usize = 40;
+const H_RING: usize = 44;
+const H_HEAD: usize = 48;
+const H_ROUNDS: usize = 52;
+
+/** Bytes of the header the TS wrapper allocates. */
+const HISTORY_HEADER_BYTES: u32 = 64;
+
+/** Error: a page index in a write trace is ≥ pageCount. */
+const HISTORY_ERR_PAGE: i32 = -1;
+/** Error: the reuse-distance tracker was not allocated (fen = 0). */
+const HISTORY_ERR_NO_TRACKER: i32 = -2;
+
+// ---- Fenwick tree ------------------------------------------------------------------------
+
+@inline function fenAdd(fen: usize, cap: u32, i: u32, delta: u32): void {
+  while (i <= cap) {
+    let q = fen + (<usize>i << 2);
+    store<u32>(q, load<u32>(q) + delta); // delta 0xffffffff is −1 (mod 2^32)
+    i += i & (~i + 1);
+  }
+}
+
+@inline function fenPrefix(fen: usize, i: u32): u32 {
+  let s: u32 = 0;
+  while (i) {
+    s += load<u32>(fen + (<usize>i << 2));
+    i &= i - 1;
+  }
+  return s;
+}
+
+/** Renumbers the live stamps to 1..live keeping their order; returns the next stamp. */
+function compactStamps(h: usize): u32 {
+  const n = load<u32>(h + H_PAGES);
+  const stamps = <usize>load<u32>(h + H_STAMPS);
+  const fen = <usize>load<u32>(h + H_FEN);
+  const cap = load<u32>(h + H_CAP);
+  const live = load<u32>(h + H_LIVE);
+  // 1. tree → plain marks (undo the linear build, highest index first)
+  for (let i = cap; i >= 1; i--) {
+    let j = i + (i & (~i + 1));
+    if (j <= cap) {
+      let q = fen + (<usize>j << 2);
+      store<u32>(q, load<u32>(q) - load<u32>(fen + (<usize>i << 2)));
+    }
+  }
+  // 2. marks → ranks (running count of marks ≤ i)
+  let acc: u32 = 0;
+  for (let i: u32 = 1; i <= cap; i++) {
+    let q = fen + (<usize>i << 2);
+    acc += load<u32>(q);
+    store<u32>(q, acc);
+  }
+  // 3. every stamped page takes its rank
+  for (let p: u32 = 0; p < n; p++) {
+    let q = stamps + (<usize>p << 2);
+    let s = load<u32>(q);
+    if (s) store<u32>(q, load<u32>(fen + (<usize>s << 2)));
+  }
+  // 4. marks at 1..live, then the linear Fenwick build
+  for (let i: u32 = 1; i <= cap; i++) store<u32>(fen + (<usize>i << 2), i <= live ? 1 : 0);
+  for (let i: u32 = 1; i <= cap; i++) {
+    let j = i + (i & (~i + 1));
+    if (j <= cap) {
+      let q = fen + (<usize>j << 2);
+      store<u32>(q, load<u32>(q) + load<u32>(fen + (<usize>i << 2)));
+    }
+  }
+  store<u32>(h + H_COMPACT, load<u32>(h + H_COMPACT) + 1);
+  return live + 1;
+}
+
+/** One dirtying of page p in the reuse tracker (state kept in the header's next/live). */
+@inline function touchPage(h: usize, p: u32, stamps: usize, dists: usize, fen: usize, cap: u32): void {
+  let t = load<u32>(h + H_NEXT);
+  if (t > cap) {
+    t = compactStamps(h);
+  }
+  let live = load<u32>(h + H_LIVE);
+  let q = stamps + (<usize>p << 2);
+  let s = load<u32>(q);
+  if (s) {
+    store<u32>(dists + (<usize>p << 2), live - fenPrefix(fen, s));
+    fenAdd(fen, cap, s, <u32>-1);
+  } else {
+    store<u32>(h + H_LIVE, live + 1);
+  }
+  fenAdd(fen, cap, t, 1);
+  store<u32>(q, t);
+  store<u32>(h + H_NEXT, t + 1);
+}
+
+@inline function bumpCount(counts: usize, p: u32): void {
+  let q = counts + <usize>p;
+  let c = load<u8>(q);
+  if (c != 0xff) store<u8>(q, c + 1);
+}
+
+// ---- recording ---------------------------------------------------------------------------
+
+/**
+ * Records an ordered write trace of `count` u32 page indices at `pages`: exact reuse
+ * distances, and the dirty count of every written page bumped once per write. Returns
+ * `count`, or HISTORY_ERR_PAGE (nothing recorded) when an index is out of range.
+ */
+export function historyRecordWrites(h: usize, pages: usize, count: u32): i32 {
+  const n = load<u32>(h + H_PAGES);
+  const fen = <usize>load<u32>(h + H_FEN);
+  if (!fen) return HISTORY_ERR_NO_TRACKER;
+  for (let i: u32 = 0; i < count; i++) {
+    if (load<u32>(pages + (<usize>i << 2)) >= n) return HISTORY_ERR_PAGE;
+  }
+  const counts = <usize>load<u32>(h + H_COUNTS);
+  const stamps = <usize>load<u32>(h + H_STAMPS);
+  const dists = <usize>load<u32>(h + H_DISTS);
+  const cap = load<u32>(h + H_CAP);
+  for (let i: u32 = 0; i < count; i++) {
+    let p = load<u32>(pages + (<usize>i << 2));
+    touchPage(h, p, stamps, dists, fen, cap);
+    bumpCount(counts, p);
+  }
+  return <i32>count;
+}
+
+/**
+ * Records one round's dirty bitmap at `bits`: it becomes the newest ring slot (the
+ * oldest is overwritten), each dirty page's count is bumped, and, with `withDistances`,
+ * the pages are fed to the reuse tracker in ascending index order — pages of one round
+ * are stamped in index order, so distances are round-granular: a page re-dirtied counts
+ * the distinct pages of its own earlier rounds stamped after it plus every page of later
+ * rounds, and the lower-indexed pages of the current round. Returns the dirty page count.
+ */
+export function historyRecordRound(h: usize, bits: usize, withDistances: i32): i32 {
+  const words = load<u32>(h + H_WORDS);
+  const fen = <usize>load<u32>(h + H_FEN);
+  if (withDistances && !fen) return HISTORY_ERR_NO_TRACKER;
+  const counts = <usize>load<u32>(h + H_COUNTS);
+  const stamps = <usize>load<u32>(h + H_STAMPS);
+  const dists = <usize>load<u32>(h + H_DISTS);
+  const cap = load<u32>(h + H_CAP);
+  const ring = <usize>load<u32>(h + H_RING);
+  const head = (load<u32>(h + H_HEAD) + 1) & 7;
+  const slot = <usize>load<u32>(ring + (<usize>head << 2));
+  store<u32>(h + H_HEAD, head);
+  store<u32>(h + H_ROUNDS, load<u32>(h + H_ROUNDS) + 1);
+  const bytes = <usize>words << 3;
+  let total: u32 = 0;
+  for (let o: usize = 0; o < bytes; o += 64) {
+    let a = v128.load(bits + o), b = v128.load(bits + o, 16), c = v128.load(bits + o, 32), d = v128.load(bits + o, 48);
+    v128.store(slot + o, a);
+    v128.store(slot + o, b, 16);
+    v128.store(slot + o, c, 32);
+    v128.store(slot + o, d, 48);
+    if (!v128.any_true(v128.or(v128.or(a, b), v128.or(c, d)))) continue;
+    for (let j: usize = 0; j < 64; j += 8) {
+      let x = load<u64>(bits + o + j);
+      let base = <u32>((o + j) << 3);
+      total += <u32>popcnt<u64>(x);
+      while (x) {
+        let p = base + <u32>ctz<u64>(x);
+        bumpCount(counts, p);
+        if (withDistances) touchPage(h, p, stamps, dists, fen, cap);
+        x &= x - 1;
+      }
+    }
+  }
+  return <i32>total;
+}
+
+/** Sets the last-sent round of every page set in `bits` to `round` (stored round + 1, saturating). */
+export function historyMarkSent(h: usize, bits: usize, round: u32): u32 {
+  const words = load<u32>(h + H_WORDS);
+  const sent = <usize>load<u32>(h + H_SENT);
+  const code = <u16>min<u32>(round + 1, 0xffff);
+  const bytes = <usize>words << 3;
+  let total: u32 = 0;
+  for (let o: usize = 0; o < bytes; o += 8) {
+    let x = load<u64>(bits + o);
+    let base = <u32>(o << 3);
+    while (x) {
+      store<u16>(sent + (<usize>(base + <u32>ctz<u64>(x)) << 1), code);
+      total++;
+      x &= x - 1;
+    }
+  }
+  return total;
+}
+
+// ---- batch queries and filters -----------------------------------------------------------
+
+/**
+ * For each page set in `bits`, ascending, writes one u32 to `out`: field 0 the dirty
+ * count, 1 the reuse distance (0xffffffff = none), 2 the encoded last-sent round.
+ * Writes at most `capacity`; returns how many were written.
+ */
+export function historyGather(h: usize, bits: usize, field: u32, out: usize, capacity: u32): u32 {
+  const words = load<u32>(h + H_WORDS);
+  const counts = <usize>load<u32>(h + H_COUNTS);
+  const sent = <usize>load<u32>(h + H_SENT);
+  const dists = <usize>load<u32>(h + H_DISTS);
+  const bytes = <usize>words << 3;
+  let k: u32 = 0;
+  for (let o: usize = 0; o < bytes; o += 8) {
+    let x = load<u64>(bits + o);
+    let base = <u32>(o << 3);
+    while (x) {
+      if (k >= capacity) return k;
+      let p = <usize>(base + <u32>ctz<u64>(x));
+      let v: u32 = field == 0 ? <u32>load<u8>(counts + p) : field == 1 ? (dists ? load<u32>(dists + (p << 2)) : 0xffffffff) : <u32>load<u16>(sent + (p << 1));
+      store<u32>(out + (<usize>k << 2), v);
+      k++;
+      x &= x - 1;
+    }
+  }
+  return k;
+}
+
+/** Sum of the dirty counts of the pages set in `bits`, written as u64 at `out`; returns the page count. */
+export function historySumCounts(h: usize, bits: usize, out: usize): u32 {
+  const words = load<u32>(h + H_WORDS);
+  const counts = <usize>load<u32>(h + H_COUNTS);
+  const bytes = <usize>words << 3;
+  let sum: u64 = 0;
+  let pages: u32 = 0;
+  for (let o: usize = 0; o < bytes; o += 8) {
+    let x = load<u64>(bits + o);
+    let base = <u32>(o << 3);
+    while (x) {
+      sum += <u64>load<u8>(counts + <usize>(base + <u32>ctz<u64>(x)));
+      pages++;
+      x &= x - 1;
+    }
+  }
+  store<u64>(out, sum);
+  return pages;
+}
+
+/**
+ * Overwrites `out` with the pages of `bits` whose field (0 count, 1 reuse distance,
+ * 2 encoded last-sent) compares to `threshold`: `atLeast` != 0 keeps value ≥ threshold,
+ * else value < threshold (unsigned: a missing distance 0xffffffff is "infinitely far").
+ * Returns how many pages were kept.
+ */
+export function historyFilter(h: usize, bits: usize, field: u32, threshold: u32, atLeast: i32, out: usize): u32 {
+  const words = load<u32>(h + H_WORDS);
+  const counts = <usize>load<u32>(h + H_COUNTS);
+  const sent = <usize>load<u32>(h + H_SENT);
+  const dists = <usize>load<u32>(h + H_DISTS);
+  const bytes = <usize>words << 3;
+  let total: u32 = 0;
+  for (let o: usize = 0; o < bytes; o += 8) {
+    let x = load<u64>(bits + o);
+    let keep: u64 = 0;
+    let base = <u32>(o << 3);
+    while (x) {
+      let b = ctz<u64>(x);
+      let p = <usize>(base + <u32>b);
+      let v: u32 = field == 0 ? <u32>load<u8>(counts + p) : field == 1 ? (dists ? load<u32>(dists + (p << 2)) : 0xffffffff) : <u32>load<u16>(sent + (p << 1));
+      if ((v >= threshold) == (atLeast != 0)) keep |= <u64>1 << b;
+      x &= x - 1;
+    }
+    store<u64>(out + o, keep);
+    total += <u32>popcnt<u64>(keep);
+  }
+  return total;
+}
+
+/**
+ * Overwrites `out` with the pages of `bits` whose weighted dirty rate
+ * Σ_k weights[k] · dirtied(p, k rounds ago), k = 0..7 (8 f64 at `weights`), is ≥
+ * `threshold`. Returns how many pages were kept.
+ */
+export function historyFilterWeighted(h: usize, bits: usize, weights: usize, threshold: f64, out: usize): u32 {
+  const words = load<u32>(h + H_WORDS);
+  const ring = <usize>load<u32>(h + H_RING);
+  const head = load<u32>(h + H_HEAD);
+  const bytes = <usize>words << 3;
+  let total: u32 = 0;
+  for (let o: usize = 0; o < bytes; o += 8) {
+    let x = load<u64>(bits + o);
+    if (!x) { store<u64>(out + o, 0); continue; }
+    // acc: for each bit position, the rate; only set bits are evaluated
+    let keep: u64 = 0;
+    while (x) {
+      let b = ctz<u64>(x);
+      let rate: f64 = 0;
+      for (let k: u32 = 0; k < 8; k++) {
+        let slot = <usize>load<u32>(ring + (<usize>((head - k) & 7) << 2));
+        if ((load<u64>(slot + o) >> b) & 1) rate += load<f64>(weights + (<usize>k << 3));
+      }
+      if (rate >= threshold) keep |= <u64>1 << b;
+      x &= x - 1;
+    }
+    store<u64>(out + o, keep);
+    total += <u32>popcnt<u64>(keep);
+  }
+  return total;
+}

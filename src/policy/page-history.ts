@@ -1,0 +1,325 @@
+import { PagewireRangeError } from "../errors.js";
+import { DirtyBitmap } from "../kernel/dirty-bitmap.js";
+import type { KernelRegion } from "../kernel/heap.js";
+import type { Kernel } from "../kernel/kernel.js";
+
+export interface PageHistoryOptions {
+  /**
+   * Keep the reuse-distance tracker (default true). It costs 14 bytes per page on top of
+   * the 4-byte history (stamp 4 B, distance 4 B, Fenwick tree 6 B); without it
+   * `recordWrites` and `reuseDistance` throw `NO_REUSE_TRACKER`.
+   */
+  reuseDistance?: boolean;
+}
+
+export interface RecordRoundOptions {
+  /**
+   * Feed the round's pages to the reuse-distance tracker (default true when the tracker
+   * exists). Pass false when the same writes were already fed, exactly, by `recordWrites`.
+   */
+  distances?: boolean;
+}
+
+/** Header field offsets (bytes) shared with assembly/history.ts. */
+const H = { pages: 0, words: 4, counts: 8, sent: 12, stamps: 16, dists: 20, fen: 24, cap: 28, next: 32, live: 36, compactions: 40, ring: 44, head: 48, rounds: 52 } as const;
+const HEADER_BYTES = 64;
+const FIELD_COUNT = 0, FIELD_DISTANCE = 1, FIELD_SENT = 2;
+/** Rounds of dirty bits kept per page. */
+export const HISTORY_ROUNDS = 8;
+/** Saturation value of the per-page dirty count. */
+export const MAX_DIRTY_COUNT = 255;
+
+/**
+ * Per-page dirty history in kernel memory (assembly/history.ts):
+ *
+ * - the last 8 rounds' dirty bitmaps as a ring (1 bit per page per round = 1 B/page),
+ * - a saturating dirty count (u8, max 255: rounds from `recordRound`, writes from
+ *   `recordWrites`),
+ * - the round last sent (u16, stored as round + 1, 0 = never, saturating at round 65534),
+ *
+ * 4 bytes per page in all (64 MiB for a 64 GiB guest of 2^24 pages), plus, unless
+ * disabled, the reuse-distance tracker: 14 bytes per page (stamp, latest distance and a
+ * Fenwick tree with 1.5 stamps per page), 224 MiB for 2^24 pages.
+ *
+ * Reuse distance (see: Alamdari & Zamanifar 2012) is the number of distinct pages
+ * dirtied between two consecutive dirtyings of a page: exact for a write trace given to
+ * `recordWrites`; round-granular for `recordRound`, which stamps the pages of one round
+ * in ascending index order (as if the round's writes happened in page order).
+ *
+ * Round numbering: `roundsAgo` 0 is the most recent `recordRound`, 1 the one before …
+ * up to 7. The engine records each round's harvested dirty log before asking a
+ * selection policy, so `dirtiedInRound(p, 0)` means "written since the previous harvest".
+ */
+export class PageHistory {
+  readonly kernel: Kernel;
+  readonly pageCount: number;
+  /** u64 words per round bitmap (as DirtyBitmap.words). */
+  readonly words: number;
+  readonly tracksReuseDistance: boolean;
+  readonly #regions: KernelRegion[] = [];
+  readonly #header: KernelRegion;
+  readonly #counts: KernelRegion;
+  readonly #sent: KernelRegion;
+  readonly #dists: KernelRegion | null;
+  readonly #ring: DirtyBitmap[];
+  #scratch: KernelRegion | null = null;
+
+  constructor(kernel: Kernel, pageCount: number, options: PageHistoryOptions = {}) {
+    if (!Number.isInteger(pageCount) || pageCount < 0 || pageCount > 0xffff_ffc0) {
+      throw new PagewireRangeError("PAGE_COUNT", `PageHistory: page count must be an integer in 0..${0xffff_ffc0}, got ${pageCount}`);
+    }
+    this.kernel = kernel;
+    this.pageCount = pageCount;
+    this.tracksReuseDistance = options.reuseDistance ?? true;
+    this.#ring = Array.from({ length: HISTORY_ROUNDS }, () => new DirtyBitmap(kernel, pageCount));
+    this.words = this.#ring[0].words;
+    const alloc = (bytes: number, fill: number): KernelRegion => {
+      const r = kernel.alloc(Math.max(bytes, 16), 64);
+      this.#regions.push(r);
+      kernel.bytes(r).fill(fill);
+      return r;
+    };
+    this.#header = alloc(HEADER_BYTES, 0);
+    this.#counts = alloc(pageCount, 0);
+    this.#sent = alloc(pageCount * 2, 0);
+    const ringTable = alloc(HISTORY_ROUNDS * 4, 0);
+    let stamps: KernelRegion | null = null, fen: KernelRegion | null = null, cap = 0;
+    this.#dists = null;
+    if (this.tracksReuseDistance) {
+      cap = pageCount + Math.max(pageCount >>> 1, 64);
+      stamps = alloc(pageCount * 4, 0);
+      this.#dists = alloc(pageCount * 4, 0xff);
+      fen = alloc((cap + 1) * 4, 0);
+    }
+    const table = kernel.u32(ringTable);
+    this.#ring.forEach((b, i) => (table[i] = b.region.ptr));
+    const h = kernel.u32(this.#header);
+    h[H.pages >> 2] = pageCount;
+    h[H.words >> 2] = this.words;
+    h[H.counts >> 2] = this.#counts.ptr;
+    h[H.sent >> 2] = this.#sent.ptr;
+    h[H.stamps >> 2] = stamps?.ptr ?? 0;
+    h[H.dists >> 2] = this.#dists?.ptr ?? 0;
+    h[H.fen >> 2] = fen?.ptr ?? 0;
+    h[H.cap >> 2] = cap;
+    h[H.next >> 2] = 1;
+    h[H.live >> 2] = 0;
+    h[H.ring >> 2] = ringTable.ptr;
+    h[H.head >> 2] = 0;
+    h[H.rounds >> 2] = 0;
+  }
+
+  /** Rounds recorded so far. */
+  get rounds(): number {
+    return this.#field(H.rounds);
+  }
+
+  /** Times the reuse tracker renumbered its stamps (each O(pageCount)). */
+  get compactions(): number {
+    return this.#field(H.compactions);
+  }
+
+  /** Kernel bytes used by the 4-byte-per-page history (ring, counts, last sent). */
+  get historyBytes(): number {
+    return HISTORY_ROUNDS * this.words * 8 + this.#counts.bytes + this.#sent.bytes;
+  }
+
+  /** Kernel bytes used in all, reuse-distance tracker included. */
+  get byteLength(): number {
+    return this.#ring.reduce((n, b) => n + b.byteLength, 0) + this.#regions.reduce((n, r) => n + r.bytes, 0);
+  }
+
+  // ---- recording ---------------------------------------------------------------------------
+
+  /**
+   * Records an ordered write trace: each entry is one write to that page. Distances are
+   * exact; each write bumps the page's dirty count. O(log pages) per write, in the kernel.
+   * Does not advance the round (call `recordRound` at each harvest, with
+   * `{ distances: false }` if the same writes were traced here).
+   */
+  recordWrites(pages: Uint32Array): void {
+    this.#needTracker("recordWrites");
+    const k = this.kernel;
+    const rc = k.withPointers([pages], [], ([p]) => k.raw.historyRecordWrites(this.#header.ptr, p, pages.length));
+    if (rc < 0) {
+      let bad = -1;
+      for (const x of pages) if (x >= this.pageCount) { bad = x; break; }
+      throw new PagewireRangeError("PAGE_INDEX", `PageHistory.recordWrites: page ${bad} is outside 0..${this.pageCount} (nothing recorded)`);
+    }
+  }
+
+  /**
+   * Records one round's dirty set: it becomes round 0 (older rounds shift back, the
+   * 8th is dropped), dirty counts of its pages go up by one, and (by default) its pages
+   * are stamped in ascending index order in the reuse tracker. One pass over the bitmap
+   * plus O(log pages) per dirty page. Returns the number of dirty pages.
+   */
+  recordRound(bitmap: DirtyBitmap, options: RecordRoundOptions = {}): number {
+    this.#peer(bitmap, "recordRound");
+    const distances = options.distances ?? this.tracksReuseDistance;
+    if (distances) this.#needTracker("recordRound with distances");
+    return this.kernel.raw.historyRecordRound(this.#header.ptr, bitmap.region.ptr, distances ? 1 : 0);
+  }
+
+  /** Records that the pages of `bitmap` were sent in `round` (≥ 0). Returns how many. */
+  markSent(bitmap: DirtyBitmap, round: number): number {
+    this.#peer(bitmap, "markSent");
+    if (!Number.isInteger(round) || round < 0) throw new PagewireRangeError("ROUND", `PageHistory.markSent: round must be a non-negative integer, got ${round}`);
+    return this.kernel.raw.historyMarkSent(this.#header.ptr, bitmap.region.ptr, Math.min(round, 0xfffffffe)) >>> 0;
+  }
+
+  // ---- single pages (JS reads of kernel memory, ~10 ns) --------------------------------------
+
+  /** Distinct pages dirtied between the page's last two dirtyings, or -1 (dirtied at most once). */
+  reuseDistance(page: number): number {
+    this.#needTracker("reuseDistance");
+    this.#check(page);
+    const d = new DataView(this.kernel.memory.buffer).getUint32(this.#dists!.ptr + page * 4, true);
+    return d === 0xffffffff ? -1 : d;
+  }
+
+  /** Times the page was recorded dirty, saturating at 255. */
+  dirtyCount(page: number): number {
+    this.#check(page);
+    return new Uint8Array(this.kernel.memory.buffer)[this.#counts.ptr + page];
+  }
+
+  /** True when the page was dirty in the round recorded `roundsAgo` rounds ago (0..7). */
+  dirtiedInRound(page: number, roundsAgo: number): boolean {
+    this.#check(page);
+    return this.roundBitmap(roundsAgo).get(page);
+  }
+
+  /** Round the page was last sent in, or -1 when never sent (65534 means ≥ 65534). */
+  lastSentRound(page: number): number {
+    this.#check(page);
+    return new DataView(this.kernel.memory.buffer).getUint16(this.#sent.ptr + page * 2, true) - 1;
+  }
+
+  /**
+   * The dirty bitmap recorded `roundsAgo` rounds ago (0..7), all zero before the history
+   * has that many rounds. It is the history's own storage: read it, don't modify it; it
+   * is overwritten 8 rounds later.
+   */
+  roundBitmap(roundsAgo: number): DirtyBitmap {
+    if (!Number.isInteger(roundsAgo) || roundsAgo < 0 || roundsAgo >= HISTORY_ROUNDS) {
+      throw new PagewireRangeError("ROUNDS_AGO", `PageHistory: roundsAgo must be an integer in 0..${HISTORY_ROUNDS - 1}, got ${roundsAgo}`);
+    }
+    return this.#ring[(this.#field(H.head) - roundsAgo) & 7];
+  }
+
+  // ---- batch forms over a bitmap (kernel) -----------------------------------------------------
+
+  /** Reuse distances (-1 = none) of the pages set in `bitmap`, in ascending page order. */
+  reuseDistances(bitmap: DirtyBitmap): Int32Array {
+    this.#needTracker("reuseDistances");
+    return new Int32Array(this.#gather(bitmap, FIELD_DISTANCE).buffer);
+  }
+
+  /** Dirty counts of the pages set in `bitmap`, in ascending page order. */
+  dirtyCounts(bitmap: DirtyBitmap): Uint32Array {
+    return this.#gather(bitmap, FIELD_COUNT);
+  }
+
+  /** Last-sent rounds (-1 = never) of the pages set in `bitmap`, in ascending page order. */
+  lastSentRounds(bitmap: DirtyBitmap): Int32Array {
+    const v = new Int32Array(this.#gather(bitmap, FIELD_SENT).buffer);
+    for (let i = 0; i < v.length; i++) v[i] -= 1;
+    return v;
+  }
+
+  /** Sum and number of the dirty counts of the pages set in `bitmap` (for averages). */
+  sumDirtyCounts(bitmap: DirtyBitmap): { sum: number; pages: number } {
+    this.#peer(bitmap, "sumDirtyCounts");
+    const out = this.#scratchRegion();
+    const pages = this.kernel.raw.historySumCounts(this.#header.ptr, bitmap.region.ptr, out.ptr) >>> 0;
+    const sum = Number(new DataView(this.kernel.memory.buffer).getBigUint64(out.ptr, true));
+    return { sum, pages };
+  }
+
+  /** Overwrites `into` with the pages of `bitmap` whose dirty count is < `threshold`; returns how many. */
+  selectDirtyCountBelow(bitmap: DirtyBitmap, threshold: number, into: DirtyBitmap): number {
+    return this.#filter(bitmap, FIELD_COUNT, threshold, false, into);
+  }
+
+  /**
+   * Overwrites `into` with the pages of `bitmap` whose reuse distance is ≥ `threshold`,
+   * counting pages with no distance yet (dirtied at most once) as infinitely far.
+   */
+  selectReuseDistanceAtLeast(bitmap: DirtyBitmap, threshold: number, into: DirtyBitmap): number {
+    this.#needTracker("selectReuseDistanceAtLeast");
+    return this.#filter(bitmap, FIELD_DISTANCE, threshold, true, into);
+  }
+
+  /**
+   * Overwrites `into` with the pages of `bitmap` whose weighted dirty rate
+   * Σ weights[k] · dirtiedInRound(p, k) (k = 0..7) is ≥ `threshold`; returns how many.
+   */
+  selectWeightedRateAtLeast(bitmap: DirtyBitmap, weights: readonly number[], threshold: number, into: DirtyBitmap): number {
+    this.#peer(bitmap, "selectWeightedRateAtLeast");
+    this.#peer(into, "selectWeightedRateAtLeast");
+    if (weights.length > HISTORY_ROUNDS) throw new PagewireRangeError("WEIGHTS", `PageHistory: at most ${HISTORY_ROUNDS} weights, got ${weights.length}`);
+    const w = this.#scratchRegion();
+    const f = new Float64Array(this.kernel.memory.buffer, w.ptr, HISTORY_ROUNDS);
+    f.fill(0);
+    weights.forEach((x, i) => (f[i] = x));
+    return this.kernel.raw.historyFilterWeighted(this.#header.ptr, bitmap.region.ptr, w.ptr, threshold, into.region.ptr) >>> 0;
+  }
+
+  /** Returns all kernel memory; the history is unusable afterwards. */
+  dispose(): void {
+    for (const b of this.#ring) b.dispose();
+    for (const r of this.#regions) this.kernel.free(r);
+    if (this.#scratch) this.kernel.free(this.#scratch);
+    this.#regions.length = 0;
+  }
+
+  // ---- internals ------------------------------------------------------------------------------
+
+  #field(offset: number): number {
+    return new DataView(this.kernel.memory.buffer).getUint32(this.#header.ptr + offset, true);
+  }
+
+  #scratchRegion(): KernelRegion {
+    this.#scratch ??= this.kernel.alloc(HISTORY_ROUNDS * 8, 64);
+    return this.#scratch;
+  }
+
+  #gather(bitmap: DirtyBitmap, field: number): Uint32Array {
+    this.#peer(bitmap, "gather");
+    const k = this.kernel;
+    const n = bitmap.count();
+    const r = k.alloc(Math.max(n * 4, 16), 64);
+    try {
+      const got = k.raw.historyGather(this.#header.ptr, bitmap.region.ptr, field, r.ptr, n) >>> 0;
+      return k.u32(r).slice(0, got);
+    } finally {
+      k.free(r);
+    }
+  }
+
+  #filter(bitmap: DirtyBitmap, field: number, threshold: number, atLeast: boolean, into: DirtyBitmap): number {
+    this.#peer(bitmap, "select");
+    this.#peer(into, "select");
+    const t = Math.max(0, Math.min(0xffffffff, Math.ceil(threshold)));
+    return this.kernel.raw.historyFilter(this.#header.ptr, bitmap.region.ptr, field, t, atLeast ? 1 : 0, into.region.ptr) >>> 0;
+  }
+
+  #needTracker(what: string): void {
+    if (!this.tracksReuseDistance) {
+      throw new PagewireRangeError("NO_REUSE_TRACKER", `PageHistory.${what}: this history of ${this.pageCount} pages was created with { reuseDistance: false }`);
+    }
+  }
+
+  #check(page: number): void {
+    if (!(page >= 0 && page < this.pageCount && Number.isInteger(page))) {
+      throw new PagewireRangeError("PAGE_INDEX", `PageHistory: page ${page} is outside 0..${this.pageCount}`);
+    }
+  }
+
+  #peer(b: DirtyBitmap, op: string): void {
+    if (b.kernel !== this.kernel || b.pageCount !== this.pageCount) {
+      throw new PagewireRangeError("BITMAP_MISMATCH", `PageHistory.${op}: the bitmap must share the history's kernel and page count (${this.pageCount} vs ${b.pageCount})`);
+    }
+  }
+}
