@@ -38,7 +38,7 @@ const SAVE_MISS_NOT_INSERTED: i32 = -3;
 export function xbzrleCacheSavePages(
   tags: usize, ages: usize, data: usize, slots: u32,
   ram: usize, pageIdx: usize, count: u32, generation: u32, lastStage: i32,
-  scratch: usize, out: usize, lengths: usize,
+  scratch: usize, out: usize, lengths: usize, packed: i32,
 ): i32 {
   const mask = slots - 1;
   let total: i32 = 0;
@@ -48,7 +48,8 @@ export function xbzrleCacheSavePages(
     let tagAt = tags + (<usize>slot << 2);
     let ageAt = ages + (<usize>slot << 2);
     let cached = data + <usize>slot * PAGE_SIZE;
-    let src = ram + <usize>idx * PAGE_SIZE;
+    // packed: the new pages are a batch, page p at ram + p × PAGE_SIZE (an engine snapshot)
+    let src = ram + <usize>(packed ? p : idx) * PAGE_SIZE;
     let r: i32;
     if (load<u32>(tagAt) != idx + 1) {
       // miss: insert unless the slot holds another page that is still fresh

@@ -61,25 +61,48 @@ export class FakeDirtyFilter {
     this.#check(mem, dirty);
     const n = dirty.length;
     const hashes = hashPageList(this.kernel, mem, dirty, new BigUint64Array(2 * n), { bits: 128, seed: this.seed });
+    const skip = new Uint8Array(n);
+    const skipped = this.filterHashed(dirty, hashes, skip);
+    const m = n - skipped;
+    const send = new Uint32Array(m);
+    const sendHashes = new BigUint64Array(2 * m);
+    for (let i = 0, j = 0; i < n; i++) {
+      if (skip[i]) continue;
+      send[j] = dirty[i];
+      sendHashes[2 * j] = hashes[2 * i];
+      sendHashes[2 * j + 1] = hashes[2 * i + 1];
+      j++;
+    }
+    return { send, hashes: sendHashes, skipped };
+  }
+
+  /**
+   * The decision alone, for callers that hashed the pages themselves (the engine hashes
+   * each batch snapshot once for this filter and the dedup index): skip[i] = 1 when
+   * pages[i]'s XXH3-128 (hashes[2i], hashes[2i+1], this filter's seed) equals what was
+   * last sent; every other page is recorded as sent with its new hash. Returns the number skipped.
+   */
+  filterHashed(pages: Uint32Array, hashes: BigUint64Array, skip: Uint8Array): number {
+    const n = pages.length;
     const h32 = new Uint32Array(hashes.buffer, hashes.byteOffset, 4 * n);
     const last = new Uint32Array(this.kernel.memory.buffer, this.#hashes.ptr, this.pageCount * 4);
-    const send = new Uint32Array(n);
-    const sendHashes = new BigUint64Array(2 * n);
-    const s32 = new Uint32Array(sendHashes.buffer);
-    let m = 0;
+    let skipped = 0;
     for (let i = 0; i < n; i++) {
-      const p = dirty[i];
+      const p = pages[i];
+      if (p >= this.pageCount) throw new PagewireRangeError("PAGE_INDEX", `FakeDirtyFilter: page ${p} is outside 0..${this.pageCount}`);
       const o = p * 4, q = i * 4;
-      if (this.#known[p] && last[o] === h32[q] && last[o + 1] === h32[q + 1] && last[o + 2] === h32[q + 2] && last[o + 3] === h32[q + 3]) continue;
+      if (this.#known[p] && last[o] === h32[q] && last[o + 1] === h32[q + 1] && last[o + 2] === h32[q + 2] && last[o + 3] === h32[q + 3]) {
+        skip[i] = 1;
+        skipped++;
+        continue;
+      }
+      skip[i] = 0;
       last[o] = h32[q]; last[o + 1] = h32[q + 1]; last[o + 2] = h32[q + 2]; last[o + 3] = h32[q + 3];
       this.#known[p] = 1;
-      send[m] = p;
-      s32.set(h32.subarray(q, q + 4), m * 4);
-      m++;
     }
-    this.skippedUnchanged += n - m;
-    this.passed += m;
-    return { send: send.slice(0, m), hashes: sendHashes.slice(0, 2 * m), skipped: n - m };
+    this.skippedUnchanged += skipped;
+    this.passed += n - skipped;
+    return skipped;
   }
 
   /** Records pages sent by another path (e.g. the first full pass) with their current content. */

@@ -5,6 +5,8 @@
 import type { Kernel } from "../kernel/kernel.js";
 import type { GuestMemory } from "../memory/guest-memory.js";
 import { PAGE_BYTES, readPageRecords, RecordError, RecordKind } from "./page-record.js";
+import { decodeRle } from "./rle.js";
+import { decodeXbzrle } from "./xbzrle.js";
 
 const ZERO_PAGE = new Uint8Array(PAGE_BYTES);
 
@@ -39,13 +41,27 @@ export class PageApplier {
         case RecordKind.DEDUP:
           this.#applyDedup(r.page, r.body);
           break;
-        default:
-          throw new RecordError("RECORD_UNSUPPORTED", `record kind ${r.kind} for page ${r.page} was not negotiated`);
+        case RecordKind.XBZRLE:
+          // a delta against the page as it is here; the decoder leaves it unchanged on bad input
+          this.#update(r.page, (page) => void decodeXbzrle(this.kernel, r.body, page));
+          break;
+        case RecordKind.RLE:
+          this.#update(r.page, (page) => decodeRle(this.kernel, r.body, page));
+          break;
       }
       n++;
       onPage?.(r.page);
     }
     return n;
+  }
+
+  /** Runs a decoder on the page in place (kernel memory) or on a copy written back. */
+  #update(page: number, decode: (page: Uint8Array) => void): void {
+    const view = this.memory.pageView(page);
+    if (view) return decode(view);
+    this.memory.readPages([page], this.#scratch);
+    decode(this.#scratch);
+    this.memory.writePage(page, this.#scratch);
   }
 
   #applyDedup(page: number, body: Uint8Array): void {

@@ -74,7 +74,9 @@ export class XbzrleCache {
     const pages = Math.floor(bytes / PAGE_SIZE);
     const slots = 2 ** Math.floor(Math.log2(pages)); // round down to a power of two, as QEMU
     const dataOffset = Math.ceil((slots * 8) / 64) * 64 + 64;
-    const region = this.k.alloc(dataOffset + slots * PAGE_SIZE, 64);
+    // + one scratch page at the end for the kernel's copy of the page being encoded, so a
+    // save never allocates (an allocation may grow memory and detach the caller's views)
+    const region = this.k.alloc(dataOffset + (slots + 1) * PAGE_SIZE, 64);
     new Uint8Array(this.k.memory.buffer, region.ptr, slots * 8).fill(0);
     this.#region = region;
     this.#slots = slots;
@@ -145,35 +147,33 @@ export class XbzrleCache {
    * pages.length × 4096 bytes), 0 (unchanged: send nothing), -1 (overflow: send raw),
    * SAVE_MISS_INSERTED / SAVE_MISS_NOT_INSERTED (cache miss: send raw). Raw pages should
    * be sent from `lookup(page)` when cached (the bytes the cache holds), else from RAM.
+   * With `packed`, `ram` is a batch instead: the new content of pages[i] at i × 4096.
    * Updates the counters; returns the total encoded bytes.
    */
-  savePages(ram: Uint8Array, pages: Uint32Array, syncCount: number, out: Uint8Array, lengths: Int32Array, options: { lastStage?: boolean } = {}): number {
+  savePages(ram: Uint8Array, pages: Uint32Array, syncCount: number, out: Uint8Array, lengths: Int32Array, options: { lastStage?: boolean; packed?: boolean } = {}): number {
     const count = pages.length;
     let max = -1;
     for (let i = 0; i < count; i++) if (pages[i] > max) max = pages[i];
-    if ((max + 1) * PAGE_SIZE > ram.byteLength) throw new PagewireRangeError("PAGE_INDEX", `XbzrleCache.savePages: page ${max} is past the end of ram (${Math.floor(ram.byteLength / PAGE_SIZE)} pages)`);
+    if (options.packed && count * PAGE_SIZE > ram.byteLength) throw new PagewireRangeError("BUFFER_TOO_SHORT", `XbzrleCache.savePages: ${count} packed pages need ${count * PAGE_SIZE} bytes, got ${ram.byteLength}`);
+    if (!options.packed && (max + 1) * PAGE_SIZE > ram.byteLength) throw new PagewireRangeError("PAGE_INDEX", `XbzrleCache.savePages: page ${max} is past the end of ram (${Math.floor(ram.byteLength / PAGE_SIZE)} pages)`);
     if (max >= 0xffffffff) throw new PagewireRangeError("PAGE_INDEX", `XbzrleCache.savePages: page ${max} too large`);
     if (out.byteLength < count * PAGE_SIZE) throw new PagewireRangeError("BUFFER_TOO_SHORT", `XbzrleCache.savePages out: need ${count * PAGE_SIZE} bytes, got ${out.byteLength}`);
     if (lengths.length < count) throw new PagewireRangeError("BUFFER_TOO_SHORT", `XbzrleCache.savePages lengths: need ${count} entries, got ${lengths.length}`);
-    const scratch = this.k.alloc(PAGE_SIZE, 64);
-    try {
-      const tags = this.#region.ptr;
-      const ages = tags + this.#slots * 4;
-      const data = this.#region.ptr + this.#dataOffset;
-      const total = this.k.withPointers([ram, pages, out, lengths], [ram, out, lengths], ([r, p, o, l]) =>
-        this.k.raw.xbzrleCacheSavePages(tags, ages, data, this.#slots, r, p, count, syncCount >>> 0, options.lastStage ? 1 : 0, scratch.ptr, o, l));
-      const s = this.#stats;
-      for (let i = 0; i < count; i++) {
-        const n = lengths[i];
-        if (n > 0) { s.pages++; s.bytes += n + 3; }
-        else if (n === 0) s.pages++;
-        else if (n === -1) { s.pages++; s.overflow++; s.bytes += PAGE_SIZE; }
-        else s.miss++;
-      }
-      return total;
-    } finally {
-      this.k.free(scratch);
+    const scratch = this.#region.ptr + this.#dataOffset + this.#slots * PAGE_SIZE;
+    const tags = this.#region.ptr;
+    const ages = tags + this.#slots * 4;
+    const data = this.#region.ptr + this.#dataOffset;
+    const total = this.k.withPointers([ram, pages, out, lengths], [ram, out, lengths], ([r, p, o, l]) =>
+      this.k.raw.xbzrleCacheSavePages(tags, ages, data, this.#slots, r, p, count, syncCount >>> 0, options.lastStage ? 1 : 0, scratch, o, l, options.packed ? 1 : 0));
+    const s = this.#stats;
+    for (let i = 0; i < count; i++) {
+      const n = lengths[i];
+      if (n > 0) { s.pages++; s.bytes += n + 3; }
+      else if (n === 0) s.pages++;
+      else if (n === -1) { s.pages++; s.overflow++; s.bytes += PAGE_SIZE; }
+      else s.miss++;
     }
+    return total;
   }
 
   /**

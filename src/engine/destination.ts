@@ -20,9 +20,9 @@ import { realClock, type Clock } from "../sim/clock.js";
 import { FrameType, frameTypeName, type FrameKey } from "../transport/frame.js";
 import type { Transport } from "../transport/transport.js";
 import { Channel } from "./channel.js";
-import { MemoryDigest } from "./digest.js";
+import { digestSeed, MemoryDigest } from "./digest.js";
 import {
-  ALL_FEATURES, decodeJson, encodeJson, encodeU32, ProtocolError, randomNonce, sessionNonce,
+  ALL_FEATURES, decodeJson, encodeJson, encodeU32, nonceBytes, ProtocolError, randomNonce, sessionNonce,
   type Complete, type Feature, type Hello,
 } from "./messages.js";
 
@@ -51,8 +51,14 @@ export interface DestinationResult {
   postcopy?: { requests: number; faultLatencyP50Ms: number; faultLatencyP99Ms: number };
 }
 
+/** The nonce as sent, once checked to be 32 hex digits. */
+function nonceHex(hex: string): string {
+  nonceBytes(hex);
+  return hex;
+}
+
 /** Features the destination implements. */
-const IMPLEMENTED: readonly Feature[] = ["zero", "dedup", "postcopy", "device-state"];
+const IMPLEMENTED: readonly Feature[] = ["zero", "xbzrle", "rle", "dedup", "postcopy", "device-state"];
 
 export class MigrationDestination {
   readonly options: MigrationDestinationOptions;
@@ -104,7 +110,6 @@ export class MigrationDestination {
     try {
       this.#k = o.kernel ?? (await loadKernel());
       this.#ch = new Channel(o.transport, o.key ?? null);
-      this.#digest = new MemoryDigest(this.#k, mem.pageCount, 0x9e3779b9);
       const applier = new PageApplier(this.#k, mem, { guests: o.guests });
 
       // handshake
@@ -114,6 +119,7 @@ export class MigrationDestination {
       if (hello.pageSize !== PAGE_SIZE) throw new ProtocolError("PROTOCOL_MISMATCH", `source page size ${hello.pageSize}, destination ${PAGE_SIZE}`);
       if (hello.pageCount !== mem.pageCount) throw new ProtocolError("PROTOCOL_MISMATCH", `source memory has ${hello.pageCount} pages, destination ${mem.pageCount}`);
       mode = hello.mode;
+      this.#digest = new MemoryDigest(this.#k, mem.pageCount, digestSeed(nonceHex(hello.nonce)));
       const accept = (o.features ?? IMPLEMENTED).filter((f) => IMPLEMENTED.includes(f) && ALL_FEATURES.includes(f));
       const features = hello.features.filter((f) => accept.includes(f));
       const nonce = randomNonce();
@@ -198,6 +204,7 @@ export class MigrationDestination {
     } finally {
       this.#missing?.dispose();
       this.#missing = null;
+      this.#digest?.dispose();
     }
   }
 

@@ -1,62 +1,82 @@
-// The whole-memory digest that commits a migration: a 128-bit hash per page, in page
-// order, hashed once more. Per-page hashes let the post-copy destination hash each page
-// as it arrives (before its guest writes it) and still compare with the source's digest
-// of memory at the pause.
+// The whole-memory digest that commits a migration:
+//
+//   digest = XXH3-128(seed, h(0) ‖ h(1) ‖ … ‖ h(n-1)),   h(p) = XXH3-128(seed, page p)
+//
+// with the seed taken from the session (the source's handshake nonce). Per-page hashes
+// let the post-copy destination hash each page as it arrives (before its guest writes
+// it) and still compare with the source's digest of memory at the pause.
+import type { KernelRegion } from "../kernel/heap.js";
 import { PAGE_SIZE, type Kernel } from "../kernel/kernel.js";
 import type { GuestMemory } from "../memory/guest-memory.js";
-import { crc32 } from "../transport/crc32.js";
+import { hashBytes128, hashPages } from "../codec/pagehash.js";
 
 const HASH_BYTES = 16;
+const BATCH = 256;
 
-/** Per-page 128-bit hashes of a memory and their combination. */
+/** Per-page XXH3-128 hashes of a memory (in kernel memory, 16 bytes per page) and their combination. */
 export class MemoryDigest {
+  readonly kernel: Kernel;
   readonly pageCount: number;
-  readonly #hashes: Uint8Array;
-  readonly #seed: number;
+  readonly seed: bigint;
+  readonly #table: KernelRegion;
+  readonly #batch: KernelRegion;
 
-  constructor(_kernel: Kernel, pageCount: number, seed: number) {
+  constructor(kernel: Kernel, pageCount: number, seed: bigint) {
+    this.kernel = kernel;
     this.pageCount = pageCount;
-    this.#hashes = new Uint8Array(pageCount * HASH_BYTES);
-    this.#seed = seed >>> 0;
+    this.seed = seed;
+    this.#table = kernel.alloc(Math.max(1, pageCount) * HASH_BYTES, 64);
+    this.#batch = kernel.alloc(BATCH * PAGE_SIZE, PAGE_SIZE);
   }
 
-  /** Records the hash of one page's content. */
+  /** Records the hash of one page's content (4096 bytes). */
   update(page: number, data: Uint8Array): void {
-    hashPageInto(data, this.#seed, this.#hashes.subarray(page * HASH_BYTES, (page + 1) * HASH_BYTES));
+    const k = this.kernel;
+    const batch = k.bytes(this.#batch);
+    batch.set(data.subarray(0, PAGE_SIZE));
+    hashPages(k, k.bytes(this.#batch), 1, this.#hashes(page, 1), { bits: 128, seed: this.seed });
   }
 
-  /** Hashes every page of `memory` (or the pages with `only(page)` true). */
+  /** Hashes every page of `memory` (or those with `only(page)` true), reading them in batches. */
   updateFrom(memory: GuestMemory, only?: (page: number) => boolean): void {
-    const batch = 256;
-    const buf = new Uint8Array(batch * PAGE_SIZE);
+    const k = this.kernel;
     const list: number[] = [];
     const flush = () => {
-      memory.readPages(list, buf);
-      list.forEach((p, i) => this.update(p, buf.subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE)));
+      memory.readPages(list, k.bytes(this.#batch).subarray(0, list.length * PAGE_SIZE));
+      const out = new BigUint64Array(2 * list.length);
+      hashPages(k, k.bytes(this.#batch), list.length, out, { bits: 128, seed: this.seed });
+      const table = this.#hashes(0, this.pageCount);
+      list.forEach((p, i) => {
+        table[2 * p] = out[2 * i];
+        table[2 * p + 1] = out[2 * i + 1];
+      });
       list.length = 0;
     };
     for (let p = 0; p < memory.pageCount; p++) {
       if (only && !only(p)) continue;
       list.push(p);
-      if (list.length === batch) flush();
+      if (list.length === BATCH) flush();
     }
     if (list.length) flush();
   }
 
-  /** The digest: hex of the hash of all page hashes. */
+  /** The digest as 32 hex digits. */
   digest(): string {
-    const out = new Uint8Array(HASH_BYTES);
-    hashPageInto(this.#hashes, this.#seed, out);
-    return Array.from(out, (b) => b.toString(16).padStart(2, "0")).join("");
+    const h = hashBytes128(this.kernel, this.kernel.bytes(this.#table).subarray(0, this.pageCount * HASH_BYTES), this.seed);
+    return h.high.toString(16).padStart(16, "0") + h.low.toString(16).padStart(16, "0");
+  }
+
+  dispose(): void {
+    this.kernel.free(this.#table);
+    this.kernel.free(this.#batch);
+  }
+
+  #hashes(page: number, count: number): BigUint64Array {
+    return new BigUint64Array(this.kernel.memory.buffer, this.#table.ptr + page * HASH_BYTES, 2 * count);
   }
 }
 
-/** 128-bit content hash of `data` into `out` (four seeded CRC-32 lanes). */
-function hashPageInto(data: Uint8Array, seed: number, out: Uint8Array): void {
-  const v = new DataView(out.buffer, out.byteOffset, HASH_BYTES);
-  const c = crc32(data);
-  v.setUint32(0, c ^ seed, true);
-  v.setUint32(4, crc32(out.subarray(0, 4)) ^ data.length, true);
-  v.setUint32(8, c, true);
-  v.setUint32(12, seed, true);
+/** The digest seed for a session: the first 8 bytes of the source's nonce. */
+export function digestSeed(sourceNonceHex: string): bigint {
+  return BigInt("0x" + sourceNonceHex.slice(0, 16));
 }

@@ -69,10 +69,14 @@ export class MigrationReport {
     /** Pages sent as references to content the destination held. */
     "dedup-pages": 0,
     "rle-pages": 0,
+    /** Pages sent as XBZRLE deltas. */
+    "xbzrle-pages": 0,
     /** Page records sent in all. */
     "pages-sent": 0,
   };
   "xbzrle-cache": Record<string, number> = {};
+  /** Dedup index counters (hits, misses, evictions, bytesSaved …), null when dedup was off. */
+  dedup: Record<string, number> | null = null;
   "postcopy-requests" = 0;
   postcopy?: { "pages-requested": number; "pages-pushed": number; "fault-latency-p50-ms": number; "fault-latency-p99-ms": number };
   rounds: RoundRow[] = [];
@@ -89,6 +93,7 @@ export class MigrationReport {
       "page-size": this.pageSize,
       ram: { ...this.ram, mbps: round3(this.ram.mbps), "dirty-pages-rate": Math.round(this.ram["dirty-pages-rate"]) },
       "xbzrle-cache": this["xbzrle-cache"],
+      ...(this.dedup ? { dedup: this.dedup } : {}),
       "postcopy-requests": this["postcopy-requests"],
       ...(this.postcopy ? { postcopy: this.postcopy } : {}),
       rounds: this.rounds.map((r) => ({ ...r, seconds: round3(r.seconds) })),
@@ -112,6 +117,7 @@ export class MigrationReport {
     kv("skipped-unchanged", this.ram["skipped-unchanged"]);
     kv("dedup-pages", this.ram["dedup-pages"]);
     kv("rle-pages", this.ram["rle-pages"]);
+    kv("xbzrle-pages", this.ram["xbzrle-pages"]);
     kv("dirty-sync-count", this.ram["dirty-sync-count"]);
     kv("mbps", round3(this.ram.mbps));
     kv("dirty-pages-rate", Math.round(this.ram["dirty-pages-rate"]));

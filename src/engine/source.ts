@@ -23,7 +23,7 @@ import { FrameType, type FrameKey } from "../transport/frame.js";
 import { TokenBucket } from "../transport/rate-limit.js";
 import type { Transport } from "../transport/transport.js";
 import { Channel } from "./channel.js";
-import { MemoryDigest } from "./digest.js";
+import { digestSeed, MemoryDigest } from "./digest.js";
 import {
   ALL_FEATURES, decodeJson, decodeU32, encodeJson, ProtocolError, randomNonce, sessionNonce,
   type Abort, type CommitAck, type Feature, type Welcome,
@@ -96,6 +96,7 @@ export class MigrationSource {
   #requests: number[] = [];
   #requestWaiter: (() => void) | null = null;
   #features: Feature[] = [];
+  #nonce = "";
   #finalWord!: Promise<"closed" | "abort">;
   #setFinalWord!: (w: "closed" | "abort") => void;
 
@@ -122,8 +123,12 @@ export class MigrationSource {
     try {
       this.#k = o.kernel ?? (await loadKernel());
       this.#ch = new Channel(o.transport, o.key ?? null, this.#bucket);
-      this.#pipeline = new EncodePipeline(this.#k, mem.pageCount, o.codecs, o.batchPages);
       await this.#handshake();
+      // stages the destination did not accept are off
+      const on = (f: Feature) => this.#features.includes(f);
+      this.#pipeline = new EncodePipeline(this.#k, mem.pageCount, {
+        ...o.codecs, zero: on("zero"), xbzrle: on("xbzrle"), rle: on("rle"), dedup: on("dedup"),
+      }, o.batchPages);
       r.setupTime = (this.#clock.now() - start) * 1000;
       this.#ackPromise = new Promise((resolve, reject) => (this.#ack = { resolve, reject }));
       this.#finalWord = new Promise((resolve) => (this.#setFinalWord = resolve));
@@ -154,7 +159,7 @@ export class MigrationSource {
         r.ram["dirty-sync-count"]++;
         o.dirtyLog.stop();
       }
-      const digest = new MemoryDigest(this.#k, mem.pageCount, 0x9e3779b9);
+      const digest = new MemoryDigest(this.#k, mem.pageCount, digestSeed(this.#nonce));
       if (mode === "postcopy" || mode === "hybrid") {
         await this.#postcopy(pending, digest, () => (r.downtime = (this.#clock.now() - pausedAt) * 1000));
       } else {
@@ -163,13 +168,15 @@ export class MigrationSource {
         digest.updateFrom(mem);
       }
       pending.dispose();
-      await this.#ch.send(FrameType.COMPLETE, encodeJson({ digest: digest.digest(), pagesSent: r.ram["pages-sent"] }));
+      const digestHex = digest.digest();
+      digest.dispose();
+      await this.#ch.send(FrameType.COMPLETE, encodeJson({ digest: digestHex, pagesSent: r.ram["pages-sent"] }));
       const ack = await this.#ackPromise;
       if (r.postcopy) {
         r.postcopy["fault-latency-p50-ms"] = ack.faultLatencyP50Ms ?? NaN;
         r.postcopy["fault-latency-p99-ms"] = ack.faultLatencyP99Ms ?? NaN;
       }
-      if (ack.digest !== digest.digest()) throw new ProtocolError("DIGEST_MISMATCH", `destination acknowledged digest ${ack.digest}, source has ${digest.digest()}`);
+      if (ack.digest !== digestHex) throw new ProtocolError("DIGEST_MISMATCH", `destination acknowledged digest ${ack.digest}, source has ${digestHex}`);
       this.#committed = true; // the commit point: from here the destination is primary
       await this.#ch.send(FrameType.ACTIVATE, new Uint8Array(0)).catch(() => {});
       // The destination's last word: it closes after activating, or refuses with ABORT (then
@@ -196,7 +203,7 @@ export class MigrationSource {
 
   async #handshake(): Promise<void> {
     const o = this.options;
-    const nonce = randomNonce();
+    const nonce = (this.#nonce = randomNonce());
     const features = ALL_FEATURES.filter((f) => this.#wants(f));
     await this.#ch.send(FrameType.HELLO, encodeJson({ version: 1, pageSize: PAGE_SIZE, pageCount: o.memory.pageCount, features, mode: this.report.mode, nonce }));
     const f = await this.#ch.expect(FrameType.WELCOME, "handshake");
@@ -214,7 +221,9 @@ export class MigrationSource {
     const c = this.options.codecs ?? {};
     switch (f) {
       case "zero": return c.zero !== false;
-      case "xbzrle": case "rle": case "dedup": return false; // enabled as their codecs land in the pipeline
+      case "xbzrle": return c.xbzrle !== false;
+      case "rle": return c.rle !== false;
+      case "dedup": return c.dedup !== false;
       case "postcopy": return true;
       case "device-state": return true;
     }
@@ -267,7 +276,7 @@ export class MigrationSource {
     const bytesBefore = this.#ch.bytesSent;
     const counts = emptyCounts();
     const list = pages.collect();
-    this.#pipeline.beginRound(round);
+    this.#pipeline.beginRound(round, phase !== "precopy");
     this.#writer.begin(round);
     const batch = this.#pipeline.batchPages;
     for (let i = 0; i < list.length; i += batch) {
@@ -298,6 +307,7 @@ export class MigrationSource {
     r["skipped-unchanged"] += c.skipped;
     r["dedup-pages"] += c.dedup;
     r["rle-pages"] += c.rle;
+    r["xbzrle-pages"] += c.xbzrle;
     r["pages-sent"] += c.zero + c.raw + c.xbzrle + c.rle + c.dedup;
     for (const key of Object.keys(c) as Array<keyof EncodeCounts>) roundCounts[key] += c[key];
     if (this.#writer.size >= frameBytes) await this.#flushFrame();
@@ -334,6 +344,7 @@ export class MigrationSource {
     let pushed = 0;
     const total = pending.count();
     const bytesBefore = this.#ch.bytesSent;
+    this.#pipeline.beginRound(r.rounds.length, true);
     this.#writer.begin(r.rounds.length);
     while (pending.count() > 0) {
       this.#throwIfRemoteFailed();
@@ -457,6 +468,7 @@ export class MigrationSource {
     r.ram.transferred = this.#ch.bytesSent;
     r.ram.mbps = seconds > 0 ? (r.ram.transferred * 8) / seconds / 1e6 : 0;
     r["xbzrle-cache"] = this.#pipeline.stats();
+    r.dedup = this.#pipeline.dedupStats();
     void this.#features;
   }
 }

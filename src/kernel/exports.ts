@@ -43,7 +43,7 @@ export interface KernelExports {
   xbzrleDecodePages(src: number, lengths: number, pages: number, count: number): number;
   // assembly/cache.ts
   xbzrleCacheSavePages(tags: number, ages: number, data: number, slots: number, ram: number, pageIdx: number, count: number,
-    generation: number, lastStage: number, scratch: number, out: number, lengths: number): number;
+    generation: number, lastStage: number, scratch: number, out: number, lengths: number, packed: number): number;
   // assembly/rle.ts
   rleEncode(page: number, dst: number, dlen: number): number;
   rleEncodePages(pages: number, count: number, out: number, lengths: number): number;

@@ -66,7 +66,10 @@ describe("in-process migration", () => {
       expect(Buffer.compare(dst.bytes(), atPause!)).toBe(0);
       const sent = report.rounds.reduce((s, row) => s + row.sent, 0);
       expect(report.ram["pages-sent"]).toBe(sent);
-      expect(report.ram.duplicate + report.ram.normal).toBe(sent);
+      const ram = report.ram;
+      expect(ram.duplicate + ram.normal + ram["xbzrle-pages"] + ram["rle-pages"] + ram["dedup-pages"]).toBe(sent);
+      const sum = (k: "xbzrle" | "rle" | "dedup" | "raw") => report.rounds.reduce((s, row) => s + row[k], 0);
+      expect([sum("xbzrle"), sum("rle"), sum("dedup"), sum("raw")]).toEqual([ram["xbzrle-pages"], ram["rle-pages"], ram["dedup-pages"], ram.normal]);
       expect(report.rounds.reduce((s, row) => s + row.zero, 0)).toBe(report.ram.duplicate);
       expect(report.ram.transferred).toBe(ta.bytesSent);
       expect(report.ram.transferred).toBeGreaterThan(report.ram.normal * PAGE_SIZE);
