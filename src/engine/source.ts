@@ -29,6 +29,9 @@ import {
   type Abort, type CommitAck, type Feature, type Welcome,
 } from "./messages.js";
 import { MigrationReport, type RoundRow } from "./report.js";
+import { PageHistory } from "../policy/page-history.js";
+import { createPolicy } from "../policy/registry.js";
+import type { NonConvergencePolicy, PageSelectionPolicy, TerminationPolicy } from "../policy/types.js";
 
 export type MigrationMode = "precopy" | "postcopy" | "hybrid" | "stop-and-copy" | "auto";
 
@@ -53,6 +56,19 @@ export interface MigrationSourceOptions {
   onResume?: () => void | Promise<void>;
   /** Opaque device state captured while paused, sent before the commit. */
   deviceState?: () => Uint8Array | Promise<Uint8Array>;
+  /**
+   * Pre-copy policies, by name (see listPolicies()) or as instances: page selection
+   * (default vanilla), termination (default qemu), non-convergence (default force-stop).
+   * `options` holds constructor options per policy name.
+   */
+  policy?: {
+    selection?: string | PageSelectionPolicy;
+    termination?: string | TerminationPolicy;
+    nonConvergence?: string | NonConvergencePolicy;
+    options?: Record<string, object>;
+  };
+  /** Called when the throttle policy slows the guest (QEMU auto-converge), with the CPU throttle in percent. */
+  onThrottle?: (percent: number) => void | Promise<void>;
   /** Pre-shared key: every frame carries an HMAC-SHA256. */
   key?: FrameKey;
   clock?: Clock;
@@ -137,12 +153,15 @@ export class MigrationSource {
 
       const pending = new DirtyBitmap(this.#k, mem.pageCount);
       pending.setRange(0, mem.pageCount);
-      const mode = r.mode;
+      let mode = r.mode;
       if ((mode === "precopy" || mode === "hybrid") && !o.dirtyLog) {
         throw new PagewireError("DIRTY_LOG_REQUIRED", `mode ${mode} needs a dirty log; use stop-and-copy for memory without one`);
       }
       if (mode === "precopy" || mode === "hybrid") {
-        await this.#precopy(pending, mode === "hybrid" ? (o.maxRounds ?? 3) : (o.maxRounds ?? 30));
+        const switchToPostcopy = await this.#precopy(pending, mode === "hybrid" ? (o.maxRounds ?? 3) : (o.maxRounds ?? 30));
+        if (switchToPostcopy && this.#features.includes("postcopy")) {
+          mode = r.mode = "hybrid";
+        }
       } else if (mode === "postcopy" && o.dirtyLog) {
         o.dirtyLog.start();
       }
@@ -229,53 +248,106 @@ export class MigrationSource {
     }
   }
 
-  async #precopy(pending: DirtyBitmap, maxRounds: number): Promise<void> {
+  /**
+   * Iterative pre-copy with the three policies (see policy/types.ts for the round diagram).
+   * On return `pending` holds every page still to send (dirty or deferred). Returns true
+   * when the non-convergence policy asked to switch to post-copy.
+   */
+  async #precopy(pending: DirtyBitmap, maxRounds: number): Promise<boolean> {
     const o = this.options;
     const r = this.report;
+    const mem = o.memory;
     const log = o.dirtyLog!;
-    log.start();
-    const dirty = new DirtyBitmap(this.#k, o.memory.pageCount);
+    const k = this.#k;
+    const { selection, termination, nonConvergence } = this.#policies();
+    r.decisions.push({ round: 0, kind: "policies", decision: `${selection.name} / ${termination.name} / ${nonConvergence.name}` });
+    const history = new PageHistory(k, mem.pageCount);
+    const send = new DirtyBitmap(k, mem.pageCount);
+    const defer = new DirtyBitmap(k, mem.pageCount);
+    const harvest = new DirtyBitmap(k, mem.pageCount);
     const limitMs = o.downtimeLimitMs ?? 300;
     let dirtiedTotal = 0;
     let precopySeconds = 0;
-    for (let round = 0; ; round++) {
-      const t0 = this.#clock.now();
-      const dirtied = pending.count();
-      const sent = await this.#sendRound(pending, round, "precopy", dirtied, 0);
-      pending.clearAll();
-      await log.harvest(dirty);
-      r.ram["dirty-sync-count"]++;
-      pending.or(dirty);
-      const seconds = this.#clock.now() - t0;
-      precopySeconds += seconds;
-      const remaining = pending.count();
-      if (round > 0) dirtiedTotal += dirtied;
-      // QEMU's rule: stop when what is left fits the downtime limit at the bandwidth seen
-      const measured = seconds > 0 ? sent / seconds : Infinity;
-      const bandwidth = Math.min(measured, this.#bucket.rate);
-      const pendingBytes = remaining * PAGE_SIZE;
-      const fits = pendingBytes <= bandwidth * (limitMs / 1000);
-      const last = fits || round + 1 >= maxRounds;
-      if (last) {
-        r.decisions.push({
-          round,
-          kind: "termination",
-          decision: fits ? "pending fits the downtime limit" : `stopped after ${maxRounds} rounds`,
-          inputs: { pendingBytes, bandwidthBytesPerSecond: Math.round(bandwidth), downtimeLimitMs: limitMs },
-        });
-        break;
+    let previousSeconds: number | undefined;
+    let bandwidth = 0;
+    let toPostcopy = false;
+    log.start();
+    try {
+      for (let round = 0; ; round++) {
+        const t0 = this.#clock.now();
+        const candidates = pending.count();
+        const res = selection.select({
+          round, dirty: pending, history, firstRound: round === 0, lastRound: false, guestPages: mem.pageCount,
+          pagesSent: r.ram["pages-sent"], bandwidthPagesPerSecond: bandwidth / PAGE_SIZE, previousRoundSeconds: previousSeconds,
+        }, { send, defer });
+        const sentBytes = await this.#sendRound(send, round, "precopy", candidates, res.deferred, res.order);
+        history.markSent(send, round);
+        if (res.note) r.decisions.push({ round, kind: "selection", decision: res.note });
+        // the pages dirtied while this round was sent, plus the deferred ones, are what is pending
+        await log.harvest(harvest);
+        r.ram["dirty-sync-count"]++;
+        history.recordRound(harvest);
+        const dirtied = harvest.count();
+        pending.copyFrom(harvest).or(defer);
+        const seconds = this.#clock.now() - t0;
+        previousSeconds = seconds;
+        precopySeconds += seconds;
+        dirtiedTotal += dirtied;
+        bandwidth = Math.min(seconds > 0 ? sentBytes / seconds : Infinity, this.#bucket.rate);
+        if (!Number.isFinite(bandwidth)) bandwidth = 0;
+        const stats = { round, pageSize: PAGE_SIZE, guestPages: mem.pageCount, pagesSent: r.ram["pages-sent"], bandwidthBytesPerSecond: bandwidth, downtimeLimitMs: limitMs };
+        let decision = termination.decide({ ...stats, pendingPages: pending.count() });
+        if (decision.action === "sync") {
+          await log.harvest(harvest);
+          r.ram["dirty-sync-count"]++;
+          pending.or(harvest);
+          dirtiedTotal += harvest.count();
+          decision = termination.decide({ ...stats, pendingPages: pending.count(), afterSync: true });
+        }
+        const inputs = { pendingPages: pending.count(), bandwidthBytesPerSecond: Math.round(bandwidth), downtimeLimitMs: limitMs };
+        if (decision.action === "stop") {
+          r.decisions.push({ round, kind: "termination", decision: `${termination.name}: ${decision.reason}`, inputs });
+          break;
+        }
+        const nc = nonConvergence.check({ round, dirtiedBytes: dirtied * PAGE_SIZE, sentBytes });
+        if (nc.action === "throttle") {
+          r.decisions.push({ round, kind: "non-convergence", decision: `${nonConvergence.name}: throttle guest to ${nc.percent} %`, inputs });
+          await o.onThrottle?.(nc.percent);
+        } else if (nc.action === "postcopy" || nc.action === "stop") {
+          toPostcopy = nc.action === "postcopy";
+          r.decisions.push({ round, kind: "non-convergence", decision: `${nonConvergence.name}: ${nc.action}`, inputs });
+          break;
+        }
+        if (round + 1 >= maxRounds) {
+          r.decisions.push({ round, kind: "termination", decision: `stopped after maxRounds = ${maxRounds}`, inputs });
+          break;
+        }
       }
+    } finally {
+      r.ram["dirty-pages-rate"] = precopySeconds > 0 ? dirtiedTotal / precopySeconds : 0;
+      for (const b of [history, send, defer, harvest]) b.dispose();
+      selection.dispose();
     }
-    r.ram["dirty-pages-rate"] = precopySeconds > 0 ? dirtiedTotal / precopySeconds : 0;
-    dirty.dispose();
+    return toPostcopy;
+  }
+
+  #policies(): { selection: PageSelectionPolicy; termination: TerminationPolicy; nonConvergence: NonConvergencePolicy } {
+    const p = this.options.policy ?? {};
+    const pick = <T>(kind: "selection" | "termination" | "non-convergence", v: string | T | undefined, fallback: string): T =>
+      (typeof v === "object" && v ? v : createPolicy(kind, (v as string | undefined) ?? fallback, p.options?.[(v as string | undefined) ?? fallback] ?? {})) as T;
+    return {
+      selection: pick<PageSelectionPolicy>("selection", p.selection, "vanilla"),
+      termination: pick<TerminationPolicy>("termination", p.termination, "qemu"),
+      nonConvergence: pick<NonConvergencePolicy>("non-convergence", p.nonConvergence, "force-stop"),
+    };
   }
 
   /** Sends every page set in `pages` as one round; returns the frame bytes sent. */
-  async #sendRound(pages: DirtyBitmap, round: number, phase: string, dirtied: number, deferred: number): Promise<number> {
+  async #sendRound(pages: DirtyBitmap, round: number, phase: string, dirtied: number, deferred: number, order?: Uint32Array): Promise<number> {
     const t0 = this.#clock.now();
     const bytesBefore = this.#ch.bytesSent;
     const counts = emptyCounts();
-    const list = pages.collect();
+    const list = order ?? pages.collect();
     this.#pipeline.beginRound(round, phase !== "precopy");
     this.#writer.begin(round);
     const batch = this.#pipeline.batchPages;

@@ -4,6 +4,7 @@ import { MigrationDestination } from "../../src/engine/destination.js";
 import { MigrationSource, type MigrationMode } from "../../src/engine/source.js";
 import { WasmGuestMemory } from "../../src/memory/wasm-guest-memory.js";
 import { createInProcessPair } from "../../src/transport/in-process.js";
+import { listPolicies } from "../../src/policy/registry.js";
 import { rng, randInt } from "../support/random.js";
 
 /** A guest writing partial pages (zeros, counters, random bytes) until paused. */
@@ -78,6 +79,37 @@ describe("in-process migration", () => {
       if (mode === "stop-and-copy") expect(report.rounds.length).toBe(1);
       src.dispose();
       dst.dispose();
+    });
+  }
+});
+
+describe("every policy end to end", () => {
+  const selections = listPolicies("selection").map((p) => p.name);
+  const terminations = listPolicies("termination").map((p) => p.name);
+  const nonConvergence = listPolicies("non-convergence").map((p) => p.name);
+  for (const selection of selections) {
+    it(`selection ${selection}: the destination equals the source at the pause`, async () => {
+      for (const [i, termination] of terminations.entries()) {
+        const k = await createKernel();
+        const pages = 1500;
+        const src = new WasmGuestMemory(k, pages);
+        const dst = new WasmGuestMemory(k, pages);
+        const guest = startGuest(src, 100 + i);
+        let atPause: Uint8Array | null = null;
+        const [ta, tb] = createInProcessPair();
+        const source = new MigrationSource({
+          kernel: k, memory: src, dirtyLog: src.dirtyLog(), transport: ta, maxRounds: 8, downtimeLimitMs: 2,
+          policy: { selection, termination, nonConvergence: nonConvergence[i % nonConvergence.length] },
+          onPause: () => { guest.stop(); atPause = src.bytes().slice(); },
+        });
+        const destination = new MigrationDestination({ kernel: k, memory: dst, transport: tb });
+        const [report] = await Promise.all([source.migrate(), destination.receive()]);
+        expect(report.status).toBe("completed");
+        expect(Buffer.compare(dst.bytes(), atPause!), `${selection} + ${termination}`).toBe(0);
+        expect(report.decisions[0].decision).toContain(selection);
+        src.dispose();
+        dst.dispose();
+      }
     });
   }
 });
