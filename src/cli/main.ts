@@ -1,34 +1,40 @@
 #!/usr/bin/env node
-import { loadKernel } from "../kernel/loader.js";
-import { runSelfCheck } from "./selfcheck.js";
+// The `pagewire` command: dispatches to one module per sub-command (src/cli/commands/).
+// Exit codes: 0 success, 1 failure (one line on stderr), 2 usage error (one line).
+import { selfcheckCommand } from "./commands/selfcheck.js";
+import { UsageError, type Command } from "./usage.js";
 
-const USAGE = `usage: pagewire <command>
+const COMMANDS: Command[] = [selfcheckCommand];
 
-commands:
-  selfcheck   load the kernel and check it against plain-JS answers`;
+function usage(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length));
+  return `usage: pagewire <command> [options]\n\ncommands:\n${COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join("\n")}\n\n'pagewire <command> --help' shows a command's options.`;
+}
 
 async function main(argv: string[]): Promise<number> {
-  const [command] = argv;
-  if (command === "--help" || command === "-h" || command === undefined) {
-    console.log(USAGE);
-    return command === undefined ? 2 : 0;
+  const [name, ...rest] = argv;
+  if (name === "--help" || name === "-h") {
+    console.log(usage());
+    return 0;
   }
-  if (command === "selfcheck") {
-    const k = await loadKernel();
-    const results = runSelfCheck(k);
-    for (const r of results) console.log(`${r.ok ? "ok  " : "FAIL"} ${r.name}${r.ok ? "" : `: ${r.detail}`}`);
-    const failed = results.filter((r) => !r.ok).length;
-    console.log(`kernel self-check: ${results.length - failed} passed, ${failed} failed (${k.shared ? "shared" : "private"} memory)`);
-    return failed === 0 ? 0 : 1;
+  if (name === undefined) {
+    console.error(usage());
+    return 2;
   }
-  console.error(`pagewire: unknown command '${command}' (see pagewire --help)`);
-  return 2;
+  const command = COMMANDS.find((c) => c.name === name);
+  if (!command) throw new UsageError(`unknown command '${name}' (see pagewire --help)`);
+  if (rest.includes("--help") || rest.includes("-h")) {
+    console.log(command.help);
+    return 0;
+  }
+  return command.run(rest);
 }
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
-  (err) => {
-    console.error(`pagewire: ${err instanceof Error ? err.message : String(err)}`);
-    process.exit(1);
+  (err: unknown) => {
+    const e = err as { code?: string; message?: string };
+    console.error(`pagewire: ${e?.message ?? String(err)}`);
+    process.exit(err instanceof UsageError ? 2 : 1);
   },
 );
