@@ -6,7 +6,7 @@
 //   off  field        meaning
 //    0   pageCount    pages tracked
 //    4   words        u64 words per bitmap (multiple of 8, as in assembly/bitmap.ts)
-//    8   counts       u8 per page: saturating dirty count (rounds or writes, max 255)
+//    8   counts       u8 per page: saturating count of rounds the page was dirty in (max 255)
 //   12   lastSent     u16 per page: round last sent, encoded r + 1 (0 = never sent),
 //                     saturating at 0xffff (read as "round ≥ 65534")
 //   16   stamps       u32 per page, stride 8: last-dirty stamp, 0 = never    } reuse
@@ -156,8 +156,9 @@ function compactStamps(h: usize): u32 {
 // ---- recording ---------------------------------------------------------------------------
 
 /**
- * Records an ordered write trace of `count` u32 page indices at `pages`: exact reuse
- * distances, and the dirty count of every written page bumped once per write. Returns
+ * Records an ordered write trace of `count` u32 page indices at `pages` in the reuse
+ * tracker: exact distances. Dirty counts and round bits are left to historyRecordRound
+ * (counts count rounds, however the writes were traced). Returns
  * `count`, or HISTORY_ERR_PAGE (nothing recorded) when an index is out of range.
  */
 export function historyRecordWrites(h: usize, pages: usize, count: u32): i32 {
@@ -167,13 +168,11 @@ export function historyRecordWrites(h: usize, pages: usize, count: u32): i32 {
   for (let i: u32 = 0; i < count; i++) {
     if (load<u32>(pages + (<usize>i << 2)) >= n) return HISTORY_ERR_PAGE;
   }
-  const counts = <usize>load<u32>(h + H_COUNTS);
   const stamps = <usize>load<u32>(h + H_STAMPS);
   const dists = <usize>load<u32>(h + H_DISTS);
   for (let i: u32 = 0; i < count; i++) {
     let p = load<u32>(pages + (<usize>i << 2));
     touchPage(h, p, stamps, dists, fen);
-    bumpCount(counts, p);
   }
   return <i32>count;
 }

@@ -39,8 +39,8 @@ export const MAX_DIRTY_COUNT = 255;
  * Per-page dirty history in kernel memory (assembly/history.ts):
  *
  * - the last 8 rounds' dirty bitmaps as a ring (1 bit per page per round = 1 B/page),
- * - a saturating dirty count (u8, max 255: rounds from `recordRound`, writes from
- *   `recordWrites`),
+ * - a saturating dirty count (u8, max 255): the number of recorded rounds the page was
+ *   dirty in,
  * - the round last sent (u16, stored as round + 1, 0 = never, saturating at round 65534),
  *
  * 4 bytes per page in all (64 MiB for a 64 GiB guest of 2^24 pages), plus, unless
@@ -147,10 +147,10 @@ export class PageHistory {
   // ---- recording ---------------------------------------------------------------------------
 
   /**
-   * Records an ordered write trace: each entry is one write to that page. Distances are
-   * exact; each write bumps the page's dirty count. O(log pages) per write, in the kernel.
-   * Does not advance the round (call `recordRound` at each harvest, with
-   * `{ distances: false }` if the same writes were traced here).
+   * Records an ordered write trace in the reuse tracker: each entry is one write to that
+   * page, and distances are exact. O(log distinct pages) per write, in the kernel. Does
+   * not advance the round nor touch dirty counts: call `recordRound` at each harvest,
+   * with `{ distances: false }` when the same writes were traced here.
    */
   recordWrites(pages: Uint32Array): void {
     this.#needTracker("recordWrites");
@@ -193,7 +193,7 @@ export class PageHistory {
     return d === 0xffffffff ? -1 : d;
   }
 
-  /** Times the page was recorded dirty, saturating at 255. */
+  /** Rounds the page was recorded dirty in, saturating at 255. */
   dirtyCount(page: number): number {
     this.#check(page);
     return new Uint8Array(this.kernel.memory.buffer)[this.#counts.ptr + page];
