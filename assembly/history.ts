@@ -6,11 +6,12 @@
 //   off  field        meaning
 //    0   pageCount    pages tracked
 //    4   words        u64 words per bitmap (multiple of 8, as in assembly/bitmap.ts)
-//    8   counts       u8 per page: saturating dirty count (rounds or writes, max 255)
+//    8   counts       u8 per page: saturating count of rounds the page was dirty in (max 255)
 //   12   lastSent     u16 per page: round last sent, encoded r + 1 (0 = never sent),
 //                     saturating at 0xffff (read as "round ≥ 65534")
-//   16   stamps       u32 per page: last-dirty stamp, 0 = never dirtied      } reuse
-//   20   dists        u32 per page: latest reuse distance, 0xffffffff = none } distance
+//   16   stamps       u32 per page, stride 8: last-dirty stamp, 0 = never    } reuse
+//   20   dists        u32 per page, stride 8 (= stamps + 4): latest reuse    } distance
+//                     distance, 0xffffffff = none (interleaved with the stamp: one cache line)
 //   24   fen          u32 Fenwick tree, 1-based, cap + 1 entries             } tracker
 //   28   cap          stamps available before a compaction (≥ pageCount + 1)
 //   32   nextStamp    next stamp to hand out (starts at 1)
@@ -19,19 +20,25 @@
 //   44   ring         pointer to 8 u32 pointers: the bitmaps of the last 8 rounds
 //   48   head         ring slot of the most recent round
 //   52   rounds       rounds recorded so far
+//   56   owner        u32 per stamp 1..cap: the page that took the stamp      } tracker
+//   60   active       stamps the tree currently spans (≤ cap)
+//   64   minActive    smallest active span after a compaction (default 65536)
 //
 // Memory per page: ring 8 bits + count 1 B + last sent 2 B = 4 bytes (the "≤ 4 bytes
 // per page" history). The reuse-distance tracker is separate and optional: stamp 4 B +
-// distance 4 B + Fenwick tree 4 B × cap / pageCount (cap = 1.5 × pageCount) = 14 B/page.
+// distance 4 B (interleaved) + Fenwick tree 4 B and owner 4 B per stamp, with
+// cap = 1.5 × pageCount stamps: 20 B/page allocated. Only the tree's active part is
+// touched, so a small working set keeps the tree small and in cache.
 //
 // Reuse distance (see: Alamdari & Zamanifar 2012, "A reuse distance based precopy
 // approach to improve live migration of virtual machines"): every dirtying of a page
 // takes the next stamp t; the tree holds one mark at each page's last stamp. When page p
 // with last stamp s is dirtied again, the pages dirtied in between, counted once each,
 // are exactly the marks after s: distance = live − prefix(s). Then the mark moves from
-// s to t. Cost O(log cap) per dirtying. When stamps run out, the live stamps are
-// renumbered 1..live in order (rank = prefix count) in O(cap + pageCount), amortised
-// O(1) per dirtying since cap − pageCount ≥ pageCount / 2 stamps pass between two.
+// s to t. Cost O(log active) per dirtying. When the active stamps run out, the live
+// stamps are renumbered 1..live in order (walking the owner array) and the active span
+// becomes max(minActive, 4 × live) ≤ cap, in O(active): amortised O(1) per dirtying,
+// since at least active − live ≥ min(3 × live, pageCount / 2) stamps pass between two.
 // see: Fenwick 1994, "A new data structure for cumulative frequency tables".
 
 const H_PAGES: usize = 0;
@@ -48,9 +55,12 @@ const H_COMPACT: usize = 40;
 const H_RING: usize = 44;
 const H_HEAD: usize = 48;
 const H_ROUNDS: usize = 52;
+const H_OWNER: usize = 56;
+const H_ACTIVE: usize = 60;
+const H_MIN_ACTIVE: usize = 64;
 
 /** Bytes of the header the TS wrapper allocates. */
-const HISTORY_HEADER_BYTES: u32 = 64;
+const HISTORY_HEADER_BYTES: u32 = 128;
 
 /** Error: a page index in a write trace is ≥ pageCount. */
 const HISTORY_ERR_PAGE: i32 = -1;
@@ -76,64 +86,64 @@ const HISTORY_ERR_NO_TRACKER: i32 = -2;
   return s;
 }
 
-/** Renumbers the live stamps to 1..live keeping their order; returns the next stamp. */
+/**
+ * Renumbers the live stamps to 1..live keeping their order, then sizes the active part of
+ * the tree to max(minActive, 4 × live) (at most cap) and rebuilds it; returns the next
+ * stamp. O(old active + new active): the owner array names the page of each stamp, and
+ * a stamp is live when its page still holds it.
+ */
 function compactStamps(h: usize): u32 {
-  const n = load<u32>(h + H_PAGES);
   const stamps = <usize>load<u32>(h + H_STAMPS);
+  const owner = <usize>load<u32>(h + H_OWNER);
   const fen = <usize>load<u32>(h + H_FEN);
   const cap = load<u32>(h + H_CAP);
+  const old = load<u32>(h + H_ACTIVE);
   const live = load<u32>(h + H_LIVE);
-  // 1. tree → plain marks (undo the linear build, highest index first)
-  for (let i = cap; i >= 1; i--) {
-    let j = i + (i & (~i + 1));
-    if (j <= cap) {
-      let q = fen + (<usize>j << 2);
-      store<u32>(q, load<u32>(q) - load<u32>(fen + (<usize>i << 2)));
+  // 1. live stamps in ascending order take ranks 1..live (r ≤ s: in place is safe)
+  let r: u32 = 0;
+  for (let s: u32 = 1; s <= old; s++) {
+    let p = load<u32>(owner + (<usize>s << 2));
+    let q = stamps + (<usize>p << 3);
+    if (load<u32>(q) == s) {
+      r++;
+      store<u32>(owner + (<usize>r << 2), p);
+      store<u32>(q, r);
     }
   }
-  // 2. marks → ranks (running count of marks ≤ i)
-  let acc: u32 = 0;
-  for (let i: u32 = 1; i <= cap; i++) {
-    let q = fen + (<usize>i << 2);
-    acc += load<u32>(q);
-    store<u32>(q, acc);
-  }
-  // 3. every stamped page takes its rank
-  for (let p: u32 = 0; p < n; p++) {
-    let q = stamps + (<usize>p << 2);
-    let s = load<u32>(q);
-    if (s) store<u32>(q, load<u32>(fen + (<usize>s << 2)));
-  }
-  // 4. marks at 1..live, then the linear Fenwick build
-  for (let i: u32 = 1; i <= cap; i++) store<u32>(fen + (<usize>i << 2), i <= live ? 1 : 0);
-  for (let i: u32 = 1; i <= cap; i++) {
+  // 2. new active size, marks at 1..live, then the linear Fenwick build
+  const active = <u32>min<u64>(<u64>cap, max<u64>(<u64>load<u32>(h + H_MIN_ACTIVE), <u64>live << 2));
+  for (let i: u32 = 1; i <= active; i++) store<u32>(fen + (<usize>i << 2), i <= live ? 1 : 0);
+  for (let i: u32 = 1; i <= active; i++) {
     let j = i + (i & (~i + 1));
-    if (j <= cap) {
+    if (j <= active) {
       let q = fen + (<usize>j << 2);
       store<u32>(q, load<u32>(q) + load<u32>(fen + (<usize>i << 2)));
     }
   }
+  store<u32>(h + H_ACTIVE, active);
   store<u32>(h + H_COMPACT, load<u32>(h + H_COMPACT) + 1);
   return live + 1;
 }
 
-/** One dirtying of page p in the reuse tracker (state kept in the header's next/live). */
-@inline function touchPage(h: usize, p: u32, stamps: usize, dists: usize, fen: usize, cap: u32): void {
+/** One dirtying of page p in the reuse tracker (state kept in the header's next/live/active). */
+@inline function touchPage(h: usize, p: u32, stamps: usize, dists: usize, fen: usize): void {
   let t = load<u32>(h + H_NEXT);
-  if (t > cap) {
+  if (t > load<u32>(h + H_ACTIVE)) {
     t = compactStamps(h);
   }
+  const active = load<u32>(h + H_ACTIVE);
   let live = load<u32>(h + H_LIVE);
-  let q = stamps + (<usize>p << 2);
+  let q = stamps + (<usize>p << 3);
   let s = load<u32>(q);
   if (s) {
-    store<u32>(dists + (<usize>p << 2), live - fenPrefix(fen, s));
-    fenAdd(fen, cap, s, <u32>-1);
+    store<u32>(dists + (<usize>p << 3), live - fenPrefix(fen, s));
+    fenAdd(fen, active, s, <u32>-1);
   } else {
     store<u32>(h + H_LIVE, live + 1);
   }
-  fenAdd(fen, cap, t, 1);
+  fenAdd(fen, active, t, 1);
   store<u32>(q, t);
+  store<u32>(<usize>load<u32>(h + H_OWNER) + (<usize>t << 2), p);
   store<u32>(h + H_NEXT, t + 1);
 }
 
@@ -146,8 +156,9 @@ function compactStamps(h: usize): u32 {
 // ---- recording ---------------------------------------------------------------------------
 
 /**
- * Records an ordered write trace of `count` u32 page indices at `pages`: exact reuse
- * distances, and the dirty count of every written page bumped once per write. Returns
+ * Records an ordered write trace of `count` u32 page indices at `pages` in the reuse
+ * tracker: exact distances. Dirty counts and round bits are left to historyRecordRound
+ * (counts count rounds, however the writes were traced). Returns
  * `count`, or HISTORY_ERR_PAGE (nothing recorded) when an index is out of range.
  */
 export function historyRecordWrites(h: usize, pages: usize, count: u32): i32 {
@@ -157,14 +168,11 @@ export function historyRecordWrites(h: usize, pages: usize, count: u32): i32 {
   for (let i: u32 = 0; i < count; i++) {
     if (load<u32>(pages + (<usize>i << 2)) >= n) return HISTORY_ERR_PAGE;
   }
-  const counts = <usize>load<u32>(h + H_COUNTS);
   const stamps = <usize>load<u32>(h + H_STAMPS);
   const dists = <usize>load<u32>(h + H_DISTS);
-  const cap = load<u32>(h + H_CAP);
   for (let i: u32 = 0; i < count; i++) {
     let p = load<u32>(pages + (<usize>i << 2));
-    touchPage(h, p, stamps, dists, fen, cap);
-    bumpCount(counts, p);
+    touchPage(h, p, stamps, dists, fen);
   }
   return <i32>count;
 }
@@ -184,7 +192,6 @@ export function historyRecordRound(h: usize, bits: usize, withDistances: i32): i
   const counts = <usize>load<u32>(h + H_COUNTS);
   const stamps = <usize>load<u32>(h + H_STAMPS);
   const dists = <usize>load<u32>(h + H_DISTS);
-  const cap = load<u32>(h + H_CAP);
   const ring = <usize>load<u32>(h + H_RING);
   const head = (load<u32>(h + H_HEAD) + 1) & 7;
   const slot = <usize>load<u32>(ring + (<usize>head << 2));
@@ -206,7 +213,7 @@ export function historyRecordRound(h: usize, bits: usize, withDistances: i32): i
       while (x) {
         let p = base + <u32>ctz<u64>(x);
         bumpCount(counts, p);
-        if (withDistances) touchPage(h, p, stamps, dists, fen, cap);
+        if (withDistances) touchPage(h, p, stamps, dists, fen);
         x &= x - 1;
       }
     }
@@ -253,7 +260,7 @@ export function historyGather(h: usize, bits: usize, field: u32, out: usize, cap
     while (x) {
       if (k >= capacity) return k;
       let p = <usize>(base + <u32>ctz<u64>(x));
-      let v: u32 = field == 0 ? <u32>load<u8>(counts + p) : field == 1 ? (dists ? load<u32>(dists + (p << 2)) : 0xffffffff) : <u32>load<u16>(sent + (p << 1));
+      let v: u32 = field == 0 ? <u32>load<u8>(counts + p) : field == 1 ? (dists ? load<u32>(dists + (p << 3)) : 0xffffffff) : <u32>load<u16>(sent + (p << 1));
       store<u32>(out + (<usize>k << 2), v);
       k++;
       x &= x - 1;
@@ -302,7 +309,7 @@ export function historyFilter(h: usize, bits: usize, field: u32, threshold: u32,
     while (x) {
       let b = ctz<u64>(x);
       let p = <usize>(base + <u32>b);
-      let v: u32 = field == 0 ? <u32>load<u8>(counts + p) : field == 1 ? (dists ? load<u32>(dists + (p << 2)) : 0xffffffff) : <u32>load<u16>(sent + (p << 1));
+      let v: u32 = field == 0 ? <u32>load<u8>(counts + p) : field == 1 ? (dists ? load<u32>(dists + (p << 3)) : 0xffffffff) : <u32>load<u16>(sent + (p << 1));
       if ((v >= threshold) == (atLeast != 0)) keep |= <u64>1 << b;
       x &= x - 1;
     }

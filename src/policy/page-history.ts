@@ -5,11 +5,17 @@ import type { Kernel } from "../kernel/kernel.js";
 
 export interface PageHistoryOptions {
   /**
-   * Keep the reuse-distance tracker (default true). It costs 14 bytes per page on top of
-   * the 4-byte history (stamp 4 B, distance 4 B, Fenwick tree 6 B); without it
+   * Keep the reuse-distance tracker (default true). It costs 20 bytes per page on top of
+   * the 4-byte history (stamp 4 B, distance 4 B, Fenwick tree 6 B, owner array 6 B); without it
    * `recordWrites` and `reuseDistance` throw `NO_REUSE_TRACKER`.
    */
   reuseDistance?: boolean;
+  /**
+   * Smallest span of stamps the reuse tracker's Fenwick tree works over (default 65536).
+   * The span grows to 4× the distinct pages seen, so a small working set keeps the tree
+   * small and in cache; a smaller value means more (cheaper) renumberings.
+   */
+  minStampSpan?: number;
 }
 
 export interface RecordRoundOptions {
@@ -21,8 +27,8 @@ export interface RecordRoundOptions {
 }
 
 /** Header field offsets (bytes) shared with assembly/history.ts. */
-const H = { pages: 0, words: 4, counts: 8, sent: 12, stamps: 16, dists: 20, fen: 24, cap: 28, next: 32, live: 36, compactions: 40, ring: 44, head: 48, rounds: 52 } as const;
-const HEADER_BYTES = 64;
+const H = { pages: 0, words: 4, counts: 8, sent: 12, stamps: 16, dists: 20, fen: 24, cap: 28, next: 32, live: 36, compactions: 40, ring: 44, head: 48, rounds: 52, owner: 56, active: 60, minActive: 64 } as const;
+const HEADER_BYTES = 128;
 const FIELD_COUNT = 0, FIELD_DISTANCE = 1, FIELD_SENT = 2;
 /** Rounds of dirty bits kept per page. */
 export const HISTORY_ROUNDS = 8;
@@ -33,13 +39,15 @@ export const MAX_DIRTY_COUNT = 255;
  * Per-page dirty history in kernel memory (assembly/history.ts):
  *
  * - the last 8 rounds' dirty bitmaps as a ring (1 bit per page per round = 1 B/page),
- * - a saturating dirty count (u8, max 255: rounds from `recordRound`, writes from
- *   `recordWrites`),
+ * - a saturating dirty count (u8, max 255): the number of recorded rounds the page was
+ *   dirty in,
  * - the round last sent (u16, stored as round + 1, 0 = never, saturating at round 65534),
  *
  * 4 bytes per page in all (64 MiB for a 64 GiB guest of 2^24 pages), plus, unless
- * disabled, the reuse-distance tracker: 14 bytes per page (stamp, latest distance and a
- * Fenwick tree with 1.5 stamps per page), 224 MiB for 2^24 pages.
+ * disabled, the reuse-distance tracker: 20 bytes per page allocated (stamp and latest
+ * distance, 8 B; a Fenwick tree and a stamp→page owner array over 1.5 stamps per page,
+ * 12 B), 320 MiB for 2^24 pages. Only the part of the tree that spans 4× the distinct
+ * pages seen is touched, so small working sets stay in cache.
  *
  * Reuse distance (see: Alamdari & Zamanifar 2012) is the number of distinct pages
  * dirtied between two consecutive dirtyings of a page: exact for a write trace given to
@@ -60,7 +68,8 @@ export class PageHistory {
   readonly #header: KernelRegion;
   readonly #counts: KernelRegion;
   readonly #sent: KernelRegion;
-  readonly #dists: KernelRegion | null;
+  /** Stamp and latest distance per page, interleaved (8 bytes per page). */
+  readonly #records: KernelRegion | null;
   readonly #ring: DirtyBitmap[];
   #scratch: KernelRegion | null = null;
 
@@ -83,13 +92,16 @@ export class PageHistory {
     this.#counts = alloc(pageCount, 0);
     this.#sent = alloc(pageCount * 2, 0);
     const ringTable = alloc(HISTORY_ROUNDS * 4, 0);
-    let stamps: KernelRegion | null = null, fen: KernelRegion | null = null, cap = 0;
-    this.#dists = null;
+    let fen: KernelRegion | null = null, owner: KernelRegion | null = null, cap = 0;
+    const minSpan = Math.max(1, Math.floor(options.minStampSpan ?? 65536));
+    this.#records = null;
     if (this.tracksReuseDistance) {
       cap = pageCount + Math.max(pageCount >>> 1, 64);
-      stamps = alloc(pageCount * 4, 0);
-      this.#dists = alloc(pageCount * 4, 0xff);
+      this.#records = alloc(pageCount * 8, 0xff);
+      const rec = kernel.u32(this.#records);
+      for (let i = 0; i < rec.length; i += 2) rec[i] = 0; // stamps 0, distances 0xffffffff
       fen = alloc((cap + 1) * 4, 0);
+      owner = alloc((cap + 1) * 4, 0);
     }
     const table = kernel.u32(ringTable);
     this.#ring.forEach((b, i) => (table[i] = b.region.ptr));
@@ -98,8 +110,8 @@ export class PageHistory {
     h[H.words >> 2] = this.words;
     h[H.counts >> 2] = this.#counts.ptr;
     h[H.sent >> 2] = this.#sent.ptr;
-    h[H.stamps >> 2] = stamps?.ptr ?? 0;
-    h[H.dists >> 2] = this.#dists?.ptr ?? 0;
+    h[H.stamps >> 2] = this.#records?.ptr ?? 0;
+    h[H.dists >> 2] = this.#records ? this.#records.ptr + 4 : 0;
     h[H.fen >> 2] = fen?.ptr ?? 0;
     h[H.cap >> 2] = cap;
     h[H.next >> 2] = 1;
@@ -107,6 +119,9 @@ export class PageHistory {
     h[H.ring >> 2] = ringTable.ptr;
     h[H.head >> 2] = 0;
     h[H.rounds >> 2] = 0;
+    h[H.owner >> 2] = owner?.ptr ?? 0;
+    h[H.active >> 2] = Math.min(cap, minSpan);
+    h[H.minActive >> 2] = Math.min(cap, minSpan);
   }
 
   /** Rounds recorded so far. */
@@ -132,10 +147,10 @@ export class PageHistory {
   // ---- recording ---------------------------------------------------------------------------
 
   /**
-   * Records an ordered write trace: each entry is one write to that page. Distances are
-   * exact; each write bumps the page's dirty count. O(log pages) per write, in the kernel.
-   * Does not advance the round (call `recordRound` at each harvest, with
-   * `{ distances: false }` if the same writes were traced here).
+   * Records an ordered write trace in the reuse tracker: each entry is one write to that
+   * page, and distances are exact. O(log distinct pages) per write, in the kernel. Does
+   * not advance the round nor touch dirty counts: call `recordRound` at each harvest,
+   * with `{ distances: false }` when the same writes were traced here.
    */
   recordWrites(pages: Uint32Array): void {
     this.#needTracker("recordWrites");
@@ -174,11 +189,11 @@ export class PageHistory {
   reuseDistance(page: number): number {
     this.#needTracker("reuseDistance");
     this.#check(page);
-    const d = new DataView(this.kernel.memory.buffer).getUint32(this.#dists!.ptr + page * 4, true);
+    const d = new DataView(this.kernel.memory.buffer).getUint32(this.#records!.ptr + page * 8 + 4, true);
     return d === 0xffffffff ? -1 : d;
   }
 
-  /** Times the page was recorded dirty, saturating at 255. */
+  /** Rounds the page was recorded dirty in, saturating at 255. */
   dirtyCount(page: number): number {
     this.#check(page);
     return new Uint8Array(this.kernel.memory.buffer)[this.#counts.ptr + page];

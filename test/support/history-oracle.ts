@@ -23,10 +23,7 @@ export class HistoryOracle {
   }
 
   recordWrites(pages: number[]): void {
-    for (const p of pages) {
-      this.write(p);
-      this.count[p] = Math.min(255, this.count[p] + 1);
-    }
+    for (const p of pages) this.write(p); // counts count rounds only
   }
 
   /** One round: pages stamped in ascending index order. */
