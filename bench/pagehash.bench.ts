@@ -6,7 +6,7 @@ import { createXXHash128, createXXHash3 } from "hash-wasm";
 import xxhashWasm from "xxhash-wasm";
 import { DedupIndex, HashDirtyLog, DirtyBitmap, DirtyRateSampler, loadKernel, PAGE_SIZE, type Kernel } from "../src/index.js";
 import { loadRecording } from "../src/memory/recording.js";
-import { mbps, printTable, printTargets, round, target, time, timeMemcpy, verify, writeResults, QUICK, type Target, type Timing } from "./harness.js";
+import { mbps, printTable, printTargets, round, target, time, verify, writeResults, QUICK, type Target, type Timing } from "./harness.js";
 
 const HASH_PAGES = QUICK ? 16384 : 65536; // 256 MiB (64 MiB with --quick)
 const SCAN_PAGES = QUICK ? 65536 : 262144; // a 1 GiB guest (256 MiB with --quick)
@@ -48,9 +48,29 @@ function row(op: string, input: string, bytes: number, pages: number, t: Timing,
   };
 }
 
-/** Mean of two memcpy timings taken before and after a group (the machine is shared). */
-function meanTiming(a: Timing, b: Timing): Timing {
-  return { ...a, seconds: (a.seconds + b.seconds) / 2, samples: a.samples + b.samples };
+/**
+ * Times several operations round-robin (A B C A B C …) and returns each one's median:
+ * on a machine shared with other jobs, load changes hit all of them alike, so their
+ * ratios stay meaningful where back-to-back benchmark.js runs drift apart.
+ */
+function interleaved(fns: Record<string, () => unknown>, rounds: number): Record<string, Timing> {
+  const names = Object.keys(fns);
+  const samples: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
+  for (const n of names) fns[n](); // warm-up
+  for (let r = 0; r < rounds; r++) {
+    for (const n of names) {
+      const t0 = performance.now();
+      fns[n]();
+      samples[n].push((performance.now() - t0) / 1e3);
+    }
+  }
+  const out: Record<string, Timing> = {};
+  for (const n of names) {
+    const s = samples[n].sort((a, b) => a - b);
+    const mid = s.length >> 1;
+    out[n] = { name: n, seconds: s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2, samples: s.length, rme: 0 };
+  }
+  return out;
 }
 
 async function hashSuite(k: Kernel, rows: Row[], targets: Target[]): Promise<void> {
@@ -84,11 +104,14 @@ async function hashSuite(k: Kernel, rows: Row[], targets: Target[]): Promise<voi
   verify("xxhash-wasm h64 deterministic", xx.h64Raw(page(1)) === xx.h64Raw(page(1).slice()), true);
 
   const opts = QUICK ? undefined : { maxTime: 3, minSamples: 8 };
-  const m1 = timeMemcpy(bytes, opts);
-  const t64 = time("hashPages 64", () => k.hashPages(mem(), pages, out64(), { bits: 64, seed }), opts);
-  const t128 = time("hashPages 128", () => k.hashPages(mem(), pages, out128(), { bits: 128, seed }), opts);
-  const m2 = timeMemcpy(bytes, opts);
-  const memcpy = meanTiming(m1, m2);
+  const src = new Uint8Array(bytes).fill(0x5a);
+  const dst = new Uint8Array(bytes);
+  const t = interleaved({
+    memcpy: () => dst.set(src),
+    h64: () => k.hashPages(mem(), pages, out64(), { bits: 64, seed }),
+    h128: () => k.hashPages(mem(), pages, out128(), { bits: 128, seed }),
+  }, QUICK ? 15 : 60);
+  const memcpy = t.memcpy, t64 = t.h64, t128 = t.h128;
   const tXx = time("xxhash-wasm h64 per page", () => { let x = 0n; for (let i = 0; i < pages; i++) x ^= xx.h64Raw(page(i)); return x; }, opts);
   const tHw3 = time("hash-wasm xxhash3 per page", () => { for (let i = 0; i < pages; i++) { hw3.init(); hw3.update(page(i)); hw3.digest("binary"); } }, opts);
   const tHw128 = time("hash-wasm xxhash128 per page", () => { for (let i = 0; i < pages; i++) { hw128.init(); hw128.update(page(i)); hw128.digest("binary"); } }, opts);
@@ -129,11 +152,10 @@ function scanSuite(k: Kernel, rows: Row[], targets: Target[]): void {
   }
   log.harvest(bm);
   verify("exact scan finds the dirtied pages", Array.from(bm.collect()), [...want].sort((a, b) => a - b));
-  const opts = QUICK ? { maxTime: 0.5, minSamples: 3 } : { maxTime: 4, minSamples: 6 };
-  const m1 = timeMemcpy(bytes, opts);
-  const tScan = time("exact dirty scan", () => log.harvest(bm), opts);
-  const m2 = timeMemcpy(bytes, opts);
-  const memcpy = meanTiming(m1, m2);
+  const src = new Uint8Array(bytes).fill(0x5a);
+  const dst = new Uint8Array(bytes);
+  const t = interleaved({ memcpy: () => dst.set(src), scan: () => log.harvest(bm) }, QUICK ? 9 : 25);
+  const memcpy = t.memcpy, tScan = t.scan;
   const label = `${bytes >> 20} MiB guest`;
   rows.push(row("memcpy (whole guest)", label, bytes, pages, memcpy, memcpy));
   rows.push(row("exact dirty scan (HashDirtyLog.harvest)", label, bytes, pages, tScan, memcpy));
