@@ -4,7 +4,7 @@
 import { createHash } from "node:crypto";
 import { createXXHash128, createXXHash3 } from "hash-wasm";
 import xxhashWasm from "xxhash-wasm";
-import { DedupIndex, HashDirtyLog, DirtyBitmap, DirtyRateSampler, loadKernel, PAGE_SIZE, type Kernel } from "../src/index.js";
+import { DedupIndex, FakeDirtyFilter, HashDirtyLog, DirtyBitmap, DirtyRateSampler, loadKernel, PAGE_SIZE, type Kernel } from "../src/index.js";
 import { loadRecording } from "../src/memory/recording.js";
 import { mbps, printTable, printTargets, round, target, time, verify, writeResults, QUICK, type Target, type Timing } from "./harness.js";
 
@@ -127,6 +127,26 @@ async function hashSuite(k: Kernel, rows: Row[], targets: Target[]): Promise<voi
   rows.push(row("hash-wasm xxhash3 per page", label, bytes, pages, tHw3, memcpy));
   rows.push(row("hash-wasm xxhash128 per page", label, bytes, pages, tHw128, memcpy));
   rows.push(row("node:crypto sha1 per page", label, bytes, pages, tSha1, memcpy));
+  // per-page costs of the index and the filter on the same pages (hashes from the 128-bit run)
+  {
+    k.hashPages(mem(), pages, out128(), { bits: 128, seed });
+    const hashes = out128().slice();
+    const idxPages = Uint32Array.from({ length: pages }, (_, i) => i);
+    const refs = new Uint32Array(2 * pages);
+    const ix = new DedupIndex(k, { maxBytes: 16 << 20 });
+    ix.addGuest(0, pages);
+    ix.addGuest(1, pages);
+    let g = 0;
+    const tIx = time("DedupIndex.lookupAndRecord", () => ix.lookupAndRecord((g ^= 1), idxPages, hashes, refs), opts);
+    verify("dedup: the second guest's pages all hit", ix.stats().hits >= pages, true);
+    ix.dispose();
+    const filter = new FakeDirtyFilter(k, pages, { seed });
+    const tF = time("FakeDirtyFilter.filter (all unchanged)", () => filter.filter(mem(), idxPages), opts);
+    verify("fake-dirty: unchanged pages skipped", filter.filter(mem(), idxPages).skipped, pages);
+    filter.dispose();
+    rows.push(row("DedupIndex.lookupAndRecord (hashes given)", `${pages} pages`, bytes, pages, tIx, memcpy));
+    rows.push(row("FakeDirtyFilter.filter (hash + compare)", label, bytes, pages, tF, memcpy));
+  }
   targets.push(target("XXH3-64 hashPages: × memcpy", memcpy.seconds / t64.seconds, ">=", 1.3));
   targets.push(target("XXH3-64 hashPages: × xxhash-wasm h64 per page", tXx.seconds / t64.seconds, ">=", 2.5));
   targets.push(target("XXH3-128 hashPages: × memcpy", memcpy.seconds / t128.seconds, ">=", 1.0));
