@@ -13,9 +13,10 @@
 //                  scrambled; a last stripe ends exactly at the input end; the 8 lanes are
 //                  merged into 64 (or 2×64) bits.
 // A 4 KiB page is a long input: 3 blocks + 15 stripes + the last stripe. The long loop is
-// the hot path and runs on v128: two u64 accumulator lanes per vector, the 32×32→64
-// multiply of each lane's low and high halves done with i64x2.extmul_low_i32x4_u on
-// shuffled halves (the SSE2 path uses _mm_mul_epu32 the same way).
+// the hot path and runs on v128: two u64 accumulator lanes per vector; the 32×32→64
+// multiply of each lane's low and high halves (SSE2: _mm_mul_epu32) is done for two
+// vectors at once with two shuffles, one i64x2.extmul_low_i32x4_u and one _high; the
+// "acc[i^1] += data[i]" term is summed unswapped and swapped once per call.
 //
 // A seed other than 0 changes the secret used by the long path (kSecret lanes ± seed);
 // it is derived into a static 192-byte buffer on each call that needs it: one kernel

@@ -1,6 +1,6 @@
 import { createXXHash128, createXXHash3, type IHasher } from "hash-wasm";
 import { beforeAll, describe, expect, it } from "vitest";
-import { hashPageList, loadKernel, PAGE_SIZE, PagewireError, type Kernel } from "../src/index.js";
+import { createKernel, hashPageList, loadKernel, PAGE_SIZE, PagewireError, type Kernel } from "../src/index.js";
 import { randInt, rng } from "./support/random.js";
 
 let k: Kernel;
@@ -125,6 +125,16 @@ describe("hashPages (batch)", () => {
     p[4095] ^= 1;
     expect(k.hashPage(p)).not.toBe(h);
     expect(k.hashPage(p, 1n)).not.toBe(k.hashPage(p, 2n));
+  });
+
+  it("the shared-memory build hashes identically", async () => {
+    const ks = await createKernel({ shared: true });
+    expect(ks.shared).toBe(true);
+    const seed = 0xfeedn;
+    const a = k.hashPages(pages, COUNT, new BigUint64Array(2 * COUNT), { bits: 128, seed });
+    const b = ks.hashPages(pages, COUNT, new BigUint64Array(2 * COUNT), { bits: 128, seed });
+    expect(Array.from(b)).toEqual(Array.from(a));
+    expect(ks.hashPage(pages.subarray(0, 100), seed)).toBe(k.hashPage(pages.subarray(0, 100), seed));
   });
 
   it("rejects bad arguments with typed errors", () => {

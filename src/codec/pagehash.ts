@@ -82,7 +82,8 @@ export function hashPages(k: Kernel, pages: Uint8Array, count: number, out: BigU
 
 /**
  * Hashes the pages `mem[idx * 4096 …]` for each idx of `indices` (a dirty-page list) into
- * `out`. `mem` should be a view of kernel memory (a foreign array is copied in whole).
+ * `out`. Zero copy when `mem` is a view of kernel memory; otherwise only the listed pages
+ * are copied in (one page copy each).
  */
 export function hashPageList(k: Kernel, mem: Uint8Array, indices: Uint32Array, out: BigUint64Array, options: HashPagesOptions = {}): BigUint64Array {
   const bits = options.bits ?? 64;
@@ -96,7 +97,20 @@ export function hashPageList(k: Kernel, mem: Uint8Array, indices: Uint32Array, o
   if (out.length < words) throw new PagewireRangeError("BUFFER_TOO_SHORT", `hashPageList: ${indices.length} pages at ${bits} bits need ${words} u64 words of output, got ${out.length}`);
   if (indices.length === 0) return out;
   const dst = out.subarray(0, words);
-  k.withPointers([mem, indices, dst], [dst], ([m, ix, o]) => k.raw.hashPageList(m, ix, indices.length, o, bits, lo, hi));
+  if (k.owns(mem)) {
+    k.withPointers([mem, indices, dst], [dst], ([m, ix, o]) => k.raw.hashPageList(m, ix, indices.length, o, bits, lo, hi));
+    return out;
+  }
+  // memory outside the kernel: copy in only the listed pages, then hash them contiguously
+  const n = indices.length;
+  const scratch = k.alloc(n * PAGE, 64);
+  try {
+    const s = k.bytes(scratch);
+    for (let i = 0; i < n; i++) s.set(mem.subarray(indices[i] * PAGE, (indices[i] + 1) * PAGE), i * PAGE);
+    k.withPointers([dst], [dst], ([o]) => k.raw.hashPages(scratch.ptr, n, o, bits, lo, hi));
+  } finally {
+    k.free(scratch);
+  }
   return out;
 }
 
