@@ -41,9 +41,19 @@ export class PageRecordWriter {
   #len = PAGES_HEADER_BYTES;
   #count = 0;
   #round = 0;
+  readonly #head: number;
+  readonly #tail: number;
+  readonly #initial: number;
 
-  constructor(initialBytes = 1 << 20) {
-    this.#buf = new Uint8Array(initialBytes);
+  /**
+   * `headroom` / `tailroom`: bytes kept free before and after the payload, so a frame
+   * header and trailer can be written around it in place (see `take`).
+   */
+  constructor(initialBytes = 1 << 20, options: { headroom?: number; tailroom?: number } = {}) {
+    this.#head = options.headroom ?? 0;
+    this.#tail = options.tailroom ?? 0;
+    this.#initial = initialBytes;
+    this.#buf = new Uint8Array(this.#head + initialBytes + this.#tail);
     this.#view = new DataView(this.#buf.buffer);
   }
 
@@ -65,8 +75,7 @@ export class PageRecordWriter {
   /** Appends a record; `body` may be empty (ZERO). */
   add(kind: RecordKind, page: number, body?: Uint8Array): void {
     const length = body ? body.length : 0;
-    this.#reserve(RECORD_HEADER_BYTES + length);
-    const o = this.#len;
+    const o = this.#reserve(RECORD_HEADER_BYTES + length);
     this.#buf[o] = kind;
     this.#buf[o + 1] = 0;
     this.#view.setUint16(o + 2, length, true);
@@ -78,8 +87,7 @@ export class PageRecordWriter {
 
   /** A DEDUP record: page gets the content of `sourcePage` of guest `guest` at the destination. */
   addDedup(page: number, guest: number, sourcePage: number): void {
-    this.#reserve(RECORD_HEADER_BYTES + 8);
-    const o = this.#len;
+    const o = this.#reserve(RECORD_HEADER_BYTES + 8);
     this.#buf[o] = RecordKind.DEDUP;
     this.#buf[o + 1] = 0;
     this.#view.setUint16(o + 2, 8, true);
@@ -93,17 +101,38 @@ export class PageRecordWriter {
 
   /** The finished payload (a copy: the writer is reused). */
   finish(): Uint8Array {
-    this.#view.setUint32(0, this.#round, true);
-    this.#view.setUint32(4, this.#count, true);
-    return this.#buf.slice(0, this.#len);
+    this.#seal();
+    return this.#buf.slice(this.#head, this.#head + this.#len);
   }
 
-  #reserve(n: number): void {
-    if (this.#len + n <= this.#buf.length) return;
-    const next = new Uint8Array(Math.max(this.#buf.length * 2, this.#len + n));
-    next.set(this.#buf.subarray(0, this.#len));
-    this.#buf = next;
-    this.#view = new DataView(next.buffer);
+  /**
+   * Hands over the buffer without copying: the payload is at [headroom, headroom + length)
+   * with `headroom` bytes free before it and `tailroom` after. The writer starts a new buffer.
+   */
+  take(): { buffer: Uint8Array; length: number } {
+    this.#seal();
+    const out = { buffer: this.#buf, length: this.#len };
+    this.#buf = new Uint8Array(this.#head + this.#initial + this.#tail);
+    this.#view = new DataView(this.#buf.buffer);
+    this.begin(this.#round);
+    return out;
+  }
+
+  #seal(): void {
+    this.#view.setUint32(this.#head, this.#round, true);
+    this.#view.setUint32(this.#head + 4, this.#count, true);
+  }
+
+  /** Makes room for n more payload bytes; returns the buffer offset where they go. */
+  #reserve(n: number): number {
+    const need = this.#head + this.#len + n + this.#tail;
+    if (need > this.#buf.length) {
+      const next = new Uint8Array(Math.max(this.#buf.length * 2, need));
+      next.set(this.#buf.subarray(0, this.#head + this.#len));
+      this.#buf = next;
+      this.#view = new DataView(next.buffer);
+    }
+    return this.#head + this.#len;
   }
 }
 

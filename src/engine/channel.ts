@@ -1,4 +1,5 @@
-import { FrameReader, FrameWriter, frameTypeName, type Frame, type FrameKey } from "../transport/frame.js";
+import type { Kernel } from "../kernel/kernel.js";
+import { frameChecksum, FrameReader, FrameWriter, frameTypeName, type Frame, type FrameKey } from "../transport/frame.js";
 import type { TokenBucket } from "../transport/rate-limit.js";
 import type { Transport } from "../transport/transport.js";
 import { ProtocolError } from "./messages.js";
@@ -14,10 +15,11 @@ export class Channel {
   #limiter: TokenBucket | null;
   bytesSent = 0;
 
-  constructor(transport: Transport, key: FrameKey | null, limiter: TokenBucket | null = null, maxPayload?: number) {
+  constructor(kernel: Kernel, transport: Transport, key: FrameKey | null, limiter: TokenBucket | null = null, maxPayload?: number) {
     this.transport = transport;
-    this.#writer = new FrameWriter(key);
-    this.#reader = new FrameReader(key, maxPayload);
+    const check = frameChecksum(kernel);
+    this.#writer = new FrameWriter(check, key);
+    this.#reader = new FrameReader(check, key, maxPayload);
     this.#limiter = limiter;
   }
 
@@ -29,6 +31,15 @@ export class Channel {
   /** Seals and sends one frame, after waiting for rate-limit budget; returns its size in bytes. */
   async send(type: number, payload: Uint8Array): Promise<number> {
     const frame = this.#writer.seal(type, payload);
+    if (this.#limiter) await this.#limiter.take(frame.length);
+    this.bytesSent += frame.length;
+    await this.transport.send(frame);
+    return frame.length;
+  }
+
+  /** Sends a frame whose payload the caller built in place (see FrameWriter.sealInPlace). */
+  async sendInPlace(type: number, buffer: Uint8Array, length: number): Promise<number> {
+    const frame = this.#writer.sealInPlace(type, buffer, length);
     if (this.#limiter) await this.#limiter.take(frame.length);
     this.bytesSent += frame.length;
     await this.transport.send(frame);

@@ -114,7 +114,7 @@ export class MigrationDestination {
     let pages = 0;
     try {
       this.#k = o.kernel ?? (await loadKernel());
-      this.#ch = new Channel(o.transport, o.key ?? null);
+      this.#ch = new Channel(this.#k, o.transport, o.key ?? null);
 
       // handshake
       const hf = await this.#ch.expect(FrameType.HELLO, "handshake");

@@ -19,7 +19,7 @@ import { PAGE_SIZE, type Kernel } from "../kernel/kernel.js";
 import { loadKernel } from "../kernel/loader.js";
 import type { DirtyLog, GuestMemory } from "../memory/guest-memory.js";
 import { realClock, type Clock } from "../sim/clock.js";
-import { FrameType, type FrameKey } from "../transport/frame.js";
+import { FRAME_HEADER_BYTES, FRAME_TRAILER_ROOM, FrameType, type FrameKey } from "../transport/frame.js";
 import { TokenBucket } from "../transport/rate-limit.js";
 import type { Transport } from "../transport/transport.js";
 import { chooseMigrationPlan, measureWorkload, type MigrationPlan } from "./auto-mode.js";
@@ -108,7 +108,7 @@ export class MigrationSource {
   #ch!: Channel;
   #k!: Kernel;
   #pipeline!: EncodePipeline;
-  #writer = new PageRecordWriter();
+  #writer = new PageRecordWriter(1 << 20, { headroom: FRAME_HEADER_BYTES, tailroom: FRAME_TRAILER_ROOM });
   #paused = false;
   #committed = false;
   // receive side
@@ -145,7 +145,7 @@ export class MigrationSource {
     let pausedAt = 0;
     try {
       this.#k = o.kernel ?? (await loadKernel());
-      this.#ch = new Channel(o.transport, o.key ?? null, this.#bucket);
+      this.#ch = new Channel(this.#k, o.transport, o.key ?? null, this.#bucket);
       let planCodecs: CodecOptions = {};
       if (r.mode === "auto") {
         const m = await measureWorkload(this.#k, mem, o.dirtyLog, this.#clock, o.autoProbeMs ?? 200);
@@ -411,9 +411,9 @@ export class MigrationSource {
 
   async #flushFrame(): Promise<void> {
     if (this.#writer.count === 0) return;
-    const payload = this.#writer.finish();
+    const { buffer, length } = this.#writer.take();
     this.#writer.begin(this.report.rounds.length);
-    await this.#ch.send(FrameType.PAGES, payload);
+    await this.#ch.sendInPlace(FrameType.PAGES, buffer, length);
   }
 
   async #sendDeviceState(): Promise<void> {

@@ -23,10 +23,13 @@ export class KernelHeap {
   /** Live allocations: ptr → [block start, block end] (start ≤ ptr because of alignment). */
   readonly #live = new Map<number, [number, number]>();
   #top: number;
+  /** Highest end ever handed out: memory above it is still as memory.grow left it (zero). */
+  #highWater: number;
 
   constructor(memory: WebAssembly.Memory, heapBase: number) {
     this.#memory = memory;
     this.#top = alignUp(Math.max(heapBase, 16), 64);
+    this.#highWater = this.#top;
   }
 
   /** Bytes currently handed out (including alignment padding). */
@@ -36,7 +39,24 @@ export class KernelHeap {
     return n;
   }
 
-  alloc(bytes: number, align = 16): KernelRegion {
+  /**
+   * A region of `bytes` aligned to `align`. With `zero`, its bytes are zero: only the part
+   * below the high-water mark is cleared (fresh memory from memory.grow already is), so a
+   * large zeroed allocation costs no pass over memory the heap never handed out.
+   */
+  alloc(bytes: number, align = 16, zero = false): KernelRegion {
+    const r = this.#alloc(bytes, align);
+    if (zero) {
+      const dirtyEnd = Math.min(r.ptr + bytes, this.#highWaterBefore);
+      if (dirtyEnd > r.ptr) new Uint8Array(this.#memory.buffer, r.ptr, dirtyEnd - r.ptr).fill(0);
+    }
+    return r;
+  }
+
+  #highWaterBefore = 0;
+
+  #alloc(bytes: number, align: number): KernelRegion {
+    this.#highWaterBefore = this.#highWater;
     if (!Number.isInteger(bytes) || bytes < 0) throw new KernelMemoryError("ALLOC_SIZE", `alloc: size must be a non-negative integer, got ${bytes}`);
     if (!Number.isInteger(align) || align < 1 || (align & (align - 1)) !== 0 || align > WASM_PAGE) {
       throw new KernelMemoryError("ALLOC_ALIGN", `alloc: alignment must be a power of two ≤ 65536, got ${align}`);
@@ -63,6 +83,7 @@ export class KernelHeap {
     this.#ensure(end);
     if (this.#top < p) this.#insertFree(this.#top, p);
     this.#top = end;
+    this.#highWater = Math.max(this.#highWater, end);
     this.#live.set(p, [p, end]);
     return { ptr: p, bytes };
   }

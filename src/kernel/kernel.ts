@@ -33,9 +33,12 @@ export class Kernel {
 
   // ---- regions ---------------------------------------------------------------------------
 
-  /** Allocates `bytes` of kernel memory aligned to `align` (a power of two). Contents are unspecified. */
-  alloc(bytes: number, align = 16): KernelRegion {
-    return this.#heap.alloc(bytes, align);
+  /**
+   * Allocates `bytes` of kernel memory aligned to `align` (a power of two). Contents are
+   * unspecified unless `zero` is set (cheap for fresh memory: only reused bytes are cleared).
+   */
+  alloc(bytes: number, align = 16, zero = false): KernelRegion {
+    return this.#heap.alloc(bytes, align, zero);
   }
 
   /** Returns a region to the heap. Freeing twice throws `REGION_NOT_LIVE`. */

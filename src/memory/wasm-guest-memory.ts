@@ -33,8 +33,7 @@ export class WasmGuestMemory implements GuestMemory {
     if (!Number.isInteger(pageCount) || pageCount <= 0) throw new PagewireRangeError("PAGE_COUNT", `WasmGuestMemory: page count must be a positive integer, got ${pageCount}`);
     this.kernel = kernel;
     this.pageCount = pageCount;
-    this.region = kernel.alloc(pageCount * PAGE_SIZE, PAGE_SIZE);
-    this.bytes().fill(0);
+    this.region = kernel.alloc(pageCount * PAGE_SIZE, PAGE_SIZE, true);
     this.dirty = new DirtyBitmap(kernel, pageCount, { shared: options.shared ?? false });
   }
 

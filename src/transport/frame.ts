@@ -3,7 +3,8 @@
 //   frame   = header payload trailer
 //   header  = magic:"PGWF" version:u8 type:u8 flags:u16 seq:u32 length:u32     (16 bytes, LE)
 //   payload = length bytes                       (length ≤ the reader's maxPayload)
-//   trailer = crc32:u32 [hmac:32 bytes]          (crc32 of header+payload; hmac when flags & KEYED)
+//   trailer = check:u32 [hmac:32 bytes]          (check = low 32 bits of XXH3-64(header+payload, seed 0);
+//                                                 hmac when flags & KEYED)
 //
 //   hmac    = HMAC-SHA256(key, sessionNonce ‖ header ‖ payload)
 //
@@ -13,7 +14,8 @@
 // frames recorded from another session do not verify. A reader checks, in order: magic,
 // version, length bound, checksum, HMAC, sequence — before the payload is looked at.
 import { PagewireError } from "../errors.js";
-import { crc32 } from "./crc32.js";
+import { hashBytes64 } from "../codec/pagehash.js";
+import type { Kernel } from "../kernel/kernel.js";
 
 export const FRAME_MAGIC = 0x46574750; // "PGWF" little-endian
 export const PROTOCOL_VERSION = 1;
@@ -24,6 +26,8 @@ export const FRAME_HMAC_BYTES = 32;
 export const DEFAULT_MAX_PAYLOAD = 8 << 20;
 
 export const FLAG_KEYED = 1;
+/** Bytes after a payload that always hold the trailer (checksum and HMAC). */
+export const FRAME_TRAILER_ROOM = FRAME_CRC_BYTES + FRAME_HMAC_BYTES;
 
 /** Frame types. */
 export const FrameType = {
@@ -57,6 +61,13 @@ export interface FrameKey {
   hmac: HmacFunction;
 }
 
+/** The frame checksum: low 32 bits of XXH3-64 (seed 0), computed by the WASM kernel (~20 GB/s). */
+export type FrameChecksum = (data: Uint8Array) => number;
+
+export function frameChecksum(k: Kernel): FrameChecksum {
+  return (data) => Number(hashBytes64(k, data) & 0xffffffffn);
+}
+
 export interface Frame {
   type: number;
   seq: number;
@@ -73,8 +84,10 @@ export class FrameWriter {
   #seq = 0;
   #key: FrameKey | null;
   #nonce: Uint8Array = new Uint8Array(0);
+  readonly #check: FrameChecksum;
 
-  constructor(key: FrameKey | null = null) {
+  constructor(check: FrameChecksum, key: FrameKey | null = null) {
+    this.#check = check;
     this.#key = key;
   }
 
@@ -85,18 +98,30 @@ export class FrameWriter {
 
   /** Builds a frame around `payload` (copied once). */
   seal(type: number, payload: Uint8Array): Uint8Array {
+    const frame = new Uint8Array(frameSize(payload.length, this.#key !== null));
+    frame.set(payload, FRAME_HEADER_BYTES);
+    return this.sealInPlace(type, frame, payload.length);
+  }
+
+  /**
+   * Seals a frame whose payload already sits at byte 16 of `buffer` (`length` bytes),
+   * writing header and trailer around it: no copy. `buffer` must hold the whole frame
+   * (FRAME_TRAILER_ROOM bytes after the payload suffice). Returns the frame, a prefix of `buffer`.
+   */
+  sealInPlace(type: number, buffer: Uint8Array, length: number): Uint8Array {
     const keyed = this.#key !== null;
-    const frame = new Uint8Array(frameSize(payload.length, keyed));
-    const v = new DataView(frame.buffer);
+    const size = frameSize(length, keyed);
+    if (buffer.length < size) throw new FrameError("FRAME_BUFFER", `sealInPlace: ${length}-byte payload needs a ${size}-byte buffer, got ${buffer.length}`);
+    const frame = buffer.subarray(0, size);
+    const v = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
     v.setUint32(0, FRAME_MAGIC, true);
     frame[4] = PROTOCOL_VERSION;
     frame[5] = type;
     v.setUint16(6, keyed ? FLAG_KEYED : 0, true);
     v.setUint32(8, this.#seq++ >>> 0, true);
-    v.setUint32(12, payload.length, true);
-    frame.set(payload, FRAME_HEADER_BYTES);
-    const body = frame.subarray(0, FRAME_HEADER_BYTES + payload.length);
-    v.setUint32(body.length, crc32(body), true);
+    v.setUint32(12, length, true);
+    const body = frame.subarray(0, FRAME_HEADER_BYTES + length);
+    v.setUint32(body.length, this.#check(body), true);
     if (this.#key) frame.set(this.#key.hmac(this.#key.key, [this.#nonce, body]), body.length + FRAME_CRC_BYTES);
     return frame;
   }
@@ -108,8 +133,10 @@ export class FrameReader {
   #key: FrameKey | null;
   #nonce: Uint8Array = new Uint8Array(0);
   readonly maxPayload: number;
+  readonly #check: FrameChecksum;
 
-  constructor(key: FrameKey | null = null, maxPayload = DEFAULT_MAX_PAYLOAD) {
+  constructor(check: FrameChecksum, key: FrameKey | null = null, maxPayload = DEFAULT_MAX_PAYLOAD) {
+    this.#check = check;
     this.#key = key;
     this.maxPayload = maxPayload;
   }
@@ -129,7 +156,7 @@ export class FrameReader {
     const v = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
     const body = frame.subarray(0, FRAME_HEADER_BYTES + length);
     const crc = v.getUint32(body.length, true);
-    const actual = crc32(body);
+    const actual = this.#check(body);
     if (crc !== actual) throw new FrameError("FRAME_CHECKSUM", `frame ${v.getUint32(8, true)}: checksum ${hex(crc)} != computed ${hex(actual)}`);
     if (this.#key && !keyed) throw new FrameError("FRAME_KEY", "frame is not authenticated but a key is configured");
     if (!this.#key && keyed) throw new FrameError("FRAME_KEY", "frame is authenticated but no key is configured");

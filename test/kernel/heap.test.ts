@@ -69,3 +69,15 @@ describe("kernel memory growth", () => {
     });
   }
 });
+
+describe("zeroed allocations", () => {
+  it("are zero whether the memory is fresh or reused", () => {
+    const memory = new WebAssembly.Memory({ initial: 1, maximum: 1024 });
+    const heap = new KernelHeap(memory, 64);
+    const a = heap.alloc(100_000);
+    new Uint8Array(memory.buffer, a.ptr, a.bytes).fill(0xee);
+    heap.free(a);
+    const b = heap.alloc(300_000, 16, true); // overlaps the dirtied bytes and fresh memory
+    expect(new Uint8Array(memory.buffer, b.ptr, b.bytes).every((x) => x === 0)).toBe(true);
+  });
+});

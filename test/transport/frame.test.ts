@@ -1,6 +1,7 @@
-import { describe, expect, it } from "vitest";
-import { crc32, crc32Portable } from "../../src/transport/crc32.js";
-import { DEFAULT_MAX_PAYLOAD, FrameReader, FrameWriter, FRAME_HEADER_BYTES } from "../../src/transport/frame.js";
+import { beforeAll, describe, expect, it } from "vitest";
+import { loadKernel } from "../../src/index.js";
+import { hashBytes64 } from "../../src/codec/pagehash.js";
+import { DEFAULT_MAX_PAYLOAD, frameChecksum, FrameReader, FrameWriter, FRAME_HEADER_BYTES, type FrameChecksum, type FrameKey } from "../../src/transport/frame.js";
 import { frameKey } from "../../src/transport/hmac.js";
 import { rng, randInt } from "../support/random.js";
 
@@ -8,21 +9,26 @@ const KEY = frameKey(new TextEncoder().encode("0123456789abcdef-secret"));
 const OTHER = frameKey(new TextEncoder().encode("another-key-of-16+bytes"));
 const code = (c: string) => expect.objectContaining({ code: c });
 
-describe("CRC-32", () => {
-  it("matches the standard check value and the native version on random data", () => {
-    expect(crc32Portable(new TextEncoder().encode("123456789"))).toBe(0xcbf43926);
-    const r = rng(3);
-    for (let t = 0; t < 50; t++) {
-      const b = new Uint8Array(randInt(r, 5000)).map(() => randInt(r, 256));
-      expect(crc32Portable(b)).toBe(crc32(b));
-    }
+let check: FrameChecksum;
+beforeAll(async () => {
+  check = frameChecksum(await loadKernel());
+});
+const W = (key: FrameKey | null = null) => new FrameWriter(check, key);
+const R = (key: FrameKey | null = null) => new FrameReader(check, key);
+
+describe("frame checksum", () => {
+  it("is the low 32 bits of XXH3-64 of header and payload", async () => {
+    const k = await loadKernel();
+    const f = W().seal(3, new Uint8Array([1, 2, 3]));
+    const body = f.subarray(0, FRAME_HEADER_BYTES + 3);
+    expect(new DataView(f.buffer).getUint32(body.length, true)).toBe(Number(hashBytes64(k, body) & 0xffffffffn));
   });
 });
 
 describe("frames", () => {
   for (const keyed of [false, true]) {
     const label = keyed ? "keyed" : "plain";
-    const pair = () => [new FrameWriter(keyed ? KEY : null), new FrameReader(keyed ? KEY : null)] as const;
+    const pair = () => [W(keyed ? KEY : null), R(keyed ? KEY : null)] as const;
 
     it(`${label}: round trip, in order`, () => {
       const [w, r] = pair();
@@ -71,14 +77,14 @@ describe("frames", () => {
   }
 
   it("a wrong key, a missing key and an unexpected key are rejected", () => {
-    expect(() => new FrameReader(OTHER).open(new FrameWriter(KEY).seal(1, new Uint8Array(8)))).toThrowError(code("FRAME_HMAC"));
-    expect(() => new FrameReader(KEY).open(new FrameWriter(null).seal(1, new Uint8Array(8)))).toThrowError(code("FRAME_KEY"));
-    expect(() => new FrameReader(null).open(new FrameWriter(KEY).seal(1, new Uint8Array(8)))).toThrowError(code("FRAME_KEY"));
+    expect(() => R(OTHER).open(W(KEY).seal(1, new Uint8Array(8)))).toThrowError(code("FRAME_HMAC"));
+    expect(() => R(KEY).open(W(null).seal(1, new Uint8Array(8)))).toThrowError(code("FRAME_KEY"));
+    expect(() => R(null).open(W(KEY).seal(1, new Uint8Array(8)))).toThrowError(code("FRAME_KEY"));
   });
 
   it("keyed frames from another session (different nonce) do not verify", () => {
-    const w = new FrameWriter(KEY);
-    const r = new FrameReader(KEY);
+    const w = W(KEY);
+    const r = R(KEY);
     w.setSessionNonce(new Uint8Array(32).fill(1));
     r.setSessionNonce(new Uint8Array(32).fill(2));
     expect(() => r.open(w.seal(3, new Uint8Array(8)))).toThrowError(code("FRAME_HMAC"));
