@@ -76,7 +76,7 @@ export function drawBars(canvas: HTMLCanvasElement, rounds: RoundRow[]): void {
     }
     ctx.fillStyle = "#5a6272";
     ctx.textAlign = "center";
-    ctx.fillText(r.phase === "precopy" ? String(r.round) : r.phase === "postcopy" ? "post" : "stop", left + i * bw + bw / 2, H - bottom + 12);
+    ctx.fillText(r.phase === "precopy" ? String(r.round) : r.phase === "postcopy" ? "post" : r.phase === "current" ? "…" : "stop", left + i * bw + bw / 2, H - bottom + 12);
   });
   ctx.textAlign = "left";
   let x = left;

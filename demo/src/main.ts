@@ -1,7 +1,7 @@
 // The demo page: controls → DemoMigration (migration.ts) → memory map, round bars, dirty
 // curve, live query-migrate fields and the digest check, redrawn every animation frame.
 import { listPolicies } from "../../src/policy/registry.js";
-import type { MigrationReport } from "../../src/engine/report.js";
+import type { MigrationReport, RoundRow } from "../../src/engine/report.js";
 import type { MigrationMode } from "../../src/engine/source.js";
 import { GUEST_WORKLOADS } from "./guest-workload.js";
 import { DemoMigration, PAGE_STATE_NAMES, type DemoConfig, type DemoResult } from "./migration.js";
@@ -53,6 +53,8 @@ async function setup(): Promise<void> {
   }
   for (const m of MODES) option($("mode"), m, m, m === "precopy");
   for (const p of listPolicies("selection")) option($("selection"), p.name, p.name, p.name === "vanilla");
+  for (const p of listPolicies("termination")) option($("termination"), p.name, p.name, p.name === "qemu");
+  for (const p of listPolicies("non-convergence")) option($("nonconvergence"), p.name, p.name, p.name === "force-stop");
   const legend = $("legend");
   PAGE_STATE_NAMES.forEach((name, i) => {
     const li = document.createElement("li");
@@ -82,6 +84,8 @@ function readConfig(): DemoConfig {
     bandwidth: Number($<HTMLInputElement>("bandwidth").value) * 2 ** 20,
     mode: $<HTMLSelectElement>("mode").value as MigrationMode,
     selection: $<HTMLSelectElement>("selection").value,
+    termination: $<HTMLSelectElement>("termination").value,
+    nonConvergence: $<HTMLSelectElement>("nonconvergence").value,
     codecs: {
       zero: checked("zero"), unchanged: checked("unchanged"), dedup: checked("dedup"), xbzrle: checked("xbzrle"), rle: checked("rle"),
       // QEMU's 64 MiB default, or the guest size rounded up to a power of two if smaller
@@ -111,7 +115,7 @@ async function start(): Promise<void> {
   setStatus("running", "starting");
   let frame = 0;
   const redraw = () => {
-    render(m, config);
+    render(m, config, true);
     frame = requestAnimationFrame(redraw);
   };
   frame = requestAnimationFrame(redraw);
@@ -149,9 +153,11 @@ function showResult(r: DemoResult): void {
 const fmtMs = (x: number) => `${x.toFixed(1)} ms`;
 const fmtBytes = (x: number) => `${x} (${(x / 2 ** 20).toFixed(2)} MiB)`;
 
-function reportFields(r: MigrationReport): Array<[string, string]> {
+function reportFields(r: MigrationReport, running: boolean): Array<[string, string]> {
+  // while it runs, QEMU's query-migrate says "active" ("postcopy-active" after the switch)
+  const postcopyRunning = (r.mode === "postcopy" || r.mode === "hybrid") && r.downtime > 0;
   const rows: Array<[string, string]> = [
-    ["status", r.status],
+    ["status", running ? (postcopyRunning ? "postcopy-active" : "active") : r.status],
     ["mode", r.mode],
     ["total-time", fmtMs(r.totalTime)],
     ["downtime", fmtMs(r.downtime)],
@@ -175,19 +181,30 @@ function reportFields(r: MigrationReport): Array<[string, string]> {
   return rows;
 }
 
+/** The round on the wire: the live counters minus the finished rounds. */
+function inProgressRound(r: MigrationReport): RoundRow {
+  const done = (k: keyof RoundRow) => r.rounds.reduce((s, row) => s + (row[k] as number), 0);
+  return {
+    round: r.rounds.length, phase: "current", dirtied: 0, deferred: 0,
+    sent: 0, skipped: r.ram["skipped-unchanged"] - done("skipped"),
+    zero: r.ram.duplicate - done("zero"), raw: r.ram.normal - done("raw"), xbzrle: r.ram["xbzrle-pages"] - done("xbzrle"),
+    rle: r.ram["rle-pages"] - done("rle"), dedup: r.ram["dedup-pages"] - done("dedup"), bytes: 0, seconds: 0,
+  };
+}
+
 let lastDecisions = -1;
-function render(m: DemoMigration, config: DemoConfig): void {
+function render(m: DemoMigration, config: DemoConfig, running = false): void {
   m.settle();
   const map = $<HTMLCanvasElement>("map");
   const group = drawMap(map, m.pageStates);
   $("map-scale").textContent = `${config.pages} pages${group > 1 ? `, ${group} pages per cell` : ", one cell per page"}`;
   const r = m.report;
   if (!r) return;
-  drawBars($<HTMLCanvasElement>("bars"), r.rounds);
+  drawBars($<HTMLCanvasElement>("bars"), running ? [...r.rounds, inProgressRound(r)] : r.rounds);
   drawCurve($<HTMLCanvasElement>("curve"), r.rounds, config.bandwidth, config.downtimeLimitMs);
   const table = $<HTMLTableElement>("report");
   table.replaceChildren(
-    ...reportFields(r).map(([k, v]) => {
+    ...reportFields(r, running).map(([k, v]) => {
       const tr = document.createElement("tr");
       tr.dataset.field = k;
       tr.innerHTML = `<td>${k}</td><td>${v}</td>`;

@@ -38,6 +38,8 @@ export interface DemoConfig {
   bandwidth: number;
   mode: MigrationMode;
   selection: string;
+  termination: string;
+  nonConvergence: string;
   codecs: CodecOptions;
   downtimeLimitMs: number;
   /** Run the guest in a Worker on shared memory (needs cross-origin isolation). */
@@ -108,12 +110,19 @@ export class DemoMigration {
         codecs: c.codecs,
         maxBandwidth: c.bandwidth,
         downtimeLimitMs: c.downtimeLimitMs,
-        policy: { selection: c.selection },
+        policy: { selection: c.selection, termination: c.termination, nonConvergence: c.nonConvergence },
         onPause: () => this.guest.pause(),
         onResume: () => this.guest.resume(),
         onThrottle: (p) => this.guest.throttle(p),
       });
-      const [report, destination] = await Promise.all([this.source.migrate(), dst.receive()]).finally(() => (faulting = false));
+      // both ends settle; the source's outcome is the migration's (the destination of a
+      // stopped migration fails too, only later or earlier)
+      const [s, d] = await Promise.allSettled([this.source.migrate(), dst.receive()]);
+      faulting = false;
+      if (s.status === "rejected") throw s.reason;
+      if (d.status === "rejected") throw d.reason;
+      const report = s.value;
+      const destination = d.value;
       const a = mem.bytes();
       const b = dmem.bytes();
       let identical = a.length === b.length;

@@ -117,6 +117,24 @@ describe.runIf(haveChromium || ci)("demo in headless Chromium", () => {
     await page.close();
   });
 
+  it("stops a running migration: aborted before the commit, shown on the page, no console errors", async () => {
+    const { page, errors } = await open();
+    await page.selectOption("#mode", "precopy");
+    await page.selectOption("#size", "16384");
+    await page.fill("#bandwidth", "4");
+    await page.click("#start");
+    // mid-run: the first round is on the wire and the map and report are live
+    await page.waitForFunction(() => Number(document.querySelector('#report tr[data-field="ram.pages-sent"] td:nth-child(2)')?.textContent ?? 0) > 0, null, { timeout: 15_000 });
+    await page.screenshot({ path: join(shots, "running.png"), fullPage: true });
+    await page.click("#stop");
+    await page.waitForSelector("body[data-status=aborted]", { timeout: 15_000 });
+    expect(await page.textContent("#status")).toMatch(/^aborted: migration aborted/);
+    expect(await field(page, "status")).toBe("aborted");
+    expect(await page.isEnabled("#start")).toBe(true);
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
   it("falls back to the main thread without a Worker (?main-thread)", async () => {
     const { page, errors } = await open("?main-thread");
     expect(await page.getAttribute("body", "data-guest")).toBe("main-thread");
