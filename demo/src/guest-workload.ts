@@ -106,13 +106,18 @@ class WorkingSet implements Workload {
   }
 }
 
-/** Replays a recorded guest at recorded timing, looping over its intervals. */
+/**
+ * Replays a recorded guest at recorded timing, looping over its intervals. The pages of an
+ * interval are written evenly over its run time (the recording only says they changed
+ * within it), so the guest dirties memory from its first moment.
+ */
 class RecordingReplay implements Workload {
   readonly name = "recording";
   #asset: RecordingAsset;
+  /** Current interval, guest seconds spent in it, pages of it written so far. */
+  #interval = 0;
   #t = 0;
-  #next = 0;
-  #due = 0;
+  #written = 0;
 
   constructor(asset: RecordingAsset) {
     this.#asset = asset;
@@ -121,18 +126,24 @@ class RecordingReplay implements Workload {
   init(mem: GuestWriter): void {
     const b = this.#asset.base;
     for (let i = 0; i < b.pages.length; i++) mem.write(b.pages[i] * PAGE, b.data.subarray(i * PAGE, (i + 1) * PAGE));
-    this.#due = this.#asset.deltas[0]?.runSeconds ?? Infinity;
   }
 
   run(seconds: number, mem: GuestWriter): void {
     const d = this.#asset.deltas;
     if (d.length === 0) return;
     this.#t += seconds;
-    while (this.#t >= this.#due) {
-      const rec = d[this.#next];
-      for (let i = 0; i < rec.pages.length; i++) mem.write(rec.pages[i] * PAGE, rec.data.subarray(i * PAGE, (i + 1) * PAGE));
-      this.#next = (this.#next + 1) % d.length;
-      this.#due += d[this.#next].runSeconds;
+    for (;;) {
+      const rec = d[this.#interval];
+      const length = rec.runSeconds > 0 ? rec.runSeconds : 0.2;
+      const due = Math.min(rec.pages.length, Math.floor((this.#t / length) * rec.pages.length));
+      for (; this.#written < due; this.#written++) {
+        const i = this.#written;
+        mem.write(rec.pages[i] * PAGE, rec.data.subarray(i * PAGE, (i + 1) * PAGE));
+      }
+      if (this.#t < length) return;
+      this.#t -= length;
+      this.#written = 0;
+      this.#interval = (this.#interval + 1) % d.length;
     }
   }
 }

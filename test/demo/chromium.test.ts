@@ -111,8 +111,10 @@ describe.runIf(haveChromium || ci)("demo in headless Chromium", () => {
       console.log("recording workload not offered: ../shared/datasets missing when the demo was built");
       return;
     }
-    await migrate(page, { mode: "precopy", workload: "recording", bandwidth: "8" });
+    // 2 MiB/s: the recorded guest dirties pages while the rounds run
+    await migrate(page, { mode: "precopy", workload: "recording", bandwidth: "2" });
     await checkCompleted(page, errors, "precopy", 512);
+    expect(parseInt((await field(page, "ram.dirty-pages-rate"))!, 10)).toBeGreaterThan(0);
     await page.screenshot({ path: join(shots, "recording.png"), fullPage: true });
     await page.close();
   });
