@@ -1,8 +1,8 @@
 // Build step of the demo: cuts a small window out of a real guest recording
 // (../shared/datasets, see src/memory/recording.ts) into demo/public/recordings/<set>.pwra.gz (gzip, ~1.6 MiB), which the
 // page replays as the "recording" workload. The window is the aligned run of
-// WINDOW_PAGES pages that the recorded guest dirtied most. Skips (exit 0) when the
-// datasets are not there; the page then hides the recording workload.
+// WINDOW_PAGES pages that the recorded guest dirtied most. Without the datasets it
+// writes an empty recordings/manifest.json (exit 0); the page then hides the recording workload.
 //
 //   tsx demo/prepare-recording.ts [set=redis] [windowPages=512]
 import { existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
@@ -20,7 +20,11 @@ const outDir = join(here, "public", "recordings");
 const outFile = join(outDir, `${set}.pwra.gz`);
 const dir = process.env.PAGEWIRE_DATASETS ?? defaultDatasetsDir();
 
+// recordings/manifest.json lists the assets the page may fetch (none without the datasets)
+const manifest = join(outDir, "manifest.json");
+mkdirSync(outDir, { recursive: true });
 if (!existsSync(join(dir, "qemu-tcg-128m", set))) {
+  writeFileSync(manifest, JSON.stringify({ recordings: [] }) + "\n");
   console.warn(`prepare-recording: no recording ${set} under ${dir}; the demo runs without the recording workload`);
   process.exit(0);
 }
@@ -44,8 +48,8 @@ const all = Array.from({ length: windowPages }, (_, i) => first + i);
 const nonZero = all.filter((p) => rec.base.subarray(p * PAGE, (p + 1) * PAGE).some((b) => b !== 0));
 const base = cut(0, 0, nonZero, (i) => rec.base.subarray(nonZero[i] * PAGE, (nonZero[i] + 1) * PAGE));
 const deltas = rec.deltas.map((d) => cut(d.interval, d.runSeconds, d.pages, (i) => d.data.subarray(i * PAGE, (i + 1) * PAGE)));
-mkdirSync(outDir, { recursive: true });
 writeFileSync(outFile, gzipSync(writeRecordingAsset({ name: set, pageCount: windowPages, firstPage: first, base, deltas }), { level: 9 }));
+writeFileSync(manifest, JSON.stringify({ recordings: [{ name: set, file: `${set}.pwra.gz`, pages: windowPages, firstPage: first }] }) + "\n");
 const dirtied = deltas.reduce((s, d) => s + d.pages.length, 0);
 console.log(
   `prepare-recording: ${set} pages ${first}..${first + windowPages - 1} (${base.pages.length} non-zero), ` +

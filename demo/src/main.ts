@@ -9,7 +9,7 @@ import { drawBars, drawCurve, drawMap, STATE_COLORS } from "./draw.js";
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const MODES: MigrationMode[] = ["precopy", "postcopy", "hybrid", "stop-and-copy"];
-const RECORDING_URL = new URL(`${import.meta.env.BASE_URL}recordings/redis.pwra.gz`, location.href);
+const RECORDINGS = new URL(`${import.meta.env.BASE_URL}recordings/`, location.href);
 const isolated = globalThis.crossOriginIsolated === true && typeof SharedArrayBuffer !== "undefined";
 const forceMainThread = new URLSearchParams(location.search).has("main-thread");
 const useWorker = isolated && !forceMainThread;
@@ -27,7 +27,12 @@ function option(select: HTMLSelectElement, value: string, label = value, selecte
 
 async function loadRecording(): Promise<ArrayBuffer | null> {
   try {
-    const res = await fetch(RECORDING_URL);
+    // written by demo/prepare-recording.ts, empty when ../shared/datasets was missing
+    const list = await fetch(new URL("manifest.json", RECORDINGS));
+    if (!list.ok) return null;
+    const { recordings } = (await list.json()) as { recordings: Array<{ name: string; file: string }> };
+    if (!recordings.length) return null;
+    const res = await fetch(new URL(recordings[0].file, RECORDINGS));
     if (!res.ok) return null;
     let bytes = new Uint8Array(await res.arrayBuffer());
     if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
