@@ -440,7 +440,8 @@ export class MigrationSource {
     let pushed = 0;
     const total = pending.count();
     const bytesBefore = this.#ch.bytesSent;
-    this.#pipeline.beginRound(r.rounds.length, true);
+    // every pending page is missing at the destination: none may be skipped as unchanged
+    this.#pipeline.beginRound(r.rounds.length, true, true);
     this.#writer.begin(r.rounds.length);
     while (pending.count() > 0) {
       this.#throwIfRemoteFailed();
