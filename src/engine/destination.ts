@@ -16,7 +16,7 @@ import { DirtyBitmap } from "../kernel/dirty-bitmap.js";
 import { PAGE_SIZE, type Kernel } from "../kernel/kernel.js";
 import { loadKernel } from "../kernel/loader.js";
 import type { GuestMemory } from "../memory/guest-memory.js";
-import { realClock, type Clock } from "../sim/clock.js";
+import { realClock, withTimeout, type Clock } from "../sim/clock.js";
 import { FrameType, frameTypeName, type FrameKey } from "../transport/frame.js";
 import type { Transport } from "../transport/transport.js";
 import { Channel } from "./channel.js";
@@ -203,7 +203,7 @@ export class MigrationDestination {
       const e = err as { code?: string; message?: string };
       if (this.#ch && e?.code !== "SOURCE_ABORTED") {
         try {
-          await Promise.race([this.#ch.send(FrameType.ABORT, encodeJson({ code: e?.code ?? "ERROR", message: e?.message ?? String(err) })), this.#clock.sleep(0.2)]);
+          await withTimeout(this.#ch.send(FrameType.ABORT, encodeJson({ code: e?.code ?? "ERROR", message: e?.message ?? String(err) })), 0.2, 0, this.#clock);
         } catch {
           // the connection may be what failed
         }

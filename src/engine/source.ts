@@ -18,7 +18,7 @@ import { DirtyBitmap } from "../kernel/dirty-bitmap.js";
 import { PAGE_SIZE, type Kernel } from "../kernel/kernel.js";
 import { loadKernel } from "../kernel/loader.js";
 import type { DirtyLog, GuestMemory } from "../memory/guest-memory.js";
-import { realClock, type Clock } from "../sim/clock.js";
+import { realClock, withTimeout, type Clock } from "../sim/clock.js";
 import { FRAME_HEADER_BYTES, FRAME_TRAILER_ROOM, FrameType, type FrameKey } from "../transport/frame.js";
 import { TokenBucket } from "../transport/rate-limit.js";
 import type { Transport } from "../transport/transport.js";
@@ -223,7 +223,7 @@ export class MigrationSource {
       await this.#ch.send(FrameType.ACTIVATE, new Uint8Array(0)).catch(() => {});
       // The destination's last word: it closes after activating, or refuses with ABORT (then
       // it will not run, and the source may resume). Silence is taken as success.
-      const word = await Promise.race([this.#finalWord, this.#clock.sleep(5).then(() => "timeout" as const)]);
+      const word = await withTimeout(this.#finalWord, 5, "timeout" as const, this.#clock);
       if (word === "abort") {
         this.#committed = false;
         throw this.#remoteError;
@@ -548,7 +548,7 @@ export class MigrationSource {
     r.error = { code: e?.code ?? "ERROR", message: e?.message ?? String(err) };
     r.totalTime = (this.#clock.now() - start) * 1000;
     try {
-      await Promise.race([this.#ch?.send(FrameType.ABORT, encodeJson({ code: r.error.code, message: r.error.message })), this.#clock.sleep(0.2)]);
+      if (this.#ch) await withTimeout(this.#ch.send(FrameType.ABORT, encodeJson({ code: r.error.code, message: r.error.message })), 0.2, 0, this.#clock);
     } catch {
       // the connection may be what failed
     }

@@ -81,6 +81,8 @@ class SocketTransport implements Transport {
   #chunks: Buffer[] = [];
   #buffered = 0;
   #need = FRAME_HEADER_BYTES;
+  /** True while #need counts only the next header (a frame can be as small as a header plus trailer). */
+  #headerPending = true;
   #closed = false;
 
   constructor(socket: net.Socket, maxPayload: number) {
@@ -100,11 +102,13 @@ class SocketTransport implements Transport {
     this.#chunks.push(chunk);
     this.#buffered += chunk.length;
     try {
+      // chunks are joined only once a whole header or frame is there (no quadratic copying)
       while (this.#buffered >= this.#need) {
         const all = this.#chunks.length === 1 ? this.#chunks[0] : Buffer.concat(this.#chunks, this.#buffered);
-        if (this.#need === FRAME_HEADER_BYTES) {
+        this.#chunks = [all];
+        if (this.#need === FRAME_HEADER_BYTES || this.#headerPending) {
+          this.#headerPending = false;
           this.#need = announcedFrameSize(all.subarray(0, FRAME_HEADER_BYTES), this.#maxPayload);
-          this.#chunks = [all];
           continue;
         }
         // copy the frame out so it owns its memory; keep the rest
@@ -114,6 +118,7 @@ class SocketTransport implements Transport {
         this.#chunks = rest.length ? [rest] : [];
         this.#buffered = rest.length;
         this.#need = FRAME_HEADER_BYTES;
+        this.#headerPending = true;
         this.#inbox.push(frame);
       }
     } catch (err) {
