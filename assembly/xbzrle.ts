@@ -23,10 +23,11 @@
 //      util/cutils.c (uleb128_encode_small / uleb128_decode_small),
 //      docs/devel/migration/xbzrle.rst
 //
-// SIMD: the page is walked 64 bytes at a time; equal blocks (inside a zrun) and
-// all-different blocks (inside an nzrun) are skipped with one any_true; otherwise four
+// SIMD: the page is walked 64 bytes at a time (equal stretches 128 at a time); equal
+// blocks (inside a zrun) and all-different blocks (inside an nzrun) are skipped with one
+// any_true; otherwise four
 // i8x16 compares become a 64-bit mask of differing bytes and every run end in the block
-// is found with ctz, without reloading. An almost all-different first block triggers a
+// is found with ctz, without reloading. Almost all-different first 16 bytes trigger a
 // popcount bound of the encoded size, so random pages are rejected (-1) in one pass.
 
 import { PAGE_SIZE } from "./page";
@@ -103,6 +104,19 @@ const XBZRLE_CORRUPT: i32 = -1;
   ));
 }
 
+/** True when the 128-byte blocks at a + o and b + o are equal. */
+@inline function pairEqual(a: usize, b: usize, o: usize): bool {
+  let x = v128.or(
+    v128.or(v128.xor(v128.load(a + o), v128.load(b + o)), v128.xor(v128.load(a + o, 16), v128.load(b + o, 16))),
+    v128.or(v128.xor(v128.load(a + o, 32), v128.load(b + o, 32)), v128.xor(v128.load(a + o, 48), v128.load(b + o, 48))),
+  );
+  let y = v128.or(
+    v128.or(v128.xor(v128.load(a + o, 64), v128.load(b + o, 64)), v128.xor(v128.load(a + o, 80), v128.load(b + o, 80))),
+    v128.or(v128.xor(v128.load(a + o, 96), v128.load(b + o, 96)), v128.xor(v128.load(a + o, 112), v128.load(b + o, 112))),
+  );
+  return !v128.any_true(v128.or(x, y));
+}
+
 /** True when no byte of the 64-byte blocks at a + o and b + o is equal. */
 @inline function blockDisjoint(a: usize, b: usize, o: usize): bool {
   return !v128.any_true(v128.or(
@@ -136,13 +150,18 @@ function encodedSizeBound(old: usize, cur: usize): i32 {
  */
 export function xbzrleEncode(old: usize, cur: usize, dst: usize, dlen: i32): i32 {
   if (dlen < 2) return XBZRLE_OVERFLOW; // QEMU checks room before looking at the page
-  // a first block that is almost all different suggests random data: bound the size first
-  if (popcnt<u64>(diffMask64(old, cur, 0)) >= 48 && encodedSizeBound(old, cur) > dlen) return XBZRLE_OVERFLOW;
+  // first 16 bytes almost all different suggest random data: bound the size first
+  if (popcnt<u32>(i8x16.bitmask(i8x16.eq(v128.load(old), v128.load(cur)))) <= 2 && encodedSizeBound(old, cur) > dlen) return XBZRLE_OVERFLOW;
   let d: i32 = 0;
   let start: usize = 0; // first byte of the current run
   let inZrun = true;
   for (let o: usize = 0; o < PAGE_SIZE; o += 64) {
     if (inZrun) {
+      // equal stretches: 128 bytes per step once aligned, then 64
+      if ((o & 127) == 0) {
+        while (o < PAGE_SIZE && pairEqual(old, cur, o)) o += 128;
+        if (o >= PAGE_SIZE) break;
+      }
       if (blockEqual(old, cur, o)) continue;
     } else if (blockDisjoint(old, cur, o)) continue;
     let m = diffMask64(old, cur, o);
