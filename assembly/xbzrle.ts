@@ -23,8 +23,12 @@
 //      util/cutils.c (uleb128_encode_small / uleb128_decode_small),
 //      docs/devel/migration/xbzrle.rst
 //
-// SIMD: 16-byte i8x16 compares turned into bitmasks; ctz of the mask finds where a run
-// ends; equal stretches are skipped 64 bytes at a time with xor/or/any_true.
+// SIMD: the page is walked 64 bytes at a time (equal stretches 128 at a time); equal
+// blocks (inside a zrun) and all-different blocks (inside an nzrun) are skipped with one
+// any_true; otherwise four
+// i8x16 compares become a 64-bit mask of differing bytes and every run end in the block
+// is found with ctz, without reloading. Almost all-different first 16 bytes trigger a
+// popcount bound of the encoded size, so random pages are rejected (-1) in one pass.
 
 import { PAGE_SIZE } from "./page";
 
@@ -32,74 +36,6 @@ import { PAGE_SIZE } from "./page";
 const XBZRLE_OVERFLOW: i32 = -1;
 /** Return code: the input is not a valid encoding for a 4 KiB page. */
 const XBZRLE_CORRUPT: i32 = -1;
-
-// ---- run scanning ------------------------------------------------------------------------
-
-/** Bitmask (16 bits) of the bytes at offset o that are equal in a and b. */
-@inline function eqMask(a: usize, b: usize, o: usize): u32 {
-  return i8x16.bitmask(i8x16.eq(v128.load(a + o), v128.load(b + o)));
-}
-
-/** First offset ≥ i (i < PAGE_SIZE) where a and b differ, or PAGE_SIZE. */
-@inline function findDiff(a: usize, b: usize, i: usize): usize {
-  let o = i & ~(<usize>15);
-  let m = ~eqMask(a, b, o) & (<u32>0xffff << <u32>(i & 15)) & 0xffff;
-  if (m) return o + ctz<u32>(m);
-  o += 16;
-  // reach a 64-byte boundary 16 bytes at a time
-  while ((o & 63) != 0 && o < PAGE_SIZE) {
-    m = ~eqMask(a, b, o) & 0xffff;
-    if (m) return o + ctz<u32>(m);
-    o += 16;
-  }
-  // equal stretches: 64 bytes per step
-  while (o < PAGE_SIZE) {
-    let x0 = v128.xor(v128.load(a + o), v128.load(b + o));
-    let x1 = v128.xor(v128.load(a + o, 16), v128.load(b + o, 16));
-    let x2 = v128.xor(v128.load(a + o, 32), v128.load(b + o, 32));
-    let x3 = v128.xor(v128.load(a + o, 48), v128.load(b + o, 48));
-    if (v128.any_true(v128.or(v128.or(x0, x1), v128.or(x2, x3)))) {
-      const z = i8x16.splat(0);
-      let mm = <u64>i8x16.bitmask(i8x16.ne(x0, z))
-        | (<u64>i8x16.bitmask(i8x16.ne(x1, z)) << 16)
-        | (<u64>i8x16.bitmask(i8x16.ne(x2, z)) << 32)
-        | (<u64>i8x16.bitmask(i8x16.ne(x3, z)) << 48);
-      return o + <usize>ctz<u64>(mm);
-    }
-    o += 64;
-  }
-  return PAGE_SIZE;
-}
-
-/** First offset ≥ i where a and b are equal, or PAGE_SIZE (i may be PAGE_SIZE). */
-@inline function findEq(a: usize, b: usize, i: usize): usize {
-  if (i >= PAGE_SIZE) return PAGE_SIZE;
-  let o = i & ~(<usize>15);
-  let m = eqMask(a, b, o) & (<u32>0xffff << <u32>(i & 15));
-  if (m) return o + ctz<u32>(m);
-  o += 16;
-  while ((o & 63) != 0 && o < PAGE_SIZE) {
-    m = eqMask(a, b, o);
-    if (m) return o + ctz<u32>(m);
-    o += 16;
-  }
-  // differing stretches (random data): 64 bytes per step
-  while (o < PAGE_SIZE) {
-    let e0 = i8x16.eq(v128.load(a + o), v128.load(b + o));
-    let e1 = i8x16.eq(v128.load(a + o, 16), v128.load(b + o, 16));
-    let e2 = i8x16.eq(v128.load(a + o, 32), v128.load(b + o, 32));
-    let e3 = i8x16.eq(v128.load(a + o, 48), v128.load(b + o, 48));
-    if (v128.any_true(v128.or(v128.or(e0, e1), v128.or(e2, e3)))) {
-      let mm = <u64>i8x16.bitmask(e0)
-        | (<u64>i8x16.bitmask(e1) << 16)
-        | (<u64>i8x16.bitmask(e2) << 32)
-        | (<u64>i8x16.bitmask(e3) << 48);
-      return o + <usize>ctz<u64>(mm);
-    }
-    o += 64;
-  }
-  return PAGE_SIZE;
-}
 
 // ---- helpers -------------------------------------------------------------------------------
 
@@ -152,30 +88,118 @@ const XBZRLE_CORRUPT: i32 = -1;
 
 // ---- encode ----------------------------------------------------------------------------------
 
+/** 64-bit mask of the bytes of the 64-byte block at o that differ between a and b. */
+@inline function diffMask64(a: usize, b: usize, o: usize): u64 {
+  return ~(<u64><u32>i8x16.bitmask(i8x16.eq(v128.load(a + o), v128.load(b + o)))
+    | (<u64><u32>i8x16.bitmask(i8x16.eq(v128.load(a + o, 16), v128.load(b + o, 16))) << 16)
+    | (<u64><u32>i8x16.bitmask(i8x16.eq(v128.load(a + o, 32), v128.load(b + o, 32))) << 32)
+    | (<u64><u32>i8x16.bitmask(i8x16.eq(v128.load(a + o, 48), v128.load(b + o, 48))) << 48));
+}
+
+/** True when the 64-byte blocks at a + o and b + o are equal. */
+@inline function blockEqual(a: usize, b: usize, o: usize): bool {
+  return !v128.any_true(v128.or(
+    v128.or(v128.xor(v128.load(a + o), v128.load(b + o)), v128.xor(v128.load(a + o, 16), v128.load(b + o, 16))),
+    v128.or(v128.xor(v128.load(a + o, 32), v128.load(b + o, 32)), v128.xor(v128.load(a + o, 48), v128.load(b + o, 48))),
+  ));
+}
+
+/** True when the 128-byte blocks at a + o and b + o are equal. */
+@inline function pairEqual(a: usize, b: usize, o: usize): bool {
+  let x = v128.or(
+    v128.or(v128.xor(v128.load(a + o), v128.load(b + o)), v128.xor(v128.load(a + o, 16), v128.load(b + o, 16))),
+    v128.or(v128.xor(v128.load(a + o, 32), v128.load(b + o, 32)), v128.xor(v128.load(a + o, 48), v128.load(b + o, 48))),
+  );
+  let y = v128.or(
+    v128.or(v128.xor(v128.load(a + o, 64), v128.load(b + o, 64)), v128.xor(v128.load(a + o, 80), v128.load(b + o, 80))),
+    v128.or(v128.xor(v128.load(a + o, 96), v128.load(b + o, 96)), v128.xor(v128.load(a + o, 112), v128.load(b + o, 112))),
+  );
+  return !v128.any_true(v128.or(x, y));
+}
+
+/** True when no byte of the 64-byte blocks at a + o and b + o is equal. */
+@inline function blockDisjoint(a: usize, b: usize, o: usize): bool {
+  return !v128.any_true(v128.or(
+    v128.or(i8x16.eq(v128.load(a + o), v128.load(b + o)), i8x16.eq(v128.load(a + o, 16), v128.load(b + o, 16))),
+    v128.or(i8x16.eq(v128.load(a + o, 32), v128.load(b + o, 32)), i8x16.eq(v128.load(a + o, 48), v128.load(b + o, 48))),
+  ));
+}
+
+/**
+ * A lower bound of the encoded size: differing bytes + 2 per differing run (each nzrun
+ * has a length and follows a zrun length). Above dlen, the encoder must return -1.
+ */
+function encodedSizeBound(old: usize, cur: usize): i32 {
+  let bytes: u64 = 0, runs: u64 = 0, carry: u64 = 0;
+  for (let o: usize = 0; o < PAGE_SIZE; o += 64) {
+    let m = diffMask64(old, cur, o);
+    bytes += popcnt<u64>(m);
+    runs += popcnt<u64>(m & ~((m << 1) | carry));
+    carry = m >> 63;
+  }
+  return <i32>(bytes + 2 * runs);
+}
+
 /**
  * Encodes the 4 KiB page at `cur` against its previous version at `old` into at most
  * `dlen` bytes at `dst`. Returns the encoded length (> 0), 0 when the pages are equal, or
  * -1 when the encoding does not fit (exactly when QEMU's portable encoder does).
- * Cost: one SIMD pass over both pages plus the copy of the differing bytes.
+ * Cost: one SIMD pass over both pages (64 bytes per step; equal and all-different blocks
+ * skip the mask) plus the copy of the differing bytes; a page that cannot fit (random
+ * data) is rejected after one mask pass, without copying.
  */
 export function xbzrleEncode(old: usize, cur: usize, dst: usize, dlen: i32): i32 {
-  let i: usize = 0;
+  if (dlen < 2) return XBZRLE_OVERFLOW; // QEMU checks room before looking at the page
+  // first 16 bytes almost all different suggest random data: bound the size first
+  if (popcnt<u32>(i8x16.bitmask(i8x16.eq(v128.load(old), v128.load(cur)))) <= 2 && encodedSizeBound(old, cur) > dlen) return XBZRLE_OVERFLOW;
   let d: i32 = 0;
-  while (true) {
-    if (d + 2 > dlen) return XBZRLE_OVERFLOW;
-    let j = findDiff(old, cur, i);
-    if (j == PAGE_SIZE) return i == 0 ? 0 : d; // equal page / omitted trailing zrun
-    d += putLength(dst + <usize>d, <u32>(j - i));
-    if (d + 2 > dlen) return XBZRLE_OVERFLOW;
-    let k = findEq(old, cur, j + 1);
-    let n = <i32>(k - j);
-    d += putLength(dst + <usize>d, <u32>n);
-    if (d + n > dlen) return XBZRLE_OVERFLOW;
-    copyRun(dst + <usize>d, cur + j, <usize>n, <usize>(dlen - d), PAGE_SIZE - j);
-    d += n;
-    if (k == PAGE_SIZE) return d;
-    i = k;
+  let start: usize = 0; // first byte of the current run
+  let inZrun = true;
+  for (let o: usize = 0; o < PAGE_SIZE; o += 64) {
+    if (inZrun) {
+      // equal stretches: 128 bytes per step once aligned, then 64
+      if ((o & 127) == 0) {
+        while (o < PAGE_SIZE && pairEqual(old, cur, o)) o += 128;
+        if (o >= PAGE_SIZE) break;
+      }
+      if (blockEqual(old, cur, o)) continue;
+    } else if (blockDisjoint(old, cur, o)) continue;
+    let m = diffMask64(old, cur, o);
+    let from: u64 = <u64>-1; // bits at or after the current position
+    while (true) {
+      if (inZrun) {
+        let t = m & from;
+        if (!t) break;
+        let b = ctz<u64>(t);
+        let j = o + <usize>b;
+        d += putLength(dst + <usize>d, <u32>(j - start)); // zrun
+        if (d + 2 > dlen) return XBZRLE_OVERFLOW;
+        start = j;
+        inZrun = false;
+        from = <u64>-1 << b;
+      } else {
+        let t = ~m & from;
+        if (!t) break;
+        let b = ctz<u64>(t);
+        let k = o + <usize>b;
+        let n = <i32>(k - start);
+        d += putLength(dst + <usize>d, <u32>n); // nzrun
+        if (d + n > dlen) return XBZRLE_OVERFLOW;
+        copyRun(dst + <usize>d, cur + start, <usize>n, <usize>(dlen - d), PAGE_SIZE - start);
+        d += n;
+        if (d + 2 > dlen) return XBZRLE_OVERFLOW; // room for the next zrun (QEMU's loop top)
+        start = k;
+        inZrun = true;
+        from = <u64>-1 << b;
+      }
+    }
   }
+  if (inZrun) return start == 0 ? 0 : d; // equal pages / omitted trailing zrun
+  let n = <i32>(PAGE_SIZE - start); // an nzrun reaching the page end
+  d += putLength(dst + <usize>d, <u32>n);
+  if (d + n > dlen) return XBZRLE_OVERFLOW;
+  copyRun(dst + <usize>d, cur + start, <usize>n, <usize>(dlen - d), PAGE_SIZE - start);
+  return d + n;
 }
 
 /**

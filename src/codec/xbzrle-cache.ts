@@ -163,7 +163,7 @@ export class XbzrleCache {
     const tags = this.#region.ptr;
     const ages = tags + this.#slots * 4;
     const data = this.#region.ptr + this.#dataOffset;
-    const total = this.k.withPointers([ram, pages, out, lengths], [ram, out, lengths], ([r, p, o, l]) =>
+    const total = this.k.withPointers([ram, pages, out, lengths], [out, lengths], ([r, p, o, l]) =>
       this.k.raw.xbzrleCacheSavePages(tags, ages, data, this.#slots, r, p, count, syncCount >>> 0, options.lastStage ? 1 : 0, scratch, o, l, options.packed ? 1 : 0));
     const s = this.#stats;
     for (let i = 0; i < count; i++) {
