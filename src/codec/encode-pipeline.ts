@@ -282,13 +282,12 @@ export class EncodePipeline {
   }
 }
 
-/** hashes of the listed batch positions, packed (low, high per page). */
+/** hashes of the listed batch positions, packed (low, high per page); copied as u32 words (no BigInt work). */
 function pick(hashes: BigUint64Array, positions: number[]): BigUint64Array {
   const out = new BigUint64Array(2 * positions.length);
-  positions.forEach((i, j) => {
-    out[2 * j] = hashes[2 * i];
-    out[2 * j + 1] = hashes[2 * i + 1];
-  });
+  const from = new Uint32Array(hashes.buffer, hashes.byteOffset, hashes.length * 2);
+  const to = new Uint32Array(out.buffer);
+  positions.forEach((i, j) => to.set(from.subarray(4 * i, 4 * i + 4), 4 * j));
   return out;
 }
 
