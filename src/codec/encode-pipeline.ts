@@ -22,7 +22,6 @@ import { DEDUP_NONE, DedupIndex } from "./dedup-index.js";
 import { FakeDirtyFilter } from "./fake-dirty.js";
 import { PageRecordWriter, RecordKind } from "./page-record.js";
 import { hashPages, randomSeed } from "./pagehash.js";
-import { encodeRlePages } from "./rle.js";
 import { SAVE_MISS_INSERTED, XbzrleCache } from "./xbzrle-cache.js";
 
 /** Which stages run; each can be switched off so benchmarks compare them. */
@@ -83,7 +82,8 @@ export class EncodePipeline {
   readonly seed: bigint;
   readonly #zeroBits: DirtyBitmap;
   readonly #snapshot: KernelRegion;
-  readonly #work: KernelRegion; // XBZRLE/RLE output: batch × 4096 bytes
+  readonly #work: KernelRegion; // XBZRLE, then RLE output: batch × 4096 bytes
+  readonly #rleFlags: KernelRegion; // one byte per batch page: worth trying RLE
   readonly #hashes: BigUint64Array;
   readonly #filter: FakeDirtyFilter | null;
   readonly #cache: XbzrleCache | null;
@@ -105,6 +105,7 @@ export class EncodePipeline {
     // one spare page in front keeps the snapshot off power-of-two distances from guest RAM
     this.#snapshot = kernel.alloc((batchPages + 1) * PAGE_SIZE, PAGE_SIZE);
     this.#work = kernel.alloc(batchPages * PAGE_SIZE, 64);
+    this.#rleFlags = kernel.alloc(batchPages, 64);
     this.#hashes = new BigUint64Array(2 * batchPages);
     this.#filter = this.codecs.unchanged ? new FakeDirtyFilter(kernel, pageCount, { seed: this.seed }) : null;
     this.#cache = this.codecs.xbzrle ? new XbzrleCache(kernel, { bytes: this.codecs.xbzrleCacheBytes }) : null;
@@ -207,12 +208,24 @@ export class EncodePipeline {
       const d = xbData();
       for (let j = 0; j < m; j++) if (xbLengths[j] > 0) xbzrleBodies[j] = d.slice(xbOffsets[j], xbOffsets[j] + xbLengths[j]);
     }
+    // RLE: only pages with enough uniform 8-byte words, each encoding capped at rleMaxBytes
     let rleLengths: Int32Array | null = null;
     let rleOut: Uint8Array | null = null;
     if (c.rle && m > 0) {
-      rleLengths = new Int32Array(m);
-      rleOut = new Uint8Array(m * PAGE_SIZE);
-      encodeRlePages(k, view().subarray(0, m * PAGE_SIZE), m, rleOut, rleLengths);
+      rleLengths = new Int32Array(m).fill(-1);
+      const flags = this.#rleFlags.ptr;
+      const minWords = Math.max(1, Math.ceil((PAGE_SIZE - c.rleMaxBytes) / 8 / 2));
+      if (k.raw.rleCandidates(snap, m, minWords, flags) > 0) {
+        const f = new Uint8Array(k.memory.buffer, flags, m);
+        let o = 0;
+        for (let j = 0; j < m; j++) {
+          if (!f[j]) continue;
+          const n = k.raw.rleEncode(snap + j * PAGE_SIZE, this.#work.ptr + o, c.rleMaxBytes);
+          rleLengths[j] = n;
+          if (n > 0) o += n;
+        }
+        rleOut = new Uint8Array(k.memory.buffer, this.#work.ptr, o).slice();
+      }
     }
 
     // emit in batch order
@@ -267,6 +280,7 @@ export class EncodePipeline {
     this.#zeroBits.dispose();
     this.kernel.free(this.#snapshot);
     this.kernel.free(this.#work);
+    this.kernel.free(this.#rleFlags);
     this.#filter?.dispose?.();
     this.#cache?.dispose();
     if (this.#ownsDedup) this.#dedup!.dispose();

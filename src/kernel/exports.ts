@@ -47,6 +47,7 @@ export interface KernelExports {
   // assembly/rle.ts
   rleEncode(page: number, dst: number, dlen: number): number;
   rleEncodePages(pages: number, count: number, out: number, lengths: number): number;
+  rleCandidates(pages: number, count: number, minUniformWords: number, out: number): number;
   rleCheck(src: number, slen: number): number;
   rleDecode(src: number, slen: number, dst: number): number;
   rleDecodePages(src: number, lengths: number, pages: number, count: number): number;
