@@ -8,6 +8,7 @@
 import type { KernelRegion } from "../kernel/heap.js";
 import { PAGE_SIZE, type Kernel } from "../kernel/kernel.js";
 import type { GuestMemory } from "../memory/guest-memory.js";
+import { WasmGuestMemory } from "../memory/wasm-guest-memory.js";
 import { hashBytes128, hashPages } from "../codec/pagehash.js";
 
 const HASH_BYTES = 16;
@@ -37,9 +38,16 @@ export class MemoryDigest {
     hashPages(k, k.bytes(this.#batch), 1, this.#hashes(page, 1), { bits: 128, seed: this.seed });
   }
 
-  /** Hashes every page of `memory` (or those with `only(page)` true), reading them in batches. */
+  /**
+   * Hashes every page of `memory` (or those with `only(page)` true), reading them in
+   * batches; guest RAM in this kernel's memory is hashed in place (no copy).
+   */
   updateFrom(memory: GuestMemory, only?: (page: number) => boolean): void {
     const k = this.kernel;
+    if (!only && memory instanceof WasmGuestMemory && memory.kernel === k && memory.pageCount === this.pageCount) {
+      hashPages(k, memory.bytes(), this.pageCount, this.#hashes(0, this.pageCount), { bits: 128, seed: this.seed });
+      return;
+    }
     const list: number[] = [];
     const flush = () => {
       memory.readPages(list, k.bytes(this.#batch).subarray(0, list.length * PAGE_SIZE));

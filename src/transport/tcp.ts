@@ -84,10 +84,13 @@ class SocketTransport implements Transport {
   /** True while #need counts only the next header (a frame can be as small as a header plus trailer). */
   #headerPending = true;
   #closed = false;
+  #writeError: TransportError | null = null;
+  readonly #bufferBytes: number;
 
-  constructor(socket: net.Socket, maxPayload: number) {
+  constructor(socket: net.Socket, maxPayload: number, bufferBytes = 16 << 20) {
     this.#socket = socket;
     this.#maxPayload = maxPayload;
+    this.#bufferBytes = bufferBytes;
     socket.setNoDelay(true);
     socket.on("data", (chunk: Buffer) => this.#onData(chunk));
     socket.on("error", (err) => this.#inbox.fail(new TransportError("CONNECTION_LOST", `connection lost: ${err.message}`, { cause: err })));
@@ -127,17 +130,31 @@ class SocketTransport implements Transport {
     }
   }
 
+  /**
+   * Queues the frame on the socket. Resolves at once while less than `bufferBytes` wait
+   * in the socket's user-space queue (frames keep flowing while the next ones are
+   * encoded), else on 'drain'. Write errors surface on the next send or receive.
+   */
   send(frame: Uint8Array): Promise<void> {
     if (this.#closed || this.#socket.destroyed) {
       return Promise.reject(new TransportError("CONNECTION_CLOSED", "tcp: send on a closed connection"));
     }
+    if (this.#writeError) return Promise.reject(this.#writeError);
     this.bytesSent += frame.length;
+    this.#socket.write(frame, (err) => {
+      if (err && !this.#writeError) this.#writeError = new TransportError("CONNECTION_LOST", `tcp send failed: ${err.message}`, { cause: err });
+    });
+    if (this.#socket.writableLength < this.#bufferBytes) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      const ok = this.#socket.write(frame, (err) => {
-        if (err) reject(new TransportError("CONNECTION_LOST", `tcp send failed: ${err.message}`, { cause: err }));
-        else if (!ok) resolve();
-      });
-      if (ok) resolve();
+      const done = () => {
+        this.#socket.off("drain", done);
+        this.#socket.off("close", done);
+        if (this.#writeError) reject(this.#writeError);
+        else if (this.#socket.destroyed) reject(new TransportError("CONNECTION_LOST", "tcp: connection closed while sending"));
+        else resolve();
+      };
+      this.#socket.on("drain", done);
+      this.#socket.on("close", done);
     });
   }
 
