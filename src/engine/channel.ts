@@ -1,3 +1,4 @@
+import type { KernelRegion } from "../kernel/heap.js";
 import type { Kernel } from "../kernel/kernel.js";
 import { frameChecksum, FrameReader, FrameWriter, frameTypeName, type Frame, type FrameKey } from "../transport/frame.js";
 import type { TokenBucket } from "../transport/rate-limit.js";
@@ -13,10 +14,13 @@ export class Channel {
   readonly #writer: FrameWriter;
   readonly #reader: FrameReader;
   #limiter: TokenBucket | null;
+  readonly #kernel: Kernel;
+  #arena: KernelRegion | null = null;
   bytesSent = 0;
 
   constructor(kernel: Kernel, transport: Transport, key: FrameKey | null, limiter: TokenBucket | null = null, maxPayload?: number) {
     this.transport = transport;
+    this.#kernel = kernel;
     const check = frameChecksum(kernel);
     this.#writer = new FrameWriter(check, key);
     this.#reader = new FrameReader(check, key, maxPayload);
@@ -46,10 +50,29 @@ export class Channel {
     return frame.length;
   }
 
-  /** The next verified frame, or null at a clean end of stream. */
+  /**
+   * The next verified frame, or null at a clean end of stream. The frame is copied once
+   * into a kernel-memory arena, so checksum and decoders run on it without more copies;
+   * its payload is a view of that arena, valid until the next receive (or a kernel
+   * allocation that grows memory).
+   */
   async receive(): Promise<Frame | null> {
     const raw = await this.transport.receive();
-    return raw ? this.#reader.open(raw) : null;
+    if (!raw) return null;
+    const k = this.#kernel;
+    if (!this.#arena || this.#arena.bytes < raw.length) {
+      if (this.#arena) k.free(this.#arena);
+      this.#arena = k.alloc(Math.max(raw.length, 1 << 20), 64);
+    }
+    const view = k.bytes(this.#arena).subarray(0, raw.length);
+    view.set(raw);
+    return this.#reader.open(view);
+  }
+
+  /** Returns the receive arena to the kernel heap. */
+  dispose(): void {
+    if (this.#arena) this.#kernel.free(this.#arena);
+    this.#arena = null;
   }
 
   /** The next frame, which must be of type `want`. */

@@ -192,7 +192,7 @@ export class MigrationDestination {
             };
           }
           case FrameType.ABORT:
-            throw new PagewireError("SOURCE_ABORTED", `source aborted the migration: ${new TextDecoder().decode(f.payload).slice(0, 200)}`);
+            throw new PagewireError("SOURCE_ABORTED", `source aborted the migration: ${new TextDecoder().decode(f.payload.slice()).slice(0, 200)}`);
           default:
             throw new ProtocolError("PROTOCOL_STAGE", `unexpected ${frameTypeName(f.type)} frame in stage ${this.#stage}`);
         }
@@ -215,6 +215,7 @@ export class MigrationDestination {
       this.#missing?.dispose();
       this.#missing = null;
       this.#digest?.dispose();
+      this.#ch?.dispose();
     }
   }
 

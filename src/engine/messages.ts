@@ -75,7 +75,7 @@ export function encodeJson(value: object): Uint8Array {
 export function decodeJson<T>(payload: Uint8Array, what: string, fields: Record<string, "number" | "string" | "array">): T {
   let value: unknown;
   try {
-    value = JSON.parse(dec.decode(payload));
+    value = JSON.parse(dec.decode(payload.slice())); // a copy: the payload may be a view of shared kernel memory
   } catch {
     throw new ProtocolError("PROTOCOL_MESSAGE", `${what}: payload of ${payload.length} bytes is not JSON`);
   }

@@ -238,6 +238,7 @@ export class MigrationSource {
       return this.#abort(err, start);
     } finally {
       this.#pipeline?.dispose();
+      this.#ch?.dispose();
     }
   }
 

@@ -114,3 +114,22 @@ describe("every policy end to end", () => {
     });
   }
 });
+
+describe("keyed frames", () => {
+  it("a migration with a pre-shared key completes on shared kernels (HMAC over shared memory)", async () => {
+    const { frameKey } = await import("../../src/transport/hmac.js");
+    const key = frameKey(new TextEncoder().encode("a-pre-shared-key-of-enough-bytes"));
+    const ks = await createKernel({ shared: true });
+    const kd = await createKernel({ shared: true });
+    const src = new WasmGuestMemory(ks, 300);
+    src.bytes().fill(7, 0, 100 * PAGE_SIZE);
+    const dst = new WasmGuestMemory(kd, 300);
+    const [ta, tb] = createInProcessPair();
+    const [report] = await Promise.all([
+      new MigrationSource({ kernel: ks, memory: src, dirtyLog: src.dirtyLog(), transport: ta, key }).migrate(),
+      new MigrationDestination({ kernel: kd, memory: dst, transport: tb, key }).receive(),
+    ]);
+    expect(report.status).toBe("completed");
+    expect(Buffer.compare(dst.bytes(), src.bytes())).toBe(0);
+  });
+});
