@@ -108,7 +108,7 @@ export class MigrationSource {
   #ch!: Channel;
   #k!: Kernel;
   #pipeline!: EncodePipeline;
-  #writer = new PageRecordWriter(1 << 20, { headroom: FRAME_HEADER_BYTES, tailroom: FRAME_TRAILER_ROOM });
+  #writer!: PageRecordWriter;
   #paused = false;
   #committed = false;
   // receive side
@@ -145,6 +145,9 @@ export class MigrationSource {
     let pausedAt = 0;
     try {
       this.#k = o.kernel ?? (await loadKernel());
+      // room for a full frame plus one more batch of raw pages: the buffer never grows
+      const frameBytes = o.frameBytes ?? 1 << 20;
+      this.#writer = new PageRecordWriter(frameBytes + (o.batchPages ?? 256) * (PAGE_SIZE + 8) + 64, { headroom: FRAME_HEADER_BYTES, tailroom: FRAME_TRAILER_ROOM });
       this.#ch = new Channel(this.#k, o.transport, o.key ?? null, this.#bucket);
       let planCodecs: CodecOptions = {};
       if (r.mode === "auto") {
