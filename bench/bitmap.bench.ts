@@ -2,7 +2,7 @@
 // roaring-wasm, in one process.  Run: npx tsx bench/bitmap.bench.ts [--quick]
 import RoaringWasm from "roaring-wasm";
 import { DirtyBitmap, loadKernel, PAGE_SIZE, type Kernel } from "../src/index.js";
-import { mbps, printTable, printTargets, round, target, time, timeMemcpy, verify, writeResults, type Target, type Timing, QUICK } from "./harness.js";
+import { mbps, printTable, printTargets, round, target, time, timeMemcpy, verify, writeResults, type Target, type Timing, QUICK, rng } from "./harness.js";
 
 const BITMAP_PAGES = 1 << 24; // a 64 GiB guest
 const DENSITIES = [0.0005, 0.01, 0.1, 0.5];
@@ -79,15 +79,6 @@ function jsPageIsZero(a: Int32Array, page: number): boolean {
 
 // ---- suites ------------------------------------------------------------------------------
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Row { [k: string]: string | number }
 

@@ -104,3 +104,14 @@ export function printTable(rows: Record<string, unknown>[]): void {
 export function printTargets(targets: Target[]): void {
   for (const t of targets) console.log(`${t.ok ? "met   " : "MISSED"} ${t.what}: ${t.measured} (target ${t.want})`);
 }
+
+/** Seeded PRNG (mulberry32): benchmark inputs are the same on every run. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

@@ -2,22 +2,13 @@
 // updates, against memcpy of the bitmap bytes and a plain-JS Map + Fenwick tracker, in one
 // process.  Run: npx tsx bench/history.bench.ts [--quick]
 import { DirtyBitmap, loadKernel, PageHistory, type Kernel } from "../src/index.js";
-import { mbps, printTable, printTargets, QUICK, round, target, time, timeMemcpy, verify, writeResults, type Target, type Timing } from "./harness.js";
+import { mbps, printTable, printTargets, QUICK, round, target, time, timeMemcpy, verify, writeResults, type Target, type Timing, rng } from "./harness.js";
 
 const BITMAP_PAGES = 1 << 24;
 const DENSITIES = [0.01, 0.1];
 const TRACE_WRITES = QUICK ? 1 << 18 : 1 << 20;
 const HOT_PAGES = 1 << 16;
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * The obvious JS reuse-distance tracker: a Map from page to its last stamp and a Fenwick

@@ -6,22 +6,13 @@ import { createXXHash128, createXXHash3 } from "hash-wasm";
 import xxhashWasm from "xxhash-wasm";
 import { DedupIndex, FakeDirtyFilter, HashDirtyLog, DirtyBitmap, DirtyRateSampler, loadKernel, PAGE_SIZE, type Kernel } from "../src/index.js";
 import { loadRecording } from "../src/memory/recording.js";
-import { mbps, printTable, printTargets, round, target, time, verify, writeResults, QUICK, type Target, type Timing } from "./harness.js";
+import { mbps, printTable, printTargets, round, target, time, verify, writeResults, QUICK, type Target, type Timing, rng } from "./harness.js";
 
 const HASH_PAGES = QUICK ? 16384 : 65536; // 256 MiB (64 MiB with --quick)
 const SCAN_PAGES = QUICK ? 65536 : 262144; // a 1 GiB guest (256 MiB with --quick)
 
 interface Row { [k: string]: string | number }
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Guest-like page content: 25 % zero pages, the rest sparse words, text-like runs or random. */
 function fillPages(mem: Uint8Array, pages: number, seed: number): void {

@@ -10,7 +10,7 @@ import { deflateSync } from "fflate";
 import * as lz4 from "lz4-wasm-nodejs";
 import { loadKernel, PAGE_SIZE, type Kernel, type KernelRegion } from "../src/index.js";
 import { loadRecording } from "../src/memory/recording.js";
-import { mbps, printTable, printTargets, QUICK, round, target, time, verify, writeResults, type Target, type Timing } from "./harness.js";
+import { mbps, printTable, printTargets, QUICK, round, target, time, verify, writeResults, type Target, type Timing, rng } from "./harness.js";
 
 const PAGE = PAGE_SIZE;
 /**
@@ -24,15 +24,6 @@ const PEER_PAGES = QUICK ? 256 : 1024;
 /** Real pairs taken per recording (all of them when fewer). */
 const REAL_MAX = QUICK ? 2048 : 16384;
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Row = Record<string, string | number>;
 
