@@ -39,3 +39,12 @@ export { DirtyRateDetector } from "./policy/non-convergence/detector.js";
 export { ThrottleNonConvergence, type ThrottleOptions } from "./policy/non-convergence/throttle.js";
 export { PostcopyNonConvergence, type PostcopyOptions } from "./policy/non-convergence/postcopy.js";
 export { ForceStopNonConvergence, type ForceStopOptions } from "./policy/non-convergence/force-stop.js";
+// workloads, traces and the virtual-time simulator (issue 7)
+export type { Workload, GuestWriter } from "./workload/workload.js";
+export { createWorkload, listWorkloads, type WorkloadInfo } from "./workload/registry.js";
+export { SyntheticWorkload, type WorkloadOptions } from "./workload/synthetic.js";
+export { CONTENT_MODELS, fillContent, type ContentModel } from "./workload/content.js";
+export { seededRandom, ZipfSampler } from "./workload/random.js";
+export { VirtualClock } from "./sim/virtual-clock.js";
+export { LinkEnd, createLink, type LinkOptions } from "./sim/link.js";
+export { PRESETS, findPreset, type Preset } from "./sim/presets.js";

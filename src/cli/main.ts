@@ -2,9 +2,10 @@
 // The `pagewire` command: dispatches to one module per sub-command (src/cli/commands/).
 // Exit codes: 0 success, 1 failure (one line on stderr), 2 usage error (one line).
 import { selfcheckCommand } from "./commands/selfcheck.js";
+import { simulateCommand } from "./commands/simulate.js";
 import { UsageError, type Command } from "./usage.js";
 
-const COMMANDS: Command[] = [selfcheckCommand];
+const COMMANDS: Command[] = [selfcheckCommand, simulateCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
