@@ -3,9 +3,10 @@
 // Exit codes: 0 success, 1 failure (one line on stderr), 2 usage error (one line).
 import { selfcheckCommand } from "./commands/selfcheck.js";
 import { simulateCommand } from "./commands/simulate.js";
+import { compareCommand } from "./commands/compare.js";
 import { UsageError, type Command } from "./usage.js";
 
-const COMMANDS: Command[] = [selfcheckCommand, simulateCommand];
+const COMMANDS: Command[] = [selfcheckCommand, simulateCommand, compareCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
