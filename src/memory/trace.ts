@@ -2,10 +2,15 @@
 // and recording a RAM file into the same format.
 //
 // Replay: a TraceWorkload is a Workload whose init() writes snapshot 0 and whose run(s)
-// advances guest time; interval i's record is written (whole pages, marking them dirty
-// in the memory's dirty log) when guest time passes the end of interval i:
+// advances guest time. A recording only says that a page changed during an interval, so
+// interval i's pages are written (whole pages, marking them dirty in the memory's dirty
+// log) spread evenly over the interval, in a fixed scattered order; when guest time
+// reaches the end of interval i all of them are written and memory equals snapshot i:
 //
-//   interval ends:  T_i = run_s(1) + … + run_s(i)        (guest run time, not wall time)
+//   interval i:     [T_{i-1}, T_i),  T_i = run_s(1) + … + run_s(i)   (guest run time, not wall time)
+//                   page j of n (scattered order) is written at T_{i-1} + (j+1)/n · run_s(i)
+//   (writing a whole record at T_i would make dirtying bursty: a round shorter than an
+//   interval could then see no dirty page at all, which a running guest never shows)
 //   cycling:        after interval K the replay starts again at interval 1, shifted by
 //                   T_K: T_{cK+i} = c·T_K + T_i. Each record rewrites its pages with the
 //                   contents recorded for them, so the dirty pattern and its timing repeat
@@ -25,6 +30,7 @@ import { brotliCompressSync, brotliDecompressSync, constants as zc } from "node:
 import { PagewireError } from "../errors.js";
 import { DirtyBitmap } from "../kernel/dirty-bitmap.js";
 import type { Kernel } from "../kernel/kernel.js";
+import { scatter } from "../workload/random.js";
 import type { GuestWriter, Workload } from "../workload/workload.js";
 import { HashDirtyLog } from "./hash-dirty-log.js";
 import { loadRecording, parseDirtyPageRecords, RecordingError, type Recording, type RecordingMeta } from "./recording.js";
@@ -39,6 +45,8 @@ export class TraceWorkload implements Workload {
   recordsApplied = 0;
   #t = 0;
   #next = 0;
+  #written = 0;
+  #order: (j: number) => number = (j) => j;
   #ends: number[];
 
   constructor(recording: Recording) {
@@ -73,10 +81,19 @@ export class TraceWorkload implements Workload {
     for (;;) {
       const cycle = Math.floor(this.#next / k);
       const i = this.#next % k;
-      if (cycle * this.cycleSeconds + this.#ends[i] > this.#t) break;
+      const start = cycle * this.cycleSeconds + (i === 0 ? 0 : this.#ends[i - 1]);
+      const end = cycle * this.cycleSeconds + this.#ends[i];
       const rec = this.recording.deltas[i];
-      for (let j = 0; j < rec.pages.length; j++) mem.write(rec.pages[j] * PAGE, rec.data.subarray(j * PAGE, (j + 1) * PAGE));
+      const n = rec.pages.length;
+      const due = this.#t >= end ? n : Math.max(0, Math.floor((n * (this.#t - start)) / (end - start)));
+      if (this.#written === 0 && n > 0) this.#order = scatter(n, i + 1);
+      for (; this.#written < due; this.#written++) {
+        const j = this.#order(this.#written);
+        mem.write(rec.pages[j] * PAGE, rec.data.subarray(j * PAGE, (j + 1) * PAGE));
+      }
+      if (this.#t < end) break;
       this.#next++;
+      this.#written = 0;
       this.recordsApplied++;
     }
   }
