@@ -48,3 +48,4 @@ export { seededRandom, ZipfSampler } from "./workload/random.js";
 export { VirtualClock } from "./sim/virtual-clock.js";
 export { LinkEnd, createLink, type LinkOptions } from "./sim/link.js";
 export { PRESETS, findPreset, type Preset } from "./sim/presets.js";
+export { runScenario, type ScenarioOptions, type ScenarioResult, type ScenarioProgress, type CpuTimeMode } from "./sim/simulator.js";

@@ -146,7 +146,7 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
     const [report] = await Promise.all([source.migrate(), destination.receive()]);
     void atPause;
     // the guest stays paused after onPause, so the source memory is the state at the pause
-    const verified = Buffer.compare(src.bytes(), dst.bytes()) === 0;
+    const verified = equalBytes(src.bytes(), dst.bytes());
     return {
       report, timeline: thin(ta.timeline, 400), verified, cpuMode: cpu,
       cpuSeconds: cpu === "measure" ? ta.measuredCpuSeconds : cpuSeconds, wallSeconds: (performance.now() - wall0) / 1000,
@@ -156,6 +156,19 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
     src.dispose();
     dst.dispose();
   }
+}
+
+/** Byte-for-byte equality (Buffer.compare on Node, 8 bytes at a time elsewhere). */
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  const B = (globalThis as { Buffer?: { compare(x: Uint8Array, y: Uint8Array): number } }).Buffer;
+  if (B) return B.compare(a, b) === 0;
+  const n = a.length >>> 3;
+  const wa = new BigUint64Array(a.buffer, a.byteOffset, n);
+  const wb = new BigUint64Array(b.buffer, b.byteOffset, n);
+  for (let i = 0; i < n; i++) if (wa[i] !== wb[i]) return false;
+  for (let i = n * 8; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** At most `n` points of a monotone timeline, keeping the first and last. */

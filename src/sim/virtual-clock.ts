@@ -10,6 +10,18 @@
 // pure function of its inputs.
 import type { Clock } from "./clock.js";
 
+/** Runs `fn` on a later turn of the event loop (after microtasks): setImmediate, or a MessageChannel in browsers. */
+export function nextTurn(fn: () => void): void {
+  const g = globalThis as { setImmediate?: (f: () => void) => void };
+  if (g.setImmediate) return void g.setImmediate(fn);
+  const ch = new MessageChannel();
+  ch.port1.onmessage = () => {
+    ch.port1.close();
+    fn();
+  };
+  ch.port2.postMessage(null);
+}
+
 interface Timer {
   t: number;
   seq: number;
@@ -37,7 +49,7 @@ export class VirtualClock implements Clock {
     this.#push({ t: Math.max(t, this.#now), seq: this.#seq++, fire });
     if (!this.#scheduled) {
       this.#scheduled = true;
-      setImmediate(() => this.#tick());
+      nextTurn(() => this.#tick());
     }
   }
 
@@ -57,7 +69,7 @@ export class VirtualClock implements Clock {
     timer.fire();
     if (this.#heap.length > 0) {
       this.#scheduled = true;
-      setImmediate(() => this.#tick());
+      nextTurn(() => this.#tick());
     }
   }
 
