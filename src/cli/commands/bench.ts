@@ -19,7 +19,8 @@ export const benchCommand: Command = {
   summary: "run the kernel benchmarks (ratios to memcpy) and print their tables",
   help: `usage: pagewire bench [SUITE...] [--quick] [--json] [--list]
 
-Runs bench/<suite>.bench.ts with tsx (each writes bench/results/<suite>.json) and prints
+Runs bench/<suite>.bench.ts with tsx (each writes bench/results/<suite>.json, or
+<suite>.quick.tmp.json with --quick) and prints
 its table. Default: every suite. --quick: short measurements. --json: print the result
 files as one JSON object. Suites: ${suites().join(", ") || "(none found)"}.
   --seed, --html are accepted for uniformity and ignored.`,
@@ -43,7 +44,7 @@ files as one JSON object. Suites: ${suites().join(", ") || "(none found)"}.
     for (const s of chosen) {
       const r = spawnSync(tsx, [join("bench", `${s}.bench.ts`), ...(parsed.values.quick ? ["--quick"] : [])], { cwd: ROOT, stdio: parsed.values.json ? ["ignore", "ignore", "inherit"] : "inherit" });
       if (r.status !== 0) throw new Error(`benchmark ${s} failed (exit ${r.status ?? r.signal})`);
-      const file = join(ROOT, "bench", "results", `${s}.json`);
+      const file = join(ROOT, "bench", "results", `${s}${parsed.values.quick ? ".quick.tmp" : ""}.json`);
       if (existsSync(file)) results[s] = JSON.parse(readFileSync(file, "utf8"));
     }
     if (parsed.values.json) console.log(JSON.stringify(results, null, 2));

@@ -4,7 +4,7 @@ import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { PAGE_SIZE } from "../../kernel/kernel.js";
 import { runScenario } from "../../sim/simulator.js";
-import { barChart, esc, page, table } from "../html-report.js";
+import { barChart, esc, lineChart, page, table } from "../html-report.js";
 import { ProgressBar } from "../progress.js";
 import { guestFor, makeConfig, presetFor, runOptions, SCENARIO_HELP, SCENARIO_OPTIONS, type Config, type Guest } from "../scenario.js";
 import { formatRate, parseRate, parseSize } from "../units.js";
@@ -118,7 +118,17 @@ function compareHtml(rows: CompareRow[], head: string[], cells: string[][], conf
     barChart("Total time", cases, series("total-time-ms"), "ms"),
     barChart("Downtime", cases, series("downtime-ms"), "ms"),
     barChart("Rounds", cases, series("rounds"), "rounds"),
-  ].join("\n");
+  ];
+  const bws = [...new Set(rows.map((r) => r.bandwidth))].sort((a, b) => a - b);
+  if (bws.length > 1) {
+    for (const g of [...new Set(rows.map((r) => r.guest))]) {
+      const lines = configs.map((c) => ({
+        name: c.label,
+        points: bws.map((bw) => [bw / 2 ** 20, rows.find((r) => r.guest === g && r.config === c.label && r.bandwidth === bw)?.["downtime-ms"] ?? NaN] as [number, number]).filter((p) => Number.isFinite(p[1])),
+      }));
+      charts.push(lineChart(`Downtime vs bandwidth: ${g}`, lines, "bandwidth, MiB/s", "downtime, ms"));
+    }
+  }
   const cfg = table(["config", "selection", "termination", "non-convergence", "codecs"], configs.map((c) => [c.label, c.policy.selection, c.policy.termination, c.policy.nonConvergence, Object.entries(c.codecs).filter(([, x]) => x === true).map(([k]) => k).join(", ")]));
-  return page("pagewire compare", `<p>seed ${esc(seed)}, virtual time</p>${cfg}<h2>Results</h2>${table(head, cells)}<h2>Charts</h2>${charts}`);
+  return page("pagewire compare", `<p>seed ${esc(seed)}, virtual time</p>${cfg}<h2>Results</h2>${table(head, cells)}<h2>Charts</h2>${charts.join("\n")}`);
 }
