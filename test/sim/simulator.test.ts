@@ -41,6 +41,23 @@ describe("simulator", () => {
     expect(r.verified).toBe(true);
   });
 
+  it("latency delays the handshake; measured CPU time is charged and flagged", async () => {
+    const r = await runScenario({ workload: createWorkload("cpu", { seed: 1 }), pageCount: 1024, bandwidth: 50e6, latency: 0.01, seed: 1, cpu: "measure" });
+    expect(r.report.setupTime).toBeGreaterThanOrEqual(20);
+    expect(r.cpuMode).toBe("measure");
+    expect(r.cpuSeconds).toBeGreaterThan(0);
+    expect(r.verified).toBe(true);
+  });
+
+  for (const mode of ["postcopy", "stop-and-copy"] as const) {
+    it(`${mode} completes and verifies in virtual time`, async () => {
+      const r = await runScenario({ workload: createWorkload("hot-cold", { seed: 2, dirtyRate: 2000 }), pageCount: 2048, bandwidth: 20e6, seed: 2, mode });
+      expect(r.report.status).toBe("completed");
+      expect(r.report.mode).toBe(mode);
+      expect(r.verified).toBe(true);
+    });
+  }
+
   it("write-storm does not converge at the given bandwidth: the qemu rule never stops it", async () => {
     const r = await runScenario({ workload: createWorkload("write-storm", { seed: 1, dirtyRate: 3000 }), pageCount: 4096, bandwidth: 8e6, seed: 1, maxRounds: 5, policy: { selection: "vanilla", termination: "qemu", nonConvergence: "force-stop" } });
     expect(r.verified).toBe(true);
