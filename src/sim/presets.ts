@@ -30,7 +30,11 @@ export const PRESETS: Preset[] = [
     codecs: ALL_CODECS, policy: { selection: "history-threshold", termination: "qemu", nonConvergence: "force-stop" }, downtimeLimitMs: 300,
   },
   {
-    name: "pagewire-xen", description: "every codec, Xen to_skip selection, qemu termination",
+    name: "pagewire-dpdt", description: "every codec, DPDT to_delay selection, qemu termination",
+    codecs: ALL_CODECS, policy: { selection: "dpdt", termination: "qemu", nonConvergence: "force-stop" }, downtimeLimitMs: 300,
+  },
+  {
+    name: "pagewire-xen", description: "every codec, Xen to_skip selection, qemu termination (vanilla until the engine peeks at the live log)",
     codecs: ALL_CODECS, policy: { selection: "xen-to-skip", termination: "qemu", nonConvergence: "force-stop" }, downtimeLimitMs: 300,
   },
 ];

@@ -30,10 +30,10 @@ export const compareCommand: Command = {
   help: `usage: pagewire compare [options]
 
 Runs every combination in virtual time and prints one row per run. With no options:
-the presets qemu, pagewire, pagewire-history, pagewire-xen on the idle, redis and dirtier
+the presets qemu, pagewire, pagewire-history, pagewire-dpdt on the idle, redis and dirtier
 recordings at 10 and 100 MiB/s (the README fidelity table).
 
-  --presets LIST         presets (default qemu,pagewire,pagewire-history,pagewire-xen)
+  --presets LIST         presets (default qemu,pagewire,pagewire-history,pagewire-dpdt)
   --selection LIST       selection policies to cross with the presets
   --termination LIST     termination policies to cross with the presets
   --codecs LIST;LIST     codec sets separated by ';' (e.g. "zero,xbzrle;all")
@@ -56,7 +56,7 @@ ${SCENARIO_HELP}`,
     }
     const v = parsed.values as Record<string, string | boolean | undefined>;
     const run = runOptions(v);
-    const presets = (list(v.presets as string | undefined) ?? ["qemu", "pagewire", "pagewire-history", "pagewire-xen"]).map(presetFor);
+    const presets = (list(v.presets as string | undefined) ?? ["qemu", "pagewire", "pagewire-history", "pagewire-dpdt"]).map(presetFor);
     const selections = list(v.selection as string | undefined) ?? [undefined];
     const terminations = list(v.termination as string | undefined) ?? [undefined];
     const codecSets = v.codecs !== undefined ? (v.codecs as string).split(";") : [undefined];
