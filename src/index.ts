@@ -39,8 +39,26 @@ export { DirtyRateDetector } from "./policy/non-convergence/detector.js";
 export { ThrottleNonConvergence, type ThrottleOptions } from "./policy/non-convergence/throttle.js";
 export { PostcopyNonConvergence, type PostcopyOptions } from "./policy/non-convergence/postcopy.js";
 export { ForceStopNonConvergence, type ForceStopOptions } from "./policy/non-convergence/force-stop.js";
-// workloads, traces and the virtual-time simulator (issue 7)
+// engine, memory, transports (browser-safe)
+export { MigrationSource, MigrationAbortedError, type MigrationSourceOptions, type MigrationMode } from "./engine/source.js";
+export { MigrationDestination, type MigrationDestinationOptions, type DestinationResult, type DestinationMemory } from "./engine/destination.js";
+export { MigrationReport, type RoundRow, type PolicyDecision } from "./engine/report.js";
+export { chooseMigrationPlan, measureWorkload, type MigrationPlan, type WorkloadMeasurement } from "./engine/auto-mode.js";
+export { ProtocolError, type Feature } from "./engine/messages.js";
+export { EncodePipeline, DEFAULT_CODECS, type CodecOptions, type EncodeCounts } from "./codec/encode-pipeline.js";
+export { PageApplier } from "./codec/page-applier.js";
+export { PageRecordWriter, readPageRecords, RecordKind, RecordError } from "./codec/page-record.js";
+export { WasmGuestMemory, type GuestWorkerHandle } from "./memory/wasm-guest-memory.js";
+export type { GuestMemory, DirtyLog } from "./memory/guest-memory.js";
 export type { Workload, GuestWriter } from "./workload/workload.js";
+export { type Transport, TransportError, FrameQueue } from "./transport/transport.js";
+export { createInProcessPair } from "./transport/in-process.js";
+export { messagePortTransport, type MessagePortLike } from "./transport/message-port.js";
+export { TokenBucket } from "./transport/rate-limit.js";
+export { FrameError, FrameType, PROTOCOL_VERSION, type FrameKey } from "./transport/frame.js";
+export { frameKey } from "./transport/hmac.js";
+export { realClock, type Clock } from "./sim/clock.js";
+// workloads, traces and the virtual-time simulator (issue 7)
 export { createWorkload, listWorkloads, type WorkloadInfo } from "./workload/registry.js";
 export { SyntheticWorkload, type WorkloadOptions } from "./workload/synthetic.js";
 export { CONTENT_MODELS, fillContent, type ContentModel } from "./workload/content.js";

@@ -1,14 +1,16 @@
 #!/usr/bin/env node
 // The `pagewire` command: dispatches to one module per sub-command (src/cli/commands/).
 // Exit codes: 0 success, 1 failure (one line on stderr), 2 usage error (one line).
+import { receiveCommand } from "./commands/receive.js";
 import { selfcheckCommand } from "./commands/selfcheck.js";
+import { sendCommand } from "./commands/send.js";
 import { simulateCommand } from "./commands/simulate.js";
 import { compareCommand } from "./commands/compare.js";
 import { benchCommand } from "./commands/bench.js";
 import { recordCommand } from "./commands/record.js";
 import { UsageError, type Command } from "./usage.js";
 
-const COMMANDS: Command[] = [selfcheckCommand, simulateCommand, compareCommand, benchCommand, recordCommand];
+const COMMANDS: Command[] = [selfcheckCommand, sendCommand, receiveCommand, simulateCommand, compareCommand, benchCommand, recordCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -26,8 +26,12 @@ import {
   type Complete, type Feature, type Hello,
 } from "./messages.js";
 
+/** Destination memory; commit/discard make a file destination transactional (FileMemory). */
+export type DestinationMemory = GuestMemory & { commit?(): Promise<void>; discard?(): Promise<void> };
+
 export interface MigrationDestinationOptions {
-  memory: GuestMemory & { commit?(): Promise<void>; discard?(): Promise<void> };
+  /** The memory to receive into, or a factory called with the source's page count after the handshake's HELLO. */
+  memory: DestinationMemory | ((pageCount: number) => DestinationMemory | Promise<DestinationMemory>);
   transport: Transport;
   kernel?: Kernel;
   key?: FrameKey;
@@ -71,6 +75,7 @@ export class MigrationDestination {
   #latencies: number[] = [];
   #digest!: MemoryDigest;
   #error: unknown = null;
+  #memory: DestinationMemory | null = null;
 
   constructor(options: MigrationDestinationOptions) {
     this.options = options;
@@ -103,18 +108,22 @@ export class MigrationDestination {
   /** Receives a whole migration; resolves after the commit acknowledgement was sent. */
   async receive(): Promise<DestinationResult> {
     const o = this.options;
-    const mem = o.memory;
+    let mem: DestinationMemory | null = typeof o.memory === "function" ? null : o.memory;
     let mode = "precopy";
     let deviceState = new Uint8Array(0);
     let pages = 0;
     try {
       this.#k = o.kernel ?? (await loadKernel());
       this.#ch = new Channel(o.transport, o.key ?? null);
-      const applier = new PageApplier(this.#k, mem, { guests: o.guests });
 
       // handshake
       const hf = await this.#ch.expect(FrameType.HELLO, "handshake");
       const hello = decodeJson<Hello>(hf.payload, "HELLO", { version: "number", pageSize: "number", pageCount: "number", features: "array", mode: "string", nonce: "string" });
+      if (!mem) {
+        if (!Number.isInteger(hello.pageCount) || hello.pageCount <= 0 || hello.pageCount > 2 ** 30) throw new ProtocolError("PROTOCOL_MESSAGE", `HELLO: page count ${hello.pageCount} is not a positive integer ≤ 2^30`);
+        mem = await (o.memory as (n: number) => DestinationMemory | Promise<DestinationMemory>)(hello.pageCount);
+      }
+      this.#memory = mem;
       if (hello.version !== 1) throw new ProtocolError("PROTOCOL_VERSION", `source speaks migration protocol ${hello.version}, this destination 1`);
       if (hello.pageSize !== PAGE_SIZE) throw new ProtocolError("PROTOCOL_MISMATCH", `source page size ${hello.pageSize}, destination ${PAGE_SIZE}`);
       if (hello.pageCount !== mem.pageCount) throw new ProtocolError("PROTOCOL_MISMATCH", `source memory has ${hello.pageCount} pages, destination ${mem.pageCount}`);
@@ -126,6 +135,7 @@ export class MigrationDestination {
       await this.#ch.send(FrameType.WELCOME, encodeJson({ features, nonce }));
       this.#ch.setSessionNonce(sessionNonce(hello.nonce, nonce));
       this.#stage = "pages";
+      const applier = new PageApplier(this.#k, mem, { guests: o.guests });
 
       for (;;) {
         const f = await this.#ch.receive();
@@ -199,7 +209,7 @@ export class MigrationDestination {
         }
       }
       o.transport.close();
-      await mem.discard?.();
+      await mem?.discard?.();
       throw err;
     } finally {
       this.#missing?.dispose();
@@ -217,7 +227,7 @@ export class MigrationDestination {
   }
 
   #startPostcopy(bits: Uint8Array): void {
-    const mem = this.options.memory;
+    const mem = this.#memory!;
     if (bits.length !== Math.ceil(mem.pageCount / 8)) throw new ProtocolError("PROTOCOL_MESSAGE", `POSTCOPY_START bitmap of ${bits.length} bytes, want ${Math.ceil(mem.pageCount / 8)}`);
     const missing = new DirtyBitmap(this.#k, mem.pageCount);
     for (let p = 0; p < mem.pageCount; p++) if ((bits[p >>> 3] >>> (p & 7)) & 1) missing.set(p);
@@ -229,7 +239,7 @@ export class MigrationDestination {
 
   #arrived(page: number): void {
     const view = new Uint8Array(PAGE_SIZE);
-    this.options.memory.readPages([page], view);
+    this.#memory!.readPages([page], view);
     this.#digest.update(page, view);
     this.#missing!.clear(page);
     const list = this.#waiters.get(page);

@@ -22,6 +22,7 @@ import { realClock, type Clock } from "../sim/clock.js";
 import { FrameType, type FrameKey } from "../transport/frame.js";
 import { TokenBucket } from "../transport/rate-limit.js";
 import type { Transport } from "../transport/transport.js";
+import { chooseMigrationPlan, measureWorkload, type MigrationPlan } from "./auto-mode.js";
 import { Channel } from "./channel.js";
 import { digestSeed, MemoryDigest } from "./digest.js";
 import {
@@ -58,7 +59,8 @@ export interface MigrationSourceOptions {
   deviceState?: () => Uint8Array | Promise<Uint8Array>;
   /**
    * Pre-copy policies, by name (see listPolicies()) or as instances: page selection
-   * (default vanilla), termination (default qemu), non-convergence (default force-stop).
+   * (default vanilla), termination (default qemu), non-convergence (default none, as QEMU
+   * without auto-converge: iterate until termination or maxRounds).
    * `options` holds constructor options per policy name.
    */
   policy?: {
@@ -76,6 +78,8 @@ export interface MigrationSourceOptions {
   batchPages?: number;
   /** Payload bytes per PAGES frame (default 1 MiB). */
   frameBytes?: number;
+  /** Auto mode: how long to watch the guest before choosing, ms (default 200). */
+  autoProbeMs?: number;
   /** Post-copy pre-paging window: pages after a fault pushed next (default 16). */
   prepagePages?: number;
 }
@@ -87,6 +91,8 @@ export class MigrationAbortedError extends PagewireError {
     super("MIGRATION_ABORTED", `migration aborted: ${c?.code ?? "ERROR"}: ${c?.message ?? String(cause)}`, { cause });
   }
 }
+
+const NO_NON_CONVERGENCE: NonConvergencePolicy = { kind: "non-convergence", name: "none", check: () => ({ action: "none" }), reset: () => {} };
 
 /** Lets timers and I/O callbacks run (a microtask yield would not). */
 export function yieldToEventLoop(): Promise<void> {
@@ -113,6 +119,7 @@ export class MigrationSource {
   #requestWaiter: (() => void) | null = null;
   #features: Feature[] = [];
   #nonce = "";
+  #plan: MigrationPlan | null = null;
   #finalWord!: Promise<"closed" | "abort">;
   #setFinalWord!: (w: "closed" | "abort") => void;
 
@@ -139,11 +146,27 @@ export class MigrationSource {
     try {
       this.#k = o.kernel ?? (await loadKernel());
       this.#ch = new Channel(o.transport, o.key ?? null, this.#bucket);
+      let planCodecs: CodecOptions = {};
+      if (r.mode === "auto") {
+        const m = await measureWorkload(this.#k, mem, o.dirtyLog, this.#clock, o.autoProbeMs ?? 200);
+        const plan = chooseMigrationPlan(m, !!o.dirtyLog, this.#bucket.rate, o.downtimeLimitMs ?? 300);
+        r.mode = plan.mode;
+        planCodecs = plan.codecs;
+        this.#plan = plan;
+        r.decisions.push({
+          round: 0, kind: "auto", decision: `${plan.mode}, ${plan.selection} selection: ${plan.rule}`,
+          inputs: {
+            dirtyPagesPerSecond: Math.round(m.dirtyPagesPerSecond), workingSetPages: m.workingSetPages,
+            zeroShare: Math.round(m.zeroShare * 1000) / 1000, duplicateShare: Math.round(m.duplicateShare * 1000) / 1000,
+            probeSeconds: Math.round(m.probeSeconds * 1000) / 1000, bandwidthBytesPerSecond: this.#bucket.rate,
+          },
+        });
+      }
       await this.#handshake();
       // stages the destination did not accept are off
       const on = (f: Feature) => this.#features.includes(f);
       this.#pipeline = new EncodePipeline(this.#k, mem.pageCount, {
-        ...o.codecs, zero: on("zero"), xbzrle: on("xbzrle"), rle: on("rle"), dedup: on("dedup"),
+        ...planCodecs, ...o.codecs, zero: on("zero"), xbzrle: on("xbzrle"), rle: on("rle"), dedup: on("dedup"),
       }, o.batchPages);
       r.setupTime = (this.#clock.now() - start) * 1000;
       this.#ackPromise = new Promise((resolve, reject) => (this.#ack = { resolve, reject }));
@@ -158,7 +181,7 @@ export class MigrationSource {
         throw new PagewireError("DIRTY_LOG_REQUIRED", `mode ${mode} needs a dirty log; use stop-and-copy for memory without one`);
       }
       if (mode === "precopy" || mode === "hybrid") {
-        const switchToPostcopy = await this.#precopy(pending, mode === "hybrid" ? (o.maxRounds ?? 3) : (o.maxRounds ?? 30));
+        const switchToPostcopy = await this.#precopy(pending, o.maxRounds ?? this.#plan?.maxRounds ?? (mode === "hybrid" ? 3 : 30));
         if (switchToPostcopy && this.#features.includes("postcopy")) {
           mode = r.mode = "hybrid";
         }
@@ -336,9 +359,10 @@ export class MigrationSource {
     const pick = <T>(kind: "selection" | "termination" | "non-convergence", v: string | T | undefined, fallback: string): T =>
       (typeof v === "object" && v ? v : createPolicy(kind, (v as string | undefined) ?? fallback, p.options?.[(v as string | undefined) ?? fallback] ?? {})) as T;
     return {
-      selection: pick<PageSelectionPolicy>("selection", p.selection, "vanilla"),
+      selection: pick<PageSelectionPolicy>("selection", p.selection, this.#plan?.selection ?? "vanilla"),
       termination: pick<TerminationPolicy>("termination", p.termination, "qemu"),
-      nonConvergence: pick<NonConvergencePolicy>("non-convergence", p.nonConvergence, "force-stop"),
+      // QEMU's default: no auto-converge; iterate until the termination policy or maxRounds stops
+      nonConvergence: p.nonConvergence === undefined ? NO_NON_CONVERGENCE : pick<NonConvergencePolicy>("non-convergence", p.nonConvergence, "force-stop"),
     };
   }
 

@@ -16,7 +16,7 @@
 import { PagewireRangeError } from "../errors.js";
 import { hashPageList, randomSeed } from "../codec/pagehash.js";
 import type { Kernel } from "../kernel/kernel.js";
-import type { ScannedMemory } from "./hash-dirty-log.js";
+import type { PageRangeReader, ScannedMemory } from "./hash-dirty-log.js";
 
 const PAGE = 4096;
 const PAGES_PER_GIB = (1 << 30) / PAGE;
@@ -57,6 +57,9 @@ export interface DirtyRateEstimate {
 
 const Z: Record<number, number> = { 0.9: 1.6449, 0.95: 1.96, 0.99: 2.5758, 0.999: 3.2905 };
 
+/** Memory the sampler reads in place: a kernel region or a byte array. */
+export type SampledMemory = Exclude<ScannedMemory, PageRangeReader>;
+
 /** Samples random pages, hashes them now and again later: QEMU-style dirty-rate measurement. */
 export class DirtyRateSampler {
   readonly kernel: Kernel;
@@ -64,11 +67,11 @@ export class DirtyRateSampler {
   readonly sample: Uint32Array;
   readonly confidence: number;
   readonly hashSeed: bigint;
-  readonly #memory: ScannedMemory;
+  readonly #memory: SampledMemory;
   #before: BigUint64Array | null = null;
   #startedAt = 0;
 
-  constructor(kernel: Kernel, memory: ScannedMemory, pageCount: number, options: DirtyRateOptions = {}) {
+  constructor(kernel: Kernel, memory: SampledMemory, pageCount: number, options: DirtyRateOptions = {}) {
     const bytes = memory instanceof Uint8Array ? memory.byteLength : memory.bytes;
     if (!Number.isInteger(pageCount) || pageCount <= 0 || pageCount * PAGE > bytes) {
       throw new PagewireRangeError("PAGE_COUNT", `DirtyRateSampler: ${pageCount} pages need ${pageCount * PAGE} bytes of memory, got ${bytes}`);
@@ -168,7 +171,7 @@ export function samplePages(N: number, n: number, seed: number): Uint32Array {
  * Measures the dirty rate over `intervalMs` of wall time (QEMU calc-dirty-rate with
  * calc-time): start, wait, finish. The guest must be running meanwhile.
  */
-export async function measureDirtyRate(kernel: Kernel, memory: ScannedMemory, pageCount: number, intervalMs = 1000, options: DirtyRateOptions = {}): Promise<DirtyRateEstimate> {
+export async function measureDirtyRate(kernel: Kernel, memory: SampledMemory, pageCount: number, intervalMs = 1000, options: DirtyRateOptions = {}): Promise<DirtyRateEstimate> {
   const s = new DirtyRateSampler(kernel, memory, pageCount, options);
   s.start();
   await new Promise((r) => setTimeout(r, intervalMs));

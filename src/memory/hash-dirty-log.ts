@@ -19,8 +19,18 @@ const PAGE = 4096;
 /** Pages per copied window for memory outside the kernel (4 MiB). */
 const WINDOW_PAGES = 1024;
 
-/** Guest memory for a scan: a kernel region (zero copy, survives memory growth) or any byte array. */
-export type ScannedMemory = KernelRegion | Uint8Array;
+/** Memory read in windows by the caller's reader (a RAM file): copies `count` pages from page `first` into `into`. */
+export interface PageRangeReader {
+  readonly pageCount: number;
+  readRange(first: number, count: number, into: Uint8Array): void;
+}
+
+/** Guest memory for a scan: a kernel region (zero copy, survives memory growth), any byte array, or a range reader. */
+export type ScannedMemory = KernelRegion | Uint8Array | PageRangeReader;
+
+function isReader(m: ScannedMemory): m is PageRangeReader {
+  return typeof (m as PageRangeReader).readRange === "function";
+}
 
 export interface HashDirtyLogOptions {
   /** XXH3 seed; default random (so content cannot be crafted to hide a change). */
@@ -38,7 +48,7 @@ export class HashDirtyLog {
 
   /** Hashes every page once (the baseline). Cost: one scan. */
   constructor(kernel: Kernel, memory: ScannedMemory, pageCount: number, options: HashDirtyLogOptions = {}) {
-    const bytes = memory instanceof Uint8Array ? memory.byteLength : memory.bytes;
+    const bytes = memory instanceof Uint8Array ? memory.byteLength : isReader(memory) ? memory.pageCount * PAGE : memory.bytes;
     if (!Number.isInteger(pageCount) || pageCount < 0 || pageCount * PAGE > bytes) {
       throw new PagewireRangeError("PAGE_COUNT", `HashDirtyLog: ${pageCount} pages need ${pageCount * PAGE} bytes of memory, got ${bytes}`);
     }
@@ -73,7 +83,7 @@ export class HashDirtyLog {
     const bits = bm ? bm.region.ptr : 0;
     const mark = bm ? 1 : 0;
     const m = this.#memory;
-    if (!(m instanceof Uint8Array) || k.owns(m)) {
+    if (!isReader(m) && (!(m instanceof Uint8Array) || k.owns(m))) {
       const ptr = m instanceof Uint8Array ? m.byteOffset : m.ptr;
       return k.raw.scanChangedPages(ptr, this.pageCount, this.#hashes.ptr, bits, 0, mark, lo, hi) >>> 0;
     }
@@ -83,7 +93,8 @@ export class HashDirtyLog {
       let changed = 0;
       for (let first = 0; first < this.pageCount; first += WINDOW_PAGES) {
         const n = Math.min(WINDOW_PAGES, this.pageCount - first);
-        k.bytes(win).set(m.subarray(first * PAGE, (first + n) * PAGE));
+        if (isReader(m)) m.readRange(first, n, k.bytes(win).subarray(0, n * PAGE));
+        else k.bytes(win).set(m.subarray(first * PAGE, (first + n) * PAGE));
         changed += k.raw.scanChangedPages(win.ptr, n, this.#hashes.ptr + first * 16, bits, first, mark, lo, hi) >>> 0;
       }
       return changed;

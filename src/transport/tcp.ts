@@ -66,8 +66,9 @@ export class TcpListener {
     return new Promise((resolve) => this.#waiters.push(resolve));
   }
 
-  close(): Promise<void> {
-    return new Promise((resolve) => this.server.close(() => resolve()));
+  /** Stops accepting connections (connections already accepted stay open). */
+  close(): void {
+    this.server.close();
   }
 }
 

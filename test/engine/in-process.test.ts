@@ -29,7 +29,7 @@ function startGuest(mem: WasmGuestMemory, seed: number) {
 }
 
 describe("in-process migration", () => {
-  for (const mode of ["precopy", "stop-and-copy", "postcopy", "hybrid"] as MigrationMode[]) {
+  for (const mode of ["precopy", "stop-and-copy", "postcopy", "hybrid", "auto"] as MigrationMode[]) {
     it(`${mode}: destination equals the source at the pause, and the report adds up`, async () => {
       const ks = await createKernel();
       const kd = await createKernel();
@@ -45,7 +45,7 @@ describe("in-process migration", () => {
       let resumed = false;
       const source = new MigrationSource({
         kernel: ks, memory: src, dirtyLog: src.dirtyLog(), transport: ta, mode,
-        maxBandwidth: 200e6, downtimeLimitMs: 5, maxRounds: 6,
+        maxBandwidth: 200e6, downtimeLimitMs: 5, maxRounds: 6, autoProbeMs: 20,
         onPause: () => { guest.stop(); atPause = src.bytes().slice(); },
         onResume: () => { resumed = true; },
         deviceState: () => new Uint8Array([1, 2, 3]),
@@ -77,6 +77,7 @@ describe("in-process migration", () => {
       if (mode === "precopy" || mode === "hybrid") expect(report.rounds.length).toBeGreaterThan(1);
       if (mode === "postcopy" || mode === "hybrid") expect(report.rounds.at(-1)!.phase).toBe("postcopy");
       if (mode === "stop-and-copy") expect(report.rounds.length).toBe(1);
+      if (mode === "auto") expect(report.decisions[0].kind).toBe("auto");
       src.dispose();
       dst.dispose();
     });

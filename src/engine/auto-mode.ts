@@ -1,0 +1,105 @@
+// Workload-aware mode choice ("auto"): measure before migrating, then pick the mode and
+// its parameters by a fixed rule. The inputs and the decision go into the report.
+//
+//   measure (probeMs of guest run time, two dirty-log harvests):
+//     D   dirty rate, pages/s (the second harvest over its interval)
+//     W   writable working set: distinct pages dirtied over the whole probe
+//     z   zero-page share, d duplicate share (a sample of ≤ 4096 pages, hashed)
+//   with B = bandwidth in pages/s (maxBandwidth, or 1 Gbit/s when unlimited), T = downtime limit:
+//     no dirty log                     → stop-and-copy
+//     W ≤ B·T  or  D ≤ 0.3·B           → precopy, vanilla (converges fast: each round shrinks ≥ 3×)
+//     D ≤ 0.8·B                        → precopy, reuse-distance (skip pages that will be rewritten)
+//     otherwise (D > 0.8·B)            → hybrid: 2 pre-copy rounds, then post-copy (pre-copy would not converge)
+//   codecs: dedup on when d ≥ 1 %; zero, XBZRLE and RLE always on.
+// see: Sahni & Varma 2012 (hybrid pre/post-copy); Hines & Gopalan 2009; QEMU calc-dirty-rate.
+import { hashPages } from "../codec/pagehash.js";
+import type { CodecOptions } from "../codec/encode-pipeline.js";
+import { DirtyBitmap } from "../kernel/dirty-bitmap.js";
+import { PAGE_SIZE, type Kernel } from "../kernel/kernel.js";
+import type { DirtyLog, GuestMemory } from "../memory/guest-memory.js";
+import type { Clock } from "../sim/clock.js";
+
+export interface WorkloadMeasurement {
+  dirtyPagesPerSecond: number;
+  workingSetPages: number;
+  zeroShare: number;
+  duplicateShare: number;
+  probeSeconds: number;
+  samplePages: number;
+}
+
+export interface MigrationPlan {
+  mode: "precopy" | "hybrid" | "stop-and-copy";
+  selection: string;
+  maxRounds?: number;
+  codecs: CodecOptions;
+  rule: string;
+}
+
+/** Runs the probe: two harvests over `probeMs`, and a content sample of up to 4096 pages. */
+export async function measureWorkload(k: Kernel, memory: GuestMemory, dirtyLog: DirtyLog | undefined, clock: Clock, probeMs: number): Promise<WorkloadMeasurement> {
+  const n = memory.pageCount;
+  let dirtyRate = 0;
+  let wws = 0;
+  const t0 = clock.now();
+  if (dirtyLog) {
+    const a = new DirtyBitmap(k, n);
+    const b = new DirtyBitmap(k, n);
+    dirtyLog.start();
+    await clock.sleep(probeMs / 2000);
+    await dirtyLog.harvest(a);
+    const t1 = clock.now();
+    await clock.sleep(probeMs / 2000);
+    await dirtyLog.harvest(b);
+    const t2 = clock.now();
+    dirtyRate = t2 > t1 ? b.count() / (t2 - t1) : 0;
+    wws = a.or(b).count();
+    dirtyLog.stop();
+    a.dispose();
+    b.dispose();
+  }
+  // content sample: evenly spaced pages
+  const sample = Math.min(n, 4096);
+  const step = n / sample;
+  const pages = Array.from({ length: sample }, (_, i) => Math.floor(i * step));
+  const region = k.alloc(sample * PAGE_SIZE, PAGE_SIZE);
+  let zero = 0;
+  let dup = 0;
+  try {
+    memory.readPages(pages, k.bytes(region));
+    const zeros = new DirtyBitmap(k, sample);
+    zero = k.zeroPages(k.bytes(region), sample, zeros);
+    zeros.dispose();
+    const hashes = hashPages(k, k.bytes(region), sample, new BigUint64Array(2 * sample), { bits: 128 });
+    const seen = new Set<string>();
+    for (let i = 0; i < sample; i++) {
+      const h = `${hashes[2 * i]}:${hashes[2 * i + 1]}`;
+      if (seen.has(h)) dup++;
+      else seen.add(h);
+    }
+  } finally {
+    k.free(region);
+  }
+  return {
+    dirtyPagesPerSecond: dirtyRate,
+    workingSetPages: wws,
+    zeroShare: sample ? zero / sample : 0,
+    duplicateShare: sample ? dup / sample : 0,
+    probeSeconds: clock.now() - t0,
+    samplePages: sample,
+  };
+}
+
+/** The rule in this file's header, as a pure function. */
+export function chooseMigrationPlan(m: WorkloadMeasurement, hasDirtyLog: boolean, bandwidthBytesPerSecond: number, downtimeLimitMs: number): MigrationPlan {
+  const B = (Number.isFinite(bandwidthBytesPerSecond) ? bandwidthBytesPerSecond : 125e6) / PAGE_SIZE;
+  const fitsDowntime = m.workingSetPages <= B * (downtimeLimitMs / 1000);
+  const codecs: CodecOptions = { zero: true, xbzrle: true, rle: true, dedup: m.duplicateShare >= 0.01, unchanged: true };
+  if (!hasDirtyLog) return { mode: "stop-and-copy", selection: "vanilla", codecs, rule: "no dirty log: stop-and-copy" };
+  const D = m.dirtyPagesPerSecond;
+  if (fitsDowntime || D <= 0.3 * B) {
+    return { mode: "precopy", selection: "vanilla", codecs, rule: fitsDowntime ? "working set fits the downtime: precopy" : "dirty rate ≤ 0.3 × bandwidth: precopy" };
+  }
+  if (D <= 0.8 * B) return { mode: "precopy", selection: "reuse-distance", codecs, rule: "dirty rate ≤ 0.8 × bandwidth: precopy, reuse-distance selection" };
+  return { mode: "hybrid", selection: "vanilla", maxRounds: 2, codecs, rule: "dirty rate > 0.8 × bandwidth: hybrid (2 pre-copy rounds, then post-copy)" };
+}
