@@ -64,7 +64,7 @@ run:
 presets: ${PRESETS.map((p) => `\n  ${p.name.padEnd(18)} ${p.description}`).join("")}
 policies: selection ${listPolicies("selection").map((p) => p.name).join(", ")}
           termination ${listPolicies("termination").map((p) => p.name).join(", ")}
-          non-convergence ${listPolicies("non-convergence").map((p) => p.name).join(", ")}`;
+          non-convergence ${listPolicies("non-convergence").map((p) => p.name).join(", ")}, none`;
 
 export interface Guest {
   label: string;
@@ -164,7 +164,7 @@ export function makeConfig(preset: Preset, over: { selection?: string; terminati
   const policy = {
     selection: over.selection ? checkPolicy("selection", over.selection) : preset.policy.selection,
     termination: over.termination ? checkPolicy("termination", over.termination) : preset.policy.termination,
-    nonConvergence: over.nonConvergence ? checkPolicy("non-convergence", over.nonConvergence) : preset.policy.nonConvergence,
+    nonConvergence: over.nonConvergence === "none" ? undefined : over.nonConvergence ? checkPolicy("non-convergence", over.nonConvergence) : preset.policy.nonConvergence,
   };
   const parts = [preset.name, over.selection, over.termination, over.nonConvergence, over.codecs !== undefined ? `codecs=${over.codecs}` : undefined].filter(Boolean);
   return { label: label ?? parts.join("/"), preset, codecs, policy, downtimeLimitMs: over.downtimeLimitMs ?? preset.downtimeLimitMs };

@@ -1,8 +1,9 @@
 // A network link in virtual time, wrapped around a transport pair (createInProcessPair).
 //
 //   send(frame):  wait for CPU time owed (charged by the simulator), then
-//                 serialize: the link is busy for bytes / bandwidth; send resolves when
-//                 the last byte is on the wire (a socket with a small buffer)
+//                 serialize: the link is busy for bytes / bandwidth after the frames
+//                 queued before it; send resolves once at most `sendBufferBytes` are
+//                 still waiting for the wire (a socket's send buffer)
 //                 deliver:   at serialized + latency (+ jitter), never before the
 //                 previous frame (a link keeps order)
 //   close():      after the last delivery
@@ -21,6 +22,8 @@ export interface LinkOptions {
   jitter?: number;
   /** Seed of the jitter PRNG. */
   seed?: number;
+  /** Bytes that may wait for the wire before send() blocks (default 1 MiB, a TCP send buffer). */
+  sendBufferBytes?: number;
   /** Charge the wall time spent between two sends as CPU time (measured mode; not repeatable). */
   measureCpu?: boolean;
 }
@@ -82,7 +85,10 @@ export class LinkEnd implements Transport {
       this.timeline.push([arrive, this.#delivered]);
       this.inner.send(frame).catch(() => {}); // the peer may have closed: its loss, as on a socket
     });
-    if (serialized > c.now()) await c.sleep(serialized - c.now());
+    // block while more than the send buffer waits for the wire
+    const bufferSeconds = Number.isFinite(o.bandwidth) ? (o.sendBufferBytes ?? 1 << 20) / o.bandwidth : 0;
+    const until = serialized - bufferSeconds;
+    if (until > c.now()) await c.sleep(until - c.now());
   }
 
   receive(): Promise<Uint8Array | null> {

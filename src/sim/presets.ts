@@ -1,7 +1,9 @@
 // Named configurations of the engine for simulate/compare. `qemu` reproduces what QEMU 7.2
 // does by default with XBZRLE on: vanilla selection (every dirty page each round), stop
-// when pending ≤ bandwidth × 300 ms, zero pages, XBZRLE with a 64 MiB cache from the first
-// dirty-sync round, nothing else. The `pagewire*` presets switch on the other codecs and
+// when pending ≤ bandwidth × 300 ms (no auto-converge: otherwise iterate, up to the
+// engine's 30 rounds), zero pages, XBZRLE with a 64 MiB cache from the first dirty-sync
+// round, nothing else. The `pagewire*` presets stop anyway when a round does not
+// converge (force-stop). The `pagewire*` presets switch on the other codecs and
 // policies.
 import type { CodecOptions } from "../codec/encode-pipeline.js";
 
@@ -9,7 +11,8 @@ export interface Preset {
   name: string;
   description: string;
   codecs: CodecOptions;
-  policy: { selection: string; termination: string; nonConvergence: string };
+  /** nonConvergence undefined: none (iterate until the termination rule or maxRounds, as QEMU without auto-converge). */
+  policy: { selection: string; termination: string; nonConvergence?: string };
   downtimeLimitMs: number;
 }
 
@@ -19,7 +22,7 @@ export const PRESETS: Preset[] = [
   {
     name: "qemu", description: "QEMU 7.2: vanilla, qemu termination at 300 ms, zero pages, XBZRLE 64 MiB from round 1",
     codecs: { zero: true, xbzrle: true, xbzrleCacheBytes: 64 << 20, xbzrleFromRound: 1, unchanged: false, dedup: false, rle: false },
-    policy: { selection: "vanilla", termination: "qemu", nonConvergence: "force-stop" }, downtimeLimitMs: 300,
+    policy: { selection: "vanilla", termination: "qemu" }, downtimeLimitMs: 300,
   },
   {
     name: "pagewire", description: "every codec (zero, unchanged, dedup, XBZRLE, RLE), vanilla, qemu termination",

@@ -43,7 +43,7 @@ export interface ScenarioOptions {
   /** One-way latency, seconds (default 0.0005). */
   latency?: number;
   jitter?: number;
-  /** Engine rate limit (QEMU max-bandwidth), bytes/s; default none (the link limits). */
+  /** Engine rate limit (QEMU max-bandwidth), bytes/s; default the link bandwidth (the engine knows its rate, as QEMU does). */
   maxBandwidth?: number;
   mode?: MigrationMode;
   codecs?: CodecOptions;
@@ -137,7 +137,7 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
     let atPause: Uint8Array | null = null;
     source = new MigrationSource({
       kernel: ks, memory, dirtyLog: log, transport: ta, clock, mode: o.mode ?? "precopy",
-      codecs: { ...o.codecs, hashSeed: BigInt(mixSeed(seed, 0x4a54)) }, maxBandwidth: o.maxBandwidth,
+      codecs: { ...o.codecs, hashSeed: BigInt(mixSeed(seed, 0x4a54)) }, maxBandwidth: o.maxBandwidth ?? o.bandwidth,
       downtimeLimitMs: o.downtimeLimitMs, maxRounds: o.maxRounds, policy: o.policy,
       onPause: () => { paused = true; atPause = null; },
       onThrottle: (percent) => { throttle = percent / 100; },

@@ -41,7 +41,11 @@ export class VirtualClock implements Clock {
   }
 
   sleep(seconds: number): Promise<void> {
-    return new Promise((resolve) => this.at(this.#now + Math.max(0, seconds || 0), resolve));
+    let t = this.#now + Math.max(0, seconds || 0);
+    // a positive sleep always moves time, even when it is below the clock's float resolution
+    // (a token bucket waiting for a rounding-error deficit would otherwise spin forever)
+    if (seconds > 0 && t === this.#now) t = this.#now + Math.max(Math.abs(this.#now) * Number.EPSILON * 2, Number.MIN_VALUE);
+    return new Promise((resolve) => this.at(t, resolve));
   }
 
   /** Runs `fire` at virtual time `t` (or now, if `t` has passed). */

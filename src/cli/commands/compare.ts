@@ -129,6 +129,6 @@ function compareHtml(rows: CompareRow[], head: string[], cells: string[][], conf
       charts.push(lineChart(`Downtime vs bandwidth: ${g}`, lines, "bandwidth, MiB/s", "downtime, ms"));
     }
   }
-  const cfg = table(["config", "selection", "termination", "non-convergence", "codecs"], configs.map((c) => [c.label, c.policy.selection, c.policy.termination, c.policy.nonConvergence, Object.entries(c.codecs).filter(([, x]) => x === true).map(([k]) => k).join(", ")]));
+  const cfg = table(["config", "selection", "termination", "non-convergence", "codecs"], configs.map((c) => [c.label, c.policy.selection, c.policy.termination, c.policy.nonConvergence ?? "none", Object.entries(c.codecs).filter(([, x]) => x === true).map(([k]) => k).join(", ")]));
   return page("pagewire compare", `<p>seed ${esc(seed)}, virtual time</p>${cfg}<h2>Results</h2>${table(head, cells)}<h2>Charts</h2>${charts.join("\n")}`);
 }

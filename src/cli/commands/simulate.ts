@@ -100,7 +100,7 @@ function simulationHtml(scenario: Record<string, unknown>, r: ScenarioResult, co
   const summary = table(["figure", "value"], [
     ["guest", `${scenario.guest} (${formatBytes(scenario["guest-bytes"] as number)})`],
     ["link", `${scenario["bandwidth-text"]}, latency ${(scenario.latency as number) * 1000} ms`],
-    ["configuration", `${config.label}: ${config.policy.selection} / ${config.policy.termination} / ${config.policy.nonConvergence}`],
+    ["configuration", `${config.label}: ${config.policy.selection} / ${config.policy.termination} / ${config.policy.nonConvergence ?? "none"}`],
     ["status", rep.status], ["total-time", `${rep.totalTime.toFixed(1)} ms`], ["downtime", `${rep.downtime.toFixed(1)} ms`],
     ["rounds", rep.rounds.length], ["transferred", formatBytes(rep.ram.transferred)], ["verified", String(r.verified)],
     ["seed", String(scenario.seed)], ["CPU time", `${scenario.cpu} (${r.cpuSeconds.toFixed(3)} s)`],
