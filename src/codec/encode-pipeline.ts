@@ -93,6 +93,8 @@ export class EncodePipeline {
   readonly #ownsDedup: boolean;
   #round = 0;
   #lastStage = false;
+  /** Post-copy: every page gets a record (the destination waits for each pending page), none is skipped. */
+  #sendAll = false;
   #pagesInRound = 0;
 
   constructor(kernel: Kernel, pageCount: number, codecs: CodecOptions = {}, batchPages = 256) {
@@ -123,10 +125,11 @@ export class EncodePipeline {
    * Starts dirty-sync period `round` (the XBZRLE cache ages entries by it). `lastStage`
    * is the stop-and-copy or post-copy phase: nothing more is inserted into the cache.
    */
-  beginRound(round: number, lastStage = false): void {
+  beginRound(round: number, lastStage = false, sendAll = false): void {
     if (this.#cache && this.#pagesInRound > 0) this.#cache.updateRates(this.#pagesInRound);
     this.#round = round;
     this.#lastStage = lastStage;
+    this.#sendAll = sendAll;
     this.#pagesInRound = 0;
   }
 
@@ -146,7 +149,7 @@ export class EncodePipeline {
     if (this.#filter || this.#dedup) hashPages(k, this.snapshotView(count), count, hashes, { bits: 128, seed: this.seed });
 
     // unchanged since last sent: nothing to send, nothing changes at the destination
-    if (this.#filter) {
+    if (this.#filter && !this.#sendAll) {
       const skip = new Uint8Array(count);
       counts.skipped += this.#filter.filterHashed(list, hashes, skip);
       for (let i = 0; i < count; i++) if (skip[i]) kind[i] = SKIP;
@@ -232,7 +235,7 @@ export class EncodePipeline {
       const xl = xbLengths[j];
       const rl = rleLengths ? rleLengths[j] : -1;
       if (rleLengths) rleOffset = rleOffsetOf(rleLengths, j, rleOffset);
-      if (xl === 0) {
+      if (xl === 0 && !this.#sendAll) {
         counts.skipped++; // XBZRLE: identical to the cached (and destination) copy
       } else if (xl > 0 && (rl < 0 || xl <= rl)) {
         out.add(RecordKind.XBZRLE, page, xbzrleBodies[j]);

@@ -440,7 +440,8 @@ export class MigrationSource {
     let pushed = 0;
     const total = pending.count();
     const bytesBefore = this.#ch.bytesSent;
-    this.#pipeline.beginRound(r.rounds.length, true);
+    // every pending page must arrive: the destination counts them as missing until then
+    this.#pipeline.beginRound(r.rounds.length, true, true);
     this.#writer.begin(r.rounds.length);
     while (pending.count() > 0) {
       this.#throwIfRemoteFailed();

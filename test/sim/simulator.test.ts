@@ -58,6 +58,18 @@ describe("simulator", () => {
     });
   }
 
+  it("hybrid with fake-dirty writes: pages unchanged since pre-copy are still sent in post-copy (regression)", async () => {
+    const r = await runScenario({
+      workload: createWorkload("working-set", { seed: 3, dirtyRate: 3000, fakeDirtyShare: 0.6, workingSetShare: 0.3 }), pageCount: 2048, bandwidth: 20e6, seed: 3,
+      mode: "hybrid", maxRounds: 3, codecs: PRESETS[1].codecs, policy: PRESETS[1].policy,
+    });
+    expect(r.report.status).toBe("completed");
+    expect(r.report.mode).toBe("hybrid");
+    expect(r.report.rounds.at(-1)!.phase).toBe("postcopy");
+    expect(r.report.rounds.at(-1)!.skipped).toBe(0);
+    expect(r.verified).toBe(true);
+  });
+
   it("write-storm does not converge at the given bandwidth: the qemu rule never stops it", async () => {
     const r = await runScenario({ workload: createWorkload("write-storm", { seed: 1, dirtyRate: 3000 }), pageCount: 4096, bandwidth: 8e6, seed: 1, maxRounds: 5, policy: { selection: "vanilla", termination: "qemu", nonConvergence: "force-stop" } });
     expect(r.verified).toBe(true);
