@@ -58,3 +58,12 @@ export { TokenBucket } from "./transport/rate-limit.js";
 export { FrameError, FrameType, PROTOCOL_VERSION, type FrameKey } from "./transport/frame.js";
 export { frameKey } from "./transport/hmac.js";
 export { realClock, type Clock } from "./sim/clock.js";
+// workloads, traces and the virtual-time simulator (issue 7)
+export { createWorkload, listWorkloads, type WorkloadInfo } from "./workload/registry.js";
+export { SyntheticWorkload, type WorkloadOptions } from "./workload/synthetic.js";
+export { CONTENT_MODELS, fillContent, type ContentModel } from "./workload/content.js";
+export { seededRandom, ZipfSampler } from "./workload/random.js";
+export { VirtualClock } from "./sim/virtual-clock.js";
+export { LinkEnd, createLink, type LinkOptions } from "./sim/link.js";
+export { PRESETS, findPreset, type Preset } from "./sim/presets.js";
+export { runScenario, type ScenarioOptions, type ScenarioResult, type ScenarioProgress, type CpuTimeMode } from "./sim/simulator.js";

@@ -4,3 +4,4 @@ export * from "./index.js";
 export { FileMemory } from "./memory/file-memory.js";
 export { connectTcp, TcpListener, type TcpOptions } from "./transport/tcp.js";
 export { loadRecording, parseDirtyPageRecords, applyDirtyPageRecord, RecordingError, type Recording, type DirtyPageRecord } from "./memory/recording.js";
+export { TraceWorkload, openRecording, recordMemory, encodeDirtyPageRecord, SHIPPED_RECORDINGS, type RecordOptions, type RecordSummary } from "./memory/trace.js";

@@ -4,9 +4,13 @@
 import { receiveCommand } from "./commands/receive.js";
 import { selfcheckCommand } from "./commands/selfcheck.js";
 import { sendCommand } from "./commands/send.js";
+import { simulateCommand } from "./commands/simulate.js";
+import { compareCommand } from "./commands/compare.js";
+import { benchCommand } from "./commands/bench.js";
+import { recordCommand } from "./commands/record.js";
 import { UsageError, type Command } from "./usage.js";
 
-const COMMANDS: Command[] = [selfcheckCommand, sendCommand, receiveCommand];
+const COMMANDS: Command[] = [selfcheckCommand, sendCommand, receiveCommand, simulateCommand, compareCommand, benchCommand, recordCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

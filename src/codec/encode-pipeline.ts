@@ -41,6 +41,8 @@ export interface CodecOptions {
   dedupIndex?: DedupIndex;
   /** This guest's id in the shared dedup index (default 0). */
   guestId?: number;
+  /** XXH3 seed for the unchanged/dedup hashes; default random per migration. The simulator fixes it so a run repeats bit for bit. */
+  hashSeed?: bigint;
 }
 
 export const DEFAULT_CODECS = {
@@ -96,11 +98,11 @@ export class EncodePipeline {
 
   constructor(kernel: Kernel, pageCount: number, codecs: CodecOptions = {}, batchPages = 256) {
     this.kernel = kernel;
-    const { dedupIndex, guestId, ...flags } = codecs;
+    const { dedupIndex, guestId, hashSeed, ...flags } = codecs;
     this.codecs = { ...DEFAULT_CODECS, ...flags };
     this.batchPages = batchPages;
     this.guestId = guestId ?? 0;
-    this.seed = randomSeed(); // one per migration: hash decisions cannot be steered from outside
+    this.seed = hashSeed ?? randomSeed(); // one per migration: hash decisions cannot be steered from outside
     this.#zeroBits = new DirtyBitmap(kernel, batchPages);
     // one spare page in front keeps the snapshot off power-of-two distances from guest RAM
     this.#snapshot = kernel.alloc((batchPages + 1) * PAGE_SIZE, PAGE_SIZE);

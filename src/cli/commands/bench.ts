@@ -1,0 +1,53 @@
+// pagewire bench: runs the kernel benchmarks (bench/*.bench.ts, with tsx) and prints their
+// ratio tables. The suites live beside the package source, not in dist/.
+import { spawnSync } from "node:child_process";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { UsageError, type Command } from "../usage.js";
+
+const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
+
+function suites(): string[] {
+  const dir = join(ROOT, "bench");
+  return existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith(".bench.ts")).map((f) => f.replace(/\.bench\.ts$/, "")).sort() : [];
+}
+
+export const benchCommand: Command = {
+  name: "bench",
+  summary: "run the kernel benchmarks (ratios to memcpy) and print their tables",
+  help: `usage: pagewire bench [SUITE...] [--quick] [--json] [--list]
+
+Runs bench/<suite>.bench.ts with tsx (each writes bench/results/<suite>.json, or
+<suite>.quick.tmp.json with --quick) and prints
+its table. Default: every suite. --quick: short measurements. --json: print the result
+files as one JSON object. Suites: ${suites().join(", ") || "(none found)"}.
+  --seed, --html are accepted for uniformity and ignored.`,
+  async run(argv) {
+    let parsed;
+    try {
+      parsed = parseArgs({ args: argv, strict: true, allowPositionals: true, options: { quick: { type: "boolean" }, json: { type: "boolean" }, list: { type: "boolean" }, seed: { type: "string" }, html: { type: "string" } } });
+    } catch (e) {
+      throw new UsageError(`bench: ${(e as Error).message.split("\n")[0]}`);
+    }
+    const all = suites();
+    if (parsed.values.list) {
+      console.log(all.join("\n"));
+      return 0;
+    }
+    const chosen = parsed.positionals.length ? parsed.positionals : all;
+    for (const s of chosen) if (!all.includes(s)) throw new UsageError(`bench: unknown suite '${s}' (${all.join(", ")})`);
+    const tsx = join(ROOT, "node_modules", ".bin", "tsx");
+    if (!existsSync(tsx)) throw new Error(`bench needs tsx (a dev dependency): ${tsx} not found; run npm install in ${ROOT}`);
+    const results: Record<string, unknown> = {};
+    for (const s of chosen) {
+      const r = spawnSync(tsx, [join("bench", `${s}.bench.ts`), ...(parsed.values.quick ? ["--quick"] : [])], { cwd: ROOT, stdio: parsed.values.json ? ["ignore", "ignore", "inherit"] : "inherit" });
+      if (r.status !== 0) throw new Error(`benchmark ${s} failed (exit ${r.status ?? r.signal})`);
+      const file = join(ROOT, "bench", "results", `${s}${parsed.values.quick ? ".quick.tmp" : ""}.json`);
+      if (existsSync(file)) results[s] = JSON.parse(readFileSync(file, "utf8"));
+    }
+    if (parsed.values.json) console.log(JSON.stringify(results, null, 2));
+    return 0;
+  },
+};

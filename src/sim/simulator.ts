@@ -1,0 +1,180 @@
+// A migration in virtual time: the real engine and kernels on real bytes, a simulated
+// guest and a simulated link.
+//
+//   VirtualClock ── onAdvance(dt) ──► workload.run(dt × (1 − throttle), source memory)
+//        │                             (stops at onPause: the guest is paused)
+//        ├── TokenBucket (engine max-bandwidth) sleeps on it
+//        └── LinkEnd × 2 (bandwidth, latency, jitter) deliver frames on it
+//   MigrationSource ──► LinkEnd ──► in-process pair ──► MigrationDestination
+//
+// Kernel CPU time: "model" charges cpuNsPerPage for each page the source reads and
+// encodes (repeatable); "measure" charges the wall time the process spent between two
+// frames (source and destination work, single-threaded: not repeatable); "none" makes
+// CPU free. The charge delays the next frame, as a busy sender would.
+//
+// Repeatability: workload, jitter and the engine's hash seed come from the scenario
+// seed and nothing reads wall time (except "measure"), so two runs with one seed give
+// identical reports.
+import { MigrationDestination } from "../engine/destination.js";
+import { MigrationSource, type MigrationMode } from "../engine/source.js";
+import type { MigrationReport } from "../engine/report.js";
+import type { CodecOptions } from "../codec/encode-pipeline.js";
+import { PagewireRangeError } from "../errors.js";
+import { PAGE_SIZE, type Kernel } from "../kernel/kernel.js";
+import { createKernel } from "../kernel/loader.js";
+import type { GuestMemory } from "../memory/guest-memory.js";
+import { WasmGuestMemory } from "../memory/wasm-guest-memory.js";
+import { createInProcessPair } from "../transport/in-process.js";
+import { mixSeed } from "../workload/random.js";
+import type { Workload } from "../workload/workload.js";
+import { createLink } from "./link.js";
+import { VirtualClock } from "./virtual-clock.js";
+
+export type CpuTimeMode = "model" | "measure" | "none";
+
+export interface ScenarioOptions {
+  /** The guest: a workload instance (synthetic or TraceWorkload). */
+  workload: Workload;
+  /** Guest RAM in pages. */
+  pageCount: number;
+  seed?: number;
+  /** Link bandwidth, bytes/s each way. */
+  bandwidth: number;
+  /** One-way latency, seconds (default 0.0005). */
+  latency?: number;
+  jitter?: number;
+  /** Engine rate limit (QEMU max-bandwidth), bytes/s; default the link bandwidth (the engine knows its rate, as QEMU does). */
+  maxBandwidth?: number;
+  mode?: MigrationMode;
+  codecs?: CodecOptions;
+  policy?: { selection?: string; termination?: string; nonConvergence?: string; options?: Record<string, object> };
+  downtimeLimitMs?: number;
+  maxRounds?: number;
+  /** Guest seconds run before the migration starts (default 0). */
+  warmupSeconds?: number;
+  cpu?: CpuTimeMode;
+  /** Modeled CPU cost per page read and encoded, ns (default 400). */
+  cpuNsPerPage?: number;
+  /** Called as virtual time advances. */
+  onProgress?: (p: ScenarioProgress) => void;
+  /** Kernels for source and destination (default: two new ones). */
+  kernels?: [Kernel, Kernel];
+}
+
+export interface ScenarioProgress {
+  /** Virtual seconds since the migration started. */
+  time: number;
+  /** Pre-copy rounds finished. */
+  rounds: number;
+  /** Pages the source read in the current round. */
+  roundPages: number;
+  bytesSent: number;
+  pageCount: number;
+  paused: boolean;
+}
+
+export interface ScenarioResult {
+  report: MigrationReport;
+  /** (virtual seconds since start, cumulative bytes delivered to the destination). */
+  timeline: Array<[number, number]>;
+  /** The destination's memory equals the source's at the pause, byte for byte. */
+  verified: boolean;
+  /** Guest writes during the run (as the workload counts them, when it does). */
+  cpuMode: CpuTimeMode;
+  /** Seconds of CPU charged (modeled or measured). */
+  cpuSeconds: number;
+  /** Wall-clock seconds the simulation took (not part of the repeatable result). */
+  wallSeconds: number;
+}
+
+/** Runs one migration scenario in virtual time. */
+export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
+  if (!(o.bandwidth > 0)) throw new PagewireRangeError("SIM_BANDWIDTH", `bandwidth must be > 0 bytes/s, got ${o.bandwidth}`);
+  if (!(Number.isInteger(o.pageCount) && o.pageCount > 0)) throw new PagewireRangeError("SIM_GUEST_SIZE", `guest size must be a positive number of pages, got ${o.pageCount}`);
+  const wall0 = performance.now();
+  const seed = o.seed ?? 1;
+  const cpu = o.cpu ?? "model";
+  const nsPerPage = o.cpuNsPerPage ?? 400;
+  const [ks, kd] = o.kernels ?? [await createKernel({ initialBytes: o.pageCount * PAGE_SIZE + (96 << 20) }), await createKernel({ initialBytes: o.pageCount * PAGE_SIZE + (32 << 20) })];
+  const src = new WasmGuestMemory(ks, o.pageCount);
+  const dst = new WasmGuestMemory(kd, o.pageCount);
+  const clock = new VirtualClock();
+  try {
+    o.workload.init(src);
+    let paused = false;
+    let throttle = 0;
+    if (o.warmupSeconds) o.workload.run(o.warmupSeconds, src);
+    const [ta, tb] = createLink(createInProcessPair(), clock, {
+      bandwidth: o.bandwidth, latency: o.latency ?? 0.0005, jitter: o.jitter ?? 0, seed: mixSeed(seed, 0x11c), measureCpu: cpu === "measure",
+    });
+    let roundPages = 0;
+    let cpuSeconds = 0;
+    let source: MigrationSource | null = null;
+    let lastRounds = 0;
+    // the source reads guest pages through this: counts pages, charges modeled CPU time
+    const memory: GuestMemory = {
+      pageCount: src.pageCount,
+      readPages(pages, out) {
+        src.readPages(pages, out);
+        const rounds = source?.report.rounds.length ?? 0;
+        if (rounds !== lastRounds) { lastRounds = rounds; roundPages = 0; }
+        roundPages += pages.length;
+        if (cpu === "model") {
+          const s = (pages.length * nsPerPage) / 1e9;
+          ta.cpuDebt += s;
+          cpuSeconds += s;
+        }
+      },
+      writePage: (p, d) => src.writePage(p, d),
+      pageView: (p) => src.pageView(p),
+      flush: () => src.flush(),
+    };
+    clock.onAdvance = (from, to) => {
+      if (!paused && throttle < 1) o.workload.run((to - from) * (1 - throttle), src);
+      o.onProgress?.({ time: to, rounds: source?.report.rounds.length ?? 0, roundPages, bytesSent: ta.bytesSent, pageCount: o.pageCount, paused });
+    };
+    const log = src.dirtyLog();
+    let atPause: Uint8Array | null = null;
+    source = new MigrationSource({
+      kernel: ks, memory, dirtyLog: log, transport: ta, clock, mode: o.mode ?? "precopy",
+      codecs: { ...o.codecs, hashSeed: BigInt(mixSeed(seed, 0x4a54)) }, maxBandwidth: o.maxBandwidth ?? o.bandwidth,
+      downtimeLimitMs: o.downtimeLimitMs, maxRounds: o.maxRounds, policy: o.policy,
+      onPause: () => { paused = true; atPause = null; },
+      onThrottle: (percent) => { throttle = percent / 100; },
+    });
+    const destination = new MigrationDestination({ kernel: kd, memory: dst, transport: tb, clock });
+    const [report] = await Promise.all([source.migrate(), destination.receive()]);
+    void atPause;
+    // the guest stays paused after onPause, so the source memory is the state at the pause
+    const verified = equalBytes(src.bytes(), dst.bytes());
+    return {
+      report, timeline: thin(ta.timeline, 400), verified, cpuMode: cpu,
+      cpuSeconds: cpu === "measure" ? ta.measuredCpuSeconds : cpuSeconds, wallSeconds: (performance.now() - wall0) / 1000,
+    };
+  } finally {
+    clock.onAdvance = null;
+    src.dispose();
+    dst.dispose();
+  }
+}
+
+/** Byte-for-byte equality (Buffer.compare on Node, 8 bytes at a time elsewhere). */
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  const B = (globalThis as { Buffer?: { compare(x: Uint8Array, y: Uint8Array): number } }).Buffer;
+  if (B) return B.compare(a, b) === 0;
+  const n = a.length >>> 3;
+  const wa = new BigUint64Array(a.buffer, a.byteOffset, n);
+  const wb = new BigUint64Array(b.buffer, b.byteOffset, n);
+  for (let i = 0; i < n; i++) if (wa[i] !== wb[i]) return false;
+  for (let i = n * 8; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** At most `n` points of a monotone timeline, keeping the first and last. */
+function thin(points: Array<[number, number]>, n: number): Array<[number, number]> {
+  if (points.length <= n) return points.slice();
+  const out: Array<[number, number]> = [];
+  for (let i = 0; i < n; i++) out.push(points[Math.round((i * (points.length - 1)) / (n - 1))]);
+  return out;
+}
