@@ -95,6 +95,7 @@ export class EncodePipeline {
   #lastStage = false;
   #sendAll = false;
   #pagesInRound = 0;
+  #cacheUsed = false;
 
   constructor(kernel: Kernel, pageCount: number, codecs: CodecOptions = {}, batchPages = 256) {
     this.kernel = kernel;
@@ -128,11 +129,10 @@ export class EncodePipeline {
    * destination waits for each page it was told is pending).
    */
   beginRound(round: number, lastStage = false, sendAll = false): void {
-    if (this.#cache && this.#pagesInRound > 0) this.#cache.updateRates(this.#pagesInRound);
+    this.#closePeriod();
     this.#round = round;
     this.#lastStage = lastStage;
     this.#sendAll = sendAll;
-    this.#pagesInRound = 0;
   }
 
   /**
@@ -198,6 +198,7 @@ export class EncodePipeline {
     const xbOffsets = new Int32Array(m);
     const useXbzrle = this.#cache && this.#round >= c.xbzrleFromRound && m > 0;
     if (useXbzrle) {
+      this.#cacheUsed = true;
       const outView = new Uint8Array(k.memory.buffer, this.#work.ptr, m * PAGE_SIZE);
       this.#cache!.savePages(packed, Uint32Array.from(encodeList, (i) => list[i]), this.#round, outView, xbLengths, { packed: true, lastStage: this.#lastStage });
       let o = 0;
@@ -266,7 +267,11 @@ export class EncodePipeline {
     }
   }
 
-  /** Counters of the stateful stages, with QEMU's names where one exists. */
+  /**
+   * Counters of the stateful stages, with QEMU's names where one exists. The XBZRLE
+   * rates (cache-miss-rate, encoding-rate) are those of the last period that used the
+   * cache, as QEMU reports the latest period.
+   */
   stats(): Record<string, number> {
     const s: Record<string, number> = {};
     if (this.#cache) Object.assign(s, this.#cache.stats());
@@ -286,6 +291,18 @@ export class EncodePipeline {
     this.#filter?.dispose?.();
     this.#cache?.dispose();
     if (this.#ownsDedup) this.#dedup!.dispose();
+  }
+
+  /** Ends the current period for the XBZRLE rates, unless the cache saw nothing in it. */
+  #closePeriod(): void {
+    if (this.#cache && this.#pagesInRound > 0 && this.#cacheUsed) this.#cache.updateRates(this.#pagesInRound);
+    this.#pagesInRound = 0;
+    this.#cacheUsed = false;
+  }
+
+  /** Ends the last period (call once the migration has sent its last page). */
+  finish(): void {
+    this.#closePeriod();
   }
 
   /** Keeps a cached XBZRLE copy equal to what the destination now holds (zeros when `data` is null). */

@@ -568,6 +568,7 @@ export class MigrationSource {
     const r = this.report;
     r.ram.transferred = this.#ch.bytesSent;
     r.ram.mbps = seconds > 0 ? (r.ram.transferred * 8) / seconds / 1e6 : 0;
+    this.#pipeline.finish();
     r["xbzrle-cache"] = this.#pipeline.stats();
     r.dedup = this.#pipeline.dedupStats();
     void this.#features;
