@@ -4,3 +4,5 @@ export * from "./index.js";
 export { FileMemory } from "./memory/file-memory.js";
 export { connectTcp, TcpListener, type TcpOptions } from "./transport/tcp.js";
 export { loadRecording, parseDirtyPageRecords, applyDirtyPageRecord, RecordingError, type Recording, type DirtyPageRecord } from "./memory/recording.js";
+export { QmpClient, QmpError, type QmpEvent, type QmpStatus, type QmpMigrationInfo, type QmpClientOptions } from "./memory/qemu.js";
+export { migrateQemuGuest, QemuMigrationError, type QemuMigrationOptions, type QemuMigrationResult } from "./memory/qemu-migration.js";

@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 // The `pagewire` command: dispatches to one module per sub-command (src/cli/commands/).
 // Exit codes: 0 success, 1 failure (one line on stderr), 2 usage error (one line).
+import { migrateQemuCommand } from "./commands/migrate-qemu.js";
 import { receiveCommand } from "./commands/receive.js";
 import { selfcheckCommand } from "./commands/selfcheck.js";
 import { sendCommand } from "./commands/send.js";
 import { UsageError, type Command } from "./usage.js";
 
-const COMMANDS: Command[] = [selfcheckCommand, sendCommand, receiveCommand];
+const COMMANDS: Command[] = [selfcheckCommand, sendCommand, receiveCommand, migrateQemuCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
