@@ -27,7 +27,7 @@ const dir = mkdtempSync(join(tmpdir(), "pw-qemu-bench-"));
 const files = { kernel: kernelPath()!, initrd: buildInitramfs(dir) };
 let runNo = 0;
 
-interface Row { method: string; bandwidthMiBs: number; totalMs: number; downtimeMs: number; sentMiB: number; beatsOk: boolean }
+interface Row { method: string; bandwidthMiBs: number; totalMs: number; downtimeMs: number; sentMiB: number; beatsOk: boolean; finalRoundMs?: number; deviceMs?: number }
 
 const eventTime = (e: QmpEvent | undefined) => (e?.timestamp ? e.timestamp.seconds * 1000 + e.timestamp.microseconds / 1000 : NaN);
 
@@ -52,8 +52,11 @@ async function run(method: "qemu" | "qemu-xbzrle" | "pagewire", mibs: number): P
       cli.stdout!.on("data", (d: Buffer) => (out += d));
       const code = await new Promise<number | null>((r) => cli.on("exit", r));
       if (code !== 0) throw new Error(`migrate-qemu exited with ${code}`);
-      const j = JSON.parse(out) as { totalTime: number; downtime: number; bytesSent: number };
-      row = { method: "pagewire migrate-qemu", bandwidthMiBs: mibs, totalMs: j.totalTime, downtimeMs: j.downtime, sentMiB: j.bytesSent / MiB, beatsOk: false };
+      const j = JSON.parse(out) as { totalTime: number; downtime: number; bytesSent: number; finalRoundTime: number; deviceTime: number };
+      row = {
+        method: "pagewire migrate-qemu", bandwidthMiBs: mibs, totalMs: j.totalTime, downtimeMs: j.downtime, sentMiB: j.bytesSent / MiB, beatsOk: false,
+        finalRoundMs: j.finalRoundTime, deviceMs: j.deviceTime,
+      };
     } else {
       dest = startQemu(guestArgs(files, { ...b, incoming }));
       await waitFor("the destination's QMP socket", () => existsSync(b.qmp), 30_000, dest);
@@ -81,7 +84,7 @@ async function run(method: "qemu" | "qemu-xbzrle" | "pagewire", mibs: number): P
     const last = readSerial(a.serial).beats.at(-1)![0];
     await waitFor("3 heartbeats on the destination", () => readSerial(b.serial).beats.filter(([n]) => n > last).length >= 3, 30_000);
     row.beatsOk = readSerial(b.serial).beats.every(([, md5]) => md5 === pattern);
-    console.error(`${row.method} @ ${mibs} MiB/s: ${row.totalMs.toFixed(0)} ms, downtime ${row.downtimeMs.toFixed(1)} ms, ${row.sentMiB.toFixed(1)} MiB, heartbeat ${row.beatsOk ? "ok" : "BAD"}`);
+    console.error(`${row.method} @ ${mibs} MiB/s: ${row.totalMs.toFixed(0)} ms, downtime ${row.downtimeMs.toFixed(1)} ms, ${row.sentMiB.toFixed(1)} MiB, heartbeat ${row.beatsOk ? "ok" : "BAD"}${row.deviceMs !== undefined ? ` (final round + commit ${row.finalRoundMs!.toFixed(1)} ms, QEMU device state + cont ${row.deviceMs.toFixed(1)} ms)` : ""}`);
     return row;
   } finally {
     source.kill("SIGKILL");
@@ -94,8 +97,9 @@ async function run(method: "qemu" | "qemu-xbzrle" | "pagewire", mibs: number): P
   }
 }
 
+const only = process.argv.includes("--pagewire-only");
 const rows: Row[] = [];
-for (const mibs of [10, 100]) for (const m of ["qemu", "qemu-xbzrle", "pagewire"] as const) rows.push(await run(m, mibs));
+for (const mibs of [10, 100]) for (const m of only ? (["pagewire"] as const) : (["qemu", "qemu-xbzrle", "pagewire"] as const)) rows.push(await run(m, mibs));
 rmSync(dir, { recursive: true, force: true });
 
 console.log("| method | bandwidth | total time | downtime | MiB sent | heartbeat after |");
@@ -103,5 +107,6 @@ console.log("|---|---:|---:|---:|---:|---|");
 for (const r of rows) {
   console.log(`| ${r.method} | ${r.bandwidthMiBs} MiB/s | ${(r.totalMs / 1000).toFixed(2)} s | ${r.downtimeMs.toFixed(0)} ms | ${r.sentMiB.toFixed(1)} | ${r.beatsOk ? "ok" : "BAD"} |`);
 }
+if (only) process.exit(0);
 mkdirSync(join(root, "bench/results"), { recursive: true });
 writeFileSync(join(root, "bench/results/qemu-migration.json"), JSON.stringify({ date: new Date().toISOString(), rows }, null, 2) + "\n");

@@ -39,8 +39,14 @@ export interface QemuMigrationOptions {
    */
   destCommand?: string;
   mode?: Extract<MigrationMode, "precopy" | "stop-and-copy">;
-  /** Bytes per second for pagewire's RAM transfer (default unlimited). */
+  /** Bytes per second for pagewire's RAM transfer during pre-copy (default unlimited). */
   maxBandwidth?: number;
+  /**
+   * Keep maxBandwidth for the final round too. Default false: as in QEMU (whose completion
+   * stage sends the remaining pages regardless of max-bandwidth) the round sent while the
+   * guest is paused runs at full speed.
+   */
+  limitFinalRound?: boolean;
   downtimeLimitMs?: number;
   maxRounds?: number;
   policy?: MigrationSourceOptions["policy"];
@@ -61,7 +67,9 @@ export interface QemuMigrationResult {
   totalTime: number;
   /** QMP stop on the source → QMP cont returned on the destination, ms. */
   downtime: number;
-  /** Of which QEMU's device-state migration and the cont, ms. */
+  /** Of which: the final round and pagewire's commit (both digests), ms … */
+  finalRoundTime: number;
+  /** … and QEMU's device-state migration and the cont, ms. */
   deviceTime: number;
   /** pagewire's bytes on the wire plus QEMU's migration stream. */
   bytesSent: number;
@@ -118,12 +126,14 @@ export async function migrateQemuGuest(o: QemuMigrationOptions): Promise<QemuMig
     const received = destination.receive();
     received.catch(() => {});
     let pausedAt = 0;
-    const source = new MigrationSource({
+    const source: MigrationSource = new MigrationSource({
       memory: a, transport: ta, kernel: await loadKernel(), mode: o.mode ?? "precopy",
       dirtyLog: o.mode === "stop-and-copy" ? undefined : a.hashDirtyLog(await loadKernel()),
       maxBandwidth: o.maxBandwidth, downtimeLimitMs: o.downtimeLimitMs, maxRounds: o.maxRounds, policy: o.policy,
       onPause: async () => {
         pausedAt = performance.now();
+        // like QEMU's completion stage: the last round, guest paused, is not rate-limited
+        if (!o.limitFinalRound) source.setMaxBandwidth(Infinity);
         if (wasRunning) {
           await src.stop();
           sourcePaused = true;
@@ -151,7 +161,7 @@ export async function migrateQemuGuest(o: QemuMigrationOptions): Promise<QemuMig
     const running = performance.now();
     log(`destination running: QEMU sent ${info.ram?.transferred ?? 0} bytes in ${Math.round(running - ramDone)} ms`);
     return {
-      pagewire: report, qemu: info, totalTime: running - start, downtime: running - pausedAt, deviceTime: running - ramDone,
+      pagewire: report, qemu: info, totalTime: running - start, downtime: running - pausedAt, finalRoundTime: ramDone - pausedAt, deviceTime: running - ramDone,
       bytesSent: report.ram.transferred + (info.ram?.transferred ?? 0),
     };
   } catch (err) {

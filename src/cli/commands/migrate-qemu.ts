@@ -7,7 +7,7 @@ const MODES = ["precopy", "stop-and-copy"] as const;
 
 const HELP = `usage: pagewire migrate-qemu --source-qmp SOCK --source-ram FILE --dest-ram FILE
                              --dest-qmp SOCK --incoming HOST:PORT [--dest-command CMD]
-                             [--bandwidth MB/s] [--mode M] [--policy NAME] [--termination T]
+                             [--bandwidth MB/s] [--limit-final-round] [--mode M] [--policy NAME] [--termination T]
                              [--downtime MS] [--max-rounds N] [--qmp-timeout S] [--json]
 
 Live-migrates a QEMU guest whose RAM is a shared file (-object memory-backend-file,
@@ -28,7 +28,9 @@ source gets QMP 'cont' and keeps running, a destination started by --dest-comman
   --dest-command CMD  a shell command starting the destination QEMU (same command line as the
                       source but RAM on --dest-ram, -incoming, --dest-qmp); run once
                       --dest-ram exists. Without it the destination must already be waiting.
-  --bandwidth MB/s    rate limit of the RAM transfer in MB/s (10^6 bytes); default unlimited
+  --bandwidth MB/s    rate limit of the RAM pre-copy in MB/s (10^6 bytes); default unlimited.
+                      As in QEMU, the final round (guest paused) runs at full speed
+  --limit-final-round keep --bandwidth for the final round too
   --mode M            ${MODES.join(" or ")} (default precopy)
   --policy NAME       page-selection policy (default vanilla): ${listPolicies("selection").map((p) => p.name).join(", ")}
   --termination T     termination policy (default qemu): ${listPolicies("termination").map((p) => p.name).join(", ")}
@@ -49,7 +51,7 @@ export const migrateQemuCommand: Command = {
   async run(argv) {
     const o = parseOptions(argv, {
       "source-qmp": { type: "string" }, "source-ram": { type: "string" }, "dest-ram": { type: "string" },
-      "dest-qmp": { type: "string" }, incoming: { type: "string" }, "dest-command": { type: "string" },
+      "dest-qmp": { type: "string" }, incoming: { type: "string" }, "dest-command": { type: "string" }, "limit-final-round": { type: "boolean" },
       bandwidth: { type: "string" }, mode: { type: "string" }, policy: { type: "string" }, termination: { type: "string" },
       downtime: { type: "string" }, "max-rounds": { type: "string" }, "qmp-timeout": { type: "string" }, json: { type: "boolean" },
     });
@@ -65,7 +67,7 @@ export const migrateQemuCommand: Command = {
     const result = await migrateQemuGuest({
       sourceQmp: o["source-qmp"]!, sourceRam: o["source-ram"]!, destRam: o["dest-ram"]!, destQmp: o["dest-qmp"]!,
       incoming: `tcp:${host.includes(":") ? `[${host}]` : host}:${port}`, destCommand: o["dest-command"], mode,
-      maxBandwidth: parseNumber(o.bandwidth, "--bandwidth", Infinity) * 1e6,
+      maxBandwidth: parseNumber(o.bandwidth, "--bandwidth", Infinity) * 1e6, limitFinalRound: o["limit-final-round"],
       downtimeLimitMs: parseNumber(o.downtime, "--downtime", 300),
       maxRounds: parseNumber(o["max-rounds"], "--max-rounds", 30),
       qmpTimeoutMs: parseNumber(o["qmp-timeout"], "--qmp-timeout", 10) * 1000,
@@ -75,7 +77,7 @@ export const migrateQemuCommand: Command = {
     const r3 = (x: number) => Math.round(x * 1000) / 1000;
     if (o.json) {
       console.log(JSON.stringify({
-        totalTime: r3(result.totalTime), downtime: r3(result.downtime), deviceTime: r3(result.deviceTime), bytesSent: result.bytesSent,
+        totalTime: r3(result.totalTime), downtime: r3(result.downtime), finalRoundTime: r3(result.finalRoundTime), deviceTime: r3(result.deviceTime), bytesSent: result.bytesSent,
         pagewire: result.pagewire.toJSON(), qemu: result.qemu,
       }));
     } else {
@@ -84,7 +86,7 @@ export const migrateQemuCommand: Command = {
       const kv = (k: string, v: string) => console.log(`${k.padEnd(22)} ${v}`);
       kv("qemu device state", `${result.qemu.ram?.transferred ?? 0} bytes in ${r3(result.deviceTime)} ms (stream + cont)`);
       kv("total time", `${r3(result.totalTime)} ms (start → destination running)`);
-      kv("downtime", `${r3(result.downtime)} ms (stop → destination running)`);
+      kv("downtime", `${r3(result.downtime)} ms (stop → destination running; final round + commit ${r3(result.finalRoundTime)} ms)`);
       kv("sent", `${result.bytesSent} bytes (${(result.bytesSent / 2 ** 20).toFixed(1)} MiB)`);
     }
     return 0;
