@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { QmpClient, type QmpEvent } from "../src/memory/qemu.js";
-import { buildInitramfs, guestArgs, kernelPath, missingTools, QEMU, readSerial, startQemu, waitFor } from "../test/support/qemu-guest.js";
+import { buildInitramfs, freePort, guestArgs, kernelPath, missingTools, QEMU, readSerial, startQemu, waitFor } from "../test/support/qemu-guest.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const MiB = 2 ** 20;
@@ -35,7 +35,7 @@ async function run(method: "qemu" | "qemu-xbzrle" | "pagewire", mibs: number): P
   const id = `${process.pid}-${runNo++}`;
   const a = { ram: `/dev/shm/pw-bench-${id}-a`, qmp: join(dir, `${id}-a.qmp`), serial: join(dir, `${id}-a.log`) };
   const b = { ram: `/dev/shm/pw-bench-${id}-b`, qmp: join(dir, `${id}-b.qmp`), serial: join(dir, `${id}-b.log`) };
-  const port = 30000 + (runNo % 1000) + (process.pid % 20000);
+  const port = await freePort();
   const incoming = `tcp:127.0.0.1:${port}`;
   const source = startQemu(guestArgs(files, a));
   let dest: ReturnType<typeof startQemu> | null = null;

@@ -1,4 +1,5 @@
 // The QMP client and migrate-qemu's failure handling, against fake QMP servers (no QEMU).
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
@@ -144,5 +145,27 @@ describe("migrateQemuGuest failure handling (fake QEMUs)", () => {
     writeFileSync(b, new Uint8Array(PAGE_SIZE));
     await expect(migrateQemuGuest({ sourceQmp: src.path, sourceRam: a, destRam: b, destQmp: join(dir, "none.sock"), incoming: "tcp:127.0.0.1:1" }))
       .rejects.toMatchObject({ code: "FILE_SIZE" });
+  });
+});
+
+describe("pagewire migrate-qemu (command line)", () => {
+  const cli = join(import.meta.dirname, "../../dist/cli/main.js");
+  it("documents its options and rejects incomplete ones with exit 2", () => {
+    const help = spawnSync(process.execPath, [cli, "migrate-qemu", "--help"], { encoding: "utf8" });
+    expect(help.status).toBe(0);
+    for (const opt of ["--source-qmp", "--source-ram", "--dest-ram", "--dest-qmp", "--incoming", "--dest-command", "--bandwidth", "--mode"]) expect(help.stdout).toContain(opt);
+    const missing = spawnSync(process.execPath, [cli, "migrate-qemu", "--source-qmp", "x"], { encoding: "utf8" });
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toMatch(/--source-ram FILE|--source-ram is required/);
+    const mode = spawnSync(process.execPath, [cli, "migrate-qemu", "--source-qmp", "a", "--source-ram", "b", "--dest-ram", "c", "--dest-qmp", "d", "--incoming", "127.0.0.1:1", "--mode", "postcopy"], { encoding: "utf8" });
+    expect(mode.status).toBe(2);
+    expect(mode.stderr).toMatch(/--mode/);
+  });
+
+  it("exits 1 with one line when the source QMP socket is not there", () => {
+    const r = spawnSync(process.execPath, [cli, "migrate-qemu", "--source-qmp", join(dir, "nothing.sock"), "--source-ram", "b", "--dest-ram", "c", "--dest-qmp", "d", "--incoming", "127.0.0.1:1"], { encoding: "utf8" });
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    expect(r.stderr).toMatch(/cannot connect to QMP socket/);
   });
 });

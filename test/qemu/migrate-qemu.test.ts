@@ -1,12 +1,12 @@
 // A real QEMU guest (TCG, 128 MiB, RAM in /dev/shm) migrated by `pagewire migrate-qemu`:
 // the heartbeat must go on in the destination with the same pattern checksum.
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { QmpClient } from "../../src/memory/qemu.js";
-import { buildInitramfs, guestArgs, kernelPath, missingTools, QEMU, readSerial, startQemu, waitFor } from "../support/qemu-guest.js";
+import { buildInitramfs, freePort, guestArgs, kernelPath, missingTools, QEMU, readSerial, startQemu, waitFor } from "../support/qemu-guest.js";
 
 const root = join(import.meta.dirname, "../..");
 const missing = missingTools();
@@ -36,19 +36,48 @@ describe.skipIf(!!missing)("pagewire migrate-qemu (real QEMU guest)", () => {
     const pattern = readSerial(a.serial).pattern;
     expect(pattern).toMatch(/^[0-9a-f]{32}$/);
 
-    const port = 20000 + (process.pid % 20000);
-    const destCommand = [QEMU, ...guestArgs(files, { ...b, incoming: `tcp:127.0.0.1:${port}` })].map((s) => `'${s}'`).join(" ");
-    const cli = spawn(process.execPath, [
-      join(root, "dist/cli/main.js"), "migrate-qemu", "--json",
-      "--source-qmp", a.qmp, "--source-ram", a.ram, "--dest-ram", b.ram, "--dest-qmp", b.qmp,
-      "--incoming", `127.0.0.1:${port}`, "--dest-command", `exec ${destCommand}`, "--bandwidth", "100",
-    ], { stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    let err = "";
-    cli.stdout!.on("data", (d: Buffer) => (out += d));
-    cli.stderr!.on("data", (d: Buffer) => (err += d));
-    const code = await new Promise<number | null>((r) => cli.on("exit", r));
-    expect(code, `migrate-qemu failed: ${err}`).toBe(0);
+    const runCli = async (incomingPort: number, listenPort: number): Promise<{ code: number | null; out: string; err: string }> => {
+      const destCommand = [QEMU, ...guestArgs(files, { ...b, incoming: `tcp:127.0.0.1:${listenPort}` })].map((s) => `'${s}'`).join(" ");
+      const cli = spawn(process.execPath, [
+        join(root, "dist/cli/main.js"), "migrate-qemu", "--json",
+        "--source-qmp", a.qmp, "--source-ram", a.ram, "--dest-ram", b.ram, "--dest-qmp", b.qmp,
+        "--incoming", `127.0.0.1:${incomingPort}`, "--dest-command", `exec ${destCommand}`, "--bandwidth", "100",
+      ], { stdio: ["ignore", "pipe", "pipe"] });
+      let out = "";
+      let err = "";
+      cli.stdout!.on("data", (d: Buffer) => (out += d));
+      cli.stderr!.on("data", (d: Buffer) => (err += d));
+      const code = await new Promise<number | null>((r) => cli.on("exit", r));
+      return { code, out, err };
+    };
+
+    // 1. a failure after the RAM was copied and the source stopped (QEMU's device-state
+    //    migration cannot connect): the source resumes and goes on beating
+    const wrong = await freePort();
+    const failed = await runCli(wrong, await freePort());
+    expect(failed.code, failed.err).toBe(1);
+    expect(failed.err).toMatch(/QEMU migration failed.*Connection refused/);
+    const beatsAtFailure = readSerial(a.serial).beats.length;
+    await waitFor("2 more heartbeats on the source after the failed migration", () => readSerial(a.serial).beats.length >= beatsAtFailure + 2, 30_000, source);
+    const qa = await QmpClient.connect(a.qmp);
+    try {
+      expect((await qa.queryStatus()).status).toBe("running");
+    } finally {
+      qa.close();
+    }
+    // the destination QEMU migrate-qemu started was stopped
+    for (let i = 0; ; i++) {
+      const alive = await QmpClient.connect(b.qmp, { connectTimeoutMs: 500 }).then((q) => (q.close(), true), () => false);
+      if (!alive) break;
+      if (i >= 25) throw new Error("the destination QEMU of the failed migration is still running");
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(existsSync(b.ram)).toBe(true);
+    rmSync(b.serial, { force: true });
+
+    // 2. the migration, into the same (pre-sized, already written) RAM file B
+    const port = await freePort();
+    const { code, out, err } = await runCli(port, port);
     const result = JSON.parse(out) as { downtime: number; totalTime: number; bytesSent: number; pagewire: { status: string } };
     expect(result.pagewire.status).toBe("completed");
 
@@ -77,3 +106,4 @@ describe.skipIf(!!missing)("pagewire migrate-qemu (real QEMU guest)", () => {
     console.log(`migrate-qemu: total ${result.totalTime.toFixed(0)} ms, downtime ${result.downtime.toFixed(1)} ms, ${(result.bytesSent / 2 ** 20).toFixed(1)} MiB sent`);
   }, 170_000);
 });
+
