@@ -5,3 +5,5 @@ export { FileMemory } from "./memory/file-memory.js";
 export { connectTcp, TcpListener, type TcpOptions } from "./transport/tcp.js";
 export { loadRecording, parseDirtyPageRecords, applyDirtyPageRecord, RecordingError, type Recording, type DirtyPageRecord } from "./memory/recording.js";
 export { TraceWorkload, openRecording, recordMemory, encodeDirtyPageRecord, SHIPPED_RECORDINGS, type RecordOptions, type RecordSummary } from "./memory/trace.js";
+export { QmpClient, QmpError, type QmpEvent, type QmpStatus, type QmpMigrationInfo, type QmpClientOptions } from "./memory/qemu.js";
+export { migrateQemuGuest, QemuMigrationError, type QemuMigrationOptions, type QemuMigrationResult } from "./memory/qemu-migration.js";

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The `pagewire` command: dispatches to one module per sub-command (src/cli/commands/).
 // Exit codes: 0 success, 1 failure (one line on stderr), 2 usage error (one line).
+import { migrateQemuCommand } from "./commands/migrate-qemu.js";
 import { receiveCommand } from "./commands/receive.js";
 import { selfcheckCommand } from "./commands/selfcheck.js";
 import { sendCommand } from "./commands/send.js";
@@ -10,7 +11,7 @@ import { benchCommand } from "./commands/bench.js";
 import { recordCommand } from "./commands/record.js";
 import { UsageError, type Command } from "./usage.js";
 
-const COMMANDS: Command[] = [selfcheckCommand, sendCommand, receiveCommand, simulateCommand, compareCommand, benchCommand, recordCommand];
+const COMMANDS: Command[] = [selfcheckCommand, simulateCommand, compareCommand, benchCommand, recordCommand, sendCommand, receiveCommand, migrateQemuCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -399,6 +399,8 @@ export class MigrationSource {
     const frameBytes = this.options.frameBytes ?? 1 << 20;
     const c = emptyCounts();
     this.options.memory.readPages(chunk, this.#pipeline.snapshotView(chunk.length));
+    // a content-based dirty log compares its next scan with what is sent now
+    this.options.dirtyLog?.observe?.(chunk, this.#pipeline.snapshotView(chunk.length));
     this.#pipeline.encode(chunk, chunk.length, this.#writer, c);
     const r = this.report.ram;
     r.duplicate += c.zero;

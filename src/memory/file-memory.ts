@@ -120,6 +120,7 @@ export class FileMemory implements GuestMemory, PageRangeReader {
         log = new HashDirtyLog(kernel, this, this.pageCount);
       },
       harvest: (into: DirtyBitmap) => void log!.harvest(into),
+      observe: (pages: ArrayLike<number>, contents: Uint8Array) => log?.observe(pages, contents),
       stop: () => {
         log?.dispose();
         log = null;

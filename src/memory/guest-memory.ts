@@ -35,4 +35,12 @@ export interface DirtyLog {
   harvest(into: DirtyBitmap): void | Promise<void>;
   /** Stops tracking. */
   stop(): void;
+  /**
+   * A log that finds dirty pages by content (hash scan) must know what the destination
+   * holds: the engine calls this with the pages it just read to send (`contents`: their
+   * bytes, page after page), so the next harvest compares against them and not against
+   * the previous scan. (A page read while changing — lock word set, later cleared — would
+   * otherwise look clean at the next scan and the destination keep the transient copy.)
+   */
+  observe?(pages: ArrayLike<number>, contents: Uint8Array): void;
 }

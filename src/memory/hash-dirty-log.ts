@@ -73,6 +73,37 @@ export class HashDirtyLog {
     return bm;
   }
 
+  /**
+   * Records the content the engine read (and sent) for `pages` (`contents`: their bytes,
+   * page after page) as their baseline: the next harvest reports them dirty iff their
+   * content differs from what was sent. Without this a page read while changing and
+   * changed back before the next scan (A→B→A) would never be resent.
+   */
+  observe(pages: ArrayLike<number>, contents: Uint8Array): void {
+    const k = this.kernel;
+    if (contents.byteLength < pages.length * PAGE) throw new PagewireRangeError("BUFFER_TOO_SHORT", `HashDirtyLog.observe: ${pages.length} pages need ${pages.length * PAGE} bytes, got ${contents.byteLength}`);
+    const [lo, hi] = splitSeed(this.seed);
+    const own = k.owns(contents);
+    const scratch = own ? null : k.alloc(PAGE, 64);
+    try {
+      for (let i = 0; i < pages.length; i++) {
+        const page = pages[i];
+        if (page < 0 || page >= this.pageCount) throw new PagewireRangeError("PAGE_INDEX", `HashDirtyLog.observe: page ${page} is outside 0..${this.pageCount}`);
+        let ptr: number;
+        if (scratch) {
+          k.bytes(scratch).set(contents.subarray(i * PAGE, (i + 1) * PAGE));
+          ptr = scratch.ptr;
+        } else {
+          ptr = contents.byteOffset + i * PAGE;
+        }
+        // the scan kernel with mark = 0 just stores the page's hash as its baseline
+        k.raw.scanChangedPages(ptr, 1, this.#hashes.ptr + page * 16, 0, 0, 0, lo, hi);
+      }
+    } finally {
+      if (scratch) k.free(scratch);
+    }
+  }
+
   dispose(): void {
     this.kernel.free(this.#hashes);
   }

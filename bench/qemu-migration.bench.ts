@@ -1,0 +1,112 @@
+// QEMU's own live migration (plain, xbzrle) against `pagewire migrate-qemu` on the same
+// 128 MiB TCG guest (test/support/qemu-guest.ts: 8 MiB pattern checked every tick, about
+// 1 MiB dirtied per tick), at 10 and 100 MiB/s, one run each, a freshly booted guest per run.
+//   Run: npm run build && npx tsx bench/qemu-migration.bench.ts   (needs QEMU, busybox-static, a kernel)
+// Measures: total time (QEMU: query-migrate total-time; pagewire: start → destination
+// running), downtime = source paused → destination running (QEMU: the source's STOP event to
+// the destination's RESUME event, QMP timestamps; pagewire: QMP stop sent → QMP cont
+// answered), MiB sent (QEMU: ram.transferred of its stream; pagewire: its frames plus QEMU's
+// device-state stream). Every run checks that the destination's heartbeat goes on with the
+// pattern intact. Writes bench/results/qemu-migration.json.
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { QmpClient, type QmpEvent } from "../src/memory/qemu.js";
+import { buildInitramfs, freePort, guestArgs, kernelPath, missingTools, QEMU, readSerial, startQemu, waitFor } from "../test/support/qemu-guest.js";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const MiB = 2 ** 20;
+const missing = missingTools();
+if (missing) {
+  console.error(`cannot run: ${missing}`);
+  process.exit(1);
+}
+const dir = mkdtempSync(join(tmpdir(), "pw-qemu-bench-"));
+const files = { kernel: kernelPath()!, initrd: buildInitramfs(dir) };
+let runNo = 0;
+
+interface Row { method: string; bandwidthMiBs: number; totalMs: number; downtimeMs: number; sentMiB: number; beatsOk: boolean; finalRoundMs?: number; deviceMs?: number }
+
+const eventTime = (e: QmpEvent | undefined) => (e?.timestamp ? e.timestamp.seconds * 1000 + e.timestamp.microseconds / 1000 : NaN);
+
+async function run(method: "qemu" | "qemu-xbzrle" | "pagewire", mibs: number): Promise<Row> {
+  const id = `${process.pid}-${runNo++}`;
+  const a = { ram: `/dev/shm/pw-bench-${id}-a`, qmp: join(dir, `${id}-a.qmp`), serial: join(dir, `${id}-a.log`) };
+  const b = { ram: `/dev/shm/pw-bench-${id}-b`, qmp: join(dir, `${id}-b.qmp`), serial: join(dir, `${id}-b.log`) };
+  const port = await freePort();
+  const incoming = `tcp:127.0.0.1:${port}`;
+  const source = startQemu(guestArgs(files, a));
+  let dest: ReturnType<typeof startQemu> | null = null;
+  try {
+    await waitFor("the source's 10th heartbeat", () => readSerial(a.serial).beats.length >= 10, 120_000, source);
+    const pattern = readSerial(a.serial).pattern;
+    let row: Row;
+    if (method === "pagewire") {
+      const destCommand = "exec " + [QEMU, ...guestArgs(files, { ...b, incoming })].map((s) => `'${s}'`).join(" ");
+      const cli = spawn(process.execPath, [join(root, "dist/cli/main.js"), "migrate-qemu", "--json",
+        "--source-qmp", a.qmp, "--source-ram", a.ram, "--dest-ram", b.ram, "--dest-qmp", b.qmp, "--incoming", incoming.slice(4),
+        "--dest-command", destCommand, "--bandwidth", String((mibs * MiB) / 1e6)], { stdio: ["ignore", "pipe", "inherit"] });
+      let out = "";
+      cli.stdout!.on("data", (d: Buffer) => (out += d));
+      const code = await new Promise<number | null>((r) => cli.on("exit", r));
+      if (code !== 0) throw new Error(`migrate-qemu exited with ${code}`);
+      const j = JSON.parse(out) as { totalTime: number; downtime: number; bytesSent: number; finalRoundTime: number; deviceTime: number };
+      row = {
+        method: "pagewire migrate-qemu", bandwidthMiBs: mibs, totalMs: j.totalTime, downtimeMs: j.downtime, sentMiB: j.bytesSent / MiB, beatsOk: false,
+        finalRoundMs: j.finalRoundTime, deviceMs: j.deviceTime,
+      };
+    } else {
+      dest = startQemu(guestArgs(files, { ...b, incoming }));
+      await waitFor("the destination's QMP socket", () => existsSync(b.qmp), 30_000, dest);
+      const qa = await QmpClient.connect(a.qmp);
+      const qb = await QmpClient.connect(b.qmp);
+      try {
+        await qa.setMigrationCapabilities({ xbzrle: method === "qemu-xbzrle" });
+        await qb.setMigrationCapabilities({ xbzrle: method === "qemu-xbzrle" });
+        await qa.setMigrationParameters({ "max-bandwidth": mibs * MiB, "downtime-limit": 300 });
+        await qa.migrate(incoming);
+        const info = await qa.waitForMigration({ timeoutMs: 300_000, pollMs: 20 });
+        await qb.waitForStatus(["running"], { timeoutMs: 10_000 });
+        const stop = qa.events.filter((e) => e.event === "STOP").at(-1);
+        const resume = qb.events.filter((e) => e.event === "RESUME").at(-1);
+        row = {
+          method: method === "qemu" ? "QEMU migrate" : "QEMU migrate + xbzrle", bandwidthMiBs: mibs, totalMs: info["total-time"] ?? NaN,
+          downtimeMs: eventTime(resume) - eventTime(stop), sentMiB: (info.ram?.transferred ?? NaN) / MiB, beatsOk: false,
+        };
+      } finally {
+        qa.close();
+        qb.close();
+      }
+    }
+    // the guest goes on in the destination, pattern intact
+    const last = readSerial(a.serial).beats.at(-1)![0];
+    await waitFor("3 heartbeats on the destination", () => readSerial(b.serial).beats.filter(([n]) => n > last).length >= 3, 30_000);
+    row.beatsOk = readSerial(b.serial).beats.every(([, md5]) => md5 === pattern);
+    console.error(`${row.method} @ ${mibs} MiB/s: ${row.totalMs.toFixed(0)} ms, downtime ${row.downtimeMs.toFixed(1)} ms, ${row.sentMiB.toFixed(1)} MiB, heartbeat ${row.beatsOk ? "ok" : "BAD"}${row.deviceMs !== undefined ? ` (final round + commit ${row.finalRoundMs!.toFixed(1)} ms, QEMU device state + cont ${row.deviceMs.toFixed(1)} ms)` : ""}`);
+    return row;
+  } finally {
+    source.kill("SIGKILL");
+    dest?.kill("SIGKILL");
+    const qb = await QmpClient.connect(b.qmp, { connectTimeoutMs: 1000 }).catch(() => null); // a destination migrate-qemu started
+    await qb?.quit().catch(() => {});
+    qb?.close();
+    rmSync(a.ram, { force: true });
+    rmSync(b.ram, { force: true });
+  }
+}
+
+const only = process.argv.includes("--pagewire-only");
+const rows: Row[] = [];
+for (const mibs of [10, 100]) for (const m of only ? (["pagewire"] as const) : (["qemu", "qemu-xbzrle", "pagewire"] as const)) rows.push(await run(m, mibs));
+rmSync(dir, { recursive: true, force: true });
+
+console.log("| method | bandwidth | total time | downtime | MiB sent | heartbeat after |");
+console.log("|---|---:|---:|---:|---:|---|");
+for (const r of rows) {
+  console.log(`| ${r.method} | ${r.bandwidthMiBs} MiB/s | ${(r.totalMs / 1000).toFixed(2)} s | ${r.downtimeMs.toFixed(0)} ms | ${r.sentMiB.toFixed(1)} | ${r.beatsOk ? "ok" : "BAD"} |`);
+}
+if (only) process.exit(0);
+mkdirSync(join(root, "bench/results"), { recursive: true });
+writeFileSync(join(root, "bench/results/qemu-migration.json"), JSON.stringify({ date: new Date().toISOString(), rows }, null, 2) + "\n");
