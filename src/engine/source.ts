@@ -292,6 +292,7 @@ export class MigrationSource {
     const send = new DirtyBitmap(k, mem.pageCount);
     const defer = new DirtyBitmap(k, mem.pageCount);
     const harvest = new DirtyBitmap(k, mem.pageCount);
+    const redirtied = new DirtyBitmap(k, mem.pageCount);
     const limitMs = o.downtimeLimitMs ?? 300;
     let dirtiedTotal = 0;
     let precopySeconds = 0;
@@ -303,8 +304,10 @@ export class MigrationSource {
       for (let round = 0; ; round++) {
         const t0 = this.#clock.now();
         const candidates = pending.count();
+        if (log.peek && round > 0) log.peek(redirtied); // dirtied again since the harvest (Xen's to_skip)
         const res = selection.select({
           round, dirty: pending, history, firstRound: round === 0, lastRound: false, guestPages: mem.pageCount,
+          redirtied: log.peek ? redirtied : undefined,
           pagesSent: r.ram["pages-sent"], bandwidthPagesPerSecond: bandwidth / PAGE_SIZE, previousRoundSeconds: previousSeconds,
         }, { send, defer });
         const sentBytes = await this.#sendRound(send, round, "precopy", candidates, res.deferred, res.order);
@@ -352,7 +355,7 @@ export class MigrationSource {
       }
     } finally {
       r.ram["dirty-pages-rate"] = precopySeconds > 0 ? dirtiedTotal / precopySeconds : 0;
-      for (const b of [history, send, defer, harvest]) b.dispose();
+      for (const b of [history, send, defer, harvest, redirtied]) b.dispose();
       selection.dispose();
     }
     return toPostcopy;

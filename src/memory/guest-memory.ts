@@ -43,4 +43,9 @@ export interface DirtyLog {
    * otherwise look clean at the next scan and the destination keep the transient copy.)
    */
   observe?(pages: ArrayLike<number>, contents: Uint8Array): void;
+  /**
+   * Copies the pages dirtied since the last harvest into `into` without clearing them (a
+   * look at the live log: Xen's to_skip). Optional; cheap logs (bitmaps) offer it.
+   */
+  peek?(into: DirtyBitmap): void;
 }

@@ -86,6 +86,7 @@ export class WasmGuestMemory implements GuestMemory {
     return {
       start: () => this.dirty.clearAll(),
       harvest: (into) => void this.dirty.harvest(into),
+      peek: (into) => void into.copyFrom(this.dirty),
       stop: () => {},
     };
   }

@@ -37,7 +37,7 @@ export const PRESETS: Preset[] = [
     codecs: ALL_CODECS, policy: { selection: "dpdt", termination: "qemu", nonConvergence: "force-stop" }, downtimeLimitMs: 300,
   },
   {
-    name: "pagewire-xen", description: "every codec, Xen to_skip selection, qemu termination (vanilla until the engine peeks at the live log)",
+    name: "pagewire-xen", description: "every codec, Xen to_skip selection (skips pages dirtied again since the harvest), qemu termination",
     codecs: ALL_CODECS, policy: { selection: "xen-to-skip", termination: "qemu", nonConvergence: "force-stop" }, downtimeLimitMs: 300,
   },
 ];
