@@ -130,37 +130,51 @@ export function bitmapRangeCount(bits: usize, words: u32): u32 {
   let n: u64 = 0;
   let carry: u64 = 0; // top bit of the previous word
   for (let p = bits; p < end; p += 64) {
-    if (!carry && !anyBits64(p)) continue;
-    for (let j: usize = 0; j < 64; j += 8) {
-      let x = load<u64>(p + j);
-      n += popcnt<u64>(x & ~((x << 1) | carry));
-      carry = x >> 63;
-    }
+    if (!anyBits64(p)) { carry = 0; continue; }
+    let x0 = load<u64>(p), x1 = load<u64>(p, 8), x2 = load<u64>(p, 16), x3 = load<u64>(p, 24);
+    let x4 = load<u64>(p, 32), x5 = load<u64>(p, 40), x6 = load<u64>(p, 48), x7 = load<u64>(p, 56);
+    // a run starts at each set bit whose lower neighbour is clear
+    n += popcnt<u64>(x0 & ~((x0 << 1) | carry)) + popcnt<u64>(x1 & ~((x1 << 1) | (x0 >> 63)))
+      + popcnt<u64>(x2 & ~((x2 << 1) | (x1 >> 63))) + popcnt<u64>(x3 & ~((x3 << 1) | (x2 >> 63)))
+      + popcnt<u64>(x4 & ~((x4 << 1) | (x3 >> 63))) + popcnt<u64>(x5 & ~((x5 << 1) | (x4 >> 63)))
+      + popcnt<u64>(x6 & ~((x6 << 1) | (x5 >> 63))) + popcnt<u64>(x7 & ~((x7 << 1) | (x6 >> 63)));
+    carry = x7 >> 63;
   }
   return <u32>n;
 }
 
 /**
  * Writes runs of set bits as (first, count) u32 pairs at `out`; returns the number of
- * runs. Size `out` by bitmapRangeCount (2 × 4 bytes per run).
+ * runs. `capacity` is the room at `out` in runs (size it by bitmapRangeCount).
  *
  * A run boundary is a bit that differs from the bit below it: t = x ^ (x << 1 | carry).
- * Boundaries alternate start, end, start, end …, so the runs are the collected boundary
- * positions taken in pairs: no branch per run, only per boundary word.
+ * Boundaries alternate start, end, start, end …, so the runs are the boundary positions
+ * taken in pairs. Boundary words are written like bitmapCollect's dense path (two
+ * unconditional stores, a loop only past two boundaries) while a chunk's worth of room
+ * is left, and exactly otherwise.
  */
-export function bitmapRanges(bits: usize, words: u32, out: usize): u32 {
+export function bitmapRanges(bits: usize, words: u32, out: usize, capacity: u32): u32 {
   const end = bits + (<usize>words << 3);
+  const limit = out + (<usize>capacity << 3);
   let o = out;
   let carry: u64 = 0;
   for (let p = bits; p < end; p += 64) {
     // a chunk equal to the carried bit everywhere holds no boundary
     if (carry ? allBits64(p) : !anyBits64(p)) continue;
     let base = <u32>((p - bits) << 3);
+    let roomy = o + (514 << 2) <= limit;
     for (let j: usize = 0; j < 64; j += 8) {
       let x = load<u64>(p + j);
       let t = x ^ ((x << 1) | carry);
       carry = x >> 63;
-      o = storeWordExact(o, t, base + <u32>(j << 3));
+      let b = base + <u32>(j << 3);
+      if (!roomy) { o = storeWordExact(o, t, b); continue; }
+      let c = <usize>popcnt<u64>(t);
+      store<u32>(o, b + <u32>ctz<u64>(t));
+      t &= t - 1;
+      store<u32>(o, b + <u32>ctz<u64>(t), 4);
+      if (c > 2) storeWordExact(o + 8, t & (t - 1), b);
+      o += c << 2;
     }
   }
   if (carry) { store<u32>(o, words << 6); o += 4; } // a run reaching the last bit

@@ -147,12 +147,12 @@ export class DirtyBitmap {
     const n = k.raw.bitmapRangeCount(this.region.ptr, this.words) >>> 0;
     if (out && out.length >= 2 * n) {
       const target = out.subarray(0, 2 * n);
-      k.withPointers([target], [target], ([p]) => k.raw.bitmapRanges(this.region.ptr, this.words, p));
+      k.withPointers([target], [target], ([p]) => k.raw.bitmapRanges(this.region.ptr, this.words, p, n));
       return target;
     }
     const r = k.alloc(n * 8, 64);
     try {
-      k.raw.bitmapRanges(this.region.ptr, this.words, r.ptr);
+      k.raw.bitmapRanges(this.region.ptr, this.words, r.ptr, n);
       return k.u32(r).slice(0, n * 2);
     } finally {
       k.free(r);

@@ -11,7 +11,7 @@ export interface KernelExports {
   bitmapCollect(bits: number, words: number, out: number, capacity: number): number;
   bitmapNextSet(bits: number, words: number, from: number): number;
   bitmapRangeCount(bits: number, words: number): number;
-  bitmapRanges(bits: number, words: number, out: number): number;
+  bitmapRanges(bits: number, words: number, out: number, capacity: number): number;
   bitmapOr(dst: number, src: number, words: number): void;
   bitmapAnd(dst: number, src: number, words: number): void;
   bitmapAndNot(dst: number, src: number, words: number): void;
