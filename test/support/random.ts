@@ -1,16 +1,3 @@
-/** Seeded PRNG (mulberry32) so every random test is reproducible from its seed. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Integer in [0, n). */
-export function randInt(r: () => number, n: number): number {
-  return Math.floor(r() * n);
-}
+// Seeded PRNG for tests: the same mulberry32 the workloads use, so every random test is
+// reproducible from its seed.
+export { seededRandom as rng, randomInt as randInt } from "../../src/workload/random.js";
