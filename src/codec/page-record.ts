@@ -13,6 +13,8 @@
 // Records are packed back to back; a reader checks every header against the payload end
 // and the memory size before it touches a page (page-applier.ts).
 import { PagewireError } from "../errors.js";
+import type { KernelRegion } from "../kernel/heap.js";
+import type { Kernel } from "../kernel/kernel.js";
 
 export const PAGE_BYTES = 4096;
 export const RECORD_HEADER_BYTES = 8;
@@ -44,17 +46,23 @@ export class PageRecordWriter {
   readonly #head: number;
   readonly #tail: number;
   readonly #initial: number;
+  readonly #kernel: Kernel | null;
+  #region: KernelRegion | null = null;
 
   /**
    * `headroom` / `tailroom`: bytes kept free before and after the payload, so a frame
-   * header and trailer can be written around it in place (see `take`).
+   * header and trailer can be written around it in place (see `take`). With `kernel`, the
+   * buffer lives in kernel memory: raw pages are copied kernel to kernel and the frame
+   * checksum runs in place; `take` then hands out a kernel view the caller must copy
+   * before the next `add`.
    */
-  constructor(initialBytes = 1 << 20, options: { headroom?: number; tailroom?: number } = {}) {
+  constructor(initialBytes = 1 << 20, options: { headroom?: number; tailroom?: number; kernel?: Kernel } = {}) {
     this.#head = options.headroom ?? 0;
     this.#tail = options.tailroom ?? 0;
     this.#initial = initialBytes;
-    this.#buf = new Uint8Array(this.#head + initialBytes + this.#tail);
-    this.#view = new DataView(this.#buf.buffer);
+    this.#kernel = options.kernel ?? null;
+    this.#buf = this.#allocate(this.#head + initialBytes + this.#tail);
+    this.#view = new DataView(this.#buf.buffer, this.#buf.byteOffset, this.#buf.byteLength);
   }
 
   /** Bytes in the payload so far. */
@@ -107,32 +115,61 @@ export class PageRecordWriter {
 
   /**
    * Hands over the buffer without copying: the payload is at [headroom, headroom + length)
-   * with `headroom` bytes free before it and `tailroom` after. The writer starts a new buffer.
+   * with `headroom` bytes free before it and `tailroom` after. A JS-backed writer starts a
+   * new buffer; a kernel-backed one reuses its region, so the caller copies the frame out
+   * before the next `add`.
    */
   take(): { buffer: Uint8Array; length: number } {
     this.#seal();
     const out = { buffer: this.#buf, length: this.#len };
-    this.#buf = new Uint8Array(this.#head + this.#initial + this.#tail);
-    this.#view = new DataView(this.#buf.buffer);
+    if (!this.#kernel) {
+      this.#buf = this.#allocate(this.#head + this.#initial + this.#tail);
+      this.#view = new DataView(this.#buf.buffer);
+    }
     this.begin(this.#round);
     return out;
   }
 
+  /** Returns a kernel-backed buffer to the kernel heap. */
+  dispose(): void {
+    if (this.#region) this.#kernel!.free(this.#region);
+    this.#region = null;
+  }
+
   #seal(): void {
+    this.#refresh();
     this.#view.setUint32(this.#head, this.#round, true);
     this.#view.setUint32(this.#head + 4, this.#count, true);
   }
 
   /** Makes room for n more payload bytes; returns the buffer offset where they go. */
   #reserve(n: number): number {
+    this.#refresh();
     const need = this.#head + this.#len + n + this.#tail;
     if (need > this.#buf.length) {
-      const next = new Uint8Array(Math.max(this.#buf.length * 2, need));
-      next.set(this.#buf.subarray(0, this.#head + this.#len));
+      const old = this.#region;
+      const kept = this.#buf.slice(0, this.#head + this.#len);
+      const next = this.#allocate(Math.max(this.#buf.length * 2, need));
+      next.set(kept);
+      if (old) this.#kernel!.free(old);
       this.#buf = next;
-      this.#view = new DataView(next.buffer);
+      this.#view = new DataView(next.buffer, next.byteOffset, next.byteLength);
     }
     return this.#head + this.#len;
+  }
+
+  #allocate(bytes: number): Uint8Array {
+    if (!this.#kernel) return new Uint8Array(bytes);
+    this.#region = this.#kernel.alloc(bytes, 64);
+    return this.#kernel.bytes(this.#region);
+  }
+
+  /** Kernel-backed: re-creates the views when memory growth replaced the buffer. */
+  #refresh(): void {
+    if (this.#region && this.#buf.buffer !== this.#kernel!.memory.buffer) {
+      this.#buf = this.#kernel!.bytes(this.#region);
+      this.#view = new DataView(this.#buf.buffer, this.#buf.byteOffset, this.#buf.byteLength);
+    }
   }
 }
 

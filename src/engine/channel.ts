@@ -41,9 +41,14 @@ export class Channel {
     return frame.length;
   }
 
-  /** Sends a frame whose payload the caller built in place (see FrameWriter.sealInPlace). */
+  /**
+   * Sends a frame whose payload the caller built in place (see FrameWriter.sealInPlace).
+   * A buffer in kernel memory is sealed there (checksum without a copy) and then copied
+   * out once, before anything awaits, so the caller may reuse it right away.
+   */
   async sendInPlace(type: number, buffer: Uint8Array, length: number): Promise<number> {
-    const frame = this.#writer.sealInPlace(type, buffer, length);
+    const sealed = this.#writer.sealInPlace(type, buffer, length);
+    const frame = this.#kernel.owns(sealed) ? sealed.slice() : sealed;
     if (this.#limiter) await this.#limiter.take(frame.length);
     this.bytesSent += frame.length;
     await this.transport.send(frame);

@@ -147,7 +147,7 @@ export class MigrationSource {
       this.#k = o.kernel ?? (await loadKernel());
       // room for a full frame plus one more batch of raw pages: the buffer never grows
       const frameBytes = o.frameBytes ?? 1 << 20;
-      this.#writer = new PageRecordWriter(frameBytes + (o.batchPages ?? 256) * (PAGE_SIZE + 8) + 64, { headroom: FRAME_HEADER_BYTES, tailroom: FRAME_TRAILER_ROOM });
+      this.#writer = new PageRecordWriter(frameBytes + (o.batchPages ?? 256) * (PAGE_SIZE + 8) + 64, { headroom: FRAME_HEADER_BYTES, tailroom: FRAME_TRAILER_ROOM, kernel: this.#k });
       this.#ch = new Channel(this.#k, o.transport, o.key ?? null, this.#bucket);
       let planCodecs: CodecOptions = {};
       if (r.mode === "auto") {
@@ -242,6 +242,7 @@ export class MigrationSource {
     } finally {
       this.#pipeline?.dispose();
       this.#ch?.dispose();
+      this.#writer?.dispose();
     }
   }
 
