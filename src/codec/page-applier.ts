@@ -71,6 +71,8 @@ export class PageApplier {
     const mem = guest === 0 ? this.memory : this.#guests.get(guest);
     if (!mem) throw new RecordError("DEDUP_REFERENCE", `dedup record for page ${page} names unknown guest ${guest}`);
     if (source >= mem.pageCount) throw new RecordError("PAGE_OUT_OF_RANGE", `dedup record for page ${page}: source page ${source} is past the end of guest ${guest} (${mem.pageCount} pages)`);
+    const from = mem.pageView(source);
+    if (from) return this.memory.writePage(page, from); // kernel to kernel, no staging
     mem.readPages([source], this.#scratch);
     this.memory.writePage(page, this.#scratch);
   }
