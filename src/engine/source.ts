@@ -24,6 +24,7 @@ import { TokenBucket } from "../transport/rate-limit.js";
 import type { Transport } from "../transport/transport.js";
 import { chooseMigrationPlan, measureWorkload, type MigrationPlan } from "./auto-mode.js";
 import { Channel } from "./channel.js";
+import { pushPostcopyPages } from "./postcopy-push.js";
 import { digestSeed, MemoryDigest } from "./digest.js";
 import {
   ALL_FEATURES, decodeJson, decodeU32, encodeJson, ProtocolError, randomNonce, sessionNonce,
@@ -116,7 +117,6 @@ export class MigrationSource {
   #ackPromise!: Promise<CommitAck>;
   #remoteError: unknown = null;
   #requests: number[] = [];
-  #requestWaiter: (() => void) | null = null;
   #features: Feature[] = [];
   #nonce = "";
   #plan: MigrationPlan | null = null;
@@ -443,48 +443,22 @@ export class MigrationSource {
     digest.updateFrom(mem);
     const t0 = this.#clock.now();
     const counts = emptyCounts();
-    const prepage = o.prepagePages ?? 16;
-    const one = new Uint32Array(1);
-    let cursor = 0;
-    let requested = 0;
-    let pushed = 0;
     const total = pending.count();
     const bytesBefore = this.#ch.bytesSent;
     // every pending page is missing at the destination: none may be skipped as unchanged
     this.#pipeline.beginRound(r.rounds.length, true, true);
     this.#writer.begin(r.rounds.length);
-    while (pending.count() > 0) {
-      this.#throwIfRemoteFailed();
-      // demand faults first, each in its own frame so it is not delayed behind a batch
-      while (this.#requests.length > 0) {
-        const p = this.#requests.shift()!;
-        if (p < mem.pageCount && pending.get(p)) {
-          pending.clear(p);
-          one[0] = p;
-          await this.#sendBatch(one, counts);
-          await this.#flushFrame();
-          requested++;
-          cursor = p + 1; // pre-page around the fault
-        }
-      }
-      // background push: the next pages from the cursor (wrapping)
-      const chunk: number[] = [];
-      let p = pending.nextSet(cursor);
-      if (p < 0) p = pending.nextSet(0);
-      while (p >= 0 && chunk.length < prepage) {
-        chunk.push(p);
-        pending.clear(p);
-        const next = p + 1 < mem.pageCount ? pending.nextSet(p + 1) : -1;
-        p = next;
-      }
-      if (chunk.length > 0) {
-        cursor = chunk[chunk.length - 1] + 1;
-        await this.#sendBatch(Uint32Array.from(chunk), counts);
-        pushed += chunk.length;
+    const { requested, pushed } = await pushPostcopyPages({
+      pending,
+      prepagePages: o.prepagePages ?? 16,
+      nextRequest: () => this.#requests.shift(),
+      sendPages: async (pages) => {
+        await this.#sendBatch(pages, counts);
         await this.#flushFrame();
-      }
-      await yieldToEventLoop(); // let page requests arrive
-    }
+      },
+      checkRemote: () => this.#throwIfRemoteFailed(),
+      yieldToRequests: yieldToEventLoop,
+    });
     await this.#ch.send(FrameType.POSTCOPY_END, new Uint8Array(0));
     r.rounds.push({
       round: r.rounds.length, phase: "postcopy", dirtied: total, sent: requested + pushed, deferred: 0, skipped: counts.skipped,
@@ -528,7 +502,6 @@ export class MigrationSource {
         if (acked) continue;
         if (f.type === FrameType.PAGE_REQUEST) {
           this.#requests.push(decodeU32(f.payload, "PAGE_REQUEST"));
-          this.#requestWaiter?.();
         } else if (f.type === FrameType.COMMIT_ACK) {
           this.#ack?.resolve(decodeJson<CommitAck>(f.payload, "COMMIT_ACK", { digest: "string" }));
           acked = true;
