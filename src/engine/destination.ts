@@ -171,6 +171,11 @@ export class MigrationDestination {
             if (this.#is("postcopy")) {
               if (this.#missing!.count() !== 0) throw new ProtocolError("PROTOCOL_STAGE", `COMPLETE with ${this.#missing!.count()} pages still missing`);
             } else {
+              if (c.seed !== undefined) {
+                if (!/^[0-9a-f]{1,16}$/.test(c.seed)) throw new ProtocolError("PROTOCOL_MESSAGE", `COMPLETE: seed must be 1–16 hex digits, got '${String(c.seed).slice(0, 40)}'`);
+                this.#digest.dispose();
+                this.#digest = new MemoryDigest(this.#k, mem.pageCount, BigInt("0x" + c.seed));
+              }
               this.#digest.updateFrom(mem);
             }
             const digest = this.#digest.digest();

@@ -70,8 +70,7 @@ export class MemoryDigest {
 
   /** The digest as 32 hex digits. */
   digest(): string {
-    const h = hashBytes128(this.kernel, this.kernel.bytes(this.#table).subarray(0, this.pageCount * HASH_BYTES), this.seed);
-    return h.high.toString(16).padStart(16, "0") + h.low.toString(16).padStart(16, "0");
+    return digestOfPageHashes(this.kernel, this.kernel.bytes(this.#table).subarray(0, this.pageCount * HASH_BYTES), this.seed);
   }
 
   dispose(): void {
@@ -82,6 +81,16 @@ export class MemoryDigest {
   #hashes(page: number, count: number): BigUint64Array {
     return new BigUint64Array(this.kernel.memory.buffer, this.#table.ptr + page * HASH_BYTES, 2 * count);
   }
+}
+
+/**
+ * The digest from a table of per-page XXH3-128 hashes (low, high u64 per page, `seed`):
+ * what a hash-scan dirty log already holds after scanning the paused guest, so the source
+ * need not read memory once more.
+ */
+export function digestOfPageHashes(k: Kernel, table: Uint8Array, seed: bigint): string {
+  const h = hashBytes128(k, table, seed);
+  return h.high.toString(16).padStart(16, "0") + h.low.toString(16).padStart(16, "0");
 }
 
 /** The digest seed for a session: the first 8 bytes of the source's nonce. */

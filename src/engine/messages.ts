@@ -50,6 +50,8 @@ export interface RoundEnd {
 export interface Complete {
   digest: string;
   pagesSent: number;
+  /** Hex seed of the per-page hashes when the source took them from its hash-scan dirty log (default: the session seed). */
+  seed?: string;
 }
 
 export interface CommitAck {

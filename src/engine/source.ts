@@ -25,7 +25,7 @@ import type { Transport } from "../transport/transport.js";
 import { chooseMigrationPlan, measureWorkload, type MigrationPlan } from "./auto-mode.js";
 import { Channel } from "./channel.js";
 import { pushPostcopyPages } from "./postcopy-push.js";
-import { digestSeed, MemoryDigest } from "./digest.js";
+import { digestOfPageHashes, digestSeed, MemoryDigest } from "./digest.js";
 import {
   ALL_FEATURES, decodeJson, decodeU32, encodeJson, ProtocolError, randomNonce, sessionNonce,
   type Abort, type CommitAck, type Feature, type Welcome,
@@ -196,26 +196,40 @@ export class MigrationSource {
       pausedAt = this.#clock.now();
       await o.onPause?.();
       this.#paused = true;
+      const postcopy = mode === "postcopy" || mode === "hybrid";
+      // a hash-scan log's final scan already hashed the paused guest: the digest comes from it
+      let scanned: { digest: string; seed: bigint } | null = null;
       if (o.dirtyLog && mode !== "stop-and-copy") {
         const last = new DirtyBitmap(this.#k, mem.pageCount);
         await o.dirtyLog.harvest(last);
         pending.or(last);
         last.dispose();
         r.ram["dirty-sync-count"]++;
+        const table = postcopy ? null : (o.dirtyLog.pageHashes?.() ?? null);
+        if (table) scanned = { digest: digestOfPageHashes(this.#k, table.table, table.seed), seed: table.seed };
         o.dirtyLog.stop();
       }
-      const digest = new MemoryDigest(this.#k, mem.pageCount, digestSeed(this.#nonce));
-      if (mode === "postcopy" || mode === "hybrid") {
-        await this.#postcopy(pending, digest, () => (r.downtime = (this.#clock.now() - pausedAt) * 1000));
-      } else {
+      let digestHex: string;
+      let digestSeedHex: string | undefined;
+      if (scanned) {
         await this.#sendRound(pending, r.rounds.length, "stop-and-copy", pending.count(), 0);
         await this.#sendDeviceState();
-        digest.updateFrom(mem);
+        digestHex = scanned.digest;
+        digestSeedHex = scanned.seed.toString(16);
+      } else {
+        const digest = new MemoryDigest(this.#k, mem.pageCount, digestSeed(this.#nonce));
+        if (postcopy) {
+          await this.#postcopy(pending, digest, () => (r.downtime = (this.#clock.now() - pausedAt) * 1000));
+        } else {
+          await this.#sendRound(pending, r.rounds.length, "stop-and-copy", pending.count(), 0);
+          await this.#sendDeviceState();
+          digest.updateFrom(mem);
+        }
+        digestHex = digest.digest();
+        digest.dispose();
       }
       pending.dispose();
-      const digestHex = digest.digest();
-      digest.dispose();
-      await this.#ch.send(FrameType.COMPLETE, encodeJson({ digest: digestHex, pagesSent: r.ram["pages-sent"] }));
+      await this.#ch.send(FrameType.COMPLETE, encodeJson({ digest: digestHex, pagesSent: r.ram["pages-sent"], ...(digestSeedHex ? { seed: digestSeedHex } : {}) }));
       const ack = await this.#ackPromise;
       if (r.postcopy) {
         r.postcopy["fault-latency-p50-ms"] = ack.faultLatencyP50Ms ?? NaN;

@@ -121,6 +121,7 @@ export class FileMemory implements GuestMemory, PageRangeReader {
       },
       harvest: (into: DirtyBitmap) => void log!.harvest(into),
       observe: (pages: ArrayLike<number>, contents: Uint8Array) => log?.observe(pages, contents),
+      pageHashes: () => (log ? { seed: log.seed, table: log.hashTable() } : null),
       stop: () => {
         log?.dispose();
         log = null;

@@ -48,4 +48,11 @@ export interface DirtyLog {
    * look at the live log: Xen's to_skip). Optional; cheap logs (bitmaps) offer it.
    */
   peek?(into: DirtyBitmap): void;
+  /**
+   * A log that hashes every page (hash scan) returns, right after a harvest, its per-page
+   * XXH3-128 table (16 bytes per page, low then high) and seed: the hashes of memory as
+   * that scan saw it. The engine derives the whole-memory digest from it instead of reading
+   * the paused guest again. Null when the log holds no such table.
+   */
+  pageHashes?(): { seed: bigint; table: Uint8Array } | null;
 }

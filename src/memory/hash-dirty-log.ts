@@ -104,6 +104,11 @@ export class HashDirtyLog {
     }
   }
 
+  /** The per-page XXH3-128 table of the latest scan (16 bytes per page; a kernel view, valid until the next allocation). */
+  hashTable(): Uint8Array {
+    return new Uint8Array(this.kernel.memory.buffer, this.#hashes.ptr, this.pageCount * 16);
+  }
+
   dispose(): void {
     this.kernel.free(this.#hashes);
   }
