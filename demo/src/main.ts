@@ -8,7 +8,7 @@ import { DemoMigration, PAGE_STATE_NAMES, type DemoConfig, type DemoResult } fro
 import { drawBars, drawCurve, drawMap, STATE_COLORS } from "./draw.js";
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
-const MODES: MigrationMode[] = ["precopy", "postcopy", "hybrid", "stop-and-copy"];
+const MODES: MigrationMode[] = ["precopy", "postcopy", "hybrid", "stop-and-copy", "auto"];
 const RECORDINGS = new URL(`${import.meta.env.BASE_URL}recordings/`, location.href);
 const isolated = globalThis.crossOriginIsolated === true && typeof SharedArrayBuffer !== "undefined";
 const forceMainThread = new URLSearchParams(location.search).has("main-thread");
@@ -129,7 +129,7 @@ async function start(): Promise<void> {
     cancelAnimationFrame(frame);
     render(m, config);
     showResult(result);
-    setStatus("completed", `completed: ${config.mode} · guest in ${result.where === "worker" ? "a Web Worker" : "the main thread"}`);
+    setStatus("completed", `completed: ${config.mode === "auto" ? `auto → ${result.report.mode}` : config.mode} · guest in ${result.where === "worker" ? "a Web Worker" : "the main thread"}`);
   } catch (err) {
     cancelAnimationFrame(frame);
     render(m, config);

@@ -104,6 +104,18 @@ describe.runIf(haveChromium || ci)("demo in headless Chromium", () => {
     });
   }
 
+  it("auto mode measures the guest, picks a mode and says why", async () => {
+    const { page, errors } = await open();
+    await migrate(page, { mode: "auto", size: "4096", bandwidth: "32" });
+    const chosen = (await field(page, "mode"))!;
+    expect(["precopy", "hybrid", "stop-and-copy"]).toContain(chosen);
+    await checkCompleted(page, errors, chosen, 4096);
+    expect(await page.textContent("#status")).toContain(`auto → ${chosen}`);
+    expect(await page.locator("#decisions").textContent()).toMatch(/auto: /);
+    await page.screenshot({ path: join(shots, "auto.png"), fullPage: true });
+    await page.close();
+  });
+
   it("replays the real recording (redis window) in pre-copy", async () => {
     const { page, errors } = await open();
     const hasRecording = await page.locator('#workload option[value="recording"]').count();
