@@ -64,6 +64,12 @@ describe("pagewire CLI", () => {
     const j = JSON.parse(r.stdout);
     expect(j.rows).toHaveLength(4);
     expect(j.rows.every((x: { verified: boolean }) => x.verified)).toBe(true);
+    // each run's full report, in the order of the rows
+    expect(j.reports).toHaveLength(4);
+    j.reports.forEach((rep: { status: string; rounds: unknown[] }, i: number) => {
+      expect(rep.status).toBe(j.rows[i].status);
+      expect(rep.rounds).toHaveLength(j.rows[i].rounds);
+    });
     const html = readFileSync(join(tmp, "c.html"), "utf8");
     expectSelfContained(html);
     for (const title of ["MiB sent", "Total time", "Downtime", "Rounds"]) expect(html).toContain(title);

@@ -74,12 +74,14 @@ ${SCENARIO_HELP}`,
     const total = configs.length * guests.length * bandwidths.length;
     const bar = new ProgressBar(!v.json && Boolean(process.stderr.isTTY));
     const rows: CompareRow[] = [];
+    const reports: Record<string, unknown>[] = []; // the full report of each run, for --json
     const seed = run.seed ?? 1;
     for (const g of guests) for (const bw of bandwidths) for (const c of configs) {
       bar.update(rows.length / total, `${rows.length + 1}/${total}: ${g.label} @ ${formatRate(bw)} ${c.label}`);
       const { workload, pageCount } = g.create(seed);
       const r = await runScenario({ ...run, workload, pageCount, bandwidth: bw, codecs: c.codecs, policy: c.policy, downtimeLimitMs: run.downtimeLimitMs ?? c.downtimeLimitMs });
       const rep = r.report;
+      reports.push(rep.toJSON());
       rows.push({
         guest: `${g.label}${g.kind === "workload" ? ` (${pageCount * PAGE_SIZE / 2 ** 20} MiB)` : ""}`, bandwidth: bw, config: c.label, status: rep.status,
         "total-time-ms": Math.round(rep.totalTime * 10) / 10, "downtime-ms": Math.round(rep.downtime * 10) / 10,
@@ -90,7 +92,7 @@ ${SCENARIO_HELP}`,
     const head = ["guest", "bandwidth", "config", "total-time ms", "downtime ms", "rounds", "MiB sent", "verified"];
     const cells = rows.map((r) => [r.guest, formatRate(r.bandwidth), r.config, r["total-time-ms"].toFixed(1), r["downtime-ms"].toFixed(1), String(r.rounds), r["mib-sent"].toFixed(1), String(r.verified)]);
     if (v.html) writeFileSync(v.html as string, compareHtml(rows, head, cells, configs, seed));
-    if (v.json) console.log(JSON.stringify({ seed, cpu: run.cpu, configs: configs.map((c) => ({ label: c.label, policy: c.policy, codecs: c.codecs, "downtime-limit-ms": c.downtimeLimitMs })), rows }, null, 2));
+    if (v.json) console.log(JSON.stringify({ seed, cpu: run.cpu, configs: configs.map((c) => ({ label: c.label, policy: c.policy, codecs: c.codecs, "downtime-limit-ms": c.downtimeLimitMs })), rows, reports }, null, 2));
     else {
       const width = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
       console.log(head.map((h, i) => (i < 3 ? h.padEnd(width[i]) : h.padStart(width[i]))).join("  "));
