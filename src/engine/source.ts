@@ -564,6 +564,5 @@ export class MigrationSource {
     this.#pipeline.finish();
     r["xbzrle-cache"] = this.#pipeline.stats();
     r.dedup = this.#pipeline.dedupStats();
-    void this.#features;
   }
 }
