@@ -106,4 +106,4 @@ export function printTargets(targets: Target[]): void {
 }
 
 /** Seeded PRNG (mulberry32): benchmark inputs are the same on every run. */
-export { seededRandom as rng } from "../src/workload/random.js";
+export { seededRandom as rng } from "../src/util/random.js";

@@ -13,7 +13,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { QmpClient, type QmpEvent } from "../src/memory/qemu.js";
+import { QmpClient, type QmpEvent } from "../src/qemu/qmp.js";
 import { buildInitramfs, freePort, guestArgs, kernelPath, missingTools, QEMU, readSerial, startQemu, waitFor } from "../test/support/qemu-guest.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));

@@ -1,11 +1,12 @@
 // pagewire: the public API. See README.md and ../shared/DESIGN.md.
 export { loadKernel, createKernel, sharedMemoryAvailable, type LoadKernelOptions } from "./kernel/loader.js";
 export { Kernel, PAGE_SIZE } from "./kernel/kernel.js";
+import "./codec/kernel-codecs.js"; // adds k.xbzrleEncode, k.rleDecode, … to Kernel
 export type { KernelRegion } from "./kernel/heap.js";
 export type { KernelExports } from "./kernel/exports.js";
 export { DirtyBitmap, markPageDirty, type DirtyBitmapOptions, type PageRange } from "./kernel/dirty-bitmap.js";
 export { PagewireError, KernelLoadError, KernelMemoryError, PagewireRangeError } from "./errors.js";
-export { hashBytes64, hashBytes128, hashPages, hashPageList, randomSeed, splitSeed, type Hash128, type HashPagesOptions } from "./codec/pagehash.js";
+export { hashBytes64, hashBytes128, hashPages, hashPageList, randomSeed, splitSeed, type Hash128, type HashPagesOptions } from "./kernel/pagehash.js";
 export { DedupIndex, DedupError, DEDUP_NONE, type DedupIndexOptions, type DedupStats, type PageRef } from "./codec/dedup-index.js";
 export { FakeDirtyFilter, type FakeDirtyFilterOptions, type FakeDirtyResult } from "./codec/fake-dirty.js";
 export { HashDirtyLog, type HashDirtyLogOptions, type ScannedMemory } from "./memory/hash-dirty-log.js";
@@ -44,10 +45,10 @@ export { MigrationSource, MigrationAbortedError, type MigrationSourceOptions, ty
 export { MigrationDestination, type MigrationDestinationOptions, type DestinationResult, type DestinationMemory } from "./engine/destination.js";
 export { MigrationReport, type RoundRow, type PolicyDecision } from "./engine/report.js";
 export { chooseMigrationPlan, measureWorkload, type MigrationPlan, type WorkloadMeasurement } from "./engine/auto-mode.js";
-export { ProtocolError, type Feature } from "./engine/messages.js";
+export { ProtocolError, type Feature } from "./wire/messages.js";
 export { EncodePipeline, DEFAULT_CODECS, type CodecOptions, type EncodeCounts } from "./codec/encode-pipeline.js";
 export { PageApplier } from "./codec/page-applier.js";
-export { PageRecordWriter, readPageRecords, RecordKind, RecordError } from "./codec/page-record.js";
+export { PageRecordWriter, readPageRecords, RecordKind, RecordError } from "./wire/page-record.js";
 export { WasmGuestMemory, type GuestWorkerHandle } from "./memory/wasm-guest-memory.js";
 export type { GuestMemory, DirtyLog } from "./memory/guest-memory.js";
 export type { Workload, GuestWriter } from "./workload/workload.js";
@@ -55,14 +56,14 @@ export { type Transport, TransportError, FrameQueue } from "./transport/transpor
 export { createInProcessPair } from "./transport/in-process.js";
 export { messagePortTransport, type MessagePortLike } from "./transport/message-port.js";
 export { TokenBucket } from "./transport/rate-limit.js";
-export { FrameError, FrameType, PROTOCOL_VERSION, type FrameKey } from "./transport/frame.js";
-export { frameKey } from "./transport/hmac.js";
-export { realClock, type Clock } from "./sim/clock.js";
+export { FrameError, FrameType, PROTOCOL_VERSION, type FrameKey } from "./wire/frame.js";
+export { frameKey } from "./wire/hmac.js";
+export { realClock, type Clock } from "./util/clock.js";
 // workloads, traces and the virtual-time simulator (issue 7)
 export { createWorkload, listWorkloads, type WorkloadInfo } from "./workload/registry.js";
 export { SyntheticWorkload, type WorkloadOptions } from "./workload/synthetic.js";
 export { CONTENT_MODELS, fillContent, type ContentModel } from "./workload/content.js";
-export { seededRandom, ZipfSampler } from "./workload/random.js";
+export { seededRandom, ZipfSampler } from "./util/random.js";
 export { VirtualClock } from "./sim/virtual-clock.js";
 export { LinkEnd, createLink, type LinkOptions } from "./sim/link.js";
 export { PRESETS, findPreset, type Preset } from "./sim/presets.js";

@@ -2,7 +2,7 @@
 // MigrationSource → MessageChannel → MigrationDestination, the same engine and kernel as
 // in Node. A tap on the source transport and a wrapper around the dirty log feed the
 // memory map: which pages the log saw dirty, which were sent and how, which deferred.
-import { RecordKind, pagesRound, readPageRecords } from "../../src/codec/page-record.js";
+import { RecordKind, pagesRound, readPageRecords } from "../../src/wire/page-record.js";
 import { MigrationDestination, type DestinationResult } from "../../src/engine/destination.js";
 import type { MigrationReport } from "../../src/engine/report.js";
 import { MigrationSource, type MigrationMode } from "../../src/engine/source.js";
@@ -10,7 +10,7 @@ import type { CodecOptions } from "../../src/codec/encode-pipeline.js";
 import { createKernel } from "../../src/kernel/loader.js";
 import type { DirtyLog } from "../../src/memory/guest-memory.js";
 import { WasmGuestMemory } from "../../src/memory/wasm-guest-memory.js";
-import { FrameType, FRAME_HEADER_BYTES } from "../../src/transport/frame.js";
+import { FrameType, FRAME_HEADER_BYTES } from "../../src/wire/frame.js";
 import { messagePortTransport } from "../../src/transport/message-port.js";
 import type { Transport } from "../../src/transport/transport.js";
 import { MainThreadGuest, WorkerGuest, type Guest } from "./guest.js";

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { frameKey } from "../transport/hmac.js";
-import type { FrameKey } from "../transport/frame.js";
+import { frameKey } from "../wire/hmac.js";
+import type { FrameKey } from "../wire/frame.js";
 import { UsageError } from "./usage.js";
 
 /** node:util parseArgs with usage errors turned into UsageError (exit 2). */

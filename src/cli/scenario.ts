@@ -2,7 +2,7 @@
 // the engine configuration (preset + overrides) and the run (seed, CPU time).
 import type { ParseArgsConfig } from "node:util";
 import { PAGE_SIZE } from "../kernel/kernel.js";
-import { openRecording, TraceWorkload } from "../memory/trace.js";
+import { openRecording, TraceWorkload } from "../workload/trace.js";
 import type { Recording } from "../memory/recording.js";
 import { listPolicies } from "../policy/registry.js";
 import { CODEC_STAGES, findPreset, PRESETS, type Preset } from "../sim/presets.js";

@@ -20,8 +20,8 @@ import type { KernelRegion } from "../kernel/heap.js";
 import { PAGE_SIZE, type Kernel } from "../kernel/kernel.js";
 import { DEDUP_NONE, DedupIndex } from "./dedup-index.js";
 import { FakeDirtyFilter } from "./fake-dirty.js";
-import { PageRecordWriter, RecordKind } from "./page-record.js";
-import { hashPages, randomSeed } from "./pagehash.js";
+import { PageRecordWriter, RecordKind } from "../wire/page-record.js";
+import { hashPages, randomSeed } from "../kernel/pagehash.js";
 import { SAVE_MISS_INSERTED, XbzrleCache } from "./xbzrle-cache.js";
 
 /** Which stages run; each can be switched off so benchmarks compare them. */

@@ -12,7 +12,7 @@
 import { PagewireRangeError } from "../errors.js";
 import type { KernelRegion } from "../kernel/heap.js";
 import type { Kernel } from "../kernel/kernel.js";
-import { hashPageList, randomSeed } from "./pagehash.js";
+import { hashPageList, randomSeed } from "../kernel/pagehash.js";
 
 export interface FakeDirtyFilterOptions {
   /** XXH3 seed; default a fresh random seed (one per migration). */

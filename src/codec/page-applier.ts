@@ -4,7 +4,7 @@
 // leaves the page as it was.
 import type { Kernel } from "../kernel/kernel.js";
 import type { GuestMemory } from "../memory/guest-memory.js";
-import { PAGE_BYTES, readPageRecords, RecordError, RecordKind } from "./page-record.js";
+import { PAGE_BYTES, readPageRecords, RecordError, RecordKind } from "../wire/page-record.js";
 import { decodeRle } from "./rle.js";
 import { decodeXbzrle } from "./xbzrle.js";
 

@@ -12,12 +12,12 @@
 //     otherwise (D > 0.8·B)            → hybrid: 2 pre-copy rounds, then post-copy (pre-copy would not converge)
 //   codecs: dedup on when d ≥ 1 %; zero, XBZRLE and RLE always on.
 // see: Sahni & Varma 2012 (hybrid pre/post-copy); Hines & Gopalan 2009; QEMU calc-dirty-rate.
-import { hashPages } from "../codec/pagehash.js";
+import { hashPages } from "../kernel/pagehash.js";
 import type { CodecOptions } from "../codec/encode-pipeline.js";
 import { DirtyBitmap } from "../kernel/dirty-bitmap.js";
 import { PAGE_SIZE, type Kernel } from "../kernel/kernel.js";
 import type { DirtyLog, GuestMemory } from "../memory/guest-memory.js";
-import type { Clock } from "../sim/clock.js";
+import type { Clock } from "../util/clock.js";
 
 export interface WorkloadMeasurement {
   dirtyPagesPerSecond: number;

@@ -1,9 +1,9 @@
 import type { KernelRegion } from "../kernel/heap.js";
 import type { Kernel } from "../kernel/kernel.js";
-import { frameChecksum, FrameReader, FrameWriter, frameTypeName, type Frame, type FrameKey } from "../transport/frame.js";
+import { frameChecksum, FrameReader, FrameWriter, frameTypeName, type Frame, type FrameKey } from "../wire/frame.js";
 import type { TokenBucket } from "../transport/rate-limit.js";
 import type { Transport } from "../transport/transport.js";
-import { ProtocolError } from "./messages.js";
+import { ProtocolError } from "../wire/messages.js";
 
 /**
  * One side's view of a migration connection: seals and numbers outgoing frames,

@@ -10,21 +10,21 @@
 // the received state is provisional: on any failure the destination sends ABORT (best
 // effort), calls memory.discard(), and receive() rejects.
 import { PageApplier } from "../codec/page-applier.js";
-import { readPageRecords, RecordKind } from "../codec/page-record.js";
+import { readPageRecords, RecordKind } from "../wire/page-record.js";
 import { PagewireError } from "../errors.js";
 import { DirtyBitmap } from "../kernel/dirty-bitmap.js";
 import { PAGE_SIZE, type Kernel } from "../kernel/kernel.js";
 import { loadKernel } from "../kernel/loader.js";
 import type { GuestMemory } from "../memory/guest-memory.js";
-import { realClock, withTimeout, type Clock } from "../sim/clock.js";
-import { FrameType, frameTypeName, type FrameKey } from "../transport/frame.js";
+import { realClock, withTimeout, type Clock } from "../util/clock.js";
+import { FrameType, frameTypeName, type FrameKey } from "../wire/frame.js";
 import type { Transport } from "../transport/transport.js";
 import { Channel } from "./channel.js";
 import { digestSeed, MemoryDigest } from "./digest.js";
 import {
   ALL_FEATURES, decodeJson, encodeJson, encodeU32, nonceBytes, ProtocolError, randomNonce, sessionNonce,
   type Complete, type Feature, type Hello,
-} from "./messages.js";
+} from "../wire/messages.js";
 
 /** Destination memory; commit/discard make a file destination transactional (FileMemory). */
 export type DestinationMemory = GuestMemory & { commit?(): Promise<void>; discard?(): Promise<void> };

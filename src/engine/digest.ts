@@ -9,7 +9,7 @@ import type { KernelRegion } from "../kernel/heap.js";
 import { PAGE_SIZE, type Kernel } from "../kernel/kernel.js";
 import type { GuestMemory } from "../memory/guest-memory.js";
 import { WasmGuestMemory } from "../memory/wasm-guest-memory.js";
-import { hashBytes128, hashPages } from "../codec/pagehash.js";
+import { hashBytes128, hashPages } from "../kernel/pagehash.js";
 
 const HASH_BYTES = 16;
 const BATCH = 256;

@@ -12,14 +12,15 @@
 // Until COMMIT_ACK arrives the source is primary: any failure aborts (ABORT frame, best
 // effort), calls onResume if the guest was paused, and leaves source memory untouched.
 import { EncodePipeline, emptyCounts, type CodecOptions, type EncodeCounts } from "../codec/encode-pipeline.js";
-import { PageRecordWriter } from "../codec/page-record.js";
+import { PageRecordWriter } from "../wire/page-record.js";
 import { PagewireError } from "../errors.js";
 import { DirtyBitmap } from "../kernel/dirty-bitmap.js";
 import { PAGE_SIZE, type Kernel } from "../kernel/kernel.js";
 import { loadKernel } from "../kernel/loader.js";
 import type { DirtyLog, GuestMemory } from "../memory/guest-memory.js";
-import { realClock, withTimeout, type Clock } from "../sim/clock.js";
-import { FRAME_HEADER_BYTES, FRAME_TRAILER_ROOM, FrameType, type FrameKey } from "../transport/frame.js";
+import { realClock, withTimeout, type Clock } from "../util/clock.js";
+import { yieldToEventLoop } from "../util/yield.js";
+import { FRAME_HEADER_BYTES, FRAME_TRAILER_ROOM, FrameType, type FrameKey } from "../wire/frame.js";
 import { TokenBucket } from "../transport/rate-limit.js";
 import type { Transport } from "../transport/transport.js";
 import { chooseMigrationPlan, measureWorkload, type MigrationPlan } from "./auto-mode.js";
@@ -29,7 +30,7 @@ import { digestOfPageHashes, digestSeed, MemoryDigest } from "./digest.js";
 import {
   ALL_FEATURES, decodeJson, decodeU32, encodeJson, ProtocolError, randomNonce, sessionNonce,
   type Abort, type CommitAck, type Feature, type Welcome,
-} from "./messages.js";
+} from "../wire/messages.js";
 import { MigrationReport, type RoundRow } from "./report.js";
 import { PageHistory } from "../policy/page-history.js";
 import { createPolicy } from "../policy/registry.js";
@@ -94,12 +95,6 @@ export class MigrationAbortedError extends PagewireError {
 }
 
 const NO_NON_CONVERGENCE: NonConvergencePolicy = { kind: "non-convergence", name: "none", check: () => ({ action: "none" }), reset: () => {} };
-
-/** Lets timers and I/O callbacks run (a microtask yield would not). */
-export function yieldToEventLoop(): Promise<void> {
-  const g = globalThis as { setImmediate?: (f: () => void) => void };
-  return new Promise((resolve) => (g.setImmediate ? g.setImmediate(resolve) : setTimeout(resolve, 0)));
-}
 
 export class MigrationSource {
   readonly options: MigrationSourceOptions;

@@ -2,9 +2,7 @@ import { PagewireRangeError } from "../errors.js";
 import type { DirtyBitmap } from "./dirty-bitmap.js";
 import type { KernelExports } from "./exports.js";
 import { KernelHeap, type KernelRegion } from "./heap.js";
-import { hashBytes128, hashBytes64, hashPages as hashPagesInto, type Hash128, type HashPagesOptions } from "../codec/pagehash.js";
-import { decodeRle, decodeRlePages, encodeRle, encodeRlePages } from "../codec/rle.js";
-import { decodeXbzrle, decodeXbzrlePages, encodeXbzrle, encodeXbzrlePages } from "../codec/xbzrle.js";
+import { hashBytes128, hashBytes64, hashPages as hashPagesInto, type Hash128, type HashPagesOptions } from "./pagehash.js";
 
 /** Bytes in a guest page; every page kernel works on 4 KiB pages. */
 export const PAGE_SIZE = 4096;
@@ -138,54 +136,6 @@ export class Kernel {
    */
   hashPages(pages: Uint8Array, count: number, out: BigUint64Array, options: HashPagesOptions = {}): BigUint64Array {
     return hashPagesInto(this, pages, count, out, options);
-  }
-
-  // ---- xbzrle, rle ------------------------------------------------------------------------
-
-  /**
-   * XBZRLE-encodes `newPage` against `oldPage` (4 KiB each) into `out` (its length is the
-   * limit; 4096 as QEMU calls it). Returns n > 0 bytes written, 0 identical, -1 overflow.
-   */
-  xbzrleEncode(oldPage: Uint8Array, newPage: Uint8Array, out: Uint8Array): number {
-    return encodeXbzrle(this, oldPage, newPage, out);
-  }
-
-  /**
-   * Applies an XBZRLE encoding to the 4 KiB `page`; returns the offset after the last
-   * changed run. Throws XbzrleError (`XBZRLE_CORRUPT`) leaving `page` unchanged.
-   */
-  xbzrleDecode(encoded: Uint8Array, page: Uint8Array): number {
-    return decodeXbzrle(this, encoded, page);
-  }
-
-  /** Batch XBZRLE encode of packed page pairs; see encodeXbzrlePages. Returns total bytes. */
-  xbzrleEncodePages(oldPages: Uint8Array, newPages: Uint8Array, count: number, out: Uint8Array, lengths: Int32Array): number {
-    return encodeXbzrlePages(this, oldPages, newPages, count, out, lengths);
-  }
-
-  /** Batch XBZRLE decode of packed encodings; see decodeXbzrlePages. Returns bytes consumed. */
-  xbzrleDecodePages(encoded: Uint8Array, lengths: Int32Array, pages: Uint8Array, count: number): number {
-    return decodeXbzrlePages(this, encoded, lengths, pages, count);
-  }
-
-  /** RLE-encodes the 4 KiB `page` into `out` (its length is the limit): length or -1. */
-  rleEncode(page: Uint8Array, out: Uint8Array): number {
-    return encodeRle(this, page, out);
-  }
-
-  /** Decodes an RLE encoding into the 4 KiB `page`; throws RleError (`RLE_CORRUPT`), page unchanged. */
-  rleDecode(encoded: Uint8Array, page: Uint8Array): void {
-    decodeRle(this, encoded, page);
-  }
-
-  /** Batch RLE encode of packed pages; see encodeRlePages. Returns total bytes. */
-  rleEncodePages(pages: Uint8Array, count: number, out: Uint8Array, lengths: Int32Array): number {
-    return encodeRlePages(this, pages, count, out, lengths);
-  }
-
-  /** Batch RLE decode of packed encodings; see decodeRlePages. Returns bytes consumed. */
-  rleDecodePages(encoded: Uint8Array, lengths: Int32Array, pages: Uint8Array, count: number): number {
-    return decodeRlePages(this, encoded, lengths, pages, count);
   }
 }
 

@@ -14,7 +14,7 @@
 // see: QEMU migration/dirtyrate.c (DIRTYRATE_DEFAULT_SAMPLE_PAGES = 512 per GiB,
 // get_ramblock_vfn_hash / calc_page_dirty_rate); Wilson (1927).
 import { PagewireRangeError } from "../errors.js";
-import { hashPageList, randomSeed } from "../codec/pagehash.js";
+import { hashPageList, randomSeed } from "../kernel/pagehash.js";
 import type { Kernel } from "../kernel/kernel.js";
 import type { PageRangeReader, ScannedMemory } from "./hash-dirty-log.js";
 

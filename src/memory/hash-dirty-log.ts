@@ -10,7 +10,7 @@
 // (assembly/pagehash.ts scanChangedPages). Memory outside the kernel is scanned through
 // a window copied in (adds one memcpy of the guest).
 import { PagewireRangeError } from "../errors.js";
-import { randomSeed, splitSeed } from "../codec/pagehash.js";
+import { randomSeed, splitSeed } from "../kernel/pagehash.js";
 import { DirtyBitmap } from "../kernel/dirty-bitmap.js";
 import type { KernelRegion } from "../kernel/heap.js";
 import type { Kernel } from "../kernel/kernel.js";

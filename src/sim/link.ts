@@ -9,7 +9,7 @@
 //   close():      after the last delivery
 //
 // Jitter is drawn from a seeded PRNG, so a run stays repeatable.
-import { seededRandom } from "../workload/random.js";
+import { seededRandom } from "../util/random.js";
 import type { Transport } from "../transport/transport.js";
 import type { VirtualClock } from "./virtual-clock.js";
 

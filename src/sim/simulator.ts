@@ -25,7 +25,7 @@ import { createKernel } from "../kernel/loader.js";
 import type { GuestMemory } from "../memory/guest-memory.js";
 import { WasmGuestMemory } from "../memory/wasm-guest-memory.js";
 import { createInProcessPair } from "../transport/in-process.js";
-import { mixSeed } from "../workload/random.js";
+import { mixSeed } from "../util/random.js";
 import type { Workload } from "../workload/workload.js";
 import { createLink } from "./link.js";
 import { VirtualClock } from "./virtual-clock.js";

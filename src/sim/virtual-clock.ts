@@ -8,7 +8,7 @@
 // clock; all work done between two events takes zero virtual time (CPU time is charged
 // explicitly, see src/sim/simulator.ts). Ties are broken by sleep order, so a run is a
 // pure function of its inputs.
-import type { Clock } from "./clock.js";
+import type { Clock } from "../util/clock.js";
 
 /** Runs `fn` on a later turn of the event loop (after microtasks): setImmediate, or a MessageChannel in browsers. */
 export function nextTurn(fn: () => void): void {

@@ -1,5 +1,5 @@
-import type { Clock } from "../sim/clock.js";
-import { realClock } from "../sim/clock.js";
+import type { Clock } from "../util/clock.js";
+import { realClock } from "../util/clock.js";
 
 /**
  * Token bucket limiting bytes per second (QEMU's max-bandwidth). `take(n)` waits until n

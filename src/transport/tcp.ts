@@ -2,7 +2,7 @@
 // length in their header (frame.ts), which is checked before any payload is buffered.
 import net from "node:net";
 import tls from "node:tls";
-import { announcedFrameSize, DEFAULT_MAX_PAYLOAD, FRAME_HEADER_BYTES, FrameError } from "./frame.js";
+import { announcedFrameSize, DEFAULT_MAX_PAYLOAD, FRAME_HEADER_BYTES, FrameError } from "../wire/frame.js";
 import { FrameQueue, TransportError, type Transport } from "./transport.js";
 
 export interface TcpOptions {

@@ -1,7 +1,7 @@
 // What guest writes contain, so XBZRLE, RLE, zero-page and dedup see what they would see
 // in a guest. Every generator is a pure function of (model, seed, version): the same
 // write can be regenerated, which is how a fake-dirty write rewrites identical bytes.
-import { seededRandom, randomInt } from "./random.js";
+import { seededRandom, randomInt } from "../util/random.js";
 
 export const CONTENT_MODELS = ["zeros", "text", "pointers", "counters", "random", "mixed"] as const;
 export type ContentModel = (typeof CONTENT_MODELS)[number];

@@ -1,6 +1,6 @@
 // cpu: a CPU-bound guest (sysbench-like): a tiny working set of counters and stack pages
 // written often.
-import { randomInt } from "./random.js";
+import { randomInt } from "../util/random.js";
 import { SyntheticWorkload, type WorkloadOptions } from "./synthetic.js";
 
 export interface CpuWorkloadOptions extends WorkloadOptions {

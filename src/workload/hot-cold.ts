@@ -1,6 +1,6 @@
 // hot-cold: page popularity follows Zipf(s) over the working set — a few hot pages take
 // most writes, a long cold tail is written rarely (what history-based selection exploits).
-import { scatter, ZipfSampler } from "./random.js";
+import { scatter, ZipfSampler } from "../util/random.js";
 import { sharePages, SyntheticWorkload, type WorkloadOptions } from "./synthetic.js";
 
 export interface HotColdWorkloadOptions extends WorkloadOptions {

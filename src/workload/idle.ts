@@ -1,6 +1,6 @@
 // idle: an idle guest — timers, kernel bookkeeping and log lines in a small set of pages
 // (the idle recording dirties ~16 pages per 200 ms: 80 pages/s).
-import { randomInt, scatter } from "./random.js";
+import { randomInt, scatter } from "../util/random.js";
 import { sharePages, SyntheticWorkload, type WorkloadOptions } from "./synthetic.js";
 
 export class IdleWorkload extends SyntheticWorkload {

@@ -2,7 +2,7 @@
 // (payloads: random or text), plus a descriptor counter page per ring. Fake-dirty
 // writes do not happen here: every packet is new data.
 import { fillContent } from "./content.js";
-import { mixSeed, randomInt } from "./random.js";
+import { mixSeed, randomInt } from "../util/random.js";
 import { SyntheticWorkload, type WorkloadOptions } from "./synthetic.js";
 import type { GuestWriter } from "./workload.js";
 

@@ -10,7 +10,7 @@
 // can regenerate the bytes it repeats, and a run is a pure function of the seed.
 import { PagewireRangeError } from "../errors.js";
 import { CONTENT_MODELS, fillContent, type ContentModel } from "./content.js";
-import { mixSeed, seededRandom } from "./random.js";
+import { mixSeed, seededRandom } from "../util/random.js";
 import type { GuestWriter, Workload } from "./workload.js";
 
 const PAGE = 4096;

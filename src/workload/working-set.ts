@@ -1,6 +1,6 @@
 // working-set: seed 003's program — random writes spread uniformly over a set share of
 // guest RAM at a set rate (the classic pre-copy convergence experiment).
-import { randomInt, scatter } from "./random.js";
+import { randomInt, scatter } from "../util/random.js";
 import { sharePages, SyntheticWorkload, type WorkloadOptions } from "./synthetic.js";
 
 export class WorkingSetWorkload extends SyntheticWorkload {

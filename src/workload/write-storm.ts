@@ -1,7 +1,7 @@
 // write-storm: a write-intensive guest that does not converge at the given bandwidth —
 // whole pages of fresh random data over a large share of RAM, faster than a 1 Gbit/s
 // link can carry (60000 pages/s ≈ 234 MiB/s).
-import { randomInt, scatter } from "./random.js";
+import { randomInt, scatter } from "../util/random.js";
 import { sharePages, SyntheticWorkload, type WorkloadOptions } from "./synthetic.js";
 
 export class WriteStormWorkload extends SyntheticWorkload {

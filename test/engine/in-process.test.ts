@@ -117,7 +117,7 @@ describe("every policy end to end", () => {
 
 describe("keyed frames", () => {
   it("a migration with a pre-shared key completes on shared kernels (HMAC over shared memory)", async () => {
-    const { frameKey } = await import("../../src/transport/hmac.js");
+    const { frameKey } = await import("../../src/wire/hmac.js");
     const key = frameKey(new TextEncoder().encode("a-pre-shared-key-of-enough-bytes"));
     const ks = await createKernel({ shared: true });
     const kd = await createKernel({ shared: true });

@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { QmpClient } from "../../src/memory/qemu.js";
+import { QmpClient } from "../../src/qemu/qmp.js";
 import { buildInitramfs, freePort, guestArgs, kernelPath, missingTools, QEMU, readSerial, startQemu, waitFor } from "../support/qemu-guest.js";
 
 const root = join(import.meta.dirname, "../..");

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { createKernel } from "../../src/index.js";
 import { applyDirtyPageRecord } from "../../src/memory/recording.js";
-import { openRecording, recordMemory, TraceWorkload } from "../../src/memory/trace.js";
+import { openRecording, recordMemory, TraceWorkload } from "../../src/workload/trace.js";
 import { WasmGuestMemory } from "../../src/memory/wasm-guest-memory.js";
 
 describe("trace replay", () => {

@@ -1,4 +1,4 @@
-import { FRAME_HEADER_BYTES } from "../../src/transport/frame.js";
+import { FRAME_HEADER_BYTES } from "../../src/wire/frame.js";
 import type { Transport } from "../../src/transport/transport.js";
 
 export type Fault = "drop" | "flip" | "truncate" | "replay" | "kill";

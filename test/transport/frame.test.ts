@@ -1,8 +1,8 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { loadKernel } from "../../src/index.js";
-import { hashBytes64 } from "../../src/codec/pagehash.js";
-import { DEFAULT_MAX_PAYLOAD, frameChecksum, FrameReader, FrameWriter, FRAME_HEADER_BYTES, type FrameChecksum, type FrameKey } from "../../src/transport/frame.js";
-import { frameKey } from "../../src/transport/hmac.js";
+import { hashBytes64 } from "../../src/kernel/pagehash.js";
+import { DEFAULT_MAX_PAYLOAD, frameChecksum, FrameReader, FrameWriter, FRAME_HEADER_BYTES, type FrameChecksum, type FrameKey } from "../../src/wire/frame.js";
+import { frameKey } from "../../src/wire/hmac.js";
 import { rng, randInt } from "../support/random.js";
 
 const KEY = frameKey(new TextEncoder().encode("0123456789abcdef-secret"));

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { createKernel } from "../../src/index.js";
 import { WasmGuestMemory } from "../../src/memory/wasm-guest-memory.js";
 import { createWorkload, listWorkloads } from "../../src/workload/registry.js";
-import { ZipfSampler, seededRandom } from "../../src/workload/random.js";
+import { ZipfSampler, seededRandom } from "../../src/util/random.js";
 
 describe("workloads", () => {
   it("lists the seven workloads of the issue", () => {

@@ -1,4 +1,4 @@
-import { migrateQemuGuest } from "../../memory/qemu-migration.js";
+import { migrateQemuGuest } from "../../qemu/migrate-qemu.js";
 import { listPolicies } from "../../policy/registry.js";
 import { parseHostPort, parseNumber, parseOptions } from "../args.js";
 import { UsageError, type Command } from "../usage.js";

@@ -1,7 +1,7 @@
 // pagewire record: record a RAM file into the DPG1 recording format (src/memory/trace.ts).
 import { parseArgs } from "node:util";
 import { loadKernel } from "../../kernel/loader.js";
-import { recordMemory } from "../../memory/trace.js";
+import { recordMemory } from "../../workload/trace.js";
 import { parseNumber } from "../units.js";
 import { UsageError, type Command } from "../usage.js";
 

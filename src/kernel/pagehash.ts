@@ -2,7 +2,7 @@
 // Hash values are bigints (u64) or BigUint64Array words; 128-bit results are two words,
 // low then high (xxHash's XXH128_hash_t {low64, high64}).
 import { PagewireRangeError } from "../errors.js";
-import type { Kernel } from "../kernel/kernel.js";
+import type { Kernel } from "./kernel.js";
 
 const PAGE = 4096;
 const U64 = (1n << 64n) - 1n;

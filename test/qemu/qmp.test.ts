@@ -6,8 +6,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { PAGE_SIZE } from "../../src/index.js";
-import { QmpClient, QmpError } from "../../src/memory/qemu.js";
-import { migrateQemuGuest } from "../../src/memory/qemu-migration.js";
+import { QmpClient, QmpError } from "../../src/qemu/qmp.js";
+import { migrateQemuGuest } from "../../src/qemu/migrate-qemu.js";
 
 type Reply = { return?: unknown; error?: { class: string; desc: string } } | "silent" | "hangup";
 type Handler = (command: string, args: Record<string, unknown> | undefined) => Reply;

@@ -18,8 +18,8 @@ import type { MigrationReport } from "../engine/report.js";
 import { MigrationSource, type MigrationMode, type MigrationSourceOptions } from "../engine/source.js";
 import { createKernel, loadKernel } from "../kernel/loader.js";
 import { createInProcessPair } from "../transport/in-process.js";
-import { FileMemory } from "./file-memory.js";
-import { QmpClient, QmpError, type QmpMigrationInfo } from "./qemu.js";
+import { FileMemory } from "../memory/file-memory.js";
+import { QmpClient, QmpError, type QmpMigrationInfo } from "./qmp.js";
 
 export interface QemuMigrationOptions {
   /** The source QEMU's QMP unix socket. */

@@ -14,7 +14,7 @@
 // frames recorded from another session do not verify. A reader checks, in order: magic,
 // version, length bound, checksum, HMAC, sequence — before the payload is looked at.
 import { PagewireError } from "../errors.js";
-import { hashBytes64 } from "../codec/pagehash.js";
+import { hashBytes64 } from "../kernel/pagehash.js";
 import type { Kernel } from "../kernel/kernel.js";
 
 export const FRAME_MAGIC = 0x46574750; // "PGWF" little-endian

@@ -30,10 +30,10 @@ import { brotliCompressSync, brotliDecompressSync, constants as zc } from "node:
 import { PagewireError } from "../errors.js";
 import { DirtyBitmap } from "../kernel/dirty-bitmap.js";
 import type { Kernel } from "../kernel/kernel.js";
-import { scatter } from "../workload/random.js";
-import type { GuestWriter, Workload } from "../workload/workload.js";
-import { HashDirtyLog } from "./hash-dirty-log.js";
-import { loadRecording, parseDirtyPageRecords, RecordingError, type Recording, type RecordingMeta } from "./recording.js";
+import { scatter } from "../util/random.js";
+import type { GuestWriter, Workload } from "./workload.js";
+import { HashDirtyLog } from "../memory/hash-dirty-log.js";
+import { loadRecording, parseDirtyPageRecords, RecordingError, type Recording, type RecordingMeta } from "../memory/recording.js";
 
 const PAGE = 4096;
 
