@@ -20,7 +20,7 @@ export {
 export { PageHistory, HISTORY_ROUNDS, MAX_DIRTY_COUNT, type PageHistoryOptions, type RecordRoundOptions } from "./policy/page-history.js";
 export type { PolicyKind, SelectionContext, SelectionOutput, SelectionResult, PageSelectionPolicy, RoundStats, TerminationAction, TerminationDecision, TerminationPolicy, PeriodStats, NonConvergenceDecision, NonConvergencePolicy, Policy } from "./policy/types.js";
 export { listPolicies, createPolicy, type PolicyInfo } from "./policy/registry.js";
-export { simulatePolicyRounds, type SimulationOptions, type SimulationResult, type SimulatedRound } from "./policy/simulate.js";
+export { simulatePolicyRounds, type SimulationOptions, type SimulationResult, type SimulatedRound } from "./sim/policy-rounds.js";
 export { SelectionPolicyBase } from "./policy/selection/base.js";
 export { VanillaSelection } from "./policy/selection/vanilla.js";
 export { XenToSkipSelection } from "./policy/selection/xen-to-skip.js";

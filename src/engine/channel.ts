@@ -3,7 +3,7 @@ import type { Kernel } from "../kernel/kernel.js";
 import { frameChecksum, FrameReader, FrameWriter, frameTypeName, type Frame, type FrameKey } from "../wire/frame.js";
 import type { TokenBucket } from "../transport/rate-limit.js";
 import type { Transport } from "../transport/transport.js";
-import { ProtocolError } from "../wire/messages.js";
+import { ProtocolError, type MessageCodec } from "../wire/messages.js";
 
 /**
  * One side's view of a migration connection: seals and numbers outgoing frames,
@@ -39,6 +39,16 @@ export class Channel {
     this.bytesSent += frame.length;
     await this.transport.send(frame);
     return frame.length;
+  }
+
+  /** Encodes and sends one protocol message. */
+  sendMessage<T>(message: MessageCodec<T>, value: T): Promise<number> {
+    return this.send(message.type, message.encode(value));
+  }
+
+  /** The next frame, which must carry `message`; returns it decoded. */
+  async expectMessage<T>(message: MessageCodec<T>, stage: string): Promise<T> {
+    return message.decode((await this.expect(message.type, stage)).payload);
   }
 
   /**

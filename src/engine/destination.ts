@@ -21,10 +21,8 @@ import { FrameType, frameTypeName, type FrameKey } from "../wire/frame.js";
 import type { Transport } from "../transport/transport.js";
 import { Channel } from "./channel.js";
 import { digestSeed, MemoryDigest } from "./digest.js";
-import {
-  ALL_FEATURES, decodeJson, encodeJson, encodeU32, nonceBytes, ProtocolError, randomNonce, sessionNonce,
-  type Complete, type Feature, type Hello,
-} from "../wire/messages.js";
+import { ALL_FEATURES, answerHello, readHello } from "./handshake.js";
+import { Message, ProtocolError, type Feature } from "../wire/messages.js";
 
 /** Destination memory; commit/discard make a file destination transactional (FileMemory). */
 export type DestinationMemory = GuestMemory & { commit?(): Promise<void>; discard?(): Promise<void> };
@@ -55,14 +53,6 @@ export interface DestinationResult {
   postcopy?: { requests: number; faultLatencyP50Ms: number; faultLatencyP99Ms: number };
 }
 
-/** The nonce as sent, once checked to be 32 hex digits. */
-function nonceHex(hex: string): string {
-  nonceBytes(hex);
-  return hex;
-}
-
-/** Features the destination implements. */
-const IMPLEMENTED: readonly Feature[] = ["zero", "xbzrle", "rle", "dedup", "postcopy", "device-state"];
 
 export class MigrationDestination {
   readonly options: MigrationDestinationOptions;
@@ -99,7 +89,7 @@ export class MigrationDestination {
     const first = !list;
     if (!list) this.#waiters.set(page, (list = []));
     const arrived = new Promise<void>((resolve) => list!.push(resolve));
-    if (first) await this.#ch.send(FrameType.PAGE_REQUEST, encodeU32(page));
+    if (first) await this.#ch.sendMessage(Message.PAGE_REQUEST, page);
     await arrived;
     if (this.#error) throw this.#error;
     this.#latencies.push((this.#clock.now() - t0) * 1000);
@@ -116,24 +106,17 @@ export class MigrationDestination {
       this.#k = o.kernel ?? (await loadKernel());
       this.#ch = new Channel(this.#k, o.transport, o.key ?? null);
 
-      // handshake
-      const hf = await this.#ch.expect(FrameType.HELLO, "handshake");
-      const hello = decodeJson<Hello>(hf.payload, "HELLO", { version: "number", pageSize: "number", pageCount: "number", features: "array", mode: "string", nonce: "string" });
+      // handshake: version and page size are checked before any memory is created
+      const hello = await readHello(this.#ch);
       if (!mem) {
         if (!Number.isInteger(hello.pageCount) || hello.pageCount <= 0 || hello.pageCount > 2 ** 30) throw new ProtocolError("PROTOCOL_MESSAGE", `HELLO: page count ${hello.pageCount} is not a positive integer ≤ 2^30`);
         mem = await (o.memory as (n: number) => DestinationMemory | Promise<DestinationMemory>)(hello.pageCount);
       }
       this.#memory = mem;
-      if (hello.version !== 1) throw new ProtocolError("PROTOCOL_VERSION", `source speaks migration protocol ${hello.version}, this destination 1`);
-      if (hello.pageSize !== PAGE_SIZE) throw new ProtocolError("PROTOCOL_MISMATCH", `source page size ${hello.pageSize}, destination ${PAGE_SIZE}`);
       if (hello.pageCount !== mem.pageCount) throw new ProtocolError("PROTOCOL_MISMATCH", `source memory has ${hello.pageCount} pages, destination ${mem.pageCount}`);
       mode = hello.mode;
-      this.#digest = new MemoryDigest(this.#k, mem.pageCount, digestSeed(nonceHex(hello.nonce)));
-      const accept = (o.features ?? IMPLEMENTED).filter((f) => IMPLEMENTED.includes(f) && ALL_FEATURES.includes(f));
-      const features = hello.features.filter((f) => accept.includes(f));
-      const nonce = randomNonce();
-      await this.#ch.send(FrameType.WELCOME, encodeJson({ features, nonce }));
-      this.#ch.setSessionNonce(sessionNonce(hello.nonce, nonce));
+      this.#digest = new MemoryDigest(this.#k, mem.pageCount, digestSeed(hello.nonce));
+      await answerHello(this.#ch, hello, o.features ?? ALL_FEATURES);
       this.#stage = "pages";
       const applier = new PageApplier(this.#k, mem, { guests: o.guests });
 
@@ -167,7 +150,7 @@ export class MigrationDestination {
             if (this.#missing!.count() !== 0) throw new ProtocolError("PROTOCOL_STAGE", `post-copy ended with ${this.#missing!.count()} pages still missing`);
             break;
           case FrameType.COMPLETE: {
-            const c = decodeJson<Complete>(f.payload, "COMPLETE", { digest: "string", pagesSent: "number" });
+            const c = Message.COMPLETE.decode(f.payload);
             if (this.#is("postcopy")) {
               if (this.#missing!.count() !== 0) throw new ProtocolError("PROTOCOL_STAGE", `COMPLETE with ${this.#missing!.count()} pages still missing`);
             } else {
@@ -183,7 +166,7 @@ export class MigrationDestination {
             await mem.flush();
             const lat = [...this.#latencies].sort((a, b) => a - b);
             const pct = (q: number) => (lat.length ? lat[Math.min(lat.length - 1, Math.floor(q * lat.length))] : NaN);
-            await this.#ch.send(FrameType.COMMIT_ACK, encodeJson({ digest, faultLatencyP50Ms: pct(0.5), faultLatencyP99Ms: pct(0.99) }));
+            await this.#ch.sendMessage(Message.COMMIT_ACK, { digest, faultLatencyP50Ms: pct(0.5), faultLatencyP99Ms: pct(0.99) });
             // provisional until the source confirms it accepted the acknowledgement
             await this.#ch.expect(FrameType.ACTIVATE, "commit");
             await mem.commit?.();
@@ -196,8 +179,10 @@ export class MigrationDestination {
               ...(wasPostcopy ? { postcopy: { requests: this.#latencies.length, faultLatencyP50Ms: pct(0.5), faultLatencyP99Ms: pct(0.99) } } : {}),
             };
           }
-          case FrameType.ABORT:
-            throw new PagewireError("SOURCE_ABORTED", `source aborted the migration: ${new TextDecoder().decode(f.payload.slice()).slice(0, 200)}`);
+          case FrameType.ABORT: {
+            const a = Message.ABORT.decode(f.payload);
+            throw new PagewireError("SOURCE_ABORTED", `source aborted the migration: ${a.code}: ${a.message.slice(0, 200)}`);
+          }
           default:
             throw new ProtocolError("PROTOCOL_STAGE", `unexpected ${frameTypeName(f.type)} frame in stage ${this.#stage}`);
         }
@@ -208,7 +193,7 @@ export class MigrationDestination {
       const e = err as { code?: string; message?: string };
       if (this.#ch && e?.code !== "SOURCE_ABORTED") {
         try {
-          await withTimeout(this.#ch.send(FrameType.ABORT, encodeJson({ code: e?.code ?? "ERROR", message: e?.message ?? String(err) })), 0.2, 0, this.#clock);
+          await withTimeout(this.#ch.sendMessage(Message.ABORT, { code: e?.code ?? "ERROR", message: e?.message ?? String(err) }), 0.2, 0, this.#clock);
         } catch {
           // the connection may be what failed
         }
