@@ -1,28 +1,38 @@
-// The migration destination: the receiving half of source.ts's diagram.
+// The migration destination: the receiving half of source.ts's diagram, with the
+// ownership rules of engine/ownership.ts.
 //
-//   stage      accepts                                   then
-//   hello      HELLO                                     welcome → pages
-//   pages      PAGES, ROUND_END, DEVICE_STATE,            COMPLETE → verify digest → COMMIT_ACK → ACTIVATE
-//              POSTCOPY_START → postcopy
-//   postcopy   PAGES (missing pages only), POSTCOPY_END   COMPLETE → verify → COMMIT_ACK → ACTIVATE
+//   state            accepts                                    then
+//   receiving        PAGES, ROUND_END, DEVICE_STATE             COMPLETE → verify digest, flush → COMMIT_ACK → prepared
+//                    POSTCOPY_START                             → postcopy (the guest runs here from now on)
+//   prepared         ACTIVATE                                   commit the memory → active → ACTIVATED
+//   postcopy         PAGES (missing pages only), POSTCOPY_END,  COMPLETE → verify → COMMIT_ACK;
+//                    ACTIVATE                                   ACTIVATE → active → ACTIVATED
 //
-// Anything else in a stage is a ProtocolError. Until the commit acknowledgement is sent,
-// the received state is provisional: on any failure the destination sends ABORT (best
-// effort), calls memory.discard(), and receive() rejects.
+// Anything else is a ProtocolError. A lost connection (closed, cut, corrupted or silent
+// past a timeout) is not the end: the destination accepts new connections for the
+// reconnect window and settles by the source's RESUME (abort: discard; commit: activate;
+// post-copy: POSTCOPY_RECOVER with the pages still missing, then post-copy goes on).
+// While receiving, a failure discards; once prepared or running, nothing is discarded on
+// this side's own account: without a RESUME in the window receive() rejects with
+// MigrationInDoubtError and resolve() settles it.
 import { PageApplier } from "../codec/page-applier.js";
-import { readPageRecords, RecordKind } from "../wire/page-record.js";
 import { PagewireError } from "../errors.js";
 import { DirtyBitmap } from "../kernel/dirty-bitmap.js";
 import { PAGE_SIZE, type Kernel } from "../kernel/kernel.js";
 import { loadKernel } from "../kernel/loader.js";
 import type { GuestMemory } from "../memory/guest-memory.js";
+import type { Transport } from "../transport/transport.js";
 import { realClock, withTimeout, type Clock } from "../util/clock.js";
 import { FrameType, frameTypeName, type FrameKey } from "../wire/frame.js";
-import type { Transport } from "../transport/transport.js";
+import { Message, ProtocolError, type Feature } from "../wire/messages.js";
+import { readPageRecords, RecordKind } from "../wire/page-record.js";
 import { Channel } from "./channel.js";
 import { digestSeed, MemoryDigest } from "./digest.js";
-import { ALL_FEATURES, answerHello, readHello } from "./handshake.js";
-import { Message, ProtocolError, type Feature } from "../wire/messages.js";
+import { ALL_FEATURES, answerHello, readHello, readResume, sendChallenge, type Session } from "./handshake.js";
+import {
+  isLinkFailure, MigrationInDoubtError, MigrationTimeoutError, resolveTimeouts,
+  type DestinationState, type MigrationTimeouts,
+} from "./ownership.js";
 
 /** Destination memory; commit/discard make a file destination transactional (FileMemory). */
 export type DestinationMemory = GuestMemory & { commit?(): Promise<void>; discard?(): Promise<void> };
@@ -31,6 +41,8 @@ export interface MigrationDestinationOptions {
   /** The memory to receive into, or a factory called with the source's page count after the handshake's HELLO. */
   memory: DestinationMemory | ((pageCount: number) => DestinationMemory | Promise<DestinationMemory>);
   transport: Transport;
+  /** The next connection to this destination (TCP: the listener's next accept), for a source resuming after a lost one. */
+  accept?: () => Promise<Transport>;
   kernel?: Kernel;
   key?: FrameKey;
   /** Features this side accepts (default: all it implements). */
@@ -38,11 +50,13 @@ export interface MigrationDestinationOptions {
   /** Other guests' memories here, by guest id, for gang-migration dedup references. */
   guests?: ReadonlyMap<number, GuestMemory>;
   clock?: Clock;
-  /** Called once the destination guest may run: at POSTCOPY_START, or at commit otherwise. */
+  /** Seconds per wait (see MigrationTimeouts); `false`: none (virtual-time runs). */
+  timeouts?: Partial<MigrationTimeouts> | false;
+  /** Called once the destination guest may run: at POSTCOPY_START, or at activation otherwise. */
   onActivate?: () => void | Promise<void>;
 }
 
-/** What the destination received, after the commit. */
+/** What the destination received, once it runs. */
 export interface DestinationResult {
   committed: true;
   mode: string;
@@ -50,36 +64,53 @@ export interface DestinationResult {
   pagesReceived: number;
   bytesReceived: number;
   digest: string;
+  /** Connections that replaced a lost one. */
+  recoveries: number;
   postcopy?: { requests: number; faultLatencyP50Ms: number; faultLatencyP99Ms: number };
 }
 
+const TIMED_OUT = Symbol("timed out");
 
 export class MigrationDestination {
   readonly options: MigrationDestinationOptions;
-  #clock: Clock;
-  #ch!: Channel;
+  readonly #clock: Clock;
+  readonly #timeouts: MigrationTimeouts | null;
+  #state: DestinationState = "receiving";
+  #ch: Channel | null = null;
+  readonly #channels: Channel[] = [];
   #k!: Kernel;
-  #stage: "hello" | "pages" | "postcopy" | "done" = "hello";
   #missing: DirtyBitmap | null = null;
   #waiters = new Map<number, Array<() => void>>();
   #latencies: number[] = [];
-  #digest!: MemoryDigest;
+  #digest: MemoryDigest | null = null;
   #error: unknown = null;
   #memory: DestinationMemory | null = null;
+  #mode = "precopy";
+  #deviceState = new Uint8Array(0);
+  #pages = 0;
+  #recoveries = 0;
+  #acked: string | null = null;
 
   constructor(options: MigrationDestinationOptions) {
     this.options = options;
     this.#clock = options.clock ?? realClock;
+    this.#timeouts = resolveTimeouts(options.timeouts);
   }
 
-  /** True once the destination guest may run (after the post-copy switch or the commit). */
+  /** Where the destination stands (engine/ownership.ts). */
+  get state(): DestinationState {
+    return this.#state;
+  }
+
+  /** True once the destination guest may run (after the post-copy switch or the activation). */
   get running(): boolean {
-    return this.#stage === "postcopy" || this.#stage === "done";
+    return this.#state === "postcopy" || this.#state === "postcopy-paused" || this.#state === "active" || (this.#state === "in-doubt" && this.#missing !== null);
   }
 
   /**
    * Post-copy: resolves once `page` holds its migrated content, requesting it from the
-   * source if it is still missing. The destination guest calls this on a fault.
+   * source if it is still missing. The destination guest calls this on a fault; while
+   * the connection is being recovered it waits (the guest blocks, as QEMU's postcopy-paused).
    */
   async ensurePage(page: number): Promise<void> {
     if (this.#error) throw this.#error;
@@ -89,132 +120,289 @@ export class MigrationDestination {
     const first = !list;
     if (!list) this.#waiters.set(page, (list = []));
     const arrived = new Promise<void>((resolve) => list!.push(resolve));
-    if (first) await this.#ch.sendMessage(Message.PAGE_REQUEST, page);
+    if (first) {
+      const ch = this.#ch;
+      await ch?.sendMessage(Message.PAGE_REQUEST, page).catch(() => {}); // a lost request is answered by recovery
+      const t = this.#timeouts;
+      // a page that does not come in time means the connection is gone: drop it so recovery starts
+      if (t && ch && (await withTimeout(arrived, t.pageRequest, TIMED_OUT, this.#clock)) === TIMED_OUT) ch.transport.close();
+    }
     await arrived;
     if (this.#error) throw this.#error;
     this.#latencies.push((this.#clock.now() - t0) * 1000);
   }
 
-  /** Receives a whole migration; resolves after the commit acknowledgement was sent. */
+  /**
+   * Settles a migration left in doubt (receive() rejected with MigrationInDoubtError), as
+   * the operator decides: "commit" keeps the received memory and runs the guest here,
+   * "abort" discards it (refused once the guest ran here in post-copy: its writes are the
+   * newest memory).
+   */
+  async resolve(decision: "commit" | "abort"): Promise<void> {
+    if (this.#state !== "in-doubt") throw new PagewireError("NOT_IN_DOUBT", `the destination is ${this.#state}, not in doubt`);
+    const mem = this.#memory!;
+    if (decision === "commit") {
+      await mem.commit?.();
+      this.#state = "active";
+      await this.options.onActivate?.();
+      return;
+    }
+    if (this.#missing) throw new PagewireError("RESOLVE_REFUSED", "the guest already ran here (post-copy): discarding would lose its writes");
+    await mem.discard?.();
+    this.#state = "discarded";
+  }
+
+  /** Receives a whole migration; resolves once the destination runs the guest. */
   async receive(): Promise<DestinationResult> {
     const o = this.options;
-    let mem: DestinationMemory | null = typeof o.memory === "function" ? null : o.memory;
-    let mode = "precopy";
-    let deviceState = new Uint8Array(0);
-    let pages = 0;
+    const t = this.#timeouts;
     try {
       this.#k = o.kernel ?? (await loadKernel());
-      this.#ch = new Channel(this.#k, o.transport, o.key ?? null);
+      let ch = this.#open(o.transport);
 
       // handshake: version and page size are checked before any memory is created
-      const hello = await readHello(this.#ch);
+      const challenge = await sendChallenge(ch);
+      const hello = await readHello(ch, t?.handshake);
+      let mem = typeof o.memory === "function" ? null : o.memory;
       if (!mem) {
         if (!Number.isInteger(hello.pageCount) || hello.pageCount <= 0 || hello.pageCount > 2 ** 30) throw new ProtocolError("PROTOCOL_MESSAGE", `HELLO: page count ${hello.pageCount} is not a positive integer ≤ 2^30`);
         mem = await (o.memory as (n: number) => DestinationMemory | Promise<DestinationMemory>)(hello.pageCount);
       }
       this.#memory = mem;
       if (hello.pageCount !== mem.pageCount) throw new ProtocolError("PROTOCOL_MISMATCH", `source memory has ${hello.pageCount} pages, destination ${mem.pageCount}`);
-      mode = hello.mode;
+      this.#mode = hello.mode;
       this.#digest = new MemoryDigest(this.#k, mem.pageCount, digestSeed(hello.nonce));
-      await answerHello(this.#ch, hello, o.features ?? ALL_FEATURES);
-      this.#stage = "pages";
+      const { session } = await answerHello(ch, hello, challenge, o.features ?? ALL_FEATURES);
       const applier = new PageApplier(this.#k, mem, { guests: o.guests });
 
       for (;;) {
-        const f = await this.#ch.receive();
-        if (!f) throw new ProtocolError("CONNECTION_CLOSED", `source closed the connection in stage ${this.#stage}`);
-        switch (f.type) {
-          case FrameType.PAGES:
-            if (this.#is("postcopy")) {
-              // only missing pages may arrive now: anything else would overwrite the running guest
-              for (const rec of readPageRecords(f.payload, mem.pageCount)) {
-                if (!this.#missing!.get(rec.page)) throw new ProtocolError("PROTOCOL_STAGE", `post-copy page ${rec.page} (${rec.kind === RecordKind.RAW ? "raw" : "record"}) is not missing at the destination`);
-              }
-            }
-            pages += applier.apply(f.payload, this.#is("postcopy") ? (p) => this.#arrived(p) : undefined);
-            break;
-          case FrameType.ROUND_END:
-            this.#needStage("pages", f.type);
-            break;
-          case FrameType.DEVICE_STATE:
-            this.#needStage("pages", f.type);
-            deviceState = f.payload.slice();
-            break;
-          case FrameType.POSTCOPY_START:
-            this.#needStage("pages", f.type);
-            this.#startPostcopy(f.payload);
-            await o.onActivate?.();
-            break;
-          case FrameType.POSTCOPY_END:
-            this.#needStage("postcopy", f.type);
-            if (this.#missing!.count() !== 0) throw new ProtocolError("PROTOCOL_STAGE", `post-copy ended with ${this.#missing!.count()} pages still missing`);
-            break;
-          case FrameType.COMPLETE: {
-            const c = Message.COMPLETE.decode(f.payload);
-            if (this.#is("postcopy")) {
-              if (this.#missing!.count() !== 0) throw new ProtocolError("PROTOCOL_STAGE", `COMPLETE with ${this.#missing!.count()} pages still missing`);
-            } else {
-              if (c.seed !== undefined) {
-                if (!/^[0-9a-f]{1,16}$/.test(c.seed)) throw new ProtocolError("PROTOCOL_MESSAGE", `COMPLETE: seed must be 1–16 hex digits, got '${String(c.seed).slice(0, 40)}'`);
-                this.#digest.dispose();
-                this.#digest = new MemoryDigest(this.#k, mem.pageCount, BigInt("0x" + c.seed));
-              }
-              this.#digest.updateFrom(mem);
-            }
-            const digest = this.#digest.digest();
-            if (digest !== c.digest) throw new PagewireError("DIGEST_MISMATCH", `whole-memory digest ${digest} differs from the source's ${c.digest}`);
-            await mem.flush();
-            const lat = [...this.#latencies].sort((a, b) => a - b);
-            const pct = (q: number) => (lat.length ? lat[Math.min(lat.length - 1, Math.floor(q * lat.length))] : NaN);
-            await this.#ch.sendMessage(Message.COMMIT_ACK, { digest, faultLatencyP50Ms: pct(0.5), faultLatencyP99Ms: pct(0.99) });
-            // provisional until the source confirms it accepted the acknowledgement
-            await this.#ch.expect(FrameType.ACTIVATE, "commit");
-            await mem.commit?.();
-            const wasPostcopy = this.#is("postcopy");
-            this.#stage = "done";
-            if (!wasPostcopy) await o.onActivate?.();
-            o.transport.close();
-            return {
-              committed: true, mode, deviceState, pagesReceived: pages, bytesReceived: o.transport.bytesReceived, digest,
-              ...(wasPostcopy ? { postcopy: { requests: this.#latencies.length, faultLatencyP50Ms: pct(0.5), faultLatencyP99Ms: pct(0.99) } } : {}),
-            };
-          }
-          case FrameType.ABORT: {
-            const a = Message.ABORT.decode(f.payload);
-            throw new PagewireError("SOURCE_ABORTED", `source aborted the migration: ${a.code}: ${a.message.slice(0, 200)}`);
-          }
-          default:
-            throw new ProtocolError("PROTOCOL_STAGE", `unexpected ${frameTypeName(f.type)} frame in stage ${this.#stage}`);
+        try {
+          return await this.#serve(ch, applier);
+        } catch (err) {
+          if (!isLinkFailure(err)) throw err;
+          ch.transport.close();
+          const next = await this.#recover(session, err);
+          if (next === "active") return this.#result();
+          ch = next;
         }
       }
     } catch (err) {
-      this.#error = err;
-      for (const list of this.#waiters.values()) for (const w of list) w();
-      const e = err as { code?: string; message?: string };
-      if (this.#ch && e?.code !== "SOURCE_ABORTED") {
-        try {
-          await withTimeout(this.#ch.sendMessage(Message.ABORT, { code: e?.code ?? "ERROR", message: e?.message ?? String(err) }), 0.2, 0, this.#clock);
-        } catch {
-          // the connection may be what failed
-        }
-      }
-      o.transport.close();
-      await mem?.discard?.();
-      throw err;
+      throw await this.#fail(err);
     } finally {
-      this.#missing?.dispose();
-      this.#missing = null;
       this.#digest?.dispose();
-      this.#ch?.dispose();
+      this.#digest = null;
+      for (const c of this.#channels) c.dispose();
+      if (this.#state !== "in-doubt") {
+        this.#missing?.dispose();
+        this.#missing = null;
+      }
     }
   }
 
-  #is(stage: string): boolean {
-    return this.#stage === stage;
+  #open(transport: Transport): Channel {
+    const ch = new Channel(this.#k, transport, this.options.key ?? null, { clock: this.#clock, sendTimeout: this.#timeouts?.frame });
+    this.#channels.push(ch);
+    this.#ch = ch;
+    return ch;
   }
 
-  #needStage(stage: string, type: number): void {
-    if (this.#stage !== stage) throw new ProtocolError("PROTOCOL_STAGE", `${frameTypeName(type)} frame in stage ${this.#stage}`);
+  /** Frames on one connection until the guest runs here; link failures propagate to the caller. */
+  async #serve(ch: Channel, applier: PageApplier): Promise<DestinationResult> {
+    const o = this.options;
+    const t = this.#timeouts;
+    const mem = this.#memory!;
+    for (;;) {
+      const wait = this.#state === "prepared" ? t?.activation : t?.frame;
+      const f = await ch.receive(wait === undefined ? undefined : { seconds: wait, stage: this.#state });
+      if (!f) throw new ProtocolError("CONNECTION_CLOSED", `source closed the connection in state ${this.#state}`);
+      switch (f.type) {
+        case FrameType.PAGES: {
+          const postcopy = this.#state === "postcopy";
+          if (!postcopy) this.#need("receiving", f.type);
+          if (postcopy) {
+            // only missing pages may arrive now: anything else would overwrite the running guest
+            for (const rec of readPageRecords(f.payload, mem.pageCount)) {
+              if (!this.#missing!.get(rec.page)) throw new ProtocolError("PROTOCOL_STAGE", `post-copy page ${rec.page} (${rec.kind === RecordKind.RAW ? "raw" : "record"}) is not missing at the destination`);
+            }
+          }
+          this.#pages += applier.apply(f.payload, postcopy ? (p) => this.#arrived(p) : undefined);
+          break;
+        }
+        case FrameType.ROUND_END:
+          this.#need("receiving", f.type);
+          Message.ROUND_END.decode(f.payload);
+          break;
+        case FrameType.DEVICE_STATE:
+          this.#need("receiving", f.type);
+          this.#deviceState = Message.DEVICE_STATE.decode(f.payload).slice();
+          break;
+        case FrameType.POSTCOPY_START:
+          this.#need("receiving", f.type);
+          this.#startPostcopy(Message.POSTCOPY_START.decode(f.payload));
+          await o.onActivate?.();
+          break;
+        case FrameType.POSTCOPY_END:
+          this.#need("postcopy", f.type);
+          Message.POSTCOPY_END.decode(f.payload);
+          if (this.#missing!.count() !== 0) throw new ProtocolError("PROTOCOL_STAGE", `post-copy ended with ${this.#missing!.count()} pages still missing`);
+          break;
+        case FrameType.COMPLETE:
+          if (this.#state !== "postcopy") this.#need("receiving", f.type);
+          await this.#verify(Message.COMPLETE.decode(f.payload), ch);
+          break;
+        case FrameType.ACTIVATE:
+          Message.ACTIVATE.decode(f.payload);
+          if (this.#acked === null || (this.#state !== "prepared" && this.#state !== "postcopy")) {
+            throw new ProtocolError("PROTOCOL_STAGE", `ACTIVATE in state ${this.#state} before the commit acknowledgement`);
+          }
+          await this.#activate();
+          await ch.sendMessage(Message.ACTIVATED, undefined).catch(() => {}); // the source resumes to ask if this is lost
+          ch.transport.close();
+          return this.#result();
+        case FrameType.ABORT: {
+          const a = Message.ABORT.decode(f.payload);
+          throw new PagewireError("SOURCE_ABORTED", `source aborted the migration: ${a.code}: ${a.message.slice(0, 200)}`);
+        }
+        default:
+          throw new ProtocolError("PROTOCOL_STAGE", `unexpected ${frameTypeName(f.type)} frame in state ${this.#state}`);
+      }
+    }
+  }
+
+  /** COMPLETE: checks the whole-memory digest, makes the memory durable, acknowledges (prepared). */
+  async #verify(c: { digest: string; seed?: string }, ch: Channel): Promise<void> {
+    const mem = this.#memory!;
+    if (this.#state === "postcopy") {
+      if (this.#missing!.count() !== 0) throw new ProtocolError("PROTOCOL_STAGE", `COMPLETE with ${this.#missing!.count()} pages still missing`);
+    } else {
+      if (c.seed !== undefined) {
+        if (!/^[0-9a-f]{1,16}$/.test(c.seed)) throw new ProtocolError("PROTOCOL_MESSAGE", `COMPLETE: seed must be 1–16 hex digits, got '${String(c.seed).slice(0, 40)}'`);
+        this.#digest!.dispose();
+        this.#digest = new MemoryDigest(this.#k, mem.pageCount, BigInt("0x" + c.seed));
+      }
+      this.#digest!.updateFrom(mem);
+    }
+    const digest = this.#digest!.digest();
+    if (digest !== c.digest) throw new PagewireError("DIGEST_MISMATCH", `whole-memory digest ${digest} differs from the source's ${c.digest}`);
+    await mem.flush();
+    this.#acked = digest;
+    if (this.#state === "receiving") this.#state = "prepared"; // from here nothing is discarded on this side's own account
+    const [p50, p99] = this.#latencyPercentiles();
+    await ch.sendMessage(Message.COMMIT_ACK, { digest, faultLatencyP50Ms: p50, faultLatencyP99Ms: p99 });
+  }
+
+  async #activate(): Promise<void> {
+    const wasRunning = this.#state === "postcopy" || this.#state === "postcopy-paused";
+    await this.#memory!.commit?.();
+    this.#state = "active";
+    if (!wasRunning) await this.options.onActivate?.();
+  }
+
+  /**
+   * After a lost connection: waits for a source's RESUME on new connections within the
+   * window. Returns the channel to go on with (post-copy recovery), or "active" when the
+   * RESUME committed; throws when it aborted or no RESUME came.
+   */
+  async #recover(session: Session, cause: unknown): Promise<Channel | "active"> {
+    const o = this.options;
+    const t = this.#timeouts;
+    if (this.#state === "postcopy") this.#state = "postcopy-paused";
+    if (!o.accept) return this.#giveUp(cause);
+    const deadline = this.#clock.now() + (t?.reconnectWindow ?? Infinity);
+    for (;;) {
+      const left = deadline - this.#clock.now();
+      if (left <= 0) return this.#giveUp(cause);
+      const next = o.accept();
+      next.then((tr) => left <= 0 && tr.close(), () => {});
+      const transport = Number.isFinite(left) ? await withTimeout(next, left, TIMED_OUT, this.#clock) : await next;
+      if (transport === TIMED_OUT) return this.#giveUp(cause);
+      const ch = this.#open(transport);
+      let decision;
+      try {
+        decision = await readResume(ch, session, t?.handshake);
+      } catch (err) {
+        transport.close(); // not our source, or not in time: keep waiting
+        if (isLinkFailure(err) || err instanceof ProtocolError) continue;
+        throw err;
+      }
+      this.#recoveries++;
+      const running = this.#state === "postcopy-paused";
+      if (decision === "abort" || (decision === "postcopy" && this.#state === "receiving")) {
+        if (running) throw new ProtocolError("PROTOCOL_STAGE", "RESUME abort after the post-copy switch");
+        await ch.sendMessage(Message.RESUMED, { state: "discarded" }).catch(() => {});
+        throw new PagewireError("SOURCE_ABORTED", `source aborted the migration (told on a new connection): ${(cause as Error).message}`);
+      }
+      if (decision === "commit") {
+        if (this.#acked === null) throw new ProtocolError("PROTOCOL_STAGE", "RESUME commit without a commit acknowledgement");
+        await this.#activate();
+        await ch.sendMessage(Message.RESUMED, { state: "active" }).catch(() => {});
+        ch.transport.close();
+        return "active";
+      }
+      if (!running) throw new ProtocolError("PROTOCOL_STAGE", `RESUME postcopy in state ${this.#state}`);
+      // post-copy recovery: the pages still missing go again
+      const bits = new Uint8Array(this.#k.memory.buffer, this.#missing!.region.ptr, Math.ceil(this.#memory!.pageCount / 8)).slice();
+      await ch.sendMessage(Message.POSTCOPY_RECOVER, bits);
+      this.#state = "postcopy";
+      return ch;
+    }
+  }
+
+  /** No RESUME: discard what was only being received; keep what is prepared or running. */
+  #giveUp(cause: unknown): never {
+    if (this.#state === "receiving") throw cause;
+    const running = this.#state === "postcopy-paused";
+    this.#state = "in-doubt";
+    throw new MigrationInDoubtError(
+      "destination", running ? "postcopy" : "unknown",
+      running
+        ? `connection lost in post-copy and the source did not come back within the reconnect window; the guest waits for ${this.#missing!.count()} pages: ${(cause as Error).message}`
+        : `connection lost after the commit acknowledgement and the source did not come back within the reconnect window; the received memory is kept: ${(cause as Error).message}`,
+      { cause },
+    );
+  }
+
+  /** The end of a failed receive: what may be discarded is, and every waiting fault is released. */
+  async #fail(err: unknown): Promise<unknown> {
+    const e = err as { code?: string; message?: string };
+    if (this.#state === "receiving" || this.#state === "prepared") {
+      if (this.#ch && e?.code !== "SOURCE_ABORTED" && !isLinkFailure(err)) {
+        await withTimeout(this.#ch.sendMessage(Message.ABORT, { code: e?.code ?? "ERROR", message: e?.message ?? String(err) }), 0.2, 0, this.#clock).catch(() => {});
+      }
+      this.#ch?.transport.close();
+      this.#state = "discarded";
+      await this.#memory?.discard?.();
+    } else if (!(err instanceof MigrationInDoubtError)) {
+      // running (post-copy) and failed for good: the guest's memory is the newest, never discarded
+      this.#ch?.transport.close();
+      this.#state = "in-doubt";
+      err = new MigrationInDoubtError("destination", "postcopy", `post-copy failed after the switch: ${e?.message ?? String(err)}`, { cause: err });
+    }
+    this.#error = err;
+    for (const list of this.#waiters.values()) for (const w of list) w();
+    this.#waiters.clear();
+    return err;
+  }
+
+  #result(): DestinationResult {
+    const [p50, p99] = this.#latencyPercentiles();
+    const postcopy = this.#missing !== null;
+    return {
+      committed: true, mode: this.#mode, deviceState: this.#deviceState, pagesReceived: this.#pages,
+      bytesReceived: this.#channels.reduce((sum, c) => sum + c.transport.bytesReceived, 0), digest: this.#acked!,
+      recoveries: this.#recoveries,
+      ...(postcopy ? { postcopy: { requests: this.#latencies.length, faultLatencyP50Ms: p50, faultLatencyP99Ms: p99 } } : {}),
+    };
+  }
+
+  #latencyPercentiles(): [number, number] {
+    const lat = [...this.#latencies].sort((a, b) => a - b);
+    const pct = (q: number) => (lat.length ? lat[Math.min(lat.length - 1, Math.floor(q * lat.length))] : NaN);
+    return [pct(0.5), pct(0.99)];
+  }
+
+  #need(state: DestinationState, type: number): void {
+    if (this.#state !== state) throw new ProtocolError("PROTOCOL_STAGE", `${frameTypeName(type)} frame in state ${this.#state}`);
   }
 
   #startPostcopy(bits: Uint8Array): void {
@@ -223,15 +411,15 @@ export class MigrationDestination {
     const missing = new DirtyBitmap(this.#k, mem.pageCount);
     for (let p = 0; p < mem.pageCount; p++) if ((bits[p >>> 3] >>> (p & 7)) & 1) missing.set(p);
     // pages present now are final: hash them before the guest can write them
-    this.#digest.updateFrom(mem, (p) => !missing.get(p));
+    this.#digest!.updateFrom(mem, (p) => !missing.get(p));
     this.#missing = missing;
-    this.#stage = "postcopy";
+    this.#state = "postcopy";
   }
 
   #arrived(page: number): void {
     const view = new Uint8Array(PAGE_SIZE);
     this.#memory!.readPages([page], view);
-    this.#digest.update(page, view);
+    this.#digest!.update(page, view);
     this.#missing!.clear(page);
     const list = this.#waiters.get(page);
     if (list) {
@@ -240,3 +428,5 @@ export class MigrationDestination {
     }
   }
 }
+
+export { MigrationTimeoutError };

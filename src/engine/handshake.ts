@@ -1,40 +1,90 @@
 // The handshake, both sides (wire/messages.ts has the sequence):
 //
-//   source: HELLO {version, pageSize, pageCount, features offered, mode, nonce} ──►
+//   destination: CHALLENGE {nonce d}          (every connection; later keyed frames bind 0¹⁶ ‖ d)
+//   source:      HELLO {version, pageSize, pageCount, features offered, mode, nonce s} ──►
 //   destination: checks version and page size, keeps the offered features it implements
-//                ◄── WELCOME {features accepted, nonce}
-//   both: session nonce = source nonce ‖ destination nonce (bound into keyed frames)
+//                ◄── WELCOME {features accepted, nonce d}
+//   both:        session nonce = s ‖ d (bound into keyed frames from here on)
+//
+// A resumed connection (after a lost one) also opens with CHALLENGE {d'}; the source's
+// RESUME and everything after it are bound to s ‖ d'.
 import { PAGE_SIZE } from "../kernel/kernel.js";
 import { PROTOCOL_VERSION } from "../wire/frame.js";
-import { checkHello, Message, ProtocolError, randomNonce, sessionNonce, type Feature, type Hello } from "../wire/messages.js";
+import {
+  challengeNonce, checkHello, Message, ProtocolError, randomNonce, sessionNonce,
+  type Feature, type Hello, type SourceDecision,
+} from "../wire/messages.js";
 import type { Channel } from "./channel.js";
 
 /** Every feature this implementation knows, in handshake order. */
 export const ALL_FEATURES: readonly Feature[] = ["zero", "xbzrle", "rle", "dedup", "postcopy", "device-state"];
 
-/** Source side: offers `features`, returns those the destination accepted and the source nonce. */
-export async function offerHandshake(ch: Channel, o: { pageCount: number; mode: string; features: readonly Feature[] }): Promise<{ features: Feature[]; nonce: string }> {
-  const nonce = randomNonce();
-  await ch.sendMessage(Message.HELLO, { version: PROTOCOL_VERSION, pageSize: PAGE_SIZE, pageCount: o.pageCount, features: [...o.features], mode: o.mode, nonce });
-  const w = await ch.expectMessage(Message.WELCOME, "handshake");
-  const unknown = w.features.filter((x) => !o.features.includes(x));
-  if (unknown.length) throw new ProtocolError("PROTOCOL_MISMATCH", `destination accepted features that were not offered: ${unknown.join(", ")}`);
-  ch.setSessionNonce(sessionNonce(nonce, w.nonce));
-  return { features: w.features, nonce };
+/** A migration session as both sides name it. */
+export interface Session {
+  /** The source's HELLO nonce (also the digest seed). */
+  sourceNonce: string;
+  /** The destination's first challenge. */
+  destinationNonce: string;
 }
 
-/** Destination side, first half: the source's HELLO, version and page size checked. */
-export async function readHello(ch: Channel): Promise<Hello> {
-  const hello = await ch.expectMessage(Message.HELLO, "handshake");
+/** The session id carried by RESUME: both nonces, 64 hex digits. */
+export function sessionId(s: Session): string {
+  return s.sourceNonce + s.destinationNonce;
+}
+
+/** Source side: reads the challenge, offers `features`; returns the accepted features and the session. */
+export async function offerHandshake(
+  ch: Channel,
+  o: { pageCount: number; mode: string; features: readonly Feature[]; timeout?: number },
+): Promise<{ features: Feature[]; session: Session }> {
+  const challenge = await ch.expectMessage(Message.CHALLENGE, "handshake", o.timeout);
+  ch.setSessionNonce(challengeNonce(challenge.nonce));
+  const nonce = randomNonce();
+  await ch.sendMessage(Message.HELLO, { version: PROTOCOL_VERSION, pageSize: PAGE_SIZE, pageCount: o.pageCount, features: [...o.features], mode: o.mode, nonce });
+  const w = await ch.expectMessage(Message.WELCOME, "handshake", o.timeout);
+  if (w.nonce !== challenge.nonce) throw new ProtocolError("PROTOCOL_MESSAGE", "WELCOME: nonce differs from the connection's challenge");
+  const unknown = w.features.filter((x) => !o.features.includes(x));
+  if (unknown.length) throw new ProtocolError("PROTOCOL_MISMATCH", `destination accepted features that were not offered: ${unknown.join(", ")}`);
+  ch.setSessionNonce(sessionNonce(nonce, challenge.nonce));
+  return { features: w.features, session: { sourceNonce: nonce, destinationNonce: challenge.nonce } };
+}
+
+/** Destination side: opens a connection with a fresh challenge; returns it. */
+export async function sendChallenge(ch: Channel): Promise<string> {
+  const nonce = randomNonce();
+  await ch.sendMessage(Message.CHALLENGE, { nonce }); // sealed before any nonce is bound: the source cannot know it yet
+  ch.setSessionNonce(challengeNonce(nonce));
+  return nonce;
+}
+
+/** Destination side: the source's HELLO (bound to `challenge`), version and page size checked. */
+export async function readHello(ch: Channel, timeout?: number): Promise<Hello> {
+  const hello = await ch.expectMessage(Message.HELLO, "handshake", timeout);
   checkHello(hello, PAGE_SIZE);
   return hello;
 }
 
-/** Destination side, second half: accepts the offered features found in `accept`, answers WELCOME. */
-export async function answerHello(ch: Channel, hello: Hello, accept: readonly Feature[]): Promise<Feature[]> {
+/** Destination side: accepts the offered features found in `accept`, answers WELCOME; returns the session. */
+export async function answerHello(ch: Channel, hello: Hello, challenge: string, accept: readonly Feature[]): Promise<{ features: Feature[]; session: Session }> {
   const features = hello.features.filter((f) => accept.includes(f) && ALL_FEATURES.includes(f));
-  const nonce = randomNonce();
-  await ch.sendMessage(Message.WELCOME, { features, nonce });
-  ch.setSessionNonce(sessionNonce(hello.nonce, nonce));
-  return features;
+  await ch.sendMessage(Message.WELCOME, { features, nonce: challenge });
+  ch.setSessionNonce(sessionNonce(hello.nonce, challenge));
+  return { features, session: { sourceNonce: hello.nonce, destinationNonce: challenge } };
+}
+
+/** Source side of a resumed connection: reads the new challenge and sends RESUME {session, decision}. */
+export async function sendResume(ch: Channel, session: Session, decision: SourceDecision, timeout?: number): Promise<void> {
+  const challenge = await ch.expectMessage(Message.CHALLENGE, "resume", timeout);
+  ch.setSessionNonce(sessionNonce(session.sourceNonce, challenge.nonce));
+  await ch.sendMessage(Message.RESUME, { session: sessionId(session), decision });
+}
+
+/** Destination side of a resumed connection: challenge, then the source's RESUME for `session`; returns its decision. */
+export async function readResume(ch: Channel, session: Session, timeout?: number): Promise<SourceDecision> {
+  const challenge = await sendChallenge(ch);
+  ch.setSessionNonce(sessionNonce(session.sourceNonce, challenge));
+  const r = await ch.expectMessage(Message.RESUME, "resume", timeout);
+  if (r.session !== sessionId(session)) throw new ProtocolError("PROTOCOL_MISMATCH", `RESUME for another session (${r.session.slice(0, 16)}…)`);
+  if (r.decision !== "abort" && r.decision !== "commit" && r.decision !== "postcopy") throw new ProtocolError("PROTOCOL_MESSAGE", `RESUME: unknown decision '${String(r.decision).slice(0, 20)}'`);
+  return r.decision;
 }

@@ -19,7 +19,8 @@ export interface PageSenderOptions {
   kernel: Kernel;
   memory: GuestMemory;
   dirtyLog?: DirtyLog;
-  channel: Channel;
+  /** The connection to send on (it changes when a lost one is replaced). */
+  channel: () => Channel;
   pipeline: EncodePipeline;
   report: MigrationReport;
   clock: Clock;
@@ -47,7 +48,7 @@ export class PageSender {
     order?: Uint32Array,
   ): Promise<number> {
     const t0 = this.#o.clock.now();
-    const bytesBefore = this.#o.channel.bytesSent;
+    const bytesBefore = this.#o.channel().bytesSent;
     const counts = emptyCounts();
     const list = order ?? pages.collect();
     this.begin(row.round, row.phase !== "precopy");
@@ -57,8 +58,8 @@ export class PageSender {
       this.#o.checkRemote();
     }
     await this.flush();
-    await this.#o.channel.sendMessage(Message.ROUND_END, { round: row.round, pages: list.length });
-    const bytes = this.#o.channel.bytesSent - bytesBefore;
+    await this.#o.channel().sendMessage(Message.ROUND_END, { round: row.round, pages: list.length });
+    const bytes = this.#o.channel().bytesSent - bytesBefore;
     this.#o.report.rounds.push(roundRow({ ...row, sent: list.length - counts.skipped }, counts, bytes, this.#o.clock.now() - t0));
     return bytes;
   }
@@ -73,17 +74,21 @@ export class PageSender {
     this.#writer.begin(round);
   }
 
-  /** Encodes one batch (≤ pipeline.batchPages pages) and sends the frame once it is full. */
-  async sendBatch(chunk: Uint32Array, roundCounts: EncodeCounts): Promise<void> {
+  /** Encodes `pages` (in pipeline-sized batches) and sends each frame once it is full. */
+  async sendBatch(pages: Uint32Array, roundCounts: EncodeCounts): Promise<void> {
     const { memory, dirtyLog, pipeline, report } = this.#o;
-    const c = emptyCounts();
-    memory.readPages(chunk, pipeline.snapshotView(chunk.length));
-    // a content-based dirty log compares its next scan with what is sent now
-    dirtyLog?.observe?.(chunk, pipeline.snapshotView(chunk.length));
-    pipeline.encode(chunk, chunk.length, this.#writer, c);
-    addBatchCounts(report, c);
-    addCounts(roundCounts, c);
-    if (this.#writer.size >= this.#o.frameBytes) await this.flush();
+    const batch = pipeline.batchPages;
+    for (let i = 0; i < pages.length; i += batch) {
+      const chunk = pages.subarray(i, Math.min(i + batch, pages.length));
+      const c = emptyCounts();
+      memory.readPages(chunk, pipeline.snapshotView(chunk.length));
+      // a content-based dirty log compares its next scan with what is sent now
+      dirtyLog?.observe?.(chunk, pipeline.snapshotView(chunk.length));
+      pipeline.encode(chunk, chunk.length, this.#writer, c);
+      addBatchCounts(report, c);
+      addCounts(roundCounts, c);
+      if (this.#writer.size >= this.#o.frameBytes) await this.flush();
+    }
   }
 
   /** Sends the records written so far as one PAGES frame. */
@@ -91,7 +96,7 @@ export class PageSender {
     if (this.#writer.count === 0) return;
     const { buffer, length } = this.#writer.take();
     this.#writer.begin(this.#o.report.rounds.length);
-    await this.#o.channel.sendInPlace(Message.PAGES.type, buffer, length);
+    await this.#o.channel().sendInPlace(Message.PAGES.type, buffer, length);
   }
 
   dispose(): void {

@@ -22,7 +22,8 @@ export interface RoundRow {
   seconds: number;
 }
 
-export type MigrationStatus = "completed" | "aborted";
+/** completed: the destination runs; aborted: the source runs again; in-doubt: neither, until resolved. */
+export type MigrationStatus = "completed" | "aborted" | "in-doubt";
 
 /** Inputs and outcome of a policy decision worth showing (termination, throttle, auto mode …). */
 export interface PolicyDecision {
@@ -79,6 +80,8 @@ export class MigrationReport {
   dedup: Record<string, number> | null = null;
   "postcopy-requests" = 0;
   postcopy?: { "pages-requested": number; "pages-pushed": number; "fault-latency-p50-ms": number; "fault-latency-p99-ms": number };
+  /** Connections replaced after a loss (post-copy recovery, a commit delivered again), and the time spent without one. */
+  recovery = { count: 0, "paused-ms": 0 };
   rounds: RoundRow[] = [];
   decisions: PolicyDecision[] = [];
 
@@ -96,6 +99,7 @@ export class MigrationReport {
       ...(this.dedup ? { dedup: this.dedup } : {}),
       "postcopy-requests": this["postcopy-requests"],
       ...(this.postcopy ? { postcopy: this.postcopy } : {}),
+      ...(this.recovery.count ? { recovery: { ...this.recovery, "paused-ms": round3(this.recovery["paused-ms"]) } } : {}),
       rounds: this.rounds.map((r) => ({ ...r, seconds: round3(r.seconds) })),
       decisions: this.decisions,
     };
@@ -126,6 +130,7 @@ export class MigrationReport {
       kv("postcopy-requests", this["postcopy-requests"]);
       for (const [k, v] of Object.entries(this.postcopy)) kv(`postcopy.${k}`, v);
     }
+    if (this.recovery.count) kv("recovery", `${this.recovery.count} reconnection(s), ${round3(this.recovery["paused-ms"])} ms without a connection`);
     lines.push("");
     const cols: Array<keyof RoundRow> = ["round", "phase", "dirtied", "sent", "deferred", "skipped", "zero", "raw", "xbzrle", "rle", "dedup", "bytes", "seconds"];
     const rows = this.rounds.map((r) => cols.map((c) => (c === "seconds" ? r[c].toFixed(3) : String(r[c]))));

@@ -1,34 +1,59 @@
-// What the source hears from the destination, read in the background for the whole
-// migration: PAGE_REQUESTs (post-copy faults) queue up, COMMIT_ACK resolves `ack`, ABORT
-// or a failed connection fails the migration. After the acknowledgement only the
-// destination's last word matters: it closes after activating, or refuses with ABORT.
+// What the source hears from the destination on one connection, read in the background:
+// PAGE_REQUESTs (post-copy faults, accepted only after the switch, bounded) queue up,
+// COMMIT_ACK and ACTIVATED resolve their promises, ABORT or a failed connection fails
+// every wait. A frame that does not verify after the acknowledgement changes nothing.
 import { PagewireError } from "../errors.js";
 import { FrameError, FrameType, frameTypeName } from "../wire/frame.js";
 import { Message, ProtocolError, type CommitAck } from "../wire/messages.js";
 import type { Channel } from "./channel.js";
 
-export type FinalWord = "closed" | "abort";
+/** Post-copy requests waiting at most: a destination that sends more is misbehaving. */
+export const MAX_QUEUED_REQUESTS = 65536;
+
+interface Waiter<T> {
+  promise: Promise<T>;
+  resolve(v: T): void;
+  reject(e: unknown): void;
+}
+
+function waiter<T>(): Waiter<T> {
+  let resolve!: (v: T) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<T>((a, b) => ((resolve = a), (reject = b)));
+  promise.catch(() => {});
+  return { promise, resolve, reject };
+}
 
 export class SourceInbox {
   readonly #ch: Channel;
   readonly #requests: number[] = [];
   #error: unknown = null;
-  #ack!: { resolve: (a: CommitAck) => void; reject: (e: unknown) => void };
-  readonly ack: Promise<CommitAck>;
-  #setFinalWord!: (w: FinalWord) => void;
-  /** The destination's last word after the acknowledgement. */
-  readonly finalWord: Promise<FinalWord>;
+  #acceptRequests = false;
+  readonly #ack = waiter<CommitAck>();
+  readonly #activated = waiter<void>();
 
   constructor(ch: Channel) {
     this.#ch = ch;
-    this.ack = new Promise((resolve, reject) => (this.#ack = { resolve, reject }));
-    this.ack.catch(() => {});
-    this.finalWord = new Promise((resolve) => (this.#setFinalWord = resolve));
+  }
+
+  /** Resolves with the destination's COMMIT_ACK. */
+  get ack(): Promise<CommitAck> {
+    return this.#ack.promise;
+  }
+
+  /** Resolves once the destination reports that it activated. */
+  get activated(): Promise<void> {
+    return this.#activated.promise;
   }
 
   /** Starts reading frames; runs until the connection ends. */
   start(): void {
     void this.#pump();
+  }
+
+  /** From the post-copy switch on, PAGE_REQUESTs are expected. */
+  acceptRequests(): void {
+    this.#acceptRequests = true;
   }
 
   /** The next post-copy demand request, if one arrived. */
@@ -53,29 +78,33 @@ export class SourceInbox {
       try {
         f = await this.#ch.receive();
       } catch (err) {
-        if (!acked) return this.#fail(err);
-        if (err instanceof FrameError) continue; // a bad frame after the commit point changes nothing
-        return this.#setFinalWord("closed");
+        if (acked && err instanceof FrameError) continue; // a bad frame after the acknowledgement changes nothing
+        return this.#fail(err);
       }
       try {
-        if (!f) {
-          if (acked) return this.#setFinalWord("closed");
-          return this.#fail(new ProtocolError("CONNECTION_CLOSED", "destination closed the connection before the commit"));
-        }
-        if (f.type === FrameType.ABORT) {
-          const a = Message.ABORT.decode(f.payload);
-          this.#fail(new PagewireError(a.code, `destination aborted: ${a.message}`));
-          if (acked) this.#setFinalWord("abort");
-          return;
-        }
-        if (acked) continue;
-        if (f.type === FrameType.PAGE_REQUEST) {
-          this.#requests.push(Message.PAGE_REQUEST.decode(f.payload));
-        } else if (f.type === FrameType.COMMIT_ACK) {
-          this.#ack.resolve(Message.COMMIT_ACK.decode(f.payload));
-          acked = true;
-        } else {
-          return this.#fail(new ProtocolError("PROTOCOL_STAGE", `unexpected ${frameTypeName(f.type)} frame from the destination`));
+        if (!f) return this.#fail(new ProtocolError("CONNECTION_CLOSED", `destination closed the connection ${acked ? "before it activated" : "before the commit"}`));
+        switch (f.type) {
+          case FrameType.ABORT: {
+            const a = Message.ABORT.decode(f.payload);
+            return this.#fail(new PagewireError(a.code, `destination aborted: ${a.message}`));
+          }
+          case FrameType.PAGE_REQUEST:
+            if (!this.#acceptRequests) throw new ProtocolError("PROTOCOL_STAGE", "PAGE_REQUEST before the post-copy switch");
+            if (this.#requests.length >= MAX_QUEUED_REQUESTS) throw new ProtocolError("PROTOCOL_STAGE", `more than ${MAX_QUEUED_REQUESTS} post-copy requests queued`);
+            if (!acked) this.#requests.push(Message.PAGE_REQUEST.decode(f.payload));
+            break;
+          case FrameType.COMMIT_ACK:
+            if (acked) break;
+            this.#ack.resolve(Message.COMMIT_ACK.decode(f.payload));
+            acked = true;
+            break;
+          case FrameType.ACTIVATED:
+            if (!acked) throw new ProtocolError("PROTOCOL_STAGE", "ACTIVATED before COMMIT_ACK");
+            Message.ACTIVATED.decode(f.payload);
+            this.#activated.resolve();
+            return;
+          default:
+            throw new ProtocolError("PROTOCOL_STAGE", `unexpected ${frameTypeName(f.type)} frame from the destination`);
         }
       } catch (err) {
         if (!acked) return this.#fail(err);
@@ -87,5 +116,6 @@ export class SourceInbox {
     if (this.#error) return;
     this.#error = err;
     this.#ack.reject(err);
+    this.#activated.reject(err);
   }
 }

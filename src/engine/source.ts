@@ -1,19 +1,21 @@
-// The migration source: the stages of a migration, in order (wire/messages.ts has the
-// frames; each stage's work lives in its own module).
+// The migration source: the stages of a migration, in order, and the ownership rules
+// around them (engine/ownership.ts has the state machine; wire/messages.ts the frames).
 //
-//   handshake ──► pre-copy rounds ──► stop-and-copy ──► commit ──► activation
-//   (handshake.ts) (precopy-rounds.ts)  onPause, final     COMPLETE{digest}   ACTIVATE
-//     HELLO/         round 0: every page  harvest, the rest  ◄── COMMIT_ACK
-//     WELCOME        round n: what the    (page-sender.ts),  (source-inbox.ts)
-//                    selection policy     DEVICE_STATE
-//                    picks of the dirty
-//                    pages
-//   post-copy / hybrid: after the pause, POSTCOPY_START{pending pages}; the destination
-//   runs and requests missing pages (PAGE_REQUEST) which jump the queue, while the rest
-//   are pushed in the background starting next to recent faults (postcopy-push.ts).
+//   handshake ──► pre-copy rounds ──► stop-and-copy ─────► commit ──────────► activation
+//   (handshake.ts) (precopy-rounds.ts)  onPause, final      COMPLETE{digest}    ACTIVATE
+//     CHALLENGE/     round 0: every page  harvest, the rest   ◄── COMMIT_ACK      ◄── ACTIVATED
+//     HELLO/WELCOME  round n: what the    (page-sender.ts),   the decision:
+//                    selection policy     DEVICE_STATE        COMMIT
+//                    picks
+//   post-copy / hybrid: after the pause, POSTCOPY_START{pending pages} moves ownership to
+//   the destination; it requests missing pages (PAGE_REQUEST, first in line) while the rest
+//   are pushed in the background next to recent faults (postcopy-push.ts).
 //
-// Until COMMIT_ACK arrives the source is primary: any failure aborts (ABORT frame, best
-// effort), calls onResume if the guest was paused, and leaves source memory untouched.
+// Before the decision any failure aborts: ABORT (best effort), onResume if paused, source
+// memory untouched, and the destination told on a new connection when one can be made.
+// After it (COMMIT_ACK accepted, or POSTCOPY_START sent) the source never resumes: a lost
+// connection is repaired by `reconnect` + RESUME within the reconnect window (post-copy
+// recovery resends what the destination still misses); otherwise the migration is in doubt.
 import { EncodePipeline, emptyCounts, type CodecOptions } from "../codec/encode-pipeline.js";
 import { PagewireError } from "../errors.js";
 import { DirtyBitmap } from "../kernel/dirty-bitmap.js";
@@ -25,12 +27,16 @@ import type { Transport } from "../transport/transport.js";
 import { realClock, withTimeout, type Clock } from "../util/clock.js";
 import { yieldToEventLoop } from "../util/yield.js";
 import type { FrameKey } from "../wire/frame.js";
-import { Message, ProtocolError, type Feature } from "../wire/messages.js";
+import { Message, ProtocolError, type Feature, type SourceDecision } from "../wire/messages.js";
 import { chooseMigrationPlan, measureWorkload, type MigrationPlan } from "./auto-mode.js";
 import { Channel } from "./channel.js";
 import { digestOfPageHashes, digestSeed, MemoryDigest } from "./digest.js";
-import { ALL_FEATURES, offerHandshake } from "./handshake.js";
+import { ALL_FEATURES, offerHandshake, sendResume, type Session } from "./handshake.js";
 import { finishReport, roundRow } from "./metrics.js";
+import {
+  isLinkFailure, MigrationInDoubtError, MigrationTimeoutError, resolveTimeouts,
+  type MigrationTimeouts, type SourceState,
+} from "./ownership.js";
 import { PageSender } from "./page-sender.js";
 import { resolvePolicies, type PolicyChoice } from "./policies.js";
 import { pushPostcopyPages } from "./postcopy-push.js";
@@ -57,7 +63,7 @@ export interface MigrationSourceOptions {
   maxRounds?: number;
   /** Pauses the guest (stop-and-copy starts when it resolves). */
   onPause?: () => void | Promise<void>;
-  /** Resumes the guest on the source after a failed migration. */
+  /** Resumes the guest on the source after a migration that failed before the decision. */
   onResume?: () => void | Promise<void>;
   /** Opaque device state captured while paused, sent before the commit. */
   deviceState?: () => Uint8Array | Promise<Uint8Array>;
@@ -81,9 +87,16 @@ export interface MigrationSourceOptions {
   autoProbeMs?: number;
   /** Post-copy pre-paging window: pages after a fault pushed next (default 16). */
   prepagePages?: number;
+  /**
+   * Opens a new connection to the same destination after one was lost (TCP: connect
+   * again). Without it a lost connection after the decision leaves the migration in doubt.
+   */
+  reconnect?: () => Promise<Transport>;
+  /** Seconds per wait (see MigrationTimeouts); `false`: none (virtual-time runs). */
+  timeouts?: Partial<MigrationTimeouts> | false;
 }
 
-/** A migration ended before the commit acknowledgement; the source stays primary. */
+/** A migration ended before the decision; the source keeps running the guest. */
 export class MigrationAbortedError extends PagewireError {
   constructor(readonly report: MigrationReport, cause: unknown) {
     const c = cause as { code?: string; message?: string };
@@ -91,19 +104,35 @@ export class MigrationAbortedError extends PagewireError {
   }
 }
 
+/** One connection to the destination: its channel and what the destination says on it. */
+interface Link {
+  ch: Channel;
+  inbox: SourceInbox;
+}
+
+/** What post-copy recovery hands back: the destination's answer to RESUME. */
+type ResumeOutcome = "done" | "discarded" | "recovered";
+
 export class MigrationSource {
   readonly options: MigrationSourceOptions;
   readonly report = new MigrationReport();
-  #bucket: TokenBucket;
-  #clock: Clock;
-  #ch: Channel | null = null;
-  #inbox: SourceInbox | null = null;
-  #paused = false;
+  readonly #bucket: TokenBucket;
+  readonly #clock: Clock;
+  readonly #timeouts: MigrationTimeouts | null;
+  #state: SourceState = "running";
+  #link: Link | null = null;
+  readonly #links: Link[] = [];
 
   constructor(options: MigrationSourceOptions) {
     this.options = options;
     this.#clock = options.clock ?? realClock;
     this.#bucket = new TokenBucket(options.maxBandwidth ?? Infinity, { clock: this.#clock });
+    this.#timeouts = resolveTimeouts(options.timeouts);
+  }
+
+  /** Where the source stands (engine/ownership.ts): it runs the guest only in "running" and "aborted". */
+  get state(): SourceState {
+    return this.#state;
   }
 
   /** Changes the bandwidth limit, bytes per second, effective immediately. */
@@ -111,38 +140,43 @@ export class MigrationSource {
     this.#bucket.setRate(bytesPerSecond);
   }
 
-  /** Runs the migration. Resolves with the report after the commit; rejects with MigrationAbortedError otherwise. */
+  /**
+   * Runs the migration. Resolves with the report once the destination runs; rejects with
+   * MigrationAbortedError (before the decision: the source runs again) or
+   * MigrationInDoubtError (after it, when no new connection settled it: neither side runs).
+   */
   async migrate(): Promise<MigrationReport> {
     const o = this.options;
     const r = this.report;
     const mem = o.memory;
     const clock = this.#clock;
+    const t = this.#timeouts;
     const start = clock.now();
     r.mode = o.mode ?? (o.dirtyLog ? "precopy" : "stop-and-copy");
     r.ram.total = mem.pageCount * PAGE_SIZE;
     let pipeline: EncodePipeline | null = null;
     let sender: PageSender | null = null;
     let pending: DirtyBitmap | null = null;
+    let switchPending: DirtyBitmap | null = null;
+    let session: Session | null = null;
+    let told = false; // the destination already knows the migration is off
     try {
       const k = o.kernel ?? (await loadKernel());
-      const ch = (this.#ch = new Channel(k, o.transport, o.key ?? null, this.#bucket));
+      const link = this.#open(k, o.transport);
       const plan = r.mode === "auto" ? await this.#planAuto(k) : null;
 
       // handshake: stages the destination did not accept are off
       const offered = ALL_FEATURES.filter((f) => this.#wants(f));
-      const { features, nonce } = await offerHandshake(ch, { pageCount: mem.pageCount, mode: r.mode, features: offered });
-      const on = (f: Feature) => features.includes(f);
+      const hs = await offerHandshake(link.ch, { pageCount: mem.pageCount, mode: r.mode, features: offered, timeout: t?.handshake });
+      session = hs.session;
+      const on = (f: Feature) => hs.features.includes(f);
       if ((r.mode === "postcopy" || r.mode === "hybrid") && !on("postcopy")) throw new ProtocolError("PROTOCOL_MISMATCH", "destination does not support post-copy");
       pipeline = new EncodePipeline(k, mem.pageCount, {
         ...plan?.codecs, ...o.codecs, zero: on("zero"), xbzrle: on("xbzrle"), rle: on("rle"), dedup: on("dedup"),
       }, o.batchPages);
       r.setupTime = (clock.now() - start) * 1000;
-      const inbox = (this.#inbox = new SourceInbox(ch));
-      inbox.start();
-      sender = new PageSender({
-        kernel: k, memory: mem, dirtyLog: o.dirtyLog, channel: ch, pipeline, report: r, clock,
-        frameBytes: o.frameBytes ?? 1 << 20, checkRemote: () => inbox.throwIfFailed(),
-      });
+      link.inbox.start();
+      sender = this.#newSender(k, pipeline);
 
       // pre-copy
       pending = new DirtyBitmap(k, mem.pageCount);
@@ -161,7 +195,7 @@ export class MigrationSource {
       // stop-and-copy: pause, final harvest
       const pausedAt = clock.now();
       await o.onPause?.();
-      this.#paused = true;
+      this.#state = "paused";
       const postcopy = mode === "postcopy" || mode === "hybrid";
       // a hash-scan log's final scan already hashed the paused guest: the digest comes from it
       let scanned: { digest: string; seed: bigint } | null = null;
@@ -175,56 +209,185 @@ export class MigrationSource {
         if (table) scanned = { digest: digestOfPageHashes(k, table.table, table.seed), seed: table.seed };
         o.dirtyLog.stop();
       }
-      let digestHex: string;
-      let seedHex: string | undefined;
-      const stopAndCopy = async () => {
-        await sender!.sendRound(pending!, { round: r.rounds.length, phase: "stop-and-copy", dirtied: pending!.count(), deferred: 0 });
-        await this.#sendDeviceState(ch);
-      };
-      if (scanned) {
-        await stopAndCopy();
-        digestHex = scanned.digest;
-        seedHex = scanned.seed.toString(16);
-      } else {
-        const digest = new MemoryDigest(k, mem.pageCount, digestSeed(nonce));
-        if (postcopy) {
-          await this.#postcopy(k, ch, sender, inbox, pending, digest, () => (r.downtime = (clock.now() - pausedAt) * 1000));
-        } else {
-          await stopAndCopy();
-          digest.updateFrom(mem);
-        }
-        digestHex = digest.digest();
+      if (!postcopy) await sender.sendRound(pending, { round: r.rounds.length, phase: "stop-and-copy", dirtied: pending.count(), deferred: 0 });
+      await this.#sendDeviceState(link.ch);
+      // the digest of the paused guest (a hash-scan log's final scan already has it)
+      const complete = { digest: scanned?.digest ?? "", pagesSent: 0, ...(scanned ? { seed: scanned.seed.toString(16) } : {}) };
+      const digestPausedGuest = () => {
+        const digest = new MemoryDigest(k, mem.pageCount, digestSeed(session!.sourceNonce));
+        digest.updateFrom(mem);
+        complete.digest = digest.digest();
         digest.dispose();
-      }
+      };
+      if (postcopy) switchPending = new DirtyBitmap(k, mem.pageCount).copyFrom(pending);
 
-      // commit: the source's acceptance of the acknowledgement is the commit point
-      await ch.sendMessage(Message.COMPLETE, { digest: digestHex, pagesSent: r.ram["pages-sent"], ...(seedHex ? { seed: seedHex } : {}) });
-      const ack = await inbox.ack;
-      if (r.postcopy) {
-        r.postcopy["fault-latency-p50-ms"] = ack.faultLatencyP50Ms ?? NaN;
-        r.postcopy["fault-latency-p99-ms"] = ack.faultLatencyP99Ms ?? NaN;
+      // post-copy push, commit and activation; after the decision a lost connection is repaired
+      for (;;) {
+        try {
+          if (postcopy && this.#state === "paused") {
+            // the switch: from the moment POSTCOPY_START may have left, the destination owns the guest
+            this.#state = "postcopy";
+            await this.#link!.ch.sendMessage(Message.POSTCOPY_START, new Uint8Array(k.memory.buffer, pending.region.ptr, Math.ceil(mem.pageCount / 8)).slice());
+            this.#link!.inbox.acceptRequests();
+            r.downtime = (clock.now() - pausedAt) * 1000;
+          }
+          if (!complete.digest) digestPausedGuest();
+          if (this.#state === "postcopy") await this.#pushPostcopy(sender, pending);
+          complete.pagesSent = r.ram["pages-sent"];
+          await this.#commit(complete);
+          break;
+        } catch (err) {
+          if (this.#state === "paused") throw err; // before the decision: abort
+          if (!isLinkFailure(err)) {
+            if ((this.#state as SourceState) === "committed") {
+              // the destination refused to activate: it discarded, so the source may run again
+              this.#state = "paused";
+              throw err;
+            }
+            throw this.#inDoubt(new MigrationInDoubtError("source", "postcopy", `post-copy failed after the switch: ${(err as Error).message}`, { cause: err }));
+          }
+          this.#link?.ch.transport.close(); // the destination notices and waits for the new connection
+          const outcome = await this.#resume(k, session, pending, switchPending, err);
+          if (outcome === "done") break;
+          if (outcome === "discarded") {
+            this.#state = "paused"; // the destination never ran the guest: abort and resume here
+            told = true;
+            throw err;
+          }
+          // recovered: what the destination misses goes again, with stages that need no shared state
+          pipeline.dispose();
+          pipeline = new EncodePipeline(k, mem.pageCount, { zero: on("zero"), rle: on("rle"), unchanged: false, dedup: false, xbzrle: false }, o.batchPages);
+          sender.dispose();
+          sender = this.#newSender(k, pipeline);
+        }
       }
-      if (ack.digest !== digestHex) throw new ProtocolError("DIGEST_MISMATCH", `destination acknowledged digest ${ack.digest}, source has ${digestHex}`);
-
-      // activation: the destination closes after activating, or refuses with ABORT (then it
-      // will not run, and the source may resume). Silence is taken as success.
-      await ch.sendMessage(Message.ACTIVATE, undefined).catch(() => {});
-      const word = await withTimeout(inbox.finalWord, 5, "timeout" as const, clock);
-      if (word === "abort") throw inbox.error;
+      this.#state = "done";
       const end = clock.now();
       if (!postcopy) r.downtime = (end - pausedAt) * 1000;
       r.totalTime = (end - start) * 1000;
-      finishReport(r, ch.bytesSent, end - start, pipeline);
-      o.transport.close();
+      finishReport(r, this.#bytesSent(), end - start, pipeline);
+      this.#link?.ch.transport.close();
       return r;
     } catch (err) {
-      return this.#abort(err, start);
+      if (err instanceof MigrationInDoubtError) throw err;
+      if (this.#state === "committed" || this.#state === "postcopy") {
+        throw this.#inDoubt(new MigrationInDoubtError("source", this.#state === "committed" ? "commit" : "postcopy", `failed after the decision: ${(err as Error).message}`, { cause: err }));
+      }
+      return this.#abort(err, start, told ? null : session);
     } finally {
       pending?.dispose();
+      switchPending?.dispose();
       pipeline?.dispose();
       sender?.dispose();
-      this.#ch?.dispose();
+      for (const l of this.#links) l.ch.dispose();
     }
+  }
+
+  /**
+   * Settles a migration left in doubt, as the operator decides: "resume" runs the guest
+   * here again (only right when the destination discarded or never ran it), "stop" keeps it
+   * stopped for good (the destination runs it).
+   */
+  async resolve(decision: "resume" | "stop"): Promise<void> {
+    if (this.#state !== "in-doubt") throw new PagewireError("NOT_IN_DOUBT", `the migration is ${this.#state}, not in doubt`);
+    if (decision === "stop") {
+      this.#state = "done";
+      return;
+    }
+    this.#state = "aborted";
+    await this.options.onResume?.();
+  }
+
+  // ---- connections -------------------------------------------------------------------------
+
+  #open(k: Kernel, transport: Transport): Link {
+    const ch = new Channel(k, transport, this.options.key ?? null, { limiter: this.#bucket, clock: this.#clock, sendTimeout: this.#timeouts?.frame });
+    const link = { ch, inbox: new SourceInbox(ch) };
+    this.#links.push(link);
+    this.#link = link;
+    return link;
+  }
+
+  #bytesSent(): number {
+    return this.#links.reduce((sum, l) => sum + l.ch.bytesSent, 0);
+  }
+
+  #newSender(k: Kernel, pipeline: EncodePipeline): PageSender {
+    const o = this.options;
+    return new PageSender({
+      kernel: k, memory: o.memory, dirtyLog: o.dirtyLog, channel: () => this.#link!.ch, pipeline, report: this.report, clock: this.#clock,
+      frameBytes: o.frameBytes ?? 1 << 20, checkRemote: () => this.#link!.inbox.throwIfFailed(),
+    });
+  }
+
+  /**
+   * After a lost connection: reconnects within the window and tells the destination the
+   * decision. Returns what the destination answered; throws MigrationInDoubtError when no
+   * connection could be made.
+   */
+  async #resume(k: Kernel, session: Session, pending: DirtyBitmap, switchPending: DirtyBitmap | null, cause: unknown): Promise<ResumeOutcome> {
+    const decision: SourceDecision = this.#state === "committed" ? "commit" : "postcopy";
+    const lostAt = this.#clock.now();
+    const link = await this.#reconnect(k, session, decision);
+    if (!link) {
+      const what = decision === "commit" ? "the source committed but the destination may not know" : "the destination runs the guest but misses pages";
+      throw this.#inDoubt(new MigrationInDoubtError("source", decision, `connection lost after the decision (${what}); no new connection within the reconnect window: ${(cause as Error).message}`, { cause }));
+    }
+    const t = this.#timeouts;
+    const f = await link.ch.receive(t ? { seconds: t.activation, stage: "resume" } : undefined);
+    if (!f) throw new ProtocolError("CONNECTION_CLOSED", "resume: the destination closed the new connection");
+    const r = this.report;
+    r.recovery.count++;
+    r.recovery["paused-ms"] += (this.#clock.now() - lostAt) * 1000;
+    if (f.type === Message.RESUMED.type) {
+      const { state } = Message.RESUMED.decode(f.payload);
+      if (state !== "active" && state !== "discarded") throw new ProtocolError("PROTOCOL_MESSAGE", `RESUMED: unknown state '${String(state).slice(0, 20)}'`);
+      return state === "active" ? "done" : "discarded";
+    }
+    if (f.type !== Message.POSTCOPY_RECOVER.type || decision !== "postcopy") throw new ProtocolError("PROTOCOL_STAGE", `resume: unexpected frame type ${f.type}`);
+    // the destination's bitmap of pages it still misses is what goes again
+    const missing = Message.POSTCOPY_RECOVER.decode(f.payload);
+    const n = this.options.memory.pageCount;
+    if (missing.length !== Math.ceil(n / 8)) throw new ProtocolError("PROTOCOL_MESSAGE", `POSTCOPY_RECOVER bitmap of ${missing.length} bytes, want ${Math.ceil(n / 8)}`);
+    pending.clearAll();
+    for (let p = 0; p < n; p++) if ((missing[p >>> 3] >>> (p & 7)) & 1) pending.set(p);
+    const extra = new DirtyBitmap(k, n).copyFrom(pending).andNot(switchPending!);
+    const stray = extra.count();
+    extra.dispose();
+    if (stray) throw new ProtocolError("PROTOCOL_MESSAGE", `POSTCOPY_RECOVER asks for ${stray} pages the destination had at the switch`);
+    link.inbox.start();
+    link.inbox.acceptRequests();
+    return "recovered";
+  }
+
+  /** Tries `reconnect` until a RESUME is delivered or the window ends; null when it ends. */
+  async #reconnect(k: Kernel, session: Session, decision: SourceDecision): Promise<Link | null> {
+    const o = this.options;
+    if (!o.reconnect) return null;
+    const t = this.#timeouts;
+    const deadline = this.#clock.now() + (t?.reconnectWindow ?? Infinity);
+    for (let attempt = 0; this.#clock.now() < deadline; attempt++) {
+      let link: Link | null = null;
+      try {
+        link = this.#open(k, await o.reconnect());
+        await sendResume(link.ch, session, decision, t?.handshake);
+        return link;
+      } catch (err) {
+        link?.ch.transport.close();
+        if (!isLinkFailure(err) && (err as { code?: string }).code !== "PROTOCOL_STAGE") throw err;
+        await this.#clock.sleep(Math.min(1, 0.02 * 2 ** Math.min(attempt, 6)));
+      }
+    }
+    return null;
+  }
+
+  #inDoubt(err: MigrationInDoubtError): MigrationInDoubtError {
+    this.#state = "in-doubt";
+    const r = this.report;
+    r.status = "in-doubt";
+    r.error = { code: err.code, message: err.message };
+    this.#link?.ch.transport.close();
+    return err;
   }
 
   // ---- stages ------------------------------------------------------------------------------
@@ -290,54 +453,85 @@ export class MigrationSource {
     await ch.sendMessage(Message.DEVICE_STATE, state);
   }
 
-  async #postcopy(k: Kernel, ch: Channel, sender: PageSender, inbox: SourceInbox, pending: DirtyBitmap, digest: MemoryDigest, switched: () => void): Promise<void> {
-    const o = this.options;
+  /** Post-copy: pushes every pending page (demand requests first), then POSTCOPY_END. */
+  async #pushPostcopy(sender: PageSender, pending: DirtyBitmap): Promise<void> {
     const r = this.report;
-    const mem = o.memory;
-    // the destination needs to know which of its pages are stale or missing
-    await this.#sendDeviceState(ch);
-    const bits = new Uint8Array(k.memory.buffer, pending.region.ptr, Math.ceil(mem.pageCount / 8)).slice();
-    await ch.sendMessage(Message.POSTCOPY_START, bits);
-    switched();
-    digest.updateFrom(mem);
+    const link = this.#link!;
     const t0 = this.#clock.now();
     const counts = emptyCounts();
     const total = pending.count();
-    const bytesBefore = ch.bytesSent;
+    const bytesBefore = link.ch.bytesSent;
     // every pending page is missing at the destination: none may be skipped as unchanged
     sender.begin(r.rounds.length, true, true);
     const { requested, pushed } = await pushPostcopyPages({
       pending,
-      prepagePages: o.prepagePages ?? 16,
-      nextRequest: () => inbox.nextRequest(),
+      prepagePages: this.options.prepagePages ?? 16,
+      nextRequest: () => link.inbox.nextRequest(),
       sendPages: async (pages) => {
         await sender.sendBatch(pages, counts);
         await sender.flush();
       },
-      checkRemote: () => inbox.throwIfFailed(),
+      checkRemote: () => link.inbox.throwIfFailed(),
       yieldToRequests: yieldToEventLoop,
     });
-    await ch.sendMessage(Message.POSTCOPY_END, undefined);
-    r.rounds.push(roundRow({ round: r.rounds.length, phase: "postcopy", dirtied: total, sent: requested + pushed, deferred: 0 }, counts, ch.bytesSent - bytesBefore, this.#clock.now() - t0));
-    r["postcopy-requests"] = requested;
-    r.postcopy = { "pages-requested": requested, "pages-pushed": pushed, "fault-latency-p50-ms": NaN, "fault-latency-p99-ms": NaN };
+    await link.ch.sendMessage(Message.POSTCOPY_END, undefined);
+    r.rounds.push(roundRow({ round: r.rounds.length, phase: "postcopy", dirtied: total, sent: requested + pushed, deferred: 0 }, counts, link.ch.bytesSent - bytesBefore, this.#clock.now() - t0));
+    r["postcopy-requests"] += requested;
+    const p = (r.postcopy ??= { "pages-requested": 0, "pages-pushed": 0, "fault-latency-p50-ms": NaN, "fault-latency-p99-ms": NaN });
+    p["pages-requested"] += requested;
+    p["pages-pushed"] += pushed;
   }
 
-  async #abort(err: unknown, start: number): Promise<never> {
+  /** COMPLETE → COMMIT_ACK (the decision) → ACTIVATE → ACTIVATED. */
+  async #commit(complete: { digest: string; pagesSent: number; seed?: string }): Promise<void> {
+    const r = this.report;
+    const link = this.#link!;
+    const t = this.#timeouts;
+    await link.ch.sendMessage(Message.COMPLETE, complete);
+    const ack = await this.#within(link.inbox.ack, t?.commit, "COMMIT");
+    if (r.postcopy) {
+      r.postcopy["fault-latency-p50-ms"] = ack.faultLatencyP50Ms ?? NaN;
+      r.postcopy["fault-latency-p99-ms"] = ack.faultLatencyP99Ms ?? NaN;
+    }
+    if (ack.digest !== complete.digest) throw new ProtocolError("DIGEST_MISMATCH", `destination acknowledged digest ${ack.digest}, source has ${complete.digest}`);
+    this.#state = "committed"; // the decision: from here the source never resumes
+    await link.ch.sendMessage(Message.ACTIVATE, undefined);
+    await this.#within(link.inbox.activated, t?.activation, "ACTIVATION");
+  }
+
+  async #within<T>(promise: Promise<T>, seconds: number | undefined, stage: string): Promise<T> {
+    if (seconds === undefined) return promise;
+    const timedOut = Symbol("timeout");
+    const v = await withTimeout(promise, seconds, timedOut, this.#clock);
+    if (v !== timedOut) return v as T;
+    this.#link?.ch.transport.close();
+    throw new MigrationTimeoutError(`TIMEOUT_${stage}`, `no answer from the destination for ${seconds} s (${stage.toLowerCase()})`);
+  }
+
+  async #abort(err: unknown, start: number, session: Session | null): Promise<never> {
     const r = this.report;
     r.status = "aborted";
     const e = err as { code?: string; message?: string };
     r.error = { code: e?.code ?? "ERROR", message: e?.message ?? String(err) };
     r.totalTime = (this.#clock.now() - start) * 1000;
+    const link = this.#link;
     try {
-      if (this.#ch) await withTimeout(this.#ch.sendMessage(Message.ABORT, r.error), 0.2, 0, this.#clock);
+      if (link) await withTimeout(link.ch.sendMessage(Message.ABORT, r.error), 0.2, 0, this.#clock);
     } catch {
       // the connection may be what failed
     }
-    this.options.transport.close();
-    if (this.#paused) {
-      this.#paused = false;
-      await this.options.onResume?.();
+    link?.ch.transport.close();
+    const wasPaused = this.#state === "paused";
+    this.#state = "aborted";
+    if (wasPaused) await this.options.onResume?.();
+    // a destination that lost the connection waits for a word: tell it on a new one (session null: it knows)
+    if (session && isLinkFailure(err) && link) {
+      try {
+        const told = await this.#reconnect(link.ch.kernel, session, "abort");
+        if (told) await told.ch.receive(this.#timeouts ? { seconds: this.#timeouts.handshake, stage: "resume" } : undefined);
+      } catch {
+        // best effort: a destination that hears nothing discards when its window ends
+      }
     }
     throw new MigrationAbortedError(r, err);
   }

@@ -141,8 +141,9 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
       downtimeLimitMs: o.downtimeLimitMs, maxRounds: o.maxRounds, policy: o.policy,
       onPause: () => { paused = true; atPause = null; },
       onThrottle: (percent) => { throttle = percent / 100; },
+      timeouts: false, // a virtual clock jumps to the next timer: a timeout would fire whenever nothing else is scheduled
     });
-    const destination = new MigrationDestination({ kernel: kd, memory: dst, transport: tb, clock });
+    const destination = new MigrationDestination({ kernel: kd, memory: dst, transport: tb, clock, timeouts: false });
     const [report] = await Promise.all([source.migrate(), destination.receive()]);
     void atPause;
     // the guest stays paused after onPause, so the source memory is the state at the pause

@@ -18,7 +18,7 @@ import { hashBytes64 } from "../kernel/pagehash.js";
 import type { Kernel } from "../kernel/kernel.js";
 
 export const FRAME_MAGIC = 0x46574750; // "PGWF" little-endian
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 export const FRAME_HEADER_BYTES = 16;
 export const FRAME_CRC_BYTES = 4;
 export const FRAME_HMAC_BYTES = 32;
@@ -43,6 +43,11 @@ export const FrameType = {
   POSTCOPY_START: 10,
   POSTCOPY_END: 11,
   ACTIVATE: 12,
+  ACTIVATED: 13,
+  RESUME: 14,
+  RESUMED: 15,
+  POSTCOPY_RECOVER: 16,
+  CHALLENGE: 17,
 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 

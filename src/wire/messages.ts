@@ -4,28 +4,33 @@
 // sender, decode + validation on the receiver).
 //
 //   source                                          destination
-//     | HELLO {version, pageSize, pageCount,           |
+//     | ◄──────────────────────── CHALLENGE {nonce}    |  every connection opens with a fresh nonce
+//     | HELLO {version, pageSize, pageCount,           |  (a keyed HELLO's HMAC covers it: no replay)
 //     |        features, mode, nonce}  ──────────────► |  checks version and sizes, picks features
-//     | ◄────────────── WELCOME {features, nonce}      |
+//     | ◄────────────── WELCOME {features, nonce}      |  session = source nonce ‖ challenge
 //     | PAGES* ROUND_END {round, pages}  (per round) ─►|  applies records
 //     |   [onPause]                                    |
 //     | PAGES* DEVICE_STATE ─────────────────────────► |
-//     |   post-copy: POSTCOPY_START {missing bitmap} ─►|  destination guest runs; a fault sends
-//     |              ◄──────────── PAGE_REQUEST {page} |  a request that jumps the queue
-//     |              PAGES* POSTCOPY_END ────────────► |
-//     | COMPLETE {digest, pagesSent, seed?} ─────────► |  verifies the whole-memory digest
+//     |   post-copy: POSTCOPY_START {missing bitmap} ─►|  ownership moves: the destination guest
+//     |              ◄──────────── PAGE_REQUEST {page} |  runs; a fault sends a request that
+//     |              PAGES* POSTCOPY_END ────────────► |  jumps the queue
+//     | COMPLETE {digest, pagesSent, seed?} ─────────► |  verifies the digest, flushes: PREPARED
 //     | ◄────────── COMMIT_ACK {digest, latencies}     |
-//     | ACTIVATE ────────────────────────────────────► |  the source committed: destination runs
-//     | ABORT {code, message}  ◄──► either side, any time before the commit
+//     |   the source decides: COMMIT                   |
+//     | ACTIVATE ────────────────────────────────────► |  commits the memory, the guest runs
+//     | ◄──────────────────────────────── ACTIVATED    |
+//     | ABORT {code, message}  ◄──► either side, before the decision
 //
-// The commit point is the source accepting COMMIT_ACK. The destination keeps what it
-// received provisional until ACTIVATE, so a lost or corrupted acknowledgement (the
-// source then aborts and resumes) never leaves two running guests.
+//   after a lost connection, on a new one (the source reconnects; CHALLENGE first again):
+//     | RESUME {session, decision} ──────────────────► |  decision "abort": discard; "commit": activate
+//     | ◄──────────────────── RESUMED {state}          |  state "discarded" | "active"
+//     |   decision "postcopy": ◄── POSTCOPY_RECOVER {missing bitmap}, then post-copy goes on
 //
-// Payloads: HELLO, WELCOME, ROUND_END, COMPLETE, COMMIT_ACK and ABORT are small JSON
-// objects checked field by field; PAGE_REQUEST is one u32 (LE); POSTCOPY_START is a
-// bitmap (bit p of byte p/8: page p is missing); PAGES and DEVICE_STATE are bytes;
-// POSTCOPY_END and ACTIVATE are empty.
+// Ownership (engine/ownership.ts has the state machine): the source runs the guest until it
+// sends POSTCOPY_START or decides COMMIT; the destination runs it after POSTCOPY_START or
+// ACTIVATE. A destination that sent COMMIT_ACK (prepared) or runs never discards on its
+// own; a source that decided COMMIT or sent POSTCOPY_START never resumes.
+//
 import { PagewireError } from "../errors.js";
 import { FrameType, frameTypeName, PROTOCOL_VERSION } from "./frame.js";
 
@@ -41,6 +46,10 @@ export interface Hello {
   pageCount: number;
   features: Feature[];
   mode: string;
+  nonce: string;
+}
+
+export interface Challenge {
   nonce: string;
 }
 
@@ -66,6 +75,20 @@ export interface CommitAck {
   /** Post-copy fault latencies seen by the destination's guest, ms. */
   faultLatencyP50Ms?: number;
   faultLatencyP99Ms?: number;
+}
+
+/** What the source decided, as it tells a destination on a new connection. */
+export type SourceDecision = "abort" | "commit" | "postcopy";
+
+export interface Resume {
+  /** The session being resumed: source nonce ‖ destination nonce (64 hex digits). */
+  session: string;
+  decision: SourceDecision;
+}
+
+export interface Resumed {
+  /** "discarded": the destination dropped what it had and will not run; "active": it runs. */
+  state: "discarded" | "active";
 }
 
 export interface Abort {
@@ -146,6 +169,7 @@ function u32Message(type: FrameType): MessageCodec<number> {
 
 /** Every message of the protocol, by name. */
 export const Message = {
+  CHALLENGE: jsonMessage<Challenge>(FrameType.CHALLENGE, { nonce: "nonce" }),
   HELLO: jsonMessage<Hello>(FrameType.HELLO, { version: "number", pageSize: "number", pageCount: "number", features: "array", mode: "string", nonce: "nonce" }),
   WELCOME: jsonMessage<Welcome>(FrameType.WELCOME, { features: "array", nonce: "nonce" }),
   PAGES: bytesMessage(FrameType.PAGES),
@@ -157,6 +181,10 @@ export const Message = {
   COMPLETE: jsonMessage<Complete>(FrameType.COMPLETE, { digest: "string", pagesSent: "number" }),
   COMMIT_ACK: jsonMessage<CommitAck>(FrameType.COMMIT_ACK, { digest: "string" }),
   ACTIVATE: emptyMessage(FrameType.ACTIVATE),
+  ACTIVATED: emptyMessage(FrameType.ACTIVATED),
+  RESUME: jsonMessage<Resume>(FrameType.RESUME, { session: "string", decision: "string" }),
+  RESUMED: jsonMessage<Resumed>(FrameType.RESUMED, { state: "string" }),
+  POSTCOPY_RECOVER: bytesMessage(FrameType.POSTCOPY_RECOVER),
   ABORT: jsonMessage<Abort>(FrameType.ABORT, { code: "string", message: "string" }),
 } as const;
 
@@ -179,7 +207,14 @@ export function nonceBytes(hex: string): Uint8Array {
   return Uint8Array.from(hex.match(/../g)!.map((h) => parseInt(h, 16)));
 }
 
-/** Session nonce bound into keyed frames: source nonce ‖ destination nonce. */
+/** The nonce keyed frames are bound to before the session exists: 16 zero bytes ‖ the challenge. */
+export function challengeNonce(challenge: string): Uint8Array {
+  const out = new Uint8Array(32);
+  out.set(nonceBytes(challenge), 16);
+  return out;
+}
+
+/** Session nonce bound into keyed frames: source nonce ‖ destination nonce (a connection's challenge). */
 export function sessionNonce(source: string, destination: string): Uint8Array {
   const out = new Uint8Array(32);
   out.set(nonceBytes(source));
