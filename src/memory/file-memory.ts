@@ -41,6 +41,7 @@ export class FileMemory implements GuestMemory, PageRangeReader {
   /** A destination's temporary is created on first use (#fd is -1 until then); true once this object created it. */
   #created = false;
   #closed = false;
+  #committed = false;
 
   private constructor(path: string, fd: number, pageCount: number, final: string | null) {
     this.path = path;
@@ -186,7 +187,13 @@ export class FileMemory implements GuestMemory, PageRangeReader {
       unlinkSync(this.path);
     }
     this.#final = null;
+    this.#committed = true;
     syncDirectory(dirname(final));
+  }
+
+  /** True once commit() has put a destination's memory at its final path. */
+  get committed(): boolean {
+    return this.#committed;
   }
 
   /** Destination: removes the temporary file of a failed migration. */

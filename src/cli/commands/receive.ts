@@ -7,6 +7,7 @@ import { createKernel } from "../../kernel/loader.js";
 import { lockFile } from "../../memory/file-lock.js";
 import { FileMemory } from "../../memory/file-memory.js";
 import { TcpListener, type TcpTransport } from "../../transport/tcp.js";
+import type { Transport } from "../../transport/transport.js";
 import type { FrameKey } from "../../wire/frame.js";
 import { parseHostPort, parseOptions, readKey } from "../args.js";
 import { formatBytes, parseDuration, parseNumber, parseSize } from "../units.js";
@@ -15,6 +16,8 @@ import { UsageError, type Command } from "../usage.js";
 const DEFAULT_MAX_MEMORY = 64 * 2 ** 30;
 const DEFAULT_HANDSHAKE_SECONDS = 10;
 const DEFAULT_MAX_PENDING = 4;
+/** After SIGINT/SIGTERM, how long the destination may take to abort before the process exits anyway. */
+const STOP_GRACE_MS = 2000;
 
 const HELP = `usage: pagewire receive --listen HOST:PORT --out FILE (--key FILE | --tls-client-ca FILE | --insecure)
                         [--force] [--max-memory SIZE] [--tls-cert FILE --tls-key FILE]
@@ -81,20 +84,31 @@ export const receiveCommand: Command = {
     checkOutput(out, force);
     const lock = lockFile(out);
     let memory: FileMemory | null = null;
-    let committed = false;
     const cleanup = () => {
       memory?.discardSync();
       lock.release();
     };
     // main() ends with process.exit(): the exit handler runs on every path out
     process.on("exit", cleanup);
+    // A signal during a session makes the destination fail as on any error: it sends ABORT
+    // (so a source waiting for its last word after COMMIT_ACK resumes the guest instead of
+    // taking silence as success) and discards the temporary. Before a session, or if that
+    // takes longer than STOP_GRACE_MS, or on a second signal, the process exits at once.
+    let stopping: NodeJS.Signals | null = null;
+    let interrupt: ((err: Error) => void) | null = null;
+    const stopped = (signal: NodeJS.Signals) => `receive stopped by ${signal}; ${(memory as FileMemory | null)?.committed ? `${out} was committed` : `nothing written to ${out}`}`;
     const onSignal = (signal: NodeJS.Signals) => {
-      cleanup();
-      console.error(`pagewire: receive stopped by ${signal}; ${committed ? `${out} was committed` : `nothing written to ${out}`}`);
-      process.exit(signal === "SIGINT" ? 130 : 143);
+      if (stopping || !interrupt) {
+        cleanup();
+        console.error(`pagewire: ${stopped(signal)}`);
+        process.exit(exitCodeFor(signal));
+      }
+      stopping = signal;
+      interrupt(new PagewireError("INTERRUPTED", `receive stopped by ${signal}`));
+      setTimeout(() => onSignal(signal), STOP_GRACE_MS).unref();
     };
-    process.once("SIGINT", onSignal);
-    process.once("SIGTERM", onSignal);
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
     if (lock.staleOwner !== null) {
       const removed = FileMemory.removeTemporaries(out);
       note(`took over the lock of process ${lock.staleOwner} (no longer running)${removed.length ? `; removed its temporary ${removed.join(", ")}` : ""}`);
@@ -108,8 +122,9 @@ export const receiveCommand: Command = {
       listener.server.on("drop", (d?: { remoteAddress?: string; remotePort?: number }) => note(`${d?.remoteAddress}:${d?.remotePort}: refused: ${maxPending} connections already wait for their handshake`));
       listener.server.on("tlsClientError", (err: Error, socket: { remoteAddress?: string; remotePort?: number }) => note(`${socket.remoteAddress}:${socket.remotePort}: refused: TLS handshake failed: ${oneLine(err.message)}`));
       console.error(`pagewire receive: listening on ${host}:${listener.port}`);
-      const result = await acceptSession(listener, {
+      const session = acceptSession(listener, {
         kernel, key, handshakeSeconds,
+        onClaim: (stop) => (interrupt = stop),
         memory: (pages) => {
           if (pages * PAGE_SIZE > maxMemory) {
             throw new PagewireError("MEMORY_TOO_LARGE", `source memory of ${pages * PAGE_SIZE} bytes (${pages} pages, ${formatBytes(pages * PAGE_SIZE)}) exceeds --max-memory ${maxMemory} bytes`);
@@ -117,7 +132,15 @@ export const receiveCommand: Command = {
           return (memory = FileMemory.createTemporary(out, pages, { replace: force }));
         },
       });
-      committed = true;
+      let result: DestinationResult;
+      try {
+        result = await session;
+      } catch (err) {
+        if (!stopping) throw err;
+        console.error(`pagewire: ${stopped(stopping)}`);
+        return exitCodeFor(stopping);
+      }
+      // committed (also when a signal came too late to stop the commit)
       const summary = { committed: true, out, pages: result.pagesReceived, bytesReceived: result.bytesReceived, digest: result.digest, mode: result.mode, deviceStateBytes: result.deviceState.length };
       console.log(o.json ? JSON.stringify(summary) : `committed ${out}: ${summary.pages} page records, ${summary.bytesReceived} bytes received, digest ${summary.digest}`);
       return 0;
@@ -135,6 +158,8 @@ interface SessionOptions {
   kernel: Kernel;
   key: FrameKey | undefined;
   handshakeSeconds: number;
+  /** Called when a connection claims the session, with a function that makes its destination fail with the given error. */
+  onClaim: (interrupt: (err: Error) => void) => void;
   /** Called once, for the connection that claimed the session (its HELLO verified). */
   memory: (pageCount: number) => FileMemory;
 }
@@ -157,11 +182,13 @@ function acceptSession(listener: TcpListener, o: SessionOptions): Promise<Destin
       // each connection has its own kernel instance: concurrent handshakes share no memory
       const kernel = spare ?? (await createKernel());
       spare = null;
+      const transport = interruptible(t);
       const destination = new MigrationDestination({
-        kernel, transport: t, key: o.key,
+        kernel, transport, key: o.key,
         memory: (pages) => {
           if (claimed) throw new PagewireError("SESSION_TAKEN", "another sender was accepted first");
           claimed = t;
+          o.onClaim(transport.interrupt);
           pending.delete(t);
           listener.close();
           for (const other of pending.keys()) {
@@ -203,6 +230,25 @@ function acceptSession(listener: TcpListener, o: SessionOptions): Promise<Destin
       for (;;) start(await listener.accept());
     })();
   });
+}
+
+/** A transport whose receive() can be made to fail from outside (pending and later calls). */
+function interruptible(t: Transport): Transport & { interrupt(err: Error): void } {
+  let interrupt!: (err: Error) => void;
+  const interrupted = new Promise<never>((_, reject) => (interrupt = reject));
+  interrupted.catch(() => {}); // observed through receive()
+  return {
+    get bytesSent() { return t.bytesSent; },
+    get bytesReceived() { return t.bytesReceived; },
+    send: (frame) => t.send(frame),
+    receive: () => Promise.race([t.receive(), interrupted]),
+    close: () => t.close(),
+    interrupt,
+  };
+}
+
+function exitCodeFor(signal: NodeJS.Signals): number {
+  return signal === "SIGINT" ? 130 : 143;
 }
 
 /** Checks --out before listening: a writable directory, not a directory itself, no symlink, absent unless --force. */
