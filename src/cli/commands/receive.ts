@@ -19,8 +19,9 @@ const DEFAULT_MAX_PENDING = 4;
 /** After SIGINT/SIGTERM, how long the destination may take to abort before the process exits anyway. */
 const STOP_GRACE_MS = 2000;
 
-const HELP = `usage: pagewire receive --listen HOST:PORT --out FILE (--key FILE | --tls-client-ca FILE | --insecure)
-                        [--force] [--max-memory SIZE] [--tls-cert FILE --tls-key FILE]
+const HELP = `usage: pagewire receive --listen HOST:PORT --out FILE
+                        (--key FILE | --tls-client-ca FILE | --insecure) [--force]
+                        [--max-memory SIZE] [--tls-cert FILE --tls-key FILE]
                         [--handshake-timeout SECONDS] [--max-pending N] [--json]
 
 Waits for one migration on HOST:PORT and writes the received memory to FILE. FILE is
@@ -32,17 +33,20 @@ Connections are accepted until one sends a HELLO that verifies (with --key: its 
 that sender gets the session and the listener closes. Others (wrong key, garbage, no
 HELLO within the handshake timeout) are closed, one line each on stderr.
 
-  --listen HOST:PORT      address to listen on (port 0: any free port, printed on stderr)
-  --out FILE              where the memory goes; checked and locked (.FILE.lock) before listening
-  --key FILE              pre-shared key (≥ 16 bytes): every frame must carry its HMAC-SHA256
-  --tls-cert/--tls-key    serve TLS with this certificate and key (PEM)
-  --tls-client-ca FILE    TLS: require a client certificate signed by this CA (PEM)
-  --insecure              accept any sender (no --key, no client certificate); warns
-  --force                 replace an existing FILE (keeping its mode)
-  --max-memory SIZE       refuse a source with more memory than this (default 64GiB)
-  --handshake-timeout S   close a connection without a verified HELLO after S seconds (default ${DEFAULT_HANDSHAKE_SECONDS})
-  --max-pending N         connections waiting for their handshake at most; more are closed at once (default ${DEFAULT_MAX_PENDING})
-  --json                  print the result as JSON
+  --listen HOST:PORT     address to listen on (port 0: any free port, printed on stderr)
+  --out FILE             where the memory goes; checked and locked (.FILE.lock) before
+                         listening
+  --key FILE             pre-shared key (≥ 16 bytes): every frame must carry its HMAC
+  --tls-cert/--tls-key   serve TLS with this certificate and key (PEM)
+  --tls-client-ca FILE   TLS: require a client certificate signed by this CA (PEM)
+  --insecure             accept any sender (no --key, no client certificate); warns
+  --force                replace an existing FILE (keeping its mode)
+  --max-memory SIZE      refuse a source with more memory (default 64GiB)
+  --handshake-timeout S  close a connection with no verified HELLO after S seconds
+                         (default ${DEFAULT_HANDSHAKE_SECONDS})
+  --max-pending N        at most N connections wait for their handshake; more are
+                         closed at once (default ${DEFAULT_MAX_PENDING})
+  --json                 print the result as JSON
 
 Exit 0 on commit, 1 on failure (one line), 2 on usage errors, 130/143 on SIGINT/SIGTERM.`;
 

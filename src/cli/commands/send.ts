@@ -27,8 +27,8 @@ found by an exact hash scan each round) to a 'pagewire receive' on HOST:PORT.
   --max-rounds N    pre-copy rounds at most (default 30)
   --key FILE        pre-shared key (≥ 16 bytes): HMAC-SHA256 on every frame
   --tls-ca FILE     connect with TLS, trusting this CA (PEM)
-  --tls-cert/--tls-key  connect with TLS, presenting this client certificate and key (PEM;
-                    for a receiver started with --tls-client-ca)
+  --tls-cert FILE   with --tls-key FILE: connect with TLS, presenting this client
+                    certificate (PEM; for a receiver started with --tls-client-ca)
   --json            print the report as JSON
 
 Exit 0 on commit, 1 on failure (one line), 2 on usage errors.`;
