@@ -5,8 +5,14 @@
 //
 // As a destination, `FileMemory.createTemporary(path, pages)` writes to a temporary file
 // beside `path` and renames it over `path` only on commit: a failed migration never
-// leaves a file that looks complete.
-import { closeSync, fstatSync, fsyncSync, ftruncateSync, openSync, readSync, renameSync, unlinkSync, writeSync } from "node:fs";
+// leaves a file that looks complete. The temporary has a random name and is created
+// exclusively without following symlinks (a file or link planted there makes creation
+// fail instead of redirecting the writes), mode 0600, on first use (so a handshake that
+// fails after the page count was read creates nothing).
+import { randomBytes } from "node:crypto";
+import {
+  closeSync, constants, fchmodSync, fstatSync, fsyncSync, ftruncateSync, linkSync, lstatSync, openSync, readdirSync, readSync, renameSync, unlinkSync, writeSync,
+} from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { PagewireError, PagewireRangeError } from "../errors.js";
 import { DirtyBitmap } from "../kernel/dirty-bitmap.js";
@@ -14,11 +20,28 @@ import { PAGE_SIZE, type Kernel } from "../kernel/kernel.js";
 import type { DirtyLog, GuestMemory } from "./guest-memory.js";
 import { HashDirtyLog, type PageRangeReader } from "./hash-dirty-log.js";
 
+export interface TemporaryOptions {
+  /** commit() may replace an existing file at the final path (keeping its mode); default false. */
+  replace?: boolean;
+  /** The temporary's file name in the final path's directory (default `.NAME.partial-` + 16 random hex digits). */
+  name?: string;
+}
+
+/** The prefix of a destination's temporary names for `path` (its random part follows). */
+export function temporaryPrefix(path: string): string {
+  return `.${basename(path)}.partial-`;
+}
+
 export class FileMemory implements GuestMemory, PageRangeReader {
   readonly path: string;
   readonly pageCount: number;
   #fd: number;
   #final: string | null;
+  #replace = false;
+  /** A destination's temporary is created on first use (#fd is -1 until then); true once this object created it. */
+  #created = false;
+  #closed = false;
+  #committed = false;
 
   private constructor(path: string, fd: number, pageCount: number, final: string | null) {
     this.path = path;
@@ -43,12 +66,57 @@ export class FileMemory implements GuestMemory, PageRangeReader {
     return new FileMemory(path, fd, size / PAGE_SIZE, null);
   }
 
-  /** A destination memory: a temporary file of `pageCount` zero pages, renamed to `path` by commit(). */
-  static createTemporary(path: string, pageCount: number): FileMemory {
-    const tmp = join(dirname(path), `.${basename(path)}.partial-${process.pid}-${Date.now()}`);
-    const fd = openSync(tmp, "w+", 0o600);
-    ftruncateSync(fd, pageCount * PAGE_SIZE);
-    return new FileMemory(tmp, fd, pageCount, path);
+  /**
+   * A destination memory: a temporary file of `pageCount` zero pages beside `path`,
+   * renamed to `path` by commit(). The file is created on first use.
+   */
+  static createTemporary(path: string, pageCount: number, options: TemporaryOptions = {}): FileMemory {
+    const name = options.name ?? temporaryPrefix(path) + randomBytes(8).toString("hex");
+    const m = new FileMemory(join(dirname(path), name), -1, pageCount, path);
+    m.#replace = options.replace ?? false;
+    return m;
+  }
+
+  /**
+   * Removes temporaries a killed receiver left for `path` (call only while holding the
+   * lock on `path`, so that no live receiver owns them); returns their paths.
+   */
+  static removeTemporaries(path: string): string[] {
+    const dir = dirname(path);
+    const prefix = temporaryPrefix(path);
+    const removed: string[] = [];
+    for (const name of readdirSync(dir)) {
+      if (!name.startsWith(prefix)) continue;
+      try {
+        unlinkSync(join(dir, name));
+        removed.push(join(dir, name));
+      } catch {
+        // gone meanwhile
+      }
+    }
+    return removed;
+  }
+
+  /** The open file descriptor, creating a destination's temporary on first use. */
+  #file(): number {
+    if (this.#fd >= 0) return this.#fd;
+    if (this.#closed || !this.#final) throw new PagewireError("FILE_CLOSED", `memory file ${this.path} is closed`);
+    let fd: number;
+    try {
+      // O_EXCL: never reuse an existing file; O_NOFOLLOW: never write through a symlink
+      fd = openSync(this.path, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    } catch (cause) {
+      throw new PagewireError("FILE_CREATE", `cannot create temporary ${this.path}: ${(cause as Error).message}`, { cause });
+    }
+    this.#fd = fd;
+    this.#created = true;
+    try {
+      ftruncateSync(fd, this.pageCount * PAGE_SIZE);
+    } catch (cause) {
+      this.discardSync();
+      throw new PagewireError("FILE_CREATE", `cannot size temporary ${this.path} to ${this.pageCount * PAGE_SIZE} bytes: ${(cause as Error).message}`, { cause });
+    }
+    return fd;
   }
 
   readPages(pages: ArrayLike<number>, out: Uint8Array): void {
@@ -68,7 +136,7 @@ export class FileMemory implements GuestMemory, PageRangeReader {
     let done = 0;
     const bytes = count * PAGE_SIZE;
     while (done < bytes) {
-      const n = readSync(this.#fd, into, done, bytes - done, first * PAGE_SIZE + done);
+      const n = readSync(this.#file(), into, done, bytes - done, first * PAGE_SIZE + done);
       if (n === 0) throw new PagewireError("FILE_SHORT", `memory file ${this.path} ended at ${first * PAGE_SIZE + done} bytes (shrunk while reading?)`);
       done += n;
     }
@@ -77,7 +145,7 @@ export class FileMemory implements GuestMemory, PageRangeReader {
   writePage(page: number, data: Uint8Array): void {
     if (page < 0 || page >= this.pageCount) throw new PagewireRangeError("PAGE_INDEX", `FileMemory: page ${page} is outside 0..${this.pageCount}`);
     let done = 0;
-    while (done < PAGE_SIZE) done += writeSync(this.#fd, data, done, PAGE_SIZE - done, page * PAGE_SIZE + done);
+    while (done < PAGE_SIZE) done += writeSync(this.#file(), data, done, PAGE_SIZE - done, page * PAGE_SIZE + done);
   }
 
   pageView(): Uint8Array | null {
@@ -85,27 +153,71 @@ export class FileMemory implements GuestMemory, PageRangeReader {
   }
 
   async flush(): Promise<void> {
-    fsyncSync(this.#fd);
+    fsyncSync(this.#file());
   }
 
-  /** Destination: makes the received memory the file at its final path (after the digest was verified). */
+  /**
+   * Destination: makes the received memory the file at its final path (after the digest
+   * was verified). Without `replace`, a file that appeared at the final path meanwhile is
+   * kept and so is the temporary (OUT_EXISTS names it): the source has already handed
+   * over, so the received memory must not be lost. With `replace`, the replaced file's
+   * mode is kept.
+   */
   async commit(): Promise<void> {
-    if (!this.#final) return;
-    fsyncSync(this.#fd);
-    renameSync(this.path, this.#final);
+    const final = this.#final;
+    if (!final) return;
+    const fd = this.#file();
+    if (this.#replace) {
+      const old = lstatOrNull(final);
+      if (old?.isFile()) fchmodSync(fd, old.mode & 0o7777);
+    }
+    fsyncSync(fd);
+    if (this.#replace) renameSync(this.path, final);
+    else {
+      try {
+        linkSync(this.path, final); // fails if final exists: no silent replacement
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === "EEXIST" || lstatOrNull(final)) {
+          this.#final = null; // keep the temporary: it holds the only copy
+          throw new PagewireError("OUT_EXISTS", `${final} appeared during the migration and was left alone; the received memory is in ${this.path}`);
+        }
+        renameSync(this.path, final); // a file system without hard links
+      }
+      unlinkSync(this.path);
+    }
     this.#final = null;
+    this.#committed = true;
+    syncDirectory(dirname(final));
+  }
+
+  /** True once commit() has put a destination's memory at its final path. */
+  get committed(): boolean {
+    return this.#committed;
   }
 
   /** Destination: removes the temporary file of a failed migration. */
   async discard(): Promise<void> {
+    this.discardSync();
+  }
+
+  /** discard() for exit and signal handlers, which cannot wait. */
+  discardSync(): void {
     if (!this.#final) return;
     this.close();
-    try {
-      unlinkSync(this.path);
-    } catch {
-      // already gone
+    if (this.#created) {
+      try {
+        unlinkSync(this.path);
+      } catch {
+        // already gone
+      }
     }
     this.#final = null;
+  }
+
+  /** True once a destination's temporary exists on disk (it is created on first use). */
+  get created(): boolean {
+    return this.#created;
   }
 
   /**
@@ -132,5 +244,28 @@ export class FileMemory implements GuestMemory, PageRangeReader {
   close(): void {
     if (this.#fd >= 0) closeSync(this.#fd);
     this.#fd = -1;
+    this.#closed = true;
+  }
+}
+
+function lstatOrNull(path: string) {
+  try {
+    return lstatSync(path);
+  } catch {
+    return null;
+  }
+}
+
+/** Makes a rename durable (best effort: not every platform can fsync a directory). */
+function syncDirectory(dir: string): void {
+  try {
+    const fd = openSync(dir, "r");
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    // not supported here
   }
 }

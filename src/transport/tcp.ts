@@ -12,8 +12,16 @@ export interface TcpOptions {
   maxPayload?: number;
 }
 
+/** A TCP connection as a Transport, with its peer's address and a hard close. */
+export interface TcpTransport extends Transport {
+  /** "address:port" of the other end. */
+  readonly peer: string;
+  /** Closes at once, dropping anything not yet sent (for peers that are being refused). */
+  destroy(): void;
+}
+
 /** Connects to a listening pagewire peer. */
-export function connectTcp(host: string, port: number, options: TcpOptions = {}): Promise<Transport> {
+export function connectTcp(host: string, port: number, options: TcpOptions = {}): Promise<TcpTransport> {
   return new Promise((resolve, reject) => {
     const socket: net.Socket = options.tls
       ? tls.connect({ host, port, ...options.tls }, () => done())
@@ -30,8 +38,8 @@ export function connectTcp(host: string, port: number, options: TcpOptions = {})
 /** A listening socket handing out one Transport per accepted connection. */
 export class TcpListener {
   readonly server: net.Server;
-  #pending: Transport[] = [];
-  #waiters: Array<(t: Transport) => void> = [];
+  #pending: TcpTransport[] = [];
+  #waiters: Array<(t: TcpTransport) => void> = [];
 
   private constructor(server: net.Server) {
     this.server = server;
@@ -59,8 +67,8 @@ export class TcpListener {
     return (this.server.address() as net.AddressInfo).port;
   }
 
-  /** The next accepted connection. */
-  accept(): Promise<Transport> {
+  /** The next accepted connection (after the TLS handshake with TLS). */
+  accept(): Promise<TcpTransport> {
     const t = this.#pending.shift();
     if (t) return Promise.resolve(t);
     return new Promise((resolve) => this.#waiters.push(resolve));
@@ -72,9 +80,13 @@ export class TcpListener {
   }
 }
 
-class SocketTransport implements Transport {
+/** How long close() waits for the peer to close its side before dropping the connection. */
+const CLOSE_LINGER_MS = 5000;
+
+class SocketTransport implements TcpTransport {
   bytesSent = 0;
   bytesReceived = 0;
+  readonly peer: string;
   readonly #socket: net.Socket;
   readonly #inbox = new FrameQueue();
   readonly #maxPayload: number;
@@ -91,6 +103,7 @@ class SocketTransport implements Transport {
     this.#socket = socket;
     this.#maxPayload = maxPayload;
     this.#bufferBytes = bufferBytes;
+    this.peer = `${socket.remoteAddress}:${socket.remotePort}`;
     socket.setNoDelay(true);
     socket.on("data", (chunk: Buffer) => this.#onData(chunk));
     socket.on("error", (err) => this.#inbox.fail(new TransportError("CONNECTION_LOST", `connection lost: ${err.message}`, { cause: err })));
@@ -166,6 +179,15 @@ class SocketTransport implements Transport {
     if (this.#closed) return;
     this.#closed = true;
     this.#socket.end();
+    // a peer that never closes its side would otherwise hold the socket open forever
+    const linger = setTimeout(() => this.#socket.destroy(), CLOSE_LINGER_MS).unref();
+    this.#socket.once("close", () => clearTimeout(linger));
+    this.#inbox.end();
+  }
+
+  destroy(): void {
+    this.#closed = true;
+    this.#socket.destroy();
     this.#inbox.end();
   }
 }

@@ -19,7 +19,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Starts `pagewire receive` on a free port; resolves with the port once it listens. */
 function startReceiver(out: string, extra: string[] = []): Promise<{ child: ChildProcess; port: number; done: Promise<{ code: number | null; stdout: string; stderr: string }> }> {
-  const child = spawn(process.execPath, [join(root, "dist/cli/main.js"), "receive", "--listen", "127.0.0.1:0", "--out", out, "--json", ...extra], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [join(root, "dist/cli/main.js"), "receive", "--listen", "127.0.0.1:0", "--out", out, "--insecure", "--json", ...extra], { stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
   let stderr = "";
   child.stdout!.on("data", (d) => (stdout += d));

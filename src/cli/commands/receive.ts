@@ -1,24 +1,54 @@
-import { readFileSync } from "node:fs";
-import { MigrationDestination } from "../../engine/destination.js";
-import { loadKernel } from "../../kernel/loader.js";
+import { accessSync, constants, lstatSync, readFileSync, statSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { MigrationDestination, type DestinationResult } from "../../engine/destination.js";
+import { PagewireError } from "../../errors.js";
+import { PAGE_SIZE, type Kernel } from "../../kernel/kernel.js";
+import { createKernel } from "../../kernel/loader.js";
+import { lockFile } from "../../memory/file-lock.js";
 import { FileMemory } from "../../memory/file-memory.js";
-import { TcpListener } from "../../transport/tcp.js";
+import { TcpListener, type TcpTransport } from "../../transport/tcp.js";
+import type { Transport } from "../../transport/transport.js";
+import type { FrameKey } from "../../wire/frame.js";
 import { parseHostPort, parseOptions, readKey } from "../args.js";
+import { formatBytes, parseDuration, parseNumber, parseSize } from "../units.js";
 import { UsageError, type Command } from "../usage.js";
 
-const HELP = `usage: pagewire receive --listen HOST:PORT --out FILE [--key FILE] [--tls-cert FILE --tls-key FILE] [--json]
+const DEFAULT_MAX_MEMORY = 64 * 2 ** 30;
+const DEFAULT_HANDSHAKE_SECONDS = 10;
+const DEFAULT_MAX_PENDING = 4;
+/** After SIGINT/SIGTERM, how long the destination may take to abort before the process exits anyway. */
+const STOP_GRACE_MS = 2000;
+
+const HELP = `usage: pagewire receive --listen HOST:PORT --out FILE
+                        (--key FILE | --tls-client-ca FILE | --insecure) [--force]
+                        [--max-memory SIZE] [--tls-cert FILE --tls-key FILE]
+                        [--handshake-timeout SECONDS] [--max-pending N] [--json]
 
 Waits for one migration on HOST:PORT and writes the received memory to FILE. FILE is
-written only on commit: the memory goes to a temporary file beside it, renamed after the
-whole-memory digest was verified; a failed migration leaves no FILE.
+written only on commit: the memory goes to a temporary file beside it (random name,
+created exclusively, mode 0600), renamed after the whole-memory digest was verified; a
+failed or interrupted (SIGINT/SIGTERM) migration leaves no FILE and no temporary.
 
-  --listen HOST:PORT   address to listen on (port 0: any free port, printed on stderr)
-  --out FILE           where the memory goes
-  --key FILE           pre-shared key (≥ 16 bytes): every frame must carry its HMAC-SHA256
-  --tls-cert/--tls-key serve TLS with this certificate and key (PEM)
-  --json               print the result as JSON
+Connections are accepted until one sends a HELLO that verifies (with --key: its HMAC);
+that sender gets the session and the listener closes. Others (wrong key, garbage, no
+HELLO within the handshake timeout) are closed, one line each on stderr.
 
-Exit 0 on commit, 1 on failure (one line), 2 on usage errors.`;
+  --listen HOST:PORT     address to listen on (port 0: any free port, printed on stderr)
+  --out FILE             where the memory goes; checked and locked (.FILE.lock) before
+                         listening
+  --key FILE             pre-shared key (≥ 16 bytes): every frame must carry its HMAC
+  --tls-cert/--tls-key   serve TLS with this certificate and key (PEM)
+  --tls-client-ca FILE   TLS: require a client certificate signed by this CA (PEM)
+  --insecure             accept any sender (no --key, no client certificate); warns
+  --force                replace an existing FILE (keeping its mode)
+  --max-memory SIZE      refuse a source with more memory (default 64GiB)
+  --handshake-timeout S  close a connection with no verified HELLO after S seconds
+                         (default ${DEFAULT_HANDSHAKE_SECONDS})
+  --max-pending N        at most N connections wait for their handshake; more are
+                         closed at once (default ${DEFAULT_MAX_PENDING})
+  --json                 print the result as JSON
+
+Exit 0 on commit, 1 on failure (one line), 2 on usage errors, 130/143 on SIGINT/SIGTERM.`;
 
 export const receiveCommand: Command = {
   name: "receive",
@@ -27,31 +57,243 @@ export const receiveCommand: Command = {
   async run(argv) {
     const o = parseOptions(argv, {
       listen: { type: "string" }, out: { type: "string" }, key: { type: "string" },
-      "tls-cert": { type: "string" }, "tls-key": { type: "string" }, json: { type: "boolean" },
+      "tls-cert": { type: "string" }, "tls-key": { type: "string" }, "tls-client-ca": { type: "string" },
+      insecure: { type: "boolean" }, force: { type: "boolean" }, "max-memory": { type: "string" },
+      "handshake-timeout": { type: "string" }, "max-pending": { type: "string" }, json: { type: "boolean" },
     });
     const [host, port] = parseHostPort(o.listen, "--listen");
     if (!o.out) throw new UsageError("--out FILE is required");
     if (!!o["tls-cert"] !== !!o["tls-key"]) throw new UsageError("--tls-cert and --tls-key go together");
+    if (o["tls-client-ca"] && !o["tls-cert"]) throw new UsageError("--tls-client-ca needs --tls-cert and --tls-key");
     const key = readKey(o.key);
-    const tls = o["tls-cert"] ? { cert: readFileSync(o["tls-cert"]), key: readFileSync(o["tls-key"]!) } : undefined;
-    const k = await loadKernel();
-    const listener = await TcpListener.listen(host, port, { tls });
-    console.error(`pagewire receive: listening on ${host}:${listener.port}`);
-    const transport = await listener.accept();
-    listener.close(); // one migration per receive
-    let memory: FileMemory | null = null;
+    if (!key && !o["tls-client-ca"] && !o.insecure) {
+      throw new UsageError("no --key: any process that can connect could write --out; give --key FILE or --tls-client-ca FILE, or --insecure to accept anyone");
+    }
+    const maxMemory = o["max-memory"] === undefined ? DEFAULT_MAX_MEMORY : parseSize(o["max-memory"], "--max-memory");
+    if (maxMemory < PAGE_SIZE) throw new UsageError(`--max-memory: ${maxMemory} bytes is less than one page (${PAGE_SIZE})`);
+    const handshakeSeconds = o["handshake-timeout"] === undefined ? DEFAULT_HANDSHAKE_SECONDS : parseDuration(o["handshake-timeout"], "--handshake-timeout");
+    if (!(handshakeSeconds > 0)) throw new UsageError("--handshake-timeout must be > 0");
+    const maxPending = o["max-pending"] === undefined ? DEFAULT_MAX_PENDING : parseNumber(o["max-pending"], "--max-pending", { min: 1, integer: true });
+    const tls = o["tls-cert"]
+      ? {
+          cert: readPem(o["tls-cert"], "--tls-cert"), key: readPem(o["tls-key"]!, "--tls-key"),
+          handshakeTimeout: handshakeSeconds * 1000,
+          ...(o["tls-client-ca"] ? { requestCert: true, rejectUnauthorized: true, ca: readPem(o["tls-client-ca"], "--tls-client-ca") } : {}),
+        }
+      : undefined;
     const out = o.out;
-    const destination = new MigrationDestination({
-      kernel: k, transport, key,
-      memory: (pages) => (memory = FileMemory.createTemporary(out, pages)),
-    });
+    const force = !!o.force;
+
+    // everything about --out is settled before anyone can connect
+    checkOutput(out, force);
+    const lock = lockFile(out);
+    let memory: FileMemory | null = null;
+    const cleanup = () => {
+      memory?.discardSync();
+      lock.release();
+    };
+    // main() ends with process.exit(): the exit handler runs on every path out
+    process.on("exit", cleanup);
+    // A signal during a session makes the destination fail as on any error: it sends ABORT
+    // (so a source waiting for its last word after COMMIT_ACK resumes the guest instead of
+    // taking silence as success) and discards the temporary. Before a session, or if that
+    // takes longer than STOP_GRACE_MS, or on a second signal, the process exits at once.
+    let stopping: NodeJS.Signals | null = null;
+    let interrupt: ((err: Error) => void) | null = null;
+    const stopped = (signal: NodeJS.Signals) => `receive stopped by ${signal}; ${(memory as FileMemory | null)?.committed ? `${out} was committed` : `nothing written to ${out}`}`;
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (stopping || !interrupt) {
+        cleanup();
+        console.error(`pagewire: ${stopped(signal)}`);
+        process.exit(exitCodeFor(signal));
+      }
+      stopping = signal;
+      interrupt(new PagewireError("INTERRUPTED", `receive stopped by ${signal}`));
+      setTimeout(() => onSignal(signal), STOP_GRACE_MS).unref();
+    };
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
+    if (lock.staleOwner !== null) {
+      const removed = FileMemory.removeTemporaries(out);
+      note(`took over the lock of process ${lock.staleOwner} (no longer running)${removed.length ? `; removed its temporary ${removed.join(", ")}` : ""}`);
+    }
+    if (o.insecure && !key && !o["tls-client-ca"]) note(`warning: --insecure: any process that can connect can write ${out}`);
+
     try {
-      const result = await destination.receive();
+      const kernel = await createKernel(); // compiled before listening: a broken build fails here
+      const listener = await TcpListener.listen(host, port, { tls });
+      listener.server.maxConnections = maxPending;
+      listener.server.on("drop", (d?: { remoteAddress?: string; remotePort?: number }) => note(`${d?.remoteAddress}:${d?.remotePort}: refused: ${maxPending} connections already wait for their handshake`));
+      listener.server.on("tlsClientError", (err: Error, socket: { remoteAddress?: string; remotePort?: number }) => note(`${socket.remoteAddress}:${socket.remotePort}: refused: TLS handshake failed: ${oneLine(err.message)}`));
+      console.error(`pagewire receive: listening on ${host}:${listener.port}`);
+      const session = acceptSession(listener, {
+        kernel, key, handshakeSeconds,
+        onClaim: (stop) => (interrupt = stop),
+        memory: (pages) => {
+          if (pages * PAGE_SIZE > maxMemory) {
+            throw new PagewireError("MEMORY_TOO_LARGE", `source memory of ${pages * PAGE_SIZE} bytes (${pages} pages, ${formatBytes(pages * PAGE_SIZE)}) exceeds --max-memory ${maxMemory} bytes`);
+          }
+          return (memory = FileMemory.createTemporary(out, pages, { replace: force }));
+        },
+      });
+      let result: DestinationResult;
+      try {
+        result = await session;
+      } catch (err) {
+        if (!stopping) throw err;
+        console.error(`pagewire: ${stopped(stopping)}`);
+        return exitCodeFor(stopping);
+      }
+      // committed (also when a signal came too late to stop the commit)
       const summary = { committed: true, out, pages: result.pagesReceived, bytesReceived: result.bytesReceived, digest: result.digest, mode: result.mode, deviceStateBytes: result.deviceState.length };
       console.log(o.json ? JSON.stringify(summary) : `committed ${out}: ${summary.pages} page records, ${summary.bytesReceived} bytes received, digest ${summary.digest}`);
       return 0;
     } finally {
       (memory as FileMemory | null)?.close();
+      cleanup();
+      process.off("exit", cleanup);
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
     }
   },
 };
+
+interface SessionOptions {
+  kernel: Kernel;
+  key: FrameKey | undefined;
+  handshakeSeconds: number;
+  /** Called when a connection claims the session, with a function that makes its destination fail with the given error. */
+  onClaim: (interrupt: (err: Error) => void) => void;
+  /** Called once, for the connection that claimed the session (its HELLO verified). */
+  memory: (pageCount: number) => FileMemory;
+}
+
+/**
+ * Accepts connections until one claims the session, and resolves or rejects with that
+ * migration. A connection claims the session when the destination asks for memory: its
+ * HELLO passed the frame checks (checksum, HMAC with a key). Then the listener closes
+ * and every other connection is dropped. Connections that fail before (bad key,
+ * garbage, no HELLO within the handshake timeout) are closed and logged; the loop goes on.
+ */
+function acceptSession(listener: TcpListener, o: SessionOptions): Promise<DestinationResult> {
+  return new Promise((resolveSession, rejectSession) => {
+    let claimed: TcpTransport | null = null;
+    let spare: Kernel | null = o.kernel;
+    /** Connections still in their handshake, with the reason they will be refused (once set). */
+    const pending = new Map<TcpTransport, string | null>();
+
+    const serve = async (t: TcpTransport): Promise<DestinationResult> => {
+      // each connection has its own kernel instance: concurrent handshakes share no memory
+      const kernel = spare ?? (await createKernel());
+      spare = null;
+      const transport = interruptible(t);
+      const destination = new MigrationDestination({
+        kernel, transport, key: o.key,
+        memory: (pages) => {
+          if (claimed) throw new PagewireError("SESSION_TAKEN", "another sender was accepted first");
+          claimed = t;
+          o.onClaim(transport.interrupt);
+          pending.delete(t);
+          listener.close();
+          for (const other of pending.keys()) {
+            pending.set(other, "another sender was accepted");
+            other.destroy();
+          }
+          note(`${t.peer}: accepted`);
+          return o.memory(pages);
+        },
+      });
+      return destination.receive();
+    };
+
+    const start = (t: TcpTransport) => {
+      if (claimed) return t.destroy();
+      pending.set(t, null);
+      const timer = setTimeout(() => {
+        if (!pending.has(t)) return;
+        pending.set(t, `no verified HELLO within ${o.handshakeSeconds} s`);
+        t.destroy();
+      }, o.handshakeSeconds * 1000);
+      serve(t).then(
+        (result) => {
+          clearTimeout(timer);
+          resolveSession(result);
+        },
+        (err: unknown) => {
+          clearTimeout(timer);
+          if (claimed === t) return rejectSession(err);
+          const reason = pending.get(t) ?? oneLine((err as Error)?.message ?? String(err));
+          pending.delete(t);
+          note(`${t.peer}: refused: ${reason}`);
+        },
+      );
+    };
+
+    void (async () => {
+      // never ends: after the claim the listener is closed and accept() stays pending
+      for (;;) start(await listener.accept());
+    })();
+  });
+}
+
+/** A transport whose receive() can be made to fail from outside (pending and later calls). */
+function interruptible(t: Transport): Transport & { interrupt(err: Error): void } {
+  let interrupt!: (err: Error) => void;
+  const interrupted = new Promise<never>((_, reject) => (interrupt = reject));
+  interrupted.catch(() => {}); // observed through receive()
+  return {
+    get bytesSent() { return t.bytesSent; },
+    get bytesReceived() { return t.bytesReceived; },
+    send: (frame) => t.send(frame),
+    receive: () => Promise.race([t.receive(), interrupted]),
+    close: () => t.close(),
+    interrupt,
+  };
+}
+
+function exitCodeFor(signal: NodeJS.Signals): number {
+  return signal === "SIGINT" ? 130 : 143;
+}
+
+/** Checks --out before listening: a writable directory, not a directory itself, no symlink, absent unless --force. */
+function checkOutput(out: string, force: boolean): void {
+  const dir = dirname(resolve(out));
+  let d;
+  try {
+    d = statSync(dir);
+  } catch {
+    throw new UsageError(`--out: directory ${dir} does not exist`);
+  }
+  if (!d.isDirectory()) throw new UsageError(`--out: ${dir} is not a directory`);
+  try {
+    accessSync(dir, constants.W_OK | constants.X_OK);
+  } catch {
+    throw new UsageError(`--out: directory ${dir} is not writable`);
+  }
+  let st;
+  try {
+    st = lstatSync(out);
+  } catch {
+    return; // absent: the usual case
+  }
+  if (st.isDirectory()) throw new UsageError(`--out: ${out} is a directory`);
+  if (st.isSymbolicLink()) throw new UsageError(`--out: ${out} is a symbolic link (give the path of the file itself)`);
+  if (!st.isFile()) throw new UsageError(`--out: ${out} is not a regular file`);
+  if (!force) throw new UsageError(`--out: ${out} exists (--force replaces it)`);
+}
+
+function readPem(file: string, what: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new UsageError(`${what}: cannot read ${file}: ${(err as Error).message}`);
+  }
+}
+
+function note(line: string): void {
+  console.error(`pagewire receive: ${line}`);
+}
+
+function oneLine(text: string): string {
+  return text.split("\n")[0];
+}

@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { isIP } from "node:net";
 import { MigrationSource, type MigrationMode } from "../../engine/source.js";
 import { loadKernel } from "../../kernel/loader.js";
 import { FileMemory } from "../../memory/file-memory.js";
@@ -10,7 +11,8 @@ import { UsageError, type Command } from "../usage.js";
 const MODES: MigrationMode[] = ["precopy", "postcopy", "hybrid", "stop-and-copy", "auto"];
 
 const HELP = `usage: pagewire send --memory FILE --to HOST:PORT [--bandwidth MB/s] [--mode M] [--policy NAME]
-                     [--downtime MS] [--max-rounds N] [--key FILE] [--tls-ca FILE] [--json]
+                     [--downtime MS] [--max-rounds N] [--key FILE] [--tls-ca FILE]
+                     [--tls-cert FILE --tls-key FILE] [--json]
 
 Migrates the memory in FILE (a RAM file another process may be writing: dirty pages are
 found by an exact hash scan each round) to a 'pagewire receive' on HOST:PORT.
@@ -25,6 +27,8 @@ found by an exact hash scan each round) to a 'pagewire receive' on HOST:PORT.
   --max-rounds N    pre-copy rounds at most (default 30)
   --key FILE        pre-shared key (≥ 16 bytes): HMAC-SHA256 on every frame
   --tls-ca FILE     connect with TLS, trusting this CA (PEM)
+  --tls-cert FILE   with --tls-key FILE: connect with TLS, presenting this client
+                    certificate (PEM; for a receiver started with --tls-client-ca)
   --json            print the report as JSON
 
 Exit 0 on commit, 1 on failure (one line), 2 on usage errors.`;
@@ -37,7 +41,8 @@ export const sendCommand: Command = {
     const o = parseOptions(argv, {
       memory: { type: "string" }, to: { type: "string" }, bandwidth: { type: "string" }, mode: { type: "string" },
       policy: { type: "string" }, termination: { type: "string" }, downtime: { type: "string" }, "max-rounds": { type: "string" },
-      key: { type: "string" }, "tls-ca": { type: "string" }, json: { type: "boolean" },
+      key: { type: "string" }, "tls-ca": { type: "string" }, "tls-cert": { type: "string" }, "tls-key": { type: "string" },
+      json: { type: "boolean" },
     });
     if (!o.memory) throw new UsageError("--memory FILE is required");
     const [host, port] = parseHostPort(o.to, "--to");
@@ -50,10 +55,17 @@ export const sendCommand: Command = {
     const downtimeLimitMs = parseNumber(o.downtime, "--downtime", 300);
     const maxRounds = parseNumber(o["max-rounds"], "--max-rounds", 30);
     const key = readKey(o.key);
+    if (!!o["tls-cert"] !== !!o["tls-key"]) throw new UsageError("--tls-cert and --tls-key go together");
     const k = await loadKernel();
     const memory = FileMemory.open(o.memory);
     try {
-      const tls = o["tls-ca"] ? { ca: readFileSync(o["tls-ca"]), servername: host } : undefined;
+      const tls = o["tls-ca"] || o["tls-cert"]
+        ? {
+            ...(o["tls-ca"] ? { ca: readFileSync(o["tls-ca"]) } : {}),
+            ...(o["tls-cert"] ? { cert: readFileSync(o["tls-cert"]), key: readFileSync(o["tls-key"]!) } : {}),
+            ...(isIP(host) ? {} : { servername: host }), // SNI takes host names only
+          }
+        : undefined;
       const transport = await connectTcp(host, port, { tls });
       const source = new MigrationSource({
         kernel: k, memory, transport, mode, key, maxBandwidth: bandwidth, downtimeLimitMs, maxRounds,
