@@ -1,12 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { createKernel, PAGE_SIZE } from "../../src/index.js";
-import { MigrationDestination } from "../../src/engine/destination.js";
-import { MigrationAbortedError, MigrationSource, type MigrationMode } from "../../src/engine/source.js";
-import { WasmGuestMemory } from "../../src/memory/wasm-guest-memory.js";
+import { PAGE_SIZE } from "../../src/index.js";
+import { MigrationAbortedError, type MigrationMode } from "../../src/engine/source.js";
 import { FrameType } from "../../src/wire/frame.js";
-import { frameKey } from "../../src/wire/hmac.js";
-import { createInProcessPair } from "../../src/transport/in-process.js";
-import { faulty, type Fault } from "../support/faulty-transport.js";
+import type { Fault } from "../support/faulty-transport.js";
+import { createMigrationPair } from "../support/migration-pair.js";
 import { rng, randInt } from "../support/random.js";
 
 const T = FrameType;
@@ -24,41 +21,22 @@ const FAULTS: Fault[] = ["drop", "flip", "truncate", "replay", "kill"];
 const MODES: MigrationMode[] = ["precopy", "stop-and-copy", "postcopy", "hybrid"];
 
 async function run(mode: MigrationMode, stage: (typeof STAGES)[number], fault: Fault) {
-  const ks = await createKernel();
-  const kd = await createKernel();
   const pages = 600;
-  const src = new WasmGuestMemory(ks, pages);
-  const r = rng(5);
-  const b = src.bytes();
-  for (let i = 0; i < 3000; i++) b[randInt(r, b.length)] = randInt(r, 256);
-  const before = src.bytes().slice();
-  const dst = new WasmGuestMemory(kd, pages);
-  let committed = false;
-  let discarded = false;
-  const dstMem = Object.assign(dst, { commit: async () => { committed = true; }, discard: async () => { discarded = true; } });
-  const [ta, tb] = createInProcessPair();
-  const fa = stage.side === "source" ? faulty(ta, fault, (type) => type === stage.type) : ta;
-  const fb = stage.side === "destination" ? faulty(tb, fault, (type) => type === stage.type) : tb;
-  let paused = false;
-  let resumed = false;
   // a few writes between rounds so pre-copy takes more than one round
   let round = 0;
-  const log = src.dirtyLog();
-  const dirtyLog = { ...log, harvest: (into: Parameters<typeof log.harvest>[0]) => { if (!paused && ++round > 0) src.write((pages - 1) * PAGE_SIZE, new Uint8Array([round])); return log.harvest(into); } };
-  const before2 = () => src.bytes().slice();
-  let atPause: Uint8Array | null = null;
-  const source = new MigrationSource({
-    kernel: ks, memory: src, dirtyLog, transport: fa, mode, maxRounds: 3, downtimeLimitMs: 0,
-    onPause: () => { paused = true; atPause = before2(); },
-    onResume: () => { resumed = true; },
+  const pair = await createMigrationPair({
+    pages, mode, trackCommit: true, source: { maxRounds: 3, downtimeLimitMs: 0 },
+    fault: { side: stage.side, fault, when: (type) => type === stage.type },
+    dirtyLog: (log) => ({ ...log, harvest: (into) => { if (!pair.paused && ++round > 0) pair.src.write((pages - 1) * PAGE_SIZE, new Uint8Array([round])); return log.harvest(into); } }),
+    // post-copy: the destination guest faults on the last page as soon as it runs
+    onActivate: (d) => { if (d.running) void d.ensurePage(pages - 1).catch(() => {}); },
   });
-  // post-copy: the destination guest faults on the last page as soon as it runs
-  const destination: MigrationDestination = new MigrationDestination({
-    kernel: kd, memory: dstMem, transport: fb,
-    onActivate: () => { if (destination.running) void destination.ensurePage(pages - 1).catch(() => {}); },
-  });
-  const [s, d] = await Promise.allSettled([source.migrate(), destination.receive()]);
-  return { s, d, paused, resumed, committed, discarded, fired: (fa as { fired?: boolean }).fired ?? (fb as { fired?: boolean }).fired, srcChanged: Buffer.compare(atPause ?? src.bytes(), src.bytes()) !== 0, before };
+  const r = rng(5);
+  const b = pair.src.bytes();
+  for (let i = 0; i < 3000; i++) b[randInt(r, b.length)] = randInt(r, 256);
+  const [s, d] = await pair.settle();
+  const src = pair.src.bytes();
+  return { s, d, paused: pair.paused, resumed: pair.resumed, committed: pair.committed, discarded: pair.discarded, fired: pair.faultFired, srcChanged: Buffer.compare(pair.atPause ?? src, src) !== 0 };
 }
 
 describe("faults abort the migration and keep the source primary", () => {
@@ -91,13 +69,10 @@ describe("faults abort the migration and keep the source primary", () => {
   }
 
   it("a wrong key fails the handshake on both sides", async () => {
-    const ks = await createKernel();
-    const mem = new WasmGuestMemory(ks, 64);
-    const dst = new WasmGuestMemory(ks, 64);
-    const [ta, tb] = createInProcessPair();
-    const source = new MigrationSource({ kernel: ks, memory: mem, transport: ta, mode: "stop-and-copy", key: frameKey(new TextEncoder().encode("key-one-key-one-key-one")) });
-    const destination = new MigrationDestination({ kernel: ks, memory: dst, transport: tb, key: frameKey(new TextEncoder().encode("key-two-key-two-key-two")) });
-    const [s, d] = await Promise.allSettled([source.migrate(), destination.receive()]);
+    const pair = await createMigrationPair({
+      pages: 64, kernels: "one", mode: "stop-and-copy", dirtyLog: false, key: "key-one-key-one-key-one", destinationKey: "key-two-key-two-key-two",
+    });
+    const [s, d] = await pair.settle();
     expect(s.status).toBe("rejected");
     expect(d.status).toBe("rejected");
     expect((d as PromiseRejectedResult).reason.code).toBe("FRAME_HMAC");
