@@ -49,7 +49,7 @@ describe("in-process migration", () => {
 describe("a guest on the virtual clock", () => {
   it("repeats: two runs with one writer seed give the same rounds and the same memory; another seed differs", async () => {
     const once = async (seed: number) => {
-      const pair = await createMigrationPair({ pages: 1024, kernels: "one", clock: "virtual", writer: { seed }, source: { maxRounds: 5, downtimeLimitMs: 1 } });
+      const pair = await createMigrationPair({ pages: 512, kernels: "one", clock: "virtual", writer: { seed }, source: { maxRounds: 5, downtimeLimitMs: 1 } });
       const { report } = await pair.run();
       const out = { rounds: JSON.stringify(report.rounds), decisions: JSON.stringify(report.decisions), writes: pair.writer!.writes, memory: pair.atPause! };
       expect(Buffer.compare(pair.dst.bytes(), out.memory)).toBe(0);
@@ -60,6 +60,7 @@ describe("a guest on the virtual clock", () => {
     expect(a.decisions).toBe(b.decisions);
     expect(a.writes).toBe(b.writes);
     expect(a.writes).toBeGreaterThan(0);
+    expect(JSON.parse(a.rounds)[1].dirtied, "the guest wrote while round 0 was sent").toBeGreaterThan(0);
     expect(Buffer.compare(a.memory, b.memory)).toBe(0);
     expect(Buffer.compare(a.memory, c.memory)).not.toBe(0);
   });
