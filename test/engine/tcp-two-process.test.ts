@@ -1,38 +1,19 @@
 // Source in this process with a Worker guest writing shared memory for the whole
 // migration; destination in another process (`pagewire receive`) over TCP on 127.0.0.1.
-import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { createKernel, PAGE_SIZE } from "../../src/index.js";
 import { MigrationAbortedError, MigrationSource, type MigrationMode } from "../../src/engine/source.js";
 import { WasmGuestMemory } from "../../src/memory/wasm-guest-memory.js";
 import { connectTcp } from "../../src/transport/tcp.js";
 import { rng, randInt } from "../support/random.js";
+import { startReceiver } from "../support/receiver.js";
 import { startWorkerGuest } from "../support/worker-guest.js";
 
-const root = fileURLToPath(new URL("../..", import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), "pagewire-tcp-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-/** Starts `pagewire receive` on a free port; resolves with the port once it listens. */
-function startReceiver(out: string, extra: string[] = []): Promise<{ child: ChildProcess; port: number; done: Promise<{ code: number | null; stdout: string; stderr: string }> }> {
-  const child = spawn(process.execPath, [join(root, "dist/cli/main.js"), "receive", "--listen", "127.0.0.1:0", "--out", out, "--insecure", "--json", ...extra], { stdio: ["ignore", "pipe", "pipe"] });
-  let stdout = "";
-  let stderr = "";
-  child.stdout!.on("data", (d) => (stdout += d));
-  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => child.on("exit", (code) => resolve({ code, stdout, stderr })));
-  return new Promise((resolve, reject) => {
-    child.stderr!.on("data", (d) => {
-      stderr += d;
-      const m = /listening on [^:]+:(\d+)/.exec(stderr);
-      if (m) resolve({ child, port: Number(m[1]), done });
-    });
-    child.on("exit", (code) => reject(new Error(`receiver exited early (${code}): ${stderr}`)));
-  });
-}
 
 async function guestMemory(pages: number) {
   const k = await createKernel({ shared: true });
@@ -53,9 +34,11 @@ describe("two processes over TCP with a live Worker guest", () => {
       const pages = 8192; // 32 MiB
       const { k, mem } = await guestMemory(pages);
       const out = join(dir, `${mode}.img`);
-      const rx = await startReceiver(out);
-      const guest = startWorkerGuest(mem, { seed: 3 });
-      while (guest.writes < 200) await new Promise((r) => setTimeout(r, 5)); // the guest is running before the migration starts
+      const rx = await startReceiver(["--out", out, "--insecure", "--json"]);
+      // real time and a real socket: the guest is a Worker writing concurrently, its writes
+      // seeded and bounded (see worker-guest.ts); it is running before the migration starts
+      const guest = startWorkerGuest(mem, { seed: 3, maxWrites: 100_000, startWrites: 200 });
+      await guest.running;
       let atPause: Uint8Array | null = null;
       const transport = await connectTcp("127.0.0.1", rx.port);
       const source = new MigrationSource({
@@ -63,7 +46,7 @@ describe("two processes over TCP with a live Worker guest", () => {
         onPause: () => { guest.pause(); atPause = mem.bytes().slice(); },
       });
       const report = await source.migrate();
-      const result = await rx.done;
+      const result = await rx.exited;
       await guest.exited;
       expect(result.code, result.stderr).toBe(0);
       expect(JSON.parse(result.stdout).committed).toBe(true);
@@ -86,7 +69,7 @@ describe("two processes over TCP with a live Worker guest", () => {
     const { k, mem } = await guestMemory(pages);
     const before = mem.bytes().slice();
     const out = join(dir, "killed.img");
-    const rx = await startReceiver(out);
+    const rx = await startReceiver(["--out", out, "--insecure", "--json"]);
     let resumed = false;
     let paused = false;
     const transport = await connectTcp("127.0.0.1", rx.port);
@@ -102,7 +85,7 @@ describe("two processes over TCP with a live Worker guest", () => {
     expect(err).toBeInstanceOf(MigrationAbortedError);
     expect(resumed).toBe(paused);
     expect(Buffer.compare(mem.bytes(), before)).toBe(0);
-    await rx.done;
+    await rx.exited;
     expect(existsSync(out)).toBe(false);
     mem.dispose();
   });

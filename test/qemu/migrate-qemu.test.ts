@@ -1,14 +1,14 @@
 // A real QEMU guest (TCG, 128 MiB, RAM in /dev/shm) migrated by `pagewire migrate-qemu`:
 // the heartbeat must go on in the destination with the same pattern checksum.
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { QmpClient } from "../../src/qemu/qmp.js";
+import { runCli } from "../support/receiver.js";
 import { buildInitramfs, freePort, guestArgs, kernelPath, missingTools, QEMU, readSerial, startQemu, waitFor } from "../support/qemu-guest.js";
 
-const root = join(import.meta.dirname, "../..");
 const missing = missingTools();
 if (missing && process.env.CI) throw new Error(`CI is set but the QEMU integration test cannot run: ${missing}`);
 if (missing) console.log(`skipping the QEMU migration test: ${missing}`);
@@ -36,25 +36,21 @@ describe.skipIf(!!missing)("pagewire migrate-qemu (real QEMU guest)", () => {
     const pattern = readSerial(a.serial).pattern;
     expect(pattern).toMatch(/^[0-9a-f]{32}$/);
 
-    const runCli = async (incomingPort: number, listenPort: number): Promise<{ code: number | null; out: string; err: string }> => {
+    const migrateQemu = async (incomingPort: number, listenPort: number): Promise<{ code: number | null; out: string; err: string }> => {
       const destCommand = [QEMU, ...guestArgs(files, { ...b, incoming: `tcp:127.0.0.1:${listenPort}` })].map((s) => `'${s}'`).join(" ");
-      const cli = spawn(process.execPath, [
-        join(root, "dist/cli/main.js"), "migrate-qemu", "--json",
+      const cli = runCli([
+        "migrate-qemu", "--json",
         "--source-qmp", a.qmp, "--source-ram", a.ram, "--dest-ram", b.ram, "--dest-qmp", b.qmp,
         "--incoming", `127.0.0.1:${incomingPort}`, "--dest-command", `exec ${destCommand}`, "--bandwidth", "100",
-      ], { stdio: ["ignore", "pipe", "pipe"] });
-      let out = "";
-      let err = "";
-      cli.stdout!.on("data", (d: Buffer) => (out += d));
-      cli.stderr!.on("data", (d: Buffer) => (err += d));
-      const code = await new Promise<number | null>((r) => cli.on("exit", r));
-      return { code, out, err };
+      ], { waitForStderr: false }); // the destination QEMU inherits its stderr
+      const { code, stdout, stderr } = await cli.exited;
+      return { code, out: stdout, err: stderr };
     };
 
     // 1. a failure after the RAM was copied and the source stopped (QEMU's device-state
     //    migration cannot connect): the source resumes and goes on beating
     const wrong = await freePort();
-    const failed = await runCli(wrong, await freePort());
+    const failed = await migrateQemu(wrong, await freePort());
     expect(failed.code, failed.err).toBe(1);
     expect(failed.err).toMatch(/QEMU migration failed.*Connection refused/);
     const beatsAtFailure = readSerial(a.serial).beats.length;
@@ -77,7 +73,7 @@ describe.skipIf(!!missing)("pagewire migrate-qemu (real QEMU guest)", () => {
 
     // 2. the migration, into the same (pre-sized, already written) RAM file B
     const port = await freePort();
-    const { code, out, err } = await runCli(port, port);
+    const { code, out, err } = await migrateQemu(port, port);
     const result = JSON.parse(out) as { downtime: number; totalTime: number; bytesSent: number; pagewire: { status: string } };
     expect(result.pagewire.status).toBe("completed");
 
