@@ -22,15 +22,13 @@ import { DEDUP_NONE, DedupIndex } from "./dedup-index.js";
 import { FakeDirtyFilter } from "./fake-dirty.js";
 import { PageRecordWriter, RecordKind } from "../wire/page-record.js";
 import { hashPages, randomSeed } from "../kernel/pagehash.js";
+import { selectAllCodecs, type CodecFlags, type EncodeCounts } from "./codecs.js";
 import { SAVE_MISS_INSERTED, XbzrleCache } from "./xbzrle-cache.js";
 
-/** Which stages run; each can be switched off so benchmarks compare them. */
-export interface CodecOptions {
-  zero?: boolean;
-  unchanged?: boolean;
-  dedup?: boolean;
-  xbzrle?: boolean;
-  rle?: boolean;
+export { emptyCounts, type EncodeCounts } from "./codecs.js";
+
+/** Which stages run (a flag per switchable codec, codecs.ts; undefined is on) and their settings. */
+export interface CodecOptions extends CodecFlags {
   /** XBZRLE cache size in bytes (QEMU's default is 64 MiB). */
   xbzrleCacheBytes?: number;
   /** First dirty-sync round that uses XBZRLE (QEMU: after the bulk stage, 1). */
@@ -46,29 +44,11 @@ export interface CodecOptions {
 }
 
 export const DEFAULT_CODECS = {
-  zero: true,
-  unchanged: true,
-  dedup: true,
-  xbzrle: true,
-  rle: true,
+  ...selectAllCodecs(),
   xbzrleCacheBytes: 64 << 20,
   xbzrleFromRound: 1,
   rleMaxBytes: 2048,
 };
-
-/** Counts by outcome for one batch or round. */
-export interface EncodeCounts {
-  zero: number;
-  raw: number;
-  xbzrle: number;
-  rle: number;
-  dedup: number;
-  skipped: number;
-}
-
-export function emptyCounts(): EncodeCounts {
-  return { zero: 0, raw: 0, xbzrle: 0, rle: 0, dedup: 0, skipped: 0 };
-}
 
 const SKIP = -1;
 

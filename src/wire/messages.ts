@@ -25,7 +25,13 @@ import { PagewireError } from "../errors.js";
 /** A control message is malformed or arrives in the wrong stage (codes PROTOCOL_MESSAGE, PROTOCOL_STAGE, PROTOCOL_MISMATCH). */
 export class ProtocolError extends PagewireError {}
 
+/**
+ * @deprecated Feature names come from the codec table: import `Feature` and `ALL_FEATURES`
+ * from engine/features.ts. This copy (test/codec/codecs.test.ts checks it holds the same
+ * names) remains for the engine modules that still import it from the wire.
+ */
 export type Feature = "zero" | "xbzrle" | "rle" | "dedup" | "postcopy" | "device-state";
+/** @deprecated See `Feature`. */
 export const ALL_FEATURES: readonly Feature[] = ["zero", "xbzrle", "rle", "dedup", "postcopy", "device-state"];
 
 export interface Hello {
