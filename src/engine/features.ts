@@ -3,6 +3,7 @@
 // what its options allow; the destination answers with the offered features it accepts;
 // a codec whose feature was not accepted stays off.
 import { CODEC_FEATURES, offerCodecFeatures, type CodecFeature, type CodecFlags } from "../codec/codecs.js";
+import { ProtocolError } from "../wire/messages.js";
 
 export const ENGINE_FEATURES = ["postcopy", "device-state"] as const;
 export type Feature = CodecFeature | (typeof ENGINE_FEATURES)[number];
@@ -26,4 +27,11 @@ export function offerFeatures(codecs: Readonly<CodecFlags> = {}): Feature[] {
  */
 export function acceptFeatures(offered: readonly unknown[], allowed: readonly Feature[] = IMPLEMENTED_FEATURES): Feature[] {
   return offered.filter((f): f is Feature => isFeature(f) && IMPLEMENTED_FEATURES.includes(f) && allowed.includes(f));
+}
+
+/** The source's check of a WELCOME: every accepted feature was offered. Returns them (PROTOCOL_MISMATCH otherwise). */
+export function checkAcceptedFeatures(offered: readonly Feature[], accepted: readonly unknown[]): Feature[] {
+  const unknown = accepted.filter((f) => !(offered as readonly unknown[]).includes(f));
+  if (unknown.length) throw new ProtocolError("PROTOCOL_MISMATCH", `destination accepted features that were not offered: ${unknown.join(", ")}`);
+  return accepted as Feature[];
 }

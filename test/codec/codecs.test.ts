@@ -8,7 +8,7 @@ import {
 } from "../../src/codec/codecs.js";
 import { EncodePipeline } from "../../src/codec/encode-pipeline.js";
 import { PageApplier } from "../../src/codec/page-applier.js";
-import { acceptFeatures, ALL_FEATURES, ENGINE_FEATURES, offerFeatures } from "../../src/engine/features.js";
+import { acceptFeatures, ALL_FEATURES, checkAcceptedFeatures, ENGINE_FEATURES, offerFeatures } from "../../src/engine/features.js";
 import { MigrationReport, ROUND_COLUMNS } from "../../src/engine/report.js";
 import { parseCodecs } from "../../src/cli/scenario.js";
 import { loadKernel, PAGE_SIZE, WasmGuestMemory, type Kernel } from "../../src/index.js";
@@ -187,7 +187,7 @@ describe("handshake features", () => {
       const received = decodeJson<Hello>(encodeJson(hello), "HELLO", { features: "array" });
       const accepted = acceptFeatures(received.features, allowed);
       const welcome = decodeJson<{ features: string[] }>(encodeJson({ features: accepted }), "WELCOME", { features: "array" });
-      const on = negotiateCodecs(welcome.features);
+      const on = negotiateCodecs(checkAcceptedFeatures(hello.features, welcome.features));
       for (const c of CODECS) {
         if (c.feature === null) continue;
         expect(on[c.name], `${c.name} with flags ${JSON.stringify(flags)}, allowed ${allowed}`).toBe(flags[c.name] && allowed.includes(c.feature));
@@ -196,8 +196,11 @@ describe("handshake features", () => {
     }
   });
 
-  it("drop names a destination does not know", () => {
+  it("drop names a destination does not know; the source refuses an answer it did not offer", () => {
     expect(acceptFeatures(["zero", "teleport", 3, "postcopy"])).toEqual(["zero", "postcopy"]);
+    const offered = offerFeatures({ rle: false });
+    expect(checkAcceptedFeatures(offered, ["zero", "postcopy"])).toEqual(["zero", "postcopy"]);
+    expect(() => checkAcceptedFeatures(offered, ["zero", "rle"])).toThrow(expect.objectContaining({ code: "PROTOCOL_MISMATCH", message: expect.stringContaining("not offered: rle") }));
   });
 });
 
