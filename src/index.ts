@@ -43,10 +43,15 @@ export { ForceStopNonConvergence, type ForceStopOptions } from "./policy/non-con
 // engine, memory, transports (browser-safe)
 export { MigrationSource, MigrationAbortedError, type MigrationSourceOptions, type MigrationMode } from "./engine/source.js";
 export { MigrationDestination, type MigrationDestinationOptions, type DestinationResult, type DestinationMemory } from "./engine/destination.js";
-export { MigrationReport, type RoundRow, type PolicyDecision } from "./engine/report.js";
+export { MigrationReport, ROUND_COLUMNS, type RoundRow, type PolicyDecision } from "./engine/report.js";
 export { chooseMigrationPlan, measureWorkload, type MigrationPlan, type WorkloadMeasurement } from "./engine/auto-mode.js";
-export { ProtocolError, type Feature } from "./wire/messages.js";
-export { EncodePipeline, DEFAULT_CODECS, type CodecOptions, type EncodeCounts } from "./codec/encode-pipeline.js";
+export { ProtocolError } from "./wire/messages.js";
+export { ALL_FEATURES, offerFeatures, acceptFeatures, type Feature } from "./engine/features.js";
+export {
+  CODECS, SWITCHABLE_CODECS, CODEC_FEATURES, emptyCounts, addCounts, selectCodecs, selectAllCodecs,
+  type CodecName, type SwitchableCodec, type CodecFlags, type CodecFeature, type EncodeCounts,
+} from "./codec/codecs.js";
+export { EncodePipeline, DEFAULT_CODECS, type CodecOptions } from "./codec/encode-pipeline.js";
 export { PageApplier } from "./codec/page-applier.js";
 export { PageRecordWriter, readPageRecords, RecordKind, RecordError } from "./wire/page-record.js";
 export { WasmGuestMemory, type GuestWorkerHandle } from "./memory/wasm-guest-memory.js";

@@ -1,12 +1,20 @@
 // Canvas drawing: the memory map, the per-round bars and the dirty-set curve.
+import { CODECS } from "../../src/codec/codecs.js";
 import type { RoundRow } from "../../src/engine/report.js";
-import { PageState } from "./migration.js";
+import { PAGE_STATE_NAMES, type PageStateName } from "./migration.js";
 
-/** Colours by PageState (unsent, clean, dirty, deferred, sent raw, zero, dedup, xbzrle, rle). */
-export const STATE_COLORS = ["#d5d9e0", "#b9e3c2", "#e5484d", "#f5a524", "#3e7bfa", "#1d2330", "#9b59d0", "#17a589", "#00b8d9"];
-/** Which state a page group shows: the most telling one of its pages. */
-const RANK: number[] = [];
-[PageState.UNSENT, PageState.CLEAN, PageState.ZERO, PageState.RAW, PageState.RLE, PageState.DEDUP, PageState.XBZRLE, PageState.DEFERRED, PageState.DIRTY].forEach((s, i) => (RANK[s] = i));
+/** Map colours by page state. */
+const COLORS: Record<PageStateName, string> = {
+  unsent: "#d5d9e0", clean: "#b9e3c2", dirty: "#e5484d", deferred: "#f5a524",
+  zero: "#1d2330", dedup: "#9b59d0", xbzrle: "#17a589", rle: "#00b8d9", raw: "#3e7bfa",
+};
+/** Which state a page group shows: the most telling one of its pages (higher wins). */
+const PRIORITY: Record<PageStateName, number> = {
+  unsent: 0, clean: 1, zero: 2, raw: 3, rle: 4, dedup: 5, xbzrle: 6, deferred: 7, dirty: 8,
+};
+/** Colours by PageState. */
+export const STATE_COLORS = PAGE_STATE_NAMES.map((name) => COLORS[name]);
+const RANK = PAGE_STATE_NAMES.map((name) => PRIORITY[name]);
 
 /** Draws one cell per page (or per group of pages); returns the pages per cell. */
 export function drawMap(canvas: HTMLCanvasElement, states: Uint8Array): number {
@@ -29,14 +37,10 @@ export function drawMap(canvas: HTMLCanvasElement, states: Uint8Array): number {
   return group;
 }
 
+/** Bar segments, bottom up: the round's count columns in codec-table order, then deferred. */
 const KINDS: Array<[keyof RoundRow, string]> = [
-  ["zero", STATE_COLORS[PageState.ZERO]],
-  ["raw", STATE_COLORS[PageState.RAW]],
-  ["rle", STATE_COLORS[PageState.RLE]],
-  ["dedup", STATE_COLORS[PageState.DEDUP]],
-  ["xbzrle", STATE_COLORS[PageState.XBZRLE]],
-  ["skipped", "#9aa3b2"],
-  ["deferred", STATE_COLORS[PageState.DEFERRED]],
+  ...CODECS.map((c): [keyof RoundRow, string] => [c.count, c.record === null ? "#9aa3b2" : COLORS[c.name]]),
+  ["deferred", COLORS.deferred],
 ];
 
 function axes(ctx: CanvasRenderingContext2D, W: number, H: number, max: number, left: number, bottom: number): void {
@@ -119,9 +123,9 @@ export function drawCurve(canvas: HTMLCanvasElement, rounds: RoundRow[], maxBand
     values.forEach((v, i) => ctx.fillRect(x(i) - 2, y(v) - 2, 4, 4));
   };
   line(threshold, "#f5a524", [5, 4]);
-  line(pre.map((r) => r.dirtied), STATE_COLORS[PageState.DIRTY], []);
+  line(pre.map((r) => r.dirtied), COLORS.dirty, []);
   ctx.textAlign = "left";
-  ctx.fillStyle = STATE_COLORS[PageState.DIRTY];
+  ctx.fillStyle = COLORS.dirty;
   ctx.fillText("dirty pages at round start", left + 8, 14);
   ctx.fillStyle = "#c07d00";
   ctx.fillText(`stop threshold (bandwidth × ${downtimeLimitMs} ms)`, left + 170, 14);

@@ -1,5 +1,6 @@
 // The demo page: controls → DemoMigration (migration.ts) → memory map, round bars, dirty
 // curve, live query-migrate fields and the digest check, redrawn every animation frame.
+import { CODECS, emptyCounts, selectCodecs, SWITCHABLE_CODECS } from "../../src/codec/codecs.js";
 import { listPolicies } from "../../src/policy/registry.js";
 import type { MigrationReport, RoundRow } from "../../src/engine/report.js";
 import type { MigrationMode } from "../../src/engine/source.js";
@@ -60,6 +61,11 @@ async function setup(): Promise<void> {
   for (const p of listPolicies("selection")) option($("selection"), p.name, p.name, p.name === "vanilla");
   for (const p of listPolicies("termination")) option($("termination"), p.name, p.name, p.name === "qemu");
   for (const p of listPolicies("non-convergence")) option($("nonconvergence"), p.name, p.name, p.name === "force-stop");
+  for (const name of SWITCHABLE_CODECS) {
+    const label = document.createElement("label");
+    label.innerHTML = `<input type="checkbox" id="codec-${name}" checked /> ${name}`;
+    $("codecs").append(label);
+  }
   const legend = $("legend");
   PAGE_STATE_NAMES.forEach((name, i) => {
     const li = document.createElement("li");
@@ -92,7 +98,7 @@ function readConfig(): DemoConfig {
     termination: $<HTMLSelectElement>("termination").value,
     nonConvergence: $<HTMLSelectElement>("nonconvergence").value,
     codecs: {
-      zero: checked("zero"), unchanged: checked("unchanged"), dedup: checked("dedup"), xbzrle: checked("xbzrle"), rle: checked("rle"),
+      ...selectCodecs(SWITCHABLE_CODECS.filter(checked)),
       // QEMU's 64 MiB default, or the guest size rounded up to a power of two if smaller
       xbzrleCacheBytes: Math.min(64 << 20, 2 ** Math.ceil(Math.log2(guestBytes))),
     },
@@ -169,14 +175,9 @@ function reportFields(r: MigrationReport, running: boolean): Array<[string, stri
     ["setup-time", fmtMs(r.setupTime)],
     ["ram.transferred", fmtBytes(r.ram.transferred)],
     ["ram.total", fmtBytes(r.ram.total)],
-    ["ram.duplicate", String(r.ram.duplicate)],
-    ["ram.normal", String(r.ram.normal)],
+    ...CODECS.map((c): [string, string] => [`ram.${c.counter}`, String(r.ram[c.counter])]),
     ["ram.normal-bytes", String(r.ram["normal-bytes"])],
     ["ram.pages-sent", String(r.ram["pages-sent"])],
-    ["ram.skipped-unchanged", String(r.ram["skipped-unchanged"])],
-    ["ram.dedup-pages", String(r.ram["dedup-pages"])],
-    ["ram.xbzrle-pages", String(r.ram["xbzrle-pages"])],
-    ["ram.rle-pages", String(r.ram["rle-pages"])],
     ["ram.dirty-sync-count", String(r.ram["dirty-sync-count"])],
     ["ram.mbps", r.ram.mbps.toFixed(1)],
     ["ram.dirty-pages-rate", String(Math.round(r.ram["dirty-pages-rate"]))],
@@ -188,13 +189,9 @@ function reportFields(r: MigrationReport, running: boolean): Array<[string, stri
 
 /** The round on the wire: the live counters minus the finished rounds. */
 function inProgressRound(r: MigrationReport): RoundRow {
-  const done = (k: keyof RoundRow) => r.rounds.reduce((s, row) => s + (row[k] as number), 0);
-  return {
-    round: r.rounds.length, phase: "current", dirtied: 0, deferred: 0,
-    sent: 0, skipped: r.ram["skipped-unchanged"] - done("skipped"),
-    zero: r.ram.duplicate - done("zero"), raw: r.ram.normal - done("raw"), xbzrle: r.ram["xbzrle-pages"] - done("xbzrle"),
-    rle: r.ram["rle-pages"] - done("rle"), dedup: r.ram["dedup-pages"] - done("dedup"), bytes: 0, seconds: 0,
-  };
+  const counts = emptyCounts();
+  for (const c of CODECS) counts[c.count] = r.ram[c.counter] - r.rounds.reduce((s, row) => s + row[c.count], 0);
+  return { round: r.rounds.length, phase: "current", dirtied: 0, deferred: 0, sent: 0, ...counts, bytes: 0, seconds: 0 };
 }
 
 let lastDecisions = -1;

@@ -2,7 +2,8 @@
 // MigrationSource → MessageChannel → MigrationDestination, the same engine and kernel as
 // in Node. A tap on the source transport and a wrapper around the dirty log feed the
 // memory map: which pages the log saw dirty, which were sent and how, which deferred.
-import { RecordKind, pagesRound, readPageRecords } from "../../src/wire/page-record.js";
+import { pagesRound, readPageRecords } from "../../src/wire/page-record.js";
+import { RECORD_CODECS } from "../../src/codec/codecs.js";
 import { MigrationDestination, type DestinationResult } from "../../src/engine/destination.js";
 import type { MigrationReport } from "../../src/engine/report.js";
 import { MigrationSource, type MigrationMode } from "../../src/engine/source.js";
@@ -16,19 +17,23 @@ import type { Transport } from "../../src/transport/transport.js";
 import { MainThreadGuest, WorkerGuest, type Guest } from "./guest.js";
 import type { GuestWorkloadOptions } from "./guest-workload.js";
 
-/** Per-page state shown by the memory map. */
+/**
+ * Per-page state shown by the memory map: where the page is in the dirty cycle or, from
+ * SENT on, the codec of the record it was last sent as (SENT + its index in RECORD_CODECS).
+ */
 export const PageState = {
   UNSENT: 0,
   CLEAN: 1,
   DIRTY: 2,
   DEFERRED: 3,
-  RAW: 4,
-  ZERO: 5,
-  DEDUP: 6,
-  XBZRLE: 7,
-  RLE: 8,
+  SENT: 4,
 } as const;
-export const PAGE_STATE_NAMES = ["unsent", "clean", "dirty", "deferred", "sent", "zero", "dedup", "xbzrle", "rle"] as const;
+export const PAGE_STATE_NAMES = ["unsent", "clean", "dirty", "deferred", ...RECORD_CODECS.map((c) => c.name)] as const;
+export type PageStateName = (typeof PAGE_STATE_NAMES)[number];
+
+/** The map state of a page sent as a record of each kind, by RecordKind. */
+const STATE_OF_KIND: number[] = [];
+RECORD_CODECS.forEach((c, i) => (STATE_OF_KIND[c.record] = PageState.SENT + i));
 
 export interface DemoConfig {
   workload: string;
@@ -186,7 +191,6 @@ export class DemoMigration {
   #tap(t: Transport): Transport {
     const states = this.pageStates;
     let round = -1;
-    const kindState = [PageState.ZERO, PageState.RAW, PageState.XBZRLE, PageState.RLE, PageState.DEDUP];
     const seen = (frame: Uint8Array) => {
       const type = frame[5];
       const length = new DataView(frame.buffer, frame.byteOffset, frame.byteLength).getUint32(12, true);
@@ -196,9 +200,9 @@ export class DemoMigration {
         if (r !== round) {
           // a new round: what earlier rounds sent is now clean
           round = r;
-          for (let i = 0; i < states.length; i++) if (states[i] >= PageState.RAW) states[i] = PageState.CLEAN;
+          for (let i = 0; i < states.length; i++) if (states[i] >= PageState.SENT) states[i] = PageState.CLEAN;
         }
-        for (const rec of readPageRecords(payload, states.length)) states[rec.page] = kindState[rec.kind as RecordKind];
+        for (const rec of readPageRecords(payload, states.length)) states[rec.page] = STATE_OF_KIND[rec.kind];
       } else if (type === FrameType.ROUND_END) {
         // pending pages without a record this round: deferred by the selection policy or
         // skipped as unchanged; the round's report row (pushed just after) tells which

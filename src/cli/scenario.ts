@@ -5,10 +5,11 @@ import { PAGE_SIZE } from "../kernel/kernel.js";
 import { openRecording, TraceWorkload } from "../workload/trace.js";
 import type { Recording } from "../memory/recording.js";
 import { listPolicies } from "../policy/registry.js";
-import { CODEC_STAGES, findPreset, PRESETS, type Preset } from "../sim/presets.js";
+import { findPreset, PRESETS, type Preset } from "../sim/presets.js";
 import type { CpuTimeMode, ScenarioOptions } from "../sim/simulator.js";
 import { CONTENT_MODELS, type ContentModel } from "../workload/content.js";
 import { createWorkload, listWorkloads } from "../workload/registry.js";
+import { isSwitchableCodec, selectCodecs, SWITCHABLE_CODECS } from "../codec/codecs.js";
 import type { CodecOptions } from "../codec/encode-pipeline.js";
 import { parseDuration, parseNumber, parseRate, parseSize } from "./units.js";
 import { UsageError } from "./usage.js";
@@ -122,9 +123,10 @@ export function checkPolicy(kind: "selection" | "termination" | "non-convergence
 
 /** Codec flags from "zero,xbzrle" or "none" or "all". */
 export function parseCodecs(text: string): CodecOptions {
-  const list = text === "none" ? [] : text === "all" ? [...CODEC_STAGES] : text.split(",").map((s) => s.trim()).filter(Boolean);
-  for (const s of list) if (!(CODEC_STAGES as readonly string[]).includes(s)) throw new UsageError(`--codecs: unknown stage '${s}' (${CODEC_STAGES.join(", ")}, all, none)`);
-  return Object.fromEntries(CODEC_STAGES.map((s) => [s, list.includes(s)]));
+  const list = text === "none" ? [] : text === "all" ? [...SWITCHABLE_CODECS] : text.split(",").map((s) => s.trim()).filter(Boolean);
+  const unknown = list.find((s) => !isSwitchableCodec(s));
+  if (unknown !== undefined) throw new UsageError(`--codecs: unknown stage '${unknown}' (${SWITCHABLE_CODECS.join(", ")}, all, none)`);
+  return selectCodecs(list.filter(isSwitchableCodec));
 }
 
 const MODES = ["precopy", "postcopy", "hybrid", "stop-and-copy", "auto"];

@@ -1,9 +1,13 @@
 // The source's per-page encode pipeline (DESIGN.md, Codecs): for each page of a batch the
-// first stage that applies wins:
+// first stage that applies wins, in the order of the codec table (codecs.ts):
 //
 //   unchanged since last sent (fake dirty) → zero → dedup → XBZRLE (cache) → RLE → raw
 //
-// (unchanged runs before zero so a zero page already sent as zero is skipped, not resent.)
+// (unchanged runs before zero so a zero page already sent as zero is skipped, not resent;
+// XBZRLE and RLE both run on what is left and the shorter wins, XBZRLE on a tie.) Each
+// stage's encode and apply steps live together in stages/; this file runs the encode
+// steps over a batch and emits the records.
+//
 // A batch is a packed snapshot of the pages in kernel memory (the engine copies them out
 // of guest memory first, as QEMU copies a page before encoding it), so a guest writing
 // meanwhile cannot make an encoding disagree with itself or with the XBZRLE cache.
@@ -13,24 +17,26 @@
 // are emitted: the batch's zero pages first, then every other page in batch order.
 //
 // Whatever path a page takes, the XBZRLE cache never keeps a copy that differs from the
-// destination's page: zero, dedup and RLE pages overwrite a cached copy (QEMU does this
-// for zero pages: xbzrle_cache_zero_page).
+// destination's page: zero, dedup and RLE pages overwrite a cached copy.
 import { DirtyBitmap } from "../kernel/dirty-bitmap.js";
 import type { KernelRegion } from "../kernel/heap.js";
 import { PAGE_SIZE, type Kernel } from "../kernel/kernel.js";
-import { DEDUP_NONE, DedupIndex } from "./dedup-index.js";
-import { FakeDirtyFilter } from "./fake-dirty.js";
-import { PageRecordWriter, RecordKind } from "../wire/page-record.js";
 import { hashPages, randomSeed } from "../kernel/pagehash.js";
-import { SAVE_MISS_INSERTED, XbzrleCache } from "./xbzrle-cache.js";
+import { PageRecordWriter, RecordKind } from "../wire/page-record.js";
+import { selectAllCodecs, type CodecFlags, type EncodeCounts } from "./codecs.js";
+import { DedupIndex } from "./dedup-index.js";
+import { FakeDirtyFilter } from "./fake-dirty.js";
+import { findDuplicatePages, recordDedupPages } from "./stages/dedup.js";
+import { encodeRleCandidates, type RleEncodings } from "./stages/rle.js";
+import { markUnchangedPages, SKIP } from "./stages/unchanged.js";
+import { encodeCachedDeltas, noCachedDeltas, overwriteCachedPage, type CachedDeltas } from "./stages/xbzrle.js";
+import { emitZeroPages } from "./stages/zero.js";
+import { XbzrleCache } from "./xbzrle-cache.js";
 
-/** Which stages run; each can be switched off so benchmarks compare them. */
-export interface CodecOptions {
-  zero?: boolean;
-  unchanged?: boolean;
-  dedup?: boolean;
-  xbzrle?: boolean;
-  rle?: boolean;
+export { emptyCounts, type EncodeCounts } from "./codecs.js";
+
+/** Which stages run (a flag per switchable codec, codecs.ts; undefined is on) and their settings. */
+export interface CodecOptions extends CodecFlags {
   /** XBZRLE cache size in bytes (QEMU's default is 64 MiB). */
   xbzrleCacheBytes?: number;
   /** First dirty-sync round that uses XBZRLE (QEMU: after the bulk stage, 1). */
@@ -46,31 +52,11 @@ export interface CodecOptions {
 }
 
 export const DEFAULT_CODECS = {
-  zero: true,
-  unchanged: true,
-  dedup: true,
-  xbzrle: true,
-  rle: true,
+  ...selectAllCodecs(),
   xbzrleCacheBytes: 64 << 20,
   xbzrleFromRound: 1,
   rleMaxBytes: 2048,
 };
-
-/** Counts by outcome for one batch or round. */
-export interface EncodeCounts {
-  zero: number;
-  raw: number;
-  xbzrle: number;
-  rle: number;
-  dedup: number;
-  skipped: number;
-}
-
-export function emptyCounts(): EncodeCounts {
-  return { zero: 0, raw: 0, xbzrle: 0, rle: 0, dedup: 0, skipped: 0 };
-}
-
-const SKIP = -1;
 
 /**
  * Encodes batches of page snapshots into page records. One instance per migration: it
@@ -151,120 +137,73 @@ export class EncodePipeline {
     if (this.#filter || this.#dedup) hashPages(k, this.snapshotView(count), count, hashes, { bits: 128, seed: this.seed });
 
     // unchanged since last sent: nothing to send, nothing changes at the destination
-    if (this.#filter && !this.#sendAll) {
-      const skip = new Uint8Array(count);
-      counts.skipped += this.#filter.filterHashed(list, hashes, skip);
-      for (let i = 0; i < count; i++) if (skip[i]) kind[i] = SKIP;
-    }
+    if (this.#filter && !this.#sendAll) counts.skipped += markUnchangedPages(this.#filter, list, hashes, kind);
 
     // zero pages: emitted first, and recorded first in the dedup index
     if (c.zero) {
-      this.#zeroBits.clearAll();
-      k.raw.zeroPages(snap, count, this.#zeroBits.region.ptr);
-      const zw = this.#zeroBits.sharedWords();
-      const zeroList: number[] = [];
-      for (let i = 0; i < count; i++) {
-        if (kind[i] !== SKIP && (zw[i >>> 5] >>> (i & 31)) & 1) {
-          kind[i] = RecordKind.ZERO;
-          out.add(RecordKind.ZERO, list[i]);
-          zeroList.push(i);
-          this.#cacheOverwrite(list[i], null);
-        }
-      }
-      counts.zero += zeroList.length;
-      if (this.#dedup && zeroList.length) this.#dedup.record(this.guestId, Uint32Array.from(zeroList, (i) => list[i]), pick(hashes, zeroList));
+      const zeros = emitZeroPages(k, this.#zeroBits, snap, list, kind, out);
+      for (const i of zeros) overwriteCachedPage(this.#cache, list[i], null);
+      counts.zero += zeros.length;
+      if (this.#dedup && zeros.length) recordDedupPages(this.#dedup, this.guestId, list, hashes, zeros);
     }
 
     // the rest, in batch order: dedup lookups (which also record what each page will hold)
     const rest: number[] = [];
     for (let i = 0; i < count; i++) if (kind[i] === RecordKind.RAW) rest.push(i);
-    const refs = new Uint32Array(2 * rest.length);
-    if (this.#dedup && rest.length) this.#dedup.lookupAndRecord(this.guestId, Uint32Array.from(rest, (i) => list[i]), pick(hashes, rest), refs);
+    const refs = this.#dedup ? findDuplicatePages(this.#dedup, this.guestId, list, hashes, rest, kind) : null;
 
     // XBZRLE / RLE / raw for the pages dedup did not cover, compacted to the front of the snapshot
     const view = () => new Uint8Array(k.memory.buffer, snap, count * PAGE_SIZE);
-    const encodeList: number[] = [];
-    rest.forEach((i, j) => {
-      if (this.#dedup && refs[2 * j] !== DEDUP_NONE) {
-        kind[i] = RecordKind.DEDUP;
-        this.#cacheOverwrite(list[i], view().subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE));
-      } else encodeList.push(i);
-    });
-    const m = encodeList.length;
+    const left: number[] = [];
+    for (const i of rest) {
+      if (kind[i] === RecordKind.DEDUP) overwriteCachedPage(this.#cache, list[i], view().subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE));
+      else left.push(i);
+    }
+    const m = left.length;
     const snapshot = view();
-    encodeList.forEach((i, j) => { if (i !== j) snapshot.copyWithin(j * PAGE_SIZE, i * PAGE_SIZE, (i + 1) * PAGE_SIZE); });
-    const packed = snapshot.subarray(0, m * PAGE_SIZE);
-    const xbLengths = new Int32Array(m).fill(SAVE_MISS_INSERTED);
-    const xbOffsets = new Int32Array(m);
-    const useXbzrle = this.#cache && this.#round >= c.xbzrleFromRound && m > 0;
-    if (useXbzrle) {
-      this.#cacheUsed = true;
-      const outView = new Uint8Array(k.memory.buffer, this.#work.ptr, m * PAGE_SIZE);
-      this.#cache!.savePages(packed, Uint32Array.from(encodeList, (i) => list[i]), this.#round, outView, xbLengths, { packed: true, lastStage: this.#lastStage });
-      let o = 0;
-      for (let j = 0; j < m; j++) { xbOffsets[j] = o; if (xbLengths[j] > 0) o += xbLengths[j]; }
-    }
-    // an XBZRLE result of 0 means the cached copy equals the page: nothing to send
-    const xbData = () => new Uint8Array(k.memory.buffer, this.#work.ptr, m * PAGE_SIZE);
-    const xbzrleBodies: Uint8Array[] = new Array(m);
-    if (useXbzrle) {
-      const d = xbData();
-      for (let j = 0; j < m; j++) if (xbLengths[j] > 0) xbzrleBodies[j] = d.slice(xbOffsets[j], xbOffsets[j] + xbLengths[j]);
-    }
-    // RLE: only pages with enough uniform 8-byte words, each encoding capped at rleMaxBytes
-    let rleLengths: Int32Array | null = null;
-    let rleOut: Uint8Array | null = null;
-    if (c.rle && m > 0) {
-      rleLengths = new Int32Array(m).fill(-1);
-      const flags = this.#rleFlags.ptr;
-      const minWords = Math.max(1, Math.ceil((PAGE_SIZE - c.rleMaxBytes) / 8 / 2));
-      if (k.raw.rleCandidates(snap, m, minWords, flags) > 0) {
-        const f = new Uint8Array(k.memory.buffer, flags, m);
-        let o = 0;
-        for (let j = 0; j < m; j++) {
-          if (!f[j]) continue;
-          const n = k.raw.rleEncode(snap + j * PAGE_SIZE, this.#work.ptr + o, c.rleMaxBytes);
-          rleLengths[j] = n;
-          if (n > 0) o += n;
-        }
-        rleOut = new Uint8Array(k.memory.buffer, this.#work.ptr, o).slice();
-      }
-    }
+    left.forEach((i, j) => { if (i !== j) snapshot.copyWithin(j * PAGE_SIZE, i * PAGE_SIZE, (i + 1) * PAGE_SIZE); });
+    const xbzrle = this.#encodeDeltas(snapshot.subarray(0, m * PAGE_SIZE), Uint32Array.from(left, (i) => list[i]));
+    const rle: RleEncodings | null = c.rle && m > 0 ? encodeRleCandidates(k, snap, m, this.#rleFlags, this.#work, c.rleMaxBytes) : null;
 
-    // emit in batch order
+    // emit in batch order (zero records are out already)
     let j = 0;
     let r = 0;
-    let rleOffset = 0;
-    const snapNow = view();
+    const packed = view();
     for (let i = 0; i < count; i++) {
       const page = list[i];
       if (kind[i] === SKIP || kind[i] === RecordKind.ZERO) continue;
       if (kind[i] === RecordKind.DEDUP) {
-        out.addDedup(page, refs[2 * r], refs[2 * r + 1]);
+        out.addDedup(page, refs![2 * r], refs![2 * r + 1]);
         counts.dedup++;
         r++;
         continue;
       }
       r++;
-      const body = snapNow.subarray(j * PAGE_SIZE, (j + 1) * PAGE_SIZE);
-      const xl = xbLengths[j];
-      const rl = rleLengths ? rleLengths[j] : -1;
-      if (rleLengths) rleOffset = rleOffsetOf(rleLengths, j, rleOffset);
+      const body = packed.subarray(j * PAGE_SIZE, (j + 1) * PAGE_SIZE);
+      const xl = xbzrle.lengths[j];
+      const rl = rle ? rle.lengths[j] : -1;
       if (xl === 0 && !this.#sendAll) {
         counts.skipped++; // XBZRLE: identical to the cached (and destination) copy
       } else if (xl > 0 && (rl < 0 || xl <= rl)) {
-        out.add(RecordKind.XBZRLE, page, xbzrleBodies[j]);
+        out.add(RecordKind.XBZRLE, page, xbzrle.bodies[j]);
         counts.xbzrle++;
       } else if (rl > 0 && rl <= c.rleMaxBytes) {
-        out.add(RecordKind.RLE, page, rleOut!.subarray(rleOffset, rleOffset + rl));
+        out.add(RecordKind.RLE, page, rle!.bodies[j]);
         counts.rle++;
-        if (xl > 0) this.#cacheOverwrite(page, body); // the cache encoded a delta we do not send
+        if (xl > 0) overwriteCachedPage(this.#cache, page, body); // the cache encoded a delta we do not send
       } else {
         out.add(RecordKind.RAW, page, body);
         counts.raw++;
       }
       j++;
     }
+  }
+
+  /** XBZRLE deltas of the packed pages when the cache is in use this round, else none. */
+  #encodeDeltas(packed: Uint8Array, pages: Uint32Array): CachedDeltas {
+    if (!this.#cache || this.#round < this.codecs.xbzrleFromRound || pages.length === 0) return noCachedDeltas(pages.length);
+    this.#cacheUsed = true;
+    return encodeCachedDeltas(this.kernel, this.#cache, packed, pages, this.#round, this.#work, this.#lastStage);
   }
 
   /**
@@ -304,28 +243,4 @@ export class EncodePipeline {
   finish(): void {
     this.#closePeriod();
   }
-
-  /** Keeps a cached XBZRLE copy equal to what the destination now holds (zeros when `data` is null). */
-  #cacheOverwrite(page: number, data: Uint8Array | null): void {
-    if (!this.#cache) return;
-    const cached = this.#cache.lookup(page);
-    if (!cached) return;
-    if (data) cached.set(data);
-    else cached.fill(0);
-  }
-}
-
-/** hashes of the listed batch positions, packed (low, high per page); copied as u32 words (no BigInt work). */
-function pick(hashes: BigUint64Array, positions: number[]): BigUint64Array {
-  const out = new BigUint64Array(2 * positions.length);
-  const from = new Uint32Array(hashes.buffer, hashes.byteOffset, hashes.length * 2);
-  const to = new Uint32Array(out.buffer);
-  positions.forEach((i, j) => to.set(from.subarray(4 * i, 4 * i + 4), 4 * j));
-  return out;
-}
-
-/** Offset of page j's RLE encoding in the packed output (encodings are back to back; -1 takes no space). */
-function rleOffsetOf(lengths: Int32Array, j: number, previous: number): number {
-  if (j === 0) return 0;
-  return previous + Math.max(0, lengths[j - 1]);
 }

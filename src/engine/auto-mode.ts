@@ -10,9 +10,10 @@
 //     W ≤ B·T  or  D ≤ 0.3·B           → precopy, vanilla (converges fast: each round shrinks ≥ 3×)
 //     D ≤ 0.8·B                        → precopy, reuse-distance (skip pages that will be rewritten)
 //     otherwise (D > 0.8·B)            → hybrid: 2 pre-copy rounds, then post-copy (pre-copy would not converge)
-//   codecs: dedup on when d ≥ 1 %; zero, XBZRLE and RLE always on.
+//   codecs: dedup on when d ≥ 1 %; every other codec always on.
 // see: Sahni & Varma 2012 (hybrid pre/post-copy); Hines & Gopalan 2009; QEMU calc-dirty-rate.
 import { hashPages } from "../kernel/pagehash.js";
+import { selectAllCodecs } from "../codec/codecs.js";
 import type { CodecOptions } from "../codec/encode-pipeline.js";
 import { DirtyBitmap } from "../kernel/dirty-bitmap.js";
 import { PAGE_SIZE, type Kernel } from "../kernel/kernel.js";
@@ -94,7 +95,7 @@ export async function measureWorkload(k: Kernel, memory: GuestMemory, dirtyLog: 
 export function chooseMigrationPlan(m: WorkloadMeasurement, hasDirtyLog: boolean, bandwidthBytesPerSecond: number, downtimeLimitMs: number): MigrationPlan {
   const B = (Number.isFinite(bandwidthBytesPerSecond) ? bandwidthBytesPerSecond : 125e6) / PAGE_SIZE;
   const fitsDowntime = m.workingSetPages <= B * (downtimeLimitMs / 1000);
-  const codecs: CodecOptions = { zero: true, xbzrle: true, rle: true, dedup: m.duplicateShare >= 0.01, unchanged: true };
+  const codecs: CodecOptions = { ...selectAllCodecs(), dedup: m.duplicateShare >= 0.01 };
   if (!hasDirtyLog) return { mode: "stop-and-copy", selection: "vanilla", codecs, rule: "no dirty log: stop-and-copy" };
   const D = m.dirtyPagesPerSecond;
   if (fitsDowntime || D <= 0.3 * B) {

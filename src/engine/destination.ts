@@ -24,11 +24,12 @@ import type { GuestMemory } from "../memory/guest-memory.js";
 import type { Transport } from "../transport/transport.js";
 import { realClock, withTimeout, type Clock } from "../util/clock.js";
 import { FrameType, frameTypeName, type FrameKey } from "../wire/frame.js";
-import { Message, ProtocolError, type Feature } from "../wire/messages.js";
+import { Message, ProtocolError } from "../wire/messages.js";
 import { readPageRecords, RecordKind } from "../wire/page-record.js";
 import { Channel } from "./channel.js";
 import { digestSeed, MemoryDigest } from "./digest.js";
-import { ALL_FEATURES, answerHello, readHello, readResume, sendChallenge, type Session } from "./handshake.js";
+import { IMPLEMENTED_FEATURES, type Feature } from "./features.js";
+import { answerHello, readHello, readResume, sendChallenge, type Session } from "./handshake.js";
 import {
   isLinkFailure, MigrationInDoubtError, MigrationTimeoutError, resolveTimeouts,
   type DestinationState, type MigrationTimeouts,
@@ -172,7 +173,7 @@ export class MigrationDestination {
       if (hello.pageCount !== mem.pageCount) throw new ProtocolError("PROTOCOL_MISMATCH", `source memory has ${hello.pageCount} pages, destination ${mem.pageCount}`);
       this.#mode = hello.mode;
       this.#digest = new MemoryDigest(this.#k, mem.pageCount, digestSeed(hello.nonce));
-      const { session } = await answerHello(ch, hello, challenge, o.features ?? ALL_FEATURES);
+      const { session } = await answerHello(ch, hello, challenge, o.features ?? IMPLEMENTED_FEATURES);
       const applier = new PageApplier(this.#k, mem, { guests: o.guests });
 
       for (;;) {

@@ -12,12 +12,10 @@ import { PAGE_SIZE } from "../kernel/kernel.js";
 import { PROTOCOL_VERSION } from "../wire/frame.js";
 import {
   challengeNonce, checkHello, Message, ProtocolError, randomNonce, sessionNonce,
-  type Feature, type Hello, type SourceDecision,
+  type Hello, type SourceDecision,
 } from "../wire/messages.js";
 import type { Channel } from "./channel.js";
-
-/** Every feature this implementation knows, in handshake order. */
-export const ALL_FEATURES: readonly Feature[] = ["zero", "xbzrle", "rle", "dedup", "postcopy", "device-state"];
+import { acceptFeatures, checkAcceptedFeatures, type Feature } from "./features.js";
 
 /** A migration session as both sides name it. */
 export interface Session {
@@ -43,10 +41,9 @@ export async function offerHandshake(
   await ch.sendMessage(Message.HELLO, { version: PROTOCOL_VERSION, pageSize: PAGE_SIZE, pageCount: o.pageCount, features: [...o.features], mode: o.mode, nonce });
   const w = await ch.expectMessage(Message.WELCOME, "handshake", o.timeout);
   if (w.nonce !== challenge.nonce) throw new ProtocolError("PROTOCOL_MESSAGE", "WELCOME: nonce differs from the connection's challenge");
-  const unknown = w.features.filter((x) => !o.features.includes(x));
-  if (unknown.length) throw new ProtocolError("PROTOCOL_MISMATCH", `destination accepted features that were not offered: ${unknown.join(", ")}`);
+  const features = checkAcceptedFeatures(o.features, w.features);
   ch.setSessionNonce(sessionNonce(nonce, challenge.nonce));
-  return { features: w.features, session: { sourceNonce: nonce, destinationNonce: challenge.nonce } };
+  return { features, session: { sourceNonce: nonce, destinationNonce: challenge.nonce } };
 }
 
 /** Destination side: opens a connection with a fresh challenge; returns it. */
@@ -66,7 +63,7 @@ export async function readHello(ch: Channel, timeout?: number): Promise<Hello> {
 
 /** Destination side: accepts the offered features found in `accept`, answers WELCOME; returns the session. */
 export async function answerHello(ch: Channel, hello: Hello, challenge: string, accept: readonly Feature[]): Promise<{ features: Feature[]; session: Session }> {
-  const features = hello.features.filter((f) => accept.includes(f) && ALL_FEATURES.includes(f));
+  const features = acceptFeatures(hello.features, accept);
   await ch.sendMessage(Message.WELCOME, { features, nonce: challenge });
   ch.setSessionNonce(sessionNonce(hello.nonce, challenge));
   return { features, session: { sourceNonce: hello.nonce, destinationNonce: challenge } };

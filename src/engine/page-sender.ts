@@ -3,7 +3,8 @@
 // records in a frame buffer in kernel memory, and send full frames over the channel.
 //
 //   guest memory ──readPages──► snapshot ──EncodePipeline──► PageRecordWriter ──► Channel (PAGES)
-import { emptyCounts, type EncodeCounts, type EncodePipeline } from "../codec/encode-pipeline.js";
+import { addCounts, emptyCounts, type EncodeCounts } from "../codec/codecs.js";
+import type { EncodePipeline } from "../codec/encode-pipeline.js";
 import type { DirtyBitmap } from "../kernel/dirty-bitmap.js";
 import { PAGE_SIZE, type Kernel } from "../kernel/kernel.js";
 import type { DirtyLog, GuestMemory } from "../memory/guest-memory.js";
@@ -12,7 +13,7 @@ import { FRAME_HEADER_BYTES, FRAME_TRAILER_ROOM } from "../wire/frame.js";
 import { Message } from "../wire/messages.js";
 import { PageRecordWriter } from "../wire/page-record.js";
 import type { Channel } from "./channel.js";
-import { addBatchCounts, addCounts, roundRow } from "./metrics.js";
+import { roundRow } from "./metrics.js";
 import type { MigrationReport } from "./report.js";
 
 export interface PageSenderOptions {
@@ -85,7 +86,7 @@ export class PageSender {
       // a content-based dirty log compares its next scan with what is sent now
       dirtyLog?.observe?.(chunk, pipeline.snapshotView(chunk.length));
       pipeline.encode(chunk, chunk.length, this.#writer, c);
-      addBatchCounts(report, c);
+      report.addBatchCounts(c);
       addCounts(roundCounts, c);
       if (this.#writer.size >= this.#o.frameBytes) await this.flush();
     }

@@ -1,5 +1,11 @@
-/** One pre-copy round (or the stop-and-copy / post-copy phase) as the report shows it. */
-export interface RoundRow {
+import { addCodecCounters, CODECS, countRecords, COUNT_COLUMNS, emptyCodecCounters, type EncodeCounts } from "../codec/codecs.js";
+
+/**
+ * One pre-copy round (or the stop-and-copy / post-copy phase) as the report shows it; the
+ * page counts by encoding are the codec table's columns (codec/codecs.ts): skipped (content
+ * unchanged since last sent, fake dirty), then sent pages by record kind.
+ */
+export interface RoundRow extends EncodeCounts {
   round: number;
   /** "precopy" | "stop-and-copy" | "postcopy" */
   phase: string;
@@ -9,18 +15,13 @@ export interface RoundRow {
   sent: number;
   /** Dirty pages not sent because the selection policy deferred them. */
   deferred: number;
-  /** Dirty pages skipped because their content was unchanged since last sent (fake dirty). */
-  skipped: number;
-  /** Sent pages by record kind. */
-  zero: number;
-  raw: number;
-  xbzrle: number;
-  rle: number;
-  dedup: number;
   /** Frame bytes put on the transport this round. */
   bytes: number;
   seconds: number;
 }
+
+/** The round table's columns, in order. */
+export const ROUND_COLUMNS: ReadonlyArray<keyof RoundRow> = ["round", "phase", "dirtied", "sent", "deferred", ...COUNT_COLUMNS, "bytes", "seconds"];
 
 /** completed: the destination runs; aborted: the source runs again; in-doubt: neither, until resolved. */
 export type MigrationStatus = "completed" | "aborted" | "in-doubt";
@@ -53,10 +54,12 @@ export class MigrationReport {
     transferred: 0,
     /** Guest RAM size in bytes. */
     total: 0,
-    /** Zero pages sent as zero records. */
-    duplicate: 0,
-    /** Pages sent in full (raw). */
-    normal: 0,
+    /**
+     * Pages by codec (codec/codecs.ts): skipped-unchanged (content unchanged since last
+     * sent), duplicate (zero pages), dedup-pages (references to content the destination
+     * held), xbzrle-pages, rle-pages, normal (sent in full).
+     */
+    ...emptyCodecCounters(),
     "normal-bytes": 0,
     /** Dirty pages still to send when the report was made. */
     remaining: 0,
@@ -65,13 +68,6 @@ export class MigrationReport {
     mbps: 0,
     /** Pages dirtied per second during pre-copy. */
     "dirty-pages-rate": 0,
-    /** Dirty pages skipped because their content had not changed since last sent. */
-    "skipped-unchanged": 0,
-    /** Pages sent as references to content the destination held. */
-    "dedup-pages": 0,
-    "rle-pages": 0,
-    /** Pages sent as XBZRLE deltas. */
-    "xbzrle-pages": 0,
     /** Page records sent in all. */
     "pages-sent": 0,
   };
@@ -84,6 +80,13 @@ export class MigrationReport {
   recovery = { count: 0, "paused-ms": 0 };
   rounds: RoundRow[] = [];
   decisions: PolicyDecision[] = [];
+
+  /** Adds one encoded batch's counts to the ram counters. */
+  addBatchCounts(counts: Readonly<EncodeCounts>): void {
+    addCodecCounters(this.ram, counts);
+    this.ram["normal-bytes"] = this.ram.normal * this.pageSize;
+    this.ram["pages-sent"] += countRecords(counts);
+  }
 
   toJSON(): Record<string, unknown> {
     return {
@@ -116,12 +119,8 @@ export class MigrationReport {
     kv("setup-time", `${round3(this.setupTime)} ms`);
     kv("transferred", `${this.ram.transferred} bytes (${(this.ram.transferred / 2 ** 20).toFixed(1)} MiB)`);
     kv("total", `${this.ram.total} bytes`);
-    kv("duplicate (zero)", this.ram.duplicate);
-    kv("normal (raw)", this.ram.normal);
-    kv("skipped-unchanged", this.ram["skipped-unchanged"]);
-    kv("dedup-pages", this.ram["dedup-pages"]);
-    kv("rle-pages", this.ram["rle-pages"]);
-    kv("xbzrle-pages", this.ram["xbzrle-pages"]);
+    // a QEMU name that does not say the codec gets it in brackets: "duplicate (zero)"
+    for (const c of CODECS) kv(c.counter.includes(c.name) ? c.counter : `${c.counter} (${c.name})`, this.ram[c.counter]);
     kv("dirty-sync-count", this.ram["dirty-sync-count"]);
     kv("mbps", round3(this.ram.mbps));
     kv("dirty-pages-rate", Math.round(this.ram["dirty-pages-rate"]));
@@ -132,8 +131,8 @@ export class MigrationReport {
     }
     if (this.recovery.count) kv("recovery", `${this.recovery.count} reconnection(s), ${round3(this.recovery["paused-ms"])} ms without a connection`);
     lines.push("");
-    const cols: Array<keyof RoundRow> = ["round", "phase", "dirtied", "sent", "deferred", "skipped", "zero", "raw", "xbzrle", "rle", "dedup", "bytes", "seconds"];
-    const rows = this.rounds.map((r) => cols.map((c) => (c === "seconds" ? r[c].toFixed(3) : String(r[c]))));
+    const cols = ROUND_COLUMNS;
+    const rows = this.rounds.map((r) => cols.map((c) => (c === "seconds" ? r.seconds.toFixed(3) : String(r[c]))));
     const width = cols.map((c, i) => Math.max(c.length, ...rows.map((r) => r[i].length)));
     lines.push(cols.map((c, i) => c.padStart(width[i])).join("  "));
     for (const r of rows) lines.push(r.map((x, i) => x.padStart(width[i])).join("  "));

@@ -16,7 +16,8 @@
 // After it (COMMIT_ACK accepted, or POSTCOPY_START sent) the source never resumes: a lost
 // connection is repaired by `reconnect` + RESUME within the reconnect window (post-copy
 // recovery resends what the destination still misses); otherwise the migration is in doubt.
-import { EncodePipeline, emptyCounts, type CodecOptions } from "../codec/encode-pipeline.js";
+import { emptyCounts, negotiateCodecs } from "../codec/codecs.js";
+import { EncodePipeline, type CodecOptions } from "../codec/encode-pipeline.js";
 import { PagewireError } from "../errors.js";
 import { DirtyBitmap } from "../kernel/dirty-bitmap.js";
 import { PAGE_SIZE, type Kernel } from "../kernel/kernel.js";
@@ -27,11 +28,12 @@ import type { Transport } from "../transport/transport.js";
 import { realClock, withTimeout, type Clock } from "../util/clock.js";
 import { yieldToEventLoop } from "../util/yield.js";
 import type { FrameKey } from "../wire/frame.js";
-import { Message, ProtocolError, type Feature, type SourceDecision } from "../wire/messages.js";
+import { Message, ProtocolError, type SourceDecision } from "../wire/messages.js";
 import { chooseMigrationPlan, measureWorkload, type MigrationPlan } from "./auto-mode.js";
 import { Channel } from "./channel.js";
 import { digestOfPageHashes, digestSeed, MemoryDigest } from "./digest.js";
-import { ALL_FEATURES, offerHandshake, sendResume, type Session } from "./handshake.js";
+import { offerFeatures } from "./features.js";
+import { offerHandshake, sendResume, type Session } from "./handshake.js";
 import { finishReport, roundRow } from "./metrics.js";
 import {
   isLinkFailure, MigrationInDoubtError, MigrationTimeoutError, resolveTimeouts,
@@ -166,14 +168,11 @@ export class MigrationSource {
       const plan = r.mode === "auto" ? await this.#planAuto(k) : null;
 
       // handshake: stages the destination did not accept are off
-      const offered = ALL_FEATURES.filter((f) => this.#wants(f));
-      const hs = await offerHandshake(link.ch, { pageCount: mem.pageCount, mode: r.mode, features: offered, timeout: t?.handshake });
+      const hs = await offerHandshake(link.ch, { pageCount: mem.pageCount, mode: r.mode, features: offerFeatures(o.codecs), timeout: t?.handshake });
       session = hs.session;
-      const on = (f: Feature) => hs.features.includes(f);
+      const on = (f: string) => hs.features.includes(f as never);
       if ((r.mode === "postcopy" || r.mode === "hybrid") && !on("postcopy")) throw new ProtocolError("PROTOCOL_MISMATCH", "destination does not support post-copy");
-      pipeline = new EncodePipeline(k, mem.pageCount, {
-        ...plan?.codecs, ...o.codecs, zero: on("zero"), xbzrle: on("xbzrle"), rle: on("rle"), dedup: on("dedup"),
-      }, o.batchPages);
+      pipeline = new EncodePipeline(k, mem.pageCount, { ...plan?.codecs, ...o.codecs, ...negotiateCodecs(hs.features) }, o.batchPages);
       r.setupTime = (clock.now() - start) * 1000;
       link.inbox.start();
       sender = this.#newSender(k, pipeline);
@@ -407,17 +406,6 @@ export class MigrationSource {
       },
     });
     return plan;
-  }
-
-  #wants(f: Feature): boolean {
-    const c = this.options.codecs ?? {};
-    switch (f) {
-      case "zero": return c.zero !== false;
-      case "xbzrle": return c.xbzrle !== false;
-      case "rle": return c.rle !== false;
-      case "dedup": return c.dedup !== false;
-      default: return true;
-    }
   }
 
   /** Pre-copy rounds over the wire; returns true when the non-convergence policy asked for post-copy. */

@@ -5,6 +5,7 @@
 // round, nothing else. The `pagewire*` presets stop anyway when a round does not
 // converge (force-stop). The `pagewire*` presets switch on the other codecs and
 // policies.
+import { selectAllCodecs, selectCodecs } from "../codec/codecs.js";
 import type { CodecOptions } from "../codec/encode-pipeline.js";
 
 export interface Preset {
@@ -16,12 +17,12 @@ export interface Preset {
   downtimeLimitMs: number;
 }
 
-const ALL_CODECS: CodecOptions = { zero: true, unchanged: true, dedup: true, xbzrle: true, rle: true, xbzrleCacheBytes: 64 << 20, xbzrleFromRound: 1 };
+const ALL_CODECS: CodecOptions = { ...selectAllCodecs(), xbzrleCacheBytes: 64 << 20, xbzrleFromRound: 1 };
 
 export const PRESETS: Preset[] = [
   {
     name: "qemu", description: "QEMU 7.2: vanilla, qemu termination at 300 ms, zero pages, XBZRLE 64 MiB from round 1",
-    codecs: { zero: true, xbzrle: true, xbzrleCacheBytes: 64 << 20, xbzrleFromRound: 1, unchanged: false, dedup: false, rle: false },
+    codecs: { ...selectCodecs(["zero", "xbzrle"]), xbzrleCacheBytes: 64 << 20, xbzrleFromRound: 1 },
     policy: { selection: "vanilla", termination: "qemu" }, downtimeLimitMs: 300,
   },
   {
@@ -46,5 +47,3 @@ export function findPreset(name: string): Preset | undefined {
   return PRESETS.find((p) => p.name === name);
 }
 
-/** Codec stage names for --codecs. */
-export const CODEC_STAGES = ["zero", "unchanged", "dedup", "xbzrle", "rle"] as const;

@@ -37,14 +37,12 @@ import { FrameType, frameTypeName, PROTOCOL_VERSION } from "./frame.js";
 /** A control message is malformed or arrives in the wrong stage (codes PROTOCOL_MESSAGE, PROTOCOL_STAGE, PROTOCOL_MISMATCH, PROTOCOL_VERSION). */
 export class ProtocolError extends PagewireError {}
 
-/** A capability named in the handshake: a codec stage, "postcopy" or "device-state". */
-export type Feature = string;
 
 export interface Hello {
   version: number;
   pageSize: number;
   pageCount: number;
-  features: Feature[];
+  features: string[];
   mode: string;
   nonce: string;
 }
@@ -54,7 +52,7 @@ export interface Challenge {
 }
 
 export interface Welcome {
-  features: Feature[];
+  features: string[];
   nonce: string;
 }
 

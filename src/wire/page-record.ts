@@ -28,7 +28,6 @@ export const RecordKind = {
   DEDUP: 4,
 } as const;
 export type RecordKind = (typeof RecordKind)[keyof typeof RecordKind];
-export const RECORD_KIND_NAMES = ["zero", "raw", "xbzrle", "rle", "dedup"] as const;
 
 /** A PAGES payload or a record in it is malformed (code RECORD_CORRUPT, PAGE_OUT_OF_RANGE, XBZRLE_OVERSIZE). */
 export class RecordError extends PagewireError {}

@@ -2,6 +2,7 @@
 import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { PAGE_SIZE } from "../../kernel/kernel.js";
+import { ROUND_COLUMNS } from "../../engine/report.js";
 import { runScenario, type ScenarioResult } from "../../sim/simulator.js";
 import { esc, migrationCharts, page, table } from "../html-report.js";
 import { ProgressBar } from "../progress.js";
@@ -105,7 +106,6 @@ function simulationHtml(scenario: Record<string, unknown>, r: ScenarioResult, co
     ["rounds", rep.rounds.length], ["transferred", formatBytes(rep.ram.transferred)], ["verified", String(r.verified)],
     ["seed", String(scenario.seed)], ["CPU time", `${scenario.cpu} (${r.cpuSeconds.toFixed(3)} s)`],
   ]);
-  const cols = ["round", "phase", "dirtied", "sent", "deferred", "skipped", "zero", "raw", "xbzrle", "rle", "dedup", "bytes", "seconds"] as const;
-  const rounds = table([...cols], rep.rounds.map((row) => cols.map((c) => (c === "seconds" ? row[c].toFixed(3) : row[c]))));
+  const rounds = table([...ROUND_COLUMNS], rep.rounds.map((row) => ROUND_COLUMNS.map((c) => (c === "seconds" ? row.seconds.toFixed(3) : row[c]))));
   return page(`pagewire simulate — ${scenario.guest}`, `${summary}\n<h2>Charts</h2>\n${migrationCharts(rep.rounds, r.timeline)}\n<h2>Rounds</h2>\n${rounds}\n<h2>Report (JSON)</h2>\n<pre>${esc(JSON.stringify(rep.toJSON(), null, 2))}</pre>`);
 }

@@ -1,0 +1,7 @@
+// Stage "raw": the whole page, for a page no other stage took (the pipeline's last
+// choice when it emits a batch); applied by writing the page.
+import type { ApplyTarget } from "./apply-target.js";
+
+export function applyRawRecord(t: ApplyTarget, page: number, body: Uint8Array): void {
+  t.memory.writePage(page, body);
+}
