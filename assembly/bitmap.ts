@@ -10,7 +10,7 @@
 // read a bitmap another thread writes read it racily (a bit set meanwhile is seen now
 // or by the next harvest); kernels that clear bits or set bits use atomic RMW.
 
-import { PAGE_SIZE } from "./page";
+import { PAGE_SIZE } from "./abi";
 
 // ---- helpers -------------------------------------------------------------------------
 

@@ -25,11 +25,9 @@
 // block; 7 consecutive set bits mark where a run of 8 starts (found with ctz); a run's end
 // is the ctz of a splat-compare bitmask.
 
-import { PAGE_SIZE } from "./page";
+import { PAGE_SIZE, RLE_CORRUPT, RLE_OVERFLOW } from "./abi";
 
 const MIN_RUN: usize = 8;
-const RLE_CORRUPT: i32 = -1;
-const RLE_OVERFLOW: i32 = -1;
 
 // ---- scanning ----------------------------------------------------------------------------
 

@@ -15,14 +15,15 @@
 // Whatever path a page takes, the XBZRLE cache never keeps a copy that differs from the
 // destination's page: zero, dedup and RLE pages overwrite a cached copy (QEMU does this
 // for zero pages: xbzrle_cache_zero_page).
+import { DEDUP_NONE, SAVE_MISS_INSERTED } from "../kernel/abi.js";
 import { DirtyBitmap } from "../kernel/dirty-bitmap.js";
 import type { KernelRegion } from "../kernel/heap.js";
 import { PAGE_SIZE, type Kernel } from "../kernel/kernel.js";
-import { DEDUP_NONE, DedupIndex } from "./dedup-index.js";
+import { DedupIndex } from "./dedup-index.js";
 import { FakeDirtyFilter } from "./fake-dirty.js";
 import { PageRecordWriter, RecordKind } from "../wire/page-record.js";
 import { hashPages, randomSeed } from "../kernel/pagehash.js";
-import { SAVE_MISS_INSERTED, XbzrleCache } from "./xbzrle-cache.js";
+import { XbzrleCache } from "./xbzrle-cache.js";
 
 /** Which stages run; each can be switched off so benchmarks compare them. */
 export interface CodecOptions {

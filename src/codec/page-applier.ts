@@ -2,13 +2,14 @@
 // guest memory. Every record header is checked by readPageRecords before a page is
 // touched, and each record writes only its own page: a decoder that rejects its input
 // leaves the page as it was.
+import { PAGE_SIZE } from "../kernel/abi.js";
 import type { Kernel } from "../kernel/kernel.js";
 import type { GuestMemory } from "../memory/guest-memory.js";
-import { PAGE_BYTES, readPageRecords, RecordError, RecordKind } from "../wire/page-record.js";
+import { readPageRecords, RecordError, RecordKind } from "../wire/page-record.js";
 import { decodeRle } from "./rle.js";
 import { decodeXbzrle } from "./xbzrle.js";
 
-const ZERO_PAGE = new Uint8Array(PAGE_BYTES);
+const ZERO_PAGE = new Uint8Array(PAGE_SIZE);
 
 export interface ApplyOptions {
   /** Other guests' memories at this destination, by guest id, for gang-migration dedup references. Guest 0 is this memory. */
@@ -19,7 +20,7 @@ export class PageApplier {
   readonly kernel: Kernel;
   readonly memory: GuestMemory;
   readonly #guests: ReadonlyMap<number, GuestMemory>;
-  readonly #scratch = new Uint8Array(PAGE_BYTES);
+  readonly #scratch = new Uint8Array(PAGE_SIZE);
 
   constructor(kernel: Kernel, memory: GuestMemory, options: ApplyOptions = {}) {
     this.kernel = kernel;

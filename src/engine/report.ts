@@ -1,3 +1,5 @@
+import { PAGE_SIZE } from "../kernel/abi.js";
+
 /** One pre-copy round (or the stop-and-copy / post-copy phase) as the report shows it. */
 export interface RoundRow {
   round: number;
@@ -46,7 +48,7 @@ export class MigrationReport {
   downtime = 0;
   /** Milliseconds spent in the handshake before the first page. */
   setupTime = 0;
-  pageSize = 4096;
+  pageSize = PAGE_SIZE;
   ram = {
     /** Bytes of frames sent (all pages, records and control frames). */
     transferred: 0,

@@ -1,11 +1,12 @@
 import { PagewireRangeError } from "../errors.js";
+import { PAGE_SIZE } from "./abi.js";
 import type { DirtyBitmap } from "./dirty-bitmap.js";
 import type { KernelExports } from "./exports.js";
 import { KernelHeap, type KernelRegion } from "./heap.js";
 import { hashBytes128, hashBytes64, hashPages as hashPagesInto, type Hash128, type HashPagesOptions } from "./pagehash.js";
 
-/** Bytes in a guest page; every page kernel works on 4 KiB pages. */
-export const PAGE_SIZE = 4096;
+/** Bytes in a guest page (defined in ./abi.ts; exported here too, as the public API has it). */
+export { PAGE_SIZE };
 
 /**
  * One instance of the pagewire WASM module with its linear memory and heap.
