@@ -170,6 +170,7 @@ export function historyRecordWrites(h: usize, pages: usize, count: u32): i32 {
  */
 export function historyRecordRound(h: usize, bits: usize, withDistances: i32): i32 {
   const words = load<u32>(h + HISTORY_HEADER_WORDS);
+  assert((words & 7) == 0, "history words not a multiple of 8");
   const fen = <usize>load<u32>(h + HISTORY_HEADER_FEN);
   if (withDistances && !fen) return HISTORY_ERR_NO_TRACKER;
   const counts = <usize>load<u32>(h + HISTORY_HEADER_COUNTS);

@@ -211,6 +211,7 @@ export function rleDecode(src: usize, slen: i32, dst: usize): i32 {
     }
     d += n;
   }
+  assert(d == PAGE_SIZE && i == <usize>slen, "rleDecode disagrees with rleCheck");
   return <i32>PAGE_SIZE;
 }
 

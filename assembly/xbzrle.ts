@@ -285,6 +285,7 @@ export function xbzrleDecode(src: usize, slen: i32, dst: usize): i32 {
     d += n;
     i += n;
   }
+  assert(d == <usize>end, "xbzrleDecode disagrees with xbzrleCheck");
   return end;
 }
 

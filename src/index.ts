@@ -1,5 +1,5 @@
 // pagewire: the public API. See README.md and ../shared/DESIGN.md.
-export { loadKernel, createKernel, sharedMemoryAvailable, type LoadKernelOptions } from "./kernel/loader.js";
+export { loadKernel, createKernel, sharedMemoryAvailable, type LoadKernelOptions, type KernelBuild } from "./kernel/loader.js";
 export { Kernel, PAGE_SIZE } from "./kernel/kernel.js";
 import "./codec/kernel-codecs.js"; // adds k.xbzrleEncode, k.rleDecode, … to Kernel
 export type { KernelRegion } from "./kernel/heap.js";

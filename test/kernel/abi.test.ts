@@ -7,7 +7,7 @@ import * as abi from "../../src/kernel/abi.js";
 import { KERNEL_FUNCTIONS } from "../../src/kernel/exports.js";
 import { readExportSignatures } from "../support/wasm-signatures.js";
 
-const BUILDS = ["pagewire.wasm", "pagewire-shared.wasm"];
+const BUILDS = ["pagewire.wasm", "pagewire-shared.wasm", "pagewire-debug.wasm", "pagewire-debug-shared.wasm"];
 
 /** The TS constants: every upper-case numeric export of src/kernel/abi.ts. */
 const TS_CONSTANTS = Object.fromEntries(Object.entries(abi).filter(([name, v]) => /^[A-Z][A-Z0-9_]*$/.test(name) && typeof v === "number")) as Record<string, number>;
