@@ -4,12 +4,12 @@ export { Kernel, PAGE_SIZE } from "./kernel/kernel.js";
 import "./codec/kernel-codecs.js"; // adds k.xbzrleEncode, k.rleDecode, … to Kernel
 export type { KernelRegion } from "./kernel/heap.js";
 export type { KernelExports } from "./kernel/exports.js";
-// kernel ABI constants that are part of the public API (all of them: src/kernel/abi.ts)
+// kernel ABI constants in the public API (the whole set: src/kernel/abi.ts)
 export {
   DEDUP_NONE, XBZRLE_OVERFLOW, CACHED_PAGE_LIFETIME, SAVE_MISS_INSERTED, SAVE_MISS_NOT_INSERTED, HISTORY_ROUNDS, MAX_DIRTY_COUNT,
 } from "./kernel/abi.js";
 export { DirtyBitmap, markPageDirty, type DirtyBitmapOptions, type PageRange } from "./kernel/dirty-bitmap.js";
-export { PagewireError, KernelLoadError, KernelMemoryError, PagewireRangeError } from "./errors.js";
+export { PagewireError, KernelLoadError, KernelMemoryError, PagewireRangeError, ERROR_CODES, isPagewireErrorCode, type PagewireErrorCode } from "./errors.js";
 export { hashBytes64, hashBytes128, hashPages, hashPageList, randomSeed, splitSeed, type Hash128, type HashPagesOptions } from "./kernel/pagehash.js";
 export { DedupIndex, DedupError, type DedupIndexOptions, type DedupStats, type PageRef } from "./codec/dedup-index.js";
 export { FakeDirtyFilter, type FakeDirtyFilterOptions, type FakeDirtyResult } from "./codec/fake-dirty.js";

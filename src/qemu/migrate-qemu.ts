@@ -193,7 +193,7 @@ async function connectWhenUp(path: string, timeoutMs: number, waitMs: number, ch
     try {
       return await QmpClient.connect(path, { timeoutMs });
     } catch (err) {
-      if ((err as QmpError).code !== "QMP_CONNECT" || Date.now() > deadline) throw err;
+      if (!(err instanceof QmpError && err.code === "QMP_CONNECT") || Date.now() > deadline) throw err;
       if (child && child.exitCode !== null) {
         throw new QemuMigrationError("QEMU_EXITED", `the destination command exited with ${child.exitCode} before its QMP socket ${path} answered`);
       }

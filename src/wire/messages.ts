@@ -20,7 +20,7 @@
 // The commit point is the source accepting COMMIT_ACK. The destination keeps what it
 // received provisional until ACTIVATE, so a lost or corrupted acknowledgement (the
 // source then aborts and resumes) never leaves two running guests.
-import { PagewireError } from "../errors.js";
+import { PagewireError, type PagewireErrorCode } from "../errors.js";
 
 /** A control message is malformed or arrives in the wrong stage (codes PROTOCOL_MESSAGE, PROTOCOL_STAGE, PROTOCOL_MISMATCH). */
 export class ProtocolError extends PagewireError {}
@@ -62,7 +62,12 @@ export interface CommitAck {
 }
 
 export interface Abort {
-  code: string;
+  /**
+   * The code of the error that ended the peer's side: one of ERROR_CODES ("ERROR" for a
+   * failure without a code). Not checked on receipt: a peer of another version, or an
+   * error with a foreign code (Node's "ECONNRESET"), can put another string here.
+   */
+  code: PagewireErrorCode;
   message: string;
 }
 
