@@ -10,9 +10,14 @@
 // read a bitmap another thread writes read it racily (a bit set meanwhile is seen now
 // or by the next harvest); kernels that clear bits or set bits use atomic RMW.
 
-import { PAGE_SIZE } from "./page";
+import { PAGE_SIZE } from "./abi";
 
 // ---- helpers -------------------------------------------------------------------------
+
+/** Debug builds trap unless `words` covers whole 64-byte chunks (the layout invariant above). */
+@inline function assertWholeChunks(words: u32): void {
+  assert((words & 7) == 0, "bitmap words not a multiple of 8");
+}
 
 /** True when any of the 64 bytes at p is non-zero. */
 @inline function anyBits64(p: usize): bool {
@@ -32,6 +37,7 @@ import { PAGE_SIZE } from "./page";
 
 /** Number of set bits in `words` u64 words at `bits`. */
 export function bitmapCount(bits: usize, words: u32): u32 {
+  assertWholeChunks(words);
   const end = bits + (<usize>words << 3);
   let c0: u64 = 0, c1: u64 = 0;
   for (let p = bits; p < end; p += 64) {
@@ -73,6 +79,7 @@ export function bitmapCount(bits: usize, words: u32): u32 {
  * (514 slots) is left.
  */
 export function bitmapCollect(bits: usize, words: u32, out: usize, capacity: u32): u32 {
+  assertWholeChunks(words);
   const end = bits + (<usize>words << 3);
   const limit = out + (<usize>capacity << 2);
   let o = out;
@@ -106,6 +113,7 @@ export function bitmapCollect(bits: usize, words: u32, out: usize, capacity: u32
       mask &= mask - 1;
     }
   }
+  assert(o <= limit, "bitmapCollect wrote past capacity");
   return <u32>((o - out) >> 2);
 }
 
@@ -126,6 +134,7 @@ export function bitmapNextSet(bits: usize, words: u32, from: u32): i32 {
 
 /** Number of runs of consecutive set bits. */
 export function bitmapRangeCount(bits: usize, words: u32): u32 {
+  assertWholeChunks(words);
   const end = bits + (<usize>words << 3);
   let n: u64 = 0;
   let carry: u64 = 0; // top bit of the previous word
@@ -154,6 +163,7 @@ export function bitmapRangeCount(bits: usize, words: u32): u32 {
  * is left, and exactly otherwise.
  */
 export function bitmapRanges(bits: usize, words: u32, out: usize, capacity: u32): u32 {
+  assertWholeChunks(words);
   const end = bits + (<usize>words << 3);
   const limit = out + (<usize>capacity << 3);
   let o = out;
@@ -186,21 +196,25 @@ export function bitmapRanges(bits: usize, words: u32, out: usize, capacity: u32)
 // ---- in-place set operations (dst op= src) ---------------------------------------------
 
 export function bitmapOr(dst: usize, src: usize, words: u32): void {
+  assertWholeChunks(words);
   const n = <usize>words << 3;
   for (let o: usize = 0; o < n; o += 16) v128.store(dst + o, v128.or(v128.load(dst + o), v128.load(src + o)));
 }
 
 export function bitmapAnd(dst: usize, src: usize, words: u32): void {
+  assertWholeChunks(words);
   const n = <usize>words << 3;
   for (let o: usize = 0; o < n; o += 16) v128.store(dst + o, v128.and(v128.load(dst + o), v128.load(src + o)));
 }
 
 export function bitmapAndNot(dst: usize, src: usize, words: u32): void {
+  assertWholeChunks(words);
   const n = <usize>words << 3;
   for (let o: usize = 0; o < n; o += 16) v128.store(dst + o, v128.andnot(v128.load(dst + o), v128.load(src + o)));
 }
 
 export function bitmapXor(dst: usize, src: usize, words: u32): void {
+  assertWholeChunks(words);
   const n = <usize>words << 3;
   for (let o: usize = 0; o < n; o += 16) v128.store(dst + o, v128.xor(v128.load(dst + o), v128.load(src + o)));
 }
@@ -227,6 +241,7 @@ export function bitmapSetRange(bits: usize, first: u32, count: u32): void {
  * next: no bit lost, none counted twice.
  */
 export function bitmapHarvest(src: usize, dst: usize, words: u32, concurrent: i32): u32 {
+  assertWholeChunks(words);
   const n = <usize>words << 3;
   let c: u64 = 0;
   for (let o: usize = 0; o < n; o += 16) {

@@ -16,14 +16,10 @@
 // see: migration/page_cache.c (cache_is_cached, cache_insert, cache_get_cache_pos),
 //      migration/ram.c (save_xbzrle_page), migration/xbzrle.c
 
-import { PAGE_SIZE } from "./page";
+// Per-page results of xbzrleCacheSavePages: n > 0, 0 and XBZRLE_OVERFLOW from the encoder,
+// SAVE_MISS_INSERTED / SAVE_MISS_NOT_INSERTED on a cache miss.
+import { CACHED_PAGE_LIFETIME, PAGE_SIZE, SAVE_MISS_INSERTED, SAVE_MISS_NOT_INSERTED } from "./abi";
 import { xbzrleEncode } from "./xbzrle";
-
-const CACHED_PAGE_LIFETIME: u32 = 2;
-
-/** Per-page results of xbzrleCacheSavePages (besides n > 0, 0 and -1 from the encoder). */
-const SAVE_MISS_INSERTED: i32 = -2;
-const SAVE_MISS_NOT_INSERTED: i32 = -3;
 
 /**
  * Runs QEMU's save_xbzrle_page for `count` pages whose indices (u32) are at `pageIdx`,

@@ -2,7 +2,7 @@
 // hold with that content. One index can serve several guests migrated to the same
 // destination (gang migration): the guest id is part of the reference.
 //
-// Layout (all in caller-provided kernel memory):
+// Layout (all in caller-provided kernel memory; sizes and offsets: DEDUP_* in assembly/abi.ts):
 //   table   = header:u64[8] bucket[bucketCount]        bucketCount a power of two
 //   header  = hits misses evictions inserts drops stamp 0 0
 //   bucket  = entry[4]                                  4-way set-associative, 128 bytes
@@ -25,24 +25,13 @@
 // deduplication" (2013) for cross-guest dedup; Zhang et al., "Exploiting data
 // deduplication to accelerate live VM migration" (2010).
 
-const HEADER: usize = 64;
-const WAYS: usize = 4;
-const ENTRY: usize = 32;
-const BUCKET: usize = WAYS * ENTRY;
-
-// header fields
-const H_HITS: usize = 0;
-const H_MISSES: usize = 8;
-const H_EVICTIONS: usize = 16;
-const H_INSERTS: usize = 24;
-const H_DROPS: usize = 32;
-const H_STAMP: usize = 40;
-
-/** No reference (a miss) in dedupApply's output. */
-export const DEDUP_NONE: u32 = 0xffffffff;
+import {
+  DEDUP_BUCKET_BYTES, DEDUP_HEADER_BYTES, DEDUP_HEADER_DROPS, DEDUP_HEADER_EVICTIONS, DEDUP_HEADER_HITS,
+  DEDUP_HEADER_INSERTS, DEDUP_HEADER_MISSES, DEDUP_HEADER_STAMP, DEDUP_NONE, DEDUP_WAYS,
+} from "./abi";
 
 @inline function entryAt(table: usize, slot: u32): usize {
-  return table + HEADER + (<usize>slot << 5);
+  return table + DEDUP_HEADER_BYTES + (<usize>slot << 5);
 }
 
 @inline function bump(table: usize, field: usize, by: u64 = 1): void {
@@ -56,13 +45,13 @@ export const DEDUP_NONE: u32 = 0xffffffff;
   if (slot1 != 0) {
     store<u32>(entryAt(table, slot1 - 1), 0, 24);
     store<u32>(r, 0);
-    bump(table, H_DROPS);
+    bump(table, DEDUP_HEADER_DROPS);
   }
 }
 
 /** Clears `bucketCount` buckets and the counters. */
 export function dedupReset(table: usize, bucketCount: u32): void {
-  memory.fill(table, 0, HEADER + <usize>bucketCount * BUCKET);
+  memory.fill(table, 0, DEDUP_HEADER_BYTES + <usize>bucketCount * DEDUP_BUCKET_BYTES);
 }
 
 /**
@@ -76,7 +65,7 @@ export function dedupReset(table: usize, bucketCount: u32): void {
  * The caller checks that pages are below the guest's page count.
  */
 export function dedupApply(table: usize, bucketMask: u32, reverse: usize, guest: u32, base: u32, pages: usize, hashes: usize, count: u32, out: usize, lookup: u32): u32 {
-  let stamp = <u32>load<u64>(table + H_STAMP);
+  let stamp = <u32>load<u64>(table + DEDUP_HEADER_STAMP);
   let hits: u32 = 0;
   let misses: u32 = 0;
   for (let i: u32 = 0; i < count; i++) {
@@ -86,9 +75,9 @@ export function dedupApply(table: usize, bucketMask: u32, reverse: usize, guest:
     const hi = load<u64>(hashes + (<usize>i << 4), 8);
     stamp++;
     // 1. look the content up
-    const bucket = (<u32>lo & bucketMask) * <u32>WAYS;
+    const bucket = (<u32>lo & bucketMask) * <u32>DEDUP_WAYS;
     let found: i32 = -1;
-    for (let w: u32 = 0; w < <u32>WAYS; w++) {
+    for (let w: u32 = 0; w < <u32>DEDUP_WAYS; w++) {
       const e = entryAt(table, bucket + w);
       if (load<u32>(e, 24) != 0 && load<u64>(e) == lo && load<u64>(e, 8) == hi) {
         found = <i32>(bucket + w);
@@ -120,7 +109,7 @@ export function dedupApply(table: usize, bucketMask: u32, reverse: usize, guest:
     // insert: a free way, else the least recently used one
     let victim = bucket;
     let oldest: u32 = 0;
-    for (let w: u32 = 0; w < <u32>WAYS; w++) {
+    for (let w: u32 = 0; w < <u32>DEDUP_WAYS; w++) {
       const e = entryAt(table, bucket + w);
       if (load<u32>(e, 24) == 0) {
         victim = bucket + w;
@@ -137,7 +126,7 @@ export function dedupApply(table: usize, bucketMask: u32, reverse: usize, guest:
     const holder = load<u32>(e, 24);
     if (holder != 0) {
       store<u32>(reverse + (<usize>(holder - 1) << 2), 0);
-      bump(table, H_EVICTIONS);
+      bump(table, DEDUP_HEADER_EVICTIONS);
     }
     store<u64>(e, lo);
     store<u64>(e, hi, 8);
@@ -146,11 +135,11 @@ export function dedupApply(table: usize, bucketMask: u32, reverse: usize, guest:
     store<u32>(e, g + 1, 24);
     store<u32>(e, stamp, 28);
     store<u32>(r, victim + 1);
-    bump(table, H_INSERTS);
+    bump(table, DEDUP_HEADER_INSERTS);
   }
-  store<u64>(table + H_STAMP, <u64>stamp);
-  bump(table, H_HITS, hits);
-  bump(table, H_MISSES, misses);
+  store<u64>(table + DEDUP_HEADER_STAMP, <u64>stamp);
+  bump(table, DEDUP_HEADER_HITS, hits);
+  bump(table, DEDUP_HEADER_MISSES, misses);
   return hits;
 }
 

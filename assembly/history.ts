@@ -1,6 +1,7 @@
 // Per-page dirty history and reuse distance.
 //
-// A history is described by a header of u32 fields in kernel memory (the TS wrapper,
+// A history is described by a header of u32 fields in kernel memory (offsets: the
+// HISTORY_HEADER_* constants of assembly/abi.ts; the TS wrapper,
 // src/policy/page-history.ts, allocates everything and fills it in):
 //
 //   off  field        meaning
@@ -41,31 +42,13 @@
 // since at least active − live ≥ min(3 × live, pageCount / 2) stamps pass between two.
 // see: Fenwick 1994, "A new data structure for cumulative frequency tables".
 
-const H_PAGES: usize = 0;
-const H_WORDS: usize = 4;
-const H_COUNTS: usize = 8;
-const H_SENT: usize = 12;
-const H_STAMPS: usize = 16;
-const H_DISTS: usize = 20;
-const H_FEN: usize = 24;
-const H_CAP: usize = 28;
-const H_NEXT: usize = 32;
-const H_LIVE: usize = 36;
-const H_COMPACT: usize = 40;
-const H_RING: usize = 44;
-const H_HEAD: usize = 48;
-const H_ROUNDS: usize = 52;
-const H_OWNER: usize = 56;
-const H_ACTIVE: usize = 60;
-const H_MIN_ACTIVE: usize = 64;
-
-/** Bytes of the header the TS wrapper allocates. */
-const HISTORY_HEADER_BYTES: u32 = 128;
-
-/** Error: a page index in a write trace is ≥ pageCount. */
-const HISTORY_ERR_PAGE: i32 = -1;
-/** Error: the reuse-distance tracker was not allocated (fen = 0). */
-const HISTORY_ERR_NO_TRACKER: i32 = -2;
+import {
+  HISTORY_ERR_NO_TRACKER, HISTORY_ERR_PAGE, HISTORY_FIELD_COUNT, HISTORY_FIELD_DISTANCE, HISTORY_HEADER_ACTIVE,
+  HISTORY_HEADER_CAP, HISTORY_HEADER_COMPACTIONS, HISTORY_HEADER_COUNTS, HISTORY_HEADER_DISTS,
+  HISTORY_HEADER_FEN, HISTORY_HEADER_HEAD, HISTORY_HEADER_LIVE, HISTORY_HEADER_MIN_ACTIVE, HISTORY_HEADER_NEXT,
+  HISTORY_HEADER_OWNER, HISTORY_HEADER_PAGES, HISTORY_HEADER_RING, HISTORY_HEADER_ROUNDS, HISTORY_HEADER_SENT,
+  HISTORY_HEADER_STAMPS, HISTORY_HEADER_WORDS, HISTORY_NO_DISTANCE, HISTORY_ROUNDS, MAX_DIRTY_COUNT,
+} from "./abi";
 
 // ---- Fenwick tree ------------------------------------------------------------------------
 
@@ -93,12 +76,12 @@ const HISTORY_ERR_NO_TRACKER: i32 = -2;
  * a stamp is live when its page still holds it.
  */
 function compactStamps(h: usize): u32 {
-  const stamps = <usize>load<u32>(h + H_STAMPS);
-  const owner = <usize>load<u32>(h + H_OWNER);
-  const fen = <usize>load<u32>(h + H_FEN);
-  const cap = load<u32>(h + H_CAP);
-  const old = load<u32>(h + H_ACTIVE);
-  const live = load<u32>(h + H_LIVE);
+  const stamps = <usize>load<u32>(h + HISTORY_HEADER_STAMPS);
+  const owner = <usize>load<u32>(h + HISTORY_HEADER_OWNER);
+  const fen = <usize>load<u32>(h + HISTORY_HEADER_FEN);
+  const cap = load<u32>(h + HISTORY_HEADER_CAP);
+  const old = load<u32>(h + HISTORY_HEADER_ACTIVE);
+  const live = load<u32>(h + HISTORY_HEADER_LIVE);
   // 1. live stamps in ascending order take ranks 1..live (r ≤ s: in place is safe)
   let r: u32 = 0;
   for (let s: u32 = 1; s <= old; s++) {
@@ -111,7 +94,7 @@ function compactStamps(h: usize): u32 {
     }
   }
   // 2. new active size, marks at 1..live, then the linear Fenwick build
-  const active = <u32>min<u64>(<u64>cap, max<u64>(<u64>load<u32>(h + H_MIN_ACTIVE), <u64>live << 2));
+  const active = <u32>min<u64>(<u64>cap, max<u64>(<u64>load<u32>(h + HISTORY_HEADER_MIN_ACTIVE), <u64>live << 2));
   for (let i: u32 = 1; i <= active; i++) store<u32>(fen + (<usize>i << 2), i <= live ? 1 : 0);
   for (let i: u32 = 1; i <= active; i++) {
     let j = i + (i & (~i + 1));
@@ -120,37 +103,37 @@ function compactStamps(h: usize): u32 {
       store<u32>(q, load<u32>(q) + load<u32>(fen + (<usize>i << 2)));
     }
   }
-  store<u32>(h + H_ACTIVE, active);
-  store<u32>(h + H_COMPACT, load<u32>(h + H_COMPACT) + 1);
+  store<u32>(h + HISTORY_HEADER_ACTIVE, active);
+  store<u32>(h + HISTORY_HEADER_COMPACTIONS, load<u32>(h + HISTORY_HEADER_COMPACTIONS) + 1);
   return live + 1;
 }
 
 /** One dirtying of page p in the reuse tracker (state kept in the header's next/live/active). */
 @inline function touchPage(h: usize, p: u32, stamps: usize, dists: usize, fen: usize): void {
-  let t = load<u32>(h + H_NEXT);
-  if (t > load<u32>(h + H_ACTIVE)) {
+  let t = load<u32>(h + HISTORY_HEADER_NEXT);
+  if (t > load<u32>(h + HISTORY_HEADER_ACTIVE)) {
     t = compactStamps(h);
   }
-  const active = load<u32>(h + H_ACTIVE);
-  let live = load<u32>(h + H_LIVE);
+  const active = load<u32>(h + HISTORY_HEADER_ACTIVE);
+  let live = load<u32>(h + HISTORY_HEADER_LIVE);
   let q = stamps + (<usize>p << 3);
   let s = load<u32>(q);
   if (s) {
     store<u32>(dists + (<usize>p << 3), live - fenPrefix(fen, s));
     fenAdd(fen, active, s, <u32>-1);
   } else {
-    store<u32>(h + H_LIVE, live + 1);
+    store<u32>(h + HISTORY_HEADER_LIVE, live + 1);
   }
   fenAdd(fen, active, t, 1);
   store<u32>(q, t);
-  store<u32>(<usize>load<u32>(h + H_OWNER) + (<usize>t << 2), p);
-  store<u32>(h + H_NEXT, t + 1);
+  store<u32>(<usize>load<u32>(h + HISTORY_HEADER_OWNER) + (<usize>t << 2), p);
+  store<u32>(h + HISTORY_HEADER_NEXT, t + 1);
 }
 
 @inline function bumpCount(counts: usize, p: u32): void {
   let q = counts + <usize>p;
   let c = load<u8>(q);
-  if (c != 0xff) store<u8>(q, c + 1);
+  if (c != <u8>MAX_DIRTY_COUNT) store<u8>(q, c + 1);
 }
 
 // ---- recording ---------------------------------------------------------------------------
@@ -162,14 +145,14 @@ function compactStamps(h: usize): u32 {
  * `count`, or HISTORY_ERR_PAGE (nothing recorded) when an index is out of range.
  */
 export function historyRecordWrites(h: usize, pages: usize, count: u32): i32 {
-  const n = load<u32>(h + H_PAGES);
-  const fen = <usize>load<u32>(h + H_FEN);
+  const n = load<u32>(h + HISTORY_HEADER_PAGES);
+  const fen = <usize>load<u32>(h + HISTORY_HEADER_FEN);
   if (!fen) return HISTORY_ERR_NO_TRACKER;
   for (let i: u32 = 0; i < count; i++) {
     if (load<u32>(pages + (<usize>i << 2)) >= n) return HISTORY_ERR_PAGE;
   }
-  const stamps = <usize>load<u32>(h + H_STAMPS);
-  const dists = <usize>load<u32>(h + H_DISTS);
+  const stamps = <usize>load<u32>(h + HISTORY_HEADER_STAMPS);
+  const dists = <usize>load<u32>(h + HISTORY_HEADER_DISTS);
   for (let i: u32 = 0; i < count; i++) {
     let p = load<u32>(pages + (<usize>i << 2));
     touchPage(h, p, stamps, dists, fen);
@@ -186,17 +169,18 @@ export function historyRecordWrites(h: usize, pages: usize, count: u32): i32 {
  * rounds, and the lower-indexed pages of the current round. Returns the dirty page count.
  */
 export function historyRecordRound(h: usize, bits: usize, withDistances: i32): i32 {
-  const words = load<u32>(h + H_WORDS);
-  const fen = <usize>load<u32>(h + H_FEN);
+  const words = load<u32>(h + HISTORY_HEADER_WORDS);
+  assert((words & 7) == 0, "history words not a multiple of 8");
+  const fen = <usize>load<u32>(h + HISTORY_HEADER_FEN);
   if (withDistances && !fen) return HISTORY_ERR_NO_TRACKER;
-  const counts = <usize>load<u32>(h + H_COUNTS);
-  const stamps = <usize>load<u32>(h + H_STAMPS);
-  const dists = <usize>load<u32>(h + H_DISTS);
-  const ring = <usize>load<u32>(h + H_RING);
-  const head = (load<u32>(h + H_HEAD) + 1) & 7;
+  const counts = <usize>load<u32>(h + HISTORY_HEADER_COUNTS);
+  const stamps = <usize>load<u32>(h + HISTORY_HEADER_STAMPS);
+  const dists = <usize>load<u32>(h + HISTORY_HEADER_DISTS);
+  const ring = <usize>load<u32>(h + HISTORY_HEADER_RING);
+  const head = (load<u32>(h + HISTORY_HEADER_HEAD) + 1) & (HISTORY_ROUNDS - 1);
   const slot = <usize>load<u32>(ring + (<usize>head << 2));
-  store<u32>(h + H_HEAD, head);
-  store<u32>(h + H_ROUNDS, load<u32>(h + H_ROUNDS) + 1);
+  store<u32>(h + HISTORY_HEADER_HEAD, head);
+  store<u32>(h + HISTORY_HEADER_ROUNDS, load<u32>(h + HISTORY_HEADER_ROUNDS) + 1);
   const bytes = <usize>words << 3;
   let total: u32 = 0;
   for (let o: usize = 0; o < bytes; o += 64) {
@@ -223,8 +207,8 @@ export function historyRecordRound(h: usize, bits: usize, withDistances: i32): i
 
 /** Sets the last-sent round of every page set in `bits` to `round` (stored round + 1, saturating). */
 export function historyMarkSent(h: usize, bits: usize, round: u32): u32 {
-  const words = load<u32>(h + H_WORDS);
-  const sent = <usize>load<u32>(h + H_SENT);
+  const words = load<u32>(h + HISTORY_HEADER_WORDS);
+  const sent = <usize>load<u32>(h + HISTORY_HEADER_SENT);
   const code = <u16>min<u32>(round + 1, 0xffff);
   const bytes = <usize>words << 3;
   let total: u32 = 0;
@@ -242,16 +226,23 @@ export function historyMarkSent(h: usize, bits: usize, round: u32): u32 {
 
 // ---- batch queries and filters -----------------------------------------------------------
 
+/** Page p's value of `field`: dirty count, reuse distance (HISTORY_NO_DISTANCE = none) or encoded last-sent round. */
+@inline function fieldValue(field: u32, counts: usize, dists: usize, sent: usize, p: usize): u32 {
+  return field == HISTORY_FIELD_COUNT ? <u32>load<u8>(counts + p)
+    : field == HISTORY_FIELD_DISTANCE ? (dists ? load<u32>(dists + (p << 3)) : HISTORY_NO_DISTANCE)
+    : <u32>load<u16>(sent + (p << 1));
+}
+
 /**
  * For each page set in `bits`, ascending, writes one u32 to `out`: field 0 the dirty
  * count, 1 the reuse distance (0xffffffff = none), 2 the encoded last-sent round.
  * Writes at most `capacity`; returns how many were written.
  */
 export function historyGather(h: usize, bits: usize, field: u32, out: usize, capacity: u32): u32 {
-  const words = load<u32>(h + H_WORDS);
-  const counts = <usize>load<u32>(h + H_COUNTS);
-  const sent = <usize>load<u32>(h + H_SENT);
-  const dists = <usize>load<u32>(h + H_DISTS);
+  const words = load<u32>(h + HISTORY_HEADER_WORDS);
+  const counts = <usize>load<u32>(h + HISTORY_HEADER_COUNTS);
+  const sent = <usize>load<u32>(h + HISTORY_HEADER_SENT);
+  const dists = <usize>load<u32>(h + HISTORY_HEADER_DISTS);
   const bytes = <usize>words << 3;
   let k: u32 = 0;
   for (let o: usize = 0; o < bytes; o += 8) {
@@ -260,7 +251,7 @@ export function historyGather(h: usize, bits: usize, field: u32, out: usize, cap
     while (x) {
       if (k >= capacity) return k;
       let p = <usize>(base + <u32>ctz<u64>(x));
-      let v: u32 = field == 0 ? <u32>load<u8>(counts + p) : field == 1 ? (dists ? load<u32>(dists + (p << 3)) : 0xffffffff) : <u32>load<u16>(sent + (p << 1));
+      let v = fieldValue(field, counts, dists, sent, p);
       store<u32>(out + (<usize>k << 2), v);
       k++;
       x &= x - 1;
@@ -271,8 +262,8 @@ export function historyGather(h: usize, bits: usize, field: u32, out: usize, cap
 
 /** Sum of the dirty counts of the pages set in `bits`, written as u64 at `out`; returns the page count. */
 export function historySumCounts(h: usize, bits: usize, out: usize): u32 {
-  const words = load<u32>(h + H_WORDS);
-  const counts = <usize>load<u32>(h + H_COUNTS);
+  const words = load<u32>(h + HISTORY_HEADER_WORDS);
+  const counts = <usize>load<u32>(h + HISTORY_HEADER_COUNTS);
   const bytes = <usize>words << 3;
   let sum: u64 = 0;
   let pages: u32 = 0;
@@ -296,10 +287,10 @@ export function historySumCounts(h: usize, bits: usize, out: usize): u32 {
  * Returns how many pages were kept.
  */
 export function historyFilter(h: usize, bits: usize, field: u32, threshold: u32, atLeast: i32, out: usize): u32 {
-  const words = load<u32>(h + H_WORDS);
-  const counts = <usize>load<u32>(h + H_COUNTS);
-  const sent = <usize>load<u32>(h + H_SENT);
-  const dists = <usize>load<u32>(h + H_DISTS);
+  const words = load<u32>(h + HISTORY_HEADER_WORDS);
+  const counts = <usize>load<u32>(h + HISTORY_HEADER_COUNTS);
+  const sent = <usize>load<u32>(h + HISTORY_HEADER_SENT);
+  const dists = <usize>load<u32>(h + HISTORY_HEADER_DISTS);
   const bytes = <usize>words << 3;
   let total: u32 = 0;
   for (let o: usize = 0; o < bytes; o += 8) {
@@ -309,7 +300,7 @@ export function historyFilter(h: usize, bits: usize, field: u32, threshold: u32,
     while (x) {
       let b = ctz<u64>(x);
       let p = <usize>(base + <u32>b);
-      let v: u32 = field == 0 ? <u32>load<u8>(counts + p) : field == 1 ? (dists ? load<u32>(dists + (p << 3)) : 0xffffffff) : <u32>load<u16>(sent + (p << 1));
+      let v = fieldValue(field, counts, dists, sent, p);
       if ((v >= threshold) == (atLeast != 0)) keep |= <u64>1 << b;
       x &= x - 1;
     }
@@ -325,9 +316,9 @@ export function historyFilter(h: usize, bits: usize, field: u32, threshold: u32,
  * `threshold`. Returns how many pages were kept.
  */
 export function historyFilterWeighted(h: usize, bits: usize, weights: usize, threshold: f64, out: usize): u32 {
-  const words = load<u32>(h + H_WORDS);
-  const ring = <usize>load<u32>(h + H_RING);
-  const head = load<u32>(h + H_HEAD);
+  const words = load<u32>(h + HISTORY_HEADER_WORDS);
+  const ring = <usize>load<u32>(h + HISTORY_HEADER_RING);
+  const head = load<u32>(h + HISTORY_HEADER_HEAD);
   const bytes = <usize>words << 3;
   let total: u32 = 0;
   for (let o: usize = 0; o < bytes; o += 8) {
@@ -339,7 +330,7 @@ export function historyFilterWeighted(h: usize, bits: usize, weights: usize, thr
       let b = ctz<u64>(x);
       let rate: f64 = 0;
       for (let k: u32 = 0; k < 8; k++) {
-        let slot = <usize>load<u32>(ring + (<usize>((head - k) & 7) << 2));
+        let slot = <usize>load<u32>(ring + (<usize>((head - k) & (HISTORY_ROUNDS - 1)) << 2));
         if ((load<u64>(slot + o) >> b) & 1) rate += load<f64>(weights + (<usize>k << 3));
       }
       if (rate >= threshold) keep |= <u64>1 << b;

@@ -1,4 +1,5 @@
 // The one WASM module: this file only re-exports the kernels (one kernel per file).
+export * from "./abi";
 export * from "./memory";
 export * from "./bitmap";
 export * from "./gather";

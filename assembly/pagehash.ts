@@ -22,7 +22,7 @@
 // it is derived into a static 192-byte buffer on each call that needs it: one kernel
 // instance hashes on one thread at a time.
 
-import { PAGE_SIZE } from "./page";
+import { HASH_BAD_BITS, PAGE_SIZE } from "./abi";
 
 // ---- constants -------------------------------------------------------------------------
 
@@ -46,9 +46,6 @@ const LASTACC_START: usize = 7;
 const MERGEACCS_START: usize = 11;
 const MIDSIZE_STARTOFFSET: usize = 3;
 const MIDSIZE_LASTOFFSET: usize = 17;
-
-/** Error: `bits` is neither 64 nor 128. */
-export const HASH_BAD_BITS: i32 = -1;
 
 // The default secret (XXH3_kSecret), 192 bytes.
 const K_SECRET: usize = memory.data<u8>([

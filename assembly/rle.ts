@@ -25,11 +25,9 @@
 // block; 7 consecutive set bits mark where a run of 8 starts (found with ctz); a run's end
 // is the ctz of a splat-compare bitmask.
 
-import { PAGE_SIZE } from "./page";
+import { PAGE_SIZE, RLE_CORRUPT, RLE_OVERFLOW } from "./abi";
 
 const MIN_RUN: usize = 8;
-const RLE_CORRUPT: i32 = -1;
-const RLE_OVERFLOW: i32 = -1;
 
 // ---- scanning ----------------------------------------------------------------------------
 
@@ -213,6 +211,7 @@ export function rleDecode(src: usize, slen: i32, dst: usize): i32 {
     }
     d += n;
   }
+  assert(d == PAGE_SIZE && i == <usize>slen, "rleDecode disagrees with rleCheck");
   return <i32>PAGE_SIZE;
 }
 

@@ -30,12 +30,7 @@
 // is found with ctz, without reloading. Almost all-different first 16 bytes trigger a
 // popcount bound of the encoded size, so random pages are rejected (-1) in one pass.
 
-import { PAGE_SIZE } from "./page";
-
-/** Return code: the encoding does not fit in dlen (QEMU sends the page raw). */
-const XBZRLE_OVERFLOW: i32 = -1;
-/** Return code: the input is not a valid encoding for a 4 KiB page. */
-const XBZRLE_CORRUPT: i32 = -1;
+import { PAGE_SIZE, XBZRLE_CORRUPT, XBZRLE_OVERFLOW } from "./abi";
 
 // ---- helpers -------------------------------------------------------------------------------
 
@@ -290,6 +285,7 @@ export function xbzrleDecode(src: usize, slen: i32, dst: usize): i32 {
     d += n;
     i += n;
   }
+  assert(d == <usize>end, "xbzrleDecode disagrees with xbzrleCheck");
   return end;
 }
 

@@ -1,23 +1,27 @@
 // pagewire: the public API. See README.md and ../shared/DESIGN.md.
-export { loadKernel, createKernel, sharedMemoryAvailable, type LoadKernelOptions } from "./kernel/loader.js";
+export { loadKernel, createKernel, sharedMemoryAvailable, type LoadKernelOptions, type KernelBuild } from "./kernel/loader.js";
 export { Kernel, PAGE_SIZE } from "./kernel/kernel.js";
 import "./codec/kernel-codecs.js"; // adds k.xbzrleEncode, k.rleDecode, … to Kernel
 export type { KernelRegion } from "./kernel/heap.js";
 export type { KernelExports } from "./kernel/exports.js";
+// kernel ABI constants in the public API (the whole set: src/kernel/abi.ts)
+export {
+  DEDUP_NONE, XBZRLE_OVERFLOW, CACHED_PAGE_LIFETIME, SAVE_MISS_INSERTED, SAVE_MISS_NOT_INSERTED, HISTORY_ROUNDS, MAX_DIRTY_COUNT,
+} from "./kernel/abi.js";
 export { DirtyBitmap, markPageDirty, type DirtyBitmapOptions, type PageRange } from "./kernel/dirty-bitmap.js";
-export { PagewireError, KernelLoadError, KernelMemoryError, PagewireRangeError } from "./errors.js";
+export { PagewireError, KernelLoadError, KernelMemoryError, PagewireRangeError, ERROR_CODES, isPagewireErrorCode, type PagewireErrorCode } from "./errors.js";
 export { hashBytes64, hashBytes128, hashPages, hashPageList, randomSeed, splitSeed, type Hash128, type HashPagesOptions } from "./kernel/pagehash.js";
-export { DedupIndex, DedupError, DEDUP_NONE, type DedupIndexOptions, type DedupStats, type PageRef } from "./codec/dedup-index.js";
+export { DedupIndex, DedupError, type DedupIndexOptions, type DedupStats, type PageRef } from "./codec/dedup-index.js";
 export { FakeDirtyFilter, type FakeDirtyFilterOptions, type FakeDirtyResult } from "./codec/fake-dirty.js";
 export { HashDirtyLog, type HashDirtyLogOptions, type ScannedMemory } from "./memory/hash-dirty-log.js";
 export { DirtyRateSampler, estimateFromSample, measureDirtyRate, samplePages, type DirtyRateEstimate, type DirtyRateOptions } from "./memory/dirty-rate.js";
-export { XbzrleError, XBZRLE_OVERFLOW, encodeXbzrle, decodeXbzrle, encodeXbzrlePages, decodeXbzrlePages } from "./codec/xbzrle.js";
+export { XbzrleError, encodeXbzrle, decodeXbzrle, encodeXbzrlePages, decodeXbzrlePages } from "./codec/xbzrle.js";
 export { RleError, encodeRle, decodeRle, encodeRlePages, decodeRlePages } from "./codec/rle.js";
 export {
-  XbzrleCache, DEFAULT_XBZRLE_CACHE_BYTES, CACHED_PAGE_LIFETIME, SAVE_MISS_INSERTED, SAVE_MISS_NOT_INSERTED,
+  XbzrleCache, DEFAULT_XBZRLE_CACHE_BYTES,
   type XbzrleCacheOptions, type XbzrleCacheStats,
 } from "./codec/xbzrle-cache.js";
-export { PageHistory, HISTORY_ROUNDS, MAX_DIRTY_COUNT, type PageHistoryOptions, type RecordRoundOptions } from "./policy/page-history.js";
+export { PageHistory, type PageHistoryOptions, type RecordRoundOptions } from "./policy/page-history.js";
 export type { PolicyKind, SelectionContext, SelectionOutput, SelectionResult, PageSelectionPolicy, RoundStats, TerminationAction, TerminationDecision, TerminationPolicy, PeriodStats, NonConvergenceDecision, NonConvergencePolicy, Policy } from "./policy/types.js";
 export { listPolicies, createPolicy, type PolicyInfo } from "./policy/registry.js";
 export { simulatePolicyRounds, type SimulationOptions, type SimulationResult, type SimulatedRound } from "./sim/policy-rounds.js";

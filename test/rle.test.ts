@@ -1,10 +1,9 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { loadKernel, PagewireRangeError, RleError, type Kernel } from "../src/index.js";
+import { loadKernel, PAGE_SIZE, PagewireRangeError, RleError, type Kernel } from "../src/index.js";
 import { fillRandom, makeRunPage } from "./support/pairs.js";
 import { rng } from "./support/random.js";
 import { refRleDecode, refRleEncode } from "./support/xbzrle-oracle.js";
 
-const PAGE = 4096;
 /** Random pages checked against the oracle; RLE_PAGES=1000000 for a long run. */
 const PAGES = Number(process.env.RLE_PAGES ?? 30_000);
 
@@ -15,7 +14,7 @@ beforeAll(async () => {
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 
-function encode(page: Uint8Array, limit = PAGE): Uint8Array | -1 {
+function encode(page: Uint8Array, limit = PAGE_SIZE): Uint8Array | -1 {
   const out = new Uint8Array(limit);
   const n = k.rleEncode(page, out);
   return n < 0 ? -1 : out.slice(0, n);
@@ -24,7 +23,7 @@ function encode(page: Uint8Array, limit = PAGE): Uint8Array | -1 {
 function roundTrip(page: Uint8Array): Uint8Array {
   const enc = encode(page);
   if (enc === -1) throw new Error("overflow");
-  const back = new Uint8Array(PAGE).fill(0x55);
+  const back = new Uint8Array(PAGE_SIZE).fill(0x55);
   k.rleDecode(enc, back);
   expect(hex(back)).toBe(hex(page));
   return enc;
@@ -32,13 +31,13 @@ function roundTrip(page: Uint8Array): Uint8Array {
 
 describe("named cases", () => {
   it("a zero page is one run: 81 40 00", () => {
-    expect(hex(roundTrip(new Uint8Array(PAGE)))).toBe("814000");
+    expect(hex(roundTrip(new Uint8Array(PAGE_SIZE)))).toBe("814000");
   });
   it("a freed page (0xcc) is one run", () => {
-    expect(hex(roundTrip(new Uint8Array(PAGE).fill(0xcc)))).toBe("8140cc");
+    expect(hex(roundTrip(new Uint8Array(PAGE_SIZE).fill(0xcc)))).toBe("8140cc");
   });
   it("object data then 0xcc poison: a literal and a run", () => {
-    const p = new Uint8Array(PAGE).fill(0xcc);
+    const p = new Uint8Array(PAGE_SIZE).fill(0xcc);
     for (let i = 0; i < 100; i++) p[i] = i + 1;
     const enc = roundTrip(p);
     // literal of 100 (header 200 = c8 01), bytes, run of 3996 (header 7993 = b9 3e), cc
@@ -46,8 +45,8 @@ describe("named cases", () => {
     expect(hex(enc.subarray(102))).toBe("b93ecc");
   });
   it("a run of 7 stays in a literal, a run of 8 is a run", () => {
-    const p = new Uint8Array(PAGE);
-    for (let i = 0; i < PAGE; i++) p[i] = i & 1 ? 0x11 : 0x22; // no runs at all
+    const p = new Uint8Array(PAGE_SIZE);
+    for (let i = 0; i < PAGE_SIZE; i++) p[i] = i & 1 ? 0x11 : 0x22; // no runs at all
     p.fill(0x77, 100, 107); // 7
     p.fill(0x88, 200, 208); // 8
     const enc = roundTrip(p);
@@ -57,21 +56,21 @@ describe("named cases", () => {
     expect(hex(enc)).toContain("1188"); // run header (8 << 1 | 1 = 0x11) then the byte
   });
   it("a run of exactly 8 at the page end", () => {
-    const p = new Uint8Array(PAGE);
+    const p = new Uint8Array(PAGE_SIZE);
     fillRandom(rng(3), p);
-    p.fill(0xab, PAGE - 8);
-    p[PAGE - 9] = 0x00;
+    p.fill(0xab, PAGE_SIZE - 8);
+    p[PAGE_SIZE - 9] = 0x00;
     const enc = roundTrip(p);
     expect(hex(enc.subarray(enc.length - 2))).toBe("11ab");
   });
   it("a random page overflows (-1): send it raw", () => {
-    const p = new Uint8Array(PAGE);
+    const p = new Uint8Array(PAGE_SIZE);
     fillRandom(rng(4), p);
     expect(encode(p)).toBe(-1);
     expect(refRleEncode(p)).toBe(-1);
   });
   it("a short out overflows without writing past it", () => {
-    const p = new Uint8Array(PAGE).fill(1);
+    const p = new Uint8Array(PAGE_SIZE).fill(1);
     p[10] = 2;
     const big = new Uint8Array(64).fill(0xee);
     expect(k.rleEncode(p, big.subarray(0, 5))).toBe(-1);
@@ -95,7 +94,7 @@ describe("decoder rejects malformed input with RleError, page unchanged", () => 
   ];
   for (const [name, bytes] of cases) {
     it(name, () => {
-      const page = new Uint8Array(PAGE).fill(0x5a);
+      const page = new Uint8Array(PAGE_SIZE).fill(0x5a);
       let err: unknown;
       try { k.rleDecode(Uint8Array.from(bytes), page); } catch (e) { err = e; }
       expect(err).toBeInstanceOf(RleError);
@@ -105,7 +104,7 @@ describe("decoder rejects malformed input with RleError, page unchanged", () => 
     });
   }
   it("accepts a non-greedy but valid encoding (two adjacent runs)", () => {
-    const page = new Uint8Array(PAGE);
+    const page = new Uint8Array(PAGE_SIZE);
     k.rleDecode(Uint8Array.from([0x81, 0x20, 7, 0x81, 0x20, 9]), page);
     expect([page[0], page[2047], page[2048], page[4095]]).toEqual([7, 7, 9, 9]);
   });
@@ -114,10 +113,10 @@ describe("decoder rejects malformed input with RleError, page unchanged", () => 
 describe("seeded random pages against the plain-TS oracle", () => {
   it(`${PAGES} pages: identical encodings, round trips through the batch API`, () => {
     const BATCH = 128;
-    const pagesR = k.alloc(BATCH * PAGE, 64);
-    const outR = k.alloc(BATCH * PAGE + 64, 64);
+    const pagesR = k.alloc(BATCH * PAGE_SIZE, 64);
+    const outR = k.alloc(BATCH * PAGE_SIZE + 64, 64);
     const lenR = k.alloc(BATCH * 4, 64);
-    const decR = k.alloc(BATCH * PAGE, 64);
+    const decR = k.alloc(BATCH * PAGE_SIZE, 64);
     const r = rng(777);
     let done = 0, overflow = 0;
     try {
@@ -125,10 +124,10 @@ describe("seeded random pages against the plain-TS oracle", () => {
         const n = Math.min(BATCH, PAGES - done);
         const pages = k.bytes(pagesR);
         for (let p = 0; p < n; p++) {
-          const page = pages.subarray(p * PAGE, (p + 1) * PAGE);
+          const page = pages.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE);
           const kind = r();
           if (kind < 0.8) makeRunPage(r, page);
-          else if (kind < 0.9) { page.fill(r() < 0.5 ? 0 : 0xcc); const m = Math.floor(r() * 50); for (let t = 0; t < m; t++) page[Math.floor(r() * PAGE)] = Math.floor(r() * 256); }
+          else if (kind < 0.9) { page.fill(r() < 0.5 ? 0 : 0xcc); const m = Math.floor(r() * 50); for (let t = 0; t < m; t++) page[Math.floor(r() * PAGE_SIZE)] = Math.floor(r() * 256); }
           else fillRandom(r, page);
         }
         const total = k.raw.rleEncodePages(pagesR.ptr, n, outR.ptr, lenR.ptr);
@@ -136,7 +135,7 @@ describe("seeded random pages against the plain-TS oracle", () => {
         const lengths = new Int32Array(k.memory.buffer, lenR.ptr, n);
         let off = 0;
         for (let p = 0; p < n; p++) {
-          const want = refRleEncode(pages.subarray(p * PAGE, (p + 1) * PAGE));
+          const want = refRleEncode(pages.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE));
           if (want === -1) {
             if (lengths[p] !== -1) throw new Error(`page ${done + p}: kernel ${lengths[p]}, oracle -1`);
             overflow++;
@@ -148,7 +147,7 @@ describe("seeded random pages against the plain-TS oracle", () => {
         expect(total).toBe(off);
         expect(k.raw.rleDecodePages(outR.ptr, lenR.ptr, decR.ptr, n)).toBe(total);
         for (let p = 0; p < n; p++) {
-          if (lengths[p] > 0 && k.raw.pagesEqual(decR.ptr + p * PAGE, pagesR.ptr + p * PAGE) !== 1) throw new Error(`page ${done + p}: round trip differs`);
+          if (lengths[p] > 0 && k.raw.pagesEqual(decR.ptr + p * PAGE_SIZE, pagesR.ptr + p * PAGE_SIZE) !== 1) throw new Error(`page ${done + p}: round trip differs`);
         }
         done += n;
       }
@@ -164,26 +163,26 @@ describe("batch API", () => {
   it("encodes and decodes packed pages with plain arrays; names the first bad page", () => {
     const r = rng(11);
     const n = 10;
-    const pages = new Uint8Array(n * PAGE);
-    for (let p = 0; p < n; p++) makeRunPage(r, pages.subarray(p * PAGE, (p + 1) * PAGE));
-    fillRandom(r, pages.subarray(3 * PAGE, 4 * PAGE)); // overflows
-    const out = new Uint8Array(n * PAGE);
+    const pages = new Uint8Array(n * PAGE_SIZE);
+    for (let p = 0; p < n; p++) makeRunPage(r, pages.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE));
+    fillRandom(r, pages.subarray(3 * PAGE_SIZE, 4 * PAGE_SIZE)); // overflows
+    const out = new Uint8Array(n * PAGE_SIZE);
     const lengths = new Int32Array(n);
     const total = k.rleEncodePages(pages, n, out, lengths);
     expect(lengths[3]).toBe(-1);
-    const back = new Uint8Array(n * PAGE);
+    const back = new Uint8Array(n * PAGE_SIZE);
     expect(k.rleDecodePages(out, lengths, back, n)).toBe(total);
-    for (let p = 0; p < n; p++) if (p !== 3) expect(hex(back.subarray(p * PAGE, (p + 1) * PAGE))).toBe(hex(pages.subarray(p * PAGE, (p + 1) * PAGE)));
+    for (let p = 0; p < n; p++) if (p !== 3) expect(hex(back.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE))).toBe(hex(pages.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE)));
     // corrupt page 5's encoding: its first length byte becomes 0 (n = 0 literal)
     let off = 0;
     for (let p = 0; p < 5; p++) if (lengths[p] > 0) off += lengths[p];
     out[off] = 0;
-    const again = new Uint8Array(n * PAGE);
+    const again = new Uint8Array(n * PAGE_SIZE);
     let err: unknown;
     try { k.rleDecodePages(out, lengths, again, n); } catch (e) { err = e; }
     expect(err).toBeInstanceOf(RleError);
     expect((err as RleError).page).toBe(5);
-    expect(again.subarray(5 * PAGE).every((b) => b === 0)).toBe(true);
+    expect(again.subarray(5 * PAGE_SIZE).every((b) => b === 0)).toBe(true);
     expect(() => k.rleDecodePages(out, new Int32Array(n), again, n)).toThrow(PagewireRangeError);
   });
 });

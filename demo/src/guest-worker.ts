@@ -6,12 +6,12 @@ import type { GuestWorkerHandle } from "../../src/memory/wasm-guest-memory.js";
 import type { GuestWriter } from "../../src/workload/workload.js";
 import { GuestLoop } from "./guest.js";
 import { createGuestWorkload, type GuestWorkloadOptions } from "./guest-workload.js";
+import { PAGE_SIZE } from "../../src/kernel/abi.js";
 
-const PAGE = 4096;
 let loop: GuestLoop | null = null;
 
 function sharedWriter(h: GuestWorkerHandle): GuestWriter {
-  const ram = new Uint8Array(h.buffer, h.ramOffset, h.pageCount * PAGE);
+  const ram = new Uint8Array(h.buffer, h.ramOffset, h.pageCount * PAGE_SIZE);
   const words = new Uint32Array(h.buffer, h.dirtyOffset, h.dirtyWords);
   return {
     pageCount: h.pageCount,
@@ -19,8 +19,8 @@ function sharedWriter(h: GuestWorkerHandle): GuestWriter {
       if (offset < 0 || offset + data.length > ram.length) throw new RangeError(`guest write of ${data.length} bytes at ${offset} is outside ${ram.length} bytes`);
       ram.set(data, offset);
       if (data.length === 0) return;
-      const last = Math.floor((offset + data.length - 1) / PAGE);
-      for (let p = Math.floor(offset / PAGE); p <= last; p++) markPageDirty(words, p);
+      const last = Math.floor((offset + data.length - 1) / PAGE_SIZE);
+      for (let p = Math.floor(offset / PAGE_SIZE); p <= last; p++) markPageDirty(words, p);
     },
   };
 }

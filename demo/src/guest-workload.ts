@@ -4,8 +4,7 @@
 import { createWorkload, listWorkloads } from "../../src/workload/registry.js";
 import type { GuestWriter, Workload } from "../../src/workload/workload.js";
 import { parseRecordingAsset, type RecordingAsset } from "./recording-asset.js";
-
-const PAGE = 4096;
+import { PAGE_SIZE } from "../../src/kernel/abi.js";
 
 export interface GuestWorkloadOptions {
   /** Pages dirtied per second of guest time (synthetic workloads). */
@@ -51,7 +50,7 @@ class RecordingReplay implements Workload {
 
   init(mem: GuestWriter): void {
     const b = this.#asset.base;
-    for (let i = 0; i < b.pages.length; i++) mem.write(b.pages[i] * PAGE, b.data.subarray(i * PAGE, (i + 1) * PAGE));
+    for (let i = 0; i < b.pages.length; i++) mem.write(b.pages[i] * PAGE_SIZE, b.data.subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE));
   }
 
   run(seconds: number, mem: GuestWriter): void {
@@ -64,7 +63,7 @@ class RecordingReplay implements Workload {
       const due = Math.min(rec.pages.length, Math.floor((this.#t / length) * rec.pages.length));
       for (; this.#written < due; this.#written++) {
         const i = this.#written;
-        mem.write(rec.pages[i] * PAGE, rec.data.subarray(i * PAGE, (i + 1) * PAGE));
+        mem.write(rec.pages[i] * PAGE_SIZE, rec.data.subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE));
       }
       if (this.#t < length) return;
       this.#t -= length;

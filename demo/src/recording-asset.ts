@@ -7,8 +7,7 @@
 //            magic:"DPG1" interval:u32 n:u32 reserved:u32 run_s:f64 t_s:f64 page:u32[n] data:u8[n][4096]
 //   record 0 (interval 0) holds the window's non-zero pages of snapshot 0; records 1..K the
 //   pages changed in each interval.
-
-const PAGE = 4096;
+import { PAGE_SIZE } from "../../src/kernel/abi.js";
 
 export interface AssetRecord {
   interval: number;
@@ -42,7 +41,7 @@ export function parseRecordingAsset(buffer: ArrayBuffer): RecordingAsset {
     const interval = v.getUint32(o + 4, true);
     const n = v.getUint32(o + 8, true);
     const runSeconds = v.getFloat64(o + 16, true);
-    const end = o + 32 + n * 4 + n * PAGE;
+    const end = o + 32 + n * 4 + n * PAGE_SIZE;
     if (end > buf.length) throw new Error(`recording asset: record ${interval} truncated`);
     const pages = new Uint32Array(buffer.slice(o + 32, o + 32 + n * 4));
     for (const p of pages) if (p >= pageCount) throw new Error(`recording asset: page ${p} outside ${pageCount}`);
@@ -58,7 +57,7 @@ export function writeRecordingAsset(a: RecordingAsset): Uint8Array {
   const name = new TextEncoder().encode(a.name);
   const head = (16 + name.length + 3) & ~3;
   const all = [a.base, ...a.deltas];
-  const size = head + all.reduce((s, r) => s + 32 + r.pages.length * (4 + PAGE), 0);
+  const size = head + all.reduce((s, r) => s + 32 + r.pages.length * (4 + PAGE_SIZE), 0);
   const out = new Uint8Array(size);
   const v = new DataView(out.buffer);
   out.set(new TextEncoder().encode("PWRA"), 0);
@@ -76,8 +75,8 @@ export function writeRecordingAsset(a: RecordingAsset): Uint8Array {
     t += r.runSeconds;
     v.setFloat64(o + 24, t, true);
     for (let i = 0; i < r.pages.length; i++) v.setUint32(o + 32 + 4 * i, r.pages[i], true);
-    out.set(r.data.subarray(0, r.pages.length * PAGE), o + 32 + r.pages.length * 4);
-    o += 32 + r.pages.length * (4 + PAGE);
+    out.set(r.data.subarray(0, r.pages.length * PAGE_SIZE), o + 32 + r.pages.length * 4);
+    o += 32 + r.pages.length * (4 + PAGE_SIZE);
   }
   return out;
 }

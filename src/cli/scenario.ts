@@ -97,7 +97,7 @@ export function guestFor(v: Values, spec: { workload?: string; trace?: string },
   if (content !== undefined && !CONTENT_MODELS.includes(content as ContentModel)) throw new UsageError(`--content: unknown model '${content}' (${CONTENT_MODELS.join(", ")})`);
   const options = {
     dirtyRate: v["dirty-rate"] !== undefined ? parseNumber(v["dirty-rate"] as string, "--dirty-rate", { min: 0 }) : undefined,
-    writeSize: v["write-size"] !== undefined ? parseNumber(v["write-size"] as string, "--write-size", { min: 1, max: 4096, integer: true }) : undefined,
+    writeSize: v["write-size"] !== undefined ? parseNumber(v["write-size"] as string, "--write-size", { min: 1, max: PAGE_SIZE, integer: true }) : undefined,
     content: content as ContentModel | undefined,
     fakeDirtyShare: v["fake-dirty"] !== undefined ? parseNumber(v["fake-dirty"] as string, "--fake-dirty", { min: 0, max: 1 }) : undefined,
     workingSetShare: v["working-set"] !== undefined ? parseNumber(v["working-set"] as string, "--working-set", { min: 0, max: 1 }) : undefined,

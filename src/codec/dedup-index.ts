@@ -16,15 +16,12 @@
 // power of two of buckets) + 4 bytes per registered guest page (the reverse map).
 // Eviction: least recently used way of the bucket (lookups that hit refresh an entry).
 import { PagewireError, PagewireRangeError } from "../errors.js";
+import {
+  DEDUP_BUCKET_BYTES, DEDUP_HEADER_BYTES, DEDUP_HEADER_DROPS, DEDUP_HEADER_EVICTIONS, DEDUP_HEADER_HITS,
+  DEDUP_HEADER_INSERTS, DEDUP_HEADER_MISSES, DEDUP_NONE, DEDUP_WAYS, PAGE_SIZE,
+} from "../kernel/abi.js";
 import type { KernelRegion } from "../kernel/heap.js";
 import type { Kernel } from "../kernel/kernel.js";
-
-const HEADER = 64;
-const BUCKET = 128;
-const ENTRY = 32;
-const PAGE = 4096;
-/** Kernel marker for "no reference". */
-export const DEDUP_NONE = 0xffffffff;
 
 /** A dedup index misuse: unknown guest, guest registered twice. */
 export class DedupError extends PagewireError {}
@@ -72,19 +69,19 @@ export class DedupIndex {
 
   constructor(kernel: Kernel, options: DedupIndexOptions = {}) {
     const maxBytes = options.maxBytes ?? 16 << 20;
-    if (!Number.isFinite(maxBytes) || maxBytes < BUCKET) throw new PagewireRangeError("DEDUP_SIZE", `DedupIndex: maxBytes must be ≥ ${BUCKET}, got ${maxBytes}`);
+    if (!Number.isFinite(maxBytes) || maxBytes < DEDUP_BUCKET_BYTES) throw new PagewireRangeError("DEDUP_SIZE", `DedupIndex: maxBytes must be ≥ ${DEDUP_BUCKET_BYTES}, got ${maxBytes}`);
     let buckets = 1;
-    while (buckets * 2 * BUCKET <= maxBytes && buckets < 1 << 26) buckets *= 2;
+    while (buckets * 2 * DEDUP_BUCKET_BYTES <= maxBytes && buckets < 1 << 26) buckets *= 2;
     this.kernel = kernel;
     this.bucketCount = buckets;
-    this.#table = kernel.alloc(HEADER + buckets * BUCKET, 64);
+    this.#table = kernel.alloc(DEDUP_HEADER_BYTES + buckets * DEDUP_BUCKET_BYTES, 64);
     this.#reverse = kernel.alloc(4, 16);
     kernel.raw.dedupReset(this.#table.ptr, buckets);
   }
 
   /** Entries the table can hold (4 per bucket). */
   get capacity(): number {
-    return this.bucketCount * 4;
+    return this.bucketCount * DEDUP_WAYS;
   }
 
   /** Kernel bytes used: table + reverse map (4 bytes per registered page). */
@@ -147,9 +144,13 @@ export class DedupIndex {
 
   /** Counters since creation (or the last `reset`). */
   stats(): DedupStats {
-    const h = new BigUint64Array(this.kernel.memory.buffer, this.#table.ptr, 5);
-    const hits = Number(h[0]);
-    return { hits, misses: Number(h[1]), evictions: Number(h[2]), inserts: Number(h[3]), drops: Number(h[4]), bytesSaved: hits * PAGE, capacity: this.capacity };
+    const h = new BigUint64Array(this.kernel.memory.buffer, this.#table.ptr, DEDUP_HEADER_BYTES >> 3);
+    const at = (offset: number): number => Number(h[offset >> 3]);
+    const hits = at(DEDUP_HEADER_HITS);
+    return {
+      hits, misses: at(DEDUP_HEADER_MISSES), evictions: at(DEDUP_HEADER_EVICTIONS), inserts: at(DEDUP_HEADER_INSERTS), drops: at(DEDUP_HEADER_DROPS),
+      bytesSaved: hits * PAGE_SIZE, capacity: this.capacity,
+    };
   }
 
   /** Forgets every entry and zeroes the counters (guests stay registered). */
@@ -187,6 +188,3 @@ export class DedupIndex {
       k.raw.dedupApply(this.#table.ptr, this.bucketCount - 1, this.#reverse.ptr, guest, g.base, p, hp, n, o ?? 0, lookup));
   }
 }
-
-/** Entry size in the table (for sizing: entries = maxBytes / 32). */
-export const DEDUP_ENTRY_BYTES = ENTRY;

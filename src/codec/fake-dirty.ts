@@ -10,6 +10,7 @@
 // backstop. see: Jo et al., "Efficient live migration of virtual machines using shared
 // storage" (fake dirty pages); QEMU has no such filter (it resends every dirty page).
 import { PagewireRangeError } from "../errors.js";
+import { PAGE_SIZE } from "../kernel/abi.js";
 import type { KernelRegion } from "../kernel/heap.js";
 import type { Kernel } from "../kernel/kernel.js";
 import { hashPageList, randomSeed } from "../kernel/pagehash.js";
@@ -127,7 +128,7 @@ export class FakeDirtyFilter {
   }
 
   #check(mem: Uint8Array, pages: Uint32Array): void {
-    if (mem.byteLength < this.pageCount * 4096) throw new PagewireRangeError("BUFFER_TOO_SHORT", `FakeDirtyFilter: memory has ${mem.byteLength} bytes, the guest ${this.pageCount * 4096}`);
+    if (mem.byteLength < this.pageCount * PAGE_SIZE) throw new PagewireRangeError("BUFFER_TOO_SHORT", `FakeDirtyFilter: memory has ${mem.byteLength} bytes, the guest ${this.pageCount * PAGE_SIZE}`);
     for (let i = 0; i < pages.length; i++) {
       if (pages[i] >= this.pageCount) throw new PagewireRangeError("PAGE_INDEX", `FakeDirtyFilter: page ${pages[i]} is outside 0..${this.pageCount}`);
     }

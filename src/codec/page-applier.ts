@@ -5,7 +5,8 @@
 // its input leaves the page as it was.
 import type { Kernel } from "../kernel/kernel.js";
 import type { GuestMemory } from "../memory/guest-memory.js";
-import { PAGE_BYTES, readPageRecords } from "../wire/page-record.js";
+import { PAGE_SIZE } from "../kernel/abi.js";
+import { readPageRecords } from "../wire/page-record.js";
 import { RECORD_CODECS, type RecordCodec } from "./codecs.js";
 import type { ApplyStep, ApplyTarget } from "./stages/apply-target.js";
 import { applyDedupRecord } from "./stages/dedup.js";
@@ -40,7 +41,7 @@ export class PageApplier {
   constructor(kernel: Kernel, memory: GuestMemory, options: ApplyOptions = {}) {
     this.kernel = kernel;
     this.memory = memory;
-    this.#target = { kernel, memory, guests: options.guests ?? new Map(), scratch: new Uint8Array(PAGE_BYTES) };
+    this.#target = { kernel, memory, guests: options.guests ?? new Map(), scratch: new Uint8Array(PAGE_SIZE) };
   }
 
   /** Applies every record; calls `onPage` after each page is written. Returns the record count. */

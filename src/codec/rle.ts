@@ -2,9 +2,8 @@
 // Wrappers check sizes, stage plain arrays through kernel memory and turn negative kernel
 // codes into typed errors.
 import { PagewireError, PagewireRangeError } from "../errors.js";
+import { PAGE_SIZE } from "../kernel/abi.js";
 import type { Kernel } from "../kernel/kernel.js";
-
-const PAGE_SIZE = 4096;
 
 /** An input that is not a valid RLE page encoding (code `RLE_CORRUPT`). */
 export class RleError extends PagewireError {

@@ -5,18 +5,12 @@
 // see: migration/page_cache.c, migration/ram.c (save_xbzrle_page, xbzrle_cache_resize,
 //      migration_update_rates)
 import { PagewireRangeError } from "../errors.js";
+import { CACHED_PAGE_LIFETIME, PAGE_SIZE, XBZRLE_OVERFLOW } from "../kernel/abi.js";
 import type { KernelRegion } from "../kernel/heap.js";
 import type { Kernel } from "../kernel/kernel.js";
 
-const PAGE_SIZE = 4096;
 /** QEMU's default xbzrle-cache-size. */
 export const DEFAULT_XBZRLE_CACHE_BYTES = 64 * 1024 * 1024;
-/** An insert over another page is refused while its age + this > the sync count (QEMU). */
-export const CACHED_PAGE_LIFETIME = 2;
-
-/** Per-page results of `savePages` besides n > 0 (encoded), 0 (unchanged) and -1 (overflow). */
-export const SAVE_MISS_INSERTED = -2;
-export const SAVE_MISS_NOT_INSERTED = -3;
 
 export interface XbzrleCacheOptions {
   /** Cache size in bytes, rounded down to a power-of-two number of 4 KiB pages. Default 64 MiB. */
@@ -170,7 +164,7 @@ export class XbzrleCache {
       const n = lengths[i];
       if (n > 0) { s.pages++; s.bytes += n + 3; }
       else if (n === 0) s.pages++;
-      else if (n === -1) { s.pages++; s.overflow++; s.bytes += PAGE_SIZE; }
+      else if (n === XBZRLE_OVERFLOW) { s.pages++; s.overflow++; s.bytes += PAGE_SIZE; }
       else s.miss++;
     }
     return total;

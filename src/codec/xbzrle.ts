@@ -2,9 +2,8 @@
 // assembly/xbzrle.ts. These wrappers check sizes, stage plain arrays through kernel
 // memory (Kernel.withPointers) and turn negative kernel codes into typed errors.
 import { PagewireError, PagewireRangeError } from "../errors.js";
+import { PAGE_SIZE } from "../kernel/abi.js";
 import type { Kernel } from "../kernel/kernel.js";
-
-const PAGE_SIZE = 4096;
 
 /** An XBZRLE encoding that QEMU's decoder would reject (code `XBZRLE_CORRUPT`). */
 export class XbzrleError extends PagewireError {
@@ -15,9 +14,6 @@ export class XbzrleError extends PagewireError {
     this.page = page;
   }
 }
-
-/** Encoder result: the encoding did not fit in the output (QEMU sends the page raw). */
-export const XBZRLE_OVERFLOW = -1;
 
 function needBytes(what: string, view: ArrayBufferView, n: number): void {
   if (view.byteLength < n) throw new PagewireRangeError("BUFFER_TOO_SHORT", `${what}: need ${n} bytes, got ${view.byteLength}`);

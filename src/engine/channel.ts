@@ -3,7 +3,7 @@ import type { Kernel } from "../kernel/kernel.js";
 import { frameChecksum, FrameReader, FrameWriter, frameTypeName, type Frame, type FrameKey } from "../wire/frame.js";
 import type { TokenBucket } from "../transport/rate-limit.js";
 import type { Transport } from "../transport/transport.js";
-import { PagewireError } from "../errors.js";
+import { PagewireError, type PagewireErrorCode } from "../errors.js";
 import { realClock, withTimeout, type Clock } from "../util/clock.js";
 import { FrameType } from "../wire/frame.js";
 import { Message, ProtocolError, type MessageCodec } from "../wire/messages.js";
@@ -19,6 +19,17 @@ export interface ChannelOptions {
 }
 
 const TIMED_OUT = Symbol("timed out");
+
+/** The timeout code for a wait in `stage` (a handshake step or a destination state). */
+function timeoutCode(stage: string): PagewireErrorCode {
+  switch (stage) {
+    case "handshake": return "TIMEOUT_HANDSHAKE";
+    case "resume": return "TIMEOUT_RESUME";
+    case "prepared": return "TIMEOUT_PREPARED";
+    case "postcopy": return "TIMEOUT_POSTCOPY";
+    default: return "TIMEOUT_RECEIVING";
+  }
+}
 
 /**
  * One side's view of a migration connection: seals and numbers outgoing frames,
@@ -119,7 +130,7 @@ export class Channel {
     const raw = await withTimeout(next, seconds, TIMED_OUT, this.#clock);
     if (raw !== TIMED_OUT) return raw;
     this.transport.close();
-    throw new MigrationTimeoutError(`TIMEOUT_${stage.toUpperCase().replace(/[^A-Z]+/g, "_")}`, `${stage}: no frame from the peer for ${seconds} s`);
+    throw new MigrationTimeoutError(timeoutCode(stage), `${stage}: no frame from the peer for ${seconds} s`);
   }
 
   /** Returns the receive arena to the kernel heap. */

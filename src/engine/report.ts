@@ -1,3 +1,4 @@
+import { PAGE_SIZE } from "../kernel/abi.js";
 import { addCodecCounters, CODECS, countRecords, COUNT_COLUMNS, emptyCodecCounters, type EncodeCounts } from "../codec/codecs.js";
 
 /**
@@ -48,7 +49,7 @@ export class MigrationReport {
   downtime = 0;
   /** Milliseconds spent in the handshake before the first page. */
   setupTime = 0;
-  pageSize = 4096;
+  pageSize = PAGE_SIZE;
   ram = {
     /** Bytes of frames sent (all pages, records and control frames). */
     transferred: 0,

@@ -487,13 +487,13 @@ export class MigrationSource {
     await this.#within(link.inbox.activated, t?.activation, "ACTIVATION");
   }
 
-  async #within<T>(promise: Promise<T>, seconds: number | undefined, stage: string): Promise<T> {
+  async #within<T>(promise: Promise<T>, seconds: number | undefined, stage: "COMMIT" | "ACTIVATION"): Promise<T> {
     if (seconds === undefined) return promise;
     const timedOut = Symbol("timeout");
     const v = await withTimeout(promise, seconds, timedOut, this.#clock);
     if (v !== timedOut) return v as T;
     this.#link?.ch.transport.close();
-    throw new MigrationTimeoutError(`TIMEOUT_${stage}`, `no answer from the destination for ${seconds} s (${stage.toLowerCase()})`);
+    throw new MigrationTimeoutError(stage === "COMMIT" ? "TIMEOUT_COMMIT" : "TIMEOUT_ACTIVATION", `no answer from the destination for ${seconds} s (${stage.toLowerCase()})`);
   }
 
   async #abort(err: unknown, start: number, session: Session | null): Promise<never> {

@@ -1,11 +1,13 @@
 import { PagewireRangeError } from "../errors.js";
+import { PAGE_SIZE } from "./abi.js";
 import type { DirtyBitmap } from "./dirty-bitmap.js";
 import type { KernelExports } from "./exports.js";
 import { KernelHeap, type KernelRegion } from "./heap.js";
+import type { KernelBuild } from "./wasm-source.js";
 import { hashBytes128, hashBytes64, hashPages as hashPagesInto, type Hash128, type HashPagesOptions } from "./pagehash.js";
 
-/** Bytes in a guest page; every page kernel works on 4 KiB pages. */
-export const PAGE_SIZE = 4096;
+/** Bytes in a guest page (defined in ./abi.ts; exported here too, as the public API has it). */
+export { PAGE_SIZE };
 
 /**
  * One instance of the pagewire WASM module with its linear memory and heap.
@@ -18,14 +20,17 @@ export class Kernel {
   readonly memory: WebAssembly.Memory;
   /** True when `memory` is a shared memory (its buffer a SharedArrayBuffer). */
   readonly shared: boolean;
+  /** Which compilation of the module this is (`debug`: kernel assertions trap). */
+  readonly build: KernelBuild;
   /** The raw numeric exports; wrappers below are the supported API. */
   readonly raw: KernelExports;
   readonly #heap: KernelHeap;
 
-  constructor(instance: WebAssembly.Instance, memory: WebAssembly.Memory, shared: boolean) {
+  constructor(instance: WebAssembly.Instance, memory: WebAssembly.Memory, shared: boolean, build: KernelBuild = "release") {
     this.raw = instance.exports as unknown as KernelExports;
     this.memory = memory;
     this.shared = shared;
+    this.build = build;
     this.#heap = new KernelHeap(memory, this.raw.heapBase() >>> 0);
   }
 

@@ -1,6 +1,8 @@
 import { KernelLoadError } from "../errors.js";
 import { Kernel } from "./kernel.js";
-import { compileKernelModule, wasmUrl } from "./wasm-source.js";
+import { compileKernelModule, defaultKernelBuild, wasmUrl, type KernelBuild } from "./wasm-source.js";
+
+export type { KernelBuild } from "./wasm-source.js";
 
 export interface LoadKernelOptions {
   /**
@@ -11,11 +13,17 @@ export interface LoadKernelOptions {
   shared?: boolean;
   /** Initial kernel memory in bytes (grows on demand up to 4 GiB). Default 1 MiB. */
   initialBytes?: number;
+  /**
+   * `release` (optimized, assertions compiled out) or `debug` (kernel assertions trap with
+   * their message; Node only). Default: the PAGEWIRE_KERNEL environment variable in Node,
+   * else `release`.
+   */
+  build?: KernelBuild;
 }
 
 const MAX_WASM_PAGES = 65536;
-const modules = new Map<boolean, Promise<WebAssembly.Module>>();
-const cached = new Map<boolean, Promise<Kernel>>();
+const modules = new Map<string, Promise<WebAssembly.Module>>();
+const cached = new Map<string, Promise<Kernel>>();
 
 /** True where shared WebAssembly memory can be used (and handed to Workers). */
 export function sharedMemoryAvailable(): boolean {
@@ -25,17 +33,19 @@ export function sharedMemoryAvailable(): boolean {
 }
 
 /**
- * Loads the kernel once and caches it: later calls with the same `shared` choice return
- * the same instance. Node reads build/*.wasm from the package; a browser fetches it
+ * Loads the kernel once and caches it: later calls with the same `shared` and `build`
+ * choices return the same instance. Node reads build/*.wasm from the package; a browser fetches it
  * (bundlers emit it from the `new URL(…, import.meta.url)` reference).
  */
 export async function loadKernel(options: LoadKernelOptions = {}): Promise<Kernel> {
   const shared = resolveShared(options.shared);
-  let k = cached.get(shared);
+  const build = options.build ?? defaultKernelBuild();
+  const key = `${build}:${shared}`;
+  let k = cached.get(key);
   if (!k) {
-    k = createKernel({ ...options, shared });
-    cached.set(shared, k);
-    k.catch(() => cached.delete(shared)); // a failed load can be retried
+    k = createKernel({ ...options, shared, build });
+    cached.set(key, k);
+    k.catch(() => cached.delete(key)); // a failed load can be retried
   }
   return await k;
 }
@@ -43,23 +53,36 @@ export async function loadKernel(options: LoadKernelOptions = {}): Promise<Kerne
 /** A new, uncached kernel instance with its own memory (one per migration channel). */
 export async function createKernel(options: LoadKernelOptions = {}): Promise<Kernel> {
   const shared = resolveShared(options.shared);
-  let module = modules.get(shared);
+  const build = options.build ?? defaultKernelBuild();
+  const key = `${build}:${shared}`;
+  let module = modules.get(key);
   if (!module) {
-    module = compileKernelModule(wasmUrl(shared));
-    modules.set(shared, module);
-    module.catch(() => modules.delete(shared));
+    module = compileKernelModule(wasmUrl(shared, build));
+    modules.set(key, module);
+    module.catch(() => modules.delete(key));
   }
   const initial = Math.max(1, Math.ceil((options.initialBytes ?? 1 << 20) / 65536));
   const memory = new WebAssembly.Memory({ initial, maximum: MAX_WASM_PAGES, shared } as WebAssembly.MemoryDescriptor);
   const instance = await WebAssembly.instantiate(await module, {
     env: {
       memory,
+      // only debug builds call it: a failed kernel assertion
       abort(msg: number, file: number, line: number, column: number) {
-        throw new KernelLoadError("KERNEL_ABORT", `pagewire kernel aborted at ${line}:${column} (message at ${msg}, file at ${file})`);
+        throw new KernelLoadError("KERNEL_ABORT", `pagewire kernel aborted: ${readKernelString(memory, msg)} at ${readKernelString(memory, file)}:${line}:${column}`);
       },
     },
   });
-  return new Kernel(instance, memory, shared);
+  return new Kernel(instance, memory, shared, build);
+}
+
+/** An AssemblyScript string in kernel memory: UTF-16 code units, its byte length in the 4 bytes before it. */
+function readKernelString(memory: WebAssembly.Memory, ptr: number): string {
+  if (ptr < 4 || ptr + 4 > memory.buffer.byteLength) return `(string at ${ptr})`;
+  const bytes = new DataView(memory.buffer).getUint32(ptr - 4, true);
+  if (ptr + bytes > memory.buffer.byteLength) return `(string at ${ptr})`;
+  let s = "";
+  for (let i = 0; i < bytes; i += 2) s += String.fromCharCode(new DataView(memory.buffer).getUint16(ptr + i, true));
+  return s;
 }
 
 function resolveShared(shared: boolean | undefined): boolean {

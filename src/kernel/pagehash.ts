@@ -2,9 +2,9 @@
 // Hash values are bigints (u64) or BigUint64Array words; 128-bit results are two words,
 // low then high (xxHash's XXH128_hash_t {low64, high64}).
 import { PagewireRangeError } from "../errors.js";
+import { PAGE_SIZE } from "./abi.js";
 import type { Kernel } from "./kernel.js";
 
-const PAGE = 4096;
 const U64 = (1n << 64n) - 1n;
 
 export interface HashPagesOptions {
@@ -70,11 +70,11 @@ export function hashPages(k: Kernel, pages: Uint8Array, count: number, out: BigU
   if (bits !== 64 && bits !== 128) throw new PagewireRangeError("HASH_BITS", `hashPages: bits must be 64 or 128, got ${String(bits)}`);
   const [lo, hi] = splitSeed(options.seed ?? 0n);
   checkCount("hashPages", count);
-  if (pages.byteLength < count * PAGE) throw new PagewireRangeError("BUFFER_TOO_SHORT", `hashPages: ${count} pages need ${count * PAGE} bytes, got ${pages.byteLength}`);
+  if (pages.byteLength < count * PAGE_SIZE) throw new PagewireRangeError("BUFFER_TOO_SHORT", `hashPages: ${count} pages need ${count * PAGE_SIZE} bytes, got ${pages.byteLength}`);
   const words = bits === 64 ? count : 2 * count;
   if (out.length < words) throw new PagewireRangeError("BUFFER_TOO_SHORT", `hashPages: ${count} pages at ${bits} bits need ${words} u64 words of output, got ${out.length}`);
   if (count === 0) return out;
-  const src = pages.subarray(0, count * PAGE);
+  const src = pages.subarray(0, count * PAGE_SIZE);
   const dst = out.subarray(0, words);
   k.withPointers([src, dst], [dst], ([p, o]) => k.raw.hashPages(p, count, o, bits, lo, hi));
   return out;
@@ -89,7 +89,7 @@ export function hashPageList(k: Kernel, mem: Uint8Array, indices: Uint32Array, o
   const bits = options.bits ?? 64;
   if (bits !== 64 && bits !== 128) throw new PagewireRangeError("HASH_BITS", `hashPageList: bits must be 64 or 128, got ${String(bits)}`);
   const [lo, hi] = splitSeed(options.seed ?? 0n);
-  const pageCount = Math.floor(mem.byteLength / PAGE);
+  const pageCount = Math.floor(mem.byteLength / PAGE_SIZE);
   for (let i = 0; i < indices.length; i++) {
     if (indices[i] >= pageCount) throw new PagewireRangeError("PAGE_INDEX", `hashPageList: page ${indices[i]} is outside 0..${pageCount}`);
   }
@@ -103,10 +103,10 @@ export function hashPageList(k: Kernel, mem: Uint8Array, indices: Uint32Array, o
   }
   // memory outside the kernel: copy in only the listed pages, then hash them contiguously
   const n = indices.length;
-  const scratch = k.alloc(n * PAGE, 64);
+  const scratch = k.alloc(n * PAGE_SIZE, 64);
   try {
     const s = k.bytes(scratch);
-    for (let i = 0; i < n; i++) s.set(mem.subarray(indices[i] * PAGE, (indices[i] + 1) * PAGE), i * PAGE);
+    for (let i = 0; i < n; i++) s.set(mem.subarray(indices[i] * PAGE_SIZE, (indices[i] + 1) * PAGE_SIZE), i * PAGE_SIZE);
     k.withPointers([dst], [dst], ([o]) => k.raw.hashPages(scratch.ptr, n, o, bits, lo, hi));
   } finally {
     k.free(scratch);

@@ -14,12 +14,12 @@
 // see: QEMU migration/dirtyrate.c (DIRTYRATE_DEFAULT_SAMPLE_PAGES = 512 per GiB,
 // get_ramblock_vfn_hash / calc_page_dirty_rate); Wilson (1927).
 import { PagewireRangeError } from "../errors.js";
+import { PAGE_SIZE } from "../kernel/abi.js";
 import { hashPageList, randomSeed } from "../kernel/pagehash.js";
 import type { Kernel } from "../kernel/kernel.js";
 import type { PageRangeReader, ScannedMemory } from "./hash-dirty-log.js";
 
-const PAGE = 4096;
-const PAGES_PER_GIB = (1 << 30) / PAGE;
+const PAGES_PER_GIB = (1 << 30) / PAGE_SIZE;
 
 export interface DirtyRateOptions {
   /** Sampled pages per GiB of guest memory (QEMU's sample-pages). Default 512. */
@@ -73,8 +73,8 @@ export class DirtyRateSampler {
 
   constructor(kernel: Kernel, memory: SampledMemory, pageCount: number, options: DirtyRateOptions = {}) {
     const bytes = memory instanceof Uint8Array ? memory.byteLength : memory.bytes;
-    if (!Number.isInteger(pageCount) || pageCount <= 0 || pageCount * PAGE > bytes) {
-      throw new PagewireRangeError("PAGE_COUNT", `DirtyRateSampler: ${pageCount} pages need ${pageCount * PAGE} bytes of memory, got ${bytes}`);
+    if (!Number.isInteger(pageCount) || pageCount <= 0 || pageCount * PAGE_SIZE > bytes) {
+      throw new PagewireRangeError("PAGE_COUNT", `DirtyRateSampler: ${pageCount} pages need ${pageCount * PAGE_SIZE} bytes of memory, got ${bytes}`);
     }
     const perGiB = options.samplePagesPerGiB ?? 512;
     if (!(perGiB > 0)) throw new PagewireRangeError("SAMPLE_SIZE", `DirtyRateSampler: samplePagesPerGiB must be > 0, got ${perGiB}`);
@@ -118,7 +118,7 @@ export class DirtyRateSampler {
     const k = this.kernel;
     const m = this.#memory;
     const mem = m instanceof Uint8Array ? m : k.bytes(m);
-    return hashPageList(k, mem.subarray(0, this.pageCount * PAGE), this.sample, new BigUint64Array(2 * this.sample.length), { bits: 128, seed: this.hashSeed });
+    return hashPageList(k, mem.subarray(0, this.pageCount * PAGE_SIZE), this.sample, new BigUint64Array(2 * this.sample.length), { bits: 128, seed: this.hashSeed });
   }
 }
 
@@ -145,7 +145,7 @@ export function estimateFromSample(pageCount: number, sampled: number, dirtySamp
     pagesPerSecond: (p * N) / seconds,
     pagesPerSecondLow: (low * N) / seconds,
     pagesPerSecondHigh: (high * N) / seconds,
-    dirtyRateMiBps: (p * N * PAGE) / (1 << 20) / seconds,
+    dirtyRateMiBps: (p * N * PAGE_SIZE) / (1 << 20) / seconds,
     confidence,
   };
 }

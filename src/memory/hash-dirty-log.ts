@@ -10,12 +10,12 @@
 // (assembly/pagehash.ts scanChangedPages). Memory outside the kernel is scanned through
 // a window copied in (adds one memcpy of the guest).
 import { PagewireRangeError } from "../errors.js";
+import { PAGE_SIZE } from "../kernel/abi.js";
 import { randomSeed, splitSeed } from "../kernel/pagehash.js";
 import { DirtyBitmap } from "../kernel/dirty-bitmap.js";
 import type { KernelRegion } from "../kernel/heap.js";
 import type { Kernel } from "../kernel/kernel.js";
 
-const PAGE = 4096;
 /** Pages per copied window for memory outside the kernel (4 MiB). */
 const WINDOW_PAGES = 1024;
 
@@ -48,9 +48,9 @@ export class HashDirtyLog {
 
   /** Hashes every page once (the baseline). Cost: one scan. */
   constructor(kernel: Kernel, memory: ScannedMemory, pageCount: number, options: HashDirtyLogOptions = {}) {
-    const bytes = memory instanceof Uint8Array ? memory.byteLength : isReader(memory) ? memory.pageCount * PAGE : memory.bytes;
-    if (!Number.isInteger(pageCount) || pageCount < 0 || pageCount * PAGE > bytes) {
-      throw new PagewireRangeError("PAGE_COUNT", `HashDirtyLog: ${pageCount} pages need ${pageCount * PAGE} bytes of memory, got ${bytes}`);
+    const bytes = memory instanceof Uint8Array ? memory.byteLength : isReader(memory) ? memory.pageCount * PAGE_SIZE : memory.bytes;
+    if (!Number.isInteger(pageCount) || pageCount < 0 || pageCount * PAGE_SIZE > bytes) {
+      throw new PagewireRangeError("PAGE_COUNT", `HashDirtyLog: ${pageCount} pages need ${pageCount * PAGE_SIZE} bytes of memory, got ${bytes}`);
     }
     this.kernel = kernel;
     this.pageCount = pageCount;
@@ -81,20 +81,20 @@ export class HashDirtyLog {
    */
   observe(pages: ArrayLike<number>, contents: Uint8Array): void {
     const k = this.kernel;
-    if (contents.byteLength < pages.length * PAGE) throw new PagewireRangeError("BUFFER_TOO_SHORT", `HashDirtyLog.observe: ${pages.length} pages need ${pages.length * PAGE} bytes, got ${contents.byteLength}`);
+    if (contents.byteLength < pages.length * PAGE_SIZE) throw new PagewireRangeError("BUFFER_TOO_SHORT", `HashDirtyLog.observe: ${pages.length} pages need ${pages.length * PAGE_SIZE} bytes, got ${contents.byteLength}`);
     const [lo, hi] = splitSeed(this.seed);
     const own = k.owns(contents);
-    const scratch = own ? null : k.alloc(PAGE, 64);
+    const scratch = own ? null : k.alloc(PAGE_SIZE, 64);
     try {
       for (let i = 0; i < pages.length; i++) {
         const page = pages[i];
         if (page < 0 || page >= this.pageCount) throw new PagewireRangeError("PAGE_INDEX", `HashDirtyLog.observe: page ${page} is outside 0..${this.pageCount}`);
         let ptr: number;
         if (scratch) {
-          k.bytes(scratch).set(contents.subarray(i * PAGE, (i + 1) * PAGE));
+          k.bytes(scratch).set(contents.subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE));
           ptr = scratch.ptr;
         } else {
-          ptr = contents.byteOffset + i * PAGE;
+          ptr = contents.byteOffset + i * PAGE_SIZE;
         }
         // the scan kernel with mark = 0 just stores the page's hash as its baseline
         k.raw.scanChangedPages(ptr, 1, this.#hashes.ptr + page * 16, 0, 0, 0, lo, hi);
@@ -124,13 +124,13 @@ export class HashDirtyLog {
       return k.raw.scanChangedPages(ptr, this.pageCount, this.#hashes.ptr, bits, 0, mark, lo, hi) >>> 0;
     }
     // foreign memory: copy windows into kernel scratch
-    const win = k.alloc(WINDOW_PAGES * PAGE, 64);
+    const win = k.alloc(WINDOW_PAGES * PAGE_SIZE, 64);
     try {
       let changed = 0;
       for (let first = 0; first < this.pageCount; first += WINDOW_PAGES) {
         const n = Math.min(WINDOW_PAGES, this.pageCount - first);
-        if (isReader(m)) m.readRange(first, n, k.bytes(win).subarray(0, n * PAGE));
-        else k.bytes(win).set(m.subarray(first * PAGE, (first + n) * PAGE));
+        if (isReader(m)) m.readRange(first, n, k.bytes(win).subarray(0, n * PAGE_SIZE));
+        else k.bytes(win).set(m.subarray(first * PAGE_SIZE, (first + n) * PAGE_SIZE));
         changed += k.raw.scanChangedPages(win.ptr, n, this.#hashes.ptr + first * 16, bits, first, mark, lo, hi) >>> 0;
       }
       return changed;

@@ -11,8 +11,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { brotliDecompressSync } from "node:zlib";
 import { PagewireError } from "../errors.js";
+import { PAGE_SIZE } from "../kernel/abi.js";
 
-const PAGE = 4096;
 const HEADER = 32;
 
 /** One interval of a recording: the pages whose content changed, with the new contents. */
@@ -48,7 +48,7 @@ export function parseDirtyPageRecords(buf: Uint8Array, pageCount = Infinity): Di
     const n = view.getUint32(o + 8, true);
     const runSeconds = view.getFloat64(o + 16, true);
     const wallSeconds = view.getFloat64(o + 24, true);
-    const size = HEADER + n * 4 + n * PAGE;
+    const size = HEADER + n * 4 + n * PAGE_SIZE;
     if (o + size > buf.length) throw new RecordingError(`record ${interval} at byte ${o}: ${n} pages need ${size} bytes, ${buf.length - o} left`);
     const pages = new Uint32Array(n);
     for (let i = 0; i < n; i++) {
@@ -57,7 +57,7 @@ export function parseDirtyPageRecords(buf: Uint8Array, pageCount = Infinity): Di
       if (i > 0 && pages[i] <= pages[i - 1]) throw new RecordingError(`record ${interval}: page indices not ascending at position ${i} (${pages[i - 1]}, ${pages[i]})`);
     }
     const start = o + HEADER + n * 4;
-    out.push({ interval, runSeconds, wallSeconds, pages, data: buf.subarray(start, start + n * PAGE) });
+    out.push({ interval, runSeconds, wallSeconds, pages, data: buf.subarray(start, start + n * PAGE_SIZE) });
     o += size;
   }
   return out;
@@ -66,7 +66,7 @@ export function parseDirtyPageRecords(buf: Uint8Array, pageCount = Infinity): Di
 /** Writes each record's pages into `image` (a whole guest memory, file offset = address). */
 export function applyDirtyPageRecord(image: Uint8Array, record: DirtyPageRecord): void {
   for (let i = 0; i < record.pages.length; i++) {
-    image.set(record.data.subarray(i * PAGE, (i + 1) * PAGE), record.pages[i] * PAGE);
+    image.set(record.data.subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE), record.pages[i] * PAGE_SIZE);
   }
 }
 
@@ -112,7 +112,7 @@ export function loadRecording(name: string, options: { dir?: string; group?: str
   const meta = JSON.parse(new TextDecoder().decode(readFileSync(join(root, name, "meta.json")))) as RecordingMeta;
   const pageCount = meta.num_pages;
   const base = read("idle/base.img.br");
-  if (base.length !== pageCount * PAGE) throw new RecordingError(`idle/base.img: ${base.length} bytes, want ${pageCount * PAGE}`);
+  if (base.length !== pageCount * PAGE_SIZE) throw new RecordingError(`idle/base.img: ${base.length} bytes, want ${pageCount * PAGE_SIZE}`);
   if (name !== "idle") for (const r of parseDirtyPageRecords(read(`${name}/base-diff.dpg.br`), pageCount)) applyDirtyPageRecord(base, r);
   const deltas = parseDirtyPageRecords(read(`${name}/deltas.dpg.br`), pageCount);
   return { name, meta, pageCount, base, deltas };

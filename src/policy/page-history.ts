@@ -1,4 +1,11 @@
 import { PagewireRangeError } from "../errors.js";
+import {
+  HISTORY_FIELD_COUNT, HISTORY_FIELD_DISTANCE, HISTORY_FIELD_SENT, HISTORY_HEADER_ACTIVE, HISTORY_HEADER_BYTES,
+  HISTORY_HEADER_CAP, HISTORY_HEADER_COMPACTIONS, HISTORY_HEADER_COUNTS, HISTORY_HEADER_DISTS,
+  HISTORY_HEADER_FEN, HISTORY_HEADER_HEAD, HISTORY_HEADER_LIVE, HISTORY_HEADER_MIN_ACTIVE, HISTORY_HEADER_NEXT,
+  HISTORY_HEADER_OWNER, HISTORY_HEADER_PAGES, HISTORY_HEADER_RING, HISTORY_HEADER_ROUNDS, HISTORY_HEADER_SENT,
+  HISTORY_HEADER_STAMPS, HISTORY_HEADER_WORDS, HISTORY_NO_DISTANCE, HISTORY_ROUNDS,
+} from "../kernel/abi.js";
 import { DirtyBitmap } from "../kernel/dirty-bitmap.js";
 import type { KernelRegion } from "../kernel/heap.js";
 import type { Kernel } from "../kernel/kernel.js";
@@ -26,14 +33,6 @@ export interface RecordRoundOptions {
   distances?: boolean;
 }
 
-/** Header field offsets (bytes) shared with assembly/history.ts. */
-const H = { pages: 0, words: 4, counts: 8, sent: 12, stamps: 16, dists: 20, fen: 24, cap: 28, next: 32, live: 36, compactions: 40, ring: 44, head: 48, rounds: 52, owner: 56, active: 60, minActive: 64 } as const;
-const HEADER_BYTES = 128;
-const FIELD_COUNT = 0, FIELD_DISTANCE = 1, FIELD_SENT = 2;
-/** Rounds of dirty bits kept per page. */
-export const HISTORY_ROUNDS = 8;
-/** Saturation value of the per-page dirty count. */
-export const MAX_DIRTY_COUNT = 255;
 
 /**
  * Per-page dirty history in kernel memory (assembly/history.ts):
@@ -88,7 +87,7 @@ export class PageHistory {
       kernel.bytes(r).fill(fill);
       return r;
     };
-    this.#header = alloc(HEADER_BYTES, 0);
+    this.#header = alloc(HISTORY_HEADER_BYTES, 0);
     this.#counts = alloc(pageCount, 0);
     this.#sent = alloc(pageCount * 2, 0);
     const ringTable = alloc(HISTORY_ROUNDS * 4, 0);
@@ -99,39 +98,39 @@ export class PageHistory {
       cap = pageCount + Math.max(pageCount >>> 1, 64);
       this.#records = alloc(pageCount * 8, 0xff);
       const rec = kernel.u32(this.#records);
-      for (let i = 0; i < rec.length; i += 2) rec[i] = 0; // stamps 0, distances 0xffffffff
+      for (let i = 0; i < rec.length; i += 2) rec[i] = 0; // stamps 0, distances HISTORY_NO_DISTANCE
       fen = alloc((cap + 1) * 4, 0);
       owner = alloc((cap + 1) * 4, 0);
     }
     const table = kernel.u32(ringTable);
     this.#ring.forEach((b, i) => (table[i] = b.region.ptr));
     const h = kernel.u32(this.#header);
-    h[H.pages >> 2] = pageCount;
-    h[H.words >> 2] = this.words;
-    h[H.counts >> 2] = this.#counts.ptr;
-    h[H.sent >> 2] = this.#sent.ptr;
-    h[H.stamps >> 2] = this.#records?.ptr ?? 0;
-    h[H.dists >> 2] = this.#records ? this.#records.ptr + 4 : 0;
-    h[H.fen >> 2] = fen?.ptr ?? 0;
-    h[H.cap >> 2] = cap;
-    h[H.next >> 2] = 1;
-    h[H.live >> 2] = 0;
-    h[H.ring >> 2] = ringTable.ptr;
-    h[H.head >> 2] = 0;
-    h[H.rounds >> 2] = 0;
-    h[H.owner >> 2] = owner?.ptr ?? 0;
-    h[H.active >> 2] = Math.min(cap, minSpan);
-    h[H.minActive >> 2] = Math.min(cap, minSpan);
+    h[HISTORY_HEADER_PAGES >> 2] = pageCount;
+    h[HISTORY_HEADER_WORDS >> 2] = this.words;
+    h[HISTORY_HEADER_COUNTS >> 2] = this.#counts.ptr;
+    h[HISTORY_HEADER_SENT >> 2] = this.#sent.ptr;
+    h[HISTORY_HEADER_STAMPS >> 2] = this.#records?.ptr ?? 0;
+    h[HISTORY_HEADER_DISTS >> 2] = this.#records ? this.#records.ptr + 4 : 0;
+    h[HISTORY_HEADER_FEN >> 2] = fen?.ptr ?? 0;
+    h[HISTORY_HEADER_CAP >> 2] = cap;
+    h[HISTORY_HEADER_NEXT >> 2] = 1;
+    h[HISTORY_HEADER_LIVE >> 2] = 0;
+    h[HISTORY_HEADER_RING >> 2] = ringTable.ptr;
+    h[HISTORY_HEADER_HEAD >> 2] = 0;
+    h[HISTORY_HEADER_ROUNDS >> 2] = 0;
+    h[HISTORY_HEADER_OWNER >> 2] = owner?.ptr ?? 0;
+    h[HISTORY_HEADER_ACTIVE >> 2] = Math.min(cap, minSpan);
+    h[HISTORY_HEADER_MIN_ACTIVE >> 2] = Math.min(cap, minSpan);
   }
 
   /** Rounds recorded so far. */
   get rounds(): number {
-    return this.#field(H.rounds);
+    return this.#field(HISTORY_HEADER_ROUNDS);
   }
 
   /** Times the reuse tracker renumbered its stamps (each O(pageCount)). */
   get compactions(): number {
-    return this.#field(H.compactions);
+    return this.#field(HISTORY_HEADER_COMPACTIONS);
   }
 
   /** Kernel bytes used by the 4-byte-per-page history (ring, counts, last sent). */
@@ -190,7 +189,7 @@ export class PageHistory {
     this.#needTracker("reuseDistance");
     this.#check(page);
     const d = new DataView(this.kernel.memory.buffer).getUint32(this.#records!.ptr + page * 8 + 4, true);
-    return d === 0xffffffff ? -1 : d;
+    return d === HISTORY_NO_DISTANCE ? -1 : d;
   }
 
   /** Rounds the page was recorded dirty in, saturating at 255. */
@@ -220,7 +219,7 @@ export class PageHistory {
     if (!Number.isInteger(roundsAgo) || roundsAgo < 0 || roundsAgo >= HISTORY_ROUNDS) {
       throw new PagewireRangeError("ROUNDS_AGO", `PageHistory: roundsAgo must be an integer in 0..${HISTORY_ROUNDS - 1}, got ${roundsAgo}`);
     }
-    return this.#ring[(this.#field(H.head) - roundsAgo) & 7];
+    return this.#ring[(this.#field(HISTORY_HEADER_HEAD) - roundsAgo) & (HISTORY_ROUNDS - 1)];
   }
 
   // ---- batch forms over a bitmap (kernel) -----------------------------------------------------
@@ -228,17 +227,17 @@ export class PageHistory {
   /** Reuse distances (-1 = none) of the pages set in `bitmap`, in ascending page order. */
   reuseDistances(bitmap: DirtyBitmap): Int32Array {
     this.#needTracker("reuseDistances");
-    return new Int32Array(this.#gather(bitmap, FIELD_DISTANCE).buffer);
+    return new Int32Array(this.#gather(bitmap, HISTORY_FIELD_DISTANCE).buffer);
   }
 
   /** Dirty counts of the pages set in `bitmap`, in ascending page order. */
   dirtyCounts(bitmap: DirtyBitmap): Uint32Array {
-    return this.#gather(bitmap, FIELD_COUNT);
+    return this.#gather(bitmap, HISTORY_FIELD_COUNT);
   }
 
   /** Last-sent rounds (-1 = never) of the pages set in `bitmap`, in ascending page order. */
   lastSentRounds(bitmap: DirtyBitmap): Int32Array {
-    const v = new Int32Array(this.#gather(bitmap, FIELD_SENT).buffer);
+    const v = new Int32Array(this.#gather(bitmap, HISTORY_FIELD_SENT).buffer);
     for (let i = 0; i < v.length; i++) v[i] -= 1;
     return v;
   }
@@ -254,7 +253,7 @@ export class PageHistory {
 
   /** Overwrites `into` with the pages of `bitmap` whose dirty count is < `threshold`; returns how many. */
   selectDirtyCountBelow(bitmap: DirtyBitmap, threshold: number, into: DirtyBitmap): number {
-    return this.#filter(bitmap, FIELD_COUNT, threshold, false, into);
+    return this.#filter(bitmap, HISTORY_FIELD_COUNT, threshold, false, into);
   }
 
   /**
@@ -263,7 +262,7 @@ export class PageHistory {
    */
   selectReuseDistanceAtLeast(bitmap: DirtyBitmap, threshold: number, into: DirtyBitmap): number {
     this.#needTracker("selectReuseDistanceAtLeast");
-    return this.#filter(bitmap, FIELD_DISTANCE, threshold, true, into);
+    return this.#filter(bitmap, HISTORY_FIELD_DISTANCE, threshold, true, into);
   }
 
   /**

@@ -16,6 +16,7 @@ import { PagewireError } from "../errors.js";
 import { MigrationDestination } from "../engine/destination.js";
 import type { MigrationReport } from "../engine/report.js";
 import { MigrationSource, type MigrationMode, type MigrationSourceOptions } from "../engine/source.js";
+import { PAGE_SIZE } from "../kernel/abi.js";
 import { createKernel, loadKernel } from "../kernel/loader.js";
 import { createInProcessPair } from "../transport/in-process.js";
 import { FileMemory } from "../memory/file-memory.js";
@@ -95,7 +96,7 @@ export async function migrateQemuGuest(o: QemuMigrationOptions): Promise<QemuMig
     }
     const wasRunning = status.running;
     a = FileMemory.open(o.sourceRam);
-    const size = a.pageCount * 4096;
+    const size = a.pageCount * PAGE_SIZE;
     if (!existsSync(o.destRam)) {
       const fd = openSync(o.destRam, "wx", 0o600);
       try {
@@ -192,7 +193,7 @@ async function connectWhenUp(path: string, timeoutMs: number, waitMs: number, ch
     try {
       return await QmpClient.connect(path, { timeoutMs });
     } catch (err) {
-      if ((err as QmpError).code !== "QMP_CONNECT" || Date.now() > deadline) throw err;
+      if (!(err instanceof QmpError && err.code === "QMP_CONNECT") || Date.now() > deadline) throw err;
       if (child && child.exitCode !== null) {
         throw new QemuMigrationError("QEMU_EXITED", `the destination command exited with ${child.exitCode} before its QMP socket ${path} answered`);
       }

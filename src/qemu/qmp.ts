@@ -7,7 +7,7 @@
 // {"return": …, "id"} or {"error": {"class", "desc"}, "id"}; events ({"event": …}) may
 // arrive in between and are kept (see `events`).
 import { connect, type Socket } from "node:net";
-import { PagewireError } from "../errors.js";
+import { PagewireError, type PagewireErrorCode } from "../errors.js";
 
 /**
  * A QMP failure. `code`: QMP_CONNECT (socket unreachable), QMP_TIMEOUT (no answer in time),
@@ -16,7 +16,7 @@ import { PagewireError } from "../errors.js";
  */
 export class QmpError extends PagewireError {
   readonly qmpClass: string | undefined;
-  constructor(code: string, message: string, options: { cause?: unknown; qmpClass?: string } = {}) {
+  constructor(code: PagewireErrorCode, message: string, options: { cause?: unknown; qmpClass?: string } = {}) {
     super(code, message, { cause: options.cause });
     this.qmpClass = options.qmpClass;
   }
@@ -208,7 +208,7 @@ export class QmpClient {
     try {
       await this.execute("quit");
     } catch (err) {
-      if ((err as QmpError).code !== "QMP_CLOSED") throw err;
+      if (!(err instanceof QmpError && err.code === "QMP_CLOSED")) throw err;
     }
   }
 

@@ -31,7 +31,7 @@
 // ACTIVATE. A destination that sent COMMIT_ACK (prepared) or runs never discards on its
 // own; a source that decided COMMIT or sent POSTCOPY_START never resumes.
 //
-import { PagewireError } from "../errors.js";
+import { PagewireError, type PagewireErrorCode } from "../errors.js";
 import { FrameType, frameTypeName, PROTOCOL_VERSION } from "./frame.js";
 
 /** A control message is malformed or arrives in the wrong stage (codes PROTOCOL_MESSAGE, PROTOCOL_STAGE, PROTOCOL_MISMATCH, PROTOCOL_VERSION). */
@@ -90,7 +90,12 @@ export interface Resumed {
 }
 
 export interface Abort {
-  code: string;
+  /**
+   * The code of the error that ended the peer's side: one of ERROR_CODES ("ERROR" for a
+   * failure without a code). Not checked on receipt: a peer of another version, or an
+   * error with a foreign code (Node's "ECONNRESET"), can put another string here.
+   */
+  code: PagewireErrorCode;
   message: string;
 }
 

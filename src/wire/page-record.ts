@@ -13,10 +13,10 @@
 // Records are packed back to back; a reader checks every header against the payload end
 // and the memory size before it touches a page (page-applier.ts).
 import { PagewireError } from "../errors.js";
+import { PAGE_SIZE } from "../kernel/abi.js";
 import type { KernelRegion } from "../kernel/heap.js";
 import type { Kernel } from "../kernel/kernel.js";
 
-export const PAGE_BYTES = 4096;
 export const RECORD_HEADER_BYTES = 8;
 export const PAGES_HEADER_BYTES = 8;
 
@@ -217,14 +217,14 @@ function checkLength(kind: RecordKind, length: number, page: number): void {
       if (length !== 0) throw new RecordError("RECORD_CORRUPT", `zero record for page ${page} carries ${length} bytes`);
       return;
     case RecordKind.RAW:
-      if (length !== PAGE_BYTES) throw new RecordError("RECORD_CORRUPT", `raw record for page ${page} has ${length} bytes, want ${PAGE_BYTES}`);
+      if (length !== PAGE_SIZE) throw new RecordError("RECORD_CORRUPT", `raw record for page ${page} has ${length} bytes, want ${PAGE_SIZE}`);
       return;
     case RecordKind.XBZRLE:
       if (length === 0) throw new RecordError("RECORD_CORRUPT", `empty xbzrle record for page ${page}`);
-      if (length > PAGE_BYTES) throw new RecordError("XBZRLE_OVERSIZE", `xbzrle record for page ${page} has ${length} bytes, more than a page (${PAGE_BYTES})`);
+      if (length > PAGE_SIZE) throw new RecordError("XBZRLE_OVERSIZE", `xbzrle record for page ${page} has ${length} bytes, more than a page (${PAGE_SIZE})`);
       return;
     case RecordKind.RLE:
-      if (length === 0 || length > PAGE_BYTES) throw new RecordError("RECORD_CORRUPT", `rle record for page ${page} has ${length} bytes (1..${PAGE_BYTES} allowed)`);
+      if (length === 0 || length > PAGE_SIZE) throw new RecordError("RECORD_CORRUPT", `rle record for page ${page} has ${length} bytes (1..${PAGE_SIZE} allowed)`);
       return;
     case RecordKind.DEDUP:
       if (length !== 8) throw new RecordError("RECORD_CORRUPT", `dedup record for page ${page} has ${length} bytes, want 8`);

@@ -5,8 +5,7 @@ import { fillContent } from "./content.js";
 import { mixSeed, randomInt } from "../util/random.js";
 import { SyntheticWorkload, type WorkloadOptions } from "./synthetic.js";
 import type { GuestWriter } from "./workload.js";
-
-const PAGE = 4096;
+import { PAGE_SIZE } from "../kernel/abi.js";
 
 export interface NetRingWorkloadOptions extends WorkloadOptions {
   /** Number of rings (default 4). */
@@ -21,7 +20,7 @@ export class NetRingWorkload extends SyntheticWorkload {
   readonly ringPages: number;
   #cursor: number[] = [];
   #first = 0;
-  #packet = new Uint8Array(PAGE);
+  #packet = new Uint8Array(PAGE_SIZE);
   #desc = new Uint8Array(16);
   #seq = 0;
   constructor(options: NetRingWorkloadOptions = {}) {
@@ -45,7 +44,7 @@ export class NetRingWorkload extends SyntheticWorkload {
     const r = this.rng;
     const ring = randomInt(r, this.rings);
     const size = this.options.writeSize;
-    const ringBytes = Math.min(this.ringPages, this.pageCount - 1) * PAGE;
+    const ringBytes = Math.min(this.ringPages, this.pageCount - 1) * PAGE_SIZE;
     let at = this.#cursor[ring];
     if (at + size > ringBytes) at = 0;
     this.#cursor[ring] = at + size;
@@ -53,14 +52,14 @@ export class NetRingWorkload extends SyntheticWorkload {
     const data = this.#packet.subarray(0, size);
     fillContent(this.options.content, mixSeed(this.options.seed, ring, seq), seq, data);
     const base = this.#ringBase(ring);
-    const start = ((base + 1) * PAGE + at) % (this.pageCount * PAGE);
-    if (start + size <= this.pageCount * PAGE) mem.write(start, data);
+    const start = ((base + 1) * PAGE_SIZE + at) % (this.pageCount * PAGE_SIZE);
+    if (start + size <= this.pageCount * PAGE_SIZE) mem.write(start, data);
     // the descriptor: ring head and sequence number
     const d = new DataView(this.#desc.buffer);
     d.setUint32(0, at, true);
     d.setUint32(4, seq, true);
     d.setUint32(8, size, true);
-    mem.write(base * PAGE + 16 * (seq % 256), this.#desc);
+    mem.write(base * PAGE_SIZE + 16 * (seq % 256), this.#desc);
     this.writes++;
   }
 }

@@ -9,11 +9,10 @@
 // Every byte written is a pure function of (seed, page, version), so a fake-dirty write
 // can regenerate the bytes it repeats, and a run is a pure function of the seed.
 import { PagewireRangeError } from "../errors.js";
+import { PAGE_SIZE } from "../kernel/abi.js";
 import { CONTENT_MODELS, fillContent, type ContentModel } from "./content.js";
 import { mixSeed, seededRandom } from "../util/random.js";
 import type { GuestWriter, Workload } from "./workload.js";
-
-const PAGE = 4096;
 
 /** Parameters every synthetic workload takes (each workload has its own defaults). */
 export interface WorkloadOptions {
@@ -56,8 +55,8 @@ export abstract class SyntheticWorkload implements Workload {
   fakeWrites = 0;
   #carry = 0;
   #templates: Uint8Array[] = [];
-  #page = new Uint8Array(PAGE);
-  #buf = new Uint8Array(PAGE);
+  #page = new Uint8Array(PAGE_SIZE);
+  #buf = new Uint8Array(PAGE_SIZE);
 
   constructor(defaults: Partial<ResolvedWorkloadOptions>, options: WorkloadOptions) {
     const o = { ...BASE_DEFAULTS, ...defaults, ...stripUndefined(options) };
@@ -82,18 +81,18 @@ export abstract class SyntheticWorkload implements Workload {
     this.#templates = [];
     for (let t = 0; t < TEMPLATES; t++) {
       // boot pages: structures with zero tails, text, code-like random bytes
-      const page = new Uint8Array(PAGE);
-      const used = 512 + Math.floor(r() * (PAGE - 512));
+      const page = new Uint8Array(PAGE_SIZE);
+      const used = 512 + Math.floor(r() * (PAGE_SIZE - 512));
       const model = (["text", "pointers", "counters", "random", "pointers", "text"] as const)[t % 6];
       fillContent(model, mixSeed(o.seed, t, 0x7e), t, page.subarray(0, used));
       this.#templates.push(page);
     }
     const chunkPages = 256;
-    const chunk = new Uint8Array(chunkPages * PAGE);
+    const chunk = new Uint8Array(chunkPages * PAGE_SIZE);
     for (let p0 = 0; p0 < this.pageCount; p0 += chunkPages) {
       const n = Math.min(chunkPages, this.pageCount - p0);
-      for (let i = 0; i < n; i++) this.bootPage(p0 + i, chunk.subarray(i * PAGE, (i + 1) * PAGE));
-      mem.write(p0 * PAGE, n === chunkPages ? chunk : chunk.subarray(0, n * PAGE));
+      for (let i = 0; i < n; i++) this.bootPage(p0 + i, chunk.subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE));
+      mem.write(p0 * PAGE_SIZE, n === chunkPages ? chunk : chunk.subarray(0, n * PAGE_SIZE));
     }
   }
 
@@ -131,7 +130,7 @@ export abstract class SyntheticWorkload implements Workload {
       const v = this.version[p];
       if (v === 0) {
         this.bootPage(p, this.#page);
-        mem.write(p * PAGE, this.#page);
+        mem.write(p * PAGE_SIZE, this.#page);
       } else this.writeVersion(mem, p, v);
       return;
     }
@@ -145,15 +144,15 @@ export abstract class SyntheticWorkload implements Workload {
     const size = o.writeSize;
     const out = this.#buf.subarray(0, size);
     fillContent(o.content, h, v, out);
-    const offset = size >= PAGE ? 0 : this.offsetFor(p, h, size);
-    mem.write(p * PAGE + offset, out);
+    const offset = size >= PAGE_SIZE ? 0 : this.offsetFor(p, h, size);
+    mem.write(p * PAGE_SIZE + offset, out);
   }
 
   /** Byte offset in the page of a partial write (default: 8-aligned, from a few record slots per page). */
   protected offsetFor(p: number, h: number, size: number): number {
-    const slots = Math.max(1, Math.floor(PAGE / Math.max(size, 64)));
+    const slots = Math.max(1, Math.floor(PAGE_SIZE / Math.max(size, 64)));
     const slot = (h >>> 4) % Math.min(slots, 8); // a page's writes hit the same few records
-    return Math.min(PAGE - size, ((mixSeed(p, 0x0ff5) % slots) * Math.max(size, 64) + slot * 64) & ~7);
+    return Math.min(PAGE_SIZE - size, ((mixSeed(p, 0x0ff5) % slots) * Math.max(size, 64) + slot * 64) & ~7);
   }
 }
 
@@ -164,7 +163,7 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
 function checkOptions(o: ResolvedWorkloadOptions): void {
   const bad = (what: string) => { throw new PagewireRangeError("WORKLOAD_OPTION", `workload option ${what}`); };
   if (!(o.dirtyRate >= 0 && Number.isFinite(o.dirtyRate))) bad(`dirtyRate must be a finite number >= 0, got ${o.dirtyRate}`);
-  if (!(Number.isInteger(o.writeSize) && o.writeSize >= 1 && o.writeSize <= PAGE)) bad(`writeSize must be an integer in 1..4096, got ${o.writeSize}`);
+  if (!(Number.isInteger(o.writeSize) && o.writeSize >= 1 && o.writeSize <= PAGE_SIZE)) bad(`writeSize must be an integer in 1..4096, got ${o.writeSize}`);
   if (!CONTENT_MODELS.includes(o.content)) bad(`content must be one of ${CONTENT_MODELS.join(", ")}, got ${o.content}`);
   for (const k of ["fakeDirtyShare", "workingSetShare", "zeroShare", "duplicateShare"] as const) {
     if (!(o[k] >= 0 && o[k] <= 1)) bad(`${k} must be in 0..1, got ${o[k]}`);

@@ -28,14 +28,13 @@ import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, re
 import { join } from "node:path";
 import { brotliCompressSync, brotliDecompressSync, constants as zc } from "node:zlib";
 import { PagewireError } from "../errors.js";
+import { PAGE_SIZE } from "../kernel/abi.js";
 import { DirtyBitmap } from "../kernel/dirty-bitmap.js";
 import type { Kernel } from "../kernel/kernel.js";
 import { scatter } from "../util/random.js";
 import type { GuestWriter, Workload } from "./workload.js";
 import { HashDirtyLog } from "../memory/hash-dirty-log.js";
 import { loadRecording, parseDirtyPageRecords, RecordingError, type Recording, type RecordingMeta } from "../memory/recording.js";
-
-const PAGE = 4096;
 
 /** A recording replayed as a guest: snapshot 0 at init, interval records at recorded guest time, cycling. */
 export class TraceWorkload implements Workload {
@@ -70,7 +69,7 @@ export class TraceWorkload implements Workload {
 
   init(mem: GuestWriter): void {
     this.#check(mem);
-    const chunk = 256 * PAGE;
+    const chunk = 256 * PAGE_SIZE;
     for (let o = 0; o < this.recording.base.length; o += chunk) mem.write(o, this.recording.base.subarray(o, Math.min(o + chunk, this.recording.base.length)));
   }
 
@@ -89,7 +88,7 @@ export class TraceWorkload implements Workload {
       if (this.#written === 0 && n > 0) this.#order = scatter(n, i + 1);
       for (; this.#written < due; this.#written++) {
         const j = this.#order(this.#written);
-        mem.write(rec.pages[j] * PAGE, rec.data.subarray(j * PAGE, (j + 1) * PAGE));
+        mem.write(rec.pages[j] * PAGE_SIZE, rec.data.subarray(j * PAGE_SIZE, (j + 1) * PAGE_SIZE));
       }
       if (this.#t < end) break;
       this.#next++;
@@ -117,7 +116,7 @@ export function openRecording(nameOrDir: string): Recording {
   };
   const meta = JSON.parse(read("meta.json").toString("utf8")) as RecordingMeta;
   const base = new Uint8Array(brotliDecompressSync(read("base.img.br")));
-  if (base.length !== meta.num_pages * PAGE) throw new RecordingError(`${nameOrDir}/base.img: ${base.length} bytes, meta.json says ${meta.num_pages} pages`);
+  if (base.length !== meta.num_pages * PAGE_SIZE) throw new RecordingError(`${nameOrDir}/base.img: ${base.length} bytes, meta.json says ${meta.num_pages} pages`);
   const deltas = parseDirtyPageRecords(new Uint8Array(brotliDecompressSync(read("deltas.dpg.br"))), meta.num_pages);
   return { name: meta.name ?? nameOrDir, meta, pageCount: meta.num_pages, base, deltas };
 }
@@ -125,7 +124,7 @@ export function openRecording(nameOrDir: string): Recording {
 /** Encodes one DPG1 record (format in recording.ts). */
 export function encodeDirtyPageRecord(interval: number, runSeconds: number, wallSeconds: number, pages: ArrayLike<number>, image: Uint8Array): Uint8Array {
   const n = pages.length;
-  const out = new Uint8Array(32 + n * 4 + n * PAGE);
+  const out = new Uint8Array(32 + n * 4 + n * PAGE_SIZE);
   const v = new DataView(out.buffer);
   out.set([0x44, 0x50, 0x47, 0x31]); // 'DPG1'
   v.setUint32(4, interval, true);
@@ -135,7 +134,7 @@ export function encodeDirtyPageRecord(interval: number, runSeconds: number, wall
   v.setFloat64(24, wallSeconds, true);
   for (let i = 0; i < n; i++) v.setUint32(32 + 4 * i, pages[i], true);
   const data = 32 + n * 4;
-  for (let i = 0; i < n; i++) out.set(image.subarray(pages[i] * PAGE, (pages[i] + 1) * PAGE), data + i * PAGE);
+  for (let i = 0; i < n; i++) out.set(image.subarray(pages[i] * PAGE_SIZE, (pages[i] + 1) * PAGE_SIZE), data + i * PAGE_SIZE);
   return out;
 }
 
@@ -163,8 +162,8 @@ export async function recordMemory(o: RecordOptions): Promise<RecordSummary> {
   const fd = openSync(o.memoryFile, "r");
   try {
     const size = fstatSync(fd).size;
-    if (size === 0 || size % PAGE !== 0) throw new PagewireError("RECORD_SIZE", `${o.memoryFile}: ${size} bytes is not a positive multiple of ${PAGE}`);
-    const pageCount = size / PAGE;
+    if (size === 0 || size % PAGE_SIZE !== 0) throw new PagewireError("RECORD_SIZE", `${o.memoryFile}: ${size} bytes is not a positive multiple of ${PAGE_SIZE}`);
+    const pageCount = size / PAGE_SIZE;
     const image = new Uint8Array(size);
     const readAll = () => {
       let off = 0;
@@ -211,7 +210,7 @@ export async function recordMemory(o: RecordOptions): Promise<RecordSummary> {
     for (const r of records) { all.set(r, off); off += r.length; }
     writeFileSync(join(o.outDir, "deltas.dpg.br"), compress(all));
     const meta = {
-      name: o.outDir.split("/").filter(Boolean).pop() ?? "recording", source: o.memoryFile, num_pages: pageCount, page_size: PAGE,
+      name: o.outDir.split("/").filter(Boolean).pop() ?? "recording", source: o.memoryFile, num_pages: pageCount, page_size: PAGE_SIZE,
       k: o.count, interval_ms: o.intervalMs, snapshot_sha256: shas, intervals,
       note: "written by pagewire record: dirty = content differs from the previous snapshot (XXH3-128 scan); run_s is wall time",
     };

@@ -4,15 +4,14 @@
 // bytes around it in kernel memory), a rejected input leaves the page unchanged, and every
 // call returns (vitest's timeout catches a hang). FUZZ_INPUTS=20000000 for a long run.
 import { beforeAll, describe, expect, it } from "vitest";
-import { loadKernel, RleError, XbzrleError, type Kernel, type KernelRegion } from "../../src/index.js";
+import { loadKernel, PAGE_SIZE, RleError, XbzrleError, type Kernel, type KernelRegion } from "../../src/index.js";
 import { makePair, makeRunPage } from "../support/pairs.js";
 import { randInt, rng } from "../support/random.js";
 import { refRleCheck, refRleDecode, refXbzrleCheck, refXbzrleDecode, refXbzrleEncode, refRleEncode } from "../support/xbzrle-oracle.js";
 
-const PAGE = 4096;
 const TOTAL = Number(process.env.FUZZ_INPUTS ?? 1_000_000);
 const GUARD = 256;
-const MAX_INPUT = 2 * PAGE;
+const MAX_INPUT = 2 * PAGE_SIZE;
 
 let k: Kernel;
 beforeAll(async () => {
@@ -23,15 +22,15 @@ beforeAll(async () => {
 function corpus(kind: "xbzrle" | "rle", seed: number): Uint8Array[] {
   const r = rng(seed);
   const out: Uint8Array[] = [];
-  const a = new Uint8Array(PAGE), b = new Uint8Array(PAGE);
+  const a = new Uint8Array(PAGE_SIZE), b = new Uint8Array(PAGE_SIZE);
   while (out.length < 300) {
     if (kind === "xbzrle") {
       makePair(r, a, b);
-      const e = refXbzrleEncode(a, b, r() < 0.1 ? PAGE + 100 : PAGE); // some over 4096 bytes
+      const e = refXbzrleEncode(a, b, r() < 0.1 ? PAGE_SIZE + 100 : PAGE_SIZE); // some over 4096 bytes
       if (e instanceof Uint8Array) out.push(e);
     } else {
       makeRunPage(r, a);
-      const e = refRleEncode(a, PAGE + 100);
+      const e = refRleEncode(a, PAGE_SIZE + 100);
       if (e !== -1) out.push(e);
     }
   }
@@ -120,11 +119,11 @@ interface Target {
 
 function setup(): Target {
   const src = k.alloc(MAX_INPUT + 64, 64);
-  const area = k.alloc(GUARD + PAGE + GUARD, 64);
-  const copy = k.alloc(PAGE, 64);
+  const area = k.alloc(GUARD + PAGE_SIZE + GUARD, 64);
+  const copy = k.alloc(PAGE_SIZE, 64);
   const a = k.bytes(area);
   for (let i = 0; i < a.length; i++) a[i] = (i * 7) ^ 0x5a;
-  k.bytes(copy).set(a.subarray(GUARD, GUARD + PAGE));
+  k.bytes(copy).set(a.subarray(GUARD, GUARD + PAGE_SIZE));
   return { src, area, copy };
 }
 
@@ -136,7 +135,7 @@ function teardown(t: Target): void {
 
 function guardsIntact(area: Uint8Array): boolean {
   for (let i = 0; i < GUARD; i++) if (area[i] !== (((i * 7) ^ 0x5a) & 0xff)) return false;
-  for (let i = GUARD + PAGE; i < area.length; i++) if (area[i] !== (((i * 7) ^ 0x5a) & 0xff)) return false;
+  for (let i = GUARD + PAGE_SIZE; i < area.length; i++) if (area[i] !== (((i * 7) ^ 0x5a) & 0xff)) return false;
   return true;
 }
 
@@ -157,7 +156,7 @@ describe("decoder fuzzing (seeded)", () => {
         if (i % 50 === 0) {
           // through the public API with a foreign array: only XbzrleError may escape
           const input = src.slice(0, len);
-          const pageView = area.subarray(GUARD, GUARD + PAGE);
+          const pageView = area.subarray(GUARD, GUARD + PAGE_SIZE);
           try { got = k.xbzrleDecode(input, pageView); } catch (e) {
             if (!(e instanceof XbzrleError) || e.code !== "XBZRLE_CORRUPT") throw e;
             got = -1;
@@ -170,9 +169,9 @@ describe("decoder fuzzing (seeded)", () => {
           accepted++;
           if (accepted % 16 === 0) {
             const ref = refXbzrleDecode(src.subarray(0, len), copy) as [number, Uint8Array];
-            if (!Buffer.from(ref[1]).equals(Buffer.from(area.subarray(GUARD, GUARD + PAGE)))) throw new Error(`input ${i}: decoded page differs from the oracle's`);
+            if (!Buffer.from(ref[1]).equals(Buffer.from(area.subarray(GUARD, GUARD + PAGE_SIZE)))) throw new Error(`input ${i}: decoded page differs from the oracle's`);
           }
-          copy.set(area.subarray(GUARD, GUARD + PAGE));
+          copy.set(area.subarray(GUARD, GUARD + PAGE_SIZE));
         }
         if (i % 4 === 0 && !guardsIntact(area)) throw new Error(`input ${i}: guard bytes overwritten`);
       }
@@ -195,11 +194,11 @@ describe("decoder fuzzing (seeded)", () => {
     try {
       for (let i = 0; i < n; i++) {
         const len = mutate(r, seeds, src);
-        const want = refRleCheck(src, len) ? PAGE : -1;
+        const want = refRleCheck(src, len) ? PAGE_SIZE : -1;
         let got: number;
         if (i % 50 === 0) {
           const input = src.slice(0, len);
-          try { k.rleDecode(input, area.subarray(GUARD, GUARD + PAGE)); got = PAGE; } catch (e) {
+          try { k.rleDecode(input, area.subarray(GUARD, GUARD + PAGE_SIZE)); got = PAGE_SIZE; } catch (e) {
             if (!(e instanceof RleError) || e.code !== "RLE_CORRUPT") throw e;
             got = -1;
           }
@@ -211,9 +210,9 @@ describe("decoder fuzzing (seeded)", () => {
           accepted++;
           if (accepted % 16 === 0) {
             const ref = refRleDecode(src.subarray(0, len)) as Uint8Array;
-            if (!Buffer.from(ref).equals(Buffer.from(area.subarray(GUARD, GUARD + PAGE)))) throw new Error(`input ${i}: decoded page differs from the oracle's`);
+            if (!Buffer.from(ref).equals(Buffer.from(area.subarray(GUARD, GUARD + PAGE_SIZE)))) throw new Error(`input ${i}: decoded page differs from the oracle's`);
           }
-          copy.set(area.subarray(GUARD, GUARD + PAGE));
+          copy.set(area.subarray(GUARD, GUARD + PAGE_SIZE));
         }
         if (i % 4 === 0 && !guardsIntact(area)) throw new Error(`input ${i}: guard bytes overwritten`);
       }
@@ -233,8 +232,8 @@ describe("decoder fuzzing (seeded)", () => {
       const BATCH = 4;
       const enc = k.alloc(BATCH * MAX_INPUT, 64);
       const lens = k.alloc(BATCH * 4, 64);
-      const area = k.alloc(GUARD + BATCH * PAGE + GUARD, 64);
-      const before = k.alloc(BATCH * PAGE, 64);
+      const area = k.alloc(GUARD + BATCH * PAGE_SIZE + GUARD, 64);
+      const before = k.alloc(BATCH * PAGE_SIZE, 64);
       const a = k.bytes(area);
       for (let i = 0; i < a.length; i++) a[i] = (i * 7) ^ 0x5a;
       const e = k.bytes(enc), l = new Int32Array(k.memory.buffer, lens.ptr, BATCH), b = k.bytes(before);
@@ -250,14 +249,14 @@ describe("decoder fuzzing (seeded)", () => {
             valid.push(len === 0 || (codec === "xbzrle" ? refXbzrleCheck(one, len) >= 0 : refRleCheck(one, len)));
             off += len;
           }
-          b.set(a.subarray(GUARD, GUARD + BATCH * PAGE));
+          b.set(a.subarray(GUARD, GUARD + BATCH * PAGE_SIZE));
           const got = codec === "xbzrle" ? k.raw.xbzrleDecodePages(enc.ptr, lens.ptr, area.ptr + GUARD, BATCH) : k.raw.rleDecodePages(enc.ptr, lens.ptr, area.ptr + GUARD, BATCH);
           const firstBad = valid.indexOf(false);
           if (firstBad < 0) expect(got).toBe(off);
           else {
             if (got !== -1 - firstBad) throw new Error(`batch at ${done}: kernel ${got}, want ${-1 - firstBad}`);
             for (let p = firstBad; p < BATCH; p++) {
-              if (k.raw.pagesEqual(area.ptr + GUARD + p * PAGE, before.ptr + p * PAGE) !== 1) throw new Error(`batch at ${done}: page ${p} changed after the bad page`);
+              if (k.raw.pagesEqual(area.ptr + GUARD + p * PAGE_SIZE, before.ptr + p * PAGE_SIZE) !== 1) throw new Error(`batch at ${done}: page ${p} changed after the bad page`);
             }
           }
           if (!guardsIntactBatch(a, BATCH)) throw new Error(`batch at ${done}: guard bytes overwritten`);
@@ -271,6 +270,6 @@ describe("decoder fuzzing (seeded)", () => {
 
 function guardsIntactBatch(a: Uint8Array, pages: number): boolean {
   for (let i = 0; i < GUARD; i++) if (a[i] !== (((i * 7) ^ 0x5a) & 0xff)) return false;
-  for (let i = GUARD + pages * PAGE; i < a.length; i++) if (a[i] !== (((i * 7) ^ 0x5a) & 0xff)) return false;
+  for (let i = GUARD + pages * PAGE_SIZE; i < a.length; i++) if (a[i] !== (((i * 7) ^ 0x5a) & 0xff)) return false;
   return true;
 }

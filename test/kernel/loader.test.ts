@@ -29,3 +29,37 @@ describe("loadKernel", () => {
     expect(b.isZeroPage(b.bytes(rb))).toBe(true);
   });
 });
+
+describe("kernel builds", () => {
+  it("the kernel tests run against the debug build (PAGEWIRE_KERNEL=debug in vitest.config.ts)", async () => {
+    expect(process.env.PAGEWIRE_KERNEL).toBe("debug");
+    expect((await loadKernel()).build).toBe("debug");
+    expect((await createKernel({ shared: false })).build).toBe("debug");
+  });
+
+  it("a kernel assertion traps with its message in the debug build and is compiled out of the release build", async () => {
+    const debug = await createKernel({ build: "debug", shared: false });
+    const release = await createKernel({ build: "release", shared: false });
+    expect(release.build).toBe("release");
+    const bits = debug.alloc(64, 64, true); // 8 zero words
+    // words = 3 breaks the "whole 64-byte chunks" layout rule of assembly/bitmap.ts
+    expect(() => debug.raw.bitmapCount(bits.ptr, 3)).toThrowError(expect.objectContaining({
+      code: "KERNEL_ABORT", message: expect.stringMatching(/bitmap words not a multiple of 8 at assembly\/bitmap\.ts:\d+:\d+/),
+    }));
+    expect(debug.raw.bitmapCount(bits.ptr, 8)).toBe(0);
+    expect(release.raw.bitmapCount(release.alloc(64, 64, true).ptr, 3)).toBe(0);
+  });
+
+  it("PAGEWIRE_KERNEL names the build; an unknown name is an error", async () => {
+    const saved = process.env.PAGEWIRE_KERNEL;
+    try {
+      process.env.PAGEWIRE_KERNEL = "release";
+      expect((await createKernel({ shared: false })).build).toBe("release");
+      process.env.PAGEWIRE_KERNEL = "fast";
+      await expect(createKernel({ shared: false })).rejects.toMatchObject({ code: "KERNEL_BUILD" });
+      await expect(loadKernel({ shared: false })).rejects.toMatchObject({ code: "KERNEL_BUILD" });
+    } finally {
+      process.env.PAGEWIRE_KERNEL = saved;
+    }
+  });
+});

@@ -1,10 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { createPolicy, type RoundStats, type TerminationPolicy } from "../../src/index.js";
+import { createPolicy, PAGE_SIZE, type RoundStats, type TerminationPolicy } from "../../src/index.js";
 
-const PAGE = 4096;
 /** 1000 pages/s and a 300 ms downtime limit: threshold 300 pages = 1 228 800 B. */
 function stats(round: number, pendingPages: number, more: Partial<RoundStats> = {}): RoundStats {
-  return { round, pendingPages, pageSize: PAGE, guestPages: 100, pagesSent: 0, bandwidthBytesPerSecond: 1000 * PAGE, downtimeLimitMs: 300, ...more };
+  return { round, pendingPages, pageSize: PAGE_SIZE, guestPages: 100, pagesSent: 0, bandwidthBytesPerSecond: 1000 * PAGE_SIZE, downtimeLimitMs: 300, ...more };
 }
 
 function actions(p: TerminationPolicy, seq: RoundStats[]): string[] {

@@ -1,7 +1,6 @@
 // Seeded page-pair generators for the XBZRLE tests, fuzzing and benchmarks.
 import { randInt } from "./random.js";
-
-const PAGE = 4096;
+import { PAGE_SIZE } from "../../src/kernel/abi.js";
 
 /** Fills `page` with random bytes (4 at a time). */
 export function fillRandom(r: () => number, page: Uint8Array): void {
@@ -33,20 +32,20 @@ export function makePair(r: () => number, oldPage: Uint8Array, newPage: Uint8Arr
       break;
     case "few-bytes": {
       const n = 1 + randInt(r, 64);
-      for (let t = 0; t < n; t++) { const x = randInt(r, PAGE); newPage[x] = other(r, oldPage[x]); }
+      for (let t = 0; t < n; t++) { const x = randInt(r, PAGE_SIZE); newPage[x] = other(r, oldPage[x]); }
       break;
     }
     case "density": {
       const p = [0.01, 0.05, 0.1, 0.3, 0.5, 0.7, 0.9, 0.99][randInt(r, 8)];
-      for (let x = 0; x < PAGE; x++) if (r() < p) newPage[x] = randInt(r, 256); // may equal old
+      for (let x = 0; x < PAGE_SIZE; x++) if (r() < p) newPage[x] = randInt(r, 256); // may equal old
       break;
     }
     case "runs": {
       const n = 1 + randInt(r, 12);
       for (let t = 0; t < n; t++) {
         const len = 1 + randInt(r, r() < 0.5 ? 40 : 600);
-        const at = randInt(r, PAGE);
-        for (let x = at; x < Math.min(PAGE, at + len); x++) newPage[x] = other(r, oldPage[x]);
+        const at = randInt(r, PAGE_SIZE);
+        for (let x = at; x < Math.min(PAGE_SIZE, at + len); x++) newPage[x] = other(r, oldPage[x]);
       }
       break;
     }
@@ -59,15 +58,15 @@ export function makePair(r: () => number, oldPage: Uint8Array, newPage: Uint8Arr
       const diff = 20 + randInt(r, 200);
       const same = 1 + randInt(r, 3);
       const start = randInt(r, 8);
-      const stop = PAGE - randInt(r, 200);
+      const stop = PAGE_SIZE - randInt(r, 200);
       for (let x = start; x < stop; x++) if ((x - start) % (diff + same) < diff) newPage[x] = other(r, oldPage[x]);
       break;
     }
     case "edges": {
       if (r() < 0.7) newPage[0] = other(r, oldPage[0]);
-      if (r() < 0.7) newPage[PAGE - 1] = other(r, oldPage[PAGE - 1]);
+      if (r() < 0.7) newPage[PAGE_SIZE - 1] = other(r, oldPage[PAGE_SIZE - 1]);
       const n = randInt(r, 4);
-      for (let t = 0; t < n; t++) { const x = randInt(r, 32); newPage[x] = other(r, oldPage[x]); newPage[PAGE - 1 - x] = other(r, oldPage[PAGE - 1 - x]); }
+      for (let t = 0; t < n; t++) { const x = randInt(r, 32); newPage[x] = other(r, oldPage[x]); newPage[PAGE_SIZE - 1 - x] = other(r, oldPage[PAGE_SIZE - 1 - x]); }
       break;
     }
   }
@@ -78,8 +77,8 @@ export function makePair(r: () => number, oldPage: Uint8Array, newPage: Uint8Arr
 export function makeRunPage(r: () => number, page: Uint8Array): void {
   let x = 0;
   const values = [0, 0xcc, 0xff, randInt(r, 256)];
-  while (x < PAGE) {
-    const len = Math.min(PAGE - x, r() < 0.5 ? 1 + randInt(r, 12) : 1 + randInt(r, 400));
+  while (x < PAGE_SIZE) {
+    const len = Math.min(PAGE_SIZE - x, r() < 0.5 ? 1 + randInt(r, 12) : 1 + randInt(r, 400));
     if (r() < 0.6) page.fill(values[randInt(r, values.length)], x, x + len);
     else for (let t = x; t < x + len; t++) page[t] = randInt(r, r() < 0.5 ? 4 : 256);
     x += len;

@@ -1,7 +1,6 @@
 // Plain-TS reference XBZRLE and RLE codecs, written from the grammars at the top of
 // assembly/xbzrle.ts and assembly/rle.ts one byte at a time: the oracles of the tests.
-
-const PAGE = 4096;
+import { PAGE_SIZE } from "../../src/kernel/abi.js";
 
 function putLength(out: number[], n: number): void {
   if (n < 0x80) out.push(n);
@@ -9,22 +8,22 @@ function putLength(out: number[], n: number): void {
 }
 
 /** QEMU's portable encoder, byte by byte: the encoding, 0 (identical) or -1 (overflow). */
-export function refXbzrleEncode(oldPage: Uint8Array, newPage: Uint8Array, dlen = PAGE): Uint8Array | 0 | -1 {
+export function refXbzrleEncode(oldPage: Uint8Array, newPage: Uint8Array, dlen = PAGE_SIZE): Uint8Array | 0 | -1 {
   const out: number[] = [];
   let i = 0;
   for (;;) {
     if (out.length + 2 > dlen) return -1;
     let j = i;
-    while (j < PAGE && oldPage[j] === newPage[j]) j++;
-    if (j === PAGE) return i === 0 ? 0 : Uint8Array.from(out);
+    while (j < PAGE_SIZE && oldPage[j] === newPage[j]) j++;
+    if (j === PAGE_SIZE) return i === 0 ? 0 : Uint8Array.from(out);
     putLength(out, j - i);
     if (out.length + 2 > dlen) return -1;
     let k = j;
-    while (k < PAGE && oldPage[k] !== newPage[k]) k++;
+    while (k < PAGE_SIZE && oldPage[k] !== newPage[k]) k++;
     putLength(out, k - j);
     if (out.length + (k - j) > dlen) return -1;
     for (let x = j; x < k; x++) out.push(newPage[x]);
-    if (k === PAGE) return Uint8Array.from(out);
+    if (k === PAGE_SIZE) return Uint8Array.from(out);
     i = k;
   }
 }
@@ -51,11 +50,11 @@ export function refXbzrleDecode(src: Uint8Array, page: Uint8Array): [number, Uin
     const z = getLength();
     if (z < 0 || (!first && z === 0)) return -1;
     d += z;
-    if (d > PAGE) return -1;
+    if (d > PAGE_SIZE) return -1;
     if (slen - i < 2) return -1;
     const n = getLength();
     if (n <= 0) return -1;
-    if (d + n > PAGE || i + n > slen) return -1;
+    if (d + n > PAGE_SIZE || i + n > slen) return -1;
     dst.set(src.subarray(i, i + n), d);
     d += n;
     i += n;
@@ -64,24 +63,24 @@ export function refXbzrleDecode(src: Uint8Array, page: Uint8Array): [number, Uin
 }
 
 /** The RLE encoder's rule, byte by byte: the encoding or -1 when longer than dlen. */
-export function refRleEncode(page: Uint8Array, dlen = PAGE): Uint8Array | -1 {
+export function refRleEncode(page: Uint8Array, dlen = PAGE_SIZE): Uint8Array | -1 {
   const out: number[] = [];
   const runAt = (x: number) => {
-    if (x + 8 > PAGE) return false;
+    if (x + 8 > PAGE_SIZE) return false;
     for (let t = 1; t < 8; t++) if (page[x + t] !== page[x]) return false;
     return true;
   };
   let i = 0;
-  while (i < PAGE) {
+  while (i < PAGE_SIZE) {
     if (runAt(i)) {
       let e = i + 1;
-      while (e < PAGE && page[e] === page[i]) e++;
+      while (e < PAGE_SIZE && page[e] === page[i]) e++;
       putLength(out, ((e - i) << 1) | 1);
       out.push(page[i]);
       i = e;
     } else {
       let e = i + 1;
-      while (e < PAGE && !runAt(e)) e++;
+      while (e < PAGE_SIZE && !runAt(e)) e++;
       putLength(out, (e - i) << 1);
       for (let x = i; x < e; x++) out.push(page[x]);
       i = e;
@@ -93,10 +92,10 @@ export function refRleEncode(page: Uint8Array, dlen = PAGE): Uint8Array | -1 {
 
 /** The RLE grammar's decoder: the page or -1. */
 export function refRleDecode(src: Uint8Array): Uint8Array | -1 {
-  const dst = new Uint8Array(PAGE);
+  const dst = new Uint8Array(PAGE_SIZE);
   let i = 0, d = 0;
   while (i < src.length) {
-    if (d === PAGE) return -1;
+    if (d === PAGE_SIZE) return -1;
     let h = src[i];
     if (h >= 0x80) {
       if (i + 1 >= src.length) return -1;
@@ -106,7 +105,7 @@ export function refRleDecode(src: Uint8Array): Uint8Array | -1 {
       i += 2;
     } else i += 1;
     const n = h >> 1;
-    if (n === 0 || d + n > PAGE) return -1;
+    if (n === 0 || d + n > PAGE_SIZE) return -1;
     if (h & 1) {
       if (i >= src.length) return -1;
       dst.fill(src[i], d, d + n);
@@ -118,7 +117,7 @@ export function refRleDecode(src: Uint8Array): Uint8Array | -1 {
     }
     d += n;
   }
-  return d === PAGE ? dst : -1;
+  return d === PAGE_SIZE ? dst : -1;
 }
 
 /** QEMU's XBZRLE decoder rules without writing: the end offset or -1. */
@@ -131,11 +130,11 @@ export function refXbzrleCheck(src: Uint8Array, slen = src.length): number {
     if (z >= 0x80) { if (src[i + 1] & 0x80) return -1; z = (z & 0x7f) | (src[i + 1] << 7); i += 2; } else i += 1;
     if (!first && z === 0) return -1;
     d += z;
-    if (d > PAGE) return -1;
+    if (d > PAGE_SIZE) return -1;
     if (slen - i < 2) return -1;
     let n = src[i];
     if (n >= 0x80) { if (src[i + 1] & 0x80) return -1; n = (n & 0x7f) | (src[i + 1] << 7); i += 2; } else i += 1;
-    if (n === 0 || d + n > PAGE || i + n > slen) return -1;
+    if (n === 0 || d + n > PAGE_SIZE || i + n > slen) return -1;
     d += n;
     i += n;
   }
@@ -146,7 +145,7 @@ export function refXbzrleCheck(src: Uint8Array, slen = src.length): number {
 export function refRleCheck(src: Uint8Array, slen = src.length): boolean {
   let i = 0, d = 0;
   while (i < slen) {
-    if (d === PAGE) return false;
+    if (d === PAGE_SIZE) return false;
     let h = src[i];
     if (h >= 0x80) {
       if (i + 1 >= slen) return false;
@@ -156,11 +155,11 @@ export function refRleCheck(src: Uint8Array, slen = src.length): boolean {
       i += 2;
     } else i += 1;
     const n = h >> 1;
-    if (n === 0 || d + n > PAGE) return false;
+    if (n === 0 || d + n > PAGE_SIZE) return false;
     const data = h & 1 ? 1 : n;
     if (i + data > slen) return false;
     i += data;
     d += n;
   }
-  return d === PAGE;
+  return d === PAGE_SIZE;
 }

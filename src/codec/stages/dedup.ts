@@ -2,7 +2,8 @@
 // another at the same destination) is sent as a reference, guest:u16 reserved:u16
 // page:u32, and applied by copying the referenced page. The index learns what every
 // destination page will hold in the order records are emitted (encode-pipeline.ts).
-import { DEDUP_NONE, type DedupIndex } from "../dedup-index.js";
+import { DEDUP_NONE } from "../../kernel/abi.js";
+import type { DedupIndex } from "../dedup-index.js";
 import { RecordError, RecordKind } from "../../wire/page-record.js";
 import type { ApplyTarget } from "./apply-target.js";
 

@@ -6,7 +6,8 @@
 import type { KernelRegion } from "../../kernel/heap.js";
 import { PAGE_SIZE, type Kernel } from "../../kernel/kernel.js";
 import { decodeXbzrle } from "../xbzrle.js";
-import { SAVE_MISS_INSERTED, type XbzrleCache } from "../xbzrle-cache.js";
+import { SAVE_MISS_INSERTED } from "../../kernel/abi.js";
+import type { XbzrleCache } from "../xbzrle-cache.js";
 import { updatePage, type ApplyTarget } from "./apply-target.js";
 
 /** Per packed page: lengths[j] > 0 bytes in bodies[j]; 0 identical to the cached copy; < 0 no delta (cache miss, overflow). */

@@ -2,11 +2,12 @@
 // record with no payload, ahead of the batch's other records, and applied by writing zeros.
 import type { DirtyBitmap } from "../../kernel/dirty-bitmap.js";
 import type { Kernel } from "../../kernel/kernel.js";
-import { PAGE_BYTES, RecordKind, type PageRecordWriter } from "../../wire/page-record.js";
+import { PAGE_SIZE } from "../../kernel/abi.js";
+import { RecordKind, type PageRecordWriter } from "../../wire/page-record.js";
 import type { ApplyTarget } from "./apply-target.js";
 import { SKIP } from "./unchanged.js";
 
-const ZERO_PAGE = new Uint8Array(PAGE_BYTES);
+const ZERO_PAGE = new Uint8Array(PAGE_SIZE);
 
 /**
  * Emits a ZERO record for each batch page not already SKIP whose snapshot (at `snapshot`
