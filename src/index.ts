@@ -68,7 +68,7 @@ export { TokenBucket } from "./transport/rate-limit.js";
 export { FrameError, FrameType, PROTOCOL_VERSION, type FrameKey } from "./wire/frame.js";
 export { frameKey } from "./wire/hmac.js";
 export { realClock, type Clock } from "./util/clock.js";
-// workloads, traces and the virtual-time simulator (issue 7)
+// workloads, traces and the virtual-time simulator
 export { createWorkload, listWorkloads, type WorkloadInfo } from "./workload/registry.js";
 export { SyntheticWorkload, type WorkloadOptions } from "./workload/synthetic.js";
 export { CONTENT_MODELS, fillContent, type ContentModel } from "./workload/content.js";

@@ -9,9 +9,10 @@ import { simulateCommand } from "./commands/simulate.js";
 import { compareCommand } from "./commands/compare.js";
 import { benchCommand } from "./commands/bench.js";
 import { recordCommand } from "./commands/record.js";
+import { resolveCommand } from "./commands/resolve.js";
 import { UsageError, type Command } from "./usage.js";
 
-const COMMANDS: Command[] = [selfcheckCommand, simulateCommand, compareCommand, benchCommand, recordCommand, sendCommand, receiveCommand, migrateQemuCommand];
+const COMMANDS: Command[] = [selfcheckCommand, simulateCommand, compareCommand, benchCommand, recordCommand, sendCommand, receiveCommand, resolveCommand, migrateQemuCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

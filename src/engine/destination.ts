@@ -103,6 +103,11 @@ export class MigrationDestination {
     return this.#state;
   }
 
+  /** Pages the destination still misses (post-copy); 0 otherwise. */
+  get missingPages(): number {
+    return this.#missing?.count() ?? 0;
+  }
+
   /** True once the destination guest may run (after the post-copy switch or the activation). */
   get running(): boolean {
     return this.#state === "postcopy" || this.#state === "postcopy-paused" || this.#state === "active" || (this.#state === "in-doubt" && this.#missing !== null);

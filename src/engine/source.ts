@@ -483,7 +483,8 @@ export class MigrationSource {
     }
     if (ack.digest !== complete.digest) throw new ProtocolError("DIGEST_MISMATCH", `destination acknowledged digest ${ack.digest}, source has ${complete.digest}`);
     this.#state = "committed"; // the decision: from here the source never resumes
-    await link.ch.sendMessage(Message.ACTIVATE, undefined);
+    // a failed send is not the answer: what the destination said (ACTIVATED, ABORT or nothing) is
+    await link.ch.sendMessage(Message.ACTIVATE, undefined).catch(() => {});
     await this.#within(link.inbox.activated, t?.activation, "ACTIVATION");
   }
 

@@ -11,7 +11,8 @@
 // fails after the page count was read creates nothing).
 import { randomBytes } from "node:crypto";
 import {
-  closeSync, constants, fchmodSync, fstatSync, fsyncSync, ftruncateSync, linkSync, lstatSync, openSync, readdirSync, readSync, renameSync, unlinkSync, writeSync,
+  closeSync, constants, fchmodSync, fstatSync, fsyncSync, ftruncateSync, linkSync, lstatSync, openSync, readdirSync, readFileSync, readSync,
+  renameSync, unlinkSync, writeFileSync, writeSync,
 } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { PagewireError, PagewireRangeError } from "../errors.js";
@@ -25,6 +26,11 @@ export interface TemporaryOptions {
   replace?: boolean;
   /** The temporary's file name in the final path's directory (default `.NAME.partial-` + 16 random hex digits). */
   name?: string;
+}
+
+/** Where a destination keeps received memory whose migration is in doubt (see `pagewire resolve`). */
+export function inDoubtPath(path: string): string {
+  return `${path}.in-doubt`;
 }
 
 /** The prefix of a destination's temporary names for `path` (its random part follows). */
@@ -213,6 +219,57 @@ export class FileMemory implements GuestMemory, PageRangeReader {
       }
     }
     this.#final = null;
+  }
+
+  /**
+   * Destination in doubt: keeps the received memory at `inDoubtPath(final)` (never replacing
+   * a file there) with a note beside it, for `pagewire resolve` to commit or discard.
+   * Returns the kept path.
+   */
+  keepInDoubt(note: { missingPages: number; reason: string }): string {
+    const final = this.#final;
+    if (!final) throw new PagewireError("FILE_CLOSED", `memory file ${this.path} has no destination to keep`);
+    const fd = this.#file();
+    fsyncSync(fd);
+    const kept = inDoubtPath(final);
+    linkSync(this.path, kept); // fails if one is there already: an earlier migration's is not replaced
+    unlinkSync(this.path);
+    writeFileSync(`${kept}.json`, JSON.stringify({ ...note, pageCount: this.pageCount, replace: this.#replace }) + "\n", { mode: 0o600, flag: "wx" });
+    this.#final = null;
+    syncDirectory(dirname(final));
+    return kept;
+  }
+
+  /**
+   * Settles memory kept in doubt for `path`: "commit" puts it at `path` (never over an
+   * existing file unless it was received with replace), "abort" removes it. Refuses to
+   * commit memory that still misses pages (a post-copy cut short).
+   */
+  static resolveInDoubt(path: string, decision: "commit" | "abort"): void {
+    const kept = inDoubtPath(path);
+    let note: { missingPages?: number; replace?: boolean };
+    try {
+      note = JSON.parse(readFileSync(`${kept}.json`, "utf8"));
+      lstatSync(kept);
+    } catch (cause) {
+      throw new PagewireError("NOT_IN_DOUBT", `no migration in doubt for ${path} (${kept} and its note are not both there)`, { cause });
+    }
+    if (decision === "abort") {
+      unlinkSync(kept);
+    } else {
+      if ((note.missingPages ?? 0) > 0) throw new PagewireError("RESOLVE_REFUSED", `${kept} still misses ${note.missingPages} pages (post-copy was cut short): it cannot be committed`);
+      if (note.replace) renameSync(kept, path);
+      else {
+        try {
+          linkSync(kept, path);
+        } catch (cause) {
+          throw new PagewireError("OUT_EXISTS", `${path} exists; the received memory stays in ${kept}`, { cause });
+        }
+        unlinkSync(kept);
+      }
+    }
+    unlinkSync(`${kept}.json`);
+    syncDirectory(dirname(path));
   }
 
   /** True once a destination's temporary exists on disk (it is created on first use). */

@@ -4,9 +4,10 @@
 //   baseline: H[i] = XXH3-128(page i)                       (16 bytes per page)
 //   harvest:  for every page: h = XXH3-128(page i); h != H[i] -> set bit i; H[i] = h
 //
-// A page counts as dirty when its content differs from the previous scan (a write of the
-// same bytes, or a change and change back between scans, is not seen — which is what a
-// migration wants). Cost per harvest: one read of all guest memory, in the kernel
+// A page counts as dirty when its content differs from the baseline: the previous scan,
+// or what the engine last sent of it (observe() stores the hash of the bytes sent, so a
+// page read while changing is compared with what the destination holds). A write of the
+// same bytes is not seen — which is what a migration wants. Cost per harvest: one read of all guest memory, in the kernel
 // (assembly/pagehash.ts scanChangedPages). Memory outside the kernel is scanned through
 // a window copied in (adds one memcpy of the guest).
 import { PagewireRangeError } from "../errors.js";

@@ -1,12 +1,17 @@
-// The three pluggable pre-copy decisions and what the engine hands each of them.
+// The three pluggable pre-copy decisions and what the round driver (engine/precopy-rounds.ts)
+// hands each of them.
 //
-//   round r:  harvest ──► history.recordRound(harvest)          (r ≥ 1)
-//             candidates = harvest ∪ deferred(r-1)              (r = 0: every page)
+//   round r:  candidates = harvest(r-1) ∪ deferred(r-1)         (r = 0: every page)
 //             selection.select(ctx, {send, defer})  ──► send pages, history.markSent(send, r)
+//             harvest ──► history.recordRound(harvest)
 //             termination.decide(stats)  ── "continue" ─► round r + 1
 //                                        ── "sync"     ─► harvest again, decide({ afterSync: true })
-//                                        ── "stop"     ─► stop-and-copy: select({ lastRound: true }) sends all
-//             nonConvergence.check(period) each sync period ─► none | throttle(%) | postcopy | stop
+//                                        ── "stop"     ─► stop-and-copy: the engine sends every pending page
+//             nonConvergence.check(period) each round ─► none | throttle(%) | postcopy | stop
+//
+// `lastRound` is true only where a caller asks a policy about the stop-and-copy round
+// (simulatePolicyRounds does, to check that no policy defers there); the engine sends
+// every pending page then without asking.
 import type { DirtyBitmap } from "../kernel/dirty-bitmap.js";
 import type { PageHistory } from "./page-history.js";
 
@@ -25,7 +30,7 @@ export interface SelectionContext {
   history: PageHistory;
   /** True in round 0. */
   firstRound: boolean;
-  /** True in the stop-and-copy round: every policy then sends every candidate. */
+  /** True when asked about the stop-and-copy round: a policy must then send every candidate. */
   lastRound: boolean;
   /** Pages dirtied again since this round's harvest (a peek at the live log: Xen's to_skip). Optional. */
   redirtied?: DirtyBitmap;

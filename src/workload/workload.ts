@@ -1,4 +1,4 @@
-// Synthetic guest workloads (issue: workloads, simulator and CLI). A workload is a
+// Synthetic guest workloads. A workload is a
 // deterministic function of its seed and the guest time it has run: the simulator
 // advances it in virtual time, a Worker guest advances it in wall time.
 

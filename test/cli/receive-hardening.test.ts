@@ -1,4 +1,4 @@
-// `pagewire receive` against the attacks and accidents of issue 13: each runs the built
+// `pagewire receive` against the attacks and accidents a receiver must survive: each runs the built
 // CLI and checks the exit code, the one-line message, and that no temporary or lock
 // file is left in the output's directory.
 import { spawn, spawnSync, execFileSync, type ChildProcess } from "node:child_process";
@@ -91,6 +91,7 @@ function keyFile(name = "psk", text = "a pre-shared key, 32 bytes long!"): strin
 async function idleConnection(port: number) {
   const socket = net.connect(port, "127.0.0.1");
   socket.on("error", () => {});
+  socket.resume(); // read (and drop) the receiver's CHALLENGE, so that its close is seen
   await new Promise((r) => socket.once("connect", r));
   const closed = new Promise<number>((r) => socket.once("close", () => r(Date.now())));
   return { socket, closed };

@@ -1,4 +1,4 @@
-// Found by the browser demo (issue 8): in hybrid mode a page dirtied during pre-copy but
+// A regression the browser demo found: in hybrid mode a page dirtied during pre-copy but
 // rewritten with the content already sent is pending at the post-copy switch; the encode
 // pipeline skipped it as unchanged (no record), so the destination waited for it forever
 // and failed with "post-copy ended with N pages still missing".

@@ -1,11 +1,12 @@
 import { accessSync, constants, lstatSync, readFileSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { MigrationDestination, type DestinationResult } from "../../engine/destination.js";
+import { MigrationInDoubtError } from "../../engine/ownership.js";
 import { PagewireError } from "../../errors.js";
 import { PAGE_SIZE, type Kernel } from "../../kernel/kernel.js";
 import { createKernel } from "../../kernel/loader.js";
 import { lockFile } from "../../memory/file-lock.js";
-import { FileMemory } from "../../memory/file-memory.js";
+import { FileMemory, inDoubtPath } from "../../memory/file-memory.js";
 import { TcpListener, type TcpTransport } from "../../transport/tcp.js";
 import type { Transport } from "../../transport/transport.js";
 import type { FrameKey } from "../../wire/frame.js";
@@ -16,13 +17,17 @@ import { UsageError, type Command } from "../usage.js";
 const DEFAULT_MAX_MEMORY = 64 * 2 ** 30;
 const DEFAULT_HANDSHAKE_SECONDS = 10;
 const DEFAULT_MAX_PENDING = 4;
+const DEFAULT_RECONNECT_WINDOW = 30;
+/** Exit code of a migration left in doubt (see `pagewire resolve`). */
+export const EXIT_IN_DOUBT = 3;
 /** After SIGINT/SIGTERM, how long the destination may take to abort before the process exits anyway. */
 const STOP_GRACE_MS = 2000;
 
 const HELP = `usage: pagewire receive --listen HOST:PORT --out FILE
                         (--key FILE | --tls-client-ca FILE | --insecure) [--force]
                         [--max-memory SIZE] [--tls-cert FILE --tls-key FILE]
-                        [--handshake-timeout SECONDS] [--max-pending N] [--json]
+                        [--handshake-timeout SECONDS] [--max-pending N]
+                        [--reconnect-window SECONDS] [--json]
 
 Waits for one migration on HOST:PORT and writes the received memory to FILE. FILE is
 written only on commit: the memory goes to a temporary file beside it (random name,
@@ -46,9 +51,18 @@ HELLO within the handshake timeout) are closed, one line each on stderr.
                          (default ${DEFAULT_HANDSHAKE_SECONDS})
   --max-pending N        at most N connections wait for their handshake; more are
                          closed at once (default ${DEFAULT_MAX_PENDING})
+  --reconnect-window S   after a lost connection, wait S seconds for the sender to come
+                         back and settle the migration (default ${DEFAULT_RECONNECT_WINDOW})
   --json                 print the result as JSON
 
-Exit 0 on commit, 1 on failure (one line), 2 on usage errors, 130/143 on SIGINT/SIGTERM.`;
+A connection lost after this side acknowledged the commit is not a failure: the sender
+comes back (within the window) and says whether it committed. If it does not, the
+migration is in doubt: the memory is kept in FILE.in-doubt, the exit code is 3, and
+'pagewire resolve --out FILE --commit' (or --abort) settles it once the sender's
+outcome is known.
+
+Exit 0 on commit, 1 on failure (one line), 2 on usage errors, 3 in doubt, 130/143 on
+SIGINT/SIGTERM.`;
 
 export const receiveCommand: Command = {
   name: "receive",
@@ -59,7 +73,8 @@ export const receiveCommand: Command = {
       listen: { type: "string" }, out: { type: "string" }, key: { type: "string" },
       "tls-cert": { type: "string" }, "tls-key": { type: "string" }, "tls-client-ca": { type: "string" },
       insecure: { type: "boolean" }, force: { type: "boolean" }, "max-memory": { type: "string" },
-      "handshake-timeout": { type: "string" }, "max-pending": { type: "string" }, json: { type: "boolean" },
+      "handshake-timeout": { type: "string" }, "max-pending": { type: "string" }, "reconnect-window": { type: "string" },
+      json: { type: "boolean" },
     });
     const [host, port] = parseHostPort(o.listen, "--listen");
     if (!o.out) throw new UsageError("--out FILE is required");
@@ -73,6 +88,7 @@ export const receiveCommand: Command = {
     if (maxMemory < PAGE_SIZE) throw new UsageError(`--max-memory: ${maxMemory} bytes is less than one page (${PAGE_SIZE})`);
     const handshakeSeconds = o["handshake-timeout"] === undefined ? DEFAULT_HANDSHAKE_SECONDS : parseDuration(o["handshake-timeout"], "--handshake-timeout");
     if (!(handshakeSeconds > 0)) throw new UsageError("--handshake-timeout must be > 0");
+    const reconnectWindow = o["reconnect-window"] === undefined ? DEFAULT_RECONNECT_WINDOW : parseDuration(o["reconnect-window"], "--reconnect-window");
     const maxPending = o["max-pending"] === undefined ? DEFAULT_MAX_PENDING : parseNumber(o["max-pending"], "--max-pending", { min: 1, integer: true });
     const tls = o["tls-cert"]
       ? {
@@ -126,9 +142,13 @@ export const receiveCommand: Command = {
       listener.server.on("drop", (d?: { remoteAddress?: string; remotePort?: number }) => note(`${d?.remoteAddress}:${d?.remotePort}: refused: ${maxPending} connections already wait for their handshake`));
       listener.server.on("tlsClientError", (err: Error, socket: { remoteAddress?: string; remotePort?: number }) => note(`${socket.remoteAddress}:${socket.remotePort}: refused: TLS handshake failed: ${oneLine(err.message)}`));
       console.error(`pagewire receive: listening on ${host}:${listener.port}`);
+      let destination: MigrationDestination | null = null;
       const session = acceptSession(listener, {
-        kernel, key, handshakeSeconds,
-        onClaim: (stop) => (interrupt = stop),
+        kernel, key, handshakeSeconds, reconnectWindow,
+        onClaim: (stop, claimed) => {
+          interrupt = stop;
+          destination = claimed;
+        },
         memory: (pages) => {
           if (pages * PAGE_SIZE > maxMemory) {
             throw new PagewireError("MEMORY_TOO_LARGE", `source memory of ${pages * PAGE_SIZE} bytes (${pages} pages, ${formatBytes(pages * PAGE_SIZE)}) exceeds --max-memory ${maxMemory} bytes`);
@@ -140,6 +160,16 @@ export const receiveCommand: Command = {
       try {
         result = await session;
       } catch (err) {
+        if (err instanceof MigrationInDoubtError && !stopping) {
+          // neither side may run the guest: keep what was received for `pagewire resolve`
+          const missing = (destination as MigrationDestination | null)?.missingPages ?? 0;
+          const kept = (memory as FileMemory | null)?.keepInDoubt({ missingPages: missing, reason: err.message });
+          console.error(`pagewire: in doubt: ${oneLine(err.message)}`);
+          console.error(kept
+            ? `pagewire: the received memory is kept in ${kept}${missing ? ` (${missing} pages missing: only the sender can complete it)` : ""}; once the sender says how it ended, run 'pagewire resolve --out ${out} --commit' (it committed) or '--abort'`
+            : `pagewire: nothing was received; the sender decides alone`);
+          return EXIT_IN_DOUBT;
+        }
         if (!stopping) throw err;
         console.error(`pagewire: ${stopped(stopping)}`);
         return exitCodeFor(stopping);
@@ -162,8 +192,10 @@ interface SessionOptions {
   kernel: Kernel;
   key: FrameKey | undefined;
   handshakeSeconds: number;
+  /** Seconds the session's destination waits for its source to come back after a lost connection. */
+  reconnectWindow: number;
   /** Called when a connection claims the session, with a function that makes its destination fail with the given error. */
-  onClaim: (interrupt: (err: Error) => void) => void;
+  onClaim: (interrupt: (err: Error) => void, destination: MigrationDestination) => void;
   /** Called once, for the connection that claimed the session (its HELLO verified). */
   memory: (pageCount: number) => FileMemory;
 }
@@ -171,14 +203,23 @@ interface SessionOptions {
 /**
  * Accepts connections until one claims the session, and resolves or rejects with that
  * migration. A connection claims the session when the destination asks for memory: its
- * HELLO passed the frame checks (checksum, HMAC with a key). Then the listener closes
- * and every other connection is dropped. Connections that fail before (bad key,
- * garbage, no HELLO within the handshake timeout) are closed and logged; the loop goes on.
+ * HELLO passed the frame checks (checksum, HMAC with a key). Then every other connection
+ * in its handshake is dropped, and later connections go to the session's destination: a
+ * source that lost its connection comes back with RESUME (which the destination checks).
+ * Connections that fail before (bad key, garbage, no HELLO within the handshake timeout)
+ * are closed and logged; the loop goes on. The listener closes when the session ends.
  */
 function acceptSession(listener: TcpListener, o: SessionOptions): Promise<DestinationResult> {
   return new Promise((resolveSession, rejectSession) => {
     let claimed: TcpTransport | null = null;
     let spare: Kernel | null = o.kernel;
+    /** Connections after the claim, for the session's destination (a source resuming). */
+    const resumes: TcpTransport[] = [];
+    const resumeWaiters: Array<(t: TcpTransport) => void> = [];
+    const nextResume = (): Promise<Transport> => {
+      const t = resumes.shift();
+      return t ? Promise.resolve(t) : new Promise((resolve) => resumeWaiters.push(resolve));
+    };
     /** Connections still in their handshake, with the reason they will be refused (once set). */
     const pending = new Map<TcpTransport, string | null>();
 
@@ -187,14 +228,13 @@ function acceptSession(listener: TcpListener, o: SessionOptions): Promise<Destin
       const kernel = spare ?? (await createKernel());
       spare = null;
       const transport = interruptible(t);
-      const destination = new MigrationDestination({
-        kernel, transport, key: o.key,
+      const destination: MigrationDestination = new MigrationDestination({
+        kernel, transport, key: o.key, accept: nextResume, timeouts: { reconnectWindow: o.reconnectWindow },
         memory: (pages) => {
           if (claimed) throw new PagewireError("SESSION_TAKEN", "another sender was accepted first");
           claimed = t;
-          o.onClaim(transport.interrupt);
+          o.onClaim(transport.interrupt, destination);
           pending.delete(t);
-          listener.close();
           for (const other of pending.keys()) {
             pending.set(other, "another sender was accepted");
             other.destroy();
@@ -207,7 +247,12 @@ function acceptSession(listener: TcpListener, o: SessionOptions): Promise<Destin
     };
 
     const start = (t: TcpTransport) => {
-      if (claimed) return t.destroy();
+      if (claimed) {
+        const w = resumeWaiters.shift();
+        if (w) w(t);
+        else resumes.push(t);
+        return;
+      }
       pending.set(t, null);
       const timer = setTimeout(() => {
         if (!pending.has(t)) return;
@@ -217,11 +262,16 @@ function acceptSession(listener: TcpListener, o: SessionOptions): Promise<Destin
       serve(t).then(
         (result) => {
           clearTimeout(timer);
+          listener.close();
           resolveSession(result);
         },
         (err: unknown) => {
           clearTimeout(timer);
-          if (claimed === t) return rejectSession(err);
+          if (claimed === t) {
+            listener.close();
+            for (const r of resumes.splice(0)) r.destroy();
+            return rejectSession(err);
+          }
           const reason = pending.get(t) ?? oneLine((err as Error)?.message ?? String(err));
           pending.delete(t);
           note(`${t.peer}: refused: ${reason}`);
@@ -230,7 +280,7 @@ function acceptSession(listener: TcpListener, o: SessionOptions): Promise<Destin
     };
 
     void (async () => {
-      // never ends: after the claim the listener is closed and accept() stays pending
+      // never ends: once the session ends the listener is closed and accept() stays pending
       for (;;) start(await listener.accept());
     })();
   });

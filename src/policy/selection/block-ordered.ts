@@ -15,7 +15,7 @@ export interface BlockOrderedOptions {
  * (heat > 0.5) are deferred whole; the other blocks' candidates are sent coldest block
  * first (ties by address), so the pages most likely to stay clean go out before the
  * round's end. The first round sends everything in address order; the last sends all.
- * // see: Das et al. 2015, block-ordered pre-copy page transfer (as summarised in issue 5)
+ * // see: Das et al. 2015, block-ordered pre-copy page transfer (the heat rule is this project's)
  */
 export class BlockOrderedSelection extends SelectionPolicyBase {
   static readonly policyName = "block-ordered";

@@ -7,8 +7,8 @@ import { SelectionPolicyBase } from "./base.js";
  * and the current round (the two latest harvests) is a frequently written page; it joins
  * the `to_delay` set and from then on is deferred every round until the last round
  * (stop-and-copy), which sends it once. Other candidates are sent.
- * // see: the DPDT `to_delay` rule as stated in issue 5 of this project (delay pages
- * //      dirty in two consecutive rounds to the last iteration)
+ * // see: Chen et al., DPDT: the `to_delay` rule (delay pages dirty in two consecutive
+ * //      rounds to the last iteration), as this project specifies it
  */
 export class DpdtSelection extends SelectionPolicyBase {
   static readonly policyName = "dpdt";
