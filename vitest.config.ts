@@ -20,7 +20,14 @@ export default defineConfig({
     reporters: ["default"],
     projects: [
       { extends: true, test: { name: "kernel", include: KERNEL_TESTS, env: { PAGEWIRE_KERNEL: "debug" } } },
-      { extends: true, test: { name: "release", include: ["test/**/*.test.ts"], exclude: [...configDefaults.exclude, ...KERNEL_TESTS] } },
+      {
+        extends: true,
+        test: {
+          name: "release",
+          include: ["test/**/*.test.ts"],
+          exclude: [...configDefaults.exclude, ...KERNEL_TESTS],
+        },
+      },
     ],
   },
 });

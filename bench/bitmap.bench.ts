@@ -2,7 +2,21 @@
 // roaring-wasm, in one process.  Run: npx tsx bench/bitmap.bench.ts [--quick]
 import RoaringWasm from "roaring-wasm";
 import { DirtyBitmap, loadKernel, PAGE_SIZE, type Kernel } from "../src/index.js";
-import { mbps, printTable, printTargets, round, target, time, timeMemcpy, verify, writeResults, type Target, type Timing, QUICK, rng } from "./harness.js";
+import {
+  mbps,
+  printTable,
+  printTargets,
+  round,
+  target,
+  time,
+  timeMemcpy,
+  verify,
+  writeResults,
+  type Target,
+  type Timing,
+  QUICK,
+  rng,
+} from "./harness.js";
 
 const BITMAP_PAGES = 1 << 24; // a 64 GiB guest
 const DENSITIES = [0.0005, 0.01, 0.1, 0.5];
@@ -13,7 +27,7 @@ const SCAN_PAGES = QUICK ? 16384 : 65536; // 256 MiB of pages (64 MiB with --qui
 function popcount32(v: number): number {
   v = v - ((v >>> 1) & 0x55555555);
   v = (v & 0x33333333) + ((v >>> 2) & 0x33333333);
-  return (Math.imul((v + (v >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24);
+  return Math.imul((v + (v >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24;
 }
 
 function jsCount(w: Uint32Array): number {
@@ -51,7 +65,10 @@ function jsRanges(w: Uint32Array, out: Uint32Array): number {
       }
     }
   }
-  if (start >= 0) { out[n++] = start; out[n++] = w.length * 32 - start; }
+  if (start >= 0) {
+    out[n++] = start;
+    out[n++] = w.length * 32 - start;
+  }
   return n >>> 1;
 }
 
@@ -60,7 +77,10 @@ function jsHarvest(src: Uint32Array, dst: Uint32Array): number {
   for (let i = 0; i < src.length; i++) {
     const v = src[i];
     dst[i] = v;
-    if (v !== 0) { src[i] = 0; c += popcount32(v); }
+    if (v !== 0) {
+      src[i] = 0;
+      c += popcount32(v);
+    }
   }
   return c;
 }
@@ -79,8 +99,9 @@ function jsPageIsZero(a: Int32Array, page: number): boolean {
 
 // ---- suites ------------------------------------------------------------------------------
 
-
-interface Row { [k: string]: string | number }
+interface Row {
+  [k: string]: string | number;
+}
 
 function bitmapSuite(k: Kernel, roaring: typeof RoaringWasm, rows: Row[], targets: Target[]): void {
   const bm = new DirtyBitmap(k, BITMAP_PAGES);
@@ -111,7 +132,11 @@ function bitmapSuite(k: Kernel, roaring: typeof RoaringWasm, rows: Row[], target
     const jsRangeCount = jsRanges(plain, pairs);
     verify(`ranges ${d}`, Array.from(kernelPairs), Array.from(pairs.subarray(0, jsRangeCount * 2)));
     const rb = new roaring.RoaringBitmap32(expected);
-    verify(`roaring ${d}`, rb.toUint32Array().every((v, i) => v === expected[i]), true);
+    verify(
+      `roaring ${d}`,
+      rb.toUint32Array().every((v, i) => v === expected[i]),
+      true,
+    );
 
     const ns = (t: Timing) => round((t.seconds / Math.max(1, expected.length)) * 1e9, 2);
     const tCount = time(`count ${d}`, () => bm.count());
@@ -126,10 +151,20 @@ function bitmapSuite(k: Kernel, roaring: typeof RoaringWasm, rows: Row[], target
     k.free(pairsRegion);
     const tJsRanges = time(`js ranges ${d}`, () => jsRanges(plain, pairs));
     // harvest: the timed op moves the bits out; put them back untimed-cheaply by harvesting back
-    const tHarvest = time(`harvest ${d}`, () => { bm.harvest(spare); spare.harvest(bm); }, undefined);
+    const tHarvest = time(
+      `harvest ${d}`,
+      () => {
+        bm.harvest(spare);
+        spare.harvest(bm);
+      },
+      undefined,
+    );
     const jsSrc = plain.slice();
     const jsDst = new Uint32Array(plain.length);
-    const tJsHarvest = time(`js harvest ${d}`, () => { jsHarvest(jsSrc, jsDst); jsHarvest(jsDst, jsSrc); });
+    const tJsHarvest = time(`js harvest ${d}`, () => {
+      jsHarvest(jsSrc, jsDst);
+      jsHarvest(jsDst, jsSrc);
+    });
     verify(`harvest round trip ${d}`, bm.count(), expected.length);
     rb.dispose();
 
@@ -140,9 +175,15 @@ function bitmapSuite(k: Kernel, roaring: typeof RoaringWasm, rows: Row[], target
     rows.push(row("harvest", d, bytes, half(tHarvest), memcpy, half(tJsHarvest)));
 
     targets.push(target(`count ${d}: × memcpy`, memcpy.seconds / tCount.seconds, ">=", 2.0));
-    if (density === 0.0005) targets.push(target(`collect ${d}: × memcpy`, memcpy.seconds / tCollect.seconds, ">=", 0.8));
+    if (density === 0.0005)
+      targets.push(target(`collect ${d}: × memcpy`, memcpy.seconds / tCollect.seconds, ">=", 0.8));
     if (density === 0.01) targets.push(target(`collect ${d}: ns per index`, ns(tCollect), "<=", 8, " ns"));
-    for (const [name, kt, jt] of [["count", tCount, tJsCount], ["collect", tCollect, tJsCollect], ["ranges", tRanges, tJsRanges], ["harvest", tHarvest, tJsHarvest]] as const) {
+    for (const [name, kt, jt] of [
+      ["count", tCount, tJsCount],
+      ["collect", tCollect, tJsCollect],
+      ["ranges", tRanges, tJsRanges],
+      ["harvest", tHarvest, tJsHarvest],
+    ] as const) {
       targets.push(target(`${name} ${d}: × plain JS`, jt.seconds / kt.seconds, ">=", 4));
     }
   }
@@ -163,7 +204,8 @@ function pageScanSuite(k: Kernel, rows: Row[], targets: Target[]): void {
     for (let p = 0; p < pages; p++) {
       const o = p * PAGE_SIZE;
       const kind = r();
-      if (kind < 0.4) a.fill(0, o, o + PAGE_SIZE); // zero page
+      if (kind < 0.4)
+        a.fill(0, o, o + PAGE_SIZE); // zero page
       else for (let j = 0; j < PAGE_SIZE; j += 4) a[o + j] = (r() * 256) | 0; // sparse non-zero words
     }
     b.set(a);
@@ -178,7 +220,11 @@ function pageScanSuite(k: Kernel, rows: Row[], targets: Target[]): void {
 
   const diff = new DirtyBitmap(k, pages);
   const zero = new DirtyBitmap(k, pages);
-  const jsDiff = () => { let n = 0; for (let p = 0; p < pages; p++) if (jsPagesDiffer(ai, bi, p)) n++; return n; };
+  const jsDiff = () => {
+    let n = 0;
+    for (let p = 0; p < pages; p++) if (jsPagesDiffer(ai, bi, p)) n++;
+    return n;
+  };
   const bufDiff = () => {
     let n = 0;
     for (let p = 0; p < pages; p++) {
@@ -187,7 +233,11 @@ function pageScanSuite(k: Kernel, rows: Row[], targets: Target[]): void {
     }
     return n;
   };
-  const jsZero = () => { let n = 0; for (let p = 0; p < pages; p++) if (jsPageIsZero(ai, p)) n++; return n; };
+  const jsZero = () => {
+    let n = 0;
+    for (let p = 0; p < pages; p++) if (jsPageIsZero(ai, p)) n++;
+    return n;
+  };
   const wantDiff = jsDiff();
   const wantZero = jsZero();
   verify("diffPages", k.diffPages(a(), b(), pages, diff), wantDiff);
@@ -216,12 +266,21 @@ function pageScanSuite(k: Kernel, rows: Row[], targets: Target[]): void {
   k.free(rb);
 }
 
-function row(op: string, input: string, bytes: number, t: Timing, memcpy: Timing, js?: Timing, peer?: Timing, nsPerIndex?: number): Row {
+function row(
+  op: string,
+  input: string,
+  bytes: number,
+  t: Timing,
+  memcpy: Timing,
+  js?: Timing,
+  peer?: Timing,
+  nsPerIndex?: number,
+): Row {
   return {
     op,
     input,
     "MB/s": mbps(bytes, t.seconds),
-    "ms": round(t.seconds * 1e3, 3),
+    ms: round(t.seconds * 1e3, 3),
     "× memcpy": round(memcpy.seconds / t.seconds, 2),
     "× plain JS": js ? round(js.seconds / t.seconds, 1) : "",
     "× peer": peer ? round(peer.seconds / t.seconds, 2) : "",
@@ -243,7 +302,9 @@ export async function runBitmapBench(): Promise<{ rows: Row[]; targets: Target[]
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const { rows, targets, file } = await runBitmapBench();
-  console.log(`\nbitmap benchmark (${QUICK ? "quick" : "full"}; peer = roaring-wasm for collect, Buffer.compare for diffPages)`);
+  console.log(
+    `\nbitmap benchmark (${QUICK ? "quick" : "full"}; peer = roaring-wasm for collect, Buffer.compare for diffPages)`,
+  );
   printTable(rows);
   console.log("");
   printTargets(targets);

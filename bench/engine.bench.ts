@@ -18,16 +18,27 @@ const PAGES = GUEST_BYTES / PAGE_SIZE;
 const RUNS = QUICK ? 1 : 3;
 const here = fileURLToPath(new URL("./support/", import.meta.url));
 
-interface SideStats { seconds: number; cpuSeconds: number; maxRssMiB: number; bytes: number }
+interface SideStats {
+  seconds: number;
+  cpuSeconds: number;
+  maxRssMiB: number;
+  bytes: number;
+}
 
 /** Starts a helper process that prints "listening on host:port" on stderr and one JSON line on stdout at the end. */
 function startPeer(script: string): Promise<{ port: number; result: Promise<SideStats> }> {
-  const child = spawn(process.execPath, [here + script], { stdio: ["ignore", "pipe", "pipe"], cwd: fileURLToPath(new URL("..", import.meta.url)) });
+  const child = spawn(process.execPath, [here + script], {
+    stdio: ["ignore", "pipe", "pipe"],
+    cwd: fileURLToPath(new URL("..", import.meta.url)),
+  });
   let out = "";
   let err = "";
   child.stdout.on("data", (d) => (out += d));
   const result = new Promise<SideStats>((resolve, reject) =>
-    child.on("exit", (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`${script} exited ${code}: ${err}`)))));
+    child.on("exit", (code) =>
+      code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`${script} exited ${code}: ${err}`)),
+    ),
+  );
   return new Promise((resolve, reject) => {
     child.stderr.on("data", (d) => {
       err += d;
@@ -59,7 +70,15 @@ async function rawSocket(): Promise<SideStats & { sender: SideStats }> {
   const cpu = process.cpuUsage(cpu0);
   const rx = await peer.result;
   if (rx.bytes !== GUEST_BYTES) throw new Error(`raw socket: received ${rx.bytes} bytes, sent ${GUEST_BYTES}`);
-  return { ...rx, sender: { seconds: (performance.now() - t0) / 1000, cpuSeconds: (cpu.user + cpu.system) / 1e6, maxRssMiB: process.resourceUsage().maxRSS / 1024, bytes: GUEST_BYTES } };
+  return {
+    ...rx,
+    sender: {
+      seconds: (performance.now() - t0) / 1000,
+      cpuSeconds: (cpu.user + cpu.system) / 1e6,
+      maxRssMiB: process.resourceUsage().maxRSS / 1024,
+      bytes: GUEST_BYTES,
+    },
+  };
 }
 
 type Fill = (mem: WasmGuestMemory) => void;
@@ -87,7 +106,12 @@ async function migrate(kind: string, mem: WasmGuestMemory, live: boolean) {
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
   const source = new MigrationSource({
-    kernel: mem.kernel, memory: mem, dirtyLog: mem.dirtyLog(), transport, mode: "precopy", maxRounds: 10,
+    kernel: mem.kernel,
+    memory: mem,
+    dirtyLog: mem.dirtyLog(),
+    transport,
+    mode: "precopy",
+    maxRounds: 10,
     onPause: () => guest?.pause(),
   });
   const report = await source.migrate();
@@ -111,10 +135,24 @@ async function main() {
   for (let i = 0; i < RUNS; i++) raws.push(await rawSocket());
   const raw = median(raws, (r) => r.seconds);
   const rawRate = GUEST_BYTES / raw.seconds;
-  rows.push({ guest: "raw socket (ceiling)", "MB/s": round(rawRate / 1e6, 0), "× raw": 1, "MiB sent": round(GUEST_BYTES / 2 ** 20, 1), rounds: "-", "src CPU s/GiB": round(raw.sender.cpuSeconds / gib, 2), "dst CPU s/GiB": round(raw.cpuSeconds / gib, 2), "src RSS MiB": round(raw.sender.maxRssMiB, 0), "dst RSS MiB": round(raw.maxRssMiB, 0) });
+  rows.push({
+    guest: "raw socket (ceiling)",
+    "MB/s": round(rawRate / 1e6, 0),
+    "× raw": 1,
+    "MiB sent": round(GUEST_BYTES / 2 ** 20, 1),
+    rounds: "-",
+    "src CPU s/GiB": round(raw.sender.cpuSeconds / gib, 2),
+    "dst CPU s/GiB": round(raw.cpuSeconds / gib, 2),
+    "src RSS MiB": round(raw.sender.maxRssMiB, 0),
+    "dst RSS MiB": round(raw.maxRssMiB, 0),
+  });
 
   const k = await createKernel({ shared: true });
-  for (const [kind, live] of [["incompressible", false], ["idle recording tiled", false], ["live workload (incompressible + Worker guest)", true]] as const) {
+  for (const [kind, live] of [
+    ["incompressible", false],
+    ["idle recording tiled", false],
+    ["live workload (incompressible + Worker guest)", true],
+  ] as const) {
     const runs = [];
     for (let i = 0; i < RUNS; i++) {
       const mem = new WasmGuestMemory(k, PAGES, { shared: true });
@@ -126,14 +164,24 @@ async function main() {
     if (m.report.status !== "completed") throw new Error(`${kind}: migration did not complete`);
     const rate = GUEST_BYTES / m.seconds;
     rows.push({
-      guest: kind, "MB/s": round(rate / 1e6, 0), "× raw": round(rate / rawRate, 2), "MiB sent": round(m.report.ram.transferred / 2 ** 20, 1), rounds: m.report.rounds.length,
-      "src CPU s/GiB": round(m.cpuSeconds / gib, 2), "dst CPU s/GiB": round(m.rx.cpuSeconds / gib, 2), "src RSS MiB": round(process.resourceUsage().maxRSS / 1024, 0), "dst RSS MiB": round(m.rx.maxRssMiB, 0),
+      guest: kind,
+      "MB/s": round(rate / 1e6, 0),
+      "× raw": round(rate / rawRate, 2),
+      "MiB sent": round(m.report.ram.transferred / 2 ** 20, 1),
+      rounds: m.report.rounds.length,
+      "src CPU s/GiB": round(m.cpuSeconds / gib, 2),
+      "dst CPU s/GiB": round(m.rx.cpuSeconds / gib, 2),
+      "src RSS MiB": round(process.resourceUsage().maxRSS / 1024, 0),
+      "dst RSS MiB": round(m.rx.maxRssMiB, 0),
     });
     if (kind === "incompressible") targets.push(target("incompressible: × raw socket", rate / rawRate, ">=", 0.7));
-    if (kind.startsWith("idle")) targets.push(target("idle recording: effective × raw socket", rate / rawRate, ">=", 3));
+    if (kind.startsWith("idle"))
+      targets.push(target("idle recording: effective × raw socket", rate / rawRate, ">=", 3));
   }
   const file = writeResults("engine", rows, targets);
-  console.log(`\nengine benchmark: ${gib} GiB guest over loopback TCP, destination in another process (${QUICK ? "quick" : `median of ${RUNS}`})`);
+  console.log(
+    `\nengine benchmark: ${gib} GiB guest over loopback TCP, destination in another process (${QUICK ? "quick" : `median of ${RUNS}`})`,
+  );
   printTable(rows);
   console.log("");
   printTargets(targets);

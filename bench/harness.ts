@@ -21,14 +21,20 @@ export interface BenchOptions {
 }
 
 export const QUICK = process.argv.includes("--quick");
-export const DEFAULT_OPTIONS: BenchOptions = QUICK ? { maxTime: 0.25, minSamples: 5 } : { maxTime: 1.5, minSamples: 15 };
+export const DEFAULT_OPTIONS: BenchOptions = QUICK
+  ? { maxTime: 0.25, minSamples: 5 }
+  : { maxTime: 1.5, minSamples: 15 };
 
 /** Times `fn` (after benchmark.js warm-up and calibration) and returns the median of its samples. */
 export function time(name: string, fn: () => unknown, options: BenchOptions = DEFAULT_OPTIONS): Timing {
   let sink: unknown;
-  const bench = new Benchmark(name, () => {
-    sink = fn();
-  }, { maxTime: options.maxTime, minSamples: options.minSamples, initCount: 1 });
+  const bench = new Benchmark(
+    name,
+    () => {
+      sink = fn();
+    },
+    { maxTime: options.maxTime, minSamples: options.minSamples, initCount: 1 },
+  );
   bench.run();
   if (bench.error) throw bench.error;
   void sink;
@@ -49,7 +55,8 @@ export function timeMemcpy(bytes: number, options?: BenchOptions): Timing {
 export function verify(what: string, got: unknown, want: unknown): void {
   const g = JSON.stringify(got);
   const w = JSON.stringify(want);
-  if (g !== w) throw new Error(`benchmark verification failed for ${what}: got ${g.slice(0, 200)}, want ${w.slice(0, 200)}`);
+  if (g !== w)
+    throw new Error(`benchmark verification failed for ${what}: got ${g.slice(0, 200)}, want ${w.slice(0, 200)}`);
 }
 
 export interface Target {
@@ -60,7 +67,12 @@ export interface Target {
 }
 
 export function target(what: string, measured: number, op: ">=" | "<=", bound: number, unit = "×"): Target {
-  return { what, want: `${op} ${bound}${unit}`, measured: round(measured, 3), ok: op === ">=" ? measured >= bound : measured <= bound };
+  return {
+    what,
+    want: `${op} ${bound}${unit}`,
+    measured: round(measured, 3),
+    ok: op === ">=" ? measured >= bound : measured <= bound,
+  };
 }
 
 export function round(x: number, digits = 2): number {

@@ -4,15 +4,38 @@
 import { createHash } from "node:crypto";
 import { createXXHash128, createXXHash3 } from "hash-wasm";
 import xxhashWasm from "xxhash-wasm";
-import { DedupIndex, FakeDirtyFilter, HashDirtyLog, DirtyBitmap, DirtyRateSampler, loadKernel, PAGE_SIZE, type Kernel } from "../src/index.js";
+import {
+  DedupIndex,
+  FakeDirtyFilter,
+  HashDirtyLog,
+  DirtyBitmap,
+  DirtyRateSampler,
+  loadKernel,
+  PAGE_SIZE,
+  type Kernel,
+} from "../src/index.js";
 import { loadRecording } from "../src/memory/recording.js";
-import { mbps, printTable, printTargets, round, target, time, verify, writeResults, QUICK, type Target, type Timing, rng } from "./harness.js";
+import {
+  mbps,
+  printTable,
+  printTargets,
+  round,
+  target,
+  time,
+  verify,
+  writeResults,
+  QUICK,
+  type Target,
+  type Timing,
+  rng,
+} from "./harness.js";
 
 const HASH_PAGES = QUICK ? 16384 : 65536; // 256 MiB (64 MiB with --quick)
 const SCAN_PAGES = QUICK ? 65536 : 262144; // a 1 GiB guest (256 MiB with --quick)
 
-interface Row { [k: string]: string | number }
-
+interface Row {
+  [k: string]: string | number;
+}
 
 /** Guest-like page content: 25 % zero pages, the rest sparse words, text-like runs or random. */
 function fillPages(mem: Uint8Array, pages: number, seed: number): void {
@@ -22,9 +45,13 @@ function fillPages(mem: Uint8Array, pages: number, seed: number): void {
     const o = p * 1024;
     const kind = r();
     if (kind < 0.25) w.fill(0, o, o + 1024);
-    else if (kind < 0.6) { w.fill(0, o, o + 1024); for (let j = 0; j < 64; j++) w[o + ((r() * 1024) | 0)] = (r() * 2 ** 32) >>> 0; }
-    else if (kind < 0.8) { const v = (r() * 2 ** 32) >>> 0; for (let j = 0; j < 1024; j++) w[o + j] = v + (j & 7); }
-    else for (let j = 0; j < 1024; j++) w[o + j] = (r() * 2 ** 32) >>> 0;
+    else if (kind < 0.6) {
+      w.fill(0, o, o + 1024);
+      for (let j = 0; j < 64; j++) w[o + ((r() * 1024) | 0)] = (r() * 2 ** 32) >>> 0;
+    } else if (kind < 0.8) {
+      const v = (r() * 2 ** 32) >>> 0;
+      for (let j = 0; j < 1024; j++) w[o + j] = v + (j & 7);
+    } else for (let j = 0; j < 1024; j++) w[o + j] = (r() * 2 ** 32) >>> 0;
   }
 }
 
@@ -83,31 +110,76 @@ async function hashSuite(k: Kernel, rows: Row[], targets: Target[]): Promise<voi
   // verify before timing: our XXH3 equals hash-wasm's on a spread of pages
   k.hashPages(mem(), pages, out64(), { bits: 64, seed });
   for (let i = 0; i < pages; i += 997) {
-    hw3.init(); hw3.update(page(i));
+    hw3.init();
+    hw3.update(page(i));
     verify(`XXH3-64 page ${i}`, out64()[i].toString(16).padStart(16, "0"), hw3.digest("hex"));
   }
   k.hashPages(mem(), pages, out128(), { bits: 128, seed });
   for (let i = 0; i < pages; i += 997) {
-    hw128.init(); hw128.update(page(i));
+    hw128.init();
+    hw128.update(page(i));
     const o = out128();
-    verify(`XXH3-128 page ${i}`, o[2 * i + 1].toString(16).padStart(16, "0") + o[2 * i].toString(16).padStart(16, "0"), hw128.digest("hex"));
+    verify(
+      `XXH3-128 page ${i}`,
+      o[2 * i + 1].toString(16).padStart(16, "0") + o[2 * i].toString(16).padStart(16, "0"),
+      hw128.digest("hex"),
+    );
   }
   verify("xxhash-wasm h64 deterministic", xx.h64Raw(page(1)) === xx.h64Raw(page(1).slice()), true);
 
   const opts = QUICK ? undefined : { maxTime: 3, minSamples: 8 };
   const src = new Uint8Array(bytes).fill(0x5a);
   const dst = new Uint8Array(bytes);
-  const t = interleaved({
-    memcpy: () => dst.set(src),
-    h64: () => k.hashPages(mem(), pages, out64(), { bits: 64, seed }),
-    h128: () => k.hashPages(mem(), pages, out128(), { bits: 128, seed }),
-  }, QUICK ? 15 : 60);
-  const memcpy = t.memcpy, t64 = t.h64, t128 = t.h128;
-  const tXx = time("xxhash-wasm h64 per page", () => { let x = 0n; for (let i = 0; i < pages; i++) x ^= xx.h64Raw(page(i)); return x; }, opts);
-  const tHw3 = time("hash-wasm xxhash3 per page", () => { for (let i = 0; i < pages; i++) { hw3.init(); hw3.update(page(i)); hw3.digest("binary"); } }, opts);
-  const tHw128 = time("hash-wasm xxhash128 per page", () => { for (let i = 0; i < pages; i++) { hw128.init(); hw128.update(page(i)); hw128.digest("binary"); } }, opts);
+  const t = interleaved(
+    {
+      memcpy: () => dst.set(src),
+      h64: () => k.hashPages(mem(), pages, out64(), { bits: 64, seed }),
+      h128: () => k.hashPages(mem(), pages, out128(), { bits: 128, seed }),
+    },
+    QUICK ? 15 : 60,
+  );
+  const memcpy = t.memcpy,
+    t64 = t.h64,
+    t128 = t.h128;
+  const tXx = time(
+    "xxhash-wasm h64 per page",
+    () => {
+      let x = 0n;
+      for (let i = 0; i < pages; i++) x ^= xx.h64Raw(page(i));
+      return x;
+    },
+    opts,
+  );
+  const tHw3 = time(
+    "hash-wasm xxhash3 per page",
+    () => {
+      for (let i = 0; i < pages; i++) {
+        hw3.init();
+        hw3.update(page(i));
+        hw3.digest("binary");
+      }
+    },
+    opts,
+  );
+  const tHw128 = time(
+    "hash-wasm xxhash128 per page",
+    () => {
+      for (let i = 0; i < pages; i++) {
+        hw128.init();
+        hw128.update(page(i));
+        hw128.digest("binary");
+      }
+    },
+    opts,
+  );
   const shaPages = Math.min(pages, 16384); // sha1 is slow: timed on 64 MiB, reported per byte
-  const tSha = time("node:crypto sha1 per page", () => { for (let i = 0; i < shaPages; i++) createHash("sha1").update(page(i)).digest(); }, opts);
+  const tSha = time(
+    "node:crypto sha1 per page",
+    () => {
+      for (let i = 0; i < shaPages; i++) createHash("sha1").update(page(i)).digest();
+    },
+    opts,
+  );
   const tSha1 = { ...tSha, seconds: (tSha.seconds * pages) / shaPages };
 
   const label = `${bytes >> 20} MiB`;
@@ -162,11 +234,16 @@ function scanSuite(k: Kernel, rows: Row[], targets: Target[]): void {
     mem[p * PAGE_SIZE + ((r() * PAGE_SIZE) | 0)] ^= 0x81;
   }
   log.harvest(bm);
-  verify("exact scan finds the dirtied pages", Array.from(bm.collect()), [...want].sort((a, b) => a - b));
+  verify(
+    "exact scan finds the dirtied pages",
+    Array.from(bm.collect()),
+    [...want].sort((a, b) => a - b),
+  );
   const src = new Uint8Array(bytes).fill(0x5a);
   const dst = new Uint8Array(bytes);
   const t = interleaved({ memcpy: () => dst.set(src), scan: () => log.harvest(bm) }, QUICK ? 9 : 25);
-  const memcpy = t.memcpy, tScan = t.scan;
+  const memcpy = t.memcpy,
+    tScan = t.scan;
   const label = `${bytes >> 20} MiB guest`;
   rows.push(row("memcpy (whole guest)", label, bytes, pages, memcpy, memcpy));
   rows.push(row("exact dirty scan (HashDirtyLog.harvest)", label, bytes, pages, tScan, memcpy));
@@ -211,17 +288,24 @@ function datasetSuite(k: Kernel, stats: Row[]): void {
     ix.addGuest(0, P);
     const nonZero = Uint32Array.from({ length: P }, (_, i) => i).filter((p) => !zero.get(p));
     const nzHashes = new BigUint64Array(2 * nonZero.length);
-    nonZero.forEach((p, i) => { nzHashes[2 * i] = h[2 * p]; nzHashes[2 * i + 1] = h[2 * p + 1]; });
+    nonZero.forEach((p, i) => {
+      nzHashes[2 * i] = h[2 * p];
+      nzHashes[2 * i + 1] = h[2 * p + 1];
+    });
     ix.lookupAndRecord(0, nonZero, nzHashes);
     const firstPass = ix.stats().hits;
-    let dirtyNonZero = 0, dirtyTotal = 0;
+    let dirtyNonZero = 0,
+      dirtyTotal = 0;
     // the estimator on real data: sampled vs true dirty pages per interval
     const sampler = new DirtyRateSampler(k, region, P, { samplePagesPerGiB: 8192, sampleSeed: 5, hashSeed: seed });
-    let estSum = 0, trueSum = 0, inside = 0;
+    let estSum = 0,
+      trueSum = 0,
+      inside = 0;
     for (const d of rec.deltas) {
       sampler.start();
       const mem = k.bytes(region);
-      for (let i = 0; i < d.pages.length; i++) mem.set(d.data.subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE), d.pages[i] * PAGE_SIZE);
+      for (let i = 0; i < d.pages.length; i++)
+        mem.set(d.data.subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE), d.pages[i] * PAGE_SIZE);
       const e = sampler.finish(d.runSeconds);
       estSum += e.dirtyPages;
       trueSum += d.pages.length;
@@ -231,14 +315,24 @@ function datasetSuite(k: Kernel, stats: Row[]): void {
       for (let i = 0; i < d.pages.length; i++) {
         let allZero = true;
         const pg = d.data.subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE);
-        for (let j = 0; j < PAGE_SIZE; j += 8) if (pg[j] | pg[j + 1] | pg[j + 2] | pg[j + 3] | pg[j + 4] | pg[j + 5] | pg[j + 6] | pg[j + 7]) { allZero = false; break; }
+        for (let j = 0; j < PAGE_SIZE; j += 8)
+          if (pg[j] | pg[j + 1] | pg[j + 2] | pg[j + 3] | pg[j + 4] | pg[j + 5] | pg[j + 6] | pg[j + 7]) {
+            allZero = false;
+            break;
+          }
         if (!allZero) keep.push(i);
       }
       const kp = Uint32Array.from(keep, (i) => d.pages[i]);
       const kh = new BigUint64Array(2 * keep.length);
-      keep.forEach((i, j) => { kh[2 * j] = dh[2 * i]; kh[2 * j + 1] = dh[2 * i + 1]; });
+      keep.forEach((i, j) => {
+        kh[2 * j] = dh[2 * i];
+        kh[2 * j + 1] = dh[2 * i + 1];
+      });
       ix.lookupAndRecord(0, kp, kh);
-      ix.invalidate(0, Uint32Array.from(d.pages).filter((_, i) => !keep.includes(i))); // zero pages sent as zero records
+      ix.invalidate(
+        0,
+        Uint32Array.from(d.pages).filter((_, i) => !keep.includes(i)),
+      ); // zero pages sent as zero records
       dirtyNonZero += keep.length;
       dirtyTotal += d.pages.length;
     }

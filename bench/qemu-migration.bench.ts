@@ -14,7 +14,17 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { QmpClient, type QmpEvent } from "../src/qemu/qmp.js";
-import { buildInitramfs, freePort, guestArgs, kernelPath, missingTools, QEMU, readSerial, startQemu, waitFor } from "../test/support/qemu-guest.js";
+import {
+  buildInitramfs,
+  freePort,
+  guestArgs,
+  kernelPath,
+  missingTools,
+  QEMU,
+  readSerial,
+  startQemu,
+  waitFor,
+} from "../test/support/qemu-guest.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const MiB = 2 ** 20;
@@ -27,9 +37,19 @@ const dir = mkdtempSync(join(tmpdir(), "pw-qemu-bench-"));
 const files = { kernel: kernelPath()!, initrd: buildInitramfs(dir) };
 let runNo = 0;
 
-interface Row { method: string; bandwidthMiBs: number; totalMs: number; downtimeMs: number; sentMiB: number; beatsOk: boolean; finalRoundMs?: number; deviceMs?: number }
+interface Row {
+  method: string;
+  bandwidthMiBs: number;
+  totalMs: number;
+  downtimeMs: number;
+  sentMiB: number;
+  beatsOk: boolean;
+  finalRoundMs?: number;
+  deviceMs?: number;
+}
 
-const eventTime = (e: QmpEvent | undefined) => (e?.timestamp ? e.timestamp.seconds * 1000 + e.timestamp.microseconds / 1000 : NaN);
+const eventTime = (e: QmpEvent | undefined) =>
+  e?.timestamp ? e.timestamp.seconds * 1000 + e.timestamp.microseconds / 1000 : NaN;
 
 async function run(method: "qemu" | "qemu-xbzrle" | "pagewire", mibs: number): Promise<Row> {
   const id = `${process.pid}-${runNo++}`;
@@ -45,17 +65,49 @@ async function run(method: "qemu" | "qemu-xbzrle" | "pagewire", mibs: number): P
     let row: Row;
     if (method === "pagewire") {
       const destCommand = "exec " + [QEMU, ...guestArgs(files, { ...b, incoming })].map((s) => `'${s}'`).join(" ");
-      const cli = spawn(process.execPath, [join(root, "dist/cli/main.js"), "migrate-qemu", "--json",
-        "--source-qmp", a.qmp, "--source-ram", a.ram, "--dest-ram", b.ram, "--dest-qmp", b.qmp, "--incoming", incoming.slice(4),
-        "--dest-command", destCommand, "--bandwidth", String((mibs * MiB) / 1e6)], { stdio: ["ignore", "pipe", "inherit"] });
+      const cli = spawn(
+        process.execPath,
+        [
+          join(root, "dist/cli/main.js"),
+          "migrate-qemu",
+          "--json",
+          "--source-qmp",
+          a.qmp,
+          "--source-ram",
+          a.ram,
+          "--dest-ram",
+          b.ram,
+          "--dest-qmp",
+          b.qmp,
+          "--incoming",
+          incoming.slice(4),
+          "--dest-command",
+          destCommand,
+          "--bandwidth",
+          String((mibs * MiB) / 1e6),
+        ],
+        { stdio: ["ignore", "pipe", "inherit"] },
+      );
       let out = "";
       cli.stdout!.on("data", (d: Buffer) => (out += d));
       const code = await new Promise<number | null>((r) => cli.on("exit", r));
       if (code !== 0) throw new Error(`migrate-qemu exited with ${code}`);
-      const j = JSON.parse(out) as { totalTime: number; downtime: number; bytesSent: number; finalRoundTime: number; deviceTime: number };
+      const j = JSON.parse(out) as {
+        totalTime: number;
+        downtime: number;
+        bytesSent: number;
+        finalRoundTime: number;
+        deviceTime: number;
+      };
       row = {
-        method: "pagewire migrate-qemu", bandwidthMiBs: mibs, totalMs: j.totalTime, downtimeMs: j.downtime, sentMiB: j.bytesSent / MiB, beatsOk: false,
-        finalRoundMs: j.finalRoundTime, deviceMs: j.deviceTime,
+        method: "pagewire migrate-qemu",
+        bandwidthMiBs: mibs,
+        totalMs: j.totalTime,
+        downtimeMs: j.downtime,
+        sentMiB: j.bytesSent / MiB,
+        beatsOk: false,
+        finalRoundMs: j.finalRoundTime,
+        deviceMs: j.deviceTime,
       };
     } else {
       dest = startQemu(guestArgs(files, { ...b, incoming }));
@@ -72,8 +124,12 @@ async function run(method: "qemu" | "qemu-xbzrle" | "pagewire", mibs: number): P
         const stop = qa.events.filter((e) => e.event === "STOP").at(-1);
         const resume = qb.events.filter((e) => e.event === "RESUME").at(-1);
         row = {
-          method: method === "qemu" ? "QEMU migrate" : "QEMU migrate + xbzrle", bandwidthMiBs: mibs, totalMs: info["total-time"] ?? NaN,
-          downtimeMs: eventTime(resume) - eventTime(stop), sentMiB: (info.ram?.transferred ?? NaN) / MiB, beatsOk: false,
+          method: method === "qemu" ? "QEMU migrate" : "QEMU migrate + xbzrle",
+          bandwidthMiBs: mibs,
+          totalMs: info["total-time"] ?? NaN,
+          downtimeMs: eventTime(resume) - eventTime(stop),
+          sentMiB: (info.ram?.transferred ?? NaN) / MiB,
+          beatsOk: false,
         };
       } finally {
         qa.close();
@@ -82,9 +138,15 @@ async function run(method: "qemu" | "qemu-xbzrle" | "pagewire", mibs: number): P
     }
     // the guest goes on in the destination, pattern intact
     const last = readSerial(a.serial).beats.at(-1)![0];
-    await waitFor("3 heartbeats on the destination", () => readSerial(b.serial).beats.filter(([n]) => n > last).length >= 3, 30_000);
+    await waitFor(
+      "3 heartbeats on the destination",
+      () => readSerial(b.serial).beats.filter(([n]) => n > last).length >= 3,
+      30_000,
+    );
     row.beatsOk = readSerial(b.serial).beats.every(([, md5]) => md5 === pattern);
-    console.error(`${row.method} @ ${mibs} MiB/s: ${row.totalMs.toFixed(0)} ms, downtime ${row.downtimeMs.toFixed(1)} ms, ${row.sentMiB.toFixed(1)} MiB, heartbeat ${row.beatsOk ? "ok" : "BAD"}${row.deviceMs !== undefined ? ` (final round + commit ${row.finalRoundMs!.toFixed(1)} ms, QEMU device state + cont ${row.deviceMs.toFixed(1)} ms)` : ""}`);
+    console.error(
+      `${row.method} @ ${mibs} MiB/s: ${row.totalMs.toFixed(0)} ms, downtime ${row.downtimeMs.toFixed(1)} ms, ${row.sentMiB.toFixed(1)} MiB, heartbeat ${row.beatsOk ? "ok" : "BAD"}${row.deviceMs !== undefined ? ` (final round + commit ${row.finalRoundMs!.toFixed(1)} ms, QEMU device state + cont ${row.deviceMs.toFixed(1)} ms)` : ""}`,
+    );
     return row;
   } finally {
     source.kill("SIGKILL");
@@ -99,14 +161,21 @@ async function run(method: "qemu" | "qemu-xbzrle" | "pagewire", mibs: number): P
 
 const only = process.argv.includes("--pagewire-only");
 const rows: Row[] = [];
-for (const mibs of [10, 100]) for (const m of only ? (["pagewire"] as const) : (["qemu", "qemu-xbzrle", "pagewire"] as const)) rows.push(await run(m, mibs));
+for (const mibs of [10, 100])
+  for (const m of only ? (["pagewire"] as const) : (["qemu", "qemu-xbzrle", "pagewire"] as const))
+    rows.push(await run(m, mibs));
 rmSync(dir, { recursive: true, force: true });
 
 console.log("| method | bandwidth | total time | downtime | MiB sent | heartbeat after |");
 console.log("|---|---:|---:|---:|---:|---|");
 for (const r of rows) {
-  console.log(`| ${r.method} | ${r.bandwidthMiBs} MiB/s | ${(r.totalMs / 1000).toFixed(2)} s | ${r.downtimeMs.toFixed(0)} ms | ${r.sentMiB.toFixed(1)} | ${r.beatsOk ? "ok" : "BAD"} |`);
+  console.log(
+    `| ${r.method} | ${r.bandwidthMiBs} MiB/s | ${(r.totalMs / 1000).toFixed(2)} s | ${r.downtimeMs.toFixed(0)} ms | ${r.sentMiB.toFixed(1)} | ${r.beatsOk ? "ok" : "BAD"} |`,
+  );
 }
 if (only) process.exit(0);
 mkdirSync(join(root, "bench/results"), { recursive: true });
-writeFileSync(join(root, "bench/results/qemu-migration.json"), JSON.stringify({ date: new Date().toISOString(), rows }, null, 2) + "\n");
+writeFileSync(
+  join(root, "bench/results/qemu-migration.json"),
+  JSON.stringify({ date: new Date().toISOString(), rows }, null, 2) + "\n",
+);

@@ -10,7 +10,20 @@ import { deflateSync } from "fflate";
 import * as lz4 from "lz4-wasm-nodejs";
 import { loadKernel, PAGE_SIZE, type Kernel, type KernelRegion } from "../src/index.js";
 import { loadRecording } from "../src/memory/recording.js";
-import { mbps, printTable, printTargets, QUICK, round, target, time, verify, writeResults, type Target, type Timing, rng } from "./harness.js";
+import {
+  mbps,
+  printTable,
+  printTargets,
+  QUICK,
+  round,
+  target,
+  time,
+  verify,
+  writeResults,
+  type Target,
+  type Timing,
+  rng,
+} from "./harness.js";
 
 const PAGE = PAGE_SIZE;
 /**
@@ -18,12 +31,19 @@ const PAGE = PAGE_SIZE;
  * (with memcpy's destination, beyond the 32 MiB L3: guest RAM and a 64 MiB XBZRLE cache
  * are not in cache during a migration); "hot" = 1 MiB each (in L2).
  */
-const SETS: Array<[string, number]> = QUICK ? [["hot", 256], ["cold", 2048]] : [["hot", 256], ["cold", 8192]];
+const SETS: Array<[string, number]> = QUICK
+  ? [
+      ["hot", 256],
+      ["cold", 2048],
+    ]
+  : [
+      ["hot", 256],
+      ["cold", 8192],
+    ];
 /** Pages given to lz4 and fflate (they are 30–100× slower; their speed hardly depends on the set). */
 const PEER_PAGES = QUICK ? 256 : 1024;
 /** Real pairs taken per recording (all of them when fewer). */
 const REAL_MAX = QUICK ? 2048 : 16384;
-
 
 type Row = Record<string, string | number>;
 
@@ -34,15 +54,27 @@ type Row = Record<string, string | number>;
  */
 const ROUNDS = QUICK ? 3 : 7;
 const ROUND_OPTIONS = QUICK ? { maxTime: 0.1, minSamples: 5 } : { maxTime: 0.25, minSamples: 5 };
-function timePaired(name: string, memcpyFn: () => unknown, kernelFn: () => unknown): { memcpy: Timing; kernel: Timing; ratio: number } {
-  const m: Timing[] = [], k: Timing[] = [], r: number[] = [];
+function timePaired(
+  name: string,
+  memcpyFn: () => unknown,
+  kernelFn: () => unknown,
+): { memcpy: Timing; kernel: Timing; ratio: number } {
+  const m: Timing[] = [],
+    k: Timing[] = [],
+    r: number[] = [];
   for (let i = 0; i < ROUNDS; i++) {
     const a = time(`memcpy ${name}`, memcpyFn, ROUND_OPTIONS);
     const b = time(name, kernelFn, ROUND_OPTIONS);
-    m.push(a); k.push(b); r.push(a.seconds / b.seconds);
+    m.push(a);
+    k.push(b);
+    r.push(a.seconds / b.seconds);
   }
   const med = (xs: number[]) => [...xs].sort((x, y) => x - y)[xs.length >> 1];
-  const pick = (ts: Timing[]) => ({ ...ts[0], seconds: med(ts.map((t) => t.seconds)), samples: ts.reduce((n, t) => n + t.samples, 0) });
+  const pick = (ts: Timing[]) => ({
+    ...ts[0],
+    seconds: med(ts.map((t) => t.seconds)),
+    samples: ts.reduce((n, t) => n + t.samples, 0),
+  });
   return { memcpy: pick(m), kernel: pick(k), ratio: med(r) };
 }
 
@@ -51,8 +83,16 @@ function fillOld(r: () => number, page: Uint8Array): void {
   for (let i = 0; i < PAGE; i += 8) {
     const kind = r();
     if (kind < 0.3) for (let j = 0; j < 8; j++) page[i + j] = 32 + Math.floor(r() * 90);
-    else if (kind < 0.6) { page[i] = Math.floor(r() * 256); page[i + 1] = Math.floor(r() * 256); page[i + 2] = 0x7f; page[i + 3] = 0xff; page[i + 4] = 0xff; page[i + 5] = 0x88; page[i + 6] = 0; page[i + 7] = 0; }
-    else if (kind < 0.8) page.fill(0, i, i + 8);
+    else if (kind < 0.6) {
+      page[i] = Math.floor(r() * 256);
+      page[i + 1] = Math.floor(r() * 256);
+      page[i + 2] = 0x7f;
+      page[i + 3] = 0xff;
+      page[i + 4] = 0xff;
+      page[i + 5] = 0x88;
+      page[i + 6] = 0;
+      page[i + 7] = 0;
+    } else if (kind < 0.8) page.fill(0, i, i + 8);
     else for (let j = 0; j < 8; j++) page[i + j] = Math.floor(r() * 256);
   }
 }
@@ -61,14 +101,39 @@ const differ = (r: () => number, b: number) => (b + 1 + Math.floor(r() * 255)) &
 
 const KINDS: Record<string, (r: () => number, o: Uint8Array, n: Uint8Array) => void> = {
   identical: () => {},
-  "one word": (r, o, n) => { const at = Math.floor(r() * 512) * 8; for (let j = 0; j < 8; j++) n[at + j] = differ(r, o[at + j]); },
-  run64: (r, o, n) => { const at = Math.floor(r() * (PAGE - 64)); for (let j = 0; j < 64; j++) n[at + j] = differ(r, o[at + j]); },
-  "1 %": (r, o, n) => { for (let t = 0; t < 41; t++) { const at = Math.floor(r() * PAGE); n[at] = differ(r, o[at]); } },
-  "10 %": (r, o, n) => { for (let t = 0; t < 410; t++) { const at = Math.floor(r() * PAGE); n[at] = differ(r, o[at]); } },
-  random: (r, _o, n) => { for (let i = 0; i < PAGE; i++) n[i] = Math.floor(r() * 256); },
+  "one word": (r, o, n) => {
+    const at = Math.floor(r() * 512) * 8;
+    for (let j = 0; j < 8; j++) n[at + j] = differ(r, o[at + j]);
+  },
+  run64: (r, o, n) => {
+    const at = Math.floor(r() * (PAGE - 64));
+    for (let j = 0; j < 64; j++) n[at + j] = differ(r, o[at + j]);
+  },
+  "1 %": (r, o, n) => {
+    for (let t = 0; t < 41; t++) {
+      const at = Math.floor(r() * PAGE);
+      n[at] = differ(r, o[at]);
+    }
+  },
+  "10 %": (r, o, n) => {
+    for (let t = 0; t < 410; t++) {
+      const at = Math.floor(r() * PAGE);
+      n[at] = differ(r, o[at]);
+    }
+  },
+  random: (r, _o, n) => {
+    for (let i = 0; i < PAGE; i++) n[i] = Math.floor(r() * 256);
+  },
 };
 
-interface Regions { old: KernelRegion; cur: KernelRegion; out: KernelRegion; lengths: KernelRegion; dec: KernelRegion; copy: Uint8Array }
+interface Regions {
+  old: KernelRegion;
+  cur: KernelRegion;
+  out: KernelRegion;
+  lengths: KernelRegion;
+  dec: KernelRegion;
+  copy: Uint8Array;
+}
 
 function regions(k: Kernel, pages: number): Regions {
   return {
@@ -85,29 +150,50 @@ function freeRegions(k: Kernel, g: Regions): void {
   for (const r of [g.old, g.cur, g.out, g.lengths, g.dec]) k.free(r);
 }
 
-function peers(newPages: Uint8Array, count: number): { lz4: Timing; lz4Bytes: number; fflate: Timing; fflateBytes: number } {
+function peers(
+  newPages: Uint8Array,
+  count: number,
+): { lz4: Timing; lz4Bytes: number; fflate: Timing; fflateBytes: number } {
   const pages = Array.from({ length: count }, (_, i) => newPages.slice(i * PAGE, (i + 1) * PAGE));
-  let lz4Bytes = 0, fflateBytes = 0;
+  let lz4Bytes = 0,
+    fflateBytes = 0;
   for (const p of pages) {
     const c = lz4.compress(p);
     verify("lz4 round trip", Buffer.from(lz4.decompress(c)).equals(Buffer.from(p)), true);
     lz4Bytes += c.length - 4; // lz4-wasm prepends the 4-byte size
     fflateBytes += deflateSync(p, { level: 1 }).length;
   }
-  const lz4T = time(`lz4 ${count} pages`, () => { let n = 0; for (const p of pages) n += lz4.compress(p).length; return n; });
-  const flT = time(`fflate-1 ${count} pages`, () => { let n = 0; for (const p of pages) n += deflateSync(p, { level: 1 }).length; return n; });
+  const lz4T = time(`lz4 ${count} pages`, () => {
+    let n = 0;
+    for (const p of pages) n += lz4.compress(p).length;
+    return n;
+  });
+  const flT = time(`fflate-1 ${count} pages`, () => {
+    let n = 0;
+    for (const p of pages) n += deflateSync(p, { level: 1 }).length;
+    return n;
+  });
   return { lz4: lz4T, lz4Bytes, fflate: flT, fflateBytes };
 }
 
 function synthetic(k: Kernel, rows: Row[], targets: Target[], set: string, PAIRS: number): void {
-  const want: Record<string, number> = { identical: 1.0, "one word": 1.0, run64: 0.9, "1 %": 0.3, "10 %": 0.07, random: 0.5 };
+  const want: Record<string, number> = {
+    identical: 1.0,
+    "one word": 1.0,
+    run64: 0.9,
+    "1 %": 0.3,
+    "10 %": 0.07,
+    random: 0.5,
+  };
   const g = regions(k, PAIRS);
   let decodeOverEncode = 0;
   for (const [name, make] of Object.entries(KINDS)) {
     const r = rng(name.length * 7919);
-    const old = k.bytes(g.old), cur = k.bytes(g.cur).subarray(PAGE);
+    const old = k.bytes(g.old),
+      cur = k.bytes(g.cur).subarray(PAGE);
     for (let p = 0; p < PAIRS; p++) {
-      const o = old.subarray(p * PAGE, (p + 1) * PAGE), n = cur.subarray(p * PAGE, (p + 1) * PAGE);
+      const o = old.subarray(p * PAGE, (p + 1) * PAGE),
+        n = cur.subarray(p * PAGE, (p + 1) * PAGE);
       fillOld(r, o);
       n.set(o);
       make(r, o, n);
@@ -119,18 +205,36 @@ function synthetic(k: Kernel, rows: Row[], targets: Target[], set: string, PAIRS
     const dec = k.bytes(g.dec).subarray(3 * PAGE);
     const decPtr = g.dec.ptr + 3 * PAGE;
     dec.set(k.bytes(g.old));
-    verify(`${name}: decode consumes the encodings`, k.raw.xbzrleDecodePages(g.out.ptr, g.lengths.ptr, decPtr, PAIRS), total);
+    verify(
+      `${name}: decode consumes the encodings`,
+      k.raw.xbzrleDecodePages(g.out.ptr, g.lengths.ptr, decPtr, PAIRS),
+      total,
+    );
     let bad = 0;
-    for (let p = 0; p < PAIRS; p++) if (lengths[p] >= 0 && k.raw.pagesEqual(decPtr + p * PAGE, curPtr + p * PAGE) !== 1) bad++;
+    for (let p = 0; p < PAIRS; p++)
+      if (lengths[p] >= 0 && k.raw.pagesEqual(decPtr + p * PAGE, curPtr + p * PAGE) !== 1) bad++;
     verify(`${name}: round trip`, bad, 0);
     const overflow = lengths.filter((x) => x === -1).length;
-    if (name === "identical") verify("identical → 0", lengths.every((x) => x === 0), true);
+    if (name === "identical")
+      verify(
+        "identical → 0",
+        lengths.every((x) => x === 0),
+        true,
+      );
     if (name === "random") verify("random → overflow", overflow, PAIRS);
 
     const bytes = PAIRS * PAGE;
-    const paired = timePaired(`xbzrle ${name}`, () => g.copy.set(cur.subarray(0, bytes)), () => k.raw.xbzrleEncodePages(g.old.ptr, curPtr, PAIRS, g.out.ptr, g.lengths.ptr));
-    const memcpy = paired.memcpy, enc = paired.kernel;
-    const decT = total > 0 ? time(`xbzrle decode ${name}`, () => k.raw.xbzrleDecodePages(g.out.ptr, g.lengths.ptr, decPtr, PAIRS)) : undefined;
+    const paired = timePaired(
+      `xbzrle ${name}`,
+      () => g.copy.set(cur.subarray(0, bytes)),
+      () => k.raw.xbzrleEncodePages(g.old.ptr, curPtr, PAIRS, g.out.ptr, g.lengths.ptr),
+    );
+    const memcpy = paired.memcpy,
+      enc = paired.kernel;
+    const decT =
+      total > 0
+        ? time(`xbzrle decode ${name}`, () => k.raw.xbzrleDecodePages(g.out.ptr, g.lengths.ptr, decPtr, PAIRS))
+        : undefined;
     const peerPages = Math.min(PAIRS, PEER_PAGES);
     const pe = set === "cold" ? peers(cur, peerPages) : undefined;
     const ratio = paired.ratio;
@@ -151,7 +255,11 @@ function synthetic(k: Kernel, rows: Row[], targets: Target[], set: string, PAIRS
     targets.push(target(`xbzrle ${name} (${set}): ratio to memcpy`, ratio, ">=", want[name]));
     if (name === "1 %") {
       // decode against encode, alternately timed as memcpy against the kernels
-      const de = timePaired("decode vs encode", () => k.raw.xbzrleEncodePages(g.old.ptr, curPtr, PAIRS, g.out.ptr, g.lengths.ptr), () => k.raw.xbzrleDecodePages(g.out.ptr, g.lengths.ptr, decPtr, PAIRS));
+      const de = timePaired(
+        "decode vs encode",
+        () => k.raw.xbzrleEncodePages(g.old.ptr, curPtr, PAIRS, g.out.ptr, g.lengths.ptr),
+        () => k.raw.xbzrleDecodePages(g.out.ptr, g.lengths.ptr, decPtr, PAIRS),
+      );
       decodeOverEncode = de.ratio;
     }
   }
@@ -167,7 +275,8 @@ function realPairs(k: Kernel, rows: Row[], targets: Target[]): void {
     for (const d of rec.deltas) n += d.pages.length;
     n = Math.min(n, REAL_MAX);
     const g = regions(k, n);
-    const old = k.bytes(g.old), cur = k.bytes(g.cur).subarray(PAGE);
+    const old = k.bytes(g.old),
+      cur = k.bytes(g.cur).subarray(PAGE);
     const image = rec.base;
     let p = 0;
     for (const d of rec.deltas) {
@@ -188,11 +297,22 @@ function realPairs(k: Kernel, rows: Row[], targets: Target[]): void {
       let off = 0;
       for (let i = 0; i < n; i++) {
         const np = curPtr + i * PAGE;
-        if (raw.isZeroPage(np)) { kinds[i] = 0; continue; }
+        if (raw.isZeroPage(np)) {
+          kinds[i] = 0;
+          continue;
+        }
         let m = raw.xbzrleEncode(g.old.ptr + i * PAGE, np, g.out.ptr + off, PAGE);
-        if (m >= 0) { kinds[i] = 1; off += m; continue; }
+        if (m >= 0) {
+          kinds[i] = 1;
+          off += m;
+          continue;
+        }
         m = raw.rleEncode(np, g.out.ptr + off, PAGE);
-        if (m > 0) { kinds[i] = 2; off += m; continue; }
+        if (m > 0) {
+          kinds[i] = 2;
+          off += m;
+          continue;
+        }
         kinds[i] = 3;
         off += 0; // raw pages are counted below, not copied into out
       }
@@ -205,7 +325,8 @@ function realPairs(k: Kernel, rows: Row[], targets: Target[]): void {
     // verify: decode everything back onto the old pages
     const dec = k.bytes(g.dec).subarray(3 * PAGE);
     dec.set(old.subarray(0, n * PAGE));
-    let off = 0, bad = 0;
+    let off = 0,
+      bad = 0;
     const outBytes = k.bytes(g.out);
     for (let i = 0; i < n; i++) {
       const target = dec.subarray(i * PAGE, (i + 1) * PAGE);
@@ -214,9 +335,13 @@ function realPairs(k: Kernel, rows: Row[], targets: Target[]): void {
       else {
         // lengths are re-derived by encoding one page again (the pipeline packs without a length table)
         const tmp = new Uint8Array(PAGE);
-        const m = kinds[i] === 1 ? k.xbzrleEncode(old.subarray(i * PAGE, (i + 1) * PAGE), cur.subarray(i * PAGE, (i + 1) * PAGE), tmp) : k.rleEncode(cur.subarray(i * PAGE, (i + 1) * PAGE), tmp);
+        const m =
+          kinds[i] === 1
+            ? k.xbzrleEncode(old.subarray(i * PAGE, (i + 1) * PAGE), cur.subarray(i * PAGE, (i + 1) * PAGE), tmp)
+            : k.rleEncode(cur.subarray(i * PAGE, (i + 1) * PAGE), tmp);
         const piece = outBytes.subarray(off, off + m);
-        if (kinds[i] === 1) k.xbzrleDecode(piece, target); else k.rleDecode(piece, target);
+        if (kinds[i] === 1) k.xbzrleDecode(piece, target);
+        else k.rleDecode(piece, target);
         off += m;
       }
       if (!Buffer.from(target).equals(Buffer.from(cur.subarray(i * PAGE, (i + 1) * PAGE)))) bad++;
@@ -226,7 +351,9 @@ function realPairs(k: Kernel, rows: Row[], targets: Target[]): void {
     const bytes = n * PAGE;
     const paired = timePaired(`pipeline ${name}`, () => g.copy.set(cur.subarray(0, bytes)), pipeline);
     const pipe = paired.kernel;
-    const xb = time(`xbzrle only ${name}`, () => k.raw.xbzrleEncodePages(g.old.ptr, curPtr, n, g.out.ptr, g.lengths.ptr));
+    const xb = time(`xbzrle only ${name}`, () =>
+      k.raw.xbzrleEncodePages(g.old.ptr, curPtr, n, g.out.ptr, g.lengths.ptr),
+    );
     const pe = peers(cur, n);
     rows.push({
       pairs: `real ${name}`,

@@ -37,7 +37,12 @@ for (const d of rec.deltas) for (const p of d.pages) if (p < windows * windowPag
 let best = 0;
 for (let w = 1; w < windows; w++) if (hits[w] > hits[best]) best = w;
 const first = best * windowPages;
-const cut = (interval: number, runSeconds: number, pages: ArrayLike<number>, pageData: (i: number) => Uint8Array): AssetRecord => {
+const cut = (
+  interval: number,
+  runSeconds: number,
+  pages: ArrayLike<number>,
+  pageData: (i: number) => Uint8Array,
+): AssetRecord => {
   const keep: number[] = [];
   for (let i = 0; i < pages.length; i++) if (pages[i] >= first && pages[i] < first + windowPages) keep.push(i);
   const data = new Uint8Array(keep.length * PAGE_SIZE);
@@ -47,9 +52,17 @@ const cut = (interval: number, runSeconds: number, pages: ArrayLike<number>, pag
 const all = Array.from({ length: windowPages }, (_, i) => first + i);
 const nonZero = all.filter((p) => rec.base.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE).some((b) => b !== 0));
 const base = cut(0, 0, nonZero, (i) => rec.base.subarray(nonZero[i] * PAGE_SIZE, (nonZero[i] + 1) * PAGE_SIZE));
-const deltas = rec.deltas.map((d) => cut(d.interval, d.runSeconds, d.pages, (i) => d.data.subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE)));
-writeFileSync(outFile, gzipSync(writeRecordingAsset({ name: set, pageCount: windowPages, firstPage: first, base, deltas }), { level: 9 }));
-writeFileSync(manifest, JSON.stringify({ recordings: [{ name: set, file: `${set}.pwra.gz`, pages: windowPages, firstPage: first }] }) + "\n");
+const deltas = rec.deltas.map((d) =>
+  cut(d.interval, d.runSeconds, d.pages, (i) => d.data.subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE)),
+);
+writeFileSync(
+  outFile,
+  gzipSync(writeRecordingAsset({ name: set, pageCount: windowPages, firstPage: first, base, deltas }), { level: 9 }),
+);
+writeFileSync(
+  manifest,
+  JSON.stringify({ recordings: [{ name: set, file: `${set}.pwra.gz`, pages: windowPages, firstPage: first }] }) + "\n",
+);
 const dirtied = deltas.reduce((s, d) => s + d.pages.length, 0);
 console.log(
   `prepare-recording: ${set} pages ${first}..${first + windowPages - 1} (${base.pages.length} non-zero), ` +

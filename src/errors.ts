@@ -72,7 +72,8 @@ export const ERROR_CODES = {
   SOURCE_ABORTED: "the source aborted the migration",
   MIGRATION_ABORTED: "the migration ended before the commit acknowledgement",
   ERROR: "a failure that is not a PagewireError, as a report or a peer's ABORT names it",
-  MIGRATION_IN_DOUBT: "the connection failed between the decision and the peer learning it; neither side runs until resolved",
+  MIGRATION_IN_DOUBT:
+    "the connection failed between the decision and the peer learning it; neither side runs until resolved",
   NOT_IN_DOUBT: "resolve() called on a migration that is not in doubt",
   RESOLVE_REFUSED: "a resolution that would discard the newest memory",
   INTERRUPTED: "the receiver was stopped by a signal",

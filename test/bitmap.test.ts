@@ -65,7 +65,12 @@ describe("DirtyBitmap against the plain-TS oracle", () => {
 
   it("set algebra and copyFrom match the oracle on seeded random pairs", () => {
     for (const n of [65, 1000, 4099, 70001]) {
-      for (const [da, db] of [[0.01, 0.5], [0.5, 0.5], [0.97, 0.1], [0, 1]]) {
+      for (const [da, db] of [
+        [0.01, 0.5],
+        [0.5, 0.5],
+        [0.97, 0.1],
+        [0, 1],
+      ]) {
         const seed = n + Math.round(da * 100) * 7 + Math.round(db * 100);
         const [a, oa] = randomPair(n, da, seed);
         const [b, ob] = randomPair(n, db, seed + 99);
@@ -133,7 +138,11 @@ describe("DirtyBitmap edges (binary literals)", () => {
     const bm = fromBinary(s);
     expect(bm.pageCount).toBe(125);
     expect(Array.from(bm.collect())).toEqual([0, 63, 64, 124]);
-    expect(bm.ranges()).toEqual([{ first: 0, count: 1 }, { first: 63, count: 2 }, { first: 124, count: 1 }]);
+    expect(bm.ranges()).toEqual([
+      { first: 0, count: 1 },
+      { first: 63, count: 2 },
+      { first: 124, count: 1 },
+    ]);
     expect(bm.nextSet(1)).toBe(63);
     expect(bm.nextSet(65)).toBe(124);
     expect(bm.nextSet(125)).toBe(-1);
@@ -243,7 +252,9 @@ describe("page kernels", () => {
     expect(k.diffPages(a, b, 3, d)).toBe(1);
     expect(Array.from(d.collect())).toEqual([2]);
     expect(k.diffPages(a, b, 0, d)).toBe(0);
-    expect(() => k.diffPages(a.subarray(1), b, 3, d)).toThrowError(expect.objectContaining({ code: "BUFFER_TOO_SHORT" }));
+    expect(() => k.diffPages(a.subarray(1), b, 3, d)).toThrowError(
+      expect.objectContaining({ code: "BUFFER_TOO_SHORT" }),
+    );
     expect(() => k.zeroPages(a, 4, d)).toThrowError(expect.objectContaining({ code: "BUFFER_TOO_SHORT" }));
     d.dispose();
   });

@@ -12,13 +12,17 @@ beforeAll(async () => {
   k = await loadKernel();
   const r = rng(99);
   const pages = new Uint8Array(POOL * PAGE_SIZE);
-  for (let c = 0; c < POOL; c++) for (let j = 0; j < 64; j++) pages[c * PAGE_SIZE + randInt(r, PAGE_SIZE)] = 1 + randInt(r, 255);
+  for (let c = 0; c < POOL; c++)
+    for (let j = 0; j < 64; j++) pages[c * PAGE_SIZE + randInt(r, PAGE_SIZE)] = 1 + randInt(r, 255);
   pool = hashPages(k, pages, POOL, new BigUint64Array(2 * POOL), { bits: 128, seed: SEED });
 });
 
 function hashesOf(contents: number[]): BigUint64Array {
   const h = new BigUint64Array(2 * contents.length);
-  contents.forEach((c, i) => { h[2 * i] = pool[2 * c]; h[2 * i + 1] = pool[2 * c + 1]; });
+  contents.forEach((c, i) => {
+    h[2 * i] = pool[2 * c];
+    h[2 * i + 1] = pool[2 * c + 1];
+  });
   return h;
 }
 
@@ -56,14 +60,23 @@ describe("DedupIndex", () => {
   });
 
   it("never hands out a reference whose destination content differs (random property test)", () => {
-    for (const [seed, maxBytes] of [[1, 256], [2, 1024], [3, 1 << 14], [4, 512]] as const) {
+    for (const [seed, maxBytes] of [
+      [1, 256],
+      [2, 1024],
+      [3, 1 << 14],
+      [4, 512],
+    ] as const) {
       const r = rng(seed);
       const ix = new DedupIndex(k, { maxBytes });
       const guests = [3, 11, 12];
       const P = 40;
       const dst = new Map<number, Int32Array>();
-      for (const g of guests) { ix.addGuest(g, P); dst.set(g, new Int32Array(P).fill(-1)); }
-      let lookups = 0, hits = 0;
+      for (const g of guests) {
+        ix.addGuest(g, P);
+        dst.set(g, new Int32Array(P).fill(-1));
+      }
+      let lookups = 0,
+        hits = 0;
       for (let step = 0; step < 400; step++) {
         const g = guests[randInt(r, guests.length)];
         const mode = r();
@@ -80,16 +93,22 @@ describe("DedupIndex", () => {
             if (refs[2 * i] !== DEDUP_NONE) {
               hits++;
               const held = dst.get(refs[2 * i])![refs[2 * i + 1]];
-              expect(held, `step ${step}: reference for content ${contents[i]} names a page holding ${held}`).toBe(contents[i]);
+              expect(held, `step ${step}: reference for content ${contents[i]} names a page holding ${held}`).toBe(
+                contents[i],
+              );
               d[pages[i]] = held;
             } else d[pages[i]] = contents[i];
           }
         } else if (mode < 0.85) {
           ix.record(g, pages, hashesOf(contents));
-          pages.forEach((p, i) => { d[p] = contents[i]; });
+          pages.forEach((p, i) => {
+            d[p] = contents[i];
+          });
         } else {
           ix.invalidate(g, pages);
-          pages.forEach((p) => { d[p] = 1000 + randInt(r, 5); }); // unknown content (e.g. an XBZRLE result)
+          pages.forEach((p) => {
+            d[p] = 1000 + randInt(r, 5);
+          }); // unknown content (e.g. an XBZRLE result)
         }
       }
       const s = ix.stats();

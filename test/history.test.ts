@@ -23,7 +23,10 @@ function randomTrace(r: () => number, pageCount: number, length: number): number
 
 function expectMatches(h: PageHistory, o: HistoryOracle): void {
   const n = h.pageCount;
-  const all = bitmapOf(n, Array.from({ length: n }, (_, i) => i));
+  const all = bitmapOf(
+    n,
+    Array.from({ length: n }, (_, i) => i),
+  );
   expect(Array.from(h.reuseDistances(all))).toEqual(o.distance);
   expect(Array.from(h.dirtyCounts(all))).toEqual(o.count);
   for (let p = 0; p < n; p++) {
@@ -47,13 +50,21 @@ describe("PageHistory reuse distance against the brute-force oracle", () => {
   });
 
   // [pages, writes, seed, minStampSpan]: small spans force many renumberings and span growth
-  for (const [n, len, seed, span] of [[1, 300, 1, 65536], [7, 400, 2, 65536], [50, 5000, 3, 65536], [333, 3000, 4, 65536], [1000, 2500, 5, 65536], [1000, 4000, 6, 1], [3000, 3000, 7, 40]]) {
+  for (const [n, len, seed, span] of [
+    [1, 300, 1, 65536],
+    [7, 400, 2, 65536],
+    [50, 5000, 3, 65536],
+    [333, 3000, 4, 65536],
+    [1000, 2500, 5, 65536],
+    [1000, 4000, 6, 1],
+    [3000, 3000, 7, 40],
+  ]) {
     it(`random ordered trace: ${n} pages, ${len} writes (seed ${seed}, stamp span ≥ ${span})`, () => {
       const r = rng(seed);
       const h = new PageHistory(k, n, { minStampSpan: span });
       const o = new HistoryOracle(n);
       // several calls, so state carries across batches
-      for (let done = 0; done < len;) {
+      for (let done = 0; done < len; ) {
         const chunk = randomTrace(r, n, Math.min(len - done, 1 + randInt(r, 700)));
         h.recordWrites(Uint32Array.from(chunk));
         o.recordWrites(chunk);
@@ -66,7 +77,13 @@ describe("PageHistory reuse distance against the brute-force oracle", () => {
     });
   }
 
-  for (const [n, rounds, density, seed, span] of [[64, 30, 0.3, 11, 65536], [513, 25, 0.05, 12, 65536], [4099, 12, 0.01, 13, 65536], [200, 120, 0.5, 14, 65536], [4099, 30, 0.02, 15, 8]]) {
+  for (const [n, rounds, density, seed, span] of [
+    [64, 30, 0.3, 11, 65536],
+    [513, 25, 0.05, 12, 65536],
+    [4099, 12, 0.01, 13, 65536],
+    [200, 120, 0.5, 14, 65536],
+    [4099, 30, 0.02, 15, 8],
+  ]) {
     it(`random rounds: ${n} pages, ${rounds} rounds at density ${density} (index-order stamping, span ≥ ${span})`, () => {
       const r = rng(seed);
       const h = new PageHistory(k, n, { minStampSpan: span });
@@ -78,7 +95,8 @@ describe("PageHistory reuse distance against the brute-force oracle", () => {
         o.recordRound(pages);
         b.dispose();
         for (let q = 0; q < 20; q++) {
-          const p = randInt(r, n), ago = randInt(r, 8);
+          const p = randInt(r, n),
+            ago = randInt(r, 8);
           expect(h.dirtiedInRound(p, ago)).toBe(o.dirtiedInRound(p, ago));
         }
       }
@@ -109,10 +127,23 @@ describe("PageHistory reuse distance against the brute-force oracle", () => {
 
 describe("PageHistory rounds, counts and sends", () => {
   it("ring of 8 rounds written as binary literals, page 0 first", () => {
-    const rounds = ["10000001", "11000000", "01100000", "00110000", "00011000", "00001100", "00000110", "00000011", "10000000"];
+    const rounds = [
+      "10000001",
+      "11000000",
+      "01100000",
+      "00110000",
+      "00011000",
+      "00001100",
+      "00000110",
+      "00000011",
+      "10000000",
+    ];
     const h = new PageHistory(k, 8);
     for (const s of rounds) {
-      const b = bitmapOf(8, [...s].flatMap((c, i) => (c === "1" ? [i] : [])));
+      const b = bitmapOf(
+        8,
+        [...s].flatMap((c, i) => (c === "1" ? [i] : [])),
+      );
       h.recordRound(b);
       b.dispose();
     }
@@ -153,7 +184,12 @@ describe("PageHistory rounds, counts and sends", () => {
     const n = 16;
     const h = new PageHistory(k, n);
     // page 0: dirty in 3 rounds, distance 1; page 1: 1 round; page 2: 2 rounds, distance 0
-    for (const round of [[0, 1], [0, 2], [0, 2]]) h.recordRound(bitmapOf(n, round));
+    for (const round of [
+      [0, 1],
+      [0, 2],
+      [0, 2],
+    ])
+      h.recordRound(bitmapOf(n, round));
     h.recordWrites(Uint32Array.from([2, 0, 1, 0]));
     expect([h.reuseDistance(0), h.reuseDistance(1), h.reuseDistance(2)]).toEqual([1, 2, 0]); // only pages 0 and 2 exist besides 1
     const cand = bitmapOf(n, [0, 1, 2]);

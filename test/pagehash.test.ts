@@ -35,7 +35,10 @@ function randomBytes(n: number, seed: number): Uint8Array {
 
 const SEEDS = [0n, 1n, 0xdeadbeefn, 0x9e3779b97f4a7c15n, 0xffffffffffffffffn];
 // every length class of XXH3: 0, 1-3, 4-8, 9-16, 17-128, 129-240, long (block and stripe edges)
-const LENGTHS = [0, 1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 64, 65, 96, 97, 127, 128, 129, 159, 160, 191, 200, 239, 240, 241, 255, 256, 257, 511, 1023, 1024, 1025, 1087, 1088, 2047, 2048, 3000, 4095, 4096, 4097, 8192, 10000];
+const LENGTHS = [
+  0, 1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 64, 65, 96, 97, 127, 128, 129, 159, 160, 191, 200, 239, 240, 241,
+  255, 256, 257, 511, 1023, 1024, 1025, 1087, 1088, 2047, 2048, 3000, 4095, 4096, 4097, 8192, 10000,
+];
 
 describe("XXH3 compatibility with hash-wasm", () => {
   it("matches XXH3-64 and XXH3-128 on every length class and seed", async () => {
@@ -80,7 +83,8 @@ describe("hashPages (batch)", () => {
   it("writes one u64 per page for 64 bits, equal to the reference", async () => {
     for (const seed of [0n, 0xabcdef0123456789n]) {
       const out = k.hashPages(pages, COUNT, new BigUint64Array(COUNT), { bits: 64, seed });
-      for (let i = 0; i < COUNT; i++) expect(out[i]).toBe(await ref64(pages.subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE), seed));
+      for (let i = 0; i < COUNT; i++)
+        expect(out[i]).toBe(await ref64(pages.subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE), seed));
     }
   });
 
@@ -88,7 +92,9 @@ describe("hashPages (batch)", () => {
     const seed = 7n;
     const out = k.hashPages(pages, COUNT, new BigUint64Array(2 * COUNT), { bits: 128, seed });
     for (let i = 0; i < COUNT; i++) {
-      expect({ low: out[2 * i], high: out[2 * i + 1] }).toEqual(await ref128(pages.subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE), seed));
+      expect({ low: out[2 * i], high: out[2 * i + 1] }).toEqual(
+        await ref128(pages.subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE), seed),
+      );
     }
   });
 

@@ -96,7 +96,11 @@ describe("decoder rejects malformed input with RleError, page unchanged", () => 
     it(name, () => {
       const page = new Uint8Array(PAGE_SIZE).fill(0x5a);
       let err: unknown;
-      try { k.rleDecode(Uint8Array.from(bytes), page); } catch (e) { err = e; }
+      try {
+        k.rleDecode(Uint8Array.from(bytes), page);
+      } catch (e) {
+        err = e;
+      }
       expect(err).toBeInstanceOf(RleError);
       expect((err as RleError).code).toBe("RLE_CORRUPT");
       expect(page.every((b) => b === 0x5a)).toBe(true);
@@ -118,7 +122,8 @@ describe("seeded random pages against the plain-TS oracle", () => {
     const lenR = k.alloc(BATCH * 4, 64);
     const decR = k.alloc(BATCH * PAGE_SIZE, 64);
     const r = rng(777);
-    let done = 0, overflow = 0;
+    let done = 0,
+      overflow = 0;
     try {
       while (done < PAGES) {
         const n = Math.min(BATCH, PAGES - done);
@@ -127,8 +132,11 @@ describe("seeded random pages against the plain-TS oracle", () => {
           const page = pages.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE);
           const kind = r();
           if (kind < 0.8) makeRunPage(r, page);
-          else if (kind < 0.9) { page.fill(r() < 0.5 ? 0 : 0xcc); const m = Math.floor(r() * 50); for (let t = 0; t < m; t++) page[Math.floor(r() * PAGE_SIZE)] = Math.floor(r() * 256); }
-          else fillRandom(r, page);
+          else if (kind < 0.9) {
+            page.fill(r() < 0.5 ? 0 : 0xcc);
+            const m = Math.floor(r() * 50);
+            for (let t = 0; t < m; t++) page[Math.floor(r() * PAGE_SIZE)] = Math.floor(r() * 256);
+          } else fillRandom(r, page);
         }
         const total = k.raw.rleEncodePages(pagesR.ptr, n, outR.ptr, lenR.ptr);
         const out = k.bytes(outR);
@@ -141,13 +149,15 @@ describe("seeded random pages against the plain-TS oracle", () => {
             overflow++;
             continue;
           }
-          if (lengths[p] !== want.length || hex(out.subarray(off, off + want.length)) !== hex(want)) throw new Error(`page ${done + p}: kernel ${lengths[p]} bytes, oracle ${want.length}`);
+          if (lengths[p] !== want.length || hex(out.subarray(off, off + want.length)) !== hex(want))
+            throw new Error(`page ${done + p}: kernel ${lengths[p]} bytes, oracle ${want.length}`);
           off += want.length;
         }
         expect(total).toBe(off);
         expect(k.raw.rleDecodePages(outR.ptr, lenR.ptr, decR.ptr, n)).toBe(total);
         for (let p = 0; p < n; p++) {
-          if (lengths[p] > 0 && k.raw.pagesEqual(decR.ptr + p * PAGE_SIZE, pagesR.ptr + p * PAGE_SIZE) !== 1) throw new Error(`page ${done + p}: round trip differs`);
+          if (lengths[p] > 0 && k.raw.pagesEqual(decR.ptr + p * PAGE_SIZE, pagesR.ptr + p * PAGE_SIZE) !== 1)
+            throw new Error(`page ${done + p}: round trip differs`);
         }
         done += n;
       }
@@ -172,14 +182,22 @@ describe("batch API", () => {
     expect(lengths[3]).toBe(-1);
     const back = new Uint8Array(n * PAGE_SIZE);
     expect(k.rleDecodePages(out, lengths, back, n)).toBe(total);
-    for (let p = 0; p < n; p++) if (p !== 3) expect(hex(back.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE))).toBe(hex(pages.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE)));
+    for (let p = 0; p < n; p++)
+      if (p !== 3)
+        expect(hex(back.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE))).toBe(
+          hex(pages.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE)),
+        );
     // corrupt page 5's encoding: its first length byte becomes 0 (n = 0 literal)
     let off = 0;
     for (let p = 0; p < 5; p++) if (lengths[p] > 0) off += lengths[p];
     out[off] = 0;
     const again = new Uint8Array(n * PAGE_SIZE);
     let err: unknown;
-    try { k.rleDecodePages(out, lengths, again, n); } catch (e) { err = e; }
+    try {
+      k.rleDecodePages(out, lengths, again, n);
+    } catch (e) {
+      err = e;
+    }
     expect(err).toBeInstanceOf(RleError);
     expect((err as RleError).page).toBe(5);
     expect(again.subarray(5 * PAGE_SIZE).every((b) => b === 0)).toBe(true);

@@ -1,6 +1,12 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import {
-  loadKernel, PAGE_SIZE, PagewireRangeError, SAVE_MISS_INSERTED, SAVE_MISS_NOT_INSERTED, XbzrleCache, type Kernel,
+  loadKernel,
+  PAGE_SIZE,
+  PagewireRangeError,
+  SAVE_MISS_INSERTED,
+  SAVE_MISS_NOT_INSERTED,
+  XbzrleCache,
+  type Kernel,
 } from "../src/index.js";
 import { rng } from "./support/random.js";
 import { refXbzrleDecode, refXbzrleEncode } from "./support/xbzrle-oracle.js";
@@ -149,7 +155,8 @@ describe("savePages: QEMU save_xbzrle_page in a batch", () => {
       c.savePages(ram, pages, sync, out, lengths);
       let off = 0;
       for (let i = 0; i < pages.length; i++) {
-        const p = pages[i], n = lengths[i];
+        const p = pages[i],
+          n = lengths[i];
         const target = dest.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE);
         seen.add(n > 0 ? 1 : n);
         if (n > 0) {
@@ -159,7 +166,8 @@ describe("savePages: QEMU save_xbzrle_page in a batch", () => {
           off += n;
         } else if (n === -1 || n === SAVE_MISS_INSERTED) target.set(c.lookup(p)!);
         else if (n === SAVE_MISS_NOT_INSERTED) target.set(ram.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE));
-        if (!Buffer.from(target).equals(Buffer.from(ram.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE)))) throw new Error(`round ${round} page ${p}: result ${n} differs`);
+        if (!Buffer.from(target).equals(Buffer.from(ram.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE))))
+          throw new Error(`round ${round} page ${p}: result ${n} differs`);
       }
       if (round === 29) break; // the last round sent everything dirty
       // the guest dirties some pages: small writes, some full rewrites
@@ -180,7 +188,15 @@ describe("savePages: QEMU save_xbzrle_page in a batch", () => {
 
   it("rejects page indices past the end of ram", () => {
     const c = new XbzrleCache(k, { bytes: 4 * PAGE_SIZE });
-    expect(() => c.savePages(new Uint8Array(2 * PAGE_SIZE), Uint32Array.from([2]), 1, new Uint8Array(PAGE_SIZE), new Int32Array(1))).toThrow(PagewireRangeError);
+    expect(() =>
+      c.savePages(
+        new Uint8Array(2 * PAGE_SIZE),
+        Uint32Array.from([2]),
+        1,
+        new Uint8Array(PAGE_SIZE),
+        new Int32Array(1),
+      ),
+    ).toThrow(PagewireRangeError);
     c.dispose();
   });
 });

@@ -16,7 +16,10 @@ beforeAll(async () => {
 });
 
 function manifest(dir: string): Record<string, string>[] {
-  const [head, ...rows] = readFileSync(`${VECTORS}${dir}/MANIFEST.tsv`, "utf8").trim().split("\n").map((l) => l.split("\t"));
+  const [head, ...rows] = readFileSync(`${VECTORS}${dir}/MANIFEST.tsv`, "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => l.split("\t"));
   return rows.map((r) => Object.fromEntries(head.map((h, i) => [h, r[i]])));
 }
 
@@ -47,7 +50,11 @@ describe("QEMU encoder vectors", () => {
       // the QEMU bytes decode back to the new page (both encoders' outputs)
       for (const enc of [`${v.name}.enc.bin`, `${v.name}.enc_avx512.bin`]) {
         let bytes: Uint8Array;
-        try { bytes = file("enc", enc); } catch { continue; }
+        try {
+          bytes = file("enc", enc);
+        } catch {
+          continue;
+        }
         if (bytes.length === 0) continue;
         const page = oldPage.slice();
         expect(k.xbzrleDecode(bytes, page)).toBeGreaterThan(0);
@@ -72,13 +79,19 @@ describe("QEMU decoder vectors", () => {
       const want = Number(v.expected_ret);
       if (want < 0) {
         expect(() => k.xbzrleDecode(src, page)).toThrow(XbzrleError);
-        try { k.xbzrleDecode(src, page); } catch (e) { expect((e as XbzrleError).code).toBe("XBZRLE_CORRUPT"); }
+        try {
+          k.xbzrleDecode(src, page);
+        } catch (e) {
+          expect((e as XbzrleError).code).toBe("XBZRLE_CORRUPT");
+        }
         expect(digest(page)).toBe(digest(dstIn)); // stricter than QEMU: nothing written
       } else {
         expect(k.xbzrleDecode(src, page)).toBe(want);
         expect(digest(page)).toBe(digest(file("dec", `${v.name}.dst_out.bin`)));
       }
-      expect(refXbzrleDecode(src, dstIn) === -1 ? -1 : (refXbzrleDecode(src, dstIn) as [number, Uint8Array])[0]).toBe(want);
+      expect(refXbzrleDecode(src, dstIn) === -1 ? -1 : (refXbzrleDecode(src, dstIn) as [number, Uint8Array])[0]).toBe(
+        want,
+      );
     });
   }
 });
@@ -97,7 +110,8 @@ describe("named cases", () => {
   });
   it("never writes past out's length", () => {
     const r = rng(9);
-    const a = new Uint8Array(PAGE_SIZE), b = new Uint8Array(PAGE_SIZE);
+    const a = new Uint8Array(PAGE_SIZE),
+      b = new Uint8Array(PAGE_SIZE);
     for (let t = 0; t < 300; t++) {
       makePair(r, a, b);
       const dlen = Math.floor(r() * 300);
@@ -139,13 +153,20 @@ describe("seeded random pairs against the plain-TS oracle", () => {
     const decR = k.alloc(BATCH * PAGE_SIZE, 64);
     const r = rng(20260425);
     const kinds = new Map<string, number>();
-    let checked = 0, overflow = 0, identical = 0;
+    let checked = 0,
+      overflow = 0,
+      identical = 0;
     try {
       while (checked < PAIRS) {
         const n = Math.min(BATCH, PAIRS - checked);
-        const oldPages = k.bytes(oldR), newPages = k.bytes(newR).subarray(PAGE_SIZE);
+        const oldPages = k.bytes(oldR),
+          newPages = k.bytes(newR).subarray(PAGE_SIZE);
         for (let p = 0; p < n; p++) {
-          const kind = makePair(r, oldPages.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE), newPages.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE));
+          const kind = makePair(
+            r,
+            oldPages.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE),
+            newPages.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE),
+          );
           kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
         }
         const total = k.raw.xbzrleEncodePages(oldR.ptr, newR.ptr + PAGE_SIZE, n, outR.ptr, lenR.ptr);
@@ -153,7 +174,8 @@ describe("seeded random pairs against the plain-TS oracle", () => {
         const lengths = new Int32Array(k.memory.buffer, lenR.ptr, n);
         let off = 0;
         for (let p = 0; p < n; p++) {
-          const o = oldPages.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE), nw = newPages.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE);
+          const o = oldPages.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE),
+            nw = newPages.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE);
           const want = refXbzrleEncode(o, nw);
           const got = lengths[p];
           if (want instanceof Uint8Array) {
@@ -172,7 +194,8 @@ describe("seeded random pairs against the plain-TS oracle", () => {
         expect(k.raw.xbzrleDecodePages(outR.ptr, lenR.ptr, decR.ptr, n)).toBe(total);
         for (let p = 0; p < n; p++) {
           if (lengths[p] < 0) continue;
-          if (k.raw.pagesEqual(decR.ptr + p * PAGE_SIZE, newR.ptr + PAGE_SIZE + p * PAGE_SIZE) !== 1) throw new Error(`pair ${checked + p}: decode differs`);
+          if (k.raw.pagesEqual(decR.ptr + p * PAGE_SIZE, newR.ptr + PAGE_SIZE + p * PAGE_SIZE) !== 1)
+            throw new Error(`pair ${checked + p}: decode differs`);
         }
         checked += n;
       }
@@ -190,23 +213,39 @@ describe("batch API", () => {
   it("encodes and decodes packed pages with plain arrays", () => {
     const r = rng(5);
     const n = 20;
-    const oldPages = new Uint8Array(n * PAGE_SIZE), newPages = new Uint8Array(n * PAGE_SIZE);
-    for (let p = 0; p < n; p++) makePair(r, oldPages.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE), newPages.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE));
+    const oldPages = new Uint8Array(n * PAGE_SIZE),
+      newPages = new Uint8Array(n * PAGE_SIZE);
+    for (let p = 0; p < n; p++)
+      makePair(
+        r,
+        oldPages.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE),
+        newPages.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE),
+      );
     const out = new Uint8Array(n * PAGE_SIZE);
     const lengths = new Int32Array(n);
     const total = k.xbzrleEncodePages(oldPages, newPages, n, out, lengths);
     let sum = 0;
     for (let p = 0; p < n; p++) {
       const single = new Uint8Array(PAGE_SIZE);
-      const m = k.xbzrleEncode(oldPages.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE), newPages.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE), single);
+      const m = k.xbzrleEncode(
+        oldPages.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE),
+        newPages.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE),
+        single,
+      );
       expect(lengths[p]).toBe(m);
-      if (m > 0) { expect(hex(out.subarray(sum, sum + m))).toBe(hex(single.subarray(0, m))); sum += m; }
+      if (m > 0) {
+        expect(hex(out.subarray(sum, sum + m))).toBe(hex(single.subarray(0, m)));
+        sum += m;
+      }
     }
     expect(total).toBe(sum);
     const pages = oldPages.slice();
     expect(k.xbzrleDecodePages(out, lengths, pages, n)).toBe(total);
     for (let p = 0; p < n; p++) {
-      if (lengths[p] >= 0) expect(digest(pages.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE))).toBe(digest(newPages.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE)));
+      if (lengths[p] >= 0)
+        expect(digest(pages.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE))).toBe(
+          digest(newPages.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE)),
+        );
     }
   });
 
@@ -215,7 +254,11 @@ describe("batch API", () => {
     const lengths = new Int32Array([3, 6, 3]);
     const pages = new Uint8Array(3 * PAGE_SIZE);
     let err: unknown;
-    try { k.xbzrleDecodePages(enc, lengths, pages, 3); } catch (e) { err = e; }
+    try {
+      k.xbzrleDecodePages(enc, lengths, pages, 3);
+    } catch (e) {
+      err = e;
+    }
     expect(err).toBeInstanceOf(XbzrleError);
     expect((err as XbzrleError).page).toBe(1);
     expect((err as XbzrleError).message).toContain("page 1 of 3");
@@ -223,8 +266,20 @@ describe("batch API", () => {
   });
 
   it("rejects undersized buffers and bad length entries", () => {
-    expect(() => k.xbzrleEncodePages(new Uint8Array(PAGE_SIZE), new Uint8Array(PAGE_SIZE), 1, new Uint8Array(100), new Int32Array(1))).toThrow(PagewireRangeError);
-    expect(() => k.xbzrleDecodePages(new Uint8Array(10), new Int32Array([-2]), new Uint8Array(PAGE_SIZE), 1)).toThrow(PagewireRangeError);
-    expect(() => k.xbzrleDecodePages(new Uint8Array(2), new Int32Array([10]), new Uint8Array(PAGE_SIZE), 1)).toThrow(PagewireRangeError);
+    expect(() =>
+      k.xbzrleEncodePages(
+        new Uint8Array(PAGE_SIZE),
+        new Uint8Array(PAGE_SIZE),
+        1,
+        new Uint8Array(100),
+        new Int32Array(1),
+      ),
+    ).toThrow(PagewireRangeError);
+    expect(() => k.xbzrleDecodePages(new Uint8Array(10), new Int32Array([-2]), new Uint8Array(PAGE_SIZE), 1)).toThrow(
+      PagewireRangeError,
+    );
+    expect(() => k.xbzrleDecodePages(new Uint8Array(2), new Int32Array([10]), new Uint8Array(PAGE_SIZE), 1)).toThrow(
+      PagewireRangeError,
+    );
   });
 });

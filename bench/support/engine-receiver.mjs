@@ -12,5 +12,13 @@ const cpu0 = process.cpuUsage();
 const dst = new MigrationDestination({ kernel: k, transport, memory: (pages) => new WasmGuestMemory(k, pages) });
 const result = await dst.receive();
 const cpu = process.cpuUsage(cpu0);
-console.log(JSON.stringify({ ok: result.committed, bytes: result.bytesReceived, seconds: (performance.now() - t0) / 1000, cpuSeconds: (cpu.user + cpu.system) / 1e6, maxRssMiB: process.resourceUsage().maxRSS / 1024 }));
+console.log(
+  JSON.stringify({
+    ok: result.committed,
+    bytes: result.bytesReceived,
+    seconds: (performance.now() - t0) / 1000,
+    cpuSeconds: (cpu.user + cpu.system) / 1e6,
+    maxRssMiB: process.resourceUsage().maxRSS / 1024,
+  }),
+);
 process.exit(0);

@@ -8,7 +8,14 @@ const server = net.createServer((socket) => {
   socket.on("data", (d) => (bytes += d.length));
   socket.on("end", () => {
     const cpu = process.cpuUsage(cpu0);
-    console.log(JSON.stringify({ bytes, seconds: (performance.now() - t0) / 1000, cpuSeconds: (cpu.user + cpu.system) / 1e6, maxRssMiB: process.resourceUsage().maxRSS / 1024 }));
+    console.log(
+      JSON.stringify({
+        bytes,
+        seconds: (performance.now() - t0) / 1000,
+        cpuSeconds: (cpu.user + cpu.system) / 1e6,
+        maxRssMiB: process.resourceUsage().maxRSS / 1024,
+      }),
+    );
     socket.end();
     server.close();
   });

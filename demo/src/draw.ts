@@ -5,12 +5,27 @@ import { PAGE_STATE_NAMES, type PageStateName } from "./migration.js";
 
 /** Map colours by page state. */
 const COLORS: Record<PageStateName, string> = {
-  unsent: "#d5d9e0", clean: "#b9e3c2", dirty: "#e5484d", deferred: "#f5a524",
-  zero: "#1d2330", dedup: "#9b59d0", xbzrle: "#17a589", rle: "#00b8d9", raw: "#3e7bfa",
+  unsent: "#d5d9e0",
+  clean: "#b9e3c2",
+  dirty: "#e5484d",
+  deferred: "#f5a524",
+  zero: "#1d2330",
+  dedup: "#9b59d0",
+  xbzrle: "#17a589",
+  rle: "#00b8d9",
+  raw: "#3e7bfa",
 };
 /** Which state a page group shows: the most telling one of its pages (higher wins). */
 const PRIORITY: Record<PageStateName, number> = {
-  unsent: 0, clean: 1, zero: 2, raw: 3, rle: 4, dedup: 5, xbzrle: 6, deferred: 7, dirty: 8,
+  unsent: 0,
+  clean: 1,
+  zero: 2,
+  raw: 3,
+  rle: 4,
+  dedup: 5,
+  xbzrle: 6,
+  deferred: 7,
+  dirty: 8,
 };
 /** Colours by PageState. */
 export const STATE_COLORS = PAGE_STATE_NAMES.map((name) => COLORS[name]);
@@ -80,7 +95,11 @@ export function drawBars(canvas: HTMLCanvasElement, rounds: RoundRow[]): void {
     }
     ctx.fillStyle = "#5a6272";
     ctx.textAlign = "center";
-    ctx.fillText(r.phase === "precopy" ? String(r.round) : r.phase === "postcopy" ? "post" : r.phase === "current" ? "…" : "stop", left + i * bw + bw / 2, H - bottom + 12);
+    ctx.fillText(
+      r.phase === "precopy" ? String(r.round) : r.phase === "postcopy" ? "post" : r.phase === "current" ? "…" : "stop",
+      left + i * bw + bw / 2,
+      H - bottom + 12,
+    );
   });
   ctx.textAlign = "left";
   let x = left;
@@ -97,15 +116,26 @@ export function drawBars(canvas: HTMLCanvasElement, rounds: RoundRow[]): void {
  * The dirty set at the start of each round against QEMU's stop threshold: the pages the
  * link can send within the downtime limit at the bandwidth the round achieved.
  */
-export function drawCurve(canvas: HTMLCanvasElement, rounds: RoundRow[], maxBandwidth: number, downtimeLimitMs: number): void {
+export function drawCurve(
+  canvas: HTMLCanvasElement,
+  rounds: RoundRow[],
+  maxBandwidth: number,
+  downtimeLimitMs: number,
+): void {
   const ctx = canvas.getContext("2d")!;
   const W = canvas.width;
   const H = canvas.height;
   const left = 44;
   const bottom = 18;
   const pre = rounds.filter((r) => r.phase === "precopy");
-  const threshold = pre.map((r) => (Math.min(maxBandwidth, r.seconds > 0 ? r.bytes / r.seconds : maxBandwidth) * downtimeLimitMs) / 1000 / 4096);
-  const max = Math.max(1, ...pre.map((r) => r.dirtied), ...threshold.map((t) => Math.min(t, Math.max(1, ...pre.map((r) => r.dirtied)) * 1.5)));
+  const threshold = pre.map(
+    (r) => (Math.min(maxBandwidth, r.seconds > 0 ? r.bytes / r.seconds : maxBandwidth) * downtimeLimitMs) / 1000 / 4096,
+  );
+  const max = Math.max(
+    1,
+    ...pre.map((r) => r.dirtied),
+    ...threshold.map((t) => Math.min(t, Math.max(1, ...pre.map((r) => r.dirtied)) * 1.5)),
+  );
   axes(ctx, W, H, max, left, bottom);
   const n = Math.max(pre.length, 8);
   const x = (i: number) => left + ((W - left - 12) * (i + 0.5)) / n;
@@ -123,7 +153,11 @@ export function drawCurve(canvas: HTMLCanvasElement, rounds: RoundRow[], maxBand
     values.forEach((v, i) => ctx.fillRect(x(i) - 2, y(v) - 2, 4, 4));
   };
   line(threshold, "#f5a524", [5, 4]);
-  line(pre.map((r) => r.dirtied), COLORS.dirty, []);
+  line(
+    pre.map((r) => r.dirtied),
+    COLORS.dirty,
+    [],
+  );
   ctx.textAlign = "left";
   ctx.fillStyle = COLORS.dirty;
   ctx.fillText("dirty pages at round start", left + 8, 14);

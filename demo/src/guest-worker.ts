@@ -16,7 +16,8 @@ function sharedWriter(h: GuestWorkerHandle): GuestWriter {
   return {
     pageCount: h.pageCount,
     write(offset, data) {
-      if (offset < 0 || offset + data.length > ram.length) throw new RangeError(`guest write of ${data.length} bytes at ${offset} is outside ${ram.length} bytes`);
+      if (offset < 0 || offset + data.length > ram.length)
+        throw new RangeError(`guest write of ${data.length} bytes at ${offset} is outside ${ram.length} bytes`);
       ram.set(data, offset);
       if (data.length === 0) return;
       const last = Math.floor((offset + data.length - 1) / PAGE_SIZE);
@@ -25,7 +26,15 @@ function sharedWriter(h: GuestWorkerHandle): GuestWriter {
   };
 }
 
-self.onmessage = (e: MessageEvent<{ type: string; handle?: GuestWorkerHandle; workload?: string; options?: GuestWorkloadOptions; percent?: number }>) => {
+self.onmessage = (
+  e: MessageEvent<{
+    type: string;
+    handle?: GuestWorkerHandle;
+    workload?: string;
+    options?: GuestWorkloadOptions;
+    percent?: number;
+  }>,
+) => {
   const m = e.data;
   try {
     switch (m.type) {

@@ -50,7 +50,8 @@ class RecordingReplay implements Workload {
 
   init(mem: GuestWriter): void {
     const b = this.#asset.base;
-    for (let i = 0; i < b.pages.length; i++) mem.write(b.pages[i] * PAGE_SIZE, b.data.subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE));
+    for (let i = 0; i < b.pages.length; i++)
+      mem.write(b.pages[i] * PAGE_SIZE, b.data.subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE));
   }
 
   run(seconds: number, mem: GuestWriter): void {

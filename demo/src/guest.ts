@@ -26,7 +26,10 @@ export class GuestLoop {
   #timer: ReturnType<typeof setTimeout> | null = null;
   #last = 0;
   #throttle = 0;
-  constructor(private run: (seconds: number) => void, private tickMs = 5) {}
+  constructor(
+    private run: (seconds: number) => void,
+    private tickMs = 5,
+  ) {}
   start(): void {
     if (this.#timer !== null) return;
     this.#last = performance.now();
@@ -54,8 +57,15 @@ export class WorkerGuest implements Guest {
   readonly where = "worker" as const;
   #worker: Worker;
   #waiters = new Map<string, { resolve: () => void; reject: (e: Error) => void }>();
-  constructor(private handle: GuestWorkerHandle, private workload: string, private options: GuestWorkloadOptions) {
-    this.#worker = new Worker(new URL("./guest-worker.ts", import.meta.url), { type: "module", name: "pagewire-guest" });
+  constructor(
+    private handle: GuestWorkerHandle,
+    private workload: string,
+    private options: GuestWorkloadOptions,
+  ) {
+    this.#worker = new Worker(new URL("./guest-worker.ts", import.meta.url), {
+      type: "module",
+      name: "pagewire-guest",
+    });
     this.#worker.onmessage = (e: MessageEvent<{ type: string; message?: string }>) => {
       if (e.data.type === "error") {
         // the page shows the failure (the init or pause waiting on the worker rejects)
@@ -99,7 +109,11 @@ export class MainThreadGuest implements Guest {
   readonly where = "main-thread" as const;
   #loop: GuestLoop;
   #workload;
-  constructor(private mem: GuestWriter, workload: string, options: GuestWorkloadOptions) {
+  constructor(
+    private mem: GuestWriter,
+    workload: string,
+    options: GuestWorkloadOptions,
+  ) {
     this.#workload = createGuestWorkload(workload, options);
     this.#loop = new GuestLoop((s) => this.#workload.run(s, this.mem));
   }

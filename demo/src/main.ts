@@ -90,7 +90,11 @@ function readConfig(): DemoConfig {
   const guestBytes = pages * 4096;
   return {
     workload,
-    workloadOptions: { pagesPerSecond: Number($<HTMLInputElement>("rate").value), seed: 7, recording: rec ? recording! : undefined },
+    workloadOptions: {
+      pagesPerSecond: Number($<HTMLInputElement>("rate").value),
+      seed: 7,
+      recording: rec ? recording! : undefined,
+    },
     pages,
     bandwidth: Number($<HTMLInputElement>("bandwidth").value) * 2 ** 20,
     mode: $<HTMLSelectElement>("mode").value as MigrationMode,
@@ -135,7 +139,10 @@ async function start(): Promise<void> {
     cancelAnimationFrame(frame);
     render(m, config);
     showResult(result);
-    setStatus("completed", `completed: ${config.mode === "auto" ? `auto → ${result.report.mode}` : config.mode} · guest in ${result.where === "worker" ? "a Web Worker" : "the main thread"}`);
+    setStatus(
+      "completed",
+      `completed: ${config.mode === "auto" ? `auto → ${result.report.mode}` : config.mode} · guest in ${result.where === "worker" ? "a Web Worker" : "the main thread"}`,
+    );
   } catch (err) {
     cancelAnimationFrame(frame);
     render(m, config);
@@ -182,7 +189,8 @@ function reportFields(r: MigrationReport, running: boolean): Array<[string, stri
     ["ram.mbps", r.ram.mbps.toFixed(1)],
     ["ram.dirty-pages-rate", String(Math.round(r.ram["dirty-pages-rate"]))],
   ];
-  for (const [k, v] of Object.entries(r["xbzrle-cache"])) rows.push([`xbzrle-cache.${k}`, Number.isInteger(v) ? String(v) : v.toFixed(3)]);
+  for (const [k, v] of Object.entries(r["xbzrle-cache"]))
+    rows.push([`xbzrle-cache.${k}`, Number.isInteger(v) ? String(v) : v.toFixed(3)]);
   rows.push(["postcopy-requests", String(r["postcopy-requests"])]);
   return rows;
 }
@@ -191,7 +199,16 @@ function reportFields(r: MigrationReport, running: boolean): Array<[string, stri
 function inProgressRound(r: MigrationReport): RoundRow {
   const counts = emptyCounts();
   for (const c of CODECS) counts[c.count] = r.ram[c.counter] - r.rounds.reduce((s, row) => s + row[c.count], 0);
-  return { round: r.rounds.length, phase: "current", dirtied: 0, deferred: 0, sent: 0, ...counts, bytes: 0, seconds: 0 };
+  return {
+    round: r.rounds.length,
+    phase: "current",
+    dirtied: 0,
+    deferred: 0,
+    sent: 0,
+    ...counts,
+    bytes: 0,
+    seconds: 0,
+  };
 }
 
 let lastDecisions = -1;
@@ -199,7 +216,8 @@ function render(m: DemoMigration, config: DemoConfig, running = false): void {
   m.settle();
   const map = $<HTMLCanvasElement>("map");
   const group = drawMap(map, m.pageStates);
-  $("map-scale").textContent = `${config.pages} pages${group > 1 ? `, ${group} pages per cell` : ", one cell per page"}`;
+  $("map-scale").textContent =
+    `${config.pages} pages${group > 1 ? `, ${group} pages per cell` : ", one cell per page"}`;
   const r = m.report;
   if (!r) return;
   drawBars($<HTMLCanvasElement>("bars"), running ? [...r.rounds, inProgressRound(r)] : r.rounds);

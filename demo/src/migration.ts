@@ -84,7 +84,9 @@ export class DemoMigration {
     const dk = await createKernel({ shared: false, initialBytes: c.pages * 4096 + (8 << 20) });
     const mem = new WasmGuestMemory(k, c.pages, { shared });
     const dmem = new WasmGuestMemory(dk, c.pages);
-    this.guest = shared ? new WorkerGuest(mem.workerHandle(), c.workload, c.workloadOptions) : new MainThreadGuest(mem, c.workload, c.workloadOptions);
+    this.guest = shared
+      ? new WorkerGuest(mem.workerHandle(), c.workload, c.workloadOptions)
+      : new MainThreadGuest(mem, c.workload, c.workloadOptions);
     try {
       onStage("booting guest");
       await this.guest.init();

@@ -5,7 +5,10 @@ import type { FrameKey } from "../wire/frame.js";
 import { UsageError } from "./usage.js";
 
 /** node:util parseArgs with usage errors turned into UsageError (exit 2). */
-export function parseOptions<T extends NonNullable<ParseArgsConfig["options"]>>(argv: string[], options: T): ReturnType<typeof parseArgs<{ options: T; strict: true; allowPositionals: false }>>["values"] {
+export function parseOptions<T extends NonNullable<ParseArgsConfig["options"]>>(
+  argv: string[],
+  options: T,
+): ReturnType<typeof parseArgs<{ options: T; strict: true; allowPositionals: false }>>["values"] {
   try {
     return parseArgs({ args: argv, options, allowPositionals: false, strict: true }).values as never;
   } catch (err) {
@@ -18,7 +21,8 @@ export function parseHostPort(value: string | undefined, what: string): [string,
   if (!value) throw new UsageError(`${what} HOST:PORT is required`);
   const i = value.lastIndexOf(":");
   const port = Number(value.slice(i + 1));
-  if (i <= 0 || !Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`${what}: '${value}' is not HOST:PORT`);
+  if (i <= 0 || !Number.isInteger(port) || port < 0 || port > 65535)
+    throw new UsageError(`${what}: '${value}' is not HOST:PORT`);
   return [value.slice(0, i).replace(/^\[|\]$/g, ""), port];
 }
 

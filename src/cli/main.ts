@@ -12,7 +12,17 @@ import { recordCommand } from "./commands/record.js";
 import { resolveCommand } from "./commands/resolve.js";
 import { UsageError, type Command } from "./usage.js";
 
-const COMMANDS: Command[] = [selfcheckCommand, simulateCommand, compareCommand, benchCommand, recordCommand, sendCommand, receiveCommand, resolveCommand, migrateQemuCommand];
+const COMMANDS: Command[] = [
+  selfcheckCommand,
+  simulateCommand,
+  compareCommand,
+  benchCommand,
+  recordCommand,
+  sendCommand,
+  receiveCommand,
+  resolveCommand,
+  migrateQemuCommand,
+];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -15,14 +15,18 @@ export class ProgressBar {
     if (now - this.#last < 100) return;
     this.#last = now;
     const width = 24;
-    const bar = fraction === null ? "" : `[${"#".repeat(Math.round(Math.min(1, Math.max(0, fraction)) * width)).padEnd(width, "-")}] `;
+    const bar =
+      fraction === null
+        ? ""
+        : `[${"#".repeat(Math.round(Math.min(1, Math.max(0, fraction)) * width)).padEnd(width, "-")}] `;
     const cols = process.stderr.columns || 100;
     process.stderr.write(`\r${(bar + label).slice(0, cols - 1).padEnd(Math.min(cols - 1, 80))}`);
     this.#shown = true;
   }
 
   done(): void {
-    if (this.enabled && this.#shown) process.stderr.write(`\r${" ".repeat(Math.min((process.stderr.columns || 100) - 1, 80))}\r`);
+    if (this.enabled && this.#shown)
+      process.stderr.write(`\r${" ".repeat(Math.min((process.stderr.columns || 100) - 1, 80))}\r`);
     this.#shown = false;
   }
 }

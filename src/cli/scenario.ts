@@ -40,7 +40,9 @@ export const SCENARIO_OPTIONS: NonNullable<ParseArgsConfig["options"]> = {
 };
 
 export const SCENARIO_HELP = `guest:
-  --workload NAME        ${listWorkloads().map((w) => w.name).join(", ")}
+  --workload NAME        ${listWorkloads()
+    .map((w) => w.name)
+    .join(", ")}
   --trace NAME|DIR       replay a recording: idle, redis, dirtier (../shared/datasets) or a 'pagewire record' directory
   --guest-size SIZE      guest RAM for workloads (e.g. 1GiB, 256MiB)
   --dirty-rate N         page writes per second of guest time (workload default otherwise)
@@ -63,9 +65,15 @@ run:
   --json                 print JSON instead of the table
   --html FILE            also write a self-contained HTML report with charts
 presets: ${PRESETS.map((p) => `\n  ${p.name.padEnd(18)} ${p.description}`).join("")}
-policies: selection ${listPolicies("selection").map((p) => p.name).join(", ")}
-          termination ${listPolicies("termination").map((p) => p.name).join(", ")}
-          non-convergence ${listPolicies("non-convergence").map((p) => p.name).join(", ")}, none`;
+policies: selection ${listPolicies("selection")
+  .map((p) => p.name)
+  .join(", ")}
+          termination ${listPolicies("termination")
+            .map((p) => p.name)
+            .join(", ")}
+          non-convergence ${listPolicies("non-convergence")
+            .map((p) => p.name)
+            .join(", ")}, none`;
 
 export interface Guest {
   label: string;
@@ -80,7 +88,8 @@ export function guestFor(v: Values, spec: { workload?: string; trace?: string },
   if (spec.trace) {
     const name = spec.trace;
     return {
-      label: `trace:${name.split("/").filter(Boolean).pop()}`, kind: "trace",
+      label: `trace:${name.split("/").filter(Boolean).pop()}`,
+      kind: "trace",
       create: () => {
         let rec = recordings.get(name);
         if (!rec) recordings.set(name, (rec = openRecording(name)));
@@ -89,24 +98,47 @@ export function guestFor(v: Values, spec: { workload?: string; trace?: string },
     };
   }
   const name = spec.workload ?? "working-set";
-  if (!listWorkloads().some((w) => w.name === name)) throw new UsageError(`--workload: unknown workload '${name}' (${listWorkloads().map((w) => w.name).join(", ")})`);
+  if (!listWorkloads().some((w) => w.name === name))
+    throw new UsageError(
+      `--workload: unknown workload '${name}' (${listWorkloads()
+        .map((w) => w.name)
+        .join(", ")})`,
+    );
   const bytes = v["guest-size"] ? parseSize(v["guest-size"] as string, "--guest-size") : defaultGuestBytes;
   const pageCount = Math.floor(bytes / PAGE_SIZE);
-  if (pageCount < 16 || pageCount > 2 ** 19) throw new UsageError(`--guest-size: want 64KiB..2GiB, got ${v["guest-size"]}`);
+  if (pageCount < 16 || pageCount > 2 ** 19)
+    throw new UsageError(`--guest-size: want 64KiB..2GiB, got ${v["guest-size"]}`);
   const content = v.content as string | undefined;
-  if (content !== undefined && !CONTENT_MODELS.includes(content as ContentModel)) throw new UsageError(`--content: unknown model '${content}' (${CONTENT_MODELS.join(", ")})`);
+  if (content !== undefined && !CONTENT_MODELS.includes(content as ContentModel))
+    throw new UsageError(`--content: unknown model '${content}' (${CONTENT_MODELS.join(", ")})`);
   const options = {
-    dirtyRate: v["dirty-rate"] !== undefined ? parseNumber(v["dirty-rate"] as string, "--dirty-rate", { min: 0 }) : undefined,
-    writeSize: v["write-size"] !== undefined ? parseNumber(v["write-size"] as string, "--write-size", { min: 1, max: PAGE_SIZE, integer: true }) : undefined,
+    dirtyRate:
+      v["dirty-rate"] !== undefined ? parseNumber(v["dirty-rate"] as string, "--dirty-rate", { min: 0 }) : undefined,
+    writeSize:
+      v["write-size"] !== undefined
+        ? parseNumber(v["write-size"] as string, "--write-size", { min: 1, max: PAGE_SIZE, integer: true })
+        : undefined,
     content: content as ContentModel | undefined,
-    fakeDirtyShare: v["fake-dirty"] !== undefined ? parseNumber(v["fake-dirty"] as string, "--fake-dirty", { min: 0, max: 1 }) : undefined,
-    workingSetShare: v["working-set"] !== undefined ? parseNumber(v["working-set"] as string, "--working-set", { min: 0, max: 1 }) : undefined,
+    fakeDirtyShare:
+      v["fake-dirty"] !== undefined
+        ? parseNumber(v["fake-dirty"] as string, "--fake-dirty", { min: 0, max: 1 })
+        : undefined,
+    workingSetShare:
+      v["working-set"] !== undefined
+        ? parseNumber(v["working-set"] as string, "--working-set", { min: 0, max: 1 })
+        : undefined,
   };
-  return { label: name, kind: "workload", create: (seed) => ({ workload: createWorkload(name, { ...options, seed }), pageCount }) };
+  return {
+    label: name,
+    kind: "workload",
+    create: (seed) => ({ workload: createWorkload(name, { ...options, seed }), pageCount }),
+  };
 }
 
 export function parseSeed(v: Values): number {
-  return v.seed !== undefined ? parseNumber(v.seed as string, "--seed", { min: 0, max: 2 ** 32 - 1, integer: true }) : 1;
+  return v.seed !== undefined
+    ? parseNumber(v.seed as string, "--seed", { min: 0, max: 2 ** 32 - 1, integer: true })
+    : 1;
 }
 
 export function presetFor(name: string): Preset {
@@ -123,9 +155,18 @@ export function checkPolicy(kind: "selection" | "termination" | "non-convergence
 
 /** Codec flags from "zero,xbzrle" or "none" or "all". */
 export function parseCodecs(text: string): CodecOptions {
-  const list = text === "none" ? [] : text === "all" ? [...SWITCHABLE_CODECS] : text.split(",").map((s) => s.trim()).filter(Boolean);
+  const list =
+    text === "none"
+      ? []
+      : text === "all"
+        ? [...SWITCHABLE_CODECS]
+        : text
+            .split(",")
+            .map((s) => s.trim())
+            .filter(Boolean);
   const unknown = list.find((s) => !isSwitchableCodec(s));
-  if (unknown !== undefined) throw new UsageError(`--codecs: unknown stage '${unknown}' (${SWITCHABLE_CODECS.join(", ")}, all, none)`);
+  if (unknown !== undefined)
+    throw new UsageError(`--codecs: unknown stage '${unknown}' (${SWITCHABLE_CODECS.join(", ")}, all, none)`);
   return selectCodecs(list.filter(isSwitchableCodec));
 }
 
@@ -134,20 +175,32 @@ const MODES = ["precopy", "postcopy", "hybrid", "stop-and-copy", "auto"];
 /** Engine and run options (everything but the guest, the bandwidth and the configuration). */
 export function runOptions(v: Values): Omit<ScenarioOptions, "workload" | "pageCount" | "bandwidth"> {
   const mode = v.mode as string | undefined;
-  if (mode !== undefined && !MODES.includes(mode)) throw new UsageError(`--mode: unknown mode '${mode}' (${MODES.join(", ")})`);
+  if (mode !== undefined && !MODES.includes(mode))
+    throw new UsageError(`--mode: unknown mode '${mode}' (${MODES.join(", ")})`);
   const cpu = (v.cpu as string | undefined) ?? "model";
-  if (!["model", "measure", "none"].includes(cpu)) throw new UsageError(`--cpu: want model, measure or none, got '${cpu}'`);
+  if (!["model", "measure", "none"].includes(cpu))
+    throw new UsageError(`--cpu: want model, measure or none, got '${cpu}'`);
   return {
     seed: parseSeed(v),
     latency: v.latency !== undefined ? parseDuration(v.latency as string, "--latency") : undefined,
     jitter: v.jitter !== undefined ? parseDuration(v.jitter as string, "--jitter") : undefined,
-    maxBandwidth: v["max-bandwidth"] !== undefined ? parseRate(v["max-bandwidth"] as string, "--max-bandwidth") : undefined,
+    maxBandwidth:
+      v["max-bandwidth"] !== undefined ? parseRate(v["max-bandwidth"] as string, "--max-bandwidth") : undefined,
     mode: mode as ScenarioOptions["mode"],
-    downtimeLimitMs: v["downtime-limit"] !== undefined ? parseDuration(v["downtime-limit"] as string, "--downtime-limit") * 1000 : undefined,
-    maxRounds: v["max-rounds"] !== undefined ? parseNumber(v["max-rounds"] as string, "--max-rounds", { min: 1, integer: true }) : undefined,
+    downtimeLimitMs:
+      v["downtime-limit"] !== undefined
+        ? parseDuration(v["downtime-limit"] as string, "--downtime-limit") * 1000
+        : undefined,
+    maxRounds:
+      v["max-rounds"] !== undefined
+        ? parseNumber(v["max-rounds"] as string, "--max-rounds", { min: 1, integer: true })
+        : undefined,
     warmupSeconds: v.warmup !== undefined ? parseDuration(v.warmup as string, "--warmup") : undefined,
     cpu: cpu as CpuTimeMode,
-    cpuNsPerPage: v["cpu-ns-per-page"] !== undefined ? parseNumber(v["cpu-ns-per-page"] as string, "--cpu-ns-per-page", { min: 0 }) : undefined,
+    cpuNsPerPage:
+      v["cpu-ns-per-page"] !== undefined
+        ? parseNumber(v["cpu-ns-per-page"] as string, "--cpu-ns-per-page", { min: 0 })
+        : undefined,
   };
 }
 
@@ -160,14 +213,42 @@ export interface Config {
   downtimeLimitMs: number;
 }
 
-export function makeConfig(preset: Preset, over: { selection?: string; termination?: string; nonConvergence?: string; codecs?: string; xbzrleCache?: number; downtimeLimitMs?: number }, label?: string): Config {
+export function makeConfig(
+  preset: Preset,
+  over: {
+    selection?: string;
+    termination?: string;
+    nonConvergence?: string;
+    codecs?: string;
+    xbzrleCache?: number;
+    downtimeLimitMs?: number;
+  },
+  label?: string,
+): Config {
   const codecs: CodecOptions = { ...preset.codecs, ...(over.codecs !== undefined ? parseCodecs(over.codecs) : {}) };
   if (over.xbzrleCache !== undefined) codecs.xbzrleCacheBytes = over.xbzrleCache;
   const policy = {
     selection: over.selection ? checkPolicy("selection", over.selection) : preset.policy.selection,
     termination: over.termination ? checkPolicy("termination", over.termination) : preset.policy.termination,
-    nonConvergence: over.nonConvergence === "none" ? undefined : over.nonConvergence ? checkPolicy("non-convergence", over.nonConvergence) : preset.policy.nonConvergence,
+    nonConvergence:
+      over.nonConvergence === "none"
+        ? undefined
+        : over.nonConvergence
+          ? checkPolicy("non-convergence", over.nonConvergence)
+          : preset.policy.nonConvergence,
   };
-  const parts = [preset.name, over.selection, over.termination, over.nonConvergence, over.codecs !== undefined ? `codecs=${over.codecs}` : undefined].filter(Boolean);
-  return { label: label ?? parts.join("/"), preset, codecs, policy, downtimeLimitMs: over.downtimeLimitMs ?? preset.downtimeLimitMs };
+  const parts = [
+    preset.name,
+    over.selection,
+    over.termination,
+    over.nonConvergence,
+    over.codecs !== undefined ? `codecs=${over.codecs}` : undefined,
+  ].filter(Boolean);
+  return {
+    label: label ?? parts.join("/"),
+    preset,
+    codecs,
+    policy,
+    downtimeLimitMs: over.downtimeLimitMs ?? preset.downtimeLimitMs,
+  };
 }

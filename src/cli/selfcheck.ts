@@ -15,7 +15,11 @@ export interface SelfCheckResult {
 export function runSelfCheck(k: Kernel): SelfCheckResult[] {
   const results: SelfCheckResult[] = [];
   const check = (name: string, got: unknown, want: unknown) =>
-    results.push({ name, ok: JSON.stringify(got) === JSON.stringify(want), detail: `got ${JSON.stringify(got)}, want ${JSON.stringify(want)}` });
+    results.push({
+      name,
+      ok: JSON.stringify(got) === JSON.stringify(want),
+      detail: `got ${JSON.stringify(got)}, want ${JSON.stringify(want)}`,
+    });
 
   const pages = 1000;
   const bm = new DirtyBitmap(k, pages);
@@ -23,7 +27,10 @@ export function runSelfCheck(k: Kernel): SelfCheckResult[] {
   let x = 12345;
   for (let i = 0; i < pages; i++) {
     x = (x * 1103515245 + 12345) >>> 0;
-    if (x % 7 === 0) { bm.set(i); want.push(i); }
+    if (x % 7 === 0) {
+      bm.set(i);
+      want.push(i);
+    }
   }
   check("bitmap count", bm.count(), want.length);
   check("bitmap collect", Array.from(bm.collect()), want);

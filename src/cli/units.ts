@@ -3,15 +3,26 @@
 import { UsageError } from "./usage.js";
 
 const SIZE: Record<string, number> = {
-  "": 1, b: 1, k: 1e3, kb: 1e3, m: 1e6, mb: 1e6, g: 1e9, gb: 1e9,
-  kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40,
+  "": 1,
+  b: 1,
+  k: 1e3,
+  kb: 1e3,
+  m: 1e6,
+  mb: 1e6,
+  g: 1e9,
+  gb: 1e9,
+  kib: 2 ** 10,
+  mib: 2 ** 20,
+  gib: 2 ** 30,
+  tib: 2 ** 40,
 };
 
 /** Bytes from "1GiB", "512MiB", "4096", "1.5GB". */
 export function parseSize(text: string, what: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(text.trim());
   const unit = m ? SIZE[m[2].toLowerCase()] : undefined;
-  if (!m || unit === undefined) throw new UsageError(`${what}: cannot read size '${text}' (examples: 1GiB, 512MiB, 4096)`);
+  if (!m || unit === undefined)
+    throw new UsageError(`${what}: cannot read size '${text}' (examples: 1GiB, 512MiB, 4096)`);
   return Math.round(Number(m[1]) * unit);
 }
 
@@ -19,13 +30,14 @@ export function parseSize(text: string, what: string): number {
 export function parseRate(text: string, what: string): number {
   const t = text.trim();
   const bits = /^(\d+(?:\.\d+)?(?:e\d+)?)\s*([kmg]?)(bit|bps|b\/s)?$/i.exec(t);
-  if (bits && bits[3] && /bit|bps/i.test(bits[3])) {
+  if (bits?.[3] && /bit|bps/i.test(bits[3])) {
     const mult = { "": 1, k: 1e3, m: 1e6, g: 1e9 }[bits[2].toLowerCase()]!;
     return (Number(bits[1]) * mult) / 8;
   }
   const bytes = /^(\d+(?:\.\d+)?(?:e\d+)?)\s*([a-z]*)(\/s)?$/i.exec(t);
   const unit = bytes ? SIZE[bytes[2].toLowerCase()] : undefined;
-  if (!bytes || unit === undefined) throw new UsageError(`${what}: cannot read rate '${text}' (examples: 1Gbit, 100Mbit, 100MiB/s, 125MB/s)`);
+  if (!bytes || unit === undefined)
+    throw new UsageError(`${what}: cannot read rate '${text}' (examples: 1Gbit, 100Mbit, 100MiB/s, 125MB/s)`);
   const v = Number(bytes[1]) * unit;
   if (!(v > 0)) throw new UsageError(`${what}: rate must be > 0, got '${text}'`);
   return v;
@@ -39,10 +51,16 @@ export function parseDuration(text: string, what: string): number {
   return m[2]?.toLowerCase() === "ms" ? v / 1000 : m[2]?.toLowerCase() === "us" ? v / 1e6 : v;
 }
 
-export function parseNumber(text: string, what: string, { min = -Infinity, max = Infinity, integer = false } = {}): number {
+export function parseNumber(
+  text: string,
+  what: string,
+  { min = -Infinity, max = Infinity, integer = false } = {},
+): number {
   const v = Number(text);
   if (text.trim() === "" || !Number.isFinite(v) || v < min || v > max || (integer && !Number.isInteger(v))) {
-    throw new UsageError(`${what}: want ${integer ? "an integer" : "a number"}${min > -Infinity ? ` >= ${min}` : ""}${max < Infinity ? ` <= ${max}` : ""}, got '${text}'`);
+    throw new UsageError(
+      `${what}: want ${integer ? "an integer" : "a number"}${min > -Infinity ? ` >= ${min}` : ""}${max < Infinity ? ` <= ${max}` : ""}, got '${text}'`,
+    );
   }
   return v;
 }

@@ -21,8 +21,22 @@ import { RecordKind } from "../wire/page-record.js";
 export const CODECS = [
   { name: "unchanged", record: null, feature: null, switchable: true, count: "skipped", counter: "skipped-unchanged" },
   { name: "zero", record: RecordKind.ZERO, feature: "zero", switchable: true, count: "zero", counter: "duplicate" },
-  { name: "dedup", record: RecordKind.DEDUP, feature: "dedup", switchable: true, count: "dedup", counter: "dedup-pages" },
-  { name: "xbzrle", record: RecordKind.XBZRLE, feature: "xbzrle", switchable: true, count: "xbzrle", counter: "xbzrle-pages" },
+  {
+    name: "dedup",
+    record: RecordKind.DEDUP,
+    feature: "dedup",
+    switchable: true,
+    count: "dedup",
+    counter: "dedup-pages",
+  },
+  {
+    name: "xbzrle",
+    record: RecordKind.XBZRLE,
+    feature: "xbzrle",
+    switchable: true,
+    count: "xbzrle",
+    counter: "xbzrle-pages",
+  },
   { name: "rle", record: RecordKind.RLE, feature: "rle", switchable: true, count: "rle", counter: "rle-pages" },
   { name: "raw", record: RecordKind.RAW, feature: null, switchable: false, count: "raw", counter: "normal" },
 ] as const;
@@ -47,9 +61,13 @@ export type CodecFlags = { [N in SwitchableCodec]?: boolean };
 export type EncodeCounts = Record<CountColumn, number>;
 
 export const CODEC_NAMES: readonly CodecName[] = CODECS.map((c) => c.name);
-export const SWITCHABLE_CODECS: readonly SwitchableCodec[] = CODECS.filter((c): c is Extract<Codec, { switchable: true }> => c.switchable).map((c) => c.name);
+export const SWITCHABLE_CODECS: readonly SwitchableCodec[] = CODECS.filter(
+  (c): c is Extract<Codec, { switchable: true }> => c.switchable,
+).map((c) => c.name);
 export const RECORD_CODECS: readonly RecordCodec[] = CODECS.filter((c): c is RecordCodec => c.record !== null);
-export const CODEC_FEATURES: readonly CodecFeature[] = CODECS.filter((c): c is NegotiatedCodec => c.feature !== null).map((c) => c.feature);
+export const CODEC_FEATURES: readonly CodecFeature[] = CODECS.filter(
+  (c): c is NegotiatedCodec => c.feature !== null,
+).map((c) => c.feature);
 export const COUNT_COLUMNS: readonly CountColumn[] = CODECS.map((c) => c.count);
 export const CODEC_COUNTERS: readonly CodecCounter[] = CODECS.map((c) => c.counter);
 
@@ -101,10 +119,14 @@ export function addCodecCounters(counters: Record<CodecCounter, number>, counts:
 
 /** Codec features a source with these flags offers in its HELLO: every codec not switched off. */
 export function offerCodecFeatures(flags: Readonly<CodecFlags>): CodecFeature[] {
-  return CODECS.filter((c): c is NegotiatedCodec => c.feature !== null && flags[c.name] !== false).map((c) => c.feature);
+  return CODECS.filter((c): c is NegotiatedCodec => c.feature !== null && flags[c.name] !== false).map(
+    (c) => c.feature,
+  );
 }
 
 /** Flags for the codecs the handshake negotiates: on when the destination accepted its feature. */
 export function negotiateCodecs(accepted: readonly string[]): { [N in NegotiatedCodec["name"]]: boolean } {
-  return Object.fromEntries(CODECS.filter((c): c is NegotiatedCodec => c.feature !== null).map((c) => [c.name, accepted.includes(c.feature)])) as { [N in NegotiatedCodec["name"]]: boolean };
+  return Object.fromEntries(
+    CODECS.filter((c): c is NegotiatedCodec => c.feature !== null).map((c) => [c.name, accepted.includes(c.feature)]),
+  ) as { [N in NegotiatedCodec["name"]]: boolean };
 }

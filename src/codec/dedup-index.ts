@@ -17,8 +17,16 @@
 // Eviction: least recently used way of the bucket (lookups that hit refresh an entry).
 import { PagewireError, PagewireRangeError } from "../errors.js";
 import {
-  DEDUP_BUCKET_BYTES, DEDUP_HEADER_BYTES, DEDUP_HEADER_DROPS, DEDUP_HEADER_EVICTIONS, DEDUP_HEADER_HITS,
-  DEDUP_HEADER_INSERTS, DEDUP_HEADER_MISSES, DEDUP_NONE, DEDUP_WAYS, PAGE_SIZE,
+  DEDUP_BUCKET_BYTES,
+  DEDUP_HEADER_BYTES,
+  DEDUP_HEADER_DROPS,
+  DEDUP_HEADER_EVICTIONS,
+  DEDUP_HEADER_HITS,
+  DEDUP_HEADER_INSERTS,
+  DEDUP_HEADER_MISSES,
+  DEDUP_NONE,
+  DEDUP_WAYS,
+  PAGE_SIZE,
 } from "../kernel/abi.js";
 import type { KernelRegion } from "../kernel/heap.js";
 import type { Kernel } from "../kernel/kernel.js";
@@ -69,7 +77,11 @@ export class DedupIndex {
 
   constructor(kernel: Kernel, options: DedupIndexOptions = {}) {
     const maxBytes = options.maxBytes ?? 16 << 20;
-    if (!Number.isFinite(maxBytes) || maxBytes < DEDUP_BUCKET_BYTES) throw new PagewireRangeError("DEDUP_SIZE", `DedupIndex: maxBytes must be ≥ ${DEDUP_BUCKET_BYTES}, got ${maxBytes}`);
+    if (!Number.isFinite(maxBytes) || maxBytes < DEDUP_BUCKET_BYTES)
+      throw new PagewireRangeError(
+        "DEDUP_SIZE",
+        `DedupIndex: maxBytes must be ≥ ${DEDUP_BUCKET_BYTES}, got ${maxBytes}`,
+      );
     let buckets = 1;
     while (buckets * 2 * DEDUP_BUCKET_BYTES <= maxBytes && buckets < 1 << 26) buckets *= 2;
     this.kernel = kernel;
@@ -94,10 +106,15 @@ export class DedupIndex {
    * Grows the reverse map by 4 bytes per page (a copy of the existing map).
    */
   addGuest(guest: number, pageCount: number): void {
-    if (!Number.isInteger(guest) || guest < 0 || guest > 0xfffffffe) throw new PagewireRangeError("GUEST_ID", `DedupIndex: guest id must be a u32 below 2^32-1, got ${guest}`);
-    if (this.#guests.has(guest)) throw new DedupError("GUEST_EXISTS", `DedupIndex: guest ${guest} is already registered`);
+    if (!Number.isInteger(guest) || guest < 0 || guest > 0xfffffffe)
+      throw new PagewireRangeError("GUEST_ID", `DedupIndex: guest id must be a u32 below 2^32-1, got ${guest}`);
+    if (this.#guests.has(guest))
+      throw new DedupError("GUEST_EXISTS", `DedupIndex: guest ${guest} is already registered`);
     if (!Number.isInteger(pageCount) || pageCount < 0 || this.#reversePages + pageCount > 0xfffffff0) {
-      throw new PagewireRangeError("PAGE_COUNT", `DedupIndex.addGuest: page count ${pageCount} does not fit (already ${this.#reversePages} pages)`);
+      throw new PagewireRangeError(
+        "PAGE_COUNT",
+        `DedupIndex.addGuest: page count ${pageCount} does not fit (already ${this.#reversePages} pages)`,
+      );
     }
     const k = this.kernel;
     const base = this.#reversePages;
@@ -139,7 +156,9 @@ export class DedupIndex {
   invalidate(guest: number, pages: Uint32Array): void {
     const g = this.#guest("invalidate", guest, pages);
     const k = this.kernel;
-    k.withPointers([pages], [], ([p]) => k.raw.dedupInvalidate(this.#table.ptr, this.#reverse.ptr, g.base, p, pages.length));
+    k.withPointers([pages], [], ([p]) =>
+      k.raw.dedupInvalidate(this.#table.ptr, this.#reverse.ptr, g.base, p, pages.length),
+    );
   }
 
   /** Counters since creation (or the last `reset`). */
@@ -148,8 +167,13 @@ export class DedupIndex {
     const at = (offset: number): number => Number(h[offset >> 3]);
     const hits = at(DEDUP_HEADER_HITS);
     return {
-      hits, misses: at(DEDUP_HEADER_MISSES), evictions: at(DEDUP_HEADER_EVICTIONS), inserts: at(DEDUP_HEADER_INSERTS), drops: at(DEDUP_HEADER_DROPS),
-      bytesSaved: hits * PAGE_SIZE, capacity: this.capacity,
+      hits,
+      misses: at(DEDUP_HEADER_MISSES),
+      evictions: at(DEDUP_HEADER_EVICTIONS),
+      inserts: at(DEDUP_HEADER_INSERTS),
+      drops: at(DEDUP_HEADER_DROPS),
+      bytesSaved: hits * PAGE_SIZE,
+      capacity: this.capacity,
     };
   }
 
@@ -168,16 +192,35 @@ export class DedupIndex {
     const g = this.#guests.get(guest);
     if (!g) throw new DedupError("GUEST_UNKNOWN", `DedupIndex.${what}: guest ${guest} is not registered`);
     for (let i = 0; i < pages.length; i++) {
-      if (pages[i] >= g.pageCount) throw new PagewireRangeError("PAGE_INDEX", `DedupIndex.${what}: page ${pages[i]} of guest ${guest} is outside 0..${g.pageCount}`);
+      if (pages[i] >= g.pageCount)
+        throw new PagewireRangeError(
+          "PAGE_INDEX",
+          `DedupIndex.${what}: page ${pages[i]} of guest ${guest} is outside 0..${g.pageCount}`,
+        );
     }
     return g;
   }
 
-  #apply(what: string, guest: number, pages: Uint32Array, hashes: BigUint64Array, out: Uint32Array | null, lookup: number): void {
+  #apply(
+    what: string,
+    guest: number,
+    pages: Uint32Array,
+    hashes: BigUint64Array,
+    out: Uint32Array | null,
+    lookup: number,
+  ): void {
     const g = this.#guest(what, guest, pages);
     const n = pages.length;
-    if (hashes.length < 2 * n) throw new PagewireRangeError("BUFFER_TOO_SHORT", `DedupIndex.${what}: ${n} pages need ${2 * n} hash words, got ${hashes.length}`);
-    if (out && out.length < 2 * n) throw new PagewireRangeError("BUFFER_TOO_SHORT", `DedupIndex.${what}: ${n} pages need ${2 * n} output words, got ${out.length}`);
+    if (hashes.length < 2 * n)
+      throw new PagewireRangeError(
+        "BUFFER_TOO_SHORT",
+        `DedupIndex.${what}: ${n} pages need ${2 * n} hash words, got ${hashes.length}`,
+      );
+    if (out && out.length < 2 * n)
+      throw new PagewireRangeError(
+        "BUFFER_TOO_SHORT",
+        `DedupIndex.${what}: ${n} pages need ${2 * n} output words, got ${out.length}`,
+      );
     if (n === 0) return;
     const k = this.kernel;
     const h = hashes.subarray(0, 2 * n);
@@ -185,6 +228,18 @@ export class DedupIndex {
     if (out) views.push(out.subarray(0, 2 * n));
     const outs = out ? [views[2]] : [];
     k.withPointers(views, outs, ([p, hp, o]) =>
-      k.raw.dedupApply(this.#table.ptr, this.bucketCount - 1, this.#reverse.ptr, guest, g.base, p, hp, n, o ?? 0, lookup));
+      k.raw.dedupApply(
+        this.#table.ptr,
+        this.bucketCount - 1,
+        this.#reverse.ptr,
+        guest,
+        g.base,
+        p,
+        hp,
+        n,
+        o ?? 0,
+        lookup,
+      ),
+    );
   }
 }

@@ -22,7 +22,7 @@ import { DirtyBitmap } from "../kernel/dirty-bitmap.js";
 import type { KernelRegion } from "../kernel/heap.js";
 import { PAGE_SIZE, type Kernel } from "../kernel/kernel.js";
 import { hashPages, randomSeed } from "../kernel/pagehash.js";
-import { PageRecordWriter, RecordKind } from "../wire/page-record.js";
+import { type PageRecordWriter, RecordKind } from "../wire/page-record.js";
 import { selectAllCodecs, type CodecFlags, type EncodeCounts } from "./codecs.js";
 import { DedupIndex } from "./dedup-index.js";
 import { FakeDirtyFilter } from "./fake-dirty.js";
@@ -134,7 +134,8 @@ export class EncodePipeline {
     const hashes = this.#hashes.subarray(0, 2 * count);
     this.#pagesInRound += count;
 
-    if (this.#filter || this.#dedup) hashPages(k, this.snapshotView(count), count, hashes, { bits: 128, seed: this.seed });
+    if (this.#filter || this.#dedup)
+      hashPages(k, this.snapshotView(count), count, hashes, { bits: 128, seed: this.seed });
 
     // unchanged since last sent: nothing to send, nothing changes at the destination
     if (this.#filter && !this.#sendAll) counts.skipped += markUnchangedPages(this.#filter, list, hashes, kind);
@@ -156,14 +157,21 @@ export class EncodePipeline {
     const view = () => new Uint8Array(k.memory.buffer, snap, count * PAGE_SIZE);
     const left: number[] = [];
     for (const i of rest) {
-      if (kind[i] === RecordKind.DEDUP) overwriteCachedPage(this.#cache, list[i], view().subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE));
+      if (kind[i] === RecordKind.DEDUP)
+        overwriteCachedPage(this.#cache, list[i], view().subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE));
       else left.push(i);
     }
     const m = left.length;
     const snapshot = view();
-    left.forEach((i, j) => { if (i !== j) snapshot.copyWithin(j * PAGE_SIZE, i * PAGE_SIZE, (i + 1) * PAGE_SIZE); });
-    const xbzrle = this.#encodeDeltas(snapshot.subarray(0, m * PAGE_SIZE), Uint32Array.from(left, (i) => list[i]));
-    const rle: RleEncodings | null = c.rle && m > 0 ? encodeRleCandidates(k, snap, m, this.#rleFlags, this.#work, c.rleMaxBytes) : null;
+    left.forEach((i, j) => {
+      if (i !== j) snapshot.copyWithin(j * PAGE_SIZE, i * PAGE_SIZE, (i + 1) * PAGE_SIZE);
+    });
+    const xbzrle = this.#encodeDeltas(
+      snapshot.subarray(0, m * PAGE_SIZE),
+      Uint32Array.from(left, (i) => list[i]),
+    );
+    const rle: RleEncodings | null =
+      c.rle && m > 0 ? encodeRleCandidates(k, snap, m, this.#rleFlags, this.#work, c.rleMaxBytes) : null;
 
     // emit in batch order (zero records are out already)
     let j = 0;
@@ -201,7 +209,8 @@ export class EncodePipeline {
 
   /** XBZRLE deltas of the packed pages when the cache is in use this round, else none. */
   #encodeDeltas(packed: Uint8Array, pages: Uint32Array): CachedDeltas {
-    if (!this.#cache || this.#round < this.codecs.xbzrleFromRound || pages.length === 0) return noCachedDeltas(pages.length);
+    if (!this.#cache || this.#round < this.codecs.xbzrleFromRound || pages.length === 0)
+      return noCachedDeltas(pages.length);
     this.#cacheUsed = true;
     return encodeCachedDeltas(this.kernel, this.#cache, packed, pages, this.#round, this.#work, this.#lastStage);
   }

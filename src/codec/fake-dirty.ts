@@ -44,7 +44,10 @@ export class FakeDirtyFilter {
 
   constructor(kernel: Kernel, pageCount: number, options: FakeDirtyFilterOptions = {}) {
     if (!Number.isInteger(pageCount) || pageCount < 0 || pageCount > 0x1000000) {
-      throw new PagewireRangeError("PAGE_COUNT", `FakeDirtyFilter: page count must be an integer in 0..${0x1000000}, got ${pageCount}`);
+      throw new PagewireRangeError(
+        "PAGE_COUNT",
+        `FakeDirtyFilter: page count must be an integer in 0..${0x1000000}, got ${pageCount}`,
+      );
     }
     this.kernel = kernel;
     this.pageCount = pageCount;
@@ -90,15 +93,26 @@ export class FakeDirtyFilter {
     let skipped = 0;
     for (let i = 0; i < n; i++) {
       const p = pages[i];
-      if (p >= this.pageCount) throw new PagewireRangeError("PAGE_INDEX", `FakeDirtyFilter: page ${p} is outside 0..${this.pageCount}`);
-      const o = p * 4, q = i * 4;
-      if (this.#known[p] && last[o] === h32[q] && last[o + 1] === h32[q + 1] && last[o + 2] === h32[q + 2] && last[o + 3] === h32[q + 3]) {
+      if (p >= this.pageCount)
+        throw new PagewireRangeError("PAGE_INDEX", `FakeDirtyFilter: page ${p} is outside 0..${this.pageCount}`);
+      const o = p * 4,
+        q = i * 4;
+      if (
+        this.#known[p] &&
+        last[o] === h32[q] &&
+        last[o + 1] === h32[q + 1] &&
+        last[o + 2] === h32[q + 2] &&
+        last[o + 3] === h32[q + 3]
+      ) {
         skip[i] = 1;
         skipped++;
         continue;
       }
       skip[i] = 0;
-      last[o] = h32[q]; last[o + 1] = h32[q + 1]; last[o + 2] = h32[q + 2]; last[o + 3] = h32[q + 3];
+      last[o] = h32[q];
+      last[o + 1] = h32[q + 1];
+      last[o + 2] = h32[q + 2];
+      last[o + 3] = h32[q + 3];
       this.#known[p] = 1;
     }
     this.skippedUnchanged += skipped;
@@ -109,7 +123,10 @@ export class FakeDirtyFilter {
   /** Records pages sent by another path (e.g. the first full pass) with their current content. */
   recordSent(mem: Uint8Array, pages: Uint32Array): void {
     this.#check(mem, pages);
-    const hashes = hashPageList(this.kernel, mem, pages, new BigUint64Array(2 * pages.length), { bits: 128, seed: this.seed });
+    const hashes = hashPageList(this.kernel, mem, pages, new BigUint64Array(2 * pages.length), {
+      bits: 128,
+      seed: this.seed,
+    });
     const h32 = new Uint32Array(hashes.buffer);
     const last = new Uint32Array(this.kernel.memory.buffer, this.#hashes.ptr, this.pageCount * 4);
     for (let i = 0; i < pages.length; i++) {
@@ -128,9 +145,14 @@ export class FakeDirtyFilter {
   }
 
   #check(mem: Uint8Array, pages: Uint32Array): void {
-    if (mem.byteLength < this.pageCount * PAGE_SIZE) throw new PagewireRangeError("BUFFER_TOO_SHORT", `FakeDirtyFilter: memory has ${mem.byteLength} bytes, the guest ${this.pageCount * PAGE_SIZE}`);
+    if (mem.byteLength < this.pageCount * PAGE_SIZE)
+      throw new PagewireRangeError(
+        "BUFFER_TOO_SHORT",
+        `FakeDirtyFilter: memory has ${mem.byteLength} bytes, the guest ${this.pageCount * PAGE_SIZE}`,
+      );
     for (let i = 0; i < pages.length; i++) {
-      if (pages[i] >= this.pageCount) throw new PagewireRangeError("PAGE_INDEX", `FakeDirtyFilter: page ${pages[i]} is outside 0..${this.pageCount}`);
+      if (pages[i] >= this.pageCount)
+        throw new PagewireRangeError("PAGE_INDEX", `FakeDirtyFilter: page ${pages[i]} is outside 0..${this.pageCount}`);
     }
   }
 }

@@ -18,7 +18,13 @@ declare module "../kernel/kernel.js" {
      */
     xbzrleDecode(encoded: Uint8Array, page: Uint8Array): number;
     /** Batch XBZRLE encode of packed page pairs; see encodeXbzrlePages. Returns total bytes. */
-    xbzrleEncodePages(oldPages: Uint8Array, newPages: Uint8Array, count: number, out: Uint8Array, lengths: Int32Array): number;
+    xbzrleEncodePages(
+      oldPages: Uint8Array,
+      newPages: Uint8Array,
+      count: number,
+      out: Uint8Array,
+      lengths: Int32Array,
+    ): number;
     /** Batch XBZRLE decode of packed encodings; see decodeXbzrlePages. Returns bytes consumed. */
     xbzrleDecodePages(encoded: Uint8Array, lengths: Int32Array, pages: Uint8Array, count: number): number;
     /** RLE-encodes the 4 KiB `page` into `out` (its length is the limit): length or -1. */

@@ -16,11 +16,13 @@ export class RleError extends PagewireError {
 }
 
 function needBytes(what: string, view: ArrayBufferView, n: number): void {
-  if (view.byteLength < n) throw new PagewireRangeError("BUFFER_TOO_SHORT", `${what}: need ${n} bytes, got ${view.byteLength}`);
+  if (view.byteLength < n)
+    throw new PagewireRangeError("BUFFER_TOO_SHORT", `${what}: need ${n} bytes, got ${view.byteLength}`);
 }
 
 function checkCount(what: string, count: number): void {
-  if (!Number.isInteger(count) || count < 0) throw new PagewireRangeError("PAGE_COUNT", `${what}: page count must be a non-negative integer, got ${count}`);
+  if (!Number.isInteger(count) || count < 0)
+    throw new PagewireRangeError("PAGE_COUNT", `${what}: page count must be a non-negative integer, got ${count}`);
 }
 
 /**
@@ -41,14 +43,21 @@ export function encodeRle(k: Kernel, page: Uint8Array, out: Uint8Array): number 
 export function decodeRle(k: Kernel, encoded: Uint8Array, page: Uint8Array): void {
   needBytes("rleDecode page", page, PAGE_SIZE);
   const r = k.withPointers([encoded, page], [page], ([e, p]) => k.raw.rleDecode(e, encoded.byteLength, p));
-  if (r < 0) throw new RleError(`rleDecode: invalid RLE encoding of ${encoded.byteLength} bytes for a ${PAGE_SIZE}-byte page`);
+  if (r < 0)
+    throw new RleError(`rleDecode: invalid RLE encoding of ${encoded.byteLength} bytes for a ${PAGE_SIZE}-byte page`);
 }
 
 /**
  * RLE-encodes `count` packed pages with the 4096-byte limit each; encodings packed back to
  * back in `out` (count × 4096 bytes), lengths[i] = -1 or page i's length. Returns the total.
  */
-export function encodeRlePages(k: Kernel, pages: Uint8Array, count: number, out: Uint8Array, lengths: Int32Array): number {
+export function encodeRlePages(
+  k: Kernel,
+  pages: Uint8Array,
+  count: number,
+  out: Uint8Array,
+  lengths: Int32Array,
+): number {
   checkCount("rleEncodePages", count);
   needBytes("rleEncodePages pages", pages, count * PAGE_SIZE);
   needBytes("rleEncodePages out", out, count * PAGE_SIZE);
@@ -61,7 +70,13 @@ export function encodeRlePages(k: Kernel, pages: Uint8Array, count: number, out:
  * skipped) into the packed `pages`. Returns the bytes consumed; throws RleError naming the
  * first invalid page (pages before it decoded, it and later ones untouched).
  */
-export function decodeRlePages(k: Kernel, encoded: Uint8Array, lengths: Int32Array, pages: Uint8Array, count: number): number {
+export function decodeRlePages(
+  k: Kernel,
+  encoded: Uint8Array,
+  lengths: Int32Array,
+  pages: Uint8Array,
+  count: number,
+): number {
   checkCount("rleDecodePages", count);
   needBytes("rleDecodePages pages", pages, count * PAGE_SIZE);
   needBytes("rleDecodePages lengths", lengths, count * 4);
@@ -69,13 +84,17 @@ export function decodeRlePages(k: Kernel, encoded: Uint8Array, lengths: Int32Arr
   for (let i = 0; i < count; i++) {
     const n = lengths[i];
     if (n > 0) total += n;
-    else if (n !== -1) throw new PagewireRangeError("RLE_LENGTH", `rleDecodePages: lengths[${i}] = ${n}, want -1 or a positive length`);
+    else if (n !== -1)
+      throw new PagewireRangeError("RLE_LENGTH", `rleDecodePages: lengths[${i}] = ${n}, want -1 or a positive length`);
   }
   needBytes("rleDecodePages encoded", encoded, total);
   const r = k.withPointers([encoded, lengths, pages], [pages], ([e, l, p]) => k.raw.rleDecodePages(e, l, p, count));
   if (r < 0) {
     const page = -1 - r;
-    throw new RleError(`rleDecodePages: page ${page} of ${count}: invalid RLE encoding of ${lengths[page]} bytes`, page);
+    throw new RleError(
+      `rleDecodePages: page ${page} of ${count}: invalid RLE encoding of ${lengths[page]} bytes`,
+      page,
+    );
   }
   return r;
 }

@@ -63,7 +63,10 @@ export class XbzrleCache {
 
   #allocate(bytes: number): void {
     if (!Number.isFinite(bytes) || bytes < PAGE_SIZE) {
-      throw new PagewireRangeError("XBZRLE_CACHE_SIZE", `xbzrle cache size ${bytes} bytes is smaller than one ${PAGE_SIZE}-byte page`);
+      throw new PagewireRangeError(
+        "XBZRLE_CACHE_SIZE",
+        `xbzrle cache size ${bytes} bytes is smaller than one ${PAGE_SIZE}-byte page`,
+      );
     }
     const pages = Math.floor(bytes / PAGE_SIZE);
     const slots = 2 ** Math.floor(Math.log2(pages)); // round down to a power of two, as QEMU
@@ -90,7 +93,8 @@ export class XbzrleCache {
   }
 
   #checkPage(what: string, page: number): void {
-    if (!Number.isInteger(page) || page < 0 || page >= 0xffffffff) throw new PagewireRangeError("PAGE_INDEX", `${what}: page index ${page} is outside 0..${0xffffffff - 1}`);
+    if (!Number.isInteger(page) || page < 0 || page >= 0xffffffff)
+      throw new PagewireRangeError("PAGE_INDEX", `${what}: page index ${page} is outside 0..${0xffffffff - 1}`);
   }
 
   /**
@@ -111,7 +115,11 @@ export class XbzrleCache {
    */
   insert(page: number, bytes: Uint8Array, syncCount: number): boolean {
     this.#checkPage("XbzrleCache.insert", page);
-    if (bytes.byteLength < PAGE_SIZE) throw new PagewireRangeError("BUFFER_TOO_SHORT", `XbzrleCache.insert: need ${PAGE_SIZE} bytes, got ${bytes.byteLength}`);
+    if (bytes.byteLength < PAGE_SIZE)
+      throw new PagewireRangeError(
+        "BUFFER_TOO_SHORT",
+        `XbzrleCache.insert: need ${PAGE_SIZE} bytes, got ${bytes.byteLength}`,
+      );
     const slot = page & (this.#slots - 1);
     const tags = this.#tags();
     const ages = this.#ages();
@@ -144,28 +152,71 @@ export class XbzrleCache {
    * With `packed`, `ram` is a batch instead: the new content of pages[i] at i × 4096.
    * Updates the counters; returns the total encoded bytes.
    */
-  savePages(ram: Uint8Array, pages: Uint32Array, syncCount: number, out: Uint8Array, lengths: Int32Array, options: { lastStage?: boolean; packed?: boolean } = {}): number {
+  savePages(
+    ram: Uint8Array,
+    pages: Uint32Array,
+    syncCount: number,
+    out: Uint8Array,
+    lengths: Int32Array,
+    options: { lastStage?: boolean; packed?: boolean } = {},
+  ): number {
     const count = pages.length;
     let max = -1;
     for (let i = 0; i < count; i++) if (pages[i] > max) max = pages[i];
-    if (options.packed && count * PAGE_SIZE > ram.byteLength) throw new PagewireRangeError("BUFFER_TOO_SHORT", `XbzrleCache.savePages: ${count} packed pages need ${count * PAGE_SIZE} bytes, got ${ram.byteLength}`);
-    if (!options.packed && (max + 1) * PAGE_SIZE > ram.byteLength) throw new PagewireRangeError("PAGE_INDEX", `XbzrleCache.savePages: page ${max} is past the end of ram (${Math.floor(ram.byteLength / PAGE_SIZE)} pages)`);
+    if (options.packed && count * PAGE_SIZE > ram.byteLength)
+      throw new PagewireRangeError(
+        "BUFFER_TOO_SHORT",
+        `XbzrleCache.savePages: ${count} packed pages need ${count * PAGE_SIZE} bytes, got ${ram.byteLength}`,
+      );
+    if (!options.packed && (max + 1) * PAGE_SIZE > ram.byteLength)
+      throw new PagewireRangeError(
+        "PAGE_INDEX",
+        `XbzrleCache.savePages: page ${max} is past the end of ram (${Math.floor(ram.byteLength / PAGE_SIZE)} pages)`,
+      );
     if (max >= 0xffffffff) throw new PagewireRangeError("PAGE_INDEX", `XbzrleCache.savePages: page ${max} too large`);
-    if (out.byteLength < count * PAGE_SIZE) throw new PagewireRangeError("BUFFER_TOO_SHORT", `XbzrleCache.savePages out: need ${count * PAGE_SIZE} bytes, got ${out.byteLength}`);
-    if (lengths.length < count) throw new PagewireRangeError("BUFFER_TOO_SHORT", `XbzrleCache.savePages lengths: need ${count} entries, got ${lengths.length}`);
+    if (out.byteLength < count * PAGE_SIZE)
+      throw new PagewireRangeError(
+        "BUFFER_TOO_SHORT",
+        `XbzrleCache.savePages out: need ${count * PAGE_SIZE} bytes, got ${out.byteLength}`,
+      );
+    if (lengths.length < count)
+      throw new PagewireRangeError(
+        "BUFFER_TOO_SHORT",
+        `XbzrleCache.savePages lengths: need ${count} entries, got ${lengths.length}`,
+      );
     const scratch = this.#region.ptr + this.#dataOffset + this.#slots * PAGE_SIZE;
     const tags = this.#region.ptr;
     const ages = tags + this.#slots * 4;
     const data = this.#region.ptr + this.#dataOffset;
     const total = this.k.withPointers([ram, pages, out, lengths], [out, lengths], ([r, p, o, l]) =>
-      this.k.raw.xbzrleCacheSavePages(tags, ages, data, this.#slots, r, p, count, syncCount >>> 0, options.lastStage ? 1 : 0, scratch, o, l, options.packed ? 1 : 0));
+      this.k.raw.xbzrleCacheSavePages(
+        tags,
+        ages,
+        data,
+        this.#slots,
+        r,
+        p,
+        count,
+        syncCount >>> 0,
+        options.lastStage ? 1 : 0,
+        scratch,
+        o,
+        l,
+        options.packed ? 1 : 0,
+      ),
+    );
     const s = this.#stats;
     for (let i = 0; i < count; i++) {
       const n = lengths[i];
-      if (n > 0) { s.pages++; s.bytes += n + 3; }
-      else if (n === 0) s.pages++;
-      else if (n === XBZRLE_OVERFLOW) { s.pages++; s.overflow++; s.bytes += PAGE_SIZE; }
-      else s.miss++;
+      if (n > 0) {
+        s.pages++;
+        s.bytes += n + 3;
+      } else if (n === 0) s.pages++;
+      else if (n === XBZRLE_OVERFLOW) {
+        s.pages++;
+        s.overflow++;
+        s.bytes += PAGE_SIZE;
+      } else s.miss++;
     }
     return total;
   }
@@ -176,7 +227,8 @@ export class XbzrleCache {
    * bytes of the period's cache hits (0 when none).
    */
   updateRates(pagesInPeriod: number): void {
-    const s = this.#stats, p = this.#prev;
+    const s = this.#stats,
+      p = this.#prev;
     s.missRate = pagesInPeriod > 0 ? (s.miss - p.miss) / pagesInPeriod : 0;
     const encoded = s.bytes - p.bytes;
     s.encodingRate = s.pages === p.pages || encoded === 0 ? 0 : ((s.pages - p.pages) * PAGE_SIZE) / encoded;

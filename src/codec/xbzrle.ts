@@ -16,11 +16,13 @@ export class XbzrleError extends PagewireError {
 }
 
 function needBytes(what: string, view: ArrayBufferView, n: number): void {
-  if (view.byteLength < n) throw new PagewireRangeError("BUFFER_TOO_SHORT", `${what}: need ${n} bytes, got ${view.byteLength}`);
+  if (view.byteLength < n)
+    throw new PagewireRangeError("BUFFER_TOO_SHORT", `${what}: need ${n} bytes, got ${view.byteLength}`);
 }
 
 function checkCount(what: string, count: number): void {
-  if (!Number.isInteger(count) || count < 0) throw new PagewireRangeError("PAGE_COUNT", `${what}: page count must be a non-negative integer, got ${count}`);
+  if (!Number.isInteger(count) || count < 0)
+    throw new PagewireRangeError("PAGE_COUNT", `${what}: page count must be a non-negative integer, got ${count}`);
 }
 
 /**
@@ -45,7 +47,10 @@ export function encodeXbzrle(k: Kernel, oldPage: Uint8Array, newPage: Uint8Array
 export function decodeXbzrle(k: Kernel, encoded: Uint8Array, page: Uint8Array): number {
   needBytes("xbzrleDecode page", page, PAGE_SIZE);
   const r = k.withPointers([encoded, page], [page], ([e, p]) => k.raw.xbzrleDecode(e, encoded.byteLength, p));
-  if (r < 0) throw new XbzrleError(`xbzrleDecode: invalid XBZRLE encoding of ${encoded.byteLength} bytes for a ${PAGE_SIZE}-byte page`);
+  if (r < 0)
+    throw new XbzrleError(
+      `xbzrleDecode: invalid XBZRLE encoding of ${encoded.byteLength} bytes for a ${PAGE_SIZE}-byte page`,
+    );
   return r;
 }
 
@@ -55,13 +60,22 @@ export function decodeXbzrle(k: Kernel, encoded: Uint8Array, page: Uint8Array): 
  * count × 4096 bytes); `lengths[i]` gets -1, 0 or page i's encoded length. Returns the
  * total encoded bytes. Pass views of kernel memory to avoid the copies in and out.
  */
-export function encodeXbzrlePages(k: Kernel, oldPages: Uint8Array, newPages: Uint8Array, count: number, out: Uint8Array, lengths: Int32Array): number {
+export function encodeXbzrlePages(
+  k: Kernel,
+  oldPages: Uint8Array,
+  newPages: Uint8Array,
+  count: number,
+  out: Uint8Array,
+  lengths: Int32Array,
+): number {
   checkCount("xbzrleEncodePages", count);
   needBytes("xbzrleEncodePages oldPages", oldPages, count * PAGE_SIZE);
   needBytes("xbzrleEncodePages newPages", newPages, count * PAGE_SIZE);
   needBytes("xbzrleEncodePages out", out, count * PAGE_SIZE);
   needBytes("xbzrleEncodePages lengths", lengths, count * 4);
-  return k.withPointers([oldPages, newPages, out, lengths], [out, lengths], ([o, n, d, l]) => k.raw.xbzrleEncodePages(o, n, count, d, l));
+  return k.withPointers([oldPages, newPages, out, lengths], [out, lengths], ([o, n, d, l]) =>
+    k.raw.xbzrleEncodePages(o, n, count, d, l),
+  );
 }
 
 /**
@@ -70,7 +84,13 @@ export function encodeXbzrlePages(k: Kernel, oldPages: Uint8Array, newPages: Uin
  * XbzrleError naming the first invalid page; pages before it are decoded, it and the
  * following ones are untouched.
  */
-export function decodeXbzrlePages(k: Kernel, encoded: Uint8Array, lengths: Int32Array, pages: Uint8Array, count: number): number {
+export function decodeXbzrlePages(
+  k: Kernel,
+  encoded: Uint8Array,
+  lengths: Int32Array,
+  pages: Uint8Array,
+  count: number,
+): number {
   checkCount("xbzrleDecodePages", count);
   needBytes("xbzrleDecodePages pages", pages, count * PAGE_SIZE);
   needBytes("xbzrleDecodePages lengths", lengths, count * 4);
@@ -78,13 +98,20 @@ export function decodeXbzrlePages(k: Kernel, encoded: Uint8Array, lengths: Int32
   for (let i = 0; i < count; i++) {
     const n = lengths[i];
     if (n > 0) total += n;
-    else if (n !== 0 && n !== -1) throw new PagewireRangeError("XBZRLE_LENGTH", `xbzrleDecodePages: lengths[${i}] = ${n}, want -1, 0 or a positive length`);
+    else if (n !== 0 && n !== -1)
+      throw new PagewireRangeError(
+        "XBZRLE_LENGTH",
+        `xbzrleDecodePages: lengths[${i}] = ${n}, want -1, 0 or a positive length`,
+      );
   }
   needBytes("xbzrleDecodePages encoded", encoded, total);
   const r = k.withPointers([encoded, lengths, pages], [pages], ([e, l, p]) => k.raw.xbzrleDecodePages(e, l, p, count));
   if (r < 0) {
     const page = -1 - r;
-    throw new XbzrleError(`xbzrleDecodePages: page ${page} of ${count}: invalid XBZRLE encoding of ${lengths[page]} bytes`, page);
+    throw new XbzrleError(
+      `xbzrleDecodePages: page ${page} of ${count}: invalid XBZRLE encoding of ${lengths[page]} bytes`,
+      page,
+    );
   }
   return r;
 }

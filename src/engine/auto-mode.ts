@@ -38,7 +38,13 @@ export interface MigrationPlan {
 }
 
 /** Runs the probe: two harvests over `probeMs`, and a content sample of up to 4096 pages. */
-export async function measureWorkload(k: Kernel, memory: GuestMemory, dirtyLog: DirtyLog | undefined, clock: Clock, probeMs: number): Promise<WorkloadMeasurement> {
+export async function measureWorkload(
+  k: Kernel,
+  memory: GuestMemory,
+  dirtyLog: DirtyLog | undefined,
+  clock: Clock,
+  probeMs: number,
+): Promise<WorkloadMeasurement> {
   const n = memory.pageCount;
   let dirtyRate = 0;
   let wws = 0;
@@ -92,15 +98,37 @@ export async function measureWorkload(k: Kernel, memory: GuestMemory, dirtyLog: 
 }
 
 /** The rule in this file's header, as a pure function. */
-export function chooseMigrationPlan(m: WorkloadMeasurement, hasDirtyLog: boolean, bandwidthBytesPerSecond: number, downtimeLimitMs: number): MigrationPlan {
+export function chooseMigrationPlan(
+  m: WorkloadMeasurement,
+  hasDirtyLog: boolean,
+  bandwidthBytesPerSecond: number,
+  downtimeLimitMs: number,
+): MigrationPlan {
   const B = (Number.isFinite(bandwidthBytesPerSecond) ? bandwidthBytesPerSecond : 125e6) / PAGE_SIZE;
   const fitsDowntime = m.workingSetPages <= B * (downtimeLimitMs / 1000);
   const codecs: CodecOptions = { ...selectAllCodecs(), dedup: m.duplicateShare >= 0.01 };
   if (!hasDirtyLog) return { mode: "stop-and-copy", selection: "vanilla", codecs, rule: "no dirty log: stop-and-copy" };
   const D = m.dirtyPagesPerSecond;
   if (fitsDowntime || D <= 0.3 * B) {
-    return { mode: "precopy", selection: "vanilla", codecs, rule: fitsDowntime ? "working set fits the downtime: precopy" : "dirty rate ≤ 0.3 × bandwidth: precopy" };
+    return {
+      mode: "precopy",
+      selection: "vanilla",
+      codecs,
+      rule: fitsDowntime ? "working set fits the downtime: precopy" : "dirty rate ≤ 0.3 × bandwidth: precopy",
+    };
   }
-  if (D <= 0.8 * B) return { mode: "precopy", selection: "reuse-distance", codecs, rule: "dirty rate ≤ 0.8 × bandwidth: precopy, reuse-distance selection" };
-  return { mode: "hybrid", selection: "vanilla", maxRounds: 2, codecs, rule: "dirty rate > 0.8 × bandwidth: hybrid (2 pre-copy rounds, then post-copy)" };
+  if (D <= 0.8 * B)
+    return {
+      mode: "precopy",
+      selection: "reuse-distance",
+      codecs,
+      rule: "dirty rate ≤ 0.8 × bandwidth: precopy, reuse-distance selection",
+    };
+  return {
+    mode: "hybrid",
+    selection: "vanilla",
+    maxRounds: 2,
+    codecs,
+    rule: "dirty rate > 0.8 × bandwidth: hybrid (2 pre-copy rounds, then post-copy)",
+  };
 }

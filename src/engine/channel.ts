@@ -23,11 +23,16 @@ const TIMED_OUT = Symbol("timed out");
 /** The timeout code for a wait in `stage` (a handshake step or a destination state). */
 function timeoutCode(stage: string): PagewireErrorCode {
   switch (stage) {
-    case "handshake": return "TIMEOUT_HANDSHAKE";
-    case "resume": return "TIMEOUT_RESUME";
-    case "prepared": return "TIMEOUT_PREPARED";
-    case "postcopy": return "TIMEOUT_POSTCOPY";
-    default: return "TIMEOUT_RECEIVING";
+    case "handshake":
+      return "TIMEOUT_HANDSHAKE";
+    case "resume":
+      return "TIMEOUT_RESUME";
+    case "prepared":
+      return "TIMEOUT_PREPARED";
+    case "postcopy":
+      return "TIMEOUT_POSTCOPY";
+    default:
+      return "TIMEOUT_RECEIVING";
   }
 }
 
@@ -145,12 +150,17 @@ export class Channel {
    */
   async expect(want: number, stage: string, seconds?: number): Promise<Frame> {
     const f = await this.receive(seconds === undefined ? undefined : { seconds, stage });
-    if (!f) throw new ProtocolError("CONNECTION_CLOSED", `${stage}: connection closed while waiting for ${frameTypeName(want)}`);
+    if (!f)
+      throw new ProtocolError(
+        "CONNECTION_CLOSED",
+        `${stage}: connection closed while waiting for ${frameTypeName(want)}`,
+      );
     if (f.type === FrameType.ABORT && want !== FrameType.ABORT) {
       const a = Message.ABORT.decode(f.payload);
       throw new PagewireError(a.code, `the peer aborted: ${a.message}`);
     }
-    if (f.type !== want) throw new ProtocolError("PROTOCOL_STAGE", `${stage}: got ${frameTypeName(f.type)}, want ${frameTypeName(want)}`);
+    if (f.type !== want)
+      throw new ProtocolError("PROTOCOL_STAGE", `${stage}: got ${frameTypeName(f.type)}, want ${frameTypeName(want)}`);
     return f;
   }
 }

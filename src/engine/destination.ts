@@ -31,8 +31,12 @@ import { digestSeed, MemoryDigest } from "./digest.js";
 import { IMPLEMENTED_FEATURES, type Feature } from "./features.js";
 import { answerHello, readHello, readResume, sendChallenge, type Session } from "./handshake.js";
 import {
-  isLinkFailure, MigrationInDoubtError, MigrationTimeoutError, resolveTimeouts,
-  type DestinationState, type MigrationTimeouts,
+  isLinkFailure,
+  MigrationInDoubtError,
+  MigrationTimeoutError,
+  resolveTimeouts,
+  type DestinationState,
+  type MigrationTimeouts,
 } from "./ownership.js";
 
 /** Destination memory; commit/discard make a file destination transactional (FileMemory). */
@@ -110,7 +114,12 @@ export class MigrationDestination {
 
   /** True once the destination guest may run (after the post-copy switch or the activation). */
   get running(): boolean {
-    return this.#state === "postcopy" || this.#state === "postcopy-paused" || this.#state === "active" || (this.#state === "in-doubt" && this.#missing !== null);
+    return (
+      this.#state === "postcopy" ||
+      this.#state === "postcopy-paused" ||
+      this.#state === "active" ||
+      (this.#state === "in-doubt" && this.#missing !== null)
+    );
   }
 
   /**
@@ -120,7 +129,7 @@ export class MigrationDestination {
    */
   async ensurePage(page: number): Promise<void> {
     if (this.#error) throw this.#error;
-    if (!this.#missing || !this.#missing.get(page)) return;
+    if (!this.#missing?.get(page)) return;
     const t0 = this.#clock.now();
     let list = this.#waiters.get(page);
     const first = !list;
@@ -131,7 +140,8 @@ export class MigrationDestination {
       await ch?.sendMessage(Message.PAGE_REQUEST, page).catch(() => {}); // a lost request is answered by recovery
       const t = this.#timeouts;
       // a page that does not come in time means the connection is gone: drop it so recovery starts
-      if (t && ch && (await withTimeout(arrived, t.pageRequest, TIMED_OUT, this.#clock)) === TIMED_OUT) ch.transport.close();
+      if (t && ch && (await withTimeout(arrived, t.pageRequest, TIMED_OUT, this.#clock)) === TIMED_OUT)
+        ch.transport.close();
     }
     await arrived;
     if (this.#error) throw this.#error;
@@ -145,7 +155,8 @@ export class MigrationDestination {
    * newest memory).
    */
   async resolve(decision: "commit" | "abort"): Promise<void> {
-    if (this.#state !== "in-doubt") throw new PagewireError("NOT_IN_DOUBT", `the destination is ${this.#state}, not in doubt`);
+    if (this.#state !== "in-doubt")
+      throw new PagewireError("NOT_IN_DOUBT", `the destination is ${this.#state}, not in doubt`);
     const mem = this.#memory!;
     if (decision === "commit") {
       await mem.commit?.();
@@ -153,7 +164,11 @@ export class MigrationDestination {
       await this.options.onActivate?.();
       return;
     }
-    if (this.#missing) throw new PagewireError("RESOLVE_REFUSED", "the guest already ran here (post-copy): discarding would lose its writes");
+    if (this.#missing)
+      throw new PagewireError(
+        "RESOLVE_REFUSED",
+        "the guest already ran here (post-copy): discarding would lose its writes",
+      );
     await mem.discard?.();
     this.#state = "discarded";
   }
@@ -171,11 +186,19 @@ export class MigrationDestination {
       const hello = await readHello(ch, t?.handshake);
       let mem = typeof o.memory === "function" ? null : o.memory;
       if (!mem) {
-        if (!Number.isInteger(hello.pageCount) || hello.pageCount <= 0 || hello.pageCount > 2 ** 30) throw new ProtocolError("PROTOCOL_MESSAGE", `HELLO: page count ${hello.pageCount} is not a positive integer ≤ 2^30`);
+        if (!Number.isInteger(hello.pageCount) || hello.pageCount <= 0 || hello.pageCount > 2 ** 30)
+          throw new ProtocolError(
+            "PROTOCOL_MESSAGE",
+            `HELLO: page count ${hello.pageCount} is not a positive integer ≤ 2^30`,
+          );
         mem = await (o.memory as (n: number) => DestinationMemory | Promise<DestinationMemory>)(hello.pageCount);
       }
       this.#memory = mem;
-      if (hello.pageCount !== mem.pageCount) throw new ProtocolError("PROTOCOL_MISMATCH", `source memory has ${hello.pageCount} pages, destination ${mem.pageCount}`);
+      if (hello.pageCount !== mem.pageCount)
+        throw new ProtocolError(
+          "PROTOCOL_MISMATCH",
+          `source memory has ${hello.pageCount} pages, destination ${mem.pageCount}`,
+        );
       this.#mode = hello.mode;
       this.#digest = new MemoryDigest(this.#k, mem.pageCount, digestSeed(hello.nonce));
       const { session } = await answerHello(ch, hello, challenge, o.features ?? IMPLEMENTED_FEATURES);
@@ -206,7 +229,10 @@ export class MigrationDestination {
   }
 
   #open(transport: Transport): Channel {
-    const ch = new Channel(this.#k, transport, this.options.key ?? null, { clock: this.#clock, sendTimeout: this.#timeouts?.frame });
+    const ch = new Channel(this.#k, transport, this.options.key ?? null, {
+      clock: this.#clock,
+      sendTimeout: this.#timeouts?.frame,
+    });
     this.#channels.push(ch);
     this.#ch = ch;
     return ch;
@@ -228,7 +254,11 @@ export class MigrationDestination {
           if (postcopy) {
             // only missing pages may arrive now: anything else would overwrite the running guest
             for (const rec of readPageRecords(f.payload, mem.pageCount)) {
-              if (!this.#missing!.get(rec.page)) throw new ProtocolError("PROTOCOL_STAGE", `post-copy page ${rec.page} (${rec.kind === RecordKind.RAW ? "raw" : "record"}) is not missing at the destination`);
+              if (!this.#missing!.get(rec.page))
+                throw new ProtocolError(
+                  "PROTOCOL_STAGE",
+                  `post-copy page ${rec.page} (${rec.kind === RecordKind.RAW ? "raw" : "record"}) is not missing at the destination`,
+                );
             }
           }
           this.#pages += applier.apply(f.payload, postcopy ? (p) => this.#arrived(p) : undefined);
@@ -250,7 +280,11 @@ export class MigrationDestination {
         case FrameType.POSTCOPY_END:
           this.#need("postcopy", f.type);
           Message.POSTCOPY_END.decode(f.payload);
-          if (this.#missing!.count() !== 0) throw new ProtocolError("PROTOCOL_STAGE", `post-copy ended with ${this.#missing!.count()} pages still missing`);
+          if (this.#missing!.count() !== 0)
+            throw new ProtocolError(
+              "PROTOCOL_STAGE",
+              `post-copy ended with ${this.#missing!.count()} pages still missing`,
+            );
           break;
         case FrameType.COMPLETE:
           if (this.#state !== "postcopy") this.#need("receiving", f.type);
@@ -259,7 +293,10 @@ export class MigrationDestination {
         case FrameType.ACTIVATE:
           Message.ACTIVATE.decode(f.payload);
           if (this.#acked === null || (this.#state !== "prepared" && this.#state !== "postcopy")) {
-            throw new ProtocolError("PROTOCOL_STAGE", `ACTIVATE in state ${this.#state} before the commit acknowledgement`);
+            throw new ProtocolError(
+              "PROTOCOL_STAGE",
+              `ACTIVATE in state ${this.#state} before the commit acknowledgement`,
+            );
           }
           await this.#activate();
           await ch.sendMessage(Message.ACTIVATED, undefined).catch(() => {}); // the source resumes to ask if this is lost
@@ -267,10 +304,16 @@ export class MigrationDestination {
           return this.#result();
         case FrameType.ABORT: {
           const a = Message.ABORT.decode(f.payload);
-          throw new PagewireError("SOURCE_ABORTED", `source aborted the migration: ${a.code}: ${a.message.slice(0, 200)}`);
+          throw new PagewireError(
+            "SOURCE_ABORTED",
+            `source aborted the migration: ${a.code}: ${a.message.slice(0, 200)}`,
+          );
         }
         default:
-          throw new ProtocolError("PROTOCOL_STAGE", `unexpected ${frameTypeName(f.type)} frame in state ${this.#state}`);
+          throw new ProtocolError(
+            "PROTOCOL_STAGE",
+            `unexpected ${frameTypeName(f.type)} frame in state ${this.#state}`,
+          );
       }
     }
   }
@@ -279,17 +322,23 @@ export class MigrationDestination {
   async #verify(c: { digest: string; seed?: string }, ch: Channel): Promise<void> {
     const mem = this.#memory!;
     if (this.#state === "postcopy") {
-      if (this.#missing!.count() !== 0) throw new ProtocolError("PROTOCOL_STAGE", `COMPLETE with ${this.#missing!.count()} pages still missing`);
+      if (this.#missing!.count() !== 0)
+        throw new ProtocolError("PROTOCOL_STAGE", `COMPLETE with ${this.#missing!.count()} pages still missing`);
     } else {
       if (c.seed !== undefined) {
-        if (!/^[0-9a-f]{1,16}$/.test(c.seed)) throw new ProtocolError("PROTOCOL_MESSAGE", `COMPLETE: seed must be 1–16 hex digits, got '${String(c.seed).slice(0, 40)}'`);
+        if (!/^[0-9a-f]{1,16}$/.test(c.seed))
+          throw new ProtocolError(
+            "PROTOCOL_MESSAGE",
+            `COMPLETE: seed must be 1–16 hex digits, got '${String(c.seed).slice(0, 40)}'`,
+          );
         this.#digest!.dispose();
         this.#digest = new MemoryDigest(this.#k, mem.pageCount, BigInt("0x" + c.seed));
       }
       this.#digest!.updateFrom(mem);
     }
     const digest = this.#digest!.digest();
-    if (digest !== c.digest) throw new PagewireError("DIGEST_MISMATCH", `whole-memory digest ${digest} differs from the source's ${c.digest}`);
+    if (digest !== c.digest)
+      throw new PagewireError("DIGEST_MISMATCH", `whole-memory digest ${digest} differs from the source's ${c.digest}`);
     await mem.flush();
     this.#acked = digest;
     if (this.#state === "receiving") this.#state = "prepared"; // from here nothing is discarded on this side's own account
@@ -319,7 +368,10 @@ export class MigrationDestination {
       const left = deadline - this.#clock.now();
       if (left <= 0) return this.#giveUp(cause);
       const next = o.accept();
-      next.then((tr) => left <= 0 && tr.close(), () => {});
+      next.then(
+        (tr) => left <= 0 && tr.close(),
+        () => {},
+      );
       const transport = Number.isFinite(left) ? await withTimeout(next, left, TIMED_OUT, this.#clock) : await next;
       if (transport === TIMED_OUT) return this.#giveUp(cause);
       const ch = this.#open(transport);
@@ -336,10 +388,14 @@ export class MigrationDestination {
       if (decision === "abort" || (decision === "postcopy" && this.#state === "receiving")) {
         if (running) throw new ProtocolError("PROTOCOL_STAGE", "RESUME abort after the post-copy switch");
         await ch.sendMessage(Message.RESUMED, { state: "discarded" }).catch(() => {});
-        throw new PagewireError("SOURCE_ABORTED", `source aborted the migration (told on a new connection): ${(cause as Error).message}`);
+        throw new PagewireError(
+          "SOURCE_ABORTED",
+          `source aborted the migration (told on a new connection): ${(cause as Error).message}`,
+        );
       }
       if (decision === "commit") {
-        if (this.#acked === null) throw new ProtocolError("PROTOCOL_STAGE", "RESUME commit without a commit acknowledgement");
+        if (this.#acked === null)
+          throw new ProtocolError("PROTOCOL_STAGE", "RESUME commit without a commit acknowledgement");
         await this.#activate();
         await ch.sendMessage(Message.RESUMED, { state: "active" }).catch(() => {});
         ch.transport.close();
@@ -347,7 +403,11 @@ export class MigrationDestination {
       }
       if (!running) throw new ProtocolError("PROTOCOL_STAGE", `RESUME postcopy in state ${this.#state}`);
       // post-copy recovery: the pages still missing go again
-      const bits = new Uint8Array(this.#k.memory.buffer, this.#missing!.region.ptr, Math.ceil(this.#memory!.pageCount / 8)).slice();
+      const bits = new Uint8Array(
+        this.#k.memory.buffer,
+        this.#missing!.region.ptr,
+        Math.ceil(this.#memory!.pageCount / 8),
+      ).slice();
       await ch.sendMessage(Message.POSTCOPY_RECOVER, bits);
       this.#state = "postcopy";
       return ch;
@@ -360,7 +420,8 @@ export class MigrationDestination {
     const running = this.#state === "postcopy-paused";
     this.#state = "in-doubt";
     throw new MigrationInDoubtError(
-      "destination", running ? "postcopy" : "unknown",
+      "destination",
+      running ? "postcopy" : "unknown",
       running
         ? `connection lost in post-copy and the source did not come back within the reconnect window; the guest waits for ${this.#missing!.count()} pages: ${(cause as Error).message}`
         : `connection lost after the commit acknowledgement and the source did not come back within the reconnect window; the received memory is kept: ${(cause as Error).message}`,
@@ -373,7 +434,12 @@ export class MigrationDestination {
     const e = err as { code?: string; message?: string };
     if (this.#state === "receiving" || this.#state === "prepared") {
       if (this.#ch && e?.code !== "SOURCE_ABORTED" && !isLinkFailure(err)) {
-        await withTimeout(this.#ch.sendMessage(Message.ABORT, { code: e?.code ?? "ERROR", message: e?.message ?? String(err) }), 0.2, 0, this.#clock).catch(() => {});
+        await withTimeout(
+          this.#ch.sendMessage(Message.ABORT, { code: e?.code ?? "ERROR", message: e?.message ?? String(err) }),
+          0.2,
+          0,
+          this.#clock,
+        ).catch(() => {});
       }
       this.#ch?.transport.close();
       this.#state = "discarded";
@@ -382,7 +448,12 @@ export class MigrationDestination {
       // running (post-copy) and failed for good: the guest's memory is the newest, never discarded
       this.#ch?.transport.close();
       this.#state = "in-doubt";
-      err = new MigrationInDoubtError("destination", "postcopy", `post-copy failed after the switch: ${e?.message ?? String(err)}`, { cause: err });
+      err = new MigrationInDoubtError(
+        "destination",
+        "postcopy",
+        `post-copy failed after the switch: ${e?.message ?? String(err)}`,
+        { cause: err },
+      );
     }
     this.#error = err;
     for (const list of this.#waiters.values()) for (const w of list) w();
@@ -394,10 +465,16 @@ export class MigrationDestination {
     const [p50, p99] = this.#latencyPercentiles();
     const postcopy = this.#missing !== null;
     return {
-      committed: true, mode: this.#mode, deviceState: this.#deviceState, pagesReceived: this.#pages,
-      bytesReceived: this.#channels.reduce((sum, c) => sum + c.transport.bytesReceived, 0), digest: this.#acked!,
+      committed: true,
+      mode: this.#mode,
+      deviceState: this.#deviceState,
+      pagesReceived: this.#pages,
+      bytesReceived: this.#channels.reduce((sum, c) => sum + c.transport.bytesReceived, 0),
+      digest: this.#acked!,
       recoveries: this.#recoveries,
-      ...(postcopy ? { postcopy: { requests: this.#latencies.length, faultLatencyP50Ms: p50, faultLatencyP99Ms: p99 } } : {}),
+      ...(postcopy
+        ? { postcopy: { requests: this.#latencies.length, faultLatencyP50Ms: p50, faultLatencyP99Ms: p99 } }
+        : {}),
     };
   }
 
@@ -408,12 +485,17 @@ export class MigrationDestination {
   }
 
   #need(state: DestinationState, type: number): void {
-    if (this.#state !== state) throw new ProtocolError("PROTOCOL_STAGE", `${frameTypeName(type)} frame in state ${this.#state}`);
+    if (this.#state !== state)
+      throw new ProtocolError("PROTOCOL_STAGE", `${frameTypeName(type)} frame in state ${this.#state}`);
   }
 
   #startPostcopy(bits: Uint8Array): void {
     const mem = this.#memory!;
-    if (bits.length !== Math.ceil(mem.pageCount / 8)) throw new ProtocolError("PROTOCOL_MESSAGE", `POSTCOPY_START bitmap of ${bits.length} bytes, want ${Math.ceil(mem.pageCount / 8)}`);
+    if (bits.length !== Math.ceil(mem.pageCount / 8))
+      throw new ProtocolError(
+        "PROTOCOL_MESSAGE",
+        `POSTCOPY_START bitmap of ${bits.length} bytes, want ${Math.ceil(mem.pageCount / 8)}`,
+      );
     const missing = new DirtyBitmap(this.#k, mem.pageCount);
     for (let p = 0; p < mem.pageCount; p++) if ((bits[p >>> 3] >>> (p & 7)) & 1) missing.set(p);
     // pages present now are final: hash them before the guest can write them

@@ -70,7 +70,11 @@ export class MemoryDigest {
 
   /** The digest as 32 hex digits. */
   digest(): string {
-    return digestOfPageHashes(this.kernel, this.kernel.bytes(this.#table).subarray(0, this.pageCount * HASH_BYTES), this.seed);
+    return digestOfPageHashes(
+      this.kernel,
+      this.kernel.bytes(this.#table).subarray(0, this.pageCount * HASH_BYTES),
+      this.seed,
+    );
   }
 
   dispose(): void {

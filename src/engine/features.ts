@@ -25,13 +25,20 @@ export function offerFeatures(codecs: Readonly<CodecFlags> = {}): Feature[] {
  * The destination's answer: the offered features, in offer order, that it implements and
  * `allowed` permits (default: all it implements). Unknown names are dropped.
  */
-export function acceptFeatures(offered: readonly unknown[], allowed: readonly Feature[] = IMPLEMENTED_FEATURES): Feature[] {
+export function acceptFeatures(
+  offered: readonly unknown[],
+  allowed: readonly Feature[] = IMPLEMENTED_FEATURES,
+): Feature[] {
   return offered.filter((f): f is Feature => isFeature(f) && IMPLEMENTED_FEATURES.includes(f) && allowed.includes(f));
 }
 
 /** The source's check of a WELCOME: every accepted feature was offered. Returns them (PROTOCOL_MISMATCH otherwise). */
 export function checkAcceptedFeatures(offered: readonly Feature[], accepted: readonly unknown[]): Feature[] {
   const unknown = accepted.filter((f) => !(offered as readonly unknown[]).includes(f));
-  if (unknown.length) throw new ProtocolError("PROTOCOL_MISMATCH", `destination accepted features that were not offered: ${unknown.join(", ")}`);
+  if (unknown.length)
+    throw new ProtocolError(
+      "PROTOCOL_MISMATCH",
+      `destination accepted features that were not offered: ${unknown.join(", ")}`,
+    );
   return accepted as Feature[];
 }

@@ -11,8 +11,14 @@
 import { PAGE_SIZE } from "../kernel/kernel.js";
 import { PROTOCOL_VERSION } from "../wire/frame.js";
 import {
-  challengeNonce, checkHello, Message, ProtocolError, randomNonce, sessionNonce,
-  type Hello, type SourceDecision,
+  challengeNonce,
+  checkHello,
+  Message,
+  ProtocolError,
+  randomNonce,
+  sessionNonce,
+  type Hello,
+  type SourceDecision,
 } from "../wire/messages.js";
 import type { Channel } from "./channel.js";
 import { acceptFeatures, checkAcceptedFeatures, type Feature } from "./features.js";
@@ -38,9 +44,17 @@ export async function offerHandshake(
   const challenge = await ch.expectMessage(Message.CHALLENGE, "handshake", o.timeout);
   ch.setSessionNonce(challengeNonce(challenge.nonce));
   const nonce = randomNonce();
-  await ch.sendMessage(Message.HELLO, { version: PROTOCOL_VERSION, pageSize: PAGE_SIZE, pageCount: o.pageCount, features: [...o.features], mode: o.mode, nonce });
+  await ch.sendMessage(Message.HELLO, {
+    version: PROTOCOL_VERSION,
+    pageSize: PAGE_SIZE,
+    pageCount: o.pageCount,
+    features: [...o.features],
+    mode: o.mode,
+    nonce,
+  });
   const w = await ch.expectMessage(Message.WELCOME, "handshake", o.timeout);
-  if (w.nonce !== challenge.nonce) throw new ProtocolError("PROTOCOL_MESSAGE", "WELCOME: nonce differs from the connection's challenge");
+  if (w.nonce !== challenge.nonce)
+    throw new ProtocolError("PROTOCOL_MESSAGE", "WELCOME: nonce differs from the connection's challenge");
   const features = checkAcceptedFeatures(o.features, w.features);
   ch.setSessionNonce(sessionNonce(nonce, challenge.nonce));
   return { features, session: { sourceNonce: nonce, destinationNonce: challenge.nonce } };
@@ -62,7 +76,12 @@ export async function readHello(ch: Channel, timeout?: number): Promise<Hello> {
 }
 
 /** Destination side: accepts the offered features found in `accept`, answers WELCOME; returns the session. */
-export async function answerHello(ch: Channel, hello: Hello, challenge: string, accept: readonly Feature[]): Promise<{ features: Feature[]; session: Session }> {
+export async function answerHello(
+  ch: Channel,
+  hello: Hello,
+  challenge: string,
+  accept: readonly Feature[],
+): Promise<{ features: Feature[]; session: Session }> {
   const features = acceptFeatures(hello.features, accept);
   await ch.sendMessage(Message.WELCOME, { features, nonce: challenge });
   ch.setSessionNonce(sessionNonce(hello.nonce, challenge));
@@ -70,7 +89,12 @@ export async function answerHello(ch: Channel, hello: Hello, challenge: string, 
 }
 
 /** Source side of a resumed connection: reads the new challenge and sends RESUME {session, decision}. */
-export async function sendResume(ch: Channel, session: Session, decision: SourceDecision, timeout?: number): Promise<void> {
+export async function sendResume(
+  ch: Channel,
+  session: Session,
+  decision: SourceDecision,
+  timeout?: number,
+): Promise<void> {
   const challenge = await ch.expectMessage(Message.CHALLENGE, "resume", timeout);
   ch.setSessionNonce(sessionNonce(session.sourceNonce, challenge.nonce));
   await ch.sendMessage(Message.RESUME, { session: sessionId(session), decision });
@@ -81,7 +105,9 @@ export async function readResume(ch: Channel, session: Session, timeout?: number
   const challenge = await sendChallenge(ch);
   ch.setSessionNonce(sessionNonce(session.sourceNonce, challenge));
   const r = await ch.expectMessage(Message.RESUME, "resume", timeout);
-  if (r.session !== sessionId(session)) throw new ProtocolError("PROTOCOL_MISMATCH", `RESUME for another session (${r.session.slice(0, 16)}…)`);
-  if (r.decision !== "abort" && r.decision !== "commit" && r.decision !== "postcopy") throw new ProtocolError("PROTOCOL_MESSAGE", `RESUME: unknown decision '${String(r.decision).slice(0, 20)}'`);
+  if (r.session !== sessionId(session))
+    throw new ProtocolError("PROTOCOL_MISMATCH", `RESUME for another session (${r.session.slice(0, 16)}…)`);
+  if (r.decision !== "abort" && r.decision !== "commit" && r.decision !== "postcopy")
+    throw new ProtocolError("PROTOCOL_MESSAGE", `RESUME: unknown decision '${String(r.decision).slice(0, 20)}'`);
   return r.decision;
 }

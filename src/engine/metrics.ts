@@ -15,7 +15,12 @@ export function roundRow(
 }
 
 /** The report's totals once the migration committed. */
-export function finishReport(report: MigrationReport, bytesSent: number, seconds: number, pipeline: EncodePipeline): void {
+export function finishReport(
+  report: MigrationReport,
+  bytesSent: number,
+  seconds: number,
+  pipeline: EncodePipeline,
+): void {
   const r = report.ram;
   r.transferred = bytesSent;
   r.mbps = seconds > 0 ? (r.transferred * 8) / seconds / 1e6 : 0;

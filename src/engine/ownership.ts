@@ -25,7 +25,14 @@ import { TransportError } from "../transport/transport.js";
 import { FrameError } from "../wire/frame.js";
 
 export type SourceState = "running" | "paused" | "committed" | "postcopy" | "done" | "aborted" | "in-doubt";
-export type DestinationState = "receiving" | "prepared" | "postcopy" | "postcopy-paused" | "active" | "discarded" | "in-doubt";
+export type DestinationState =
+  | "receiving"
+  | "prepared"
+  | "postcopy"
+  | "postcopy-paused"
+  | "active"
+  | "discarded"
+  | "in-doubt";
 
 /** Seconds each wait may last before the peer counts as gone. */
 export interface MigrationTimeouts {
@@ -44,7 +51,12 @@ export interface MigrationTimeouts {
 }
 
 export const DEFAULT_TIMEOUTS: MigrationTimeouts = {
-  handshake: 10, frame: 60, commit: 120, activation: 30, pageRequest: 30, reconnectWindow: 30,
+  handshake: 10,
+  frame: 60,
+  commit: 120,
+  activation: 30,
+  pageRequest: 30,
+  reconnectWindow: 30,
 };
 
 /** Merges caller timeouts over the defaults; `false` turns every timeout off (virtual-time runs). */

@@ -39,7 +39,11 @@ export class PageSender {
     this.#o = o;
     // room for a full frame plus one more batch of raw pages: the buffer never grows
     const bytes = o.frameBytes + o.pipeline.batchPages * (PAGE_SIZE + 8) + 64;
-    this.#writer = new PageRecordWriter(bytes, { headroom: FRAME_HEADER_BYTES, tailroom: FRAME_TRAILER_ROOM, kernel: o.kernel });
+    this.#writer = new PageRecordWriter(bytes, {
+      headroom: FRAME_HEADER_BYTES,
+      tailroom: FRAME_TRAILER_ROOM,
+      kernel: o.kernel,
+    });
   }
 
   /** Sends the pages of `pages` (in `order` when given) as one round and adds its row to the report; returns its bytes. */
@@ -61,7 +65,9 @@ export class PageSender {
     await this.flush();
     await this.#o.channel().sendMessage(Message.ROUND_END, { round: row.round, pages: list.length });
     const bytes = this.#o.channel().bytesSent - bytesBefore;
-    this.#o.report.rounds.push(roundRow({ ...row, sent: list.length - counts.skipped }, counts, bytes, this.#o.clock.now() - t0));
+    this.#o.report.rounds.push(
+      roundRow({ ...row, sent: list.length - counts.skipped }, counts, bytes, this.#o.clock.now() - t0),
+    );
     return bytes;
   }
 

@@ -19,7 +19,11 @@ export interface MigrationPolicies {
 
 /** Builds the policies; `defaultSelection` is auto mode's choice (default vanilla). */
 export function resolvePolicies(p: PolicyChoice = {}, defaultSelection = "vanilla"): MigrationPolicies {
-  const pick = <T>(kind: "selection" | "termination" | "non-convergence", v: string | T | undefined, fallback: string): T => {
+  const pick = <T>(
+    kind: "selection" | "termination" | "non-convergence",
+    v: string | T | undefined,
+    fallback: string,
+  ): T => {
     if (typeof v === "object" && v) return v;
     const name = (v as string | undefined) ?? fallback;
     return createPolicy(kind, name, p.options?.[name] ?? {}) as T;
@@ -27,6 +31,9 @@ export function resolvePolicies(p: PolicyChoice = {}, defaultSelection = "vanill
   return {
     selection: pick<PageSelectionPolicy>("selection", p.selection, defaultSelection),
     termination: pick<TerminationPolicy>("termination", p.termination, "qemu"),
-    nonConvergence: p.nonConvergence === undefined ? undefined : pick<NonConvergencePolicy>("non-convergence", p.nonConvergence, "force-stop"),
+    nonConvergence:
+      p.nonConvergence === undefined
+        ? undefined
+        : pick<NonConvergencePolicy>("non-convergence", p.nonConvergence, "force-stop"),
   };
 }

@@ -19,7 +19,13 @@ import { DirtyBitmap } from "../kernel/dirty-bitmap.js";
 import { PAGE_SIZE, type Kernel } from "../kernel/kernel.js";
 import type { DirtyLog } from "../memory/guest-memory.js";
 import { PageHistory } from "../policy/page-history.js";
-import type { NonConvergencePolicy, PageSelectionPolicy, SelectionResult, TerminationDecision, TerminationPolicy } from "../policy/types.js";
+import type {
+  NonConvergencePolicy,
+  PageSelectionPolicy,
+  SelectionResult,
+  TerminationDecision,
+  TerminationPolicy,
+} from "../policy/types.js";
 import type { Clock } from "../util/clock.js";
 import type { PolicyDecision } from "./report.js";
 
@@ -62,7 +68,13 @@ export interface PrecopyRoundsOptions {
   /** Called after each harvest (QEMU's dirty-sync-count). */
   onSync?(): void;
   /** Observes each round: its selection result, and the termination decision once taken. */
-  onRound?(round: { round: number; candidates: DirtyBitmap; send: DirtyBitmap; defer: DirtyBitmap; result: SelectionResult }): void;
+  onRound?(round: {
+    round: number;
+    candidates: DirtyBitmap;
+    send: DirtyBitmap;
+    defer: DirtyBitmap;
+    result: SelectionResult;
+  }): void;
   onDecision?(round: number, decision: TerminationDecision): void;
 }
 
@@ -99,11 +111,21 @@ export async function runPrecopyRounds(o: PrecopyRoundsOptions): Promise<Precopy
       const t0 = o.clock.now();
       const candidates = pending.count();
       if (log.peek) log.peek(redirtied); // dirtied again since the harvest (Xen's to_skip)
-      const result = selection.select({
-        round, dirty: pending, history, firstRound: round === 0, lastRound: false, guestPages: pageCount,
-        redirtied: log.peek ? redirtied : undefined, pagesSent: o.pagesSent(),
-        bandwidthPagesPerSecond: bandwidth > 0 ? bandwidth / PAGE_SIZE : undefined, previousRoundSeconds: previousSeconds,
-      }, { send, defer });
+      const result = selection.select(
+        {
+          round,
+          dirty: pending,
+          history,
+          firstRound: round === 0,
+          lastRound: false,
+          guestPages: pageCount,
+          redirtied: log.peek ? redirtied : undefined,
+          pagesSent: o.pagesSent(),
+          bandwidthPagesPerSecond: bandwidth > 0 ? bandwidth / PAGE_SIZE : undefined,
+          previousRoundSeconds: previousSeconds,
+        },
+        { send, defer },
+      );
       o.onRound?.({ round, candidates: pending, send, defer, result });
       if (result.note) o.decisions.push({ round, kind: "selection", decision: result.note });
       const sentBytes = await o.sendRound({ round, send, order: result.order, candidates, deferred: result.deferred });
@@ -118,9 +140,20 @@ export async function runPrecopyRounds(o: PrecopyRoundsOptions): Promise<Precopy
       outcome.seconds += seconds;
       bandwidth = o.estimateBandwidth({ bytes: sentBytes, seconds });
       const limitMs = o.downtimeLimitMs;
-      const inputs = () => ({ pendingPages: pending.count(), bandwidthBytesPerSecond: Math.round(bandwidth), downtimeLimitMs: limitMs });
+      const inputs = () => ({
+        pendingPages: pending.count(),
+        bandwidthBytesPerSecond: Math.round(bandwidth),
+        downtimeLimitMs: limitMs,
+      });
       if (termination) {
-        const stats = { round, pageSize: PAGE_SIZE, guestPages: pageCount, pagesSent: o.pagesSent(), bandwidthBytesPerSecond: bandwidth, downtimeLimitMs: limitMs };
+        const stats = {
+          round,
+          pageSize: PAGE_SIZE,
+          guestPages: pageCount,
+          pagesSent: o.pagesSent(),
+          bandwidthBytesPerSecond: bandwidth,
+          downtimeLimitMs: limitMs,
+        };
         let decision = termination.decide({ ...stats, pendingPages: pending.count() });
         if (decision.action === "sync") {
           await sync();
@@ -129,21 +162,41 @@ export async function runPrecopyRounds(o: PrecopyRoundsOptions): Promise<Precopy
         }
         o.onDecision?.(round, decision);
         if (decision.action === "stop") {
-          o.decisions.push({ round, kind: "termination", decision: `${termination.name}: ${decision.reason}`, inputs: inputs() });
+          o.decisions.push({
+            round,
+            kind: "termination",
+            decision: `${termination.name}: ${decision.reason}`,
+            inputs: inputs(),
+          });
           break;
         }
       }
       const nc = nonConvergence?.check({ round, dirtiedBytes: dirtied * PAGE_SIZE, sentBytes }) ?? { action: "none" };
       if (nc.action === "throttle") {
-        o.decisions.push({ round, kind: "non-convergence", decision: `${nonConvergence!.name}: throttle guest to ${nc.percent} %`, inputs: inputs() });
+        o.decisions.push({
+          round,
+          kind: "non-convergence",
+          decision: `${nonConvergence!.name}: throttle guest to ${nc.percent} %`,
+          inputs: inputs(),
+        });
         await o.onThrottle?.(nc.percent);
       } else if (nc.action === "postcopy" || nc.action === "stop") {
         outcome.toPostcopy = nc.action === "postcopy";
-        o.decisions.push({ round, kind: "non-convergence", decision: `${nonConvergence!.name}: ${nc.action}`, inputs: inputs() });
+        o.decisions.push({
+          round,
+          kind: "non-convergence",
+          decision: `${nonConvergence!.name}: ${nc.action}`,
+          inputs: inputs(),
+        });
         break;
       }
       if (round + 1 >= o.maxRounds) {
-        o.decisions.push({ round, kind: "termination", decision: `stopped after maxRounds = ${o.maxRounds}`, inputs: inputs() });
+        o.decisions.push({
+          round,
+          kind: "termination",
+          decision: `stopped after maxRounds = ${o.maxRounds}`,
+          inputs: inputs(),
+        });
         break;
       }
     }

@@ -1,5 +1,12 @@
 import { PAGE_SIZE } from "../kernel/abi.js";
-import { addCodecCounters, CODECS, countRecords, COUNT_COLUMNS, emptyCodecCounters, type EncodeCounts } from "../codec/codecs.js";
+import {
+  addCodecCounters,
+  CODECS,
+  countRecords,
+  COUNT_COLUMNS,
+  emptyCodecCounters,
+  type EncodeCounts,
+} from "../codec/codecs.js";
 
 /**
  * One pre-copy round (or the stop-and-copy / post-copy phase) as the report shows it; the
@@ -22,7 +29,16 @@ export interface RoundRow extends EncodeCounts {
 }
 
 /** The round table's columns, in order. */
-export const ROUND_COLUMNS: ReadonlyArray<keyof RoundRow> = ["round", "phase", "dirtied", "sent", "deferred", ...COUNT_COLUMNS, "bytes", "seconds"];
+export const ROUND_COLUMNS: ReadonlyArray<keyof RoundRow> = [
+  "round",
+  "phase",
+  "dirtied",
+  "sent",
+  "deferred",
+  ...COUNT_COLUMNS,
+  "bytes",
+  "seconds",
+];
 
 /** completed: the destination runs; aborted: the source runs again; in-doubt: neither, until resolved. */
 export type MigrationStatus = "completed" | "aborted" | "in-doubt";
@@ -76,7 +92,12 @@ export class MigrationReport {
   /** Dedup index counters (hits, misses, evictions, bytesSaved …), null when dedup was off. */
   dedup: Record<string, number> | null = null;
   "postcopy-requests" = 0;
-  postcopy?: { "pages-requested": number; "pages-pushed": number; "fault-latency-p50-ms": number; "fault-latency-p99-ms": number };
+  postcopy?: {
+    "pages-requested": number;
+    "pages-pushed": number;
+    "fault-latency-p50-ms": number;
+    "fault-latency-p99-ms": number;
+  };
   /** Connections replaced after a loss (post-copy recovery, a commit delivered again), and the time spent without one. */
   recovery = { count: 0, "paused-ms": 0 };
   rounds: RoundRow[] = [];
@@ -103,7 +124,9 @@ export class MigrationReport {
       ...(this.dedup ? { dedup: this.dedup } : {}),
       "postcopy-requests": this["postcopy-requests"],
       ...(this.postcopy ? { postcopy: this.postcopy } : {}),
-      ...(this.recovery.count ? { recovery: { ...this.recovery, "paused-ms": round3(this.recovery["paused-ms"]) } } : {}),
+      ...(this.recovery.count
+        ? { recovery: { ...this.recovery, "paused-ms": round3(this.recovery["paused-ms"]) } }
+        : {}),
       rounds: this.rounds.map((r) => ({ ...r, seconds: round3(r.seconds) })),
       decisions: this.decisions,
     };
@@ -121,7 +144,8 @@ export class MigrationReport {
     kv("transferred", `${this.ram.transferred} bytes (${(this.ram.transferred / 2 ** 20).toFixed(1)} MiB)`);
     kv("total", `${this.ram.total} bytes`);
     // a QEMU name that does not say the codec gets it in brackets: "duplicate (zero)"
-    for (const c of CODECS) kv(c.counter.includes(c.name) ? c.counter : `${c.counter} (${c.name})`, this.ram[c.counter]);
+    for (const c of CODECS)
+      kv(c.counter.includes(c.name) ? c.counter : `${c.counter} (${c.name})`, this.ram[c.counter]);
     kv("dirty-sync-count", this.ram["dirty-sync-count"]);
     kv("mbps", round3(this.ram.mbps));
     kv("dirty-pages-rate", Math.round(this.ram["dirty-pages-rate"]));
@@ -130,14 +154,19 @@ export class MigrationReport {
       kv("postcopy-requests", this["postcopy-requests"]);
       for (const [k, v] of Object.entries(this.postcopy)) kv(`postcopy.${k}`, v);
     }
-    if (this.recovery.count) kv("recovery", `${this.recovery.count} reconnection(s), ${round3(this.recovery["paused-ms"])} ms without a connection`);
+    if (this.recovery.count)
+      kv(
+        "recovery",
+        `${this.recovery.count} reconnection(s), ${round3(this.recovery["paused-ms"])} ms without a connection`,
+      );
     lines.push("");
     const cols = ROUND_COLUMNS;
     const rows = this.rounds.map((r) => cols.map((c) => (c === "seconds" ? r.seconds.toFixed(3) : String(r[c]))));
     const width = cols.map((c, i) => Math.max(c.length, ...rows.map((r) => r[i].length)));
     lines.push(cols.map((c, i) => c.padStart(width[i])).join("  "));
     for (const r of rows) lines.push(r.map((x, i) => x.padStart(width[i])).join("  "));
-    for (const d of this.decisions) lines.push(`decision round ${d.round} ${d.kind}: ${d.decision}${d.inputs ? " " + JSON.stringify(d.inputs) : ""}`);
+    for (const d of this.decisions)
+      lines.push(`decision round ${d.round} ${d.kind}: ${d.decision}${d.inputs ? " " + JSON.stringify(d.inputs) : ""}`);
     return lines.join("\n");
   }
 }

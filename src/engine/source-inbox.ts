@@ -82,15 +82,23 @@ export class SourceInbox {
         return this.#fail(err);
       }
       try {
-        if (!f) return this.#fail(new ProtocolError("CONNECTION_CLOSED", `destination closed the connection ${acked ? "before it activated" : "before the commit"}`));
+        if (!f)
+          return this.#fail(
+            new ProtocolError(
+              "CONNECTION_CLOSED",
+              `destination closed the connection ${acked ? "before it activated" : "before the commit"}`,
+            ),
+          );
         switch (f.type) {
           case FrameType.ABORT: {
             const a = Message.ABORT.decode(f.payload);
             return this.#fail(new PagewireError(a.code, `destination aborted: ${a.message}`));
           }
           case FrameType.PAGE_REQUEST:
-            if (!this.#acceptRequests) throw new ProtocolError("PROTOCOL_STAGE", "PAGE_REQUEST before the post-copy switch");
-            if (this.#requests.length >= MAX_QUEUED_REQUESTS) throw new ProtocolError("PROTOCOL_STAGE", `more than ${MAX_QUEUED_REQUESTS} post-copy requests queued`);
+            if (!this.#acceptRequests)
+              throw new ProtocolError("PROTOCOL_STAGE", "PAGE_REQUEST before the post-copy switch");
+            if (this.#requests.length >= MAX_QUEUED_REQUESTS)
+              throw new ProtocolError("PROTOCOL_STAGE", `more than ${MAX_QUEUED_REQUESTS} post-copy requests queued`);
             if (!acked) this.#requests.push(Message.PAGE_REQUEST.decode(f.payload));
             break;
           case FrameType.COMMIT_ACK:

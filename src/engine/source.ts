@@ -36,8 +36,12 @@ import { offerFeatures } from "./features.js";
 import { offerHandshake, sendResume, type Session } from "./handshake.js";
 import { finishReport, roundRow } from "./metrics.js";
 import {
-  isLinkFailure, MigrationInDoubtError, MigrationTimeoutError, resolveTimeouts,
-  type MigrationTimeouts, type SourceState,
+  isLinkFailure,
+  MigrationInDoubtError,
+  MigrationTimeoutError,
+  resolveTimeouts,
+  type MigrationTimeouts,
+  type SourceState,
 } from "./ownership.js";
 import { PageSender } from "./page-sender.js";
 import { resolvePolicies, type PolicyChoice } from "./policies.js";
@@ -100,7 +104,10 @@ export interface MigrationSourceOptions {
 
 /** A migration ended before the decision; the source keeps running the guest. */
 export class MigrationAbortedError extends PagewireError {
-  constructor(readonly report: MigrationReport, cause: unknown) {
+  constructor(
+    readonly report: MigrationReport,
+    cause: unknown,
+  ) {
     const c = cause as { code?: string; message?: string };
     super("MIGRATION_ABORTED", `migration aborted: ${c?.code ?? "ERROR"}: ${c?.message ?? String(cause)}`, { cause });
   }
@@ -168,11 +175,22 @@ export class MigrationSource {
       const plan = r.mode === "auto" ? await this.#planAuto(k) : null;
 
       // handshake: stages the destination did not accept are off
-      const hs = await offerHandshake(link.ch, { pageCount: mem.pageCount, mode: r.mode, features: offerFeatures(o.codecs), timeout: t?.handshake });
+      const hs = await offerHandshake(link.ch, {
+        pageCount: mem.pageCount,
+        mode: r.mode,
+        features: offerFeatures(o.codecs),
+        timeout: t?.handshake,
+      });
       session = hs.session;
       const on = (f: string) => hs.features.includes(f as never);
-      if ((r.mode === "postcopy" || r.mode === "hybrid") && !on("postcopy")) throw new ProtocolError("PROTOCOL_MISMATCH", "destination does not support post-copy");
-      pipeline = new EncodePipeline(k, mem.pageCount, { ...plan?.codecs, ...o.codecs, ...negotiateCodecs(hs.features) }, o.batchPages);
+      if ((r.mode === "postcopy" || r.mode === "hybrid") && !on("postcopy"))
+        throw new ProtocolError("PROTOCOL_MISMATCH", "destination does not support post-copy");
+      pipeline = new EncodePipeline(
+        k,
+        mem.pageCount,
+        { ...plan?.codecs, ...o.codecs, ...negotiateCodecs(hs.features) },
+        o.batchPages,
+      );
       r.setupTime = (clock.now() - start) * 1000;
       link.inbox.start();
       sender = this.#newSender(k, pipeline);
@@ -182,10 +200,19 @@ export class MigrationSource {
       pending.setRange(0, mem.pageCount);
       let mode = r.mode;
       if ((mode === "precopy" || mode === "hybrid") && !o.dirtyLog) {
-        throw new PagewireError("DIRTY_LOG_REQUIRED", `mode ${mode} needs a dirty log; use stop-and-copy for memory without one`);
+        throw new PagewireError(
+          "DIRTY_LOG_REQUIRED",
+          `mode ${mode} needs a dirty log; use stop-and-copy for memory without one`,
+        );
       }
       if (mode === "precopy" || mode === "hybrid") {
-        const toPostcopy = await this.#precopy(k, sender, pending, o.maxRounds ?? plan?.maxRounds ?? (mode === "hybrid" ? 3 : 30), plan);
+        const toPostcopy = await this.#precopy(
+          k,
+          sender,
+          pending,
+          o.maxRounds ?? plan?.maxRounds ?? (mode === "hybrid" ? 3 : 30),
+          plan,
+        );
         if (toPostcopy && on("postcopy")) mode = r.mode = "hybrid";
       } else if (mode === "postcopy" && o.dirtyLog) {
         o.dirtyLog.start();
@@ -208,10 +235,20 @@ export class MigrationSource {
         if (table) scanned = { digest: digestOfPageHashes(k, table.table, table.seed), seed: table.seed };
         o.dirtyLog.stop();
       }
-      if (!postcopy) await sender.sendRound(pending, { round: r.rounds.length, phase: "stop-and-copy", dirtied: pending.count(), deferred: 0 });
+      if (!postcopy)
+        await sender.sendRound(pending, {
+          round: r.rounds.length,
+          phase: "stop-and-copy",
+          dirtied: pending.count(),
+          deferred: 0,
+        });
       await this.#sendDeviceState(link.ch);
       // the digest of the paused guest (a hash-scan log's final scan already has it)
-      const complete = { digest: scanned?.digest ?? "", pagesSent: 0, ...(scanned ? { seed: scanned.seed.toString(16) } : {}) };
+      const complete = {
+        digest: scanned?.digest ?? "",
+        pagesSent: 0,
+        ...(scanned ? { seed: scanned.seed.toString(16) } : {}),
+      };
       const digestPausedGuest = () => {
         const digest = new MemoryDigest(k, mem.pageCount, digestSeed(session!.sourceNonce));
         digest.updateFrom(mem);
@@ -226,7 +263,10 @@ export class MigrationSource {
           if (postcopy && this.#state === "paused") {
             // the switch: from the moment POSTCOPY_START may have left, the destination owns the guest
             this.#state = "postcopy";
-            await this.#link!.ch.sendMessage(Message.POSTCOPY_START, new Uint8Array(k.memory.buffer, pending.region.ptr, Math.ceil(mem.pageCount / 8)).slice());
+            await this.#link!.ch.sendMessage(
+              Message.POSTCOPY_START,
+              new Uint8Array(k.memory.buffer, pending.region.ptr, Math.ceil(mem.pageCount / 8)).slice(),
+            );
             this.#link!.inbox.acceptRequests();
             r.downtime = (clock.now() - pausedAt) * 1000;
           }
@@ -243,7 +283,14 @@ export class MigrationSource {
               this.#state = "paused";
               throw err;
             }
-            throw this.#inDoubt(new MigrationInDoubtError("source", "postcopy", `post-copy failed after the switch: ${(err as Error).message}`, { cause: err }));
+            throw this.#inDoubt(
+              new MigrationInDoubtError(
+                "source",
+                "postcopy",
+                `post-copy failed after the switch: ${(err as Error).message}`,
+                { cause: err },
+              ),
+            );
           }
           this.#link?.ch.transport.close(); // the destination notices and waits for the new connection
           const outcome = await this.#resume(k, session, pending, switchPending, err);
@@ -255,7 +302,12 @@ export class MigrationSource {
           }
           // recovered: what the destination misses goes again, with stages that need no shared state
           pipeline.dispose();
-          pipeline = new EncodePipeline(k, mem.pageCount, { zero: on("zero"), rle: on("rle"), unchanged: false, dedup: false, xbzrle: false }, o.batchPages);
+          pipeline = new EncodePipeline(
+            k,
+            mem.pageCount,
+            { zero: on("zero"), rle: on("rle"), unchanged: false, dedup: false, xbzrle: false },
+            o.batchPages,
+          );
           sender.dispose();
           sender = this.#newSender(k, pipeline);
         }
@@ -270,7 +322,14 @@ export class MigrationSource {
     } catch (err) {
       if (err instanceof MigrationInDoubtError) throw err;
       if (this.#state === "committed" || this.#state === "postcopy") {
-        throw this.#inDoubt(new MigrationInDoubtError("source", this.#state === "committed" ? "commit" : "postcopy", `failed after the decision: ${(err as Error).message}`, { cause: err }));
+        throw this.#inDoubt(
+          new MigrationInDoubtError(
+            "source",
+            this.#state === "committed" ? "commit" : "postcopy",
+            `failed after the decision: ${(err as Error).message}`,
+            { cause: err },
+          ),
+        );
       }
       return this.#abort(err, start, told ? null : session);
     } finally {
@@ -288,7 +347,8 @@ export class MigrationSource {
    * stopped for good (the destination runs it).
    */
   async resolve(decision: "resume" | "stop"): Promise<void> {
-    if (this.#state !== "in-doubt") throw new PagewireError("NOT_IN_DOUBT", `the migration is ${this.#state}, not in doubt`);
+    if (this.#state !== "in-doubt")
+      throw new PagewireError("NOT_IN_DOUBT", `the migration is ${this.#state}, not in doubt`);
     if (decision === "stop") {
       this.#state = "done";
       return;
@@ -300,7 +360,11 @@ export class MigrationSource {
   // ---- connections -------------------------------------------------------------------------
 
   #open(k: Kernel, transport: Transport): Link {
-    const ch = new Channel(k, transport, this.options.key ?? null, { limiter: this.#bucket, clock: this.#clock, sendTimeout: this.#timeouts?.frame });
+    const ch = new Channel(k, transport, this.options.key ?? null, {
+      limiter: this.#bucket,
+      clock: this.#clock,
+      sendTimeout: this.#timeouts?.frame,
+    });
     const link = { ch, inbox: new SourceInbox(ch) };
     this.#links.push(link);
     this.#link = link;
@@ -314,8 +378,15 @@ export class MigrationSource {
   #newSender(k: Kernel, pipeline: EncodePipeline): PageSender {
     const o = this.options;
     return new PageSender({
-      kernel: k, memory: o.memory, dirtyLog: o.dirtyLog, channel: () => this.#link!.ch, pipeline, report: this.report, clock: this.#clock,
-      frameBytes: o.frameBytes ?? 1 << 20, checkRemote: () => this.#link!.inbox.throwIfFailed(),
+      kernel: k,
+      memory: o.memory,
+      dirtyLog: o.dirtyLog,
+      channel: () => this.#link!.ch,
+      pipeline,
+      report: this.report,
+      clock: this.#clock,
+      frameBytes: o.frameBytes ?? 1 << 20,
+      checkRemote: () => this.#link!.inbox.throwIfFailed(),
     });
   }
 
@@ -324,13 +395,29 @@ export class MigrationSource {
    * decision. Returns what the destination answered; throws MigrationInDoubtError when no
    * connection could be made.
    */
-  async #resume(k: Kernel, session: Session, pending: DirtyBitmap, switchPending: DirtyBitmap | null, cause: unknown): Promise<ResumeOutcome> {
+  async #resume(
+    k: Kernel,
+    session: Session,
+    pending: DirtyBitmap,
+    switchPending: DirtyBitmap | null,
+    cause: unknown,
+  ): Promise<ResumeOutcome> {
     const decision: SourceDecision = this.#state === "committed" ? "commit" : "postcopy";
     const lostAt = this.#clock.now();
     const link = await this.#reconnect(k, session, decision);
     if (!link) {
-      const what = decision === "commit" ? "the source committed but the destination may not know" : "the destination runs the guest but misses pages";
-      throw this.#inDoubt(new MigrationInDoubtError("source", decision, `connection lost after the decision (${what}); no new connection within the reconnect window: ${(cause as Error).message}`, { cause }));
+      const what =
+        decision === "commit"
+          ? "the source committed but the destination may not know"
+          : "the destination runs the guest but misses pages";
+      throw this.#inDoubt(
+        new MigrationInDoubtError(
+          "source",
+          decision,
+          `connection lost after the decision (${what}); no new connection within the reconnect window: ${(cause as Error).message}`,
+          { cause },
+        ),
+      );
     }
     const t = this.#timeouts;
     const f = await link.ch.receive(t ? { seconds: t.activation, stage: "resume" } : undefined);
@@ -340,20 +427,30 @@ export class MigrationSource {
     r.recovery["paused-ms"] += (this.#clock.now() - lostAt) * 1000;
     if (f.type === Message.RESUMED.type) {
       const { state } = Message.RESUMED.decode(f.payload);
-      if (state !== "active" && state !== "discarded") throw new ProtocolError("PROTOCOL_MESSAGE", `RESUMED: unknown state '${String(state).slice(0, 20)}'`);
+      if (state !== "active" && state !== "discarded")
+        throw new ProtocolError("PROTOCOL_MESSAGE", `RESUMED: unknown state '${String(state).slice(0, 20)}'`);
       return state === "active" ? "done" : "discarded";
     }
-    if (f.type !== Message.POSTCOPY_RECOVER.type || decision !== "postcopy") throw new ProtocolError("PROTOCOL_STAGE", `resume: unexpected frame type ${f.type}`);
+    if (f.type !== Message.POSTCOPY_RECOVER.type || decision !== "postcopy")
+      throw new ProtocolError("PROTOCOL_STAGE", `resume: unexpected frame type ${f.type}`);
     // the destination's bitmap of pages it still misses is what goes again
     const missing = Message.POSTCOPY_RECOVER.decode(f.payload);
     const n = this.options.memory.pageCount;
-    if (missing.length !== Math.ceil(n / 8)) throw new ProtocolError("PROTOCOL_MESSAGE", `POSTCOPY_RECOVER bitmap of ${missing.length} bytes, want ${Math.ceil(n / 8)}`);
+    if (missing.length !== Math.ceil(n / 8))
+      throw new ProtocolError(
+        "PROTOCOL_MESSAGE",
+        `POSTCOPY_RECOVER bitmap of ${missing.length} bytes, want ${Math.ceil(n / 8)}`,
+      );
     pending.clearAll();
     for (let p = 0; p < n; p++) if ((missing[p >>> 3] >>> (p & 7)) & 1) pending.set(p);
     const extra = new DirtyBitmap(k, n).copyFrom(pending).andNot(switchPending!);
     const stray = extra.count();
     extra.dispose();
-    if (stray) throw new ProtocolError("PROTOCOL_MESSAGE", `POSTCOPY_RECOVER asks for ${stray} pages the destination had at the switch`);
+    if (stray)
+      throw new ProtocolError(
+        "PROTOCOL_MESSAGE",
+        `POSTCOPY_RECOVER asks for ${stray} pages the destination had at the switch`,
+      );
     link.inbox.start();
     link.inbox.acceptRequests();
     return "recovered";
@@ -398,26 +495,50 @@ export class MigrationSource {
     const plan = chooseMigrationPlan(m, !!o.dirtyLog, this.#bucket.rate, o.downtimeLimitMs ?? 300);
     this.report.mode = plan.mode;
     this.report.decisions.push({
-      round: 0, kind: "auto", decision: `${plan.mode}, ${plan.selection} selection: ${plan.rule}`,
+      round: 0,
+      kind: "auto",
+      decision: `${plan.mode}, ${plan.selection} selection: ${plan.rule}`,
       inputs: {
-        dirtyPagesPerSecond: Math.round(m.dirtyPagesPerSecond), workingSetPages: m.workingSetPages,
-        zeroShare: Math.round(m.zeroShare * 1000) / 1000, duplicateShare: Math.round(m.duplicateShare * 1000) / 1000,
-        probeSeconds: Math.round(m.probeSeconds * 1000) / 1000, bandwidthBytesPerSecond: this.#bucket.rate,
+        dirtyPagesPerSecond: Math.round(m.dirtyPagesPerSecond),
+        workingSetPages: m.workingSetPages,
+        zeroShare: Math.round(m.zeroShare * 1000) / 1000,
+        duplicateShare: Math.round(m.duplicateShare * 1000) / 1000,
+        probeSeconds: Math.round(m.probeSeconds * 1000) / 1000,
+        bandwidthBytesPerSecond: this.#bucket.rate,
       },
     });
     return plan;
   }
 
   /** Pre-copy rounds over the wire; returns true when the non-convergence policy asked for post-copy. */
-  async #precopy(k: Kernel, sender: PageSender, pending: DirtyBitmap, maxRounds: number, plan: MigrationPlan | null): Promise<boolean> {
+  async #precopy(
+    k: Kernel,
+    sender: PageSender,
+    pending: DirtyBitmap,
+    maxRounds: number,
+    plan: MigrationPlan | null,
+  ): Promise<boolean> {
     const o = this.options;
     const r = this.report;
     const { selection, termination, nonConvergence } = resolvePolicies(o.policy, plan?.selection);
-    r.decisions.push({ round: 0, kind: "policies", decision: `${selection.name} / ${termination.name} / ${nonConvergence?.name ?? "none"}` });
+    r.decisions.push({
+      round: 0,
+      kind: "policies",
+      decision: `${selection.name} / ${termination.name} / ${nonConvergence?.name ?? "none"}`,
+    });
     try {
       const outcome = await runPrecopyRounds({
-        kernel: k, pageCount: o.memory.pageCount, dirtyLog: o.dirtyLog!, selection, termination, nonConvergence,
-        clock: this.#clock, maxRounds, downtimeLimitMs: o.downtimeLimitMs ?? 300, pending, decisions: r.decisions,
+        kernel: k,
+        pageCount: o.memory.pageCount,
+        dirtyLog: o.dirtyLog!,
+        selection,
+        termination,
+        nonConvergence,
+        clock: this.#clock,
+        maxRounds,
+        downtimeLimitMs: o.downtimeLimitMs ?? 300,
+        pending,
+        decisions: r.decisions,
         sendRound: ({ round, send, order, candidates, deferred }) =>
           sender.sendRound(send, { round, phase: "precopy", dirtied: candidates, deferred }, order),
         estimateBandwidth: (sent) => {
@@ -463,9 +584,21 @@ export class MigrationSource {
       yieldToRequests: yieldToEventLoop,
     });
     await link.ch.sendMessage(Message.POSTCOPY_END, undefined);
-    r.rounds.push(roundRow({ round: r.rounds.length, phase: "postcopy", dirtied: total, sent: requested + pushed, deferred: 0 }, counts, link.ch.bytesSent - bytesBefore, this.#clock.now() - t0));
+    r.rounds.push(
+      roundRow(
+        { round: r.rounds.length, phase: "postcopy", dirtied: total, sent: requested + pushed, deferred: 0 },
+        counts,
+        link.ch.bytesSent - bytesBefore,
+        this.#clock.now() - t0,
+      ),
+    );
     r["postcopy-requests"] += requested;
-    const p = (r.postcopy ??= { "pages-requested": 0, "pages-pushed": 0, "fault-latency-p50-ms": NaN, "fault-latency-p99-ms": NaN });
+    const p = (r.postcopy ??= {
+      "pages-requested": 0,
+      "pages-pushed": 0,
+      "fault-latency-p50-ms": NaN,
+      "fault-latency-p99-ms": NaN,
+    });
     p["pages-requested"] += requested;
     p["pages-pushed"] += pushed;
   }
@@ -481,7 +614,11 @@ export class MigrationSource {
       r.postcopy["fault-latency-p50-ms"] = ack.faultLatencyP50Ms ?? NaN;
       r.postcopy["fault-latency-p99-ms"] = ack.faultLatencyP99Ms ?? NaN;
     }
-    if (ack.digest !== complete.digest) throw new ProtocolError("DIGEST_MISMATCH", `destination acknowledged digest ${ack.digest}, source has ${complete.digest}`);
+    if (ack.digest !== complete.digest)
+      throw new ProtocolError(
+        "DIGEST_MISMATCH",
+        `destination acknowledged digest ${ack.digest}, source has ${complete.digest}`,
+      );
     this.#state = "committed"; // the decision: from here the source never resumes
     // a failed send is not the answer: what the destination said (ACTIVATED, ABORT or nothing) is
     await link.ch.sendMessage(Message.ACTIVATE, undefined).catch(() => {});
@@ -494,7 +631,10 @@ export class MigrationSource {
     const v = await withTimeout(promise, seconds, timedOut, this.#clock);
     if (v !== timedOut) return v as T;
     this.#link?.ch.transport.close();
-    throw new MigrationTimeoutError(stage === "COMMIT" ? "TIMEOUT_COMMIT" : "TIMEOUT_ACTIVATION", `no answer from the destination for ${seconds} s (${stage.toLowerCase()})`);
+    throw new MigrationTimeoutError(
+      stage === "COMMIT" ? "TIMEOUT_COMMIT" : "TIMEOUT_ACTIVATION",
+      `no answer from the destination for ${seconds} s (${stage.toLowerCase()})`,
+    );
   }
 
   async #abort(err: unknown, start: number, session: Session | null): Promise<never> {
@@ -517,7 +657,8 @@ export class MigrationSource {
     if (session && isLinkFailure(err) && link) {
       try {
         const told = await this.#reconnect(link.ch.kernel, session, "abort");
-        if (told) await told.ch.receive(this.#timeouts ? { seconds: this.#timeouts.handshake, stage: "resume" } : undefined);
+        if (told)
+          await told.ch.receive(this.#timeouts ? { seconds: this.#timeouts.handshake, stage: "resume" } : undefined);
       } catch {
         // best effort: a destination that hears nothing discards when its window ends
       }

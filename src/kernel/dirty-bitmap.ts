@@ -33,11 +33,17 @@ export class DirtyBitmap {
 
   constructor(kernel: Kernel, pageCount: number, options: DirtyBitmapOptions = {}) {
     if (!Number.isInteger(pageCount) || pageCount < 0 || pageCount > 0xffff_ffc0) {
-      throw new PagewireRangeError("PAGE_COUNT", `DirtyBitmap: page count must be an integer in 0..${0xffff_ffc0}, got ${pageCount}`);
+      throw new PagewireRangeError(
+        "PAGE_COUNT",
+        `DirtyBitmap: page count must be an integer in 0..${0xffff_ffc0}, got ${pageCount}`,
+      );
     }
     const shared = options.shared ?? false;
     if (shared && !kernel.shared) {
-      throw new PagewireRangeError("SHARED_UNAVAILABLE", "DirtyBitmap: { shared: true } needs a kernel loaded with shared memory (loadKernel({ shared: true }))");
+      throw new PagewireRangeError(
+        "SHARED_UNAVAILABLE",
+        "DirtyBitmap: { shared: true } needs a kernel loaded with shared memory (loadKernel({ shared: true }))",
+      );
     }
     this.kernel = kernel;
     this.pageCount = pageCount;
@@ -81,8 +87,17 @@ export class DirtyBitmap {
 
   /** Sets `count` pages from `first` (kernel; whole words in the middle). */
   setRange(first: number, count: number): void {
-    if (!Number.isInteger(first) || !Number.isInteger(count) || first < 0 || count < 0 || first + count > this.pageCount) {
-      throw new PagewireRangeError("PAGE_INDEX", `DirtyBitmap.setRange: [${first}, ${first + count}) is outside 0..${this.pageCount}`);
+    if (
+      !Number.isInteger(first) ||
+      !Number.isInteger(count) ||
+      first < 0 ||
+      count < 0 ||
+      first + count > this.pageCount
+    ) {
+      throw new PagewireRangeError(
+        "PAGE_INDEX",
+        `DirtyBitmap.setRange: [${first}, ${first + count}) is outside 0..${this.pageCount}`,
+      );
     }
     this.kernel.raw.bitmapSetRange(this.region.ptr, first, count);
   }
@@ -108,7 +123,11 @@ export class DirtyBitmap {
   collect(out?: Uint32Array): Uint32Array {
     const k = this.kernel;
     if (out && out.length > 0) {
-      const written = k.withPointers([out], [out], ([p]) => k.raw.bitmapCollect(this.region.ptr, this.words, p, out.length) >>> 0);
+      const written = k.withPointers(
+        [out],
+        [out],
+        ([p]) => k.raw.bitmapCollect(this.region.ptr, this.words, p, out.length) >>> 0,
+      );
       if (written < out.length || out[written - 1] + 1 >= this.pageCount || this.nextSet(out[written - 1] + 1) === -1) {
         return out.subarray(0, written);
       }
@@ -125,7 +144,11 @@ export class DirtyBitmap {
 
   /** The first dirty page ≥ `from`, or -1. */
   nextSet(from: number): number {
-    if (!Number.isInteger(from) || from < 0) throw new PagewireRangeError("PAGE_INDEX", `DirtyBitmap.nextSet: from must be a non-negative integer, got ${from}`);
+    if (!Number.isInteger(from) || from < 0)
+      throw new PagewireRangeError(
+        "PAGE_INDEX",
+        `DirtyBitmap.nextSet: from must be a non-negative integer, got ${from}`,
+      );
     if (from >= this.pageCount) return -1;
     return this.kernel.raw.bitmapNextSet(this.region.ptr, this.words, from);
   }
@@ -221,7 +244,10 @@ export class DirtyBitmap {
 
   #peer(other: DirtyBitmap, op: string): DirtyBitmap {
     if (other.kernel !== this.kernel || other.pageCount !== this.pageCount) {
-      throw new PagewireRangeError("BITMAP_MISMATCH", `DirtyBitmap.${op}: bitmaps must share a kernel and a page count (${this.pageCount} vs ${other.pageCount})`);
+      throw new PagewireRangeError(
+        "BITMAP_MISMATCH",
+        `DirtyBitmap.${op}: bitmaps must share a kernel and a page count (${this.pageCount} vs ${other.pageCount})`,
+      );
     }
     return other;
   }

@@ -30,10 +30,38 @@ export interface KernelExports {
   xxh3Hash64(input: number, len: number, seedLo: number, seedHi: number, out: number): void;
   xxh3Hash128(input: number, len: number, seedLo: number, seedHi: number, out: number): void;
   hashPages(pages: number, count: number, out: number, bits: number, seedLo: number, seedHi: number): number;
-  hashPageList(mem: number, indices: number, count: number, out: number, bits: number, seedLo: number, seedHi: number): number;
-  scanChangedPages(pages: number, count: number, hashes: number, bits: number, first: number, mark: number, seedLo: number, seedHi: number): number;
+  hashPageList(
+    mem: number,
+    indices: number,
+    count: number,
+    out: number,
+    bits: number,
+    seedLo: number,
+    seedHi: number,
+  ): number;
+  scanChangedPages(
+    pages: number,
+    count: number,
+    hashes: number,
+    bits: number,
+    first: number,
+    mark: number,
+    seedLo: number,
+    seedHi: number,
+  ): number;
   dedupReset(table: number, bucketCount: number): void;
-  dedupApply(table: number, bucketMask: number, reverse: number, guest: number, base: number, pages: number, hashes: number, count: number, out: number, lookup: number): number;
+  dedupApply(
+    table: number,
+    bucketMask: number,
+    reverse: number,
+    guest: number,
+    base: number,
+    pages: number,
+    hashes: number,
+    count: number,
+    out: number,
+    lookup: number,
+  ): number;
   dedupInvalidate(table: number, reverse: number, base: number, pages: number, count: number): void;
   // assembly/xbzrle.ts
   xbzrleEncode(old: number, cur: number, dst: number, dlen: number): number;
@@ -42,8 +70,21 @@ export interface KernelExports {
   xbzrleDecode(src: number, slen: number, dst: number): number;
   xbzrleDecodePages(src: number, lengths: number, pages: number, count: number): number;
   // assembly/cache.ts
-  xbzrleCacheSavePages(tags: number, ages: number, data: number, slots: number, ram: number, pageIdx: number, count: number,
-    generation: number, lastStage: number, scratch: number, out: number, lengths: number, packed: number): number;
+  xbzrleCacheSavePages(
+    tags: number,
+    ages: number,
+    data: number,
+    slots: number,
+    ram: number,
+    pageIdx: number,
+    count: number,
+    generation: number,
+    lastStage: number,
+    scratch: number,
+    out: number,
+    lengths: number,
+    packed: number,
+  ): number;
   // assembly/rle.ts
   rleEncode(page: number, dst: number, dlen: number): number;
   rleEncodePages(pages: number, count: number, out: number, lengths: number): number;
@@ -62,7 +103,9 @@ export interface KernelExports {
 }
 
 /** [parameter count, result count] of a kernel function. */
-type KernelSignature<F> = F extends (...args: infer P) => infer R ? readonly [P["length"], R extends void ? 0 : 1] : never;
+type KernelSignature<F> = F extends (...args: infer P) => infer R
+  ? readonly [P["length"], R extends void ? 0 : 1]
+  : never;
 
 /**
  * Every function export of the module with its [parameters, results]: the compiler checks
@@ -72,20 +115,53 @@ type KernelSignature<F> = F extends (...args: infer P) => infer R ? readonly [P[
 export const KERNEL_FUNCTIONS = {
   heapBase: [0, 1],
   // assembly/bitmap.ts
-  bitmapCount: [2, 1], bitmapCollect: [4, 1], bitmapNextSet: [3, 1], bitmapRangeCount: [2, 1], bitmapRanges: [4, 1],
-  bitmapOr: [3, 0], bitmapAnd: [3, 0], bitmapAndNot: [3, 0], bitmapXor: [3, 0], bitmapSetRange: [3, 0], bitmapHarvest: [4, 1],
-  pagesEqual: [2, 1], pageIsZero: [1, 1], diffPages: [4, 1], zeroPages: [3, 1], isZeroPage: [1, 1],
+  bitmapCount: [2, 1],
+  bitmapCollect: [4, 1],
+  bitmapNextSet: [3, 1],
+  bitmapRangeCount: [2, 1],
+  bitmapRanges: [4, 1],
+  bitmapOr: [3, 0],
+  bitmapAnd: [3, 0],
+  bitmapAndNot: [3, 0],
+  bitmapXor: [3, 0],
+  bitmapSetRange: [3, 0],
+  bitmapHarvest: [4, 1],
+  pagesEqual: [2, 1],
+  pageIsZero: [1, 1],
+  diffPages: [4, 1],
+  zeroPages: [3, 1],
+  isZeroPage: [1, 1],
   // assembly/gather.ts
   gatherPages: [5, 1],
   // assembly/pagehash.ts, assembly/dedup.ts
-  xxh3Hash64: [5, 0], xxh3Hash128: [5, 0], hashPages: [6, 1], hashPageList: [7, 1], scanChangedPages: [8, 1],
-  dedupReset: [2, 0], dedupApply: [10, 1], dedupInvalidate: [5, 0],
+  xxh3Hash64: [5, 0],
+  xxh3Hash128: [5, 0],
+  hashPages: [6, 1],
+  hashPageList: [7, 1],
+  scanChangedPages: [8, 1],
+  dedupReset: [2, 0],
+  dedupApply: [10, 1],
+  dedupInvalidate: [5, 0],
   // assembly/xbzrle.ts, assembly/cache.ts
-  xbzrleEncode: [4, 1], xbzrleEncodePages: [5, 1], xbzrleCheck: [2, 1], xbzrleDecode: [3, 1], xbzrleDecodePages: [4, 1],
+  xbzrleEncode: [4, 1],
+  xbzrleEncodePages: [5, 1],
+  xbzrleCheck: [2, 1],
+  xbzrleDecode: [3, 1],
+  xbzrleDecodePages: [4, 1],
   xbzrleCacheSavePages: [13, 1],
   // assembly/rle.ts
-  rleEncode: [3, 1], rleEncodePages: [4, 1], rleCandidates: [4, 1], rleCheck: [2, 1], rleDecode: [3, 1], rleDecodePages: [4, 1],
+  rleEncode: [3, 1],
+  rleEncodePages: [4, 1],
+  rleCandidates: [4, 1],
+  rleCheck: [2, 1],
+  rleDecode: [3, 1],
+  rleDecodePages: [4, 1],
   // assembly/history.ts
-  historyRecordWrites: [3, 1], historyRecordRound: [3, 1], historyMarkSent: [3, 1], historyGather: [5, 1],
-  historySumCounts: [3, 1], historyFilter: [6, 1], historyFilterWeighted: [5, 1],
+  historyRecordWrites: [3, 1],
+  historyRecordRound: [3, 1],
+  historyMarkSent: [3, 1],
+  historyGather: [5, 1],
+  historySumCounts: [3, 1],
+  historyFilter: [6, 1],
+  historyFilterWeighted: [5, 1],
 } as const satisfies { readonly [K in keyof KernelExports]: KernelSignature<KernelExports[K]> };

@@ -57,7 +57,8 @@ export class KernelHeap {
 
   #alloc(bytes: number, align: number): KernelRegion {
     this.#highWaterBefore = this.#highWater;
-    if (!Number.isInteger(bytes) || bytes < 0) throw new KernelMemoryError("ALLOC_SIZE", `alloc: size must be a non-negative integer, got ${bytes}`);
+    if (!Number.isInteger(bytes) || bytes < 0)
+      throw new KernelMemoryError("ALLOC_SIZE", `alloc: size must be a non-negative integer, got ${bytes}`);
     if (!Number.isInteger(align) || align < 1 || (align & (align - 1)) !== 0 || align > WASM_PAGE) {
       throw new KernelMemoryError("ALLOC_ALIGN", `alloc: alignment must be a power of two ≤ 65536, got ${align}`);
     }
@@ -78,7 +79,10 @@ export class KernelHeap {
     const p = alignUp(this.#top, align);
     const end = p + size;
     if (end > MAX_BYTES) {
-      throw new KernelMemoryError("OUT_OF_MEMORY", `alloc: ${bytes} bytes do not fit in the 4 GiB wasm32 address space (${this.#top} bytes in use or free below the top)`);
+      throw new KernelMemoryError(
+        "OUT_OF_MEMORY",
+        `alloc: ${bytes} bytes do not fit in the 4 GiB wasm32 address space (${this.#top} bytes in use or free below the top)`,
+      );
     }
     this.#ensure(end);
     if (this.#top < p) this.#insertFree(this.#top, p);
@@ -90,7 +94,11 @@ export class KernelHeap {
 
   free(region: KernelRegion): void {
     const block = this.#live.get(region.ptr);
-    if (!block) throw new KernelMemoryError("REGION_NOT_LIVE", `free: no live region at offset ${region.ptr} (double free or foreign region)`);
+    if (!block)
+      throw new KernelMemoryError(
+        "REGION_NOT_LIVE",
+        `free: no live region at offset ${region.ptr} (double free or foreign region)`,
+      );
     this.#live.delete(region.ptr);
     this.#insertFree(block[0], block[1]);
     // give the topmost free block back to the bump pointer
@@ -112,7 +120,9 @@ export class KernelHeap {
     try {
       this.#memory.grow(pages);
     } catch (cause) {
-      throw new KernelMemoryError("OUT_OF_MEMORY", `alloc: cannot grow kernel memory from ${have} to ${end} bytes`, { cause });
+      throw new KernelMemoryError("OUT_OF_MEMORY", `alloc: cannot grow kernel memory from ${have} to ${end} bytes`, {
+        cause,
+      });
     }
   }
 

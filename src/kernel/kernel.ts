@@ -4,7 +4,13 @@ import type { DirtyBitmap } from "./dirty-bitmap.js";
 import type { KernelExports } from "./exports.js";
 import { KernelHeap, type KernelRegion } from "./heap.js";
 import type { KernelBuild } from "./wasm-source.js";
-import { hashBytes128, hashBytes64, hashPages as hashPagesInto, type Hash128, type HashPagesOptions } from "./pagehash.js";
+import {
+  hashBytes128,
+  hashBytes64,
+  hashPages as hashPagesInto,
+  type Hash128,
+  type HashPagesOptions,
+} from "./pagehash.js";
 
 /** Bytes in a guest page (defined in ./abi.ts; exported here too, as the public API has it). */
 export { PAGE_SIZE };
@@ -26,7 +32,12 @@ export class Kernel {
   readonly raw: KernelExports;
   readonly #heap: KernelHeap;
 
-  constructor(instance: WebAssembly.Instance, memory: WebAssembly.Memory, shared: boolean, build: KernelBuild = "release") {
+  constructor(
+    instance: WebAssembly.Instance,
+    memory: WebAssembly.Memory,
+    shared: boolean,
+    build: KernelBuild = "release",
+  ) {
     this.raw = instance.exports as unknown as KernelExports;
     this.memory = memory;
     this.shared = shared;
@@ -74,7 +85,11 @@ export class Kernel {
    * any other typed array is copied into a temporary region (and copied back afterwards
    * when it is also listed in `outputs`). Cost: one copy each way for foreign arrays.
    */
-  withPointers<T>(views: readonly ArrayBufferView[], outputs: readonly ArrayBufferView[], fn: (ptrs: number[]) => T): T {
+  withPointers<T>(
+    views: readonly ArrayBufferView[],
+    outputs: readonly ArrayBufferView[],
+    fn: (ptrs: number[]) => T,
+  ): T {
     const ptrs = views.map((v) => (this.owns(v) ? v.byteOffset : -1));
     const staged: Array<[ArrayBufferView, KernelRegion]> = [];
     try {
@@ -156,6 +171,9 @@ function checkLength(what: string, view: ArrayBufferView, atLeast: number): void
 
 function checkPages(what: string, pageCount: number, into: DirtyBitmap): void {
   if (!Number.isInteger(pageCount) || pageCount < 0 || pageCount > into.pageCount) {
-    throw new PagewireRangeError("PAGE_COUNT", `${what}: page count ${pageCount} is outside the bitmap's 0..${into.pageCount}`);
+    throw new PagewireRangeError(
+      "PAGE_COUNT",
+      `${what}: page count ${pageCount} is outside the bitmap's 0..${into.pageCount}`,
+    );
   }
 }

@@ -68,7 +68,10 @@ export async function createKernel(options: LoadKernelOptions = {}): Promise<Ker
       memory,
       // only debug builds call it: a failed kernel assertion
       abort(msg: number, file: number, line: number, column: number) {
-        throw new KernelLoadError("KERNEL_ABORT", `pagewire kernel aborted: ${readKernelString(memory, msg)} at ${readKernelString(memory, file)}:${line}:${column}`);
+        throw new KernelLoadError(
+          "KERNEL_ABORT",
+          `pagewire kernel aborted: ${readKernelString(memory, msg)} at ${readKernelString(memory, file)}:${line}:${column}`,
+        );
       },
     },
   });
@@ -88,7 +91,10 @@ function readKernelString(memory: WebAssembly.Memory, ptr: number): string {
 function resolveShared(shared: boolean | undefined): boolean {
   if (shared === undefined) return sharedMemoryAvailable();
   if (shared && !sharedMemoryAvailable()) {
-    throw new KernelLoadError("SHARED_UNAVAILABLE", "shared kernel memory needs SharedArrayBuffer (in a browser: a cross-origin isolated page)");
+    throw new KernelLoadError(
+      "SHARED_UNAVAILABLE",
+      "shared kernel memory needs SharedArrayBuffer (in a browser: a cross-origin isolated page)",
+    );
   }
   return shared;
 }

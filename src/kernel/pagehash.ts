@@ -65,14 +65,29 @@ export function hashBytes128(k: Kernel, data: Uint8Array, seed = 0n): Hash128 {
  * Zero copy when both are views of kernel memory; otherwise the pages are copied in
  * (one memcpy, which then dominates the cost). Returns `out`.
  */
-export function hashPages(k: Kernel, pages: Uint8Array, count: number, out: BigUint64Array, options: HashPagesOptions = {}): BigUint64Array {
+export function hashPages(
+  k: Kernel,
+  pages: Uint8Array,
+  count: number,
+  out: BigUint64Array,
+  options: HashPagesOptions = {},
+): BigUint64Array {
   const bits = options.bits ?? 64;
-  if (bits !== 64 && bits !== 128) throw new PagewireRangeError("HASH_BITS", `hashPages: bits must be 64 or 128, got ${String(bits)}`);
+  if (bits !== 64 && bits !== 128)
+    throw new PagewireRangeError("HASH_BITS", `hashPages: bits must be 64 or 128, got ${String(bits)}`);
   const [lo, hi] = splitSeed(options.seed ?? 0n);
   checkCount("hashPages", count);
-  if (pages.byteLength < count * PAGE_SIZE) throw new PagewireRangeError("BUFFER_TOO_SHORT", `hashPages: ${count} pages need ${count * PAGE_SIZE} bytes, got ${pages.byteLength}`);
+  if (pages.byteLength < count * PAGE_SIZE)
+    throw new PagewireRangeError(
+      "BUFFER_TOO_SHORT",
+      `hashPages: ${count} pages need ${count * PAGE_SIZE} bytes, got ${pages.byteLength}`,
+    );
   const words = bits === 64 ? count : 2 * count;
-  if (out.length < words) throw new PagewireRangeError("BUFFER_TOO_SHORT", `hashPages: ${count} pages at ${bits} bits need ${words} u64 words of output, got ${out.length}`);
+  if (out.length < words)
+    throw new PagewireRangeError(
+      "BUFFER_TOO_SHORT",
+      `hashPages: ${count} pages at ${bits} bits need ${words} u64 words of output, got ${out.length}`,
+    );
   if (count === 0) return out;
   const src = pages.subarray(0, count * PAGE_SIZE);
   const dst = out.subarray(0, words);
@@ -85,20 +100,34 @@ export function hashPages(k: Kernel, pages: Uint8Array, count: number, out: BigU
  * `out`. Zero copy when `mem` is a view of kernel memory; otherwise only the listed pages
  * are copied in (one page copy each).
  */
-export function hashPageList(k: Kernel, mem: Uint8Array, indices: Uint32Array, out: BigUint64Array, options: HashPagesOptions = {}): BigUint64Array {
+export function hashPageList(
+  k: Kernel,
+  mem: Uint8Array,
+  indices: Uint32Array,
+  out: BigUint64Array,
+  options: HashPagesOptions = {},
+): BigUint64Array {
   const bits = options.bits ?? 64;
-  if (bits !== 64 && bits !== 128) throw new PagewireRangeError("HASH_BITS", `hashPageList: bits must be 64 or 128, got ${String(bits)}`);
+  if (bits !== 64 && bits !== 128)
+    throw new PagewireRangeError("HASH_BITS", `hashPageList: bits must be 64 or 128, got ${String(bits)}`);
   const [lo, hi] = splitSeed(options.seed ?? 0n);
   const pageCount = Math.floor(mem.byteLength / PAGE_SIZE);
   for (let i = 0; i < indices.length; i++) {
-    if (indices[i] >= pageCount) throw new PagewireRangeError("PAGE_INDEX", `hashPageList: page ${indices[i]} is outside 0..${pageCount}`);
+    if (indices[i] >= pageCount)
+      throw new PagewireRangeError("PAGE_INDEX", `hashPageList: page ${indices[i]} is outside 0..${pageCount}`);
   }
   const words = bits === 64 ? indices.length : 2 * indices.length;
-  if (out.length < words) throw new PagewireRangeError("BUFFER_TOO_SHORT", `hashPageList: ${indices.length} pages at ${bits} bits need ${words} u64 words of output, got ${out.length}`);
+  if (out.length < words)
+    throw new PagewireRangeError(
+      "BUFFER_TOO_SHORT",
+      `hashPageList: ${indices.length} pages at ${bits} bits need ${words} u64 words of output, got ${out.length}`,
+    );
   if (indices.length === 0) return out;
   const dst = out.subarray(0, words);
   if (k.owns(mem)) {
-    k.withPointers([mem, indices, dst], [dst], ([m, ix, o]) => k.raw.hashPageList(m, ix, indices.length, o, bits, lo, hi));
+    k.withPointers([mem, indices, dst], [dst], ([m, ix, o]) =>
+      k.raw.hashPageList(m, ix, indices.length, o, bits, lo, hi),
+    );
     return out;
   }
   // memory outside the kernel: copy in only the listed pages, then hash them contiguously
@@ -106,7 +135,8 @@ export function hashPageList(k: Kernel, mem: Uint8Array, indices: Uint32Array, o
   const scratch = k.alloc(n * PAGE_SIZE, 64);
   try {
     const s = k.bytes(scratch);
-    for (let i = 0; i < n; i++) s.set(mem.subarray(indices[i] * PAGE_SIZE, (indices[i] + 1) * PAGE_SIZE), i * PAGE_SIZE);
+    for (let i = 0; i < n; i++)
+      s.set(mem.subarray(indices[i] * PAGE_SIZE, (indices[i] + 1) * PAGE_SIZE), i * PAGE_SIZE);
     k.withPointers([dst], [dst], ([o]) => k.raw.hashPages(scratch.ptr, n, o, bits, lo, hi));
   } finally {
     k.free(scratch);

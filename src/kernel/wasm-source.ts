@@ -50,11 +50,18 @@ export async function compileKernelModule(url: URL): Promise<WebAssembly.Module>
     }
     const response = await fetch(url);
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
-    if (typeof WebAssembly.compileStreaming === "function" && response.headers.get("content-type") === "application/wasm") {
+    if (
+      typeof WebAssembly.compileStreaming === "function" &&
+      response.headers.get("content-type") === "application/wasm"
+    ) {
       return await WebAssembly.compileStreaming(response);
     }
     return await WebAssembly.compile(await response.arrayBuffer());
   } catch (cause) {
-    throw new KernelLoadError("WASM_LOAD", `cannot load the pagewire kernel from ${url.href}: ${(cause as Error).message} (run \`npm run build\` first?)`, { cause });
+    throw new KernelLoadError(
+      "WASM_LOAD",
+      `cannot load the pagewire kernel from ${url.href}: ${(cause as Error).message} (run \`npm run build\` first?)`,
+      { cause },
+    );
   }
 }

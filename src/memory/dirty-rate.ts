@@ -74,18 +74,26 @@ export class DirtyRateSampler {
   constructor(kernel: Kernel, memory: SampledMemory, pageCount: number, options: DirtyRateOptions = {}) {
     const bytes = memory instanceof Uint8Array ? memory.byteLength : memory.bytes;
     if (!Number.isInteger(pageCount) || pageCount <= 0 || pageCount * PAGE_SIZE > bytes) {
-      throw new PagewireRangeError("PAGE_COUNT", `DirtyRateSampler: ${pageCount} pages need ${pageCount * PAGE_SIZE} bytes of memory, got ${bytes}`);
+      throw new PagewireRangeError(
+        "PAGE_COUNT",
+        `DirtyRateSampler: ${pageCount} pages need ${pageCount * PAGE_SIZE} bytes of memory, got ${bytes}`,
+      );
     }
     const perGiB = options.samplePagesPerGiB ?? 512;
-    if (!(perGiB > 0)) throw new PagewireRangeError("SAMPLE_SIZE", `DirtyRateSampler: samplePagesPerGiB must be > 0, got ${perGiB}`);
+    if (!(perGiB > 0))
+      throw new PagewireRangeError("SAMPLE_SIZE", `DirtyRateSampler: samplePagesPerGiB must be > 0, got ${perGiB}`);
     this.confidence = options.confidence ?? 0.95;
-    if (!(this.confidence in Z)) throw new PagewireRangeError("CONFIDENCE", `DirtyRateSampler: confidence must be one of 0.9, 0.95, 0.99, 0.999, got ${this.confidence}`);
+    if (!(this.confidence in Z))
+      throw new PagewireRangeError(
+        "CONFIDENCE",
+        `DirtyRateSampler: confidence must be one of 0.9, 0.95, 0.99, 0.999, got ${this.confidence}`,
+      );
     this.kernel = kernel;
     this.pageCount = pageCount;
     this.hashSeed = options.hashSeed ?? randomSeed();
     this.#memory = memory;
     const n = Math.min(pageCount, Math.max(1, Math.round((perGiB * pageCount) / PAGES_PER_GIB)));
-    this.sample = samplePages(pageCount, n, options.sampleSeed ?? ((Math.random() * 2 ** 32) >>> 0));
+    this.sample = samplePages(pageCount, n, options.sampleSeed ?? (Math.random() * 2 ** 32) >>> 0);
   }
 
   /** Hashes the sampled pages (the "before" picture) and starts the clock. */
@@ -103,7 +111,8 @@ export class DirtyRateSampler {
     const t = seconds ?? (performance.now() - this.#startedAt) / 1000;
     if (!(t > 0)) throw new PagewireRangeError("INTERVAL", `DirtyRateSampler.finish: interval must be > 0 s, got ${t}`);
     const after = this.#hash();
-    const a = new Uint32Array(this.#before.buffer), b = new Uint32Array(after.buffer);
+    const a = new Uint32Array(this.#before.buffer),
+      b = new Uint32Array(after.buffer);
     let d = 0;
     for (let i = 0; i < this.sample.length; i++) {
       const o = 4 * i;
@@ -118,21 +127,35 @@ export class DirtyRateSampler {
     const k = this.kernel;
     const m = this.#memory;
     const mem = m instanceof Uint8Array ? m : k.bytes(m);
-    return hashPageList(k, mem.subarray(0, this.pageCount * PAGE_SIZE), this.sample, new BigUint64Array(2 * this.sample.length), { bits: 128, seed: this.hashSeed });
+    return hashPageList(
+      k,
+      mem.subarray(0, this.pageCount * PAGE_SIZE),
+      this.sample,
+      new BigUint64Array(2 * this.sample.length),
+      { bits: 128, seed: this.hashSeed },
+    );
   }
 }
 
 /** Turns "d of n sampled pages changed in t seconds, N pages in all" into an estimate with its interval. */
-export function estimateFromSample(pageCount: number, sampled: number, dirtySampled: number, seconds: number, confidence = 0.95): DirtyRateEstimate {
+export function estimateFromSample(
+  pageCount: number,
+  sampled: number,
+  dirtySampled: number,
+  seconds: number,
+  confidence = 0.95,
+): DirtyRateEstimate {
   const z = Z[confidence] ?? 1.96;
-  const n = sampled, N = pageCount;
+  const n = sampled,
+    N = pageCount;
   const p = dirtySampled / n;
   // Wilson score interval, with the finite-population correction applied to z²/n
   const fpc = N > 1 ? (N - n) / (N - 1) : 0;
   const z2 = (z * z * fpc) / n;
   const centre = (p + z2 / 2) / (1 + z2);
-  const half = (Math.sqrt(z2 * (p * (1 - p) + z2 / 4))) / (1 + z2);
-  const low = Math.max(0, centre - half), high = Math.min(1, centre + half);
+  const half = Math.sqrt(z2 * (p * (1 - p) + z2 / 4)) / (1 + z2);
+  const low = Math.max(0, centre - half),
+    high = Math.min(1, centre + half);
   return {
     pageCount: N,
     sampledPages: n,
@@ -152,11 +175,13 @@ export function estimateFromSample(pageCount: number, sampled: number, dirtySamp
 
 /** `n` distinct pages of 0..N-1, ascending (Floyd's sampling with a seeded xorshift32). */
 export function samplePages(N: number, n: number, seed: number): Uint32Array {
-  let x = (seed >>> 0) || 0x9e3779b9;
+  let x = seed >>> 0 || 0x9e3779b9;
   const next = () => {
-    x ^= x << 13; x >>>= 0;
+    x ^= x << 13;
+    x >>>= 0;
     x ^= x >>> 17;
-    x ^= x << 5; x >>>= 0;
+    x ^= x << 5;
+    x >>>= 0;
     return x;
   };
   const chosen = new Set<number>();
@@ -171,7 +196,13 @@ export function samplePages(N: number, n: number, seed: number): Uint32Array {
  * Measures the dirty rate over `intervalMs` of wall time (QEMU calc-dirty-rate with
  * calc-time): start, wait, finish. The guest must be running meanwhile.
  */
-export async function measureDirtyRate(kernel: Kernel, memory: SampledMemory, pageCount: number, intervalMs = 1000, options: DirtyRateOptions = {}): Promise<DirtyRateEstimate> {
+export async function measureDirtyRate(
+  kernel: Kernel,
+  memory: SampledMemory,
+  pageCount: number,
+  intervalMs = 1000,
+  options: DirtyRateOptions = {},
+): Promise<DirtyRateEstimate> {
   const s = new DirtyRateSampler(kernel, memory, pageCount, options);
   s.start();
   await new Promise((r) => setTimeout(r, intervalMs));

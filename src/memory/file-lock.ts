@@ -37,7 +37,10 @@ export function lockFile(path: string): FileLock {
       }
       const owner = readOwner(lock);
       if (owner === null || isRunning(owner) || attempt > 0) {
-        throw new PagewireError("LOCK_HELD", `${path} is locked by ${owner === null ? "another process" : `process ${owner}`} (lock ${lock}; remove it if no receiver runs)`);
+        throw new PagewireError(
+          "LOCK_HELD",
+          `${path} is locked by ${owner === null ? "another process" : `process ${owner}`} (lock ${lock}; remove it if no receiver runs)`,
+        );
       }
       staleOwner = owner;
       try {

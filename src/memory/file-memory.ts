@@ -11,12 +11,26 @@
 // fails after the page count was read creates nothing).
 import { randomBytes } from "node:crypto";
 import {
-  closeSync, constants, fchmodSync, fstatSync, fsyncSync, ftruncateSync, linkSync, lstatSync, openSync, readdirSync, readFileSync, readSync,
-  renameSync, unlinkSync, writeFileSync, writeSync,
+  closeSync,
+  constants,
+  fchmodSync,
+  fstatSync,
+  fsyncSync,
+  ftruncateSync,
+  linkSync,
+  lstatSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  unlinkSync,
+  writeFileSync,
+  writeSync,
 } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { PagewireError, PagewireRangeError } from "../errors.js";
-import { DirtyBitmap } from "../kernel/dirty-bitmap.js";
+import type { DirtyBitmap } from "../kernel/dirty-bitmap.js";
 import { PAGE_SIZE, type Kernel } from "../kernel/kernel.js";
 import type { DirtyLog, GuestMemory } from "./guest-memory.js";
 import { HashDirtyLog, type PageRangeReader } from "./hash-dirty-log.js";
@@ -67,7 +81,10 @@ export class FileMemory implements GuestMemory, PageRangeReader {
     const size = fstatSync(fd).size;
     if (size === 0 || size % PAGE_SIZE !== 0) {
       closeSync(fd);
-      throw new PagewireRangeError("FILE_SIZE", `memory file ${path} has ${size} bytes, not a positive multiple of ${PAGE_SIZE}`);
+      throw new PagewireRangeError(
+        "FILE_SIZE",
+        `memory file ${path} has ${size} bytes, not a positive multiple of ${PAGE_SIZE}`,
+      );
     }
     return new FileMemory(path, fd, size / PAGE_SIZE, null);
   }
@@ -112,7 +129,9 @@ export class FileMemory implements GuestMemory, PageRangeReader {
       // O_EXCL: never reuse an existing file; O_NOFOLLOW: never write through a symlink
       fd = openSync(this.path, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
     } catch (cause) {
-      throw new PagewireError("FILE_CREATE", `cannot create temporary ${this.path}: ${(cause as Error).message}`, { cause });
+      throw new PagewireError("FILE_CREATE", `cannot create temporary ${this.path}: ${(cause as Error).message}`, {
+        cause,
+      });
     }
     this.#fd = fd;
     this.#created = true;
@@ -120,7 +139,11 @@ export class FileMemory implements GuestMemory, PageRangeReader {
       ftruncateSync(fd, this.pageCount * PAGE_SIZE);
     } catch (cause) {
       this.discardSync();
-      throw new PagewireError("FILE_CREATE", `cannot size temporary ${this.path} to ${this.pageCount * PAGE_SIZE} bytes: ${(cause as Error).message}`, { cause });
+      throw new PagewireError(
+        "FILE_CREATE",
+        `cannot size temporary ${this.path} to ${this.pageCount * PAGE_SIZE} bytes: ${(cause as Error).message}`,
+        { cause },
+      );
     }
     return fd;
   }
@@ -138,18 +161,27 @@ export class FileMemory implements GuestMemory, PageRangeReader {
 
   /** Reads `count` pages from page `first` into `into`. */
   readRange(first: number, count: number, into: Uint8Array): void {
-    if (first < 0 || first + count > this.pageCount) throw new PagewireRangeError("PAGE_INDEX", `FileMemory: pages [${first}, ${first + count}) are outside 0..${this.pageCount}`);
+    if (first < 0 || first + count > this.pageCount)
+      throw new PagewireRangeError(
+        "PAGE_INDEX",
+        `FileMemory: pages [${first}, ${first + count}) are outside 0..${this.pageCount}`,
+      );
     let done = 0;
     const bytes = count * PAGE_SIZE;
     while (done < bytes) {
       const n = readSync(this.#file(), into, done, bytes - done, first * PAGE_SIZE + done);
-      if (n === 0) throw new PagewireError("FILE_SHORT", `memory file ${this.path} ended at ${first * PAGE_SIZE + done} bytes (shrunk while reading?)`);
+      if (n === 0)
+        throw new PagewireError(
+          "FILE_SHORT",
+          `memory file ${this.path} ended at ${first * PAGE_SIZE + done} bytes (shrunk while reading?)`,
+        );
       done += n;
     }
   }
 
   writePage(page: number, data: Uint8Array): void {
-    if (page < 0 || page >= this.pageCount) throw new PagewireRangeError("PAGE_INDEX", `FileMemory: page ${page} is outside 0..${this.pageCount}`);
+    if (page < 0 || page >= this.pageCount)
+      throw new PagewireRangeError("PAGE_INDEX", `FileMemory: page ${page} is outside 0..${this.pageCount}`);
     let done = 0;
     while (done < PAGE_SIZE) done += writeSync(this.#file(), data, done, PAGE_SIZE - done, page * PAGE_SIZE + done);
   }
@@ -186,7 +218,10 @@ export class FileMemory implements GuestMemory, PageRangeReader {
         const code = (err as NodeJS.ErrnoException).code;
         if (code === "EEXIST" || lstatOrNull(final)) {
           this.#final = null; // keep the temporary: it holds the only copy
-          throw new PagewireError("OUT_EXISTS", `${final} appeared during the migration and was left alone; the received memory is in ${this.path}`);
+          throw new PagewireError(
+            "OUT_EXISTS",
+            `${final} appeared during the migration and was left alone; the received memory is in ${this.path}`,
+          );
         }
         renameSync(this.path, final); // a file system without hard links
       }
@@ -234,7 +269,11 @@ export class FileMemory implements GuestMemory, PageRangeReader {
     const kept = inDoubtPath(final);
     linkSync(this.path, kept); // fails if one is there already: an earlier migration's is not replaced
     unlinkSync(this.path);
-    writeFileSync(`${kept}.json`, JSON.stringify({ ...note, pageCount: this.pageCount, replace: this.#replace }) + "\n", { mode: 0o600, flag: "wx" });
+    writeFileSync(
+      `${kept}.json`,
+      JSON.stringify({ ...note, pageCount: this.pageCount, replace: this.#replace }) + "\n",
+      { mode: 0o600, flag: "wx" },
+    );
     this.#final = null;
     syncDirectory(dirname(final));
     return kept;
@@ -252,12 +291,20 @@ export class FileMemory implements GuestMemory, PageRangeReader {
       note = JSON.parse(readFileSync(`${kept}.json`, "utf8"));
       lstatSync(kept);
     } catch (cause) {
-      throw new PagewireError("NOT_IN_DOUBT", `no migration in doubt for ${path} (${kept} and its note are not both there)`, { cause });
+      throw new PagewireError(
+        "NOT_IN_DOUBT",
+        `no migration in doubt for ${path} (${kept} and its note are not both there)`,
+        { cause },
+      );
     }
     if (decision === "abort") {
       unlinkSync(kept);
     } else {
-      if ((note.missingPages ?? 0) > 0) throw new PagewireError("RESOLVE_REFUSED", `${kept} still misses ${note.missingPages} pages (post-copy was cut short): it cannot be committed`);
+      if ((note.missingPages ?? 0) > 0)
+        throw new PagewireError(
+          "RESOLVE_REFUSED",
+          `${kept} still misses ${note.missingPages} pages (post-copy was cut short): it cannot be committed`,
+        );
       if (note.replace) renameSync(kept, path);
       else {
         try {

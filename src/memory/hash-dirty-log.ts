@@ -49,9 +49,13 @@ export class HashDirtyLog {
 
   /** Hashes every page once (the baseline). Cost: one scan. */
   constructor(kernel: Kernel, memory: ScannedMemory, pageCount: number, options: HashDirtyLogOptions = {}) {
-    const bytes = memory instanceof Uint8Array ? memory.byteLength : isReader(memory) ? memory.pageCount * PAGE_SIZE : memory.bytes;
+    const bytes =
+      memory instanceof Uint8Array ? memory.byteLength : isReader(memory) ? memory.pageCount * PAGE_SIZE : memory.bytes;
     if (!Number.isInteger(pageCount) || pageCount < 0 || pageCount * PAGE_SIZE > bytes) {
-      throw new PagewireRangeError("PAGE_COUNT", `HashDirtyLog: ${pageCount} pages need ${pageCount * PAGE_SIZE} bytes of memory, got ${bytes}`);
+      throw new PagewireRangeError(
+        "PAGE_COUNT",
+        `HashDirtyLog: ${pageCount} pages need ${pageCount * PAGE_SIZE} bytes of memory, got ${bytes}`,
+      );
     }
     this.kernel = kernel;
     this.pageCount = pageCount;
@@ -67,7 +71,11 @@ export class HashDirtyLog {
    */
   harvest(into?: DirtyBitmap): DirtyBitmap {
     const bm = into ?? new DirtyBitmap(this.kernel, this.pageCount);
-    if (bm.pageCount !== this.pageCount) throw new PagewireRangeError("BITMAP_MISMATCH", `HashDirtyLog.harvest: bitmap has ${bm.pageCount} pages, memory ${this.pageCount}`);
+    if (bm.pageCount !== this.pageCount)
+      throw new PagewireRangeError(
+        "BITMAP_MISMATCH",
+        `HashDirtyLog.harvest: bitmap has ${bm.pageCount} pages, memory ${this.pageCount}`,
+      );
     bm.clearAll();
     this.#scan(bm);
     this.scans++;
@@ -82,14 +90,22 @@ export class HashDirtyLog {
    */
   observe(pages: ArrayLike<number>, contents: Uint8Array): void {
     const k = this.kernel;
-    if (contents.byteLength < pages.length * PAGE_SIZE) throw new PagewireRangeError("BUFFER_TOO_SHORT", `HashDirtyLog.observe: ${pages.length} pages need ${pages.length * PAGE_SIZE} bytes, got ${contents.byteLength}`);
+    if (contents.byteLength < pages.length * PAGE_SIZE)
+      throw new PagewireRangeError(
+        "BUFFER_TOO_SHORT",
+        `HashDirtyLog.observe: ${pages.length} pages need ${pages.length * PAGE_SIZE} bytes, got ${contents.byteLength}`,
+      );
     const [lo, hi] = splitSeed(this.seed);
     const own = k.owns(contents);
     const scratch = own ? null : k.alloc(PAGE_SIZE, 64);
     try {
       for (let i = 0; i < pages.length; i++) {
         const page = pages[i];
-        if (page < 0 || page >= this.pageCount) throw new PagewireRangeError("PAGE_INDEX", `HashDirtyLog.observe: page ${page} is outside 0..${this.pageCount}`);
+        if (page < 0 || page >= this.pageCount)
+          throw new PagewireRangeError(
+            "PAGE_INDEX",
+            `HashDirtyLog.observe: page ${page} is outside 0..${this.pageCount}`,
+          );
         let ptr: number;
         if (scratch) {
           k.bytes(scratch).set(contents.subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE));

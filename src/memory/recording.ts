@@ -41,7 +41,8 @@ export function parseDirtyPageRecords(buf: Uint8Array, pageCount = Infinity): Di
   const out: DirtyPageRecord[] = [];
   let o = 0;
   while (o < buf.length) {
-    if (o + HEADER > buf.length) throw new RecordingError(`record at byte ${o}: header needs ${HEADER} bytes, ${buf.length - o} left`);
+    if (o + HEADER > buf.length)
+      throw new RecordingError(`record at byte ${o}: header needs ${HEADER} bytes, ${buf.length - o} left`);
     const magic = String.fromCharCode(buf[o], buf[o + 1], buf[o + 2], buf[o + 3]);
     if (magic !== "DPG1") throw new RecordingError(`record at byte ${o}: magic '${magic}', want 'DPG1'`);
     const interval = view.getUint32(o + 4, true);
@@ -49,12 +50,19 @@ export function parseDirtyPageRecords(buf: Uint8Array, pageCount = Infinity): Di
     const runSeconds = view.getFloat64(o + 16, true);
     const wallSeconds = view.getFloat64(o + 24, true);
     const size = HEADER + n * 4 + n * PAGE_SIZE;
-    if (o + size > buf.length) throw new RecordingError(`record ${interval} at byte ${o}: ${n} pages need ${size} bytes, ${buf.length - o} left`);
+    if (o + size > buf.length)
+      throw new RecordingError(
+        `record ${interval} at byte ${o}: ${n} pages need ${size} bytes, ${buf.length - o} left`,
+      );
     const pages = new Uint32Array(n);
     for (let i = 0; i < n; i++) {
       pages[i] = view.getUint32(o + HEADER + 4 * i, true);
-      if (pages[i] >= pageCount) throw new RecordingError(`record ${interval}: page ${pages[i]} is past the end of memory (${pageCount} pages)`);
-      if (i > 0 && pages[i] <= pages[i - 1]) throw new RecordingError(`record ${interval}: page indices not ascending at position ${i} (${pages[i - 1]}, ${pages[i]})`);
+      if (pages[i] >= pageCount)
+        throw new RecordingError(`record ${interval}: page ${pages[i]} is past the end of memory (${pageCount} pages)`);
+      if (i > 0 && pages[i] <= pages[i - 1])
+        throw new RecordingError(
+          `record ${interval}: page indices not ascending at position ${i} (${pages[i - 1]}, ${pages[i]})`,
+        );
     }
     const start = o + HEADER + n * 4;
     out.push({ interval, runSeconds, wallSeconds, pages, data: buf.subarray(start, start + n * PAGE_SIZE) });
@@ -106,14 +114,20 @@ export function loadRecording(name: string, options: { dir?: string; group?: str
     try {
       return new Uint8Array(brotliDecompressSync(readFileSync(join(root, file))));
     } catch (cause) {
-      throw new PagewireError("RECORDING_MISSING", `cannot read recording file ${join(root, file)}: ${(cause as Error).message}`, { cause });
+      throw new PagewireError(
+        "RECORDING_MISSING",
+        `cannot read recording file ${join(root, file)}: ${(cause as Error).message}`,
+        { cause },
+      );
     }
   };
   const meta = JSON.parse(new TextDecoder().decode(readFileSync(join(root, name, "meta.json")))) as RecordingMeta;
   const pageCount = meta.num_pages;
   const base = read("idle/base.img.br");
-  if (base.length !== pageCount * PAGE_SIZE) throw new RecordingError(`idle/base.img: ${base.length} bytes, want ${pageCount * PAGE_SIZE}`);
-  if (name !== "idle") for (const r of parseDirtyPageRecords(read(`${name}/base-diff.dpg.br`), pageCount)) applyDirtyPageRecord(base, r);
+  if (base.length !== pageCount * PAGE_SIZE)
+    throw new RecordingError(`idle/base.img: ${base.length} bytes, want ${pageCount * PAGE_SIZE}`);
+  if (name !== "idle")
+    for (const r of parseDirtyPageRecords(read(`${name}/base-diff.dpg.br`), pageCount)) applyDirtyPageRecord(base, r);
   const deltas = parseDirtyPageRecords(read(`${name}/deltas.dpg.br`), pageCount);
   return { name, meta, pageCount, base, deltas };
 }

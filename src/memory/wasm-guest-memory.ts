@@ -30,7 +30,11 @@ export class WasmGuestMemory implements GuestMemory {
   #pageIndex: KernelRegion | null = null;
 
   constructor(kernel: Kernel, pageCount: number, options: { shared?: boolean } = {}) {
-    if (!Number.isInteger(pageCount) || pageCount <= 0) throw new PagewireRangeError("PAGE_COUNT", `WasmGuestMemory: page count must be a positive integer, got ${pageCount}`);
+    if (!Number.isInteger(pageCount) || pageCount <= 0)
+      throw new PagewireRangeError(
+        "PAGE_COUNT",
+        `WasmGuestMemory: page count must be a positive integer, got ${pageCount}`,
+      );
     this.kernel = kernel;
     this.pageCount = pageCount;
     this.region = kernel.alloc(pageCount * PAGE_SIZE, PAGE_SIZE, true);
@@ -50,14 +54,20 @@ export class WasmGuestMemory implements GuestMemory {
   readPages(pages: ArrayLike<number>, out: Uint8Array): void {
     const k = this.kernel;
     const n = pages.length;
-    if (out.length < n * PAGE_SIZE) throw new PagewireRangeError("BUFFER_TOO_SHORT", `readPages: ${n} pages need ${n * PAGE_SIZE} bytes, got ${out.length}`);
+    if (out.length < n * PAGE_SIZE)
+      throw new PagewireRangeError(
+        "BUFFER_TOO_SHORT",
+        `readPages: ${n} pages need ${n * PAGE_SIZE} bytes, got ${out.length}`,
+      );
     if (!this.#pageIndex || this.#pageIndex.bytes < n * 4) {
       if (this.#pageIndex) k.free(this.#pageIndex);
       this.#pageIndex = k.alloc(Math.max(n, 256) * 4);
     }
     const idx = k.u32(this.#pageIndex);
     for (let i = 0; i < n; i++) idx[i] = pages[i];
-    const rc = k.withPointers([out], [out], ([po]) => k.raw.gatherPages(this.region.ptr, this.pageCount, this.#pageIndex!.ptr, n, po));
+    const rc = k.withPointers([out], [out], ([po]) =>
+      k.raw.gatherPages(this.region.ptr, this.pageCount, this.#pageIndex!.ptr, n, po),
+    );
     if (rc < 0) throw new PagewireRangeError("PAGE_INDEX", `readPages: a page index is outside 0..${this.pageCount}`);
   }
 
@@ -68,7 +78,10 @@ export class WasmGuestMemory implements GuestMemory {
   /** A guest write: copies `data` at byte `offset` and marks the touched pages dirty. */
   write(offset: number, data: Uint8Array): void {
     if (offset < 0 || offset + data.length > this.pageCount * PAGE_SIZE) {
-      throw new PagewireRangeError("GUEST_ADDRESS", `guest write of ${data.length} bytes at ${offset} is outside ${this.pageCount * PAGE_SIZE} bytes`);
+      throw new PagewireRangeError(
+        "GUEST_ADDRESS",
+        `guest write of ${data.length} bytes at ${offset} is outside ${this.pageCount * PAGE_SIZE} bytes`,
+      );
     }
     this.bytes().set(data, offset);
     if (data.length > 0) {
@@ -95,9 +108,18 @@ export class WasmGuestMemory implements GuestMemory {
   workerHandle(): GuestWorkerHandle {
     const buffer = this.kernel.memory.buffer;
     if (!(buffer instanceof SharedArrayBuffer) || !this.dirty.shared) {
-      throw new PagewireRangeError("SHARED_UNAVAILABLE", "workerHandle: create the memory with { shared: true } on a shared kernel");
+      throw new PagewireRangeError(
+        "SHARED_UNAVAILABLE",
+        "workerHandle: create the memory with { shared: true } on a shared kernel",
+      );
     }
-    return { buffer, ramOffset: this.region.ptr, pageCount: this.pageCount, dirtyOffset: this.dirty.region.ptr, dirtyWords: this.dirty.words * 2 };
+    return {
+      buffer,
+      ramOffset: this.region.ptr,
+      pageCount: this.pageCount,
+      dirtyOffset: this.dirty.region.ptr,
+      dirtyWords: this.dirty.words * 2,
+    };
   }
 
   dispose(): void {
@@ -107,6 +129,7 @@ export class WasmGuestMemory implements GuestMemory {
   }
 
   #check(page: number): void {
-    if (!(page >= 0 && page < this.pageCount && Number.isInteger(page))) throw new PagewireRangeError("PAGE_INDEX", `page ${page} is outside 0..${this.pageCount}`);
+    if (!(page >= 0 && page < this.pageCount && Number.isInteger(page)))
+      throw new PagewireRangeError("PAGE_INDEX", `page ${page} is outside 0..${this.pageCount}`);
   }
 }

@@ -1,10 +1,28 @@
 import { PagewireRangeError } from "../errors.js";
 import {
-  HISTORY_FIELD_COUNT, HISTORY_FIELD_DISTANCE, HISTORY_FIELD_SENT, HISTORY_HEADER_ACTIVE, HISTORY_HEADER_BYTES,
-  HISTORY_HEADER_CAP, HISTORY_HEADER_COMPACTIONS, HISTORY_HEADER_COUNTS, HISTORY_HEADER_DISTS,
-  HISTORY_HEADER_FEN, HISTORY_HEADER_HEAD, HISTORY_HEADER_LIVE, HISTORY_HEADER_MIN_ACTIVE, HISTORY_HEADER_NEXT,
-  HISTORY_HEADER_OWNER, HISTORY_HEADER_PAGES, HISTORY_HEADER_RING, HISTORY_HEADER_ROUNDS, HISTORY_HEADER_SENT,
-  HISTORY_HEADER_STAMPS, HISTORY_HEADER_WORDS, HISTORY_NO_DISTANCE, HISTORY_ROUNDS,
+  HISTORY_FIELD_COUNT,
+  HISTORY_FIELD_DISTANCE,
+  HISTORY_FIELD_SENT,
+  HISTORY_HEADER_ACTIVE,
+  HISTORY_HEADER_BYTES,
+  HISTORY_HEADER_CAP,
+  HISTORY_HEADER_COMPACTIONS,
+  HISTORY_HEADER_COUNTS,
+  HISTORY_HEADER_DISTS,
+  HISTORY_HEADER_FEN,
+  HISTORY_HEADER_HEAD,
+  HISTORY_HEADER_LIVE,
+  HISTORY_HEADER_MIN_ACTIVE,
+  HISTORY_HEADER_NEXT,
+  HISTORY_HEADER_OWNER,
+  HISTORY_HEADER_PAGES,
+  HISTORY_HEADER_RING,
+  HISTORY_HEADER_ROUNDS,
+  HISTORY_HEADER_SENT,
+  HISTORY_HEADER_STAMPS,
+  HISTORY_HEADER_WORDS,
+  HISTORY_NO_DISTANCE,
+  HISTORY_ROUNDS,
 } from "../kernel/abi.js";
 import { DirtyBitmap } from "../kernel/dirty-bitmap.js";
 import type { KernelRegion } from "../kernel/heap.js";
@@ -32,7 +50,6 @@ export interface RecordRoundOptions {
    */
   distances?: boolean;
 }
-
 
 /**
  * Per-page dirty history in kernel memory (assembly/history.ts):
@@ -74,7 +91,10 @@ export class PageHistory {
 
   constructor(kernel: Kernel, pageCount: number, options: PageHistoryOptions = {}) {
     if (!Number.isInteger(pageCount) || pageCount < 0 || pageCount > 0xffff_ffc0) {
-      throw new PagewireRangeError("PAGE_COUNT", `PageHistory: page count must be an integer in 0..${0xffff_ffc0}, got ${pageCount}`);
+      throw new PagewireRangeError(
+        "PAGE_COUNT",
+        `PageHistory: page count must be an integer in 0..${0xffff_ffc0}, got ${pageCount}`,
+      );
     }
     this.kernel = kernel;
     this.pageCount = pageCount;
@@ -91,7 +111,9 @@ export class PageHistory {
     this.#counts = alloc(pageCount, 0);
     this.#sent = alloc(pageCount * 2, 0);
     const ringTable = alloc(HISTORY_ROUNDS * 4, 0);
-    let fen: KernelRegion | null = null, owner: KernelRegion | null = null, cap = 0;
+    let fen: KernelRegion | null = null,
+      owner: KernelRegion | null = null,
+      cap = 0;
     const minSpan = Math.max(1, Math.floor(options.minStampSpan ?? 65536));
     this.#records = null;
     if (this.tracksReuseDistance) {
@@ -157,8 +179,15 @@ export class PageHistory {
     const rc = k.withPointers([pages], [], ([p]) => k.raw.historyRecordWrites(this.#header.ptr, p, pages.length));
     if (rc < 0) {
       let bad = -1;
-      for (const x of pages) if (x >= this.pageCount) { bad = x; break; }
-      throw new PagewireRangeError("PAGE_INDEX", `PageHistory.recordWrites: page ${bad} is outside 0..${this.pageCount} (nothing recorded)`);
+      for (const x of pages)
+        if (x >= this.pageCount) {
+          bad = x;
+          break;
+        }
+      throw new PagewireRangeError(
+        "PAGE_INDEX",
+        `PageHistory.recordWrites: page ${bad} is outside 0..${this.pageCount} (nothing recorded)`,
+      );
     }
   }
 
@@ -178,7 +207,8 @@ export class PageHistory {
   /** Records that the pages of `bitmap` were sent in `round` (≥ 0). Returns how many. */
   markSent(bitmap: DirtyBitmap, round: number): number {
     this.#peer(bitmap, "markSent");
-    if (!Number.isInteger(round) || round < 0) throw new PagewireRangeError("ROUND", `PageHistory.markSent: round must be a non-negative integer, got ${round}`);
+    if (!Number.isInteger(round) || round < 0)
+      throw new PagewireRangeError("ROUND", `PageHistory.markSent: round must be a non-negative integer, got ${round}`);
     return this.kernel.raw.historyMarkSent(this.#header.ptr, bitmap.region.ptr, Math.min(round, 0xfffffffe)) >>> 0;
   }
 
@@ -217,7 +247,10 @@ export class PageHistory {
    */
   roundBitmap(roundsAgo: number): DirtyBitmap {
     if (!Number.isInteger(roundsAgo) || roundsAgo < 0 || roundsAgo >= HISTORY_ROUNDS) {
-      throw new PagewireRangeError("ROUNDS_AGO", `PageHistory: roundsAgo must be an integer in 0..${HISTORY_ROUNDS - 1}, got ${roundsAgo}`);
+      throw new PagewireRangeError(
+        "ROUNDS_AGO",
+        `PageHistory: roundsAgo must be an integer in 0..${HISTORY_ROUNDS - 1}, got ${roundsAgo}`,
+      );
     }
     return this.#ring[(this.#field(HISTORY_HEADER_HEAD) - roundsAgo) & (HISTORY_ROUNDS - 1)];
   }
@@ -269,15 +302,24 @@ export class PageHistory {
    * Overwrites `into` with the pages of `bitmap` whose weighted dirty rate
    * Σ weights[k] · dirtiedInRound(p, k) (k = 0..7) is ≥ `threshold`; returns how many.
    */
-  selectWeightedRateAtLeast(bitmap: DirtyBitmap, weights: readonly number[], threshold: number, into: DirtyBitmap): number {
+  selectWeightedRateAtLeast(
+    bitmap: DirtyBitmap,
+    weights: readonly number[],
+    threshold: number,
+    into: DirtyBitmap,
+  ): number {
     this.#peer(bitmap, "selectWeightedRateAtLeast");
     this.#peer(into, "selectWeightedRateAtLeast");
-    if (weights.length > HISTORY_ROUNDS) throw new PagewireRangeError("WEIGHTS", `PageHistory: at most ${HISTORY_ROUNDS} weights, got ${weights.length}`);
+    if (weights.length > HISTORY_ROUNDS)
+      throw new PagewireRangeError("WEIGHTS", `PageHistory: at most ${HISTORY_ROUNDS} weights, got ${weights.length}`);
     const w = this.#scratchRegion();
     const f = new Float64Array(this.kernel.memory.buffer, w.ptr, HISTORY_ROUNDS);
     f.fill(0);
     weights.forEach((x, i) => (f[i] = x));
-    return this.kernel.raw.historyFilterWeighted(this.#header.ptr, bitmap.region.ptr, w.ptr, threshold, into.region.ptr) >>> 0;
+    return (
+      this.kernel.raw.historyFilterWeighted(this.#header.ptr, bitmap.region.ptr, w.ptr, threshold, into.region.ptr) >>>
+      0
+    );
   }
 
   /** Returns all kernel memory; the history is unusable afterwards. */
@@ -316,12 +358,18 @@ export class PageHistory {
     this.#peer(bitmap, "select");
     this.#peer(into, "select");
     const t = Math.max(0, Math.min(0xffffffff, Math.ceil(threshold)));
-    return this.kernel.raw.historyFilter(this.#header.ptr, bitmap.region.ptr, field, t, atLeast ? 1 : 0, into.region.ptr) >>> 0;
+    return (
+      this.kernel.raw.historyFilter(this.#header.ptr, bitmap.region.ptr, field, t, atLeast ? 1 : 0, into.region.ptr) >>>
+      0
+    );
   }
 
   #needTracker(what: string): void {
     if (!this.tracksReuseDistance) {
-      throw new PagewireRangeError("NO_REUSE_TRACKER", `PageHistory.${what}: this history of ${this.pageCount} pages was created with { reuseDistance: false }`);
+      throw new PagewireRangeError(
+        "NO_REUSE_TRACKER",
+        `PageHistory.${what}: this history of ${this.pageCount} pages was created with { reuseDistance: false }`,
+      );
     }
   }
 
@@ -333,7 +381,10 @@ export class PageHistory {
 
   #peer(b: DirtyBitmap, op: string): void {
     if (b.kernel !== this.kernel || b.pageCount !== this.pageCount) {
-      throw new PagewireRangeError("BITMAP_MISMATCH", `PageHistory.${op}: the bitmap must share the history's kernel and page count (${this.pageCount} vs ${b.pageCount})`);
+      throw new PagewireRangeError(
+        "BITMAP_MISMATCH",
+        `PageHistory.${op}: the bitmap must share the history's kernel and page count (${this.pageCount} vs ${b.pageCount})`,
+      );
     }
   }
 }

@@ -30,15 +30,33 @@ interface PolicyClass<P extends Policy> {
   readonly policyName: string;
   readonly description: string;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  // biome-ignore lint/suspicious/noExplicitAny: each policy class takes its own options type
   new (options?: any): P;
 }
 
 const SELECTION: PolicyClass<PageSelectionPolicy>[] = [
-  VanillaSelection, XenToSkipSelection, ReuseDistanceSelection, DpdtSelection, SecondChanceSelection,
-  HistoryThresholdSelection, BlockOrderedSelection, MicrowiperSelection, WeightedHotSelection,
+  VanillaSelection,
+  XenToSkipSelection,
+  ReuseDistanceSelection,
+  DpdtSelection,
+  SecondChanceSelection,
+  HistoryThresholdSelection,
+  BlockOrderedSelection,
+  MicrowiperSelection,
+  WeightedHotSelection,
 ];
-const TERMINATION: PolicyClass<TerminationPolicy>[] = [QemuTermination, XenTermination, XenLegacyTermination, MaxRoundsTermination, AdaptiveTermination];
-const NON_CONVERGENCE: PolicyClass<NonConvergencePolicy>[] = [ThrottleNonConvergence, PostcopyNonConvergence, ForceStopNonConvergence];
+const TERMINATION: PolicyClass<TerminationPolicy>[] = [
+  QemuTermination,
+  XenTermination,
+  XenLegacyTermination,
+  MaxRoundsTermination,
+  AdaptiveTermination,
+];
+const NON_CONVERGENCE: PolicyClass<NonConvergencePolicy>[] = [
+  ThrottleNonConvergence,
+  PostcopyNonConvergence,
+  ForceStopNonConvergence,
+];
 
 const BY_KIND: Record<PolicyKind, PolicyClass<Policy>[]> = {
   selection: SELECTION,
@@ -62,8 +80,16 @@ export function createPolicy(kind: "non-convergence", name: string, options?: ob
 export function createPolicy(kind: PolicyKind, name: string, options?: object): Policy;
 export function createPolicy(kind: PolicyKind, name: string, options: object = {}): Policy {
   const classes = BY_KIND[kind];
-  if (!classes) throw new PagewireRangeError("UNKNOWN_POLICY", `unknown policy kind "${kind}" (kinds: ${Object.keys(BY_KIND).join(", ")})`);
+  if (!classes)
+    throw new PagewireRangeError(
+      "UNKNOWN_POLICY",
+      `unknown policy kind "${kind}" (kinds: ${Object.keys(BY_KIND).join(", ")})`,
+    );
   const c = classes.find((x) => x.policyName === name);
-  if (!c) throw new PagewireRangeError("UNKNOWN_POLICY", `unknown ${kind} policy "${name}" (${classes.length} known: ${classes.map((x) => x.policyName).join(", ")})`);
+  if (!c)
+    throw new PagewireRangeError(
+      "UNKNOWN_POLICY",
+      `unknown ${kind} policy "${name}" (${classes.length} known: ${classes.map((x) => x.policyName).join(", ")})`,
+    );
   return new c(options);
 }

@@ -105,7 +105,10 @@ export async function migrateQemuGuest(o: QemuMigrationOptions): Promise<QemuMig
         closeSync(fd);
       }
     } else if (statSync(o.destRam).size !== size) {
-      throw new QemuMigrationError("FILE_SIZE", `destination RAM file ${o.destRam} has ${statSync(o.destRam).size} bytes, the source's has ${size}`);
+      throw new QemuMigrationError(
+        "FILE_SIZE",
+        `destination RAM file ${o.destRam} has ${statSync(o.destRam).size} bytes, the source's has ${size}`,
+      );
     }
     if (o.destCommand) {
       log(`starting the destination QEMU: ${o.destCommand}`);
@@ -114,7 +117,10 @@ export async function migrateQemuGuest(o: QemuMigrationOptions): Promise<QemuMig
     dest = await connectWhenUp(o.destQmp, timeoutMs, o.destStartTimeoutMs ?? 30_000, child);
     const dstatus = await dest.queryStatus();
     if (dstatus.status !== "inmigrate") {
-      throw new QemuMigrationError("QEMU_STATE", `destination QEMU is '${dstatus.status}', not 'inmigrate' (start it with -incoming ${o.incoming})`);
+      throw new QemuMigrationError(
+        "QEMU_STATE",
+        `destination QEMU is '${dstatus.status}', not 'inmigrate' (start it with -incoming ${o.incoming})`,
+      );
     }
     // x-ignore-shared first: a QEMU that refuses it (too old) fails before any copying
     await src.setMigrationCapabilities({ "x-ignore-shared": true });
@@ -128,9 +134,15 @@ export async function migrateQemuGuest(o: QemuMigrationOptions): Promise<QemuMig
     received.catch(() => {});
     let pausedAt = 0;
     const source: MigrationSource = new MigrationSource({
-      memory: a, transport: ta, kernel: await loadKernel(), mode: o.mode ?? "precopy",
+      memory: a,
+      transport: ta,
+      kernel: await loadKernel(),
+      mode: o.mode ?? "precopy",
       dirtyLog: o.mode === "stop-and-copy" ? undefined : a.hashDirtyLog(await loadKernel()),
-      maxBandwidth: o.maxBandwidth, downtimeLimitMs: o.downtimeLimitMs, maxRounds: o.maxRounds, policy: o.policy,
+      maxBandwidth: o.maxBandwidth,
+      downtimeLimitMs: o.downtimeLimitMs,
+      maxRounds: o.maxRounds,
+      policy: o.policy,
       onPause: async () => {
         pausedAt = performance.now();
         // like QEMU's completion stage: the last round, guest paused, is not rate-limited
@@ -150,7 +162,9 @@ export async function migrateQemuGuest(o: QemuMigrationOptions): Promise<QemuMig
     await received;
     await b.flush();
     const ramDone = performance.now();
-    log(`RAM committed: ${report.ram.transferred} bytes in ${report.rounds.length} rounds, ${Math.round(ramDone - pausedAt)} ms after the pause`);
+    log(
+      `RAM committed: ${report.ram.transferred} bytes in ${report.rounds.length} rounds, ${Math.round(ramDone - pausedAt)} ms after the pause`,
+    );
 
     // device state: QEMU, RAM in the shared files skipped
     await src.migrate(o.incoming);
@@ -162,13 +176,21 @@ export async function migrateQemuGuest(o: QemuMigrationOptions): Promise<QemuMig
     const running = performance.now();
     log(`destination running: QEMU sent ${info.ram?.transferred ?? 0} bytes in ${Math.round(running - ramDone)} ms`);
     return {
-      pagewire: report, qemu: info, totalTime: running - start, downtime: running - pausedAt, finalRoundTime: ramDone - pausedAt, deviceTime: running - ramDone,
+      pagewire: report,
+      qemu: info,
+      totalTime: running - start,
+      downtime: running - pausedAt,
+      finalRoundTime: ramDone - pausedAt,
+      deviceTime: running - ramDone,
       bytesSent: report.ram.transferred + (info.ram?.transferred ?? 0),
     };
   } catch (err) {
     if (!committed) {
       if (sourcePaused) {
-        await src.cont().then(() => log("source resumed"), (e: Error) => log(`could not resume the source: ${e.message}`));
+        await src.cont().then(
+          () => log("source resumed"),
+          (e: Error) => log(`could not resume the source: ${e.message}`),
+        );
       }
       if (child && child.exitCode === null) {
         try {
@@ -187,7 +209,12 @@ export async function migrateQemuGuest(o: QemuMigrationOptions): Promise<QemuMig
   }
 }
 
-async function connectWhenUp(path: string, timeoutMs: number, waitMs: number, child: ChildProcess | null): Promise<QmpClient> {
+async function connectWhenUp(
+  path: string,
+  timeoutMs: number,
+  waitMs: number,
+  child: ChildProcess | null,
+): Promise<QmpClient> {
   const deadline = Date.now() + (child ? waitMs : 0);
   for (;;) {
     try {
@@ -195,7 +222,10 @@ async function connectWhenUp(path: string, timeoutMs: number, waitMs: number, ch
     } catch (err) {
       if (!(err instanceof QmpError && err.code === "QMP_CONNECT") || Date.now() > deadline) throw err;
       if (child && child.exitCode !== null) {
-        throw new QemuMigrationError("QEMU_EXITED", `the destination command exited with ${child.exitCode} before its QMP socket ${path} answered`);
+        throw new QemuMigrationError(
+          "QEMU_EXITED",
+          `the destination command exited with ${child.exitCode} before its QMP socket ${path} answered`,
+        );
       }
       await new Promise((r) => setTimeout(r, 50));
     }

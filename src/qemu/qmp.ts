@@ -37,11 +37,30 @@ export interface QmpStatus {
 
 /** query-migrate (the fields pagewire reads; QEMU sends more). */
 export interface QmpMigrationInfo {
-  status?: "none" | "setup" | "active" | "completed" | "failed" | "cancelling" | "cancelled" | "pre-switchover" | "device" | string;
+  status?:
+    | "none"
+    | "setup"
+    | "active"
+    | "completed"
+    | "failed"
+    | "cancelling"
+    | "cancelled"
+    | "pre-switchover"
+    | "device"
+    | string;
   "total-time"?: number;
   downtime?: number;
   "setup-time"?: number;
-  ram?: { transferred: number; total: number; remaining: number; duplicate: number; normal: number; "dirty-sync-count": number; mbps: number; [k: string]: unknown };
+  ram?: {
+    transferred: number;
+    total: number;
+    remaining: number;
+    duplicate: number;
+    normal: number;
+    "dirty-sync-count": number;
+    mbps: number;
+    [k: string]: unknown;
+  };
   xbzrle_cache?: Record<string, number>;
   "error-desc"?: string;
   [k: string]: unknown;
@@ -86,15 +105,19 @@ export class QmpClient {
     const connectTimeout = options.connectTimeoutMs ?? 5000;
     const socket = connect(path);
     const client = new QmpClient(path, socket, options.timeoutMs ?? 10_000);
-    const greeting = new Promise<Record<string, unknown>>((resolve, reject) => (client.#greeting = { resolve, reject }));
+    const greeting = new Promise<Record<string, unknown>>(
+      (resolve, reject) => (client.#greeting = { resolve, reject }),
+    );
     socket.setEncoding("utf8");
     socket.on("data", (chunk: string) => client.#onData(chunk));
     greeting.catch(() => {});
     let up = false;
     socket.on("error", (err) => {
-      client.#fail(up
-        ? new QmpError("QMP_CLOSED", `QMP ${path}: ${err.message}`, { cause: err })
-        : new QmpError("QMP_CONNECT", `cannot connect to QMP socket ${path}: ${err.message}`, { cause: err }));
+      client.#fail(
+        up
+          ? new QmpError("QMP_CLOSED", `QMP ${path}: ${err.message}`, { cause: err })
+          : new QmpError("QMP_CONNECT", `cannot connect to QMP socket ${path}: ${err.message}`, { cause: err }),
+      );
     });
     socket.on("close", () => client.#fail(new QmpError("QMP_CLOSED", `QMP ${path}: connection closed by QEMU`)));
     const connected = new Promise<void>((resolve, reject) => {
@@ -106,13 +129,17 @@ export class QmpClient {
     });
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new QmpError("QMP_TIMEOUT", `QMP ${path}: no greeting within ${connectTimeout} ms`)), connectTimeout);
+      timer = setTimeout(
+        () => reject(new QmpError("QMP_TIMEOUT", `QMP ${path}: no greeting within ${connectTimeout} ms`)),
+        connectTimeout,
+      );
       timer.unref?.();
     });
     try {
       await Promise.race([connected, timeout]);
       const g = await Promise.race([greeting, timeout]);
-      const v = (g.QMP as { version?: { qemu?: { major: number; minor: number; micro: number } } } | undefined)?.version?.qemu;
+      const v = (g.QMP as { version?: { qemu?: { major: number; minor: number; micro: number } } } | undefined)?.version
+        ?.qemu;
       if (v) client.version = `${v.major}.${v.minor}.${v.micro}`;
       await client.execute("qmp_capabilities");
       return client;
@@ -125,7 +152,11 @@ export class QmpClient {
   }
 
   /** Runs one QMP command; resolves with its "return" value. */
-  execute<T = unknown>(command: string, args?: Record<string, unknown>, options: { timeoutMs?: number } = {}): Promise<T> {
+  execute<T = unknown>(
+    command: string,
+    args?: Record<string, unknown>,
+    options: { timeoutMs?: number } = {},
+  ): Promise<T> {
     if (this.#closed) return Promise.reject(this.#closed);
     const id = `pw-${this.#nextId++}`;
     const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
@@ -136,7 +167,9 @@ export class QmpClient {
       }, timeoutMs);
       timer.unref?.();
       this.#pending.set(id, { command, resolve: resolve as (v: unknown) => void, reject, timer });
-      this.#socket.write(JSON.stringify(args ? { execute: command, arguments: args, id } : { execute: command, id }) + "\n");
+      this.#socket.write(
+        JSON.stringify(args ? { execute: command, arguments: args, id } : { execute: command, id }) + "\n",
+      );
     });
   }
 
@@ -185,9 +218,16 @@ export class QmpClient {
       const info = await this.queryMigrate();
       if (info.status === "completed") return info;
       if (info.status === "failed" || info.status === "cancelled") {
-        throw new QmpError("QMP_MIGRATION_FAILED", `QEMU migration ${info.status}${info["error-desc"] ? `: ${info["error-desc"]}` : ""}`);
+        throw new QmpError(
+          "QMP_MIGRATION_FAILED",
+          `QEMU migration ${info.status}${info["error-desc"] ? `: ${info["error-desc"]}` : ""}`,
+        );
       }
-      if (Date.now() > deadline) throw new QmpError("QMP_TIMEOUT", `QEMU migration still '${info.status}' after ${options.timeoutMs ?? 60_000} ms`);
+      if (Date.now() > deadline)
+        throw new QmpError(
+          "QMP_TIMEOUT",
+          `QEMU migration still '${info.status}' after ${options.timeoutMs ?? 60_000} ms`,
+        );
       await new Promise((r) => setTimeout(r, options.pollMs ?? 2));
     }
   }
@@ -198,7 +238,8 @@ export class QmpClient {
     for (;;) {
       const s = await this.queryStatus();
       if (states.includes(s.status)) return s;
-      if (Date.now() > deadline) throw new QmpError("QMP_TIMEOUT", `QEMU run state is still '${s.status}' (waiting for ${states.join(" or ")})`);
+      if (Date.now() > deadline)
+        throw new QmpError("QMP_TIMEOUT", `QEMU run state is still '${s.status}' (waiting for ${states.join(" or ")})`);
       await new Promise((r) => setTimeout(r, options.pollMs ?? 2));
     }
   }
@@ -253,7 +294,13 @@ export class QmpClient {
     clearTimeout(p.timer);
     if ("error" in msg) {
       const e = (msg.error ?? {}) as { class?: string; desc?: string };
-      p.reject(new QmpError("QMP_COMMAND", `QMP '${p.command}' failed: ${e.class ?? "Error"}: ${e.desc ?? "(no description)"}`, { qmpClass: e.class }));
+      p.reject(
+        new QmpError(
+          "QMP_COMMAND",
+          `QMP '${p.command}' failed: ${e.class ?? "Error"}: ${e.desc ?? "(no description)"}`,
+          { qmpClass: e.class },
+        ),
+      );
     } else {
       p.resolve(msg.return);
     }

@@ -44,7 +44,11 @@ export class LinkEnd implements Transport {
   #closing = false;
   readonly #rng: () => number;
 
-  constructor(readonly inner: Transport, readonly clock: VirtualClock, readonly options: LinkOptions) {
+  constructor(
+    readonly inner: Transport,
+    readonly clock: VirtualClock,
+    readonly options: LinkOptions,
+  ) {
     this.#rng = seededRandom(options.seed ?? 1);
   }
 
@@ -77,7 +81,10 @@ export class LinkEnd implements Transport {
     const serialized = start + (Number.isFinite(o.bandwidth) ? frame.length / o.bandwidth : 0);
     this.#freeAt = serialized;
     this.bytesSent += frame.length;
-    const arrive = Math.max(this.#lastDelivery, serialized + (o.latency ?? 0) + (o.jitter ? this.#rng() * o.jitter : 0));
+    const arrive = Math.max(
+      this.#lastDelivery,
+      serialized + (o.latency ?? 0) + (o.jitter ? this.#rng() * o.jitter : 0),
+    );
     this.#lastDelivery = arrive;
     const len = frame.length;
     c.at(arrive, () => {
@@ -103,7 +110,11 @@ export class LinkEnd implements Transport {
 }
 
 /** Wraps both ends of a connected pair in a link with the same parameters each way. */
-export function createLink(pair: [Transport, Transport], clock: VirtualClock, options: LinkOptions): [LinkEnd, LinkEnd] {
+export function createLink(
+  pair: [Transport, Transport],
+  clock: VirtualClock,
+  options: LinkOptions,
+): [LinkEnd, LinkEnd] {
   return [
     new LinkEnd(pair[0], clock, options),
     new LinkEnd(pair[1], clock, { ...options, seed: (options.seed ?? 1) + 1 }),

@@ -96,15 +96,18 @@ function fill(b: DirtyBitmap, pages: readonly number[]): void {
 /** Drives `selection` (and optionally `termination`) over `writes`; see the file header. */
 export async function simulatePolicyRounds(o: SimulationOptions): Promise<SimulationResult> {
   const { kernel: k, pageCount: n } = o;
-  for (const w of o.writes) for (const p of w) {
-    if (!(p >= 0 && p < n && Number.isInteger(p))) throw new PagewireRangeError("PAGE_INDEX", `simulatePolicyRounds: write to page ${p} is outside 0..${n}`);
-  }
+  for (const w of o.writes)
+    for (const p of w) {
+      if (!(p >= 0 && p < n && Number.isInteger(p)))
+        throw new PagewireRangeError("PAGE_INDEX", `simulatePolicyRounds: write to page ${p} is outside 0..${n}`);
+    }
   const version = new Uint32Array(n);
   const dest = new Int32Array(n).fill(-1);
   const log = new RecordedWritesLog(o.writes, version, o.peek !== false);
   const history = new PageHistory(k, n);
   const pending = new DirtyBitmap(k, n);
-  const send = new DirtyBitmap(k, n), defer = new DirtyBitmap(k, n);
+  const send = new DirtyBitmap(k, n),
+    defer = new DirtyBitmap(k, n);
   const rounds: SimulatedRound[] = [];
   let pagesSent = 0;
   let now = 0; // virtual seconds: a round lasts one
@@ -114,13 +117,28 @@ export async function simulatePolicyRounds(o: SimulationOptions): Promise<Simula
   try {
     pending.setRange(0, n);
     await runPrecopyRounds({
-      kernel: k, pageCount: n, dirtyLog: log, selection: o.selection, termination: o.termination, history, pending,
+      kernel: k,
+      pageCount: n,
+      dirtyLog: log,
+      selection: o.selection,
+      termination: o.termination,
+      history,
+      pending,
       clock: { now: () => now, sleep: async (s) => void (now += s) },
-      maxRounds: Math.max(1, o.writes.length), downtimeLimitMs: o.downtimeLimitMs ?? 300, decisions: [],
+      maxRounds: Math.max(1, o.writes.length),
+      downtimeLimitMs: o.downtimeLimitMs ?? 300,
+      decisions: [],
       estimateBandwidth: () => bandwidth,
       pagesSent: () => pagesSent,
       onRound: ({ round, candidates, send: s, defer: d, result }) => {
-        rounds.push({ round, candidates: Array.from(candidates.collect()), sent: Array.from(s.collect()), deferred: Array.from(d.collect()), order: result.order && Array.from(result.order), note: result.note });
+        rounds.push({
+          round,
+          candidates: Array.from(candidates.collect()),
+          sent: Array.from(s.collect()),
+          deferred: Array.from(d.collect()),
+          order: result.order && Array.from(result.order),
+          note: result.note,
+        });
       },
       onDecision: (round, decision) => void (rounds[round].decision = decision),
       sendRound: async ({ send: s }) => {
@@ -134,9 +152,18 @@ export async function simulatePolicyRounds(o: SimulationOptions): Promise<Simula
     });
     // stop-and-copy: the policy is asked once more, then every candidate goes
     const r = rounds.length;
-    const res = o.selection.select({ round: r, dirty: pending, history, firstRound: false, lastRound: true, guestPages: n, pagesSent }, { send, defer });
+    const res = o.selection.select(
+      { round: r, dirty: pending, history, firstRound: false, lastRound: true, guestPages: n, pagesSent },
+      { send, defer },
+    );
     const all = Array.from(pending.collect());
-    rounds.push({ round: r, candidates: all, sent: Array.from(send.collect()), deferred: Array.from(defer.collect()), note: res.note });
+    rounds.push({
+      round: r,
+      candidates: all,
+      sent: Array.from(send.collect()),
+      deferred: Array.from(defer.collect()),
+      note: res.note,
+    });
     for (const p of all) dest[p] = version[p];
     pagesSent += all.length;
     const lost: number[] = [];

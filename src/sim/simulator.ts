@@ -89,13 +89,18 @@ export interface ScenarioResult {
 
 /** Runs one migration scenario in virtual time. */
 export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
-  if (!(o.bandwidth > 0)) throw new PagewireRangeError("SIM_BANDWIDTH", `bandwidth must be > 0 bytes/s, got ${o.bandwidth}`);
-  if (!(Number.isInteger(o.pageCount) && o.pageCount > 0)) throw new PagewireRangeError("SIM_GUEST_SIZE", `guest size must be a positive number of pages, got ${o.pageCount}`);
+  if (!(o.bandwidth > 0))
+    throw new PagewireRangeError("SIM_BANDWIDTH", `bandwidth must be > 0 bytes/s, got ${o.bandwidth}`);
+  if (!(Number.isInteger(o.pageCount) && o.pageCount > 0))
+    throw new PagewireRangeError("SIM_GUEST_SIZE", `guest size must be a positive number of pages, got ${o.pageCount}`);
   const wall0 = performance.now();
   const seed = o.seed ?? 1;
   const cpu = o.cpu ?? "model";
   const nsPerPage = o.cpuNsPerPage ?? 400;
-  const [ks, kd] = o.kernels ?? [await createKernel({ initialBytes: o.pageCount * PAGE_SIZE + (96 << 20) }), await createKernel({ initialBytes: o.pageCount * PAGE_SIZE + (32 << 20) })];
+  const [ks, kd] = o.kernels ?? [
+    await createKernel({ initialBytes: o.pageCount * PAGE_SIZE + (96 << 20) }),
+    await createKernel({ initialBytes: o.pageCount * PAGE_SIZE + (32 << 20) }),
+  ];
   const src = new WasmGuestMemory(ks, o.pageCount);
   const dst = new WasmGuestMemory(kd, o.pageCount);
   const clock = new VirtualClock();
@@ -105,7 +110,11 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
     let throttle = 0;
     if (o.warmupSeconds) o.workload.run(o.warmupSeconds, src);
     const [ta, tb] = createLink(createInProcessPair(), clock, {
-      bandwidth: o.bandwidth, latency: o.latency ?? 0.0005, jitter: o.jitter ?? 0, seed: mixSeed(seed, 0x11c), measureCpu: cpu === "measure",
+      bandwidth: o.bandwidth,
+      latency: o.latency ?? 0.0005,
+      jitter: o.jitter ?? 0,
+      seed: mixSeed(seed, 0x11c),
+      measureCpu: cpu === "measure",
     });
     let roundPages = 0;
     let cpuSeconds = 0;
@@ -117,7 +126,10 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
       readPages(pages, out) {
         src.readPages(pages, out);
         const rounds = source?.report.rounds.length ?? 0;
-        if (rounds !== lastRounds) { lastRounds = rounds; roundPages = 0; }
+        if (rounds !== lastRounds) {
+          lastRounds = rounds;
+          roundPages = 0;
+        }
         roundPages += pages.length;
         if (cpu === "model") {
           const s = (pages.length * nsPerPage) / 1e9;
@@ -131,16 +143,36 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
     };
     clock.onAdvance = (from, to) => {
       if (!paused && throttle < 1) o.workload.run((to - from) * (1 - throttle), src);
-      o.onProgress?.({ time: to, rounds: source?.report.rounds.length ?? 0, roundPages, bytesSent: ta.bytesSent, pageCount: o.pageCount, paused });
+      o.onProgress?.({
+        time: to,
+        rounds: source?.report.rounds.length ?? 0,
+        roundPages,
+        bytesSent: ta.bytesSent,
+        pageCount: o.pageCount,
+        paused,
+      });
     };
     const log = src.dirtyLog();
     let atPause: Uint8Array | null = null;
     source = new MigrationSource({
-      kernel: ks, memory, dirtyLog: log, transport: ta, clock, mode: o.mode ?? "precopy",
-      codecs: { ...o.codecs, hashSeed: BigInt(mixSeed(seed, 0x4a54)) }, maxBandwidth: o.maxBandwidth ?? o.bandwidth,
-      downtimeLimitMs: o.downtimeLimitMs, maxRounds: o.maxRounds, policy: o.policy,
-      onPause: () => { paused = true; atPause = null; },
-      onThrottle: (percent) => { throttle = percent / 100; },
+      kernel: ks,
+      memory,
+      dirtyLog: log,
+      transport: ta,
+      clock,
+      mode: o.mode ?? "precopy",
+      codecs: { ...o.codecs, hashSeed: BigInt(mixSeed(seed, 0x4a54)) },
+      maxBandwidth: o.maxBandwidth ?? o.bandwidth,
+      downtimeLimitMs: o.downtimeLimitMs,
+      maxRounds: o.maxRounds,
+      policy: o.policy,
+      onPause: () => {
+        paused = true;
+        atPause = null;
+      },
+      onThrottle: (percent) => {
+        throttle = percent / 100;
+      },
       timeouts: false, // a virtual clock jumps to the next timer: a timeout would fire whenever nothing else is scheduled
     });
     const destination = new MigrationDestination({ kernel: kd, memory: dst, transport: tb, clock, timeouts: false });
@@ -149,8 +181,12 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
     // the guest stays paused after onPause, so the source memory is the state at the pause
     const verified = equalBytes(src.bytes(), dst.bytes());
     return {
-      report, timeline: thin(ta.timeline, 400), verified, cpuMode: cpu,
-      cpuSeconds: cpu === "measure" ? ta.measuredCpuSeconds : cpuSeconds, wallSeconds: (performance.now() - wall0) / 1000,
+      report,
+      timeline: thin(ta.timeline, 400),
+      verified,
+      cpuMode: cpu,
+      cpuSeconds: cpu === "measure" ? ta.measuredCpuSeconds : cpuSeconds,
+      wallSeconds: (performance.now() - wall0) / 1000,
     };
   } finally {
     clock.onAdvance = null;

@@ -44,7 +44,8 @@ export class VirtualClock implements Clock {
     let t = this.#now + Math.max(0, seconds || 0);
     // a positive sleep always moves time, even when it is below the clock's float resolution
     // (a token bucket waiting for a rounding-error deficit would otherwise spin forever)
-    if (seconds > 0 && t === this.#now) t = this.#now + Math.max(Math.abs(this.#now) * Number.EPSILON * 2, Number.MIN_VALUE);
+    if (seconds > 0 && t === this.#now)
+      t = this.#now + Math.max(Math.abs(this.#now) * Number.EPSILON * 2, Number.MIN_VALUE);
     return new Promise((resolve) => this.at(t, resolve));
   }
 

@@ -21,10 +21,15 @@ class InProcessEnd implements Transport {
   bytesReceived = 0;
   peer!: InProcessEnd;
   #closed = false;
-  constructor(readonly inbox: FrameQueue, readonly outbox: FrameQueue, readonly limit: number) {}
+  constructor(
+    readonly inbox: FrameQueue,
+    readonly outbox: FrameQueue,
+    readonly limit: number,
+  ) {}
 
   async send(frame: Uint8Array): Promise<void> {
-    if (this.#closed || this.peer.#closed) throw new TransportError("CONNECTION_CLOSED", "in-process transport: send after close");
+    if (this.#closed || this.peer.#closed)
+      throw new TransportError("CONNECTION_CLOSED", "in-process transport: send after close");
     this.bytesSent += frame.length;
     this.outbox.push(frame);
     await this.outbox.whenBelow(this.limit);

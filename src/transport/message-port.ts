@@ -32,7 +32,10 @@ export function messagePortTransport(port: MessagePortLike): Transport {
     async send(frame) {
       if (closed) throw new TransportError("CONNECTION_CLOSED", "message port: send after close");
       t.bytesSent += frame.length;
-      const own = frame.byteOffset === 0 && frame.byteLength === frame.buffer.byteLength && !(frame.buffer instanceof SharedArrayBuffer);
+      const own =
+        frame.byteOffset === 0 &&
+        frame.byteLength === frame.buffer.byteLength &&
+        !(frame.buffer instanceof SharedArrayBuffer);
       const msg = own ? frame : frame.slice();
       port.postMessage(msg, [msg.buffer]);
     },

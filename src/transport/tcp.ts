@@ -26,7 +26,8 @@ export function connectTcp(host: string, port: number, options: TcpOptions = {})
     const socket: net.Socket = options.tls
       ? tls.connect({ host, port, ...options.tls }, () => done())
       : net.connect({ host, port }, () => done());
-    const onError = (err: Error) => reject(new TransportError("CONNECT_FAILED", `cannot connect to ${host}:${port}: ${err.message}`, { cause: err }));
+    const onError = (err: Error) =>
+      reject(new TransportError("CONNECT_FAILED", `cannot connect to ${host}:${port}: ${err.message}`, { cause: err }));
     socket.once("error", onError);
     const done = () => {
       socket.off("error", onError);
@@ -57,7 +58,9 @@ export class TcpListener {
       };
       const server = options.tls ? tls.createServer(options.tls, onSocket) : net.createServer(onSocket);
       listener = new TcpListener(server);
-      server.once("error", (err) => reject(new TransportError("LISTEN_FAILED", `cannot listen on ${host}:${port}: ${err.message}`, { cause: err })));
+      server.once("error", (err) =>
+        reject(new TransportError("LISTEN_FAILED", `cannot listen on ${host}:${port}: ${err.message}`, { cause: err })),
+      );
       server.listen(port, host, () => resolve(listener));
     });
   }
@@ -106,9 +109,17 @@ class SocketTransport implements TcpTransport {
     this.peer = `${socket.remoteAddress}:${socket.remotePort}`;
     socket.setNoDelay(true);
     socket.on("data", (chunk: Buffer) => this.#onData(chunk));
-    socket.on("error", (err) => this.#inbox.fail(new TransportError("CONNECTION_LOST", `connection lost: ${err.message}`, { cause: err })));
+    socket.on("error", (err) =>
+      this.#inbox.fail(new TransportError("CONNECTION_LOST", `connection lost: ${err.message}`, { cause: err })),
+    );
     socket.on("close", () => {
-      if (this.#buffered > 0) this.#inbox.fail(new FrameError("FRAME_TRUNCATED", `connection closed inside a frame (${this.#buffered} of ${this.#need} bytes received)`));
+      if (this.#buffered > 0)
+        this.#inbox.fail(
+          new FrameError(
+            "FRAME_TRUNCATED",
+            `connection closed inside a frame (${this.#buffered} of ${this.#need} bytes received)`,
+          ),
+        );
       else this.#inbox.end();
     });
   }
@@ -155,7 +166,8 @@ class SocketTransport implements TcpTransport {
     if (this.#writeError) return Promise.reject(this.#writeError);
     this.bytesSent += frame.length;
     this.#socket.write(frame, (err) => {
-      if (err && !this.#writeError) this.#writeError = new TransportError("CONNECTION_LOST", `tcp send failed: ${err.message}`, { cause: err });
+      if (err && !this.#writeError)
+        this.#writeError = new TransportError("CONNECTION_LOST", `tcp send failed: ${err.message}`, { cause: err });
     });
     if (this.#socket.writableLength < this.#bufferBytes) return Promise.resolve();
     return new Promise((resolve, reject) => {
@@ -163,7 +175,8 @@ class SocketTransport implements TcpTransport {
         this.#socket.off("drain", done);
         this.#socket.off("close", done);
         if (this.#writeError) reject(this.#writeError);
-        else if (this.#socket.destroyed) reject(new TransportError("CONNECTION_LOST", "tcp: connection closed while sending"));
+        else if (this.#socket.destroyed)
+          reject(new TransportError("CONNECTION_LOST", "tcp: connection closed while sending"));
         else resolve();
       };
       this.#socket.on("drain", done);

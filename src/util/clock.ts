@@ -19,7 +19,12 @@ export const realClock: Clock = {
  * whichever comes first. With the real clock the timer is cleared when the promise wins,
  * so a finished migration does not keep the process alive.
  */
-export async function withTimeout<T, F>(promise: Promise<T>, seconds: number, fallback: F, clock: Clock = realClock): Promise<T | F> {
+export async function withTimeout<T, F>(
+  promise: Promise<T>,
+  seconds: number,
+  fallback: F,
+  clock: Clock = realClock,
+): Promise<T | F> {
   if (clock !== realClock) return Promise.race([promise, clock.sleep(seconds).then(() => fallback)]);
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<F>((resolve) => (timer = setTimeout(() => resolve(fallback), seconds * 1000)));

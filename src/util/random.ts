@@ -36,10 +36,13 @@ export function randomInt(r: () => number, n: number): number {
  */
 export class ZipfSampler {
   readonly #cdf: Float64Array;
-  constructor(readonly n: number, readonly exponent: number) {
+  constructor(
+    readonly n: number,
+    readonly exponent: number,
+  ) {
     this.#cdf = new Float64Array(n);
     let sum = 0;
-    for (let i = 0; i < n; i++) this.#cdf[i] = sum += 1 / Math.pow(i + 1, exponent);
+    for (let i = 0; i < n; i++) this.#cdf[i] = sum += 1 / (i + 1) ** exponent;
     for (let i = 0; i < n; i++) this.#cdf[i] /= sum;
   }
 

@@ -116,7 +116,11 @@ export class FrameWriter {
   sealInPlace(type: number, buffer: Uint8Array, length: number): Uint8Array {
     const keyed = this.#key !== null;
     const size = frameSize(length, keyed);
-    if (buffer.length < size) throw new FrameError("FRAME_BUFFER", `sealInPlace: ${length}-byte payload needs a ${size}-byte buffer, got ${buffer.length}`);
+    if (buffer.length < size)
+      throw new FrameError(
+        "FRAME_BUFFER",
+        `sealInPlace: ${length}-byte payload needs a ${size}-byte buffer, got ${buffer.length}`,
+      );
     const frame = buffer.subarray(0, size);
     const v = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
     v.setUint32(0, FRAME_MAGIC, true);
@@ -156,13 +160,20 @@ export class FrameReader {
     const keyed = (frame[6] & FLAG_KEYED) !== 0;
     const want = frameSize(length, keyed);
     if (frame.length !== want) {
-      throw new FrameError("FRAME_TRUNCATED", `frame of ${frame.length} bytes, header says ${want} (payload ${length})`);
+      throw new FrameError(
+        "FRAME_TRUNCATED",
+        `frame of ${frame.length} bytes, header says ${want} (payload ${length})`,
+      );
     }
     const v = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
     const body = frame.subarray(0, FRAME_HEADER_BYTES + length);
     const crc = v.getUint32(body.length, true);
     const actual = this.#check(body);
-    if (crc !== actual) throw new FrameError("FRAME_CHECKSUM", `frame ${v.getUint32(8, true)}: checksum ${hex(crc)} != computed ${hex(actual)}`);
+    if (crc !== actual)
+      throw new FrameError(
+        "FRAME_CHECKSUM",
+        `frame ${v.getUint32(8, true)}: checksum ${hex(crc)} != computed ${hex(actual)}`,
+      );
     if (this.#key && !keyed) throw new FrameError("FRAME_KEY", "frame is not authenticated but a key is configured");
     if (!this.#key && keyed) throw new FrameError("FRAME_KEY", "frame is authenticated but no key is configured");
     if (this.#key) {
@@ -170,10 +181,18 @@ export class FrameReader {
       const got = frame.subarray(body.length + FRAME_CRC_BYTES);
       let diff = 0;
       for (let i = 0; i < FRAME_HMAC_BYTES; i++) diff |= mac[i] ^ got[i];
-      if (diff !== 0) throw new FrameError("FRAME_HMAC", `frame ${v.getUint32(8, true)}: HMAC does not verify (wrong key or altered frame)`);
+      if (diff !== 0)
+        throw new FrameError(
+          "FRAME_HMAC",
+          `frame ${v.getUint32(8, true)}: HMAC does not verify (wrong key or altered frame)`,
+        );
     }
     const seq = v.getUint32(8, true);
-    if (seq !== this.#seq) throw new FrameError("FRAME_SEQUENCE", `frame sequence ${seq}, expected ${this.#seq} (dropped, replayed or reordered frame)`);
+    if (seq !== this.#seq)
+      throw new FrameError(
+        "FRAME_SEQUENCE",
+        `frame sequence ${seq}, expected ${this.#seq} (dropped, replayed or reordered frame)`,
+      );
     this.#seq = (this.#seq + 1) >>> 0;
     return { type: frame[5], seq, payload: frame.subarray(FRAME_HEADER_BYTES, FRAME_HEADER_BYTES + length) };
   }
@@ -184,13 +203,23 @@ export class FrameReader {
  * returns the payload length. Stream transports call this before buffering a payload.
  */
 export function checkFrameHeader(header: Uint8Array, maxPayload: number): number {
-  if (header.length < FRAME_HEADER_BYTES) throw new FrameError("FRAME_TRUNCATED", `frame of ${header.length} bytes is shorter than its ${FRAME_HEADER_BYTES}-byte header`);
+  if (header.length < FRAME_HEADER_BYTES)
+    throw new FrameError(
+      "FRAME_TRUNCATED",
+      `frame of ${header.length} bytes is shorter than its ${FRAME_HEADER_BYTES}-byte header`,
+    );
   const v = new DataView(header.buffer, header.byteOffset, FRAME_HEADER_BYTES);
   const magic = v.getUint32(0, true);
-  if (magic !== FRAME_MAGIC) throw new FrameError("FRAME_MAGIC", `bad frame magic ${hex(magic)}, want ${hex(FRAME_MAGIC)} ("PGWF")`);
-  if (header[4] !== PROTOCOL_VERSION) throw new FrameError("PROTOCOL_VERSION", `protocol version ${header[4]} is not supported (this side speaks ${PROTOCOL_VERSION})`);
+  if (magic !== FRAME_MAGIC)
+    throw new FrameError("FRAME_MAGIC", `bad frame magic ${hex(magic)}, want ${hex(FRAME_MAGIC)} ("PGWF")`);
+  if (header[4] !== PROTOCOL_VERSION)
+    throw new FrameError(
+      "PROTOCOL_VERSION",
+      `protocol version ${header[4]} is not supported (this side speaks ${PROTOCOL_VERSION})`,
+    );
   const length = v.getUint32(12, true);
-  if (length > maxPayload) throw new FrameError("FRAME_TOO_LARGE", `frame payload of ${length} bytes exceeds the limit of ${maxPayload}`);
+  if (length > maxPayload)
+    throw new FrameError("FRAME_TOO_LARGE", `frame payload of ${length} bytes exceeds the limit of ${maxPayload}`);
   return length;
 }
 

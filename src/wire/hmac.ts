@@ -20,7 +20,12 @@ if (typeof process !== "undefined" && process.versions?.node) {
 
 /** A frame key for a pre-shared secret (at least 16 bytes). */
 export function frameKey(secret: Uint8Array): FrameKey {
-  if (!nodeHmac) throw new PagewireError("HMAC_UNAVAILABLE", "keyed frames need node:crypto (HMAC-SHA256); not available on this platform");
-  if (secret.length < 16) throw new PagewireError("KEY_TOO_SHORT", `pre-shared key of ${secret.length} bytes; use at least 16`);
+  if (!nodeHmac)
+    throw new PagewireError(
+      "HMAC_UNAVAILABLE",
+      "keyed frames need node:crypto (HMAC-SHA256); not available on this platform",
+    );
+  if (secret.length < 16)
+    throw new PagewireError("KEY_TOO_SHORT", `pre-shared key of ${secret.length} bytes; use at least 16`);
   return { key: secret, hmac: nodeHmac };
 }

@@ -37,7 +37,6 @@ import { FrameType, frameTypeName, PROTOCOL_VERSION } from "./frame.js";
 /** A control message is malformed or arrives in the wrong stage (codes PROTOCOL_MESSAGE, PROTOCOL_STAGE, PROTOCOL_MISMATCH, PROTOCOL_VERSION). */
 export class ProtocolError extends PagewireError {}
 
-
 export interface Hello {
   version: number;
   pageSize: number;
@@ -116,7 +115,8 @@ const dec = new TextDecoder();
 function jsonMessage<T extends object>(type: FrameType, fields: Record<string, FieldType>): MessageCodec<T> {
   const name = frameTypeName(type);
   return {
-    type, name,
+    type,
+    name,
     encode: (value) => enc.encode(JSON.stringify(value)),
     decode(payload) {
       let value: unknown;
@@ -125,14 +125,21 @@ function jsonMessage<T extends object>(type: FrameType, fields: Record<string, F
       } catch {
         throw new ProtocolError("PROTOCOL_MESSAGE", `${name}: payload of ${payload.length} bytes is not JSON`);
       }
-      if (typeof value !== "object" || value === null) throw new ProtocolError("PROTOCOL_MESSAGE", `${name}: payload is not an object`);
+      if (typeof value !== "object" || value === null)
+        throw new ProtocolError("PROTOCOL_MESSAGE", `${name}: payload is not an object`);
       for (const [field, kind] of Object.entries(fields)) {
         const v = (value as Record<string, unknown>)[field];
         const ok =
-          kind === "array" ? Array.isArray(v)
-          : kind === "nonce" ? typeof v === "string" && NONCE.test(v)
-          : typeof v === kind && (kind !== "number" || Number.isFinite(v));
-        if (!ok) throw new ProtocolError("PROTOCOL_MESSAGE", `${name}: field '${field}' must be a ${kind === "nonce" ? "nonce of 32 hex digits" : kind}`);
+          kind === "array"
+            ? Array.isArray(v)
+            : kind === "nonce"
+              ? typeof v === "string" && NONCE.test(v)
+              : typeof v === kind && (kind !== "number" || Number.isFinite(v));
+        if (!ok)
+          throw new ProtocolError(
+            "PROTOCOL_MESSAGE",
+            `${name}: field '${field}' must be a ${kind === "nonce" ? "nonce of 32 hex digits" : kind}`,
+          );
       }
       return value as T;
     },
@@ -146,10 +153,12 @@ function bytesMessage(type: FrameType): MessageCodec<Uint8Array> {
 function emptyMessage(type: FrameType): MessageCodec<void> {
   const name = frameTypeName(type);
   return {
-    type, name,
+    type,
+    name,
     encode: () => new Uint8Array(0),
     decode(payload) {
-      if (payload.length !== 0) throw new ProtocolError("PROTOCOL_MESSAGE", `${name}: payload of ${payload.length} bytes, want none`);
+      if (payload.length !== 0)
+        throw new ProtocolError("PROTOCOL_MESSAGE", `${name}: payload of ${payload.length} bytes, want none`);
     },
   };
 }
@@ -157,14 +166,16 @@ function emptyMessage(type: FrameType): MessageCodec<void> {
 function u32Message(type: FrameType): MessageCodec<number> {
   const name = frameTypeName(type);
   return {
-    type, name,
+    type,
+    name,
     encode(n) {
       const b = new Uint8Array(4);
       new DataView(b.buffer).setUint32(0, n, true);
       return b;
     },
     decode(payload) {
-      if (payload.length !== 4) throw new ProtocolError("PROTOCOL_MESSAGE", `${name}: payload of ${payload.length} bytes, want 4`);
+      if (payload.length !== 4)
+        throw new ProtocolError("PROTOCOL_MESSAGE", `${name}: payload of ${payload.length} bytes, want 4`);
       return new DataView(payload.buffer, payload.byteOffset, 4).getUint32(0, true);
     },
   };
@@ -173,7 +184,14 @@ function u32Message(type: FrameType): MessageCodec<number> {
 /** Every message of the protocol, by name. */
 export const Message = {
   CHALLENGE: jsonMessage<Challenge>(FrameType.CHALLENGE, { nonce: "nonce" }),
-  HELLO: jsonMessage<Hello>(FrameType.HELLO, { version: "number", pageSize: "number", pageCount: "number", features: "array", mode: "string", nonce: "nonce" }),
+  HELLO: jsonMessage<Hello>(FrameType.HELLO, {
+    version: "number",
+    pageSize: "number",
+    pageCount: "number",
+    features: "array",
+    mode: "string",
+    nonce: "nonce",
+  }),
   WELCOME: jsonMessage<Welcome>(FrameType.WELCOME, { features: "array", nonce: "nonce" }),
   PAGES: bytesMessage(FrameType.PAGES),
   ROUND_END: jsonMessage<RoundEnd>(FrameType.ROUND_END, { round: "number", pages: "number" }),
@@ -193,8 +211,13 @@ export const Message = {
 
 /** Checks a HELLO against what this side speaks; throws ProtocolError PROTOCOL_VERSION / PROTOCOL_MISMATCH. */
 export function checkHello(hello: Hello, pageSize: number): void {
-  if (hello.version !== PROTOCOL_VERSION) throw new ProtocolError("PROTOCOL_VERSION", `source speaks migration protocol ${hello.version}, this destination ${PROTOCOL_VERSION}`);
-  if (hello.pageSize !== pageSize) throw new ProtocolError("PROTOCOL_MISMATCH", `source page size ${hello.pageSize}, destination ${pageSize}`);
+  if (hello.version !== PROTOCOL_VERSION)
+    throw new ProtocolError(
+      "PROTOCOL_VERSION",
+      `source speaks migration protocol ${hello.version}, this destination ${PROTOCOL_VERSION}`,
+    );
+  if (hello.pageSize !== pageSize)
+    throw new ProtocolError("PROTOCOL_MISMATCH", `source page size ${hello.pageSize}, destination ${pageSize}`);
 }
 
 const NONCE = /^[0-9a-f]{32}$/;
@@ -206,7 +229,8 @@ export function randomNonce(): string {
 }
 
 export function nonceBytes(hex: string): Uint8Array {
-  if (!NONCE.test(hex)) throw new ProtocolError("PROTOCOL_MESSAGE", `nonce must be 32 hex digits, got '${hex.slice(0, 40)}'`);
+  if (!NONCE.test(hex))
+    throw new ProtocolError("PROTOCOL_MESSAGE", `nonce must be 32 hex digits, got '${hex.slice(0, 40)}'`);
   return Uint8Array.from(hex.match(/../g)!.map((h) => parseInt(h, 16)));
 }
 

@@ -184,26 +184,39 @@ export interface PageRecord {
  * body inside the payload, page < pageCount, length allowed for the kind.
  */
 export function* readPageRecords(payload: Uint8Array, pageCount: number): Generator<PageRecord, void, undefined> {
-  if (payload.length < PAGES_HEADER_BYTES) throw new RecordError("RECORD_CORRUPT", `PAGES payload of ${payload.length} bytes is shorter than its header`);
+  if (payload.length < PAGES_HEADER_BYTES)
+    throw new RecordError("RECORD_CORRUPT", `PAGES payload of ${payload.length} bytes is shorter than its header`);
   const v = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
   const count = v.getUint32(4, true);
   let o = PAGES_HEADER_BYTES;
   for (let i = 0; i < count; i++) {
-    if (o + RECORD_HEADER_BYTES > payload.length) throw new RecordError("RECORD_CORRUPT", `record ${i} of ${count}: header past the payload end (${payload.length} bytes)`);
+    if (o + RECORD_HEADER_BYTES > payload.length)
+      throw new RecordError(
+        "RECORD_CORRUPT",
+        `record ${i} of ${count}: header past the payload end (${payload.length} bytes)`,
+      );
     const kind = payload[o] as RecordKind;
     const length = v.getUint16(o + 2, true);
     const page = v.getUint32(o + 4, true);
     if (kind > RecordKind.DEDUP) throw new RecordError("RECORD_CORRUPT", `record ${i}: unknown kind ${kind}`);
-    if (page >= pageCount) throw new RecordError("PAGE_OUT_OF_RANGE", `record ${i}: page ${page} is past the end of memory (${pageCount} pages)`);
+    if (page >= pageCount)
+      throw new RecordError(
+        "PAGE_OUT_OF_RANGE",
+        `record ${i}: page ${page} is past the end of memory (${pageCount} pages)`,
+      );
     const bodyLength = length;
     if (o + RECORD_HEADER_BYTES + bodyLength > payload.length) {
-      throw new RecordError("RECORD_CORRUPT", `record ${i} (page ${page}): body of ${bodyLength} bytes runs past the payload end`);
+      throw new RecordError(
+        "RECORD_CORRUPT",
+        `record ${i} (page ${page}): body of ${bodyLength} bytes runs past the payload end`,
+      );
     }
     checkLength(kind, bodyLength, page);
     yield { kind, page, body: payload.subarray(o + RECORD_HEADER_BYTES, o + RECORD_HEADER_BYTES + bodyLength) };
     o += RECORD_HEADER_BYTES + bodyLength;
   }
-  if (o !== payload.length) throw new RecordError("RECORD_CORRUPT", `PAGES payload has ${payload.length - o} bytes after its ${count} records`);
+  if (o !== payload.length)
+    throw new RecordError("RECORD_CORRUPT", `PAGES payload has ${payload.length - o} bytes after its ${count} records`);
 }
 
 /** Round number of a PAGES payload (its header checked by readPageRecords). */
@@ -217,17 +230,27 @@ function checkLength(kind: RecordKind, length: number, page: number): void {
       if (length !== 0) throw new RecordError("RECORD_CORRUPT", `zero record for page ${page} carries ${length} bytes`);
       return;
     case RecordKind.RAW:
-      if (length !== PAGE_SIZE) throw new RecordError("RECORD_CORRUPT", `raw record for page ${page} has ${length} bytes, want ${PAGE_SIZE}`);
+      if (length !== PAGE_SIZE)
+        throw new RecordError("RECORD_CORRUPT", `raw record for page ${page} has ${length} bytes, want ${PAGE_SIZE}`);
       return;
     case RecordKind.XBZRLE:
       if (length === 0) throw new RecordError("RECORD_CORRUPT", `empty xbzrle record for page ${page}`);
-      if (length > PAGE_SIZE) throw new RecordError("XBZRLE_OVERSIZE", `xbzrle record for page ${page} has ${length} bytes, more than a page (${PAGE_SIZE})`);
+      if (length > PAGE_SIZE)
+        throw new RecordError(
+          "XBZRLE_OVERSIZE",
+          `xbzrle record for page ${page} has ${length} bytes, more than a page (${PAGE_SIZE})`,
+        );
       return;
     case RecordKind.RLE:
-      if (length === 0 || length > PAGE_SIZE) throw new RecordError("RECORD_CORRUPT", `rle record for page ${page} has ${length} bytes (1..${PAGE_SIZE} allowed)`);
+      if (length === 0 || length > PAGE_SIZE)
+        throw new RecordError(
+          "RECORD_CORRUPT",
+          `rle record for page ${page} has ${length} bytes (1..${PAGE_SIZE} allowed)`,
+        );
       return;
     case RecordKind.DEDUP:
-      if (length !== 8) throw new RecordError("RECORD_CORRUPT", `dedup record for page ${page} has ${length} bytes, want 8`);
+      if (length !== 8)
+        throw new RecordError("RECORD_CORRUPT", `dedup record for page ${page} has ${length} bytes, want 8`);
       return;
   }
 }

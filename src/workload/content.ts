@@ -6,7 +6,10 @@ import { seededRandom, randomInt } from "../util/random.js";
 export const CONTENT_MODELS = ["zeros", "text", "pointers", "counters", "random", "mixed"] as const;
 export type ContentModel = (typeof CONTENT_MODELS)[number];
 
-const WORDS = "the of and to in is was for on that with as by at from kernel page memory buffer request key value user session error data index node cache thread socket worker timer".split(" ");
+const WORDS =
+  "the of and to in is was for on that with as by at from kernel page memory buffer request key value user session error data index node cache thread socket worker timer".split(
+    " ",
+  );
 
 /** Fills `out` with content of `model`; `version` is the write's sequence number for counters. */
 export function fillContent(model: ContentModel, seed: number, version: number, out: Uint8Array): void {
@@ -33,10 +36,19 @@ export function fillContent(model: ContentModel, seed: number, version: number, 
       // x86-64 kernel direct-map pointers: 0xffff8880_xxxxxxx0, some NULLs
       const base = 0x1000000 + randomInt(r, 0x3000000);
       for (let o = 0; o + 8 <= out.length; o += 8) {
-        if (r() < 0.2) { out.fill(0, o, o + 8); continue; }
+        if (r() < 0.2) {
+          out.fill(0, o, o + 8);
+          continue;
+        }
         const lo = (base + randomInt(r, 1 << 20) * 16) >>> 0;
-        out[o] = lo & 0xf0; out[o + 1] = (lo >>> 8) & 0xff; out[o + 2] = (lo >>> 16) & 0xff; out[o + 3] = lo >>> 24;
-        out[o + 4] = 0x80; out[o + 5] = 0x88; out[o + 6] = 0xff; out[o + 7] = 0xff;
+        out[o] = lo & 0xf0;
+        out[o + 1] = (lo >>> 8) & 0xff;
+        out[o + 2] = (lo >>> 16) & 0xff;
+        out[o + 3] = lo >>> 24;
+        out[o + 4] = 0x80;
+        out[o + 5] = 0x88;
+        out[o + 6] = 0xff;
+        out[o + 7] = 0xff;
       }
       for (let o = out.length & ~7; o < out.length; o++) out[o] = 0;
       return;
@@ -46,7 +58,10 @@ export function fillContent(model: ContentModel, seed: number, version: number, 
       const v = version * 8 + randomInt(r, 8);
       for (let o = 0; o + 8 <= out.length; o += 8) {
         const x = (v + (o >>> 3) * 3) >>> 0;
-        out[o] = x & 0xff; out[o + 1] = (x >>> 8) & 0xff; out[o + 2] = (x >>> 16) & 0xff; out[o + 3] = x >>> 24;
+        out[o] = x & 0xff;
+        out[o + 1] = (x >>> 8) & 0xff;
+        out[o + 2] = (x >>> 16) & 0xff;
+        out[o + 3] = x >>> 24;
         out[o + 4] = out[o + 5] = out[o + 6] = out[o + 7] = 0;
       }
       for (let o = out.length & ~7; o < out.length; o++) out[o] = 0;

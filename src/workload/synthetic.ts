@@ -37,8 +37,14 @@ export interface WorkloadOptions {
 export type ResolvedWorkloadOptions = Required<WorkloadOptions>;
 
 export const BASE_DEFAULTS: ResolvedWorkloadOptions = {
-  seed: 1, dirtyRate: 1000, writeSize: 128, content: "mixed", fakeDirtyShare: 0,
-  workingSetShare: 0.25, zeroShare: 0.25, duplicateShare: 0.1,
+  seed: 1,
+  dirtyRate: 1000,
+  writeSize: 128,
+  content: "mixed",
+  fakeDirtyShare: 0,
+  workingSetShare: 0.25,
+  zeroShare: 0.25,
+  duplicateShare: 0.1,
 };
 
 const TEMPLATES = 64;
@@ -112,7 +118,8 @@ export abstract class SyntheticWorkload implements Workload {
   }
 
   run(seconds: number, mem: GuestWriter): void {
-    if (!(seconds >= 0)) throw new PagewireRangeError("WORKLOAD_TIME", `${this.name}: run(${seconds}): seconds must be >= 0`);
+    if (!(seconds >= 0))
+      throw new PagewireRangeError("WORKLOAD_TIME", `${this.name}: run(${seconds}): seconds must be >= 0`);
     if (this.pageCount !== mem.pageCount) this.setup(mem.pageCount);
     const due = this.#carry + this.options.dirtyRate * seconds;
     const n = Math.floor(due);
@@ -161,9 +168,13 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
 }
 
 function checkOptions(o: ResolvedWorkloadOptions): void {
-  const bad = (what: string) => { throw new PagewireRangeError("WORKLOAD_OPTION", `workload option ${what}`); };
-  if (!(o.dirtyRate >= 0 && Number.isFinite(o.dirtyRate))) bad(`dirtyRate must be a finite number >= 0, got ${o.dirtyRate}`);
-  if (!(Number.isInteger(o.writeSize) && o.writeSize >= 1 && o.writeSize <= PAGE_SIZE)) bad(`writeSize must be an integer in 1..4096, got ${o.writeSize}`);
+  const bad = (what: string) => {
+    throw new PagewireRangeError("WORKLOAD_OPTION", `workload option ${what}`);
+  };
+  if (!(o.dirtyRate >= 0 && Number.isFinite(o.dirtyRate)))
+    bad(`dirtyRate must be a finite number >= 0, got ${o.dirtyRate}`);
+  if (!(Number.isInteger(o.writeSize) && o.writeSize >= 1 && o.writeSize <= PAGE_SIZE))
+    bad(`writeSize must be an integer in 1..4096, got ${o.writeSize}`);
   if (!CONTENT_MODELS.includes(o.content)) bad(`content must be one of ${CONTENT_MODELS.join(", ")}, got ${o.content}`);
   for (const k of ["fakeDirtyShare", "workingSetShare", "zeroShare", "duplicateShare"] as const) {
     if (!(o[k] >= 0 && o[k] <= 1)) bad(`${k} must be in 0..1, got ${o[k]}`);

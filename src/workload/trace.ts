@@ -34,7 +34,13 @@ import type { Kernel } from "../kernel/kernel.js";
 import { scatter } from "../util/random.js";
 import type { GuestWriter, Workload } from "./workload.js";
 import { HashDirtyLog } from "../memory/hash-dirty-log.js";
-import { loadRecording, parseDirtyPageRecords, RecordingError, type Recording, type RecordingMeta } from "../memory/recording.js";
+import {
+  loadRecording,
+  parseDirtyPageRecords,
+  RecordingError,
+  type Recording,
+  type RecordingMeta,
+} from "../memory/recording.js";
 
 /** A recording replayed as a guest: snapshot 0 at init, interval records at recorded guest time, cycling. */
 export class TraceWorkload implements Workload {
@@ -63,14 +69,18 @@ export class TraceWorkload implements Workload {
 
   #check(mem: GuestWriter): void {
     if (mem.pageCount !== this.recording.pageCount) {
-      throw new PagewireError("TRACE_SIZE", `trace ${this.recording.name} has ${this.recording.pageCount} pages, guest memory ${mem.pageCount}`);
+      throw new PagewireError(
+        "TRACE_SIZE",
+        `trace ${this.recording.name} has ${this.recording.pageCount} pages, guest memory ${mem.pageCount}`,
+      );
     }
   }
 
   init(mem: GuestWriter): void {
     this.#check(mem);
     const chunk = 256 * PAGE_SIZE;
-    for (let o = 0; o < this.recording.base.length; o += chunk) mem.write(o, this.recording.base.subarray(o, Math.min(o + chunk, this.recording.base.length)));
+    for (let o = 0; o < this.recording.base.length; o += chunk)
+      mem.write(o, this.recording.base.subarray(o, Math.min(o + chunk, this.recording.base.length)));
   }
 
   run(seconds: number, mem: GuestWriter): void {
@@ -106,23 +116,35 @@ export const SHIPPED_RECORDINGS = ["idle", "redis", "dirtier"];
  * `recordMemory` (base.img.br, deltas.dpg.br, meta.json).
  */
 export function openRecording(nameOrDir: string): Recording {
-  if (SHIPPED_RECORDINGS.includes(nameOrDir) && !existsSync(join(nameOrDir, "base.img.br"))) return loadRecording(nameOrDir);
+  if (SHIPPED_RECORDINGS.includes(nameOrDir) && !existsSync(join(nameOrDir, "base.img.br")))
+    return loadRecording(nameOrDir);
   const read = (f: string) => {
     try {
       return readFileSync(join(nameOrDir, f));
     } catch (cause) {
-      throw new PagewireError("RECORDING_MISSING", `cannot read recording file ${join(nameOrDir, f)}: ${(cause as Error).message} (traces: ${SHIPPED_RECORDINGS.join(", ")} or a directory written by 'pagewire record')`, { cause });
+      throw new PagewireError(
+        "RECORDING_MISSING",
+        `cannot read recording file ${join(nameOrDir, f)}: ${(cause as Error).message} (traces: ${SHIPPED_RECORDINGS.join(", ")} or a directory written by 'pagewire record')`,
+        { cause },
+      );
     }
   };
   const meta = JSON.parse(read("meta.json").toString("utf8")) as RecordingMeta;
   const base = new Uint8Array(brotliDecompressSync(read("base.img.br")));
-  if (base.length !== meta.num_pages * PAGE_SIZE) throw new RecordingError(`${nameOrDir}/base.img: ${base.length} bytes, meta.json says ${meta.num_pages} pages`);
+  if (base.length !== meta.num_pages * PAGE_SIZE)
+    throw new RecordingError(`${nameOrDir}/base.img: ${base.length} bytes, meta.json says ${meta.num_pages} pages`);
   const deltas = parseDirtyPageRecords(new Uint8Array(brotliDecompressSync(read("deltas.dpg.br"))), meta.num_pages);
   return { name: meta.name ?? nameOrDir, meta, pageCount: meta.num_pages, base, deltas };
 }
 
 /** Encodes one DPG1 record (format in recording.ts). */
-export function encodeDirtyPageRecord(interval: number, runSeconds: number, wallSeconds: number, pages: ArrayLike<number>, image: Uint8Array): Uint8Array {
+export function encodeDirtyPageRecord(
+  interval: number,
+  runSeconds: number,
+  wallSeconds: number,
+  pages: ArrayLike<number>,
+  image: Uint8Array,
+): Uint8Array {
   const n = pages.length;
   const out = new Uint8Array(32 + n * 4 + n * PAGE_SIZE);
   const v = new DataView(out.buffer);
@@ -134,7 +156,8 @@ export function encodeDirtyPageRecord(interval: number, runSeconds: number, wall
   v.setFloat64(24, wallSeconds, true);
   for (let i = 0; i < n; i++) v.setUint32(32 + 4 * i, pages[i], true);
   const data = 32 + n * 4;
-  for (let i = 0; i < n; i++) out.set(image.subarray(pages[i] * PAGE_SIZE, (pages[i] + 1) * PAGE_SIZE), data + i * PAGE_SIZE);
+  for (let i = 0; i < n; i++)
+    out.set(image.subarray(pages[i] * PAGE_SIZE, (pages[i] + 1) * PAGE_SIZE), data + i * PAGE_SIZE);
   return out;
 }
 
@@ -162,7 +185,11 @@ export async function recordMemory(o: RecordOptions): Promise<RecordSummary> {
   const fd = openSync(o.memoryFile, "r");
   try {
     const size = fstatSync(fd).size;
-    if (size === 0 || size % PAGE_SIZE !== 0) throw new PagewireError("RECORD_SIZE", `${o.memoryFile}: ${size} bytes is not a positive multiple of ${PAGE_SIZE}`);
+    if (size === 0 || size % PAGE_SIZE !== 0)
+      throw new PagewireError(
+        "RECORD_SIZE",
+        `${o.memoryFile}: ${size} bytes is not a positive multiple of ${PAGE_SIZE}`,
+      );
     const pageCount = size / PAGE_SIZE;
     const image = new Uint8Array(size);
     const readAll = () => {
@@ -179,7 +206,8 @@ export async function recordMemory(o: RecordOptions): Promise<RecordSummary> {
     const t0 = performance.now();
     readAll();
     const shas = [sha()];
-    const compress = (b: Uint8Array) => brotliCompressSync(b, { params: { [zc.BROTLI_PARAM_QUALITY]: 5, [zc.BROTLI_PARAM_SIZE_HINT]: b.length } });
+    const compress = (b: Uint8Array) =>
+      brotliCompressSync(b, { params: { [zc.BROTLI_PARAM_QUALITY]: 5, [zc.BROTLI_PARAM_SIZE_HINT]: b.length } });
     writeFileSync(join(o.outDir, "base.img.br"), compress(image));
     const log = new HashDirtyLog(o.kernel, image, pageCount, { seed: 0x5eedn });
     const bm = new DirtyBitmap(o.kernel, pageCount);
@@ -207,11 +235,20 @@ export async function recordMemory(o: RecordOptions): Promise<RecordSummary> {
     }
     const all = new Uint8Array(records.reduce((s, r) => s + r.length, 0));
     let off = 0;
-    for (const r of records) { all.set(r, off); off += r.length; }
+    for (const r of records) {
+      all.set(r, off);
+      off += r.length;
+    }
     writeFileSync(join(o.outDir, "deltas.dpg.br"), compress(all));
     const meta = {
-      name: o.outDir.split("/").filter(Boolean).pop() ?? "recording", source: o.memoryFile, num_pages: pageCount, page_size: PAGE_SIZE,
-      k: o.count, interval_ms: o.intervalMs, snapshot_sha256: shas, intervals,
+      name: o.outDir.split("/").filter(Boolean).pop() ?? "recording",
+      source: o.memoryFile,
+      num_pages: pageCount,
+      page_size: PAGE_SIZE,
+      k: o.count,
+      interval_ms: o.intervalMs,
+      snapshot_sha256: shas,
+      intervals,
       note: "written by pagewire record: dirty = content differs from the previous snapshot (XXH3-128 scan); run_s is wall time",
     };
     writeFileSync(join(o.outDir, "meta.json"), JSON.stringify(meta, null, 2) + "\n");

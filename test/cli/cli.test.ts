@@ -20,7 +20,15 @@ function expectSelfContained(html: string) {
 
 describe("pagewire CLI", () => {
   it("usage errors exit 2 with one line", () => {
-    for (const args of [["simulate", "--bogus"], ["simulate", "--workload", "nope"], ["simulate", "--bandwidth", "fast"], ["compare", "--presets", "nope"], ["record"], ["bench", "nope"], ["nope"]]) {
+    for (const args of [
+      ["simulate", "--bogus"],
+      ["simulate", "--workload", "nope"],
+      ["simulate", "--bandwidth", "fast"],
+      ["compare", "--presets", "nope"],
+      ["record"],
+      ["bench", "nope"],
+      ["nope"],
+    ]) {
       const r = run(...args);
       expect(r.status, args.join(" ")).toBe(2);
       expect(r.stderr.trim().split("\n"), args.join(" ")).toHaveLength(1);
@@ -28,7 +36,17 @@ describe("pagewire CLI", () => {
   });
 
   it("failures exit 1 with one line", () => {
-    const r = run("record", "--memory", join(tmp, "missing.img"), "--interval", "1", "--count", "1", "--out", join(tmp, "x"));
+    const r = run(
+      "record",
+      "--memory",
+      join(tmp, "missing.img"),
+      "--interval",
+      "1",
+      "--count",
+      "1",
+      "--out",
+      join(tmp, "x"),
+    );
     expect(r.status).toBe(1);
     expect(r.stderr.trim().split("\n")).toHaveLength(1);
     const t = run("simulate", "--trace", join(tmp, "no-such-recording"));
@@ -45,8 +63,21 @@ describe("pagewire CLI", () => {
   });
 
   it("simulate: --json parses and repeats with one seed; --html is self-contained", () => {
-    const args = ["simulate", "--guest-size", "16MiB", "--dirty-rate", "3000", "--bandwidth", "100Mbit", "--seed", "5", "--json"];
-    const a = JSON.parse(execFileSync(process.execPath, [MAIN, ...args, "--html", join(tmp, "s.html")], { encoding: "utf8" }));
+    const args = [
+      "simulate",
+      "--guest-size",
+      "16MiB",
+      "--dirty-rate",
+      "3000",
+      "--bandwidth",
+      "100Mbit",
+      "--seed",
+      "5",
+      "--json",
+    ];
+    const a = JSON.parse(
+      execFileSync(process.execPath, [MAIN, ...args, "--html", join(tmp, "s.html")], { encoding: "utf8" }),
+    );
     const b = JSON.parse(execFileSync(process.execPath, [MAIN, ...args], { encoding: "utf8" }));
     expect(a).toEqual(b);
     expect(a.verified).toBe(true);
@@ -55,11 +86,25 @@ describe("pagewire CLI", () => {
     expect(a.scenario.seed).toBe(5);
     const html = readFileSync(join(tmp, "s.html"), "utf8");
     expectSelfContained(html);
-    for (const title of ["Bytes per round", "Pages per round", "Cumulative bytes over time"]) expect(html).toContain(title);
+    for (const title of ["Bytes per round", "Pages per round", "Cumulative bytes over time"])
+      expect(html).toContain(title);
   });
 
   it("compare: table, --json and --html with a chart per metric", () => {
-    const r = run("compare", "--workloads", "idle,hot-cold", "--guest-size", "8MiB", "--bandwidths", "50MiB/s", "--presets", "qemu,pagewire", "--json", "--html", join(tmp, "c.html"));
+    const r = run(
+      "compare",
+      "--workloads",
+      "idle,hot-cold",
+      "--guest-size",
+      "8MiB",
+      "--bandwidths",
+      "50MiB/s",
+      "--presets",
+      "qemu,pagewire",
+      "--json",
+      "--html",
+      join(tmp, "c.html"),
+    );
     expect(r.status, r.stderr).toBe(0);
     const j = JSON.parse(r.stdout);
     expect(j.rows).toHaveLength(4);
@@ -73,7 +118,17 @@ describe("pagewire CLI", () => {
     const html = readFileSync(join(tmp, "c.html"), "utf8");
     expectSelfContained(html);
     for (const title of ["MiB sent", "Total time", "Downtime", "Rounds"]) expect(html).toContain(title);
-    const t = run("compare", "--workloads", "cpu", "--guest-size", "4MiB", "--bandwidths", "10MiB/s", "--presets", "qemu");
+    const t = run(
+      "compare",
+      "--workloads",
+      "cpu",
+      "--guest-size",
+      "4MiB",
+      "--bandwidths",
+      "10MiB/s",
+      "--presets",
+      "qemu",
+    );
     expect(t.status).toBe(0);
     expect(t.stdout).toMatch(/cpu \(4 MiB\)\s+10 MiB\/s\s+qemu/);
   });
@@ -82,7 +137,18 @@ describe("pagewire CLI", () => {
     const ram = new Uint8Array(256 * 4096);
     for (let i = 0; i < ram.length; i += 4099) ram[i] = 1 + (i % 250);
     writeFileSync(join(tmp, "ram.img"), ram);
-    const r = run("record", "--memory", join(tmp, "ram.img"), "--interval", "1", "--count", "2", "--out", join(tmp, "rec"), "--json");
+    const r = run(
+      "record",
+      "--memory",
+      join(tmp, "ram.img"),
+      "--interval",
+      "1",
+      "--count",
+      "2",
+      "--out",
+      join(tmp, "rec"),
+      "--json",
+    );
     expect(r.status, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).intervals).toHaveLength(2);
     const s = run("simulate", "--trace", join(tmp, "rec"), "--bandwidth", "10MiB/s", "--json");

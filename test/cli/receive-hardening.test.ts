@@ -2,7 +2,18 @@
 // CLI and checks the exit code, the one-line message, and that no temporary or lock
 // file is left in the output's directory.
 import { spawn, spawnSync, execFileSync, type ChildProcess } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { randomBytes } from "node:crypto";
 import net from "node:net";
 import { tmpdir } from "node:os";
@@ -21,7 +32,11 @@ const cli = join(root, "dist/cli/main.js");
 const base = mkdtempSync(join(tmpdir(), "pagewire-recv-"));
 afterAll(() => rmSync(base, { recursive: true, force: true }));
 
-interface Exit { code: number | null; stdout: string; stderr: string }
+interface Exit {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
 const children: ChildProcess[] = [];
 let dir: string;
 let n = 0;
@@ -77,7 +92,7 @@ async function until(what: string, ok: () => boolean, ms = 20_000): Promise<void
 function memoryImage(pages: number): string {
   const file = join(dir, "ram.img");
   const b = Buffer.alloc(pages * 4096);
-  for (let p = 0; p < pages; p++) for (let i = 0; i < 4096; i += 61) b[p * 4096 + i] = (p * 31 + i) & 0xff | 1;
+  for (let p = 0; p < pages; p++) for (let i = 0; i < 4096; i += 61) b[p * 4096 + i] = ((p * 31 + i) & 0xff) | 1;
   writeFileSync(file, b);
   return file;
 }
@@ -137,7 +152,11 @@ describe("receive refuses to start unsafely", () => {
     const key = keyFile();
     mkdirSync(join(dir, "sub"));
     symlinkSync(join(dir, "elsewhere"), join(dir, "link.img"));
-    for (const [out, message] of [[join(dir, "missing", "guest.img"), /directory .* does not exist/], [join(dir, "sub"), /is a directory/], [join(dir, "link.img"), /symbolic link/]] as const) {
+    for (const [out, message] of [
+      [join(dir, "missing", "guest.img"), /directory .* does not exist/],
+      [join(dir, "sub"), /is a directory/],
+      [join(dir, "link.img"), /symbolic link/],
+    ] as const) {
       const r = receiveSync(["--out", out, "--key", key, "--force"]);
       expect(r.status, out).toBe(2);
       expect(r.stderr.trim().split("\n")).toHaveLength(1);
@@ -182,7 +201,11 @@ describe("receive refuses to start unsafely", () => {
     const busy = net.createServer().listen(0, "127.0.0.1");
     await new Promise((r) => busy.once("listening", r));
     const port = (busy.address() as net.AddressInfo).port;
-    const r = spawnSync(process.execPath, [cli, "receive", "--listen", `127.0.0.1:${port}`, "--out", join(dir, "guest.img"), "--key", keyFile()], { encoding: "utf8" });
+    const r = spawnSync(
+      process.execPath,
+      [cli, "receive", "--listen", `127.0.0.1:${port}`, "--out", join(dir, "guest.img"), "--key", keyFile()],
+      { encoding: "utf8" },
+    );
     busy.close();
     expect(r.status).toBe(1);
     expect(r.stderr.trim().split("\n")).toHaveLength(1);
@@ -191,7 +214,9 @@ describe("receive refuses to start unsafely", () => {
 
   it("a lock left by a killed receiver is taken over and its temporary removed", async () => {
     const out = join(dir, "guest.img");
-    const dead = spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"], { encoding: "utf8" }).stdout;
+    const dead = spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"], {
+      encoding: "utf8",
+    }).stdout;
     writeFileSync(join(dir, ".guest.img.lock"), `${dead}\n`);
     writeFileSync(join(dir, ".guest.img.partial-0123456789abcdef"), Buffer.alloc(4096));
     const rx = receiver(out, ["--key", keyFile()]);
@@ -289,11 +314,16 @@ describe("receive bounds what a sender can make it do", () => {
     const r = await rx.done;
     expect(s.code).toBe(1);
     expect(r.code).toBe(1);
-    expect(lastLine(r.stderr)).toBe("pagewire: source memory of 131072 bytes (32 pages, 128.0 KiB) exceeds --max-memory 65536 bytes");
+    expect(lastLine(r.stderr)).toBe(
+      "pagewire: source memory of 131072 bytes (32 pages, 128.0 KiB) exceeds --max-memory 65536 bytes",
+    );
     expect(readdirSync(dir).sort()).toEqual(["psk", "ram.img"]);
   });
 
-  for (const [signal, code] of [["SIGTERM", 143], ["SIGINT", 130]] as const) {
+  for (const [signal, code] of [
+    ["SIGTERM", 143],
+    ["SIGINT", 130],
+  ] as const) {
     it(`${signal} mid-migration: exit ${code} with one line; no temporary, no lock, no --out`, async () => {
       const mem = join(dir, "ram.img");
       writeFileSync(mem, randomBytes(1024 * 4096)); // 4 MiB that do not compress, at 1 MB/s
@@ -324,8 +354,12 @@ describe("receive stopped after acknowledging the commit", () => {
     const raw = await connectTcp("127.0.0.1", port);
     // hold COMMIT_ACK back from the source until the receiver, which now waits for ACTIVATE, has been stopped
     const transport: Transport = {
-      get bytesSent() { return raw.bytesSent; },
-      get bytesReceived() { return raw.bytesReceived; },
+      get bytesSent() {
+        return raw.bytesSent;
+      },
+      get bytesReceived() {
+        return raw.bytesReceived;
+      },
       send: (frame) => raw.send(frame),
       close: () => raw.close(),
       async receive() {
@@ -338,8 +372,19 @@ describe("receive stopped after acknowledging the commit", () => {
       },
     };
     let resumed = false;
-    const source = new MigrationSource({ kernel: k, memory: mem, transport, mode: "stop-and-copy", onResume: () => { resumed = true; } });
-    const err = await source.migrate().then(() => null, (e: unknown) => e);
+    const source = new MigrationSource({
+      kernel: k,
+      memory: mem,
+      transport,
+      mode: "stop-and-copy",
+      onResume: () => {
+        resumed = true;
+      },
+    });
+    const err = await source.migrate().then(
+      () => null,
+      (e: unknown) => e,
+    );
     const r = await rx.done;
     expect(r.code).toBe(143);
     expect(lastLine(r.stderr)).toBe(`pagewire: receive stopped by SIGTERM; nothing written to ${out}`);
@@ -356,22 +401,69 @@ describe("receive with TLS client certificates", () => {
     const ssl = (...args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: "ignore" });
     const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
     ssl("req", "-x509", ...ec, "-subj", "/CN=pagewire test CA", "-days", "1", "-keyout", "ca.key", "-out", "ca.pem");
-    ssl("req", "-x509", ...ec, "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1", "-days", "1", "-keyout", "server.key", "-out", "server.pem");
+    ssl(
+      "req",
+      "-x509",
+      ...ec,
+      "-subj",
+      "/CN=localhost",
+      "-addext",
+      "subjectAltName=IP:127.0.0.1",
+      "-days",
+      "1",
+      "-keyout",
+      "server.key",
+      "-out",
+      "server.pem",
+    );
     ssl("req", ...ec, "-subj", "/CN=sender", "-keyout", "client.key", "-out", "client.csr");
-    ssl("x509", "-req", "-in", "client.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "1", "-out", "client.pem");
+    ssl(
+      "x509",
+      "-req",
+      "-in",
+      "client.csr",
+      "-CA",
+      "ca.pem",
+      "-CAkey",
+      "ca.key",
+      "-CAcreateserial",
+      "-days",
+      "1",
+      "-out",
+      "client.pem",
+    );
     ssl("req", "-x509", ...ec, "-subj", "/CN=rogue", "-days", "1", "-keyout", "rogue.key", "-out", "rogue.pem");
     const mem = memoryImage(64);
     const out = join(dir, "guest.img");
-    const rx = receiver(out, ["--tls-cert", join(dir, "server.pem"), "--tls-key", join(dir, "server.key"), "--tls-client-ca", join(dir, "ca.pem")]);
+    const rx = receiver(out, [
+      "--tls-cert",
+      join(dir, "server.pem"),
+      "--tls-key",
+      join(dir, "server.key"),
+      "--tls-client-ca",
+      join(dir, "ca.pem"),
+    ]);
     const port = await rx.port;
     const trust = ["--tls-ca", join(dir, "server.pem")];
     const none = await send(port, mem, trust);
     expect(none.code).toBe(1);
-    const rogue = await send(port, mem, [...trust, "--tls-cert", join(dir, "rogue.pem"), "--tls-key", join(dir, "rogue.key")]);
+    const rogue = await send(port, mem, [
+      ...trust,
+      "--tls-cert",
+      join(dir, "rogue.pem"),
+      "--tls-key",
+      join(dir, "rogue.key"),
+    ]);
     expect(rogue.code).toBe(1);
     await until("two refusals", () => (rx.stderr().match(/refused: TLS handshake failed/g) ?? []).length === 2);
     expect(existsSync(out)).toBe(false);
-    const s = await send(port, mem, [...trust, "--tls-cert", join(dir, "client.pem"), "--tls-key", join(dir, "client.key")]);
+    const s = await send(port, mem, [
+      ...trust,
+      "--tls-cert",
+      join(dir, "client.pem"),
+      "--tls-key",
+      join(dir, "client.key"),
+    ]);
     const r = await rx.done;
     expect(s.code, s.stderr).toBe(0);
     expect(r.code, r.stderr).toBe(0);

@@ -25,7 +25,12 @@ describe("pagewire send / receive", () => {
     // a writer process writing the file in place, in real time (it must run concurrently
     // with send), but seeded and bounded: 400 batches of 64 writes of 64 bytes, at most one
     // batch per ms, from seededRandom(17): the final file does not depend on the timing
-    const writer = spawn(process.execPath, ["--input-type=module", "-e", `
+    const writer = spawn(
+      process.execPath,
+      [
+        "--input-type=module",
+        "-e",
+        `
       import fs from "node:fs"; import { seededRandom } from ${JSON.stringify(RANDOM_JS)};
       const r = seededRandom(17); const fd = fs.openSync(${JSON.stringify(mem)}, "r+");
       let n = 0; const b = Buffer.alloc(64);
@@ -33,13 +38,31 @@ describe("pagewire send / receive", () => {
         for (let w = 0; w < 64; w++, n++) { for (let i = 0; i < 64; i++) b[i] = (r() * 256) | 0;
           fs.writeSync(fd, b, 0, 64, Math.floor(r() * ${pages}) * 4096 + 128); }
         const t = Date.now(); while (Date.now() - t < 1); }
-      fs.closeSync(fd); console.log(n);`], { stdio: ["ignore", "pipe", "inherit"] });
+      fs.closeSync(fd); console.log(n);`,
+      ],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
     let writes = "";
     writer.stdout.on("data", (d) => (writes += d));
     const writerDone = new Promise((resolve) => writer.on("exit", resolve));
     const rx = await startReceiver(["--out", out, "--key", key, "--json"]);
     // the writer stops after about 400 ms; pre-copy keeps going until the remainder fits the downtime
-    const tx = runCli(["send", "--memory", mem, "--to", `127.0.0.1:${rx.port}`, "--key", key, "--bandwidth", "40", "--downtime", "50", "--max-rounds", "60", "--json"]);
+    const tx = runCli([
+      "send",
+      "--memory",
+      mem,
+      "--to",
+      `127.0.0.1:${rx.port}`,
+      "--key",
+      key,
+      "--bandwidth",
+      "40",
+      "--downtime",
+      "50",
+      "--max-rounds",
+      "60",
+      "--json",
+    ]);
     const [s, r] = await Promise.all([tx.exited, rx.exited]);
     await writerDone;
     expect(s.code, s.stderr).toBe(0);
@@ -58,7 +81,11 @@ describe("pagewire send / receive", () => {
     writeFileSync(join(dir, "k2"), "other key other key other key!!");
     const out = join(dir, "refused.img");
     const rx = await startReceiver(["--out", out, "--key", join(dir, "k2")]);
-    const s = spawnSync(process.execPath, [CLI, "send", "--memory", mem, "--to", `127.0.0.1:${rx.port}`, "--key", join(dir, "k1")], { encoding: "utf8" });
+    const s = spawnSync(
+      process.execPath,
+      [CLI, "send", "--memory", mem, "--to", `127.0.0.1:${rx.port}`, "--key", join(dir, "k1")],
+      { encoding: "utf8" },
+    );
     expect(s.status).toBe(1);
     // the receiver refuses that sender and keeps listening for one with the right key
     while (!/refused: .*HMAC/.test(rx.stderr)) await new Promise((resolve) => setTimeout(resolve, 10));

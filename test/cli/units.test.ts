@@ -15,7 +15,12 @@ describe("command-line quantities", () => {
     expect(parseDuration("2s", "x")).toBe(2);
   });
   it("rejects malformed values as usage errors", () => {
-    for (const f of [() => parseSize("lots", "--guest-size"), () => parseRate("fast", "--bandwidth"), () => parseRate("0", "--bandwidth"), () => parseDuration("soon", "--latency")]) {
+    for (const f of [
+      () => parseSize("lots", "--guest-size"),
+      () => parseRate("fast", "--bandwidth"),
+      () => parseRate("0", "--bandwidth"),
+      () => parseDuration("soon", "--latency"),
+    ]) {
       expect(f).toThrow(expect.objectContaining({ code: "USAGE" }));
     }
   });

@@ -3,12 +3,31 @@
 // kind, the handshake's feature lists, and the report's counters and columns.
 import { beforeAll, describe, expect, it } from "vitest";
 import {
-  CODEC_COUNTERS, CODEC_FEATURES, CODEC_NAMES, CODECS, COUNT_COLUMNS, countRecords, emptyCounts, findRecordCodec,
-  negotiateCodecs, RECORD_CODECS, selectAllCodecs, selectCodecs, SWITCHABLE_CODECS, type CodecFlags, type CodecName,
+  CODEC_COUNTERS,
+  CODEC_FEATURES,
+  CODEC_NAMES,
+  CODECS,
+  COUNT_COLUMNS,
+  countRecords,
+  emptyCounts,
+  findRecordCodec,
+  negotiateCodecs,
+  RECORD_CODECS,
+  selectAllCodecs,
+  selectCodecs,
+  SWITCHABLE_CODECS,
+  type CodecFlags,
+  type CodecName,
 } from "../../src/codec/codecs.js";
 import { EncodePipeline } from "../../src/codec/encode-pipeline.js";
 import { PageApplier } from "../../src/codec/page-applier.js";
-import { acceptFeatures, ALL_FEATURES, checkAcceptedFeatures, ENGINE_FEATURES, offerFeatures } from "../../src/engine/features.js";
+import {
+  acceptFeatures,
+  ALL_FEATURES,
+  checkAcceptedFeatures,
+  ENGINE_FEATURES,
+  offerFeatures,
+} from "../../src/engine/features.js";
 import { MigrationReport, ROUND_COLUMNS } from "../../src/engine/report.js";
 import { parseCodecs } from "../../src/cli/scenario.js";
 import { loadKernel, PAGE_SIZE, WasmGuestMemory, type Kernel } from "../../src/index.js";
@@ -26,7 +45,9 @@ const unique = <T>(xs: readonly T[]) => new Set(xs).size === xs.length;
 
 describe("codec table", () => {
   it("names each record kind of the wire exactly once", () => {
-    const kinds = CODECS.map((c) => c.record).filter((r) => r !== null).sort();
+    const kinds = CODECS.map((c) => c.record)
+      .filter((r) => r !== null)
+      .sort();
     expect(kinds).toEqual(Object.values(RecordKind).sort());
     for (const kind of Object.values(RecordKind)) expect(findRecordCodec(kind).record).toBe(kind);
     expect(() => findRecordCodec(7 as RecordKind)).toThrow(RangeError);
@@ -46,12 +67,20 @@ describe("codec table", () => {
   });
 
   it("selects codecs by name, every other one off", () => {
-    expect(selectCodecs(["zero", "rle"])).toEqual({ unchanged: false, zero: true, dedup: false, xbzrle: false, rle: true });
+    expect(selectCodecs(["zero", "rle"])).toEqual({
+      unchanged: false,
+      zero: true,
+      dedup: false,
+      xbzrle: false,
+      rle: true,
+    });
     expect(Object.values(selectAllCodecs()).every((on) => on)).toBe(true);
     expect(parseCodecs("all")).toEqual(selectAllCodecs());
     expect(parseCodecs("none")).toEqual(selectCodecs([]));
     expect(parseCodecs("xbzrle, unchanged")).toEqual(selectCodecs(["unchanged", "xbzrle"]));
-    expect(() => parseCodecs("zero,raw")).toThrow(/unknown stage 'raw' \(unchanged, zero, dedup, xbzrle, rle, all, none\)/);
+    expect(() => parseCodecs("zero,raw")).toThrow(
+      /unknown stage 'raw' \(unchanged, zero, dedup, xbzrle, rle, all, none\)/,
+    );
   });
 });
 
@@ -88,7 +117,12 @@ function changed(page: Uint8Array, at: number): Uint8Array {
  * ("unchanged" when it got no record) and checks the destination holds each page sent.
  */
 function encodeScenario(s: Scenario, flags: CodecFlags): CodecName {
-  const pipeline = new EncodePipeline(k, PAGES, { ...flags, hashSeed: 7n, xbzrleFromRound: 0, xbzrleCacheBytes: 1 << 20 });
+  const pipeline = new EncodePipeline(k, PAGES, {
+    ...flags,
+    hashSeed: 7n,
+    xbzrleFromRound: 0,
+    xbzrleCacheBytes: 1 << 20,
+  });
   const dst = new WasmGuestMemory(k, PAGES);
   const applier = new PageApplier(k, dst);
   const writer = new PageRecordWriter(1 << 16);
@@ -126,11 +160,29 @@ const BOTH: Record<string, () => Scenario> = {
   // a zero page sent as zero, reported dirty with the same (zero) bytes
   "unchanged, zero": () => ({ rounds: [new Map([[1, filled(0)]]), new Map([[1, filled(0)]])], target: 1 }),
   // a page turned zero while another page the destination holds is zero
-  "zero, dedup": () => ({ rounds: [new Map([[0, filled(0)], [1, randomPage(1)]]), new Map([[1, filled(0)]])], target: 1 }),
+  "zero, dedup": () => ({
+    rounds: [
+      new Map([
+        [0, filled(0)],
+        [1, randomPage(1)],
+      ]),
+      new Map([[1, filled(0)]]),
+    ],
+    target: 1,
+  }),
   // a cached page changed into a copy of another page the destination holds
   "dedup, xbzrle": () => {
     const a = randomPage(2);
-    return { rounds: [new Map([[0, a], [1, changed(a, 100)]]), new Map([[1, a]])], target: 1 };
+    return {
+      rounds: [
+        new Map([
+          [0, a],
+          [1, changed(a, 100)],
+        ]),
+        new Map([[1, a]]),
+      ],
+      target: 1,
+    };
   },
   // a cached, run-length friendly page with one byte changed (the delta is the shorter encoding)
   "xbzrle, rle": () => {
@@ -180,16 +232,29 @@ describe("handshake features", () => {
     for (let trial = 0; trial < 40; trial++) {
       const flags = selectCodecs(SWITCHABLE_CODECS.filter(() => r() < 0.5));
       const allowed = ALL_FEATURES.filter(() => r() < 0.7);
-      const hello = { version: PROTOCOL_VERSION, pageSize: PAGE_SIZE, pageCount: 1, features: offerFeatures(flags), mode: "precopy", nonce: "0".repeat(32) };
+      const hello = {
+        version: PROTOCOL_VERSION,
+        pageSize: PAGE_SIZE,
+        pageCount: 1,
+        features: offerFeatures(flags),
+        mode: "precopy",
+        nonce: "0".repeat(32),
+      };
       const received = Message.HELLO.decode(Message.HELLO.encode(hello));
       const accepted = acceptFeatures(received.features, allowed);
       const welcome = Message.WELCOME.decode(Message.WELCOME.encode({ features: accepted, nonce: "1".repeat(32) }));
       const on = negotiateCodecs(checkAcceptedFeatures(hello.features, welcome.features));
       for (const c of CODECS) {
         if (c.feature === null) continue;
-        expect(on[c.name], `${c.name} with flags ${JSON.stringify(flags)}, allowed ${allowed}`).toBe(flags[c.name] && allowed.includes(c.feature));
+        expect(on[c.name], `${c.name} with flags ${JSON.stringify(flags)}, allowed ${allowed}`).toBe(
+          flags[c.name] && allowed.includes(c.feature),
+        );
       }
-      expect(Object.keys(on).sort()).toEqual(CODECS.filter((c) => c.feature !== null).map((c) => c.name).sort());
+      expect(Object.keys(on).sort()).toEqual(
+        CODECS.filter((c) => c.feature !== null)
+          .map((c) => c.name)
+          .sort(),
+      );
     }
   });
 
@@ -197,7 +262,9 @@ describe("handshake features", () => {
     expect(acceptFeatures(["zero", "teleport", 3, "postcopy"])).toEqual(["zero", "postcopy"]);
     const offered = offerFeatures({ rle: false });
     expect(checkAcceptedFeatures(offered, ["zero", "postcopy"])).toEqual(["zero", "postcopy"]);
-    expect(() => checkAcceptedFeatures(offered, ["zero", "rle"])).toThrow(expect.objectContaining({ code: "PROTOCOL_MISMATCH", message: expect.stringContaining("not offered: rle") }));
+    expect(() => checkAcceptedFeatures(offered, ["zero", "rle"])).toThrow(
+      expect.objectContaining({ code: "PROTOCOL_MISMATCH", message: expect.stringContaining("not offered: rle") }),
+    );
   });
 });
 
@@ -226,13 +293,23 @@ describe("report counters and columns", () => {
     const report = new MigrationReport();
     const counts = emptyCounts();
     COUNT_COLUMNS.forEach((column, i) => (counts[column] = 100 + i));
-    report.rounds.push({ round: 0, phase: "precopy", dirtied: 9, sent: 8, deferred: 1, ...counts, bytes: 5, seconds: 0.5 });
+    report.rounds.push({
+      round: 0,
+      phase: "precopy",
+      dirtied: 9,
+      sent: 8,
+      deferred: 1,
+      ...counts,
+      bytes: 5,
+      seconds: 0.5,
+    });
     const text = report.toTable();
     const header = text.split("\n").find((l) => l.trim().startsWith("round"))!;
     expect(header.trim().split(/\s+/)).toEqual([...ROUND_COLUMNS]);
     for (const column of COUNT_COLUMNS) expect(ROUND_COLUMNS).toContain(column);
     expect(text).toMatch(/^duplicate \(zero\) +0$/m);
     expect(text).toMatch(/^normal \(raw\) +0$/m);
-    for (const counter of ["skipped-unchanged", "dedup-pages", "xbzrle-pages", "rle-pages"]) expect(text).toMatch(new RegExp(`^${counter} +0$`, "m"));
+    for (const counter of ["skipped-unchanged", "dedup-pages", "xbzrle-pages", "rle-pages"])
+      expect(text).toMatch(new RegExp(`^${counter} +0$`, "m"));
   });
 });

@@ -7,7 +7,14 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { loadKernel, PAGE_SIZE, RleError, XbzrleError, type Kernel, type KernelRegion } from "../../src/index.js";
 import { makePair, makeRunPage } from "../support/pairs.js";
 import { randInt, rng } from "../support/random.js";
-import { refRleCheck, refRleDecode, refXbzrleCheck, refXbzrleDecode, refXbzrleEncode, refRleEncode } from "../support/xbzrle-oracle.js";
+import {
+  refRleCheck,
+  refRleDecode,
+  refXbzrleCheck,
+  refXbzrleDecode,
+  refXbzrleEncode,
+  refRleEncode,
+} from "../support/xbzrle-oracle.js";
 
 const TOTAL = Number(process.env.FUZZ_INPUTS ?? 1_000_000);
 const GUARD = 256;
@@ -22,7 +29,8 @@ beforeAll(async () => {
 function corpus(kind: "xbzrle" | "rle", seed: number): Uint8Array[] {
   const r = rng(seed);
   const out: Uint8Array[] = [];
-  const a = new Uint8Array(PAGE_SIZE), b = new Uint8Array(PAGE_SIZE);
+  const a = new Uint8Array(PAGE_SIZE),
+    b = new Uint8Array(PAGE_SIZE);
   while (out.length < 300) {
     if (kind === "xbzrle") {
       makePair(r, a, b);
@@ -46,7 +54,8 @@ function mutate(r: () => number, seeds: Uint8Array[], buf: Uint8Array): number {
   const mode = randInt(r, 8);
   let n: number;
   switch (mode) {
-    case 0: { // random short input
+    case 0: {
+      // random short input
       n = randInt(r, 48);
       for (let i = 0; i < n; i++) buf[i] = byte();
       return n;
@@ -55,7 +64,8 @@ function mutate(r: () => number, seeds: Uint8Array[], buf: Uint8Array): number {
       n = randInt(r, s.length + 1);
       buf.set(s.subarray(0, n));
       return n;
-    case 2: { // byte flips and sets
+    case 2: {
+      // byte flips and sets
       buf.set(s);
       n = s.length;
       const m = 1 + randInt(r, 6);
@@ -65,7 +75,8 @@ function mutate(r: () => number, seeds: Uint8Array[], buf: Uint8Array): number {
       }
       return n;
     }
-    case 3: { // insert or delete a few bytes
+    case 3: {
+      // insert or delete a few bytes
       const at = randInt(r, s.length + 1);
       if (r() < 0.5) {
         const m = 1 + randInt(r, 4);
@@ -79,27 +90,35 @@ function mutate(r: () => number, seeds: Uint8Array[], buf: Uint8Array): number {
       buf.set(s.subarray(at + m), at);
       return s.length - m;
     }
-    case 4: { // splice two seeds
+    case 4: {
+      // splice two seeds
       const t = seeds[randInt(r, seeds.length)];
-      const a = randInt(r, s.length + 1), b = randInt(r, t.length + 1);
+      const a = randInt(r, s.length + 1),
+        b = randInt(r, t.length + 1);
       n = Math.min(MAX_INPUT, a + t.length - b);
       buf.set(s.subarray(0, a));
       buf.set(t.subarray(b, b + n - a), a);
       return n;
     }
-    case 5: { // seed plus a random tail
+    case 5: {
+      // seed plus a random tail
       const m = 1 + randInt(r, 8);
       buf.set(s);
       for (let t = 0; t < m; t++) buf[s.length + t] = byte();
       return s.length + m;
     }
-    case 6: { // structured: random lengths (1-3 bytes) with the right or a wrong amount of data
+    case 6: {
+      // structured: random lengths (1-3 bytes) with the right or a wrong amount of data
       n = 0;
       const items = 1 + randInt(r, 10);
       for (let t = 0; t < items && n < MAX_INPUT - 8; t++) {
         const v = r() < 0.7 ? randInt(r, 200) : randInt(r, 16384);
         if (v < 0x80 && r() < 0.9) buf[n++] = v;
-        else { buf[n++] = (v & 0x7f) | 0x80; buf[n++] = r() < 0.1 ? 0x80 | randInt(r, 128) : v >> 7; if (buf[n - 1] & 0x80) buf[n++] = 1; }
+        else {
+          buf[n++] = (v & 0x7f) | 0x80;
+          buf[n++] = r() < 0.1 ? 0x80 | randInt(r, 128) : v >> 7;
+          if (buf[n - 1] & 0x80) buf[n++] = 1;
+        }
         const data = r() < 0.5 ? randInt(r, 16) : 0;
         for (let x = 0; x < data && n < MAX_INPUT; x++) buf[n++] = byte();
       }
@@ -145,7 +164,9 @@ describe("decoder fuzzing (seeded)", () => {
     const seeds = corpus("xbzrle", 1);
     const t = setup();
     const r = rng(0xf00d);
-    const src = k.bytes(t.src), area = k.bytes(t.area), copy = k.bytes(t.copy);
+    const src = k.bytes(t.src),
+      area = k.bytes(t.area),
+      copy = k.bytes(t.copy);
     const page = t.area.ptr + GUARD;
     let accepted = 0;
     try {
@@ -157,19 +178,25 @@ describe("decoder fuzzing (seeded)", () => {
           // through the public API with a foreign array: only XbzrleError may escape
           const input = src.slice(0, len);
           const pageView = area.subarray(GUARD, GUARD + PAGE_SIZE);
-          try { got = k.xbzrleDecode(input, pageView); } catch (e) {
+          try {
+            got = k.xbzrleDecode(input, pageView);
+          } catch (e) {
             if (!(e instanceof XbzrleError) || e.code !== "XBZRLE_CORRUPT") throw e;
             got = -1;
           }
         } else got = k.raw.xbzrleDecode(t.src.ptr, len, page);
-        if (got !== want) throw new Error(`input ${i} (${len} bytes ${Buffer.from(src.subarray(0, Math.min(len, 24))).toString("hex")}): kernel ${got}, oracle ${want}`);
+        if (got !== want)
+          throw new Error(
+            `input ${i} (${len} bytes ${Buffer.from(src.subarray(0, Math.min(len, 24))).toString("hex")}): kernel ${got}, oracle ${want}`,
+          );
         if (got < 0) {
           if (k.raw.pagesEqual(page, t.copy.ptr) !== 1) throw new Error(`input ${i}: rejected but the page changed`);
         } else {
           accepted++;
           if (accepted % 16 === 0) {
             const ref = refXbzrleDecode(src.subarray(0, len), copy) as [number, Uint8Array];
-            if (!Buffer.from(ref[1]).equals(Buffer.from(area.subarray(GUARD, GUARD + PAGE_SIZE)))) throw new Error(`input ${i}: decoded page differs from the oracle's`);
+            if (!Buffer.from(ref[1]).equals(Buffer.from(area.subarray(GUARD, GUARD + PAGE_SIZE))))
+              throw new Error(`input ${i}: decoded page differs from the oracle's`);
           }
           copy.set(area.subarray(GUARD, GUARD + PAGE_SIZE));
         }
@@ -188,7 +215,9 @@ describe("decoder fuzzing (seeded)", () => {
     const seeds = corpus("rle", 2);
     const t = setup();
     const r = rng(0xbeef);
-    const src = k.bytes(t.src), area = k.bytes(t.area), copy = k.bytes(t.copy);
+    const src = k.bytes(t.src),
+      area = k.bytes(t.area),
+      copy = k.bytes(t.copy);
     const page = t.area.ptr + GUARD;
     let accepted = 0;
     try {
@@ -198,19 +227,26 @@ describe("decoder fuzzing (seeded)", () => {
         let got: number;
         if (i % 50 === 0) {
           const input = src.slice(0, len);
-          try { k.rleDecode(input, area.subarray(GUARD, GUARD + PAGE_SIZE)); got = PAGE_SIZE; } catch (e) {
+          try {
+            k.rleDecode(input, area.subarray(GUARD, GUARD + PAGE_SIZE));
+            got = PAGE_SIZE;
+          } catch (e) {
             if (!(e instanceof RleError) || e.code !== "RLE_CORRUPT") throw e;
             got = -1;
           }
         } else got = k.raw.rleDecode(t.src.ptr, len, page);
-        if (got !== want) throw new Error(`input ${i} (${len} bytes ${Buffer.from(src.subarray(0, Math.min(len, 24))).toString("hex")}): kernel ${got}, oracle ${want}`);
+        if (got !== want)
+          throw new Error(
+            `input ${i} (${len} bytes ${Buffer.from(src.subarray(0, Math.min(len, 24))).toString("hex")}): kernel ${got}, oracle ${want}`,
+          );
         if (got < 0) {
           if (k.raw.pagesEqual(page, t.copy.ptr) !== 1) throw new Error(`input ${i}: rejected but the page changed`);
         } else {
           accepted++;
           if (accepted % 16 === 0) {
             const ref = refRleDecode(src.subarray(0, len)) as Uint8Array;
-            if (!Buffer.from(ref).equals(Buffer.from(area.subarray(GUARD, GUARD + PAGE_SIZE)))) throw new Error(`input ${i}: decoded page differs from the oracle's`);
+            if (!Buffer.from(ref).equals(Buffer.from(area.subarray(GUARD, GUARD + PAGE_SIZE))))
+              throw new Error(`input ${i}: decoded page differs from the oracle's`);
           }
           copy.set(area.subarray(GUARD, GUARD + PAGE_SIZE));
         }
@@ -236,7 +272,9 @@ describe("decoder fuzzing (seeded)", () => {
       const before = k.alloc(BATCH * PAGE_SIZE, 64);
       const a = k.bytes(area);
       for (let i = 0; i < a.length; i++) a[i] = (i * 7) ^ 0x5a;
-      const e = k.bytes(enc), l = new Int32Array(k.memory.buffer, lens.ptr, BATCH), b = k.bytes(before);
+      const e = k.bytes(enc),
+        l = new Int32Array(k.memory.buffer, lens.ptr, BATCH),
+        b = k.bytes(before);
       const one = new Uint8Array(MAX_INPUT);
       try {
         for (let done = 0; done < n; done += BATCH) {
@@ -250,13 +288,17 @@ describe("decoder fuzzing (seeded)", () => {
             off += len;
           }
           b.set(a.subarray(GUARD, GUARD + BATCH * PAGE_SIZE));
-          const got = codec === "xbzrle" ? k.raw.xbzrleDecodePages(enc.ptr, lens.ptr, area.ptr + GUARD, BATCH) : k.raw.rleDecodePages(enc.ptr, lens.ptr, area.ptr + GUARD, BATCH);
+          const got =
+            codec === "xbzrle"
+              ? k.raw.xbzrleDecodePages(enc.ptr, lens.ptr, area.ptr + GUARD, BATCH)
+              : k.raw.rleDecodePages(enc.ptr, lens.ptr, area.ptr + GUARD, BATCH);
           const firstBad = valid.indexOf(false);
           if (firstBad < 0) expect(got).toBe(off);
           else {
             if (got !== -1 - firstBad) throw new Error(`batch at ${done}: kernel ${got}, want ${-1 - firstBad}`);
             for (let p = firstBad; p < BATCH; p++) {
-              if (k.raw.pagesEqual(area.ptr + GUARD + p * PAGE_SIZE, before.ptr + p * PAGE_SIZE) !== 1) throw new Error(`batch at ${done}: page ${p} changed after the bad page`);
+              if (k.raw.pagesEqual(area.ptr + GUARD + p * PAGE_SIZE, before.ptr + p * PAGE_SIZE) !== 1)
+                throw new Error(`batch at ${done}: page ${p} changed after the bad page`);
             }
           }
           if (!guardsIntactBatch(a, BATCH)) throw new Error(`batch at ${done}: guard bytes overwritten`);

@@ -64,7 +64,8 @@ describe("FakeDirtyFilter", () => {
   });
 
   it("uses a random seed per filter and rejects pages out of range", () => {
-    const a = new FakeDirtyFilter(k, 4), b = new FakeDirtyFilter(k, 4);
+    const a = new FakeDirtyFilter(k, 4),
+      b = new FakeDirtyFilter(k, 4);
     expect(a.seed).not.toBe(b.seed);
     expect(() => a.filter(new Uint8Array(4 * PAGE_SIZE), Uint32Array.of(4))).toThrow(PagewireError);
     a.dispose();

@@ -15,14 +15,23 @@ import { serveStatic } from "./static-server.js";
 
 const CHROMIUM = process.env.PAGEWIRE_CHROMIUM ?? "/usr/bin/chromium";
 export const CHROMIUM_ARGS = [
-  "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-  "--no-first-run", "--disable-sync", "--disable-quic",
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--no-first-run",
+  "--disable-sync",
+  "--disable-quic",
 ];
 const repo = fileURLToPath(new URL("../..", import.meta.url));
 const shots = join(repo, "test/demo/screenshots");
 const ci = !!process.env.CI;
 const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium && !ci) console.log(`test/demo/chromium.test.ts skipped: no Chromium at ${CHROMIUM} (apt-get install chromium; the test always runs with CI set)`);
+if (!haveChromium && !ci)
+  console.log(
+    `test/demo/chromium.test.ts skipped: no Chromium at ${CHROMIUM} (apt-get install chromium; the test always runs with CI set)`,
+  );
 
 type Browser = import("playwright-core").Browser;
 type Page = import("playwright-core").Page;
@@ -32,9 +41,13 @@ describe.runIf(haveChromium || ci)("demo in headless Chromium", () => {
   let server: { url: string; close: () => Promise<void> };
 
   beforeAll(async () => {
-    if (!haveChromium) throw new Error(`CI: Chromium is missing at ${CHROMIUM}; .ci/run installs it with apt-get install -y chromium`);
+    if (!haveChromium)
+      throw new Error(`CI: Chromium is missing at ${CHROMIUM}; .ci/run installs it with apt-get install -y chromium`);
     // the same steps as `npm run demo:build` (npm test has built the wasm already)
-    execFileSync(process.execPath, [join(repo, "node_modules/tsx/dist/cli.mjs"), "demo/prepare-recording.ts"], { cwd: repo, stdio: "inherit" });
+    execFileSync(process.execPath, [join(repo, "node_modules/tsx/dist/cli.mjs"), "demo/prepare-recording.ts"], {
+      cwd: repo,
+      stdio: "inherit",
+    });
     const { build } = await import("vite");
     await build({ configFile: join(repo, "demo/vite.config.ts"), logLevel: "warn" });
     server = await serveStatic(join(repo, "demo/dist"));
@@ -59,15 +72,21 @@ describe.runIf(haveChromium || ci)("demo in headless Chromium", () => {
     return { page, errors };
   }
 
-  const field = (page: Page, name: string) => page.locator(`#report tr[data-field="${name}"] td:nth-child(2)`).textContent();
+  const field = (page: Page, name: string) =>
+    page.locator(`#report tr[data-field="${name}"] td:nth-child(2)`).textContent();
 
-  async function migrate(page: Page, settings: { mode: string; workload?: string; size?: string; bandwidth?: string }): Promise<void> {
+  async function migrate(
+    page: Page,
+    settings: { mode: string; workload?: string; size?: string; bandwidth?: string },
+  ): Promise<void> {
     await page.selectOption("#mode", settings.mode);
     if (settings.workload) await page.selectOption("#workload", settings.workload);
     if (settings.size) await page.selectOption("#size", settings.size);
     if (settings.bandwidth) await page.fill("#bandwidth", settings.bandwidth);
     await page.click("#start");
-    await page.waitForSelector("body[data-status=completed], body[data-status=failed], body[data-status=aborted]", { timeout: 30_000 });
+    await page.waitForSelector("body[data-status=completed], body[data-status=failed], body[data-status=aborted]", {
+      timeout: 30_000,
+    });
   }
 
   async function checkCompleted(page: Page, errors: string[], mode: string, pages: number): Promise<void> {
@@ -82,7 +101,9 @@ describe.runIf(haveChromium || ci)("demo in headless Chromium", () => {
     expect(parseInt((await field(page, "ram.transferred"))!, 10)).toBeGreaterThan(0);
     const sent = parseInt((await field(page, "ram.pages-sent"))!, 10);
     expect(sent).toBeGreaterThanOrEqual(pages);
-    expect(parseInt((await field(page, "ram.dirty-sync-count"))!, 10)).toBeGreaterThanOrEqual(mode === "stop-and-copy" ? 0 : 1);
+    expect(parseInt((await field(page, "ram.dirty-sync-count"))!, 10)).toBeGreaterThanOrEqual(
+      mode === "stop-and-copy" ? 0 : 1,
+    );
     expect(errors).toEqual([]);
   }
 
@@ -138,7 +159,12 @@ describe.runIf(haveChromium || ci)("demo in headless Chromium", () => {
     await page.fill("#bandwidth", "4");
     await page.click("#start");
     // mid-run: the first round is on the wire and the map and report are live
-    await page.waitForFunction(() => Number(document.querySelector('#report tr[data-field="ram.pages-sent"] td:nth-child(2)')?.textContent ?? 0) > 0, null, { timeout: 15_000 });
+    await page.waitForFunction(
+      () =>
+        Number(document.querySelector('#report tr[data-field="ram.pages-sent"] td:nth-child(2)')?.textContent ?? 0) > 0,
+      null,
+      { timeout: 15_000 },
+    );
     await page.screenshot({ path: join(shots, "running.png"), fullPage: true });
     await page.click("#stop");
     await page.waitForSelector("body[data-status=aborted]", { timeout: 15_000 });

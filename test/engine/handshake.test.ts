@@ -16,15 +16,36 @@ const key = (s: string) => frameKey(new TextEncoder().encode(s));
 
 /** Records every frame sent through `t`. */
 function recording(t: Transport, into: Uint8Array[]): Transport {
-  return { get bytesSent() { return t.bytesSent; }, get bytesReceived() { return t.bytesReceived; }, send: (f) => (into.push(f.slice()), t.send(f)), receive: () => t.receive(), close: () => t.close() };
+  return {
+    get bytesSent() {
+      return t.bytesSent;
+    },
+    get bytesReceived() {
+      return t.bytesReceived;
+    },
+    send: (f) => (into.push(f.slice()), t.send(f)),
+    receive: () => t.receive(),
+    close: () => t.close(),
+  };
 }
 
 describe("handshake", () => {
   it("a wrong key fails the handshake on both sides", async () => {
     const k = await createKernel();
     const [ta, tb] = createInProcessPair();
-    const source = new MigrationSource({ kernel: k, memory: new WasmGuestMemory(k, 64), transport: ta, mode: "stop-and-copy", key: key("key-one-key-one-key-one") });
-    const destination = new MigrationDestination({ kernel: k, memory: new WasmGuestMemory(k, 64), transport: tb, key: key("key-two-key-two-key-two") });
+    const source = new MigrationSource({
+      kernel: k,
+      memory: new WasmGuestMemory(k, 64),
+      transport: ta,
+      mode: "stop-and-copy",
+      key: key("key-one-key-one-key-one"),
+    });
+    const destination = new MigrationDestination({
+      kernel: k,
+      memory: new WasmGuestMemory(k, 64),
+      transport: tb,
+      key: key("key-two-key-two-key-two"),
+    });
     const [s, d] = await Promise.allSettled([source.migrate(), destination.receive()]);
     expect(s.status).toBe("rejected");
     expect(d.status).toBe("rejected");
@@ -36,14 +57,31 @@ describe("handshake", () => {
     const shared = key("the-shared-key-of-both-sides");
     const sent: Uint8Array[] = [];
     const [ta, tb] = createInProcessPair();
-    const source = new MigrationSource({ kernel: k, memory: new WasmGuestMemory(k, 16), transport: recording(ta, sent), mode: "stop-and-copy", key: shared });
-    const first = new MigrationDestination({ kernel: k, memory: new WasmGuestMemory(k, 16), transport: tb, key: shared });
+    const source = new MigrationSource({
+      kernel: k,
+      memory: new WasmGuestMemory(k, 16),
+      transport: recording(ta, sent),
+      mode: "stop-and-copy",
+      key: shared,
+    });
+    const first = new MigrationDestination({
+      kernel: k,
+      memory: new WasmGuestMemory(k, 16),
+      transport: tb,
+      key: shared,
+    });
     await Promise.all([source.migrate(), first.receive()]);
     const hello = sent.find((f) => f[5] === FrameType.HELLO)!;
     expect(hello).toBeDefined();
     // the attacker connects to a fresh destination and replays the recorded HELLO
     const [attacker, victim] = createInProcessPair();
-    const fresh = new MigrationDestination({ kernel: k, memory: new WasmGuestMemory(k, 16), transport: victim, key: shared, timeouts: { handshake: 2 } });
+    const fresh = new MigrationDestination({
+      kernel: k,
+      memory: new WasmGuestMemory(k, 16),
+      transport: victim,
+      key: shared,
+      timeouts: { handshake: 2 },
+    });
     const received = fresh.receive();
     await attacker.receive(); // the fresh challenge
     await attacker.send(hello);
@@ -55,7 +93,12 @@ describe("handshake", () => {
   it("the destination's reason for refusing reaches the source", async () => {
     const k = await createKernel();
     const [ta, tb] = createInProcessPair();
-    const source = new MigrationSource({ kernel: k, memory: new WasmGuestMemory(k, 64), transport: ta, mode: "stop-and-copy" });
+    const source = new MigrationSource({
+      kernel: k,
+      memory: new WasmGuestMemory(k, 64),
+      transport: ta,
+      mode: "stop-and-copy",
+    });
     const destination = new MigrationDestination({ kernel: k, memory: new WasmGuestMemory(k, 32), transport: tb });
     const [s, d] = await Promise.allSettled([source.migrate(), destination.receive()]);
     expect((d as PromiseRejectedResult).reason.code).toBe("PROTOCOL_MISMATCH");
@@ -68,7 +111,14 @@ describe("handshake", () => {
     const k = await createKernel();
     const [ta] = createInProcessPair();
     let resumed = 0;
-    const source = new MigrationSource({ kernel: k, memory: new WasmGuestMemory(k, 16), transport: ta, mode: "stop-and-copy", timeouts: { handshake: 0.2 }, onResume: () => void resumed++ });
+    const source = new MigrationSource({
+      kernel: k,
+      memory: new WasmGuestMemory(k, 16),
+      transport: ta,
+      mode: "stop-and-copy",
+      timeouts: { handshake: 0.2 },
+      onResume: () => void resumed++,
+    });
     const err = await source.migrate().catch((e) => e);
     expect(err).toBeInstanceOf(MigrationAbortedError);
     expect(err.cause).toBeInstanceOf(MigrationTimeoutError);
@@ -84,7 +134,11 @@ describe("handshake", () => {
     let discarded = 0;
     const dst = Object.assign(new WasmGuestMemory(k, 16), { discard: async () => void discarded++ });
     const source = new MigrationSource({
-      kernel: k, memory: new WasmGuestMemory(k, 16), transport: ta, mode: "stop-and-copy", timeouts: { commit: 0.3, frame: 0.3 },
+      kernel: k,
+      memory: new WasmGuestMemory(k, 16),
+      transport: ta,
+      mode: "stop-and-copy",
+      timeouts: { commit: 0.3, frame: 0.3 },
       onResume: () => void resumed++,
       deviceState: () => new Promise((resolve) => setTimeout(() => resolve(new Uint8Array(1)), 1000)), // stuck while paused
     });

@@ -15,7 +15,12 @@ describe("hybrid: pages dirtied with unchanged content before the post-copy swit
       const rewrite = () => {
         for (let p = 0; p < 64; p++) pair.src.write(p * PAGE_SIZE, pair.src.pageView(p).slice(0, 64));
       };
-      const pair = await createMigrationPair({ pages, mode: "hybrid", codecs, source: { maxRounds: 2, onPause: rewrite } });
+      const pair = await createMigrationPair({
+        pages,
+        mode: "hybrid",
+        codecs,
+        source: { maxRounds: 2, onPause: rewrite },
+      });
       const bytes = pair.src.bytes();
       for (let p = 0; p < pages; p++) bytes[p * PAGE_SIZE + (p % 97)] = 1 + (p % 200);
       const { report, result } = await pair.run();

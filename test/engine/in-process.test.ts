@@ -14,13 +14,25 @@ describe("in-process migration", () => {
       // post-copy: the destination guest touches pages as soon as it runs
       const touched: Promise<void>[] = [];
       const pair = await createMigrationPair({
-        pages, mode, clock: "virtual", writer: { seed: 7 },
-        source: { maxBandwidth: 200e6, downtimeLimitMs: 5, maxRounds: 6, autoProbeMs: 20, deviceState: () => new Uint8Array([1, 2, 3]) },
-        onActivate: (d) => { if (d.running && touched.length === 0) for (let p = 0; p < pages; p += 97) touched.push(d.ensurePage(p)); },
+        pages,
+        mode,
+        clock: "virtual",
+        writer: { seed: 7 },
+        source: {
+          maxBandwidth: 200e6,
+          downtimeLimitMs: 5,
+          maxRounds: 6,
+          autoProbeMs: 20,
+          deviceState: () => new Uint8Array([1, 2, 3]),
+        },
+        onActivate: (d) => {
+          if (d.running && touched.length === 0) for (let p = 0; p < pages; p += 97) touched.push(d.ensurePage(p));
+        },
       });
       const r = rng(1);
       const init = pair.src.bytes();
-      for (let p = 0; p < pages; p++) if (p % 3 !== 0) for (let j = 0; j < 64; j++) init[p * PAGE_SIZE + randInt(r, PAGE_SIZE)] = randInt(r, 256);
+      for (let p = 0; p < pages; p++)
+        if (p % 3 !== 0) for (let j = 0; j < 64; j++) init[p * PAGE_SIZE + randInt(r, PAGE_SIZE)] = randInt(r, 256);
       const { report, result } = await pair.run();
       await Promise.all(touched);
       expect(pair.writer!.writes).toBeGreaterThan(0);
@@ -34,7 +46,12 @@ describe("in-process migration", () => {
       const ram = report.ram;
       expect(ram.duplicate + ram.normal + ram["xbzrle-pages"] + ram["rle-pages"] + ram["dedup-pages"]).toBe(sent);
       const sum = (k: "xbzrle" | "rle" | "dedup" | "raw") => report.rounds.reduce((s, row) => s + row[k], 0);
-      expect([sum("xbzrle"), sum("rle"), sum("dedup"), sum("raw")]).toEqual([ram["xbzrle-pages"], ram["rle-pages"], ram["dedup-pages"], ram.normal]);
+      expect([sum("xbzrle"), sum("rle"), sum("dedup"), sum("raw")]).toEqual([
+        ram["xbzrle-pages"],
+        ram["rle-pages"],
+        ram["dedup-pages"],
+        ram.normal,
+      ]);
       expect(report.rounds.reduce((s, row) => s + row.zero, 0)).toBe(report.ram.duplicate);
       expect(report.ram.transferred).toBe(pair.sourceTransport.bytesSent);
       expect(report.ram.transferred).toBeGreaterThan(report.ram.normal * PAGE_SIZE);
@@ -49,9 +66,20 @@ describe("in-process migration", () => {
 describe("a guest on the virtual clock", () => {
   it("repeats: two runs with one writer seed give the same rounds and the same memory; another seed differs", async () => {
     const once = async (seed: number) => {
-      const pair = await createMigrationPair({ pages: 512, kernels: "one", clock: "virtual", writer: { seed }, source: { maxRounds: 5, downtimeLimitMs: 1 } });
+      const pair = await createMigrationPair({
+        pages: 512,
+        kernels: "one",
+        clock: "virtual",
+        writer: { seed },
+        source: { maxRounds: 5, downtimeLimitMs: 1 },
+      });
       const { report } = await pair.run();
-      const out = { rounds: JSON.stringify(report.rounds), decisions: JSON.stringify(report.decisions), writes: pair.writer!.writes, memory: pair.atPause! };
+      const out = {
+        rounds: JSON.stringify(report.rounds),
+        decisions: JSON.stringify(report.decisions),
+        writes: pair.writer!.writes,
+        memory: pair.atPause!,
+      };
       expect(Buffer.compare(pair.dst.bytes(), out.memory)).toBe(0);
       return out;
     };
@@ -74,7 +102,10 @@ describe("every policy end to end", () => {
     it(`selection ${selection}: the destination equals the source at the pause`, async () => {
       for (const [i, termination] of terminations.entries()) {
         const pair = await createMigrationPair({
-          pages: 1500, kernels: "one", clock: "virtual", writer: { seed: 100 + i },
+          pages: 1500,
+          kernels: "one",
+          clock: "virtual",
+          writer: { seed: 100 + i },
           policy: { selection, termination, nonConvergence: nonConvergence[i % nonConvergence.length] },
           source: { maxRounds: 8, downtimeLimitMs: 2 },
         });
@@ -104,10 +135,22 @@ describe("xen-to-skip sees the live log", () => {
     let harvests = 0;
     // the guest rewrites pages 0..63 just before and right after every harvest: they are
     // candidates of the next round and already re-dirtied when it starts
-    const touch = () => { for (let p = 0; p < 64; p++) pair.src.write(p * PAGE_SIZE, new Uint8Array([harvests, p])); };
+    const touch = () => {
+      for (let p = 0; p < 64; p++) pair.src.write(p * PAGE_SIZE, new Uint8Array([harvests, p]));
+    };
     const pair = await createMigrationPair({
-      pages: 512, kernels: "one", policy: { selection: "xen-to-skip", termination: "max-rounds" }, source: { maxRounds: 4, downtimeLimitMs: 0 },
-      dirtyLog: (log) => ({ ...log, harvest: (into) => { if (++harvests < 4) touch(); log.harvest(into); if (harvests < 4) touch(); } }),
+      pages: 512,
+      kernels: "one",
+      policy: { selection: "xen-to-skip", termination: "max-rounds" },
+      source: { maxRounds: 4, downtimeLimitMs: 0 },
+      dirtyLog: (log) => ({
+        ...log,
+        harvest: (into) => {
+          if (++harvests < 4) touch();
+          log.harvest(into);
+          if (harvests < 4) touch();
+        },
+      }),
     });
     const { report } = await pair.run();
     expect(Buffer.compare(pair.dst.bytes(), pair.src.bytes())).toBe(0);

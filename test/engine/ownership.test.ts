@@ -25,7 +25,12 @@ interface CaseResult {
   destination: PromiseSettledResult<unknown>;
 }
 
-async function runCase(mode: MigrationMode, cutAfter: number, reconnect: boolean, fault: "cut" | "flip" = "cut"): Promise<CaseResult> {
+async function runCase(
+  mode: MigrationMode,
+  cutAfter: number,
+  reconnect: boolean,
+  fault: "cut" | "flip" = "cut",
+): Promise<CaseResult> {
   const ks = await createKernel();
   const kd = await createKernel();
   const src = new WasmGuestMemory(ks, PAGES);
@@ -41,24 +46,49 @@ async function runCase(mode: MigrationMode, cutAfter: number, reconnect: boolean
   let atPause: Uint8Array | null = null;
   let round = 0;
   const dirty = src.dirtyLog();
-  const dirtyLog = { ...dirty, harvest: (into: Parameters<typeof dirty.harvest>[0]) => {
-    if (!atPause) src.write((++round % PAGES) * PAGE_SIZE, new Uint8Array([round]));
-    return dirty.harvest(into);
-  } };
+  const dirtyLog = {
+    ...dirty,
+    harvest: (into: Parameters<typeof dirty.harvest>[0]) => {
+      if (!atPause) src.write((++round % PAGES) * PAGE_SIZE, new Uint8Array([round]));
+      return dirty.harvest(into);
+    },
+  };
   let destinationWrote = false;
   const source = new MigrationSource({
-    kernel: ks, memory: src, dirtyLog, transport: link.source, mode, maxRounds: 3, downtimeLimitMs: 0,
-    batchPages: 4, frameBytes: 8192, timeouts: TIMEOUTS, reconnect: board?.connect,
-    onPause: () => { log.pause(); atPause = src.bytes().slice(); },
+    kernel: ks,
+    memory: src,
+    dirtyLog,
+    transport: link.source,
+    mode,
+    maxRounds: 3,
+    downtimeLimitMs: 0,
+    batchPages: 4,
+    frameBytes: 8192,
+    timeouts: TIMEOUTS,
+    reconnect: board?.connect,
+    onPause: () => {
+      log.pause();
+      atPause = src.bytes().slice();
+    },
     onResume: log.resume,
   });
   const destination: MigrationDestination = new MigrationDestination({
-    kernel: kd, memory: dstMem, transport: link.destination, accept: board?.accept, timeouts: TIMEOUTS,
+    kernel: kd,
+    memory: dstMem,
+    transport: link.destination,
+    accept: board?.accept,
+    timeouts: TIMEOUTS,
     onActivate: () => {
       log.activate();
       // post-copy: the guest runs here at once, faults on page 0 and writes it
       if (destination.state === "postcopy") {
-        void destination.ensurePage(0).then(() => { dst.write(0, new Uint8Array([MARKER])); destinationWrote = true; }, () => {});
+        void destination.ensurePage(0).then(
+          () => {
+            dst.write(0, new Uint8Array([MARKER]));
+            destinationWrote = true;
+          },
+          () => {},
+        );
       }
     },
   });
@@ -66,12 +96,18 @@ async function runCase(mode: MigrationMode, cutAfter: number, reconnect: boolean
   const memory = () => {
     const expected = (atPause ?? src.bytes()).slice();
     if (destinationWrote) expected[0] = MARKER;
-    return { sourceIntact: atPause === null || Buffer.compare(atPause, src.bytes()) === 0, destinationHasNewest: Buffer.compare(expected, dst.bytes()) === 0 };
+    return {
+      sourceIntact: atPause === null || Buffer.compare(atPause, src.bytes()) === 0,
+      destinationHasNewest: Buffer.compare(expected, dst.bytes()) === 0,
+    };
   };
   let outcome = checkOutcome(log, memory());
   if (outcome === "c") {
     // in doubt: the operator settles it with what the source decided
-    expect(d.status === "rejected" && (d as PromiseRejectedResult).reason, "the destination is in doubt").toBeInstanceOf(MigrationInDoubtError);
+    expect(
+      d.status === "rejected" && (d as PromiseRejectedResult).reason,
+      "the destination is in doubt",
+    ).toBeInstanceOf(MigrationInDoubtError);
     const committed = source.state === "in-doubt";
     await destination.resolve(committed ? "commit" : "abort");
     if (committed) await source.resolve("stop");
@@ -82,7 +118,8 @@ async function runCase(mode: MigrationMode, cutAfter: number, reconnect: boolean
     await destination.resolve("abort");
     expect(log.destinationDiscarded).toBe(true);
   }
-  if (outcome === "a") expect(log.destinationRunning || log.destinationCommitted, "a discarded destination committed").toBe(false);
+  if (outcome === "a")
+    expect(log.destinationRunning || log.destinationCommitted, "a discarded destination committed").toBe(false);
   return { outcome, recoveries: source.report.recovery.count, frames: link.frames(), source: s, destination: d };
 }
 
@@ -124,7 +161,11 @@ describe("cutting the link after every frame keeps the guest (ownership invarian
       let inDoubt = 0;
       for (let cut = 0; cut <= clean.frames + 1; cut++) {
         const res = await runCase(mode, cut, false);
-        if (res.source.status === "rejected" && (res.source as PromiseRejectedResult).reason instanceof MigrationInDoubtError) inDoubt++;
+        if (
+          res.source.status === "rejected" &&
+          (res.source as PromiseRejectedResult).reason instanceof MigrationInDoubtError
+        )
+          inDoubt++;
       }
       // a cut between COMMIT_ACK and ACTIVATED leaves the source in doubt
       expect(inDoubt).toBeGreaterThan(0);

@@ -11,7 +11,8 @@ describe("post-copy push", () => {
     const requests = [700, 500, 701, 3];
     const sent: number[][] = [];
     const result = await pushPostcopyPages({
-      pending, prepagePages: 8,
+      pending,
+      prepagePages: 8,
       nextRequest: () => (sent.length >= 1 ? requests.shift() : undefined), // requests arrive after the first chunk
       sendPages: async (pages) => void sent.push(Array.from(pages)),
       checkRemote: () => {},
@@ -30,9 +31,17 @@ describe("post-copy push", () => {
     const k = await createKernel();
     const pending = new DirtyBitmap(k, 10);
     pending.setRange(0, 10);
-    await expect(pushPostcopyPages({
-      pending, prepagePages: 4, nextRequest: () => undefined, sendPages: async () => {},
-      checkRemote: () => { throw new Error("gone"); }, yieldToRequests: async () => {},
-    })).rejects.toThrow("gone");
+    await expect(
+      pushPostcopyPages({
+        pending,
+        prepagePages: 4,
+        nextRequest: () => undefined,
+        sendPages: async () => {},
+        checkRemote: () => {
+          throw new Error("gone");
+        },
+        yieldToRequests: async () => {},
+      }),
+    ).rejects.toThrow("gone");
   });
 });

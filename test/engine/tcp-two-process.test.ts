@@ -42,8 +42,19 @@ describe("two processes over TCP with a live Worker guest", () => {
       let atPause: Uint8Array | null = null;
       const transport = await connectTcp("127.0.0.1", rx.port);
       const source = new MigrationSource({
-        kernel: k, memory: mem, dirtyLog: mem.dirtyLog(), transport, mode, maxBandwidth: 400e6, downtimeLimitMs: 20, maxRounds: 8, autoProbeMs: 60,
-        onPause: () => { guest.pause(); atPause = mem.bytes().slice(); },
+        kernel: k,
+        memory: mem,
+        dirtyLog: mem.dirtyLog(),
+        transport,
+        mode,
+        maxBandwidth: 400e6,
+        downtimeLimitMs: 20,
+        maxRounds: 8,
+        autoProbeMs: 60,
+        onPause: () => {
+          guest.pause();
+          atPause = mem.bytes().slice();
+        },
       });
       const report = await source.migrate();
       const result = await rx.exited;
@@ -76,12 +87,32 @@ describe("two processes over TCP with a live Worker guest", () => {
     let rounds = 0;
     const log = mem.dirtyLog();
     const source = new MigrationSource({
-      kernel: k, memory: mem, transport, mode: "precopy", maxBandwidth: 20e6, maxRounds: 50, downtimeLimitMs: 0,
-      dirtyLog: { ...log, harvest: (into) => { if (++rounds === 1) rx.child.kill("SIGKILL"); mem.dirty.set(rounds % pages); return log.harvest(into); } },
-      onPause: () => { paused = true; },
-      onResume: () => { resumed = true; },
+      kernel: k,
+      memory: mem,
+      transport,
+      mode: "precopy",
+      maxBandwidth: 20e6,
+      maxRounds: 50,
+      downtimeLimitMs: 0,
+      dirtyLog: {
+        ...log,
+        harvest: (into) => {
+          if (++rounds === 1) rx.child.kill("SIGKILL");
+          mem.dirty.set(rounds % pages);
+          return log.harvest(into);
+        },
+      },
+      onPause: () => {
+        paused = true;
+      },
+      onResume: () => {
+        resumed = true;
+      },
     });
-    const err = await source.migrate().then(() => null, (e) => e);
+    const err = await source.migrate().then(
+      () => null,
+      (e) => e,
+    );
     expect(err).toBeInstanceOf(MigrationAbortedError);
     expect(resumed).toBe(paused);
     expect(Buffer.compare(mem.bytes(), before)).toBe(0);

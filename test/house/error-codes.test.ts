@@ -24,7 +24,18 @@ const CODE_PATTERNS = [
   /\bcode\(\s*"([A-Z][A-Z0-9_]*)"\s*\)/g,
 ];
 /** Node's system error codes (err.code of a failed fs or process call), not pagewire's. */
-const SYSTEM_ERRNO = new Set(["EEXIST", "EPERM", "ENOENT", "ESRCH", "EACCES", "ELOOP", "EADDRINUSE", "ECONNREFUSED", "ECONNRESET", "EPIPE"]);
+const SYSTEM_ERRNO = new Set([
+  "EEXIST",
+  "EPERM",
+  "ENOENT",
+  "ESRCH",
+  "EACCES",
+  "ELOOP",
+  "EADDRINUSE",
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "EPIPE",
+]);
 
 /** A code tested by its prefix: `.startsWith("FRAME_")`. */
 const PREFIX_PATTERN = /\.startsWith\(\s*"([A-Z][A-Z0-9]*_)"\s*\)/g;
@@ -53,7 +64,8 @@ function listTsFiles(dir: string): string[] {
   });
 }
 
-const files = (dir: string) => listTsFiles(join(ROOT, dir)).map((path) => ({ path: relative(ROOT, path), text: readFileSync(path, "utf8") }));
+const files = (dir: string) =>
+  listTsFiles(join(ROOT, dir)).map((path) => ({ path: relative(ROOT, path), text: readFileSync(path, "utf8") }));
 const src = files("src");
 const tests = files("test");
 
@@ -65,14 +77,21 @@ describe("error codes", () => {
   });
 
   it("every code in ERROR_CODES is used in src", () => {
-    const text = src.filter((f) => f.path !== "src/errors.ts").map((f) => f.text).join("\n");
+    const text = src
+      .filter((f) => f.path !== "src/errors.ts")
+      .map((f) => f.text)
+      .join("\n");
     expect(Object.keys(ERROR_CODES).filter((code) => !text.includes(`"${code}"`))).toEqual([]);
   });
 
   it("no code is tested by its prefix", () => {
     const uses = [...src, ...tests].flatMap((f) => findUses(f.text, f.path, [PREFIX_PATTERN]));
     expect(uses.filter((u) => !PREFIX_CHECKS_TO_REPLACE.some((file) => u.at.startsWith(`${file}:`)))).toEqual([]);
-    for (const u of uses) expect(Object.keys(ERROR_CODES).some((code) => code.startsWith(u.code)), u.at).toBe(true);
+    for (const u of uses)
+      expect(
+        Object.keys(ERROR_CODES).some((code) => code.startsWith(u.code)),
+        u.at,
+      ).toBe(true);
   });
 
   it("the scan finds codes in each form it looks for", () => {
@@ -85,8 +104,11 @@ describe("error codes", () => {
       `if (code.startsWith("F_")) continue;`,
     ].join("\n");
     expect(findUses(text, "t.ts", CODE_PATTERNS)).toEqual([
-      { code: "FRAME_A", at: "t.ts:1" }, { code: "B_CODE", at: "t.ts:2" }, { code: "C_CODE", at: "t.ts:3" },
-      { code: "D_CODE", at: "t.ts:4" }, { code: "E_CODE", at: "t.ts:5" },
+      { code: "FRAME_A", at: "t.ts:1" },
+      { code: "B_CODE", at: "t.ts:2" },
+      { code: "C_CODE", at: "t.ts:3" },
+      { code: "D_CODE", at: "t.ts:4" },
+      { code: "E_CODE", at: "t.ts:5" },
     ]);
     expect(findUses(text, "t.ts", [PREFIX_PATTERN])).toEqual([{ code: "F_", at: "t.ts:6" }]);
   });

@@ -10,7 +10,9 @@ describe("src/ folders", () => {
   const edges = folderImports(SRC);
 
   it("import each other without cycles", () => {
-    const cycles = findCycles(edges).map((c) => c.map((f, i) => (i + 1 < c.length ? `${f} (${edges.get(f)!.get(c[i + 1])})` : f)).join(" → "));
+    const cycles = findCycles(edges).map((c) =>
+      c.map((f, i) => (i + 1 < c.length ? `${f} (${edges.get(f)!.get(c[i + 1])})` : f)).join(" → "),
+    );
     expect(cycles).toEqual([]);
   });
 
@@ -26,7 +28,13 @@ describe("src/ folders", () => {
     const g = new Map([
       ["a", new Map([["b", ""]])],
       ["b", new Map([["c", ""]])],
-      ["c", new Map([["a", ""], ["d", ""]])],
+      [
+        "c",
+        new Map([
+          ["a", ""],
+          ["d", ""],
+        ]),
+      ],
     ]);
     expect(findCycles(g)).toEqual([["a", "b", "c", "a"]]);
     g.get("c")!.delete("a");

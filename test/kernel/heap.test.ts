@@ -24,7 +24,8 @@ describe("KernelHeap", () => {
         live.push({ ...reg, align });
       }
       const sorted = [...live].sort((a, b) => a.ptr - b.ptr);
-      for (let i = 1; i < sorted.length; i++) expect(sorted[i].ptr).toBeGreaterThanOrEqual(sorted[i - 1].ptr + sorted[i - 1].bytes);
+      for (let i = 1; i < sorted.length; i++)
+        expect(sorted[i].ptr).toBeGreaterThanOrEqual(sorted[i - 1].ptr + sorted[i - 1].bytes);
     }
     for (const reg of live) heap.free(reg);
     expect(heap.allocatedBytes).toBe(0);

@@ -15,7 +15,9 @@ describe("loadKernel", () => {
     const p = await createKernel({ shared: false });
     expect(s.memory.buffer).toBeInstanceOf(SharedArrayBuffer);
     expect(p.memory.buffer).toBeInstanceOf(ArrayBuffer);
-    expect(() => new DirtyBitmap(p, 10, { shared: true })).toThrowError(expect.objectContaining({ code: "SHARED_UNAVAILABLE" }));
+    expect(() => new DirtyBitmap(p, 10, { shared: true })).toThrowError(
+      expect.objectContaining({ code: "SHARED_UNAVAILABLE" }),
+    );
   });
 
   it("separate instances have separate memories", async () => {
@@ -43,9 +45,12 @@ describe("kernel builds", () => {
     expect(release.build).toBe("release");
     const bits = debug.alloc(64, 64, true); // 8 zero words
     // words = 3 breaks the "whole 64-byte chunks" layout rule of assembly/bitmap.ts
-    expect(() => debug.raw.bitmapCount(bits.ptr, 3)).toThrowError(expect.objectContaining({
-      code: "KERNEL_ABORT", message: expect.stringMatching(/bitmap words not a multiple of 8 at assembly\/bitmap\.ts:\d+:\d+/),
-    }));
+    expect(() => debug.raw.bitmapCount(bits.ptr, 3)).toThrowError(
+      expect.objectContaining({
+        code: "KERNEL_ABORT",
+        message: expect.stringMatching(/bitmap words not a multiple of 8 at assembly\/bitmap\.ts:\d+:\d+/),
+      }),
+    );
     expect(debug.raw.bitmapCount(bits.ptr, 8)).toBe(0);
     expect(release.raw.bitmapCount(release.alloc(64, 64, true).ptr, 3)).toBe(0);
   });

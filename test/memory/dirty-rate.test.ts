@@ -1,5 +1,14 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { DirtyBitmap, DirtyRateSampler, estimateFromSample, HashDirtyLog, loadKernel, PAGE_SIZE, samplePages, type Kernel } from "../../src/index.js";
+import {
+  DirtyBitmap,
+  DirtyRateSampler,
+  estimateFromSample,
+  HashDirtyLog,
+  loadKernel,
+  PAGE_SIZE,
+  samplePages,
+  type Kernel,
+} from "../../src/index.js";
 import { randInt, rng } from "../support/random.js";
 
 let k: Kernel;
@@ -30,7 +39,10 @@ describe("HashDirtyLog (exact mode)", () => {
         const changed = dirtyExactly(mem(), P, 50 + 100 * round, r);
         // rewrite some pages with the same bytes, and change then restore another: invisible
         mem()[5 * PAGE_SIZE] = mem()[5 * PAGE_SIZE];
-        if (!changed.has(7)) { mem()[7 * PAGE_SIZE + 3] ^= 0x10; mem()[7 * PAGE_SIZE + 3] ^= 0x10; }
+        if (!changed.has(7)) {
+          mem()[7 * PAGE_SIZE + 3] ^= 0x10;
+          mem()[7 * PAGE_SIZE + 3] ^= 0x10;
+        }
         log.harvest(bm);
         expect(Array.from(bm.collect())).toEqual([...changed].sort((a, b) => a - b));
       }
@@ -67,10 +79,15 @@ describe("DirtyRateSampler (QEMU calc-dirty-rate style)", () => {
     const region = k.alloc(P * PAGE_SIZE, 64);
     k.bytes(region).fill(0);
     const r = rng(11);
-    let inside = 0, trials = 0;
+    let inside = 0,
+      trials = 0;
     for (const share of [0, 0.02, 0.1, 0.3, 0.7]) {
       for (let t = 0; t < 8; t++) {
-        const s = new DirtyRateSampler(k, region, P, { samplePagesPerGiB: 16384, sampleSeed: 1000 + trials, hashSeed: 5n });
+        const s = new DirtyRateSampler(k, region, P, {
+          samplePagesPerGiB: 16384,
+          sampleSeed: 1000 + trials,
+          hashSeed: 5n,
+        });
         expect(s.sample.length).toBe(1024);
         s.start();
         const truth = Math.round(share * P);
@@ -79,7 +96,9 @@ describe("DirtyRateSampler (QEMU calc-dirty-rate style)", () => {
         const truthRate = truth / 2;
         trials++;
         if (e.pagesPerSecondLow <= truthRate && truthRate <= e.pagesPerSecondHigh) inside++;
-        expect(Math.abs(e.pagesPerSecond - truthRate)).toBeLessThanOrEqual(2.5 * (e.pagesPerSecondHigh - e.pagesPerSecondLow) + 1e-9);
+        expect(Math.abs(e.pagesPerSecond - truthRate)).toBeLessThanOrEqual(
+          2.5 * (e.pagesPerSecondHigh - e.pagesPerSecondLow) + 1e-9,
+        );
         if (share === 0) expect(e.dirtySampled).toBe(0);
       }
     }

@@ -1,7 +1,19 @@
 // FileMemory as a destination (temporary beside the target, commit by rename) and the
 // lock file that keeps two receivers off one output.
 import { spawnSync } from "node:child_process";
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -68,7 +80,9 @@ describe("FileMemory.createTemporary", () => {
     expect(existsSync(join(dir, "would-be-created"))).toBe(false);
     rmSync(join(dir, name));
     writeFileSync(join(dir, name), "x");
-    expect(() => FileMemory.createTemporary(out, 1, { name }).writePage(0, page(1))).toThrow(expect.objectContaining({ code: "FILE_CREATE" }));
+    expect(() => FileMemory.createTemporary(out, 1, { name }).writePage(0, page(1))).toThrow(
+      expect.objectContaining({ code: "FILE_CREATE" }),
+    );
     rmSync(join(dir, name));
   });
 
@@ -101,7 +115,9 @@ describe("FileMemory.createTemporary", () => {
     const out = join(dir, "guest.img");
     writeFileSync(join(dir, `${temporaryPrefix(out)}00112233aabbccdd`), "");
     writeFileSync(join(dir, ".other.img.partial-00112233aabbccdd"), "");
-    expect(FileMemory.removeTemporaries(out).map((p) => basename(p))).toEqual([`${temporaryPrefix(out)}00112233aabbccdd`]);
+    expect(FileMemory.removeTemporaries(out).map((p) => basename(p))).toEqual([
+      `${temporaryPrefix(out)}00112233aabbccdd`,
+    ]);
     expect(readdirSync(dir)).toEqual([".other.img.partial-00112233aabbccdd"]);
     rmSync(join(dir, ".other.img.partial-00112233aabbccdd"));
   });
@@ -113,7 +129,9 @@ describe("lockFile", () => {
     const lock = lockFile(out);
     expect(lock.path).toBe(lockPathFor(out));
     expect(readFileSync(lock.path, "utf8").trim()).toBe(String(process.pid));
-    expect(() => lockFile(out)).toThrow(expect.objectContaining({ code: "LOCK_HELD", message: expect.stringContaining(`process ${process.pid}`) }));
+    expect(() => lockFile(out)).toThrow(
+      expect.objectContaining({ code: "LOCK_HELD", message: expect.stringContaining(`process ${process.pid}`) }),
+    );
     lock.release();
     lock.release();
     expect(existsSync(lock.path)).toBe(false);

@@ -28,7 +28,10 @@ describe("real recordings (../shared/datasets)", () => {
     v.setUint32(32, 3, true);
     v.setUint32(36, 5, true);
     expect(parseDirtyPageRecords(rec, 10)[0].pages).toEqual(new Uint32Array([3, 5]));
-    const bad = (b: Uint8Array, pages = 10) => expect(() => parseDirtyPageRecords(b, pages)).toThrowError(expect.objectContaining({ code: "RECORDING_CORRUPT" }));
+    const bad = (b: Uint8Array, pages = 10) =>
+      expect(() => parseDirtyPageRecords(b, pages)).toThrowError(
+        expect.objectContaining({ code: "RECORDING_CORRUPT" }),
+      );
     bad(rec.subarray(0, rec.length - 1));
     bad(rec.subarray(0, 20));
     bad(rec, 5);

@@ -18,7 +18,12 @@ describe("non-convergence policies", () => {
     const t = new ThrottleNonConvergence({ onThrottle: (p) => seen.push(p) });
     // the high-period counter is not reset by a calm period (as in QEMU)
     expect(run(t, [HIGH, CALM, HIGH, HIGH, HIGH])).toEqual(["none", "none", "20%", "none", "30%"]);
-    expect(run(t, Array.from({ length: 16 }, () => HIGH)).filter((x) => x !== "none")).toEqual(["40%", "50%", "60%", "70%", "80%", "90%", "99%", "99%"]);
+    expect(
+      run(
+        t,
+        Array.from({ length: 16 }, () => HIGH),
+      ).filter((x) => x !== "none"),
+    ).toEqual(["40%", "50%", "60%", "70%", "80%", "90%", "99%", "99%"]);
     expect(seen).toEqual([20, 30, 40, 50, 60, 70, 80, 90, 99, 99]);
     expect(t.percent).toBe(99);
     t.reset();

@@ -3,8 +3,21 @@ import { createPolicy, listPolicies, PagewireError } from "../../src/index.js";
 
 describe("policy registry", () => {
   it("lists every policy with its kind and a description", () => {
-    const byKind = (kind: string) => listPolicies().filter((p) => p.kind === kind).map((p) => p.name);
-    expect(byKind("selection")).toEqual(["vanilla", "xen-to-skip", "reuse-distance", "dpdt", "second-chance", "history-threshold", "block-ordered", "microwiper", "weighted-hot"]);
+    const byKind = (kind: string) =>
+      listPolicies()
+        .filter((p) => p.kind === kind)
+        .map((p) => p.name);
+    expect(byKind("selection")).toEqual([
+      "vanilla",
+      "xen-to-skip",
+      "reuse-distance",
+      "dpdt",
+      "second-chance",
+      "history-threshold",
+      "block-ordered",
+      "microwiper",
+      "weighted-hot",
+    ]);
     expect(byKind("termination")).toEqual(["qemu", "xen", "xen-legacy", "max-rounds", "adaptive"]);
     expect(byKind("non-convergence")).toEqual(["throttle", "postcopy", "force-stop"]);
     for (const p of listPolicies()) expect(p.description.length).toBeGreaterThan(10);

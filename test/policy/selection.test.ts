@@ -1,5 +1,15 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { createPolicy, DirtyBitmap, listPolicies, loadKernel, PageHistory, PagewireError, simulatePolicyRounds, type Kernel, type SimulationResult } from "../../src/index.js";
+import {
+  createPolicy,
+  DirtyBitmap,
+  listPolicies,
+  loadKernel,
+  PageHistory,
+  PagewireError,
+  simulatePolicyRounds,
+  type Kernel,
+  type SimulationResult,
+} from "../../src/index.js";
 import { randInt, rng } from "../support/random.js";
 
 let k: Kernel;
@@ -16,7 +26,13 @@ function table(r: SimulationResult): string[] {
 // once or twice. The peek (Xen to_skip) sees W[r] while round r is sent.
 const W = [[0, 1, 2], [0, 1, 3], [0, 4], [0], [0], [0]];
 
-async function run(name: string, options: object = {}, writes = W, pageCount = 8, extra: object = {}): Promise<SimulationResult> {
+async function run(
+  name: string,
+  options: object = {},
+  writes = W,
+  pageCount = 8,
+  extra: object = {},
+): Promise<SimulationResult> {
   const policy = createPolicy("selection", name, options);
   const r = await simulatePolicyRounds({ kernel: k, pageCount, writes, selection: policy, ...extra });
   policy.dispose();
@@ -42,7 +58,15 @@ describe("selection policies on a hand-built dirty sequence (sent/deferred per r
   it("reuse-distance sends pages whose distance ≥ the previous round's dirty count", async () => {
     // r2: distances after round {0,1,3}: d(0)=2, d(1)=2, 3 none; threshold |{0,1,3}| = 3 → only 3
     // r3: after {0,4}: d(0)=2, d(1)=2 (unchanged), 4 none; threshold 2 → 1 and 4; 0 is in to_skip
-    expect(table(await run("reuse-distance"))).toEqual(["0,1,2,3,4,5,6,7/", "2/0,1", "3/0,1", "1,4/0", "/0", "/0", "0/"]);
+    expect(table(await run("reuse-distance"))).toEqual([
+      "0,1,2,3,4,5,6,7/",
+      "2/0,1",
+      "3/0,1",
+      "1,4/0",
+      "/0",
+      "/0",
+      "0/",
+    ]);
   });
 
   it("dpdt delays pages dirty in two consecutive rounds to the last round", async () => {
@@ -50,19 +74,41 @@ describe("selection policies on a hand-built dirty sequence (sent/deferred per r
   });
 
   it("second-chance sends a page once it is clean for two rounds", async () => {
-    expect(table(await run("second-chance", { minPages: 0 }))).toEqual(["0,1,2,3,4,5,6,7/", "/0,1,2", "/0,1,2,3", "2/0,1,3,4", "1,3/0,4", "4/0", "0/"]);
+    expect(table(await run("second-chance", { minPages: 0 }))).toEqual([
+      "0,1,2,3,4,5,6,7/",
+      "/0,1,2",
+      "/0,1,2,3",
+      "2/0,1,3,4",
+      "1,3/0,4",
+      "4/0",
+      "0/",
+    ]);
   });
 
   it("second-chance switches to plain pre-copy: < 55 pages, or after maxRounds", async () => {
     const few = await run("second-chance");
     expect(table(few)).toEqual(table(await run("vanilla")));
     expect(few.rounds[0].note).toBe("switched to plain pre-copy");
-    expect(table(await run("second-chance", { minPages: 0, maxRounds: 2 }))).toEqual(["0,1,2,3,4,5,6,7/", "/0,1,2", "0,1,2,3/", "0,4/", "0/", "0/", "0/"]);
+    expect(table(await run("second-chance", { minPages: 0, maxRounds: 2 }))).toEqual([
+      "0,1,2,3,4,5,6,7/",
+      "/0,1,2",
+      "0,1,2,3/",
+      "0,4/",
+      "0/",
+      "0/",
+      "0/",
+    ]);
   });
 
   it("second-chance switches once more than 2.5× the guest has been sent", async () => {
     // 4 pages, all written every round: 4 + 4 + 4 = 12 > 10 sent by round 3 under plain pre-copy
-    const all = [[0, 1, 2, 3], [0, 1, 2, 3], [0, 1, 2, 3], [0, 1, 2, 3], [0, 1, 2, 3]];
+    const all = [
+      [0, 1, 2, 3],
+      [0, 1, 2, 3],
+      [0, 1, 2, 3],
+      [0, 1, 2, 3],
+      [0, 1, 2, 3],
+    ];
     const r = await run("second-chance", { minPages: 0, maxSentFactor: 0.5 }, all, 4);
     // round 0 sends 4 pages (> 0.5 × 4), so round 1 already sends everything
     expect(table(r)).toEqual(["0,1,2,3/", "0,1,2,3/", "0,1,2,3/", "0,1,2,3/", "0,1,2,3/", "0,1,2,3/"]);
@@ -71,12 +117,28 @@ describe("selection policies on a hand-built dirty sequence (sent/deferred per r
   it("history-threshold: first round sends unmodified pages, then below-average and clean for 3 rounds", async () => {
     // r4: counts 0:4 1:2 2:1 3:1 4:1, average 1.8 → 2,3,4; clean for 3 rounds: only 2
     // r5: candidates 0,1,3,4 with counts 5,2,1,1, average 2.25 → 1,3,4; 4 was dirty 2 rounds ago
-    expect(table(await run("history-threshold"))).toEqual(["3,4,5,6,7/0,1,2", "/0,1,2", "/0,1,2,3", "/0,1,2,3,4", "2/0,1,3,4", "1,3/0,4", "0,4/"]);
+    expect(table(await run("history-threshold"))).toEqual([
+      "3,4,5,6,7/0,1,2",
+      "/0,1,2",
+      "/0,1,2,3",
+      "/0,1,2,3,4",
+      "2/0,1,3,4",
+      "1,3/0,4",
+      "0,4/",
+    ]);
   });
 
   it("weighted-hot defers pages with an age-weighted dirty rate ≥ 0.7", async () => {
     // r2: 0 and 1 dirty in both latest rounds: 1/2 + 1/4 = 0.75 → hot; r3: 1 only 1 and 2 rounds ago: 0.375
-    expect(table(await run("weighted-hot"))).toEqual(["0,1,2,3,4,5,6,7/", "0,1,2/", "3/0,1", "1,4/0", "/0", "/0", "0/"]);
+    expect(table(await run("weighted-hot"))).toEqual([
+      "0,1,2,3,4,5,6,7/",
+      "0,1,2/",
+      "3/0,1",
+      "1,4/0",
+      "/0",
+      "/0",
+      "0/",
+    ]);
   });
 
   it("block-ordered defers blocks rewritten in bulk and sends the coldest blocks first", async () => {
@@ -104,9 +166,16 @@ describe("selection policies on a hand-built dirty sequence (sent/deferred per r
 
   it("rejects output bitmaps of another size", async () => {
     const h = new PageHistory(k, 8);
-    const d = new DirtyBitmap(k, 8), s = new DirtyBitmap(k, 9), f = new DirtyBitmap(k, 8);
+    const d = new DirtyBitmap(k, 8),
+      s = new DirtyBitmap(k, 9),
+      f = new DirtyBitmap(k, 8);
     const p = createPolicy("selection", "vanilla");
-    expect(() => p.select({ round: 0, dirty: d, history: h, firstRound: true, lastRound: false, guestPages: 8, pagesSent: 0 }, { send: s, defer: f })).toThrowError(PagewireError);
+    expect(() =>
+      p.select(
+        { round: 0, dirty: d, history: h, firstRound: true, lastRound: false, guestPages: 8, pagesSent: 0 },
+        { send: s, defer: f },
+      ),
+    ).toThrowError(PagewireError);
     h.dispose();
   });
 });
@@ -123,11 +192,21 @@ describe("no selection policy can lose a page (random sequences)", () => {
         const rounds = randInt(r, 14);
         const hot = 1 + randInt(r, n);
         const density = r() * 0.6;
-        const writes = Array.from({ length: rounds }, () => Array.from({ length: Math.round(n * density * r()) }, () => (r() < 0.7 ? randInt(r, hot) : randInt(r, n))));
+        const writes = Array.from({ length: rounds }, () =>
+          Array.from({ length: Math.round(n * density * r()) }, () => (r() < 0.7 ? randInt(r, hot) : randInt(r, n))),
+        );
         const term = terminations[randInt(r, terminations.length)];
-        const policy = createPolicy("selection", name, r() < 0.5 ? {} : { minPages: 0, stripePages: 1 + randInt(r, 70), blockPages: 1 + randInt(r, 70) });
+        const policy = createPolicy(
+          "selection",
+          name,
+          r() < 0.5 ? {} : { minPages: 0, stripePages: 1 + randInt(r, 70), blockPages: 1 + randInt(r, 70) },
+        );
         const res = await simulatePolicyRounds({
-          kernel: k, pageCount: n, writes, selection: policy, peek: r() < 0.7,
+          kernel: k,
+          pageCount: n,
+          writes,
+          selection: policy,
+          peek: r() < 0.7,
           termination: term ? createPolicy("termination", term, { maxRounds: 1 + randInt(r, 12) }) : undefined,
           bandwidthPagesPerRound: r() < 0.5 ? 0 : randInt(r, n),
         });
@@ -148,14 +227,16 @@ describe("simulatePolicyRounds detects a losing policy", () => {
   it("a policy that drops its deferred pages loses them", async () => {
     // not built on SelectionPolicyBase: sends half the candidates and forgets the rest
     const broken = {
-      kind: "selection" as const, name: "broken",
+      kind: "selection" as const,
+      name: "broken",
       select(ctx: { dirty: DirtyBitmap; lastRound: boolean }, out: { send: DirtyBitmap; defer: DirtyBitmap }) {
         out.send.clearAll();
         out.defer.clearAll();
         for (const p of ctx.dirty.collect()) if (p % 2 === 0 || ctx.lastRound) out.send.set(p);
         return { sent: out.send.count(), deferred: 0 };
       },
-      reset() {}, dispose() {},
+      reset() {},
+      dispose() {},
     };
     const r = await simulatePolicyRounds({ kernel: k, pageCount: 8, writes: [[1, 2, 3], [5]], selection: broken });
     // 1, 3, 5, 7 skipped in round 0; 1 and 3 skipped again in round 1; 5 re-dirtied and sent at the stop

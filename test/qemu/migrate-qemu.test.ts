@@ -7,7 +7,17 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { QmpClient } from "../../src/qemu/qmp.js";
 import { runCli } from "../support/receiver.js";
-import { buildInitramfs, freePort, guestArgs, kernelPath, missingTools, QEMU, readSerial, startQemu, waitFor } from "../support/qemu-guest.js";
+import {
+  buildInitramfs,
+  freePort,
+  guestArgs,
+  kernelPath,
+  missingTools,
+  QEMU,
+  readSerial,
+  startQemu,
+  waitFor,
+} from "../support/qemu-guest.js";
 
 const missing = missingTools();
 if (missing && process.env.CI) throw new Error(`CI is set but the QEMU integration test cannot run: ${missing}`);
@@ -20,7 +30,10 @@ describe.skipIf(!!missing)("pagewire migrate-qemu (real QEMU guest)", () => {
   afterAll(async () => {
     for (const p of procs) if (p.exitCode === null) p.kill("SIGKILL");
     // the destination QEMU was started (detached) by migrate-qemu: stop it through QMP
-    await QmpClient.connect(join(dir, "b.qmp"), { connectTimeoutMs: 2000, timeoutMs: 2000 }).then((q) => q.quit().finally(() => q.close()), () => {});
+    await QmpClient.connect(join(dir, "b.qmp"), { connectTimeoutMs: 2000, timeoutMs: 2000 }).then(
+      (q) => q.quit().finally(() => q.close()),
+      () => {},
+    );
     rmSync(dir, { recursive: true, force: true });
     rmSync(`${shm}-a`, { force: true });
     rmSync(`${shm}-b`, { force: true });
@@ -36,13 +49,34 @@ describe.skipIf(!!missing)("pagewire migrate-qemu (real QEMU guest)", () => {
     const pattern = readSerial(a.serial).pattern;
     expect(pattern).toMatch(/^[0-9a-f]{32}$/);
 
-    const migrateQemu = async (incomingPort: number, listenPort: number): Promise<{ code: number | null; out: string; err: string }> => {
-      const destCommand = [QEMU, ...guestArgs(files, { ...b, incoming: `tcp:127.0.0.1:${listenPort}` })].map((s) => `'${s}'`).join(" ");
-      const cli = runCli([
-        "migrate-qemu", "--json",
-        "--source-qmp", a.qmp, "--source-ram", a.ram, "--dest-ram", b.ram, "--dest-qmp", b.qmp,
-        "--incoming", `127.0.0.1:${incomingPort}`, "--dest-command", `exec ${destCommand}`, "--bandwidth", "100",
-      ], { waitForStderr: false }); // the destination QEMU inherits its stderr
+    const migrateQemu = async (
+      incomingPort: number,
+      listenPort: number,
+    ): Promise<{ code: number | null; out: string; err: string }> => {
+      const destCommand = [QEMU, ...guestArgs(files, { ...b, incoming: `tcp:127.0.0.1:${listenPort}` })]
+        .map((s) => `'${s}'`)
+        .join(" ");
+      const cli = runCli(
+        [
+          "migrate-qemu",
+          "--json",
+          "--source-qmp",
+          a.qmp,
+          "--source-ram",
+          a.ram,
+          "--dest-ram",
+          b.ram,
+          "--dest-qmp",
+          b.qmp,
+          "--incoming",
+          `127.0.0.1:${incomingPort}`,
+          "--dest-command",
+          `exec ${destCommand}`,
+          "--bandwidth",
+          "100",
+        ],
+        { waitForStderr: false },
+      ); // the destination QEMU inherits its stderr
       const { code, stdout, stderr } = await cli.exited;
       return { code, out: stdout, err: stderr };
     };
@@ -54,7 +88,12 @@ describe.skipIf(!!missing)("pagewire migrate-qemu (real QEMU guest)", () => {
     expect(failed.code, failed.err).toBe(1);
     expect(failed.err).toMatch(/QEMU migration failed.*Connection refused/);
     const beatsAtFailure = readSerial(a.serial).beats.length;
-    await waitFor("2 more heartbeats on the source after the failed migration", () => readSerial(a.serial).beats.length >= beatsAtFailure + 2, 30_000, source);
+    await waitFor(
+      "2 more heartbeats on the source after the failed migration",
+      () => readSerial(a.serial).beats.length >= beatsAtFailure + 2,
+      30_000,
+      source,
+    );
     const qa = await QmpClient.connect(a.qmp);
     try {
       expect((await qa.queryStatus()).status).toBe("running");
@@ -63,7 +102,10 @@ describe.skipIf(!!missing)("pagewire migrate-qemu (real QEMU guest)", () => {
     }
     // the destination QEMU migrate-qemu started was stopped
     for (let i = 0; ; i++) {
-      const alive = await QmpClient.connect(b.qmp, { connectTimeoutMs: 500 }).then((q) => (q.close(), true), () => false);
+      const alive = await QmpClient.connect(b.qmp, { connectTimeoutMs: 500 }).then(
+        (q) => (q.close(), true),
+        () => false,
+      );
       if (!alive) break;
       if (i >= 25) throw new Error("the destination QEMU of the failed migration is still running");
       await new Promise((r) => setTimeout(r, 200));
@@ -74,7 +116,13 @@ describe.skipIf(!!missing)("pagewire migrate-qemu (real QEMU guest)", () => {
     // 2. the migration, into the same (pre-sized, already written) RAM file B
     const port = await freePort();
     const { code, out, err } = await migrateQemu(port, port);
-    const result = JSON.parse(out) as { downtime: number; totalTime: number; bytesSent: number; pagewire: { status: string } };
+    expect(code, err).toBe(0);
+    const result = JSON.parse(out) as {
+      downtime: number;
+      totalTime: number;
+      bytesSent: number;
+      pagewire: { status: string };
+    };
     expect(result.pagewire.status).toBe("completed");
 
     const lastOnSource = readSerial(a.serial).beats.at(-1)![0];
@@ -99,7 +147,8 @@ describe.skipIf(!!missing)("pagewire migrate-qemu (real QEMU guest)", () => {
     } finally {
       qmpA.close();
     }
-    console.log(`migrate-qemu: total ${result.totalTime.toFixed(0)} ms, downtime ${result.downtime.toFixed(1)} ms, ${(result.bytesSent / 2 ** 20).toFixed(1)} MiB sent`);
+    console.log(
+      `migrate-qemu: total ${result.totalTime.toFixed(0)} ms, downtime ${result.downtime.toFixed(1)} ms, ${(result.bytesSent / 2 ** 20).toFixed(1)} MiB sent`,
+    );
   }, 170_000);
 });
-

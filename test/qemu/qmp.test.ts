@@ -27,13 +27,21 @@ async function fakeQmp(handler: Handler): Promise<{ path: string; log: string[];
   const sockets: Socket[] = [];
   const server = createServer((sock) => {
     sockets.push(sock);
-    sock.write(JSON.stringify({ QMP: { version: { qemu: { major: 7, minor: 2, micro: 18 }, package: "" }, capabilities: ["oob"] } }) + "\r\n");
+    sock.write(
+      JSON.stringify({
+        QMP: { version: { qemu: { major: 7, minor: 2, micro: 18 }, package: "" }, capabilities: ["oob"] },
+      }) + "\r\n",
+    );
     let buf = "";
     sock.on("data", (d) => {
       buf += d.toString();
       let i: number;
       while ((i = buf.indexOf("\n")) >= 0) {
-        const msg = JSON.parse(buf.slice(0, i)) as { execute: string; arguments?: Record<string, unknown>; id?: unknown };
+        const msg = JSON.parse(buf.slice(0, i)) as {
+          execute: string;
+          arguments?: Record<string, unknown>;
+          id?: unknown;
+        };
         buf = buf.slice(i + 1);
         log.push(msg.execute);
         const reply = msg.execute === "qmp_capabilities" ? { return: {} } : handler(msg.execute, msg.arguments);
@@ -73,7 +81,16 @@ describe("QmpClient", () => {
       await expect(q.execute("silence")).rejects.toMatchObject({ code: "QMP_TIMEOUT" });
       // a late answer to a timed-out command is dropped; the client keeps working
       expect((await q.queryStatus()).status).toBe("running");
-      expect(fake.log).toEqual(["qmp_capabilities", "query-status", "migrate-set-capabilities", "echo", "stop", "nope", "silence", "query-status"]);
+      expect(fake.log).toEqual([
+        "qmp_capabilities",
+        "query-status",
+        "migrate-set-capabilities",
+        "echo",
+        "stop",
+        "nope",
+        "silence",
+        "query-status",
+      ]);
     } finally {
       q.close();
     }
@@ -84,12 +101,18 @@ describe("QmpClient", () => {
     await expect(QmpClient.connect(join(dir, "missing.sock"))).rejects.toMatchObject({ code: "QMP_CONNECT" });
     let polls = 0;
     const fake = await fakeQmp((cmd) => {
-      if (cmd === "query-migrate") return ++polls < 3 ? { return: { status: "active" } } : { return: { status: "failed", "error-desc": "Unable to write to socket" } };
+      if (cmd === "query-migrate")
+        return ++polls < 3
+          ? { return: { status: "active" } }
+          : { return: { status: "failed", "error-desc": "Unable to write to socket" } };
       if (cmd === "quit") return "hangup";
       return { return: {} };
     });
     const q = await QmpClient.connect(fake.path);
-    await expect(q.waitForMigration({ pollMs: 1 })).rejects.toMatchObject({ code: "QMP_MIGRATION_FAILED", message: /Unable to write to socket/ });
+    await expect(q.waitForMigration({ pollMs: 1 })).rejects.toMatchObject({
+      code: "QMP_MIGRATION_FAILED",
+      message: /Unable to write to socket/,
+    });
     expect(polls).toBe(3);
     await q.quit(); // hang-up is the expected answer
     await expect(q.queryStatus()).rejects.toMatchObject({ code: "QMP_CLOSED" });
@@ -116,35 +139,72 @@ describe("migrateQemuGuest failure handling (fake QEMUs)", () => {
   it("QEMU's device-state migration fails after the RAM was copied: the source gets cont", async () => {
     const src = await fakeQmp((cmd) => {
       if (cmd === "query-status") return { return: { running: true, status: "running" } };
-      if (cmd === "migrate") return { error: { class: "GenericError", desc: "Failed to connect socket: Connection refused" } };
+      if (cmd === "migrate")
+        return { error: { class: "GenericError", desc: "Failed to connect socket: Connection refused" } };
       return { return: {} };
     });
-    const dst = await fakeQmp((cmd) => (cmd === "query-status" ? { return: { running: false, status: "inmigrate" } } : { return: {} }));
+    const dst = await fakeQmp((cmd) =>
+      cmd === "query-status" ? { return: { running: false, status: "inmigrate" } } : { return: {} },
+    );
     const [a, b] = ramFiles("fail");
-    await expect(migrateQemuGuest({ sourceQmp: src.path, sourceRam: a, destRam: b, destQmp: dst.path, incoming: "tcp:127.0.0.1:1" }))
-      .rejects.toMatchObject({ code: "QMP_COMMAND", message: /Connection refused/ });
-    expect(src.log).toEqual(["qmp_capabilities", "query-status", "migrate-set-capabilities", "stop", "migrate", "cont"]);
+    await expect(
+      migrateQemuGuest({
+        sourceQmp: src.path,
+        sourceRam: a,
+        destRam: b,
+        destQmp: dst.path,
+        incoming: "tcp:127.0.0.1:1",
+      }),
+    ).rejects.toMatchObject({ code: "QMP_COMMAND", message: /Connection refused/ });
+    expect(src.log).toEqual([
+      "qmp_capabilities",
+      "query-status",
+      "migrate-set-capabilities",
+      "stop",
+      "migrate",
+      "cont",
+    ]);
     expect(dst.log).toEqual(["qmp_capabilities", "query-status", "migrate-set-capabilities"]);
     // the RAM had been copied in place into a file of the source's size
     expect(readFileSync(b).equals(readFileSync(a))).toBe(true);
   });
 
   it("refuses a destination that is not waiting for an incoming migration, before touching the source", async () => {
-    const src = await fakeQmp((cmd) => (cmd === "query-status" ? { return: { running: true, status: "running" } } : { return: {} }));
-    const dst = await fakeQmp((cmd) => (cmd === "query-status" ? { return: { running: true, status: "running" } } : { return: {} }));
+    const src = await fakeQmp((cmd) =>
+      cmd === "query-status" ? { return: { running: true, status: "running" } } : { return: {} },
+    );
+    const dst = await fakeQmp((cmd) =>
+      cmd === "query-status" ? { return: { running: true, status: "running" } } : { return: {} },
+    );
     const [a, b] = ramFiles("busy");
-    await expect(migrateQemuGuest({ sourceQmp: src.path, sourceRam: a, destRam: b, destQmp: dst.path, incoming: "tcp:127.0.0.1:1" }))
-      .rejects.toMatchObject({ code: "QEMU_STATE" });
+    await expect(
+      migrateQemuGuest({
+        sourceQmp: src.path,
+        sourceRam: a,
+        destRam: b,
+        destQmp: dst.path,
+        incoming: "tcp:127.0.0.1:1",
+      }),
+    ).rejects.toMatchObject({ code: "QEMU_STATE" });
     expect(src.log).toEqual(["qmp_capabilities", "query-status"]);
     expect(existsSync(b)).toBe(true);
   });
 
   it("refuses a destination RAM file of another size", async () => {
-    const src = await fakeQmp((cmd) => (cmd === "query-status" ? { return: { running: true, status: "running" } } : { return: {} }));
+    const src = await fakeQmp((cmd) =>
+      cmd === "query-status" ? { return: { running: true, status: "running" } } : { return: {} },
+    );
     const [a, b] = ramFiles("size");
     writeFileSync(b, new Uint8Array(PAGE_SIZE));
-    await expect(migrateQemuGuest({ sourceQmp: src.path, sourceRam: a, destRam: b, destQmp: join(dir, "none.sock"), incoming: "tcp:127.0.0.1:1" }))
-      .rejects.toMatchObject({ code: "FILE_SIZE" });
+    await expect(
+      migrateQemuGuest({
+        sourceQmp: src.path,
+        sourceRam: a,
+        destRam: b,
+        destQmp: join(dir, "none.sock"),
+        incoming: "tcp:127.0.0.1:1",
+      }),
+    ).rejects.toMatchObject({ code: "FILE_SIZE" });
   });
 });
 
@@ -153,17 +213,63 @@ describe("pagewire migrate-qemu (command line)", () => {
   it("documents its options and rejects incomplete ones with exit 2", () => {
     const help = spawnSync(process.execPath, [cli, "migrate-qemu", "--help"], { encoding: "utf8" });
     expect(help.status).toBe(0);
-    for (const opt of ["--source-qmp", "--source-ram", "--dest-ram", "--dest-qmp", "--incoming", "--dest-command", "--bandwidth", "--mode"]) expect(help.stdout).toContain(opt);
+    for (const opt of [
+      "--source-qmp",
+      "--source-ram",
+      "--dest-ram",
+      "--dest-qmp",
+      "--incoming",
+      "--dest-command",
+      "--bandwidth",
+      "--mode",
+    ])
+      expect(help.stdout).toContain(opt);
     const missing = spawnSync(process.execPath, [cli, "migrate-qemu", "--source-qmp", "x"], { encoding: "utf8" });
     expect(missing.status).toBe(2);
     expect(missing.stderr).toMatch(/--source-ram FILE|--source-ram is required/);
-    const mode = spawnSync(process.execPath, [cli, "migrate-qemu", "--source-qmp", "a", "--source-ram", "b", "--dest-ram", "c", "--dest-qmp", "d", "--incoming", "127.0.0.1:1", "--mode", "postcopy"], { encoding: "utf8" });
+    const mode = spawnSync(
+      process.execPath,
+      [
+        cli,
+        "migrate-qemu",
+        "--source-qmp",
+        "a",
+        "--source-ram",
+        "b",
+        "--dest-ram",
+        "c",
+        "--dest-qmp",
+        "d",
+        "--incoming",
+        "127.0.0.1:1",
+        "--mode",
+        "postcopy",
+      ],
+      { encoding: "utf8" },
+    );
     expect(mode.status).toBe(2);
     expect(mode.stderr).toMatch(/--mode/);
   });
 
   it("exits 1 with one line when the source QMP socket is not there", () => {
-    const r = spawnSync(process.execPath, [cli, "migrate-qemu", "--source-qmp", join(dir, "nothing.sock"), "--source-ram", "b", "--dest-ram", "c", "--dest-qmp", "d", "--incoming", "127.0.0.1:1"], { encoding: "utf8" });
+    const r = spawnSync(
+      process.execPath,
+      [
+        cli,
+        "migrate-qemu",
+        "--source-qmp",
+        join(dir, "nothing.sock"),
+        "--source-ram",
+        "b",
+        "--dest-ram",
+        "c",
+        "--dest-qmp",
+        "d",
+        "--incoming",
+        "127.0.0.1:1",
+      ],
+      { encoding: "utf8" },
+    );
     expect(r.status).toBe(1);
     expect(r.stderr.trim().split("\n")).toHaveLength(1);
     expect(r.stderr).toMatch(/cannot connect to QMP socket/);

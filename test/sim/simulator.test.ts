@@ -10,17 +10,31 @@ describe("virtual clock", () => {
     const seen: string[] = [];
     const steps: Array<[number, number]> = [];
     c.onAdvance = (a, b) => steps.push([a, b]);
-    await Promise.all([c.sleep(2).then(() => seen.push(`b${c.now()}`)), c.sleep(1).then(() => seen.push(`a${c.now()}`)), c.sleep(1).then(() => seen.push(`a2${c.now()}`))]);
+    await Promise.all([
+      c.sleep(2).then(() => seen.push(`b${c.now()}`)),
+      c.sleep(1).then(() => seen.push(`a${c.now()}`)),
+      c.sleep(1).then(() => seen.push(`a2${c.now()}`)),
+    ]);
     expect(seen).toEqual(["a1", "a21", "b2"]);
-    expect(steps).toEqual([[0, 1], [1, 2]]);
+    expect(steps).toEqual([
+      [0, 1],
+      [1, 2],
+    ]);
   });
 });
 
 describe("simulator", () => {
-  const scenario = (seed: number) => runScenario({
-    workload: createWorkload("working-set", { seed, dirtyRate: 4000 }), pageCount: 8192, bandwidth: 20e6, seed, latency: 0.001, jitter: 0.0005,
-    codecs: PRESETS[1].codecs, policy: PRESETS[1].policy,
-  });
+  const scenario = (seed: number) =>
+    runScenario({
+      workload: createWorkload("working-set", { seed, dirtyRate: 4000 }),
+      pageCount: 8192,
+      bandwidth: 20e6,
+      seed,
+      latency: 0.001,
+      jitter: 0.0005,
+      codecs: PRESETS[1].codecs,
+      policy: PRESETS[1].policy,
+    });
 
   it("two runs with one seed give identical reports (bit for bit); another seed differs", async () => {
     const a = await scenario(11);
@@ -34,7 +48,14 @@ describe("simulator", () => {
   });
 
   it("the link bandwidth bounds the throughput in virtual time", async () => {
-    const r = await runScenario({ workload: createWorkload("idle", { seed: 1 }), pageCount: 4096, bandwidth: 10e6, seed: 1, cpu: "none", codecs: { zero: false, unchanged: false, dedup: false, xbzrle: false, rle: false } });
+    const r = await runScenario({
+      workload: createWorkload("idle", { seed: 1 }),
+      pageCount: 4096,
+      bandwidth: 10e6,
+      seed: 1,
+      cpu: "none",
+      codecs: { zero: false, unchanged: false, dedup: false, xbzrle: false, rle: false },
+    });
     const seconds = r.report.totalTime / 1000;
     expect(r.report.ram.transferred / seconds).toBeLessThanOrEqual(10e6 * 1.001);
     expect(r.report.ram.transferred / seconds).toBeGreaterThan(10e6 * 0.9);
@@ -42,7 +63,14 @@ describe("simulator", () => {
   });
 
   it("latency delays the handshake; measured CPU time is charged and flagged", async () => {
-    const r = await runScenario({ workload: createWorkload("cpu", { seed: 1 }), pageCount: 1024, bandwidth: 50e6, latency: 0.01, seed: 1, cpu: "measure" });
+    const r = await runScenario({
+      workload: createWorkload("cpu", { seed: 1 }),
+      pageCount: 1024,
+      bandwidth: 50e6,
+      latency: 0.01,
+      seed: 1,
+      cpu: "measure",
+    });
     expect(r.report.setupTime).toBeGreaterThanOrEqual(20);
     expect(r.cpuMode).toBe("measure");
     expect(r.cpuSeconds).toBeGreaterThan(0);
@@ -51,7 +79,13 @@ describe("simulator", () => {
 
   for (const mode of ["postcopy", "stop-and-copy"] as const) {
     it(`${mode} completes and verifies in virtual time`, async () => {
-      const r = await runScenario({ workload: createWorkload("hot-cold", { seed: 2, dirtyRate: 2000 }), pageCount: 2048, bandwidth: 20e6, seed: 2, mode });
+      const r = await runScenario({
+        workload: createWorkload("hot-cold", { seed: 2, dirtyRate: 2000 }),
+        pageCount: 2048,
+        bandwidth: 20e6,
+        seed: 2,
+        mode,
+      });
       expect(r.report.status).toBe("completed");
       expect(r.report.mode).toBe(mode);
       expect(r.verified).toBe(true);
@@ -60,8 +94,14 @@ describe("simulator", () => {
 
   it("hybrid with fake-dirty writes: pages unchanged since pre-copy are still sent in post-copy (regression)", async () => {
     const r = await runScenario({
-      workload: createWorkload("working-set", { seed: 3, dirtyRate: 3000, fakeDirtyShare: 0.6, workingSetShare: 0.3 }), pageCount: 2048, bandwidth: 20e6, seed: 3,
-      mode: "hybrid", maxRounds: 3, codecs: PRESETS[1].codecs, policy: PRESETS[1].policy,
+      workload: createWorkload("working-set", { seed: 3, dirtyRate: 3000, fakeDirtyShare: 0.6, workingSetShare: 0.3 }),
+      pageCount: 2048,
+      bandwidth: 20e6,
+      seed: 3,
+      mode: "hybrid",
+      maxRounds: 3,
+      codecs: PRESETS[1].codecs,
+      policy: PRESETS[1].policy,
     });
     expect(r.report.status).toBe("completed");
     expect(r.report.mode).toBe("hybrid");
@@ -71,7 +111,14 @@ describe("simulator", () => {
   });
 
   it("write-storm does not converge at the given bandwidth: the qemu rule never stops it", async () => {
-    const r = await runScenario({ workload: createWorkload("write-storm", { seed: 1, dirtyRate: 3000 }), pageCount: 4096, bandwidth: 8e6, seed: 1, maxRounds: 5, policy: { selection: "vanilla", termination: "qemu", nonConvergence: "force-stop" } });
+    const r = await runScenario({
+      workload: createWorkload("write-storm", { seed: 1, dirtyRate: 3000 }),
+      pageCount: 4096,
+      bandwidth: 8e6,
+      seed: 1,
+      maxRounds: 5,
+      policy: { selection: "vanilla", termination: "qemu", nonConvergence: "force-stop" },
+    });
     expect(r.verified).toBe(true);
     const last = r.report.decisions.at(-1)!;
     expect(last.decision).not.toMatch(/^qemu:/);

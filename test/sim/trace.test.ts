@@ -39,8 +39,17 @@ describe("trace replay", () => {
     writeFileSync(file, ram);
     let step = 0;
     const summary = await recordMemory({
-      memoryFile: file, intervalMs: 1, count: 3, outDir: join(dir, "out"), kernel: k,
-      sleep: async () => { step++; ram[step * 4096 * 5 + 7] ^= 0xff; ram[100] = step; writeFileSync(file, ram); },
+      memoryFile: file,
+      intervalMs: 1,
+      count: 3,
+      outDir: join(dir, "out"),
+      kernel: k,
+      sleep: async () => {
+        step++;
+        ram[step * 4096 * 5 + 7] ^= 0xff;
+        ram[100] = step;
+        writeFileSync(file, ram);
+      },
     });
     expect(summary.intervals.map((i) => i.n_dirty)).toEqual([2, 2, 2]);
     const rec = openRecording(join(dir, "out"));

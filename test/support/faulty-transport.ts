@@ -8,12 +8,20 @@ export type Fault = "drop" | "flip" | "truncate" | "replay" | "kill";
  * `when(type, index)` is true: drop the connection, flip a byte, cut the frame short,
  * send it twice, or "kill" the peer (close without a word, as a dead process would).
  */
-export function faulty(inner: Transport, fault: Fault, when: (type: number, index: number) => boolean): Transport & { fired: boolean } {
+export function faulty(
+  inner: Transport,
+  fault: Fault,
+  when: (type: number, index: number) => boolean,
+): Transport & { fired: boolean } {
   let index = 0;
   const t = {
     fired: false,
-    get bytesSent() { return inner.bytesSent; },
-    get bytesReceived() { return inner.bytesReceived; },
+    get bytesSent() {
+      return inner.bytesSent;
+    },
+    get bytesReceived() {
+      return inner.bytesReceived;
+    },
     async send(frame: Uint8Array) {
       const type = frame[5];
       if (!t.fired && when(type, index++)) {

@@ -46,7 +46,11 @@ export function createGuestWriter(mem: WasmGuestMemory, o: GuestWriterOptions): 
       }
     },
     stop: () => void (stopped = true),
-    get stopped() { return stopped; },
-    get writes() { return writes; },
+    get stopped() {
+      return stopped;
+    },
+    get writes() {
+      return writes;
+    },
   };
 }

@@ -100,8 +100,10 @@ const keyOf = (text: string) => frameKey(new TextEncoder().encode(text));
 
 export async function createMigrationPair(o: MigrationPairOptions): Promise<MigrationPair> {
   const virtual = o.clock === "virtual";
-  if (o.writer && !virtual) throw new Error("createMigrationPair: a writer runs on the virtual clock (clock: \"virtual\")");
-  if (virtual && o.transport === "tcp") throw new Error("createMigrationPair: the virtual clock needs the in-process transport");
+  if (o.writer && !virtual)
+    throw new Error('createMigrationPair: a writer runs on the virtual clock (clock: "virtual")');
+  if (virtual && o.transport === "tcp")
+    throw new Error("createMigrationPair: the virtual clock needs the in-process transport");
   const ks = await createKernel({ shared: o.shared });
   const kd = o.kernels === "one" ? ks : await createKernel({ shared: o.shared });
   const src = new WasmGuestMemory(ks, o.pages);
@@ -126,25 +128,44 @@ export async function createMigrationPair(o: MigrationPairOptions): Promise<Migr
   const memory: GuestMemory = clock
     ? {
         pageCount: src.pageCount,
-        readPages: (pages, out) => { src.readPages(pages, out); (ends[0] as LinkEnd).cpuDebt += (pages.length * nsPerPage) / 1e9; },
+        readPages: (pages, out) => {
+          src.readPages(pages, out);
+          (ends[0] as LinkEnd).cpuDebt += (pages.length * nsPerPage) / 1e9;
+        },
         writePage: (p, d) => src.writePage(p, d),
         pageView: (p) => src.pageView(p),
         flush: () => src.flush(),
       }
     : src;
-  const inject = (t: Transport, side: "source" | "destination") => (o.fault?.side === side ? faulty(t, o.fault.fault, o.fault.when) : t);
+  const inject = (t: Transport, side: "source" | "destination") =>
+    o.fault?.side === side ? faulty(t, o.fault.fault, o.fault.when) : t;
   const sourceTransport = inject(ends[0], "source");
   const destinationTransport = inject(ends[1], "destination");
 
-  const state = { atPause: null as Uint8Array | null, paused: false, resumed: false, committed: false, discarded: false };
+  const state = {
+    atPause: null as Uint8Array | null,
+    paused: false,
+    resumed: false,
+    committed: false,
+    discarded: false,
+  };
   const dstMemory: DestinationMemory = o.trackCommit
-    ? Object.assign(dst, { commit: async () => void (state.committed = true), discard: async () => void (state.discarded = true) })
+    ? Object.assign(dst, {
+        commit: async () => void (state.committed = true),
+        discard: async () => void (state.discarded = true),
+      })
     : dst;
   const extra = o.source ?? {};
   const log = src.dirtyLog();
   const source = new MigrationSource({
-    kernel: ks, memory, transport: sourceTransport, mode: o.mode, codecs: o.codecs, policy: o.policy,
-    key: o.key === undefined ? undefined : keyOf(o.key), clock: clock ?? undefined,
+    kernel: ks,
+    memory,
+    transport: sourceTransport,
+    mode: o.mode,
+    codecs: o.codecs,
+    policy: o.policy,
+    key: o.key === undefined ? undefined : keyOf(o.key),
+    clock: clock ?? undefined,
     dirtyLog: o.dirtyLog === false ? undefined : o.dirtyLog ? o.dirtyLog(log) : log,
     ...extra,
     onPause: async () => {
@@ -160,7 +181,10 @@ export async function createMigrationPair(o: MigrationPairOptions): Promise<Migr
   });
   const dstKey = o.destinationKey ?? o.key;
   const destination: MigrationDestination = new MigrationDestination({
-    kernel: kd, memory: dstMemory, transport: destinationTransport, clock: clock ?? undefined,
+    kernel: kd,
+    memory: dstMemory,
+    transport: destinationTransport,
+    clock: clock ?? undefined,
     key: dstKey === undefined ? undefined : keyOf(dstKey),
     onActivate: o.onActivate && (() => o.onActivate!(destination)),
   });
@@ -168,13 +192,36 @@ export async function createMigrationPair(o: MigrationPairOptions): Promise<Migr
   let outcome: Promise<[PromiseSettledResult<MigrationReport>, PromiseSettledResult<DestinationResult>]> | null = null;
   let disposed = false;
   const pair: MigrationPair = {
-    source, destination, src, dst, kernels: [ks, kd], sourceTransport, destinationTransport, clock, writer, listener,
-    get atPause() { return state.atPause; },
-    get paused() { return state.paused; },
-    get resumed() { return state.resumed; },
-    get committed() { return state.committed; },
-    get discarded() { return state.discarded; },
-    get faultFired() { return (sourceTransport as { fired?: boolean }).fired ?? (destinationTransport as { fired?: boolean }).fired ?? false; },
+    source,
+    destination,
+    src,
+    dst,
+    kernels: [ks, kd],
+    sourceTransport,
+    destinationTransport,
+    clock,
+    writer,
+    listener,
+    get atPause() {
+      return state.atPause;
+    },
+    get paused() {
+      return state.paused;
+    },
+    get resumed() {
+      return state.resumed;
+    },
+    get committed() {
+      return state.committed;
+    },
+    get discarded() {
+      return state.discarded;
+    },
+    get faultFired() {
+      return (
+        (sourceTransport as { fired?: boolean }).fired ?? (destinationTransport as { fired?: boolean }).fired ?? false
+      );
+    },
     settle() {
       outcome ??= Promise.allSettled([source.migrate(), destination.receive()]).then((r) => {
         if (clock) clock.onAdvance = null; // timers left over (a lost timeout race) must not run the guest

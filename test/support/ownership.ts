@@ -15,20 +15,27 @@ import { createInProcessPair } from "../../src/transport/in-process.js";
  * Frames both ways share one counter. "cut": after `at` frames the link closes under both
  * ends. "flip": frame number `at` arrives with one byte flipped (the link goes on).
  */
-export function cuttablePair(at: number, fault: "cut" | "flip" = "cut"): { source: Transport; destination: Transport; frames: () => number } {
+export function cuttablePair(
+  at: number,
+  fault: "cut" | "flip" = "cut",
+): { source: Transport; destination: Transport; frames: () => number } {
   const cutAfter = fault === "cut" ? at : Infinity;
   const [a, b] = createInProcessPair();
   let frames = 0;
   const wrap = (t: Transport, peer: Transport): Transport => ({
-    get bytesSent() { return t.bytesSent; },
-    get bytesReceived() { return t.bytesReceived; },
+    get bytesSent() {
+      return t.bytesSent;
+    },
+    get bytesReceived() {
+      return t.bytesReceived;
+    },
     async send(frame) {
       if (frames >= cutAfter) {
         t.close();
         peer.close();
         throw Object.assign(new Error("link cut"), { code: "CONNECTION_CLOSED" });
       }
-      if (fault === "flip" && frames === at) frame = frame.slice(), (frame[Math.floor(frame.length / 2)] ^= 0x10);
+      if (fault === "flip" && frames === at) (frame = frame.slice()), (frame[Math.floor(frame.length / 2)] ^= 0x10);
       frames++;
       await t.send(frame);
       if (frames >= cutAfter) {
@@ -83,7 +90,10 @@ export class OwnershipLog {
   readonly events: string[] = [];
 
   #check(): void {
-    expect(this.sourceRunning && this.destinationRunning, `both sides run the guest after: ${this.events.join(", ")}`).toBe(false);
+    expect(
+      this.sourceRunning && this.destinationRunning,
+      `both sides run the guest after: ${this.events.join(", ")}`,
+    ).toBe(false);
   }
 
   pause = () => {
@@ -119,7 +129,10 @@ export type Outcome = "a" | "b" | "c";
  * source's memory equals what it was at the pause; `destinationHasNewest`: the
  * destination's memory equals the source's at the pause plus its own guest's writes.
  */
-export function checkOutcome(log: OwnershipLog, memory: { sourceIntact: boolean; destinationHasNewest: boolean }): Outcome {
+export function checkOutcome(
+  log: OwnershipLog,
+  memory: { sourceIntact: boolean; destinationHasNewest: boolean },
+): Outcome {
   const where = log.events.join(", ");
   expect(log.sourceRunning && log.destinationRunning, `both run: ${where}`).toBe(false);
   expect(memory.sourceIntact, `source memory changed: ${where}`).toBe(true);

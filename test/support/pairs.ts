@@ -13,7 +13,16 @@ function other(r: () => number, b: number): number {
   return (b + 1 + randInt(r, 255)) & 0xff;
 }
 
-export const PAIR_KINDS = ["identical", "few-bytes", "density", "runs", "random", "near-limit", "zero-old", "edges"] as const;
+export const PAIR_KINDS = [
+  "identical",
+  "few-bytes",
+  "density",
+  "runs",
+  "random",
+  "near-limit",
+  "zero-old",
+  "edges",
+] as const;
 
 /**
  * Writes a random old page and a new page derived from it (kind chosen by the rng):
@@ -32,7 +41,10 @@ export function makePair(r: () => number, oldPage: Uint8Array, newPage: Uint8Arr
       break;
     case "few-bytes": {
       const n = 1 + randInt(r, 64);
-      for (let t = 0; t < n; t++) { const x = randInt(r, PAGE_SIZE); newPage[x] = other(r, oldPage[x]); }
+      for (let t = 0; t < n; t++) {
+        const x = randInt(r, PAGE_SIZE);
+        newPage[x] = other(r, oldPage[x]);
+      }
       break;
     }
     case "density": {
@@ -66,7 +78,11 @@ export function makePair(r: () => number, oldPage: Uint8Array, newPage: Uint8Arr
       if (r() < 0.7) newPage[0] = other(r, oldPage[0]);
       if (r() < 0.7) newPage[PAGE_SIZE - 1] = other(r, oldPage[PAGE_SIZE - 1]);
       const n = randInt(r, 4);
-      for (let t = 0; t < n; t++) { const x = randInt(r, 32); newPage[x] = other(r, oldPage[x]); newPage[PAGE_SIZE - 1 - x] = other(r, oldPage[PAGE_SIZE - 1 - x]); }
+      for (let t = 0; t < n; t++) {
+        const x = randInt(r, 32);
+        newPage[x] = other(r, oldPage[x]);
+        newPage[PAGE_SIZE - 1 - x] = other(r, oldPage[PAGE_SIZE - 1 - x]);
+      }
       break;
     }
   }

@@ -38,7 +38,9 @@ function hasInterpreter(elf: Buffer): boolean {
 }
 
 export function kernelPath(): string | null {
-  const k = readdirSync("/boot").filter((f) => /^vmlinuz-.*amd64$/.test(f)).sort();
+  const k = readdirSync("/boot")
+    .filter((f) => /^vmlinuz-.*amd64$/.test(f))
+    .sort();
   return k.length ? join("/boot", k[k.length - 1]) : null;
 }
 
@@ -100,14 +102,39 @@ export interface GuestFiles {
 }
 
 /** The QEMU command line of the test guest (128 MiB of RAM in `ram`, a shared file). */
-export function guestArgs(g: GuestFiles, o: { ram: string; qmp: string; serial: string; incoming?: string; memMiB?: number }): string[] {
+export function guestArgs(
+  g: GuestFiles,
+  o: { ram: string; qmp: string; serial: string; incoming?: string; memMiB?: number },
+): string[] {
   const mem = o.memMiB ?? 128;
   return [
-    "-accel", "tcg", "-machine", "pc,memory-backend=mem", "-m", `${mem}M`,
-    "-object", `memory-backend-file,id=mem,size=${mem}M,mem-path=${o.ram},share=on`,
-    "-kernel", g.kernel, "-initrd", g.initrd, "-append", "console=ttyS0 rdinit=/init quiet panic=-1",
-    "-serial", `file:${o.serial}`, "-display", "none", "-monitor", "none", "-nic", "none", "-vga", "none", "-no-reboot",
-    "-qmp", `unix:${o.qmp},server=on,wait=off`,
+    "-accel",
+    "tcg",
+    "-machine",
+    "pc,memory-backend=mem",
+    "-m",
+    `${mem}M`,
+    "-object",
+    `memory-backend-file,id=mem,size=${mem}M,mem-path=${o.ram},share=on`,
+    "-kernel",
+    g.kernel,
+    "-initrd",
+    g.initrd,
+    "-append",
+    "console=ttyS0 rdinit=/init quiet panic=-1",
+    "-serial",
+    `file:${o.serial}`,
+    "-display",
+    "none",
+    "-monitor",
+    "none",
+    "-nic",
+    "none",
+    "-vga",
+    "none",
+    "-no-reboot",
+    "-qmp",
+    `unix:${o.qmp},server=on,wait=off`,
     ...(o.incoming ? ["-incoming", o.incoming] : []),
   ];
 }
@@ -130,10 +157,18 @@ export function readSerial(file: string): { pattern: string | null; beats: [numb
 }
 
 /** Waits until `pred` holds, polling every 100 ms. */
-export async function waitFor(what: string, pred: () => boolean, timeoutMs: number, child?: ChildProcess): Promise<void> {
+export async function waitFor(
+  what: string,
+  pred: () => boolean,
+  timeoutMs: number,
+  child?: ChildProcess,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!pred()) {
-    if (child && child.exitCode !== null) throw new Error(`${what}: QEMU exited with ${child.exitCode}: ${(child as ChildProcess & { stderrText?: () => string }).stderrText?.() ?? ""}`);
+    if (child && child.exitCode !== null)
+      throw new Error(
+        `${what}: QEMU exited with ${child.exitCode}: ${(child as ChildProcess & { stderrText?: () => string }).stderrText?.() ?? ""}`,
+      );
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }

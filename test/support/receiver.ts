@@ -38,15 +38,22 @@ export function runCli(args: string[], options: { waitForStderr?: boolean } = {}
   child.stderr!.on("data", (d: Buffer) => (stderr += d));
   const closed = (s: NodeJS.ReadableStream) => new Promise<void>((resolve) => s.once("close", () => resolve()));
   const pipes = Promise.all([closed(child.stdout!), options.waitForStderr === false ? null : closed(child.stderr!)]);
-  const exit = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once("exit", (code, signal) => resolve([code, signal])));
+  const exit = new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
+    child.once("exit", (code, signal) => resolve([code, signal])),
+  );
   const exited = Promise.all([exit, pipes]).then(([[code, signal]]) => ({ code, signal, stdout, stderr }));
   onTestFinished(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
   });
   return {
-    child, exited,
-    get stdout() { return stdout; },
-    get stderr() { return stderr; },
+    child,
+    exited,
+    get stdout() {
+      return stdout;
+    },
+    get stderr() {
+      return stderr;
+    },
     kill: (signal = "SIGTERM") => void child.kill(signal),
   };
 }
@@ -66,7 +73,9 @@ export async function startReceiver(args: string[]): Promise<Receiver> {
       resolve(Number(m[1]));
     };
     rx.child.stderr!.on("data", onData); // registered after runCli's collector: rx.stderr already holds the chunk
-    void rx.exited.then((e) => reject(new Error(`receiver exited before listening (${e.code ?? e.signal}): ${e.stderr}`)));
+    void rx.exited.then((e) =>
+      reject(new Error(`receiver exited before listening (${e.code ?? e.signal}): ${e.stderr}`)),
+    );
   });
   return Object.assign(rx, { port });
 }

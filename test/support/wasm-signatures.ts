@@ -17,25 +17,48 @@ export interface FunctionSignature {
   results: ValueType[];
 }
 
-const VALUE_TYPES: Record<number, ValueType> = { 0x7f: "i32", 0x7e: "i64", 0x7d: "f32", 0x7c: "f64", 0x7b: "v128", 0x70: "funcref", 0x6f: "externref" };
+const VALUE_TYPES: Record<number, ValueType> = {
+  0x7f: "i32",
+  0x7e: "i64",
+  0x7d: "f32",
+  0x7c: "f64",
+  0x7b: "v128",
+  0x70: "funcref",
+  0x6f: "externref",
+};
 
 /** The signature of each exported function, by export name. */
 export function readExportSignatures(bytes: Uint8Array): Map<string, FunctionSignature> {
   let at = 8;
   const byte = (): number => bytes[at++];
   const uleb = (): number => {
-    let v = 0, shift = 0, b: number;
-    do { b = byte(); v += (b & 0x7f) * 2 ** shift; shift += 7; } while (b & 0x80);
+    let v = 0,
+      shift = 0,
+      b: number;
+    do {
+      b = byte();
+      v += (b & 0x7f) * 2 ** shift;
+      shift += 7;
+    } while (b & 0x80);
     return v;
   };
-  const name = (): string => { const n = uleb(); const s = new TextDecoder().decode(bytes.subarray(at, at + n)); at += n; return s; };
+  const name = (): string => {
+    const n = uleb();
+    const s = new TextDecoder().decode(bytes.subarray(at, at + n));
+    at += n;
+    return s;
+  };
   const valueType = (): ValueType => {
     const t = VALUE_TYPES[byte()];
     if (!t) throw new Error(`unknown value type 0x${bytes[at - 1].toString(16)} at ${at - 1}`);
     return t;
   };
   const vec = <T>(item: () => T): T[] => Array.from({ length: uleb() }, item);
-  const limits = (): void => { const flags = byte(); uleb(); if (flags & 1) uleb(); };
+  const limits = (): void => {
+    const flags = byte();
+    uleb();
+    if (flags & 1) uleb();
+  };
 
   const types: FunctionSignature[] = [];
   const functionTypes: number[] = []; // imported functions first, then the module's own
@@ -51,13 +74,18 @@ export function readExportSignatures(bytes: Uint8Array): Map<string, FunctionSig
       });
     } else if (id === 2) {
       vec(() => {
-        name(); name();
+        name();
+        name();
         const kind = byte();
         if (kind === 0) functionTypes.push(uleb());
-        else if (kind === 1) { byte(); limits(); }
-        else if (kind === 2) limits();
-        else if (kind === 3) { valueType(); byte(); }
-        else throw new Error(`unknown import kind ${kind}`);
+        else if (kind === 1) {
+          byte();
+          limits();
+        } else if (kind === 2) limits();
+        else if (kind === 3) {
+          valueType();
+          byte();
+        } else throw new Error(`unknown import kind ${kind}`);
       });
     } else if (id === 3) {
       functionTypes.push(...vec(uleb));

@@ -54,8 +54,13 @@ export function startWorkerGuest(mem: WasmGuestMemory, options: WorkerGuestOptio
     {
       eval: true,
       workerData: {
-        h: mem.workerHandle(), control, hot: options.hotPages ?? Math.min(mem.pageCount, 512), seed: options.seed ?? 1,
-        maxWrites: options.maxWrites ?? Infinity, startWrites: options.startWrites ?? 200, randomJs: RANDOM_JS,
+        h: mem.workerHandle(),
+        control,
+        hot: options.hotPages ?? Math.min(mem.pageCount, 512),
+        seed: options.seed ?? 1,
+        maxWrites: options.maxWrites ?? Infinity,
+        startWrites: options.startWrites ?? 200,
+        randomJs: RANDOM_JS,
       },
     },
   );

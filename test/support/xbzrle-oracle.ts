@@ -35,10 +35,14 @@ export function refXbzrleEncode(oldPage: Uint8Array, newPage: Uint8Array, dlen =
 export function refXbzrleDecode(src: Uint8Array, page: Uint8Array): [number, Uint8Array] | -1 {
   const dst = page.slice();
   const slen = src.length;
-  let i = 0, d = 0;
+  let i = 0,
+    d = 0;
   const getLength = (): number => {
     const b = src[i];
-    if (b < 0x80) { i += 1; return b; }
+    if (b < 0x80) {
+      i += 1;
+      return b;
+    }
     const c = src[i + 1];
     if (c & 0x80) return -1;
     i += 2;
@@ -93,7 +97,8 @@ export function refRleEncode(page: Uint8Array, dlen = PAGE_SIZE): Uint8Array | -
 /** The RLE grammar's decoder: the page or -1. */
 export function refRleDecode(src: Uint8Array): Uint8Array | -1 {
   const dst = new Uint8Array(PAGE_SIZE);
-  let i = 0, d = 0;
+  let i = 0,
+    d = 0;
   while (i < src.length) {
     if (d === PAGE_SIZE) return -1;
     let h = src[i];
@@ -122,18 +127,27 @@ export function refRleDecode(src: Uint8Array): Uint8Array | -1 {
 
 /** QEMU's XBZRLE decoder rules without writing: the end offset or -1. */
 export function refXbzrleCheck(src: Uint8Array, slen = src.length): number {
-  let i = 0, d = 0;
+  let i = 0,
+    d = 0;
   while (i < slen) {
     if (slen - i < 2) return -1;
     const first = i === 0;
     let z = src[i];
-    if (z >= 0x80) { if (src[i + 1] & 0x80) return -1; z = (z & 0x7f) | (src[i + 1] << 7); i += 2; } else i += 1;
+    if (z >= 0x80) {
+      if (src[i + 1] & 0x80) return -1;
+      z = (z & 0x7f) | (src[i + 1] << 7);
+      i += 2;
+    } else i += 1;
     if (!first && z === 0) return -1;
     d += z;
     if (d > PAGE_SIZE) return -1;
     if (slen - i < 2) return -1;
     let n = src[i];
-    if (n >= 0x80) { if (src[i + 1] & 0x80) return -1; n = (n & 0x7f) | (src[i + 1] << 7); i += 2; } else i += 1;
+    if (n >= 0x80) {
+      if (src[i + 1] & 0x80) return -1;
+      n = (n & 0x7f) | (src[i + 1] << 7);
+      i += 2;
+    } else i += 1;
     if (n === 0 || d + n > PAGE_SIZE || i + n > slen) return -1;
     d += n;
     i += n;
@@ -143,7 +157,8 @@ export function refXbzrleCheck(src: Uint8Array, slen = src.length): number {
 
 /** The RLE grammar's validity check without writing: true when `slen` bytes of src decode to a page. */
 export function refRleCheck(src: Uint8Array, slen = src.length): boolean {
-  let i = 0, d = 0;
+  let i = 0,
+    d = 0;
   while (i < slen) {
     if (d === PAGE_SIZE) return false;
     let h = src[i];

@@ -1,7 +1,15 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { loadKernel } from "../../src/index.js";
 import { hashBytes64 } from "../../src/kernel/pagehash.js";
-import { DEFAULT_MAX_PAYLOAD, frameChecksum, FrameReader, FrameWriter, FRAME_HEADER_BYTES, type FrameChecksum, type FrameKey } from "../../src/wire/frame.js";
+import {
+  DEFAULT_MAX_PAYLOAD,
+  frameChecksum,
+  FrameReader,
+  FrameWriter,
+  FRAME_HEADER_BYTES,
+  type FrameChecksum,
+  type FrameKey,
+} from "../../src/wire/frame.js";
 import { frameKey } from "../../src/wire/hmac.js";
 import { rng, randInt } from "../support/random.js";
 
@@ -45,7 +53,10 @@ describe("frames", () => {
       const rnd = rng(11);
       for (let t = 0; t < 200; t++) {
         const [w, r] = pair();
-        const frame = w.seal(3, new Uint8Array(300).map(() => randInt(rnd, 256)));
+        const frame = w.seal(
+          3,
+          new Uint8Array(300).map(() => randInt(rnd, 256)),
+        );
         const at = randInt(rnd, frame.length);
         frame[at] ^= 1 << randInt(rnd, 8);
         expect(() => r.open(frame)).toThrowError(/./);

@@ -13,24 +13,54 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe("TLS transport", () => {
   it("migrates over TLS with a self-signed certificate; a client that does not trust it fails to connect", async () => {
-    execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-days", "1", "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem")], { stdio: "ignore" });
+    execFileSync(
+      "openssl",
+      [
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=localhost",
+        "-addext",
+        "subjectAltName=DNS:localhost,IP:127.0.0.1",
+        "-days",
+        "1",
+        "-keyout",
+        join(dir, "key.pem"),
+        "-out",
+        join(dir, "cert.pem"),
+      ],
+      { stdio: "ignore" },
+    );
     const cert = readFileSync(join(dir, "cert.pem"));
     const key = readFileSync(join(dir, "key.pem"));
     const pair = await createMigrationPair({
-      pages: 256, kernels: "one", transport: "tcp", tls: { server: { cert, key }, client: { ca: cert, servername: "localhost" } },
+      pages: 256,
+      kernels: "one",
+      transport: "tcp",
+      tls: { server: { cert, key }, client: { ca: cert, servername: "localhost" } },
     });
     pair.src.bytes().fill(0xab, 0, 64 * PAGE_SIZE);
     const { report } = await pair.run();
     expect(report.status).toBe("completed");
     expect(Buffer.compare(pair.dst.bytes(), pair.src.bytes())).toBe(0);
-    await expect(connectTcp("127.0.0.1", pair.listener!.port, { tls: { servername: "localhost" } })).rejects.toMatchObject({ code: "CONNECT_FAILED" });
+    await expect(
+      connectTcp("127.0.0.1", pair.listener!.port, { tls: { servername: "localhost" } }),
+    ).rejects.toMatchObject({ code: "CONNECT_FAILED" });
   });
 });
 
 describe("send / receive usage", () => {
   const cli = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8" });
   it("usage errors exit 2 with one line", () => {
-    for (const args of [["receive", "--listen", "127.0.0.1:0"], ["send", "--memory", "x", "--to", "nohost"], ["send", "--memory", "x", "--to", "127.0.0.1:1", "--mode", "warp"], ["receive", "--bogus"]]) {
+    for (const args of [
+      ["receive", "--listen", "127.0.0.1:0"],
+      ["send", "--memory", "x", "--to", "nohost"],
+      ["send", "--memory", "x", "--to", "127.0.0.1:1", "--mode", "warp"],
+      ["receive", "--bogus"],
+    ]) {
       const r = cli(...args);
       expect(r.status, args.join(" ")).toBe(2);
       expect(r.stderr.trim().split("\n")).toHaveLength(1);

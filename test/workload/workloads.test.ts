@@ -6,7 +6,15 @@ import { ZipfSampler, seededRandom } from "../../src/util/random.js";
 
 describe("workloads", () => {
   it("lists the seven workloads of the issue", () => {
-    expect(listWorkloads().map((w) => w.name)).toEqual(["idle", "cpu", "working-set", "hot-cold", "sequential", "net-ring", "write-storm"]);
+    expect(listWorkloads().map((w) => w.name)).toEqual([
+      "idle",
+      "cpu",
+      "working-set",
+      "hot-cold",
+      "sequential",
+      "net-ring",
+      "write-storm",
+    ]);
   });
 
   for (const { name } of listWorkloads()) {
@@ -61,8 +69,12 @@ describe("workloads", () => {
 
   it("rejects bad options with a typed error", () => {
     expect(() => createWorkload("nope")).toThrow(expect.objectContaining({ code: "UNKNOWN_WORKLOAD" }));
-    expect(() => createWorkload("idle", { writeSize: 0 })).toThrow(expect.objectContaining({ code: "WORKLOAD_OPTION" }));
-    expect(() => createWorkload("idle", { fakeDirtyShare: 2 })).toThrow(expect.objectContaining({ code: "WORKLOAD_OPTION" }));
+    expect(() => createWorkload("idle", { writeSize: 0 })).toThrow(
+      expect.objectContaining({ code: "WORKLOAD_OPTION" }),
+    );
+    expect(() => createWorkload("idle", { fakeDirtyShare: 2 })).toThrow(
+      expect.objectContaining({ code: "WORKLOAD_OPTION" }),
+    );
   });
 
   it("Zipf rank 0 is the most frequent", () => {

@@ -11,7 +11,12 @@ const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 
 function suites(): string[] {
   const dir = join(ROOT, "bench");
-  return existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith(".bench.ts")).map((f) => f.replace(/\.bench\.ts$/, "")).sort() : [];
+  return existsSync(dir)
+    ? readdirSync(dir)
+        .filter((f) => f.endsWith(".bench.ts"))
+        .map((f) => f.replace(/\.bench\.ts$/, ""))
+        .sort()
+    : [];
 }
 
 export const benchCommand: Command = {
@@ -27,7 +32,18 @@ files as one JSON object. Suites: ${suites().join(", ") || "(none found)"}.
   async run(argv) {
     let parsed;
     try {
-      parsed = parseArgs({ args: argv, strict: true, allowPositionals: true, options: { quick: { type: "boolean" }, json: { type: "boolean" }, list: { type: "boolean" }, seed: { type: "string" }, html: { type: "string" } } });
+      parsed = parseArgs({
+        args: argv,
+        strict: true,
+        allowPositionals: true,
+        options: {
+          quick: { type: "boolean" },
+          json: { type: "boolean" },
+          list: { type: "boolean" },
+          seed: { type: "string" },
+          html: { type: "string" },
+        },
+      });
     } catch (e) {
       throw new UsageError(`bench: ${(e as Error).message.split("\n")[0]}`);
     }
@@ -37,12 +53,17 @@ files as one JSON object. Suites: ${suites().join(", ") || "(none found)"}.
       return 0;
     }
     const chosen = parsed.positionals.length ? parsed.positionals : all;
-    for (const s of chosen) if (!all.includes(s)) throw new UsageError(`bench: unknown suite '${s}' (${all.join(", ")})`);
+    for (const s of chosen)
+      if (!all.includes(s)) throw new UsageError(`bench: unknown suite '${s}' (${all.join(", ")})`);
     const tsx = join(ROOT, "node_modules", ".bin", "tsx");
-    if (!existsSync(tsx)) throw new Error(`bench needs tsx (a dev dependency): ${tsx} not found; run npm install in ${ROOT}`);
+    if (!existsSync(tsx))
+      throw new Error(`bench needs tsx (a dev dependency): ${tsx} not found; run npm install in ${ROOT}`);
     const results: Record<string, unknown> = {};
     for (const s of chosen) {
-      const r = spawnSync(tsx, [join("bench", `${s}.bench.ts`), ...(parsed.values.quick ? ["--quick"] : [])], { cwd: ROOT, stdio: parsed.values.json ? ["ignore", "ignore", "inherit"] : "inherit" });
+      const r = spawnSync(tsx, [join("bench", `${s}.bench.ts`), ...(parsed.values.quick ? ["--quick"] : [])], {
+        cwd: ROOT,
+        stdio: parsed.values.json ? ["ignore", "ignore", "inherit"] : "inherit",
+      });
       if (r.status !== 0) throw new Error(`benchmark ${s} failed (exit ${r.status ?? r.signal})`);
       const file = join(ROOT, "bench", "results", `${s}${parsed.values.quick ? ".quick.tmp" : ""}.json`);
       if (existsSync(file)) results[s] = JSON.parse(readFileSync(file, "utf8"));

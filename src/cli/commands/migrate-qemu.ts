@@ -32,8 +32,12 @@ source gets QMP 'cont' and keeps running, a destination started by --dest-comman
                       As in QEMU, the final round (guest paused) runs at full speed
   --limit-final-round keep --bandwidth for the final round too
   --mode M            ${MODES.join(" or ")} (default precopy)
-  --policy NAME       page-selection policy (default vanilla): ${listPolicies("selection").map((p) => p.name).join(", ")}
-  --termination T     termination policy (default qemu): ${listPolicies("termination").map((p) => p.name).join(", ")}
+  --policy NAME       page-selection policy (default vanilla): ${listPolicies("selection")
+    .map((p) => p.name)
+    .join(", ")}
+  --termination T     termination policy (default qemu): ${listPolicies("termination")
+    .map((p) => p.name)
+    .join(", ")}
   --downtime MS       downtime limit (default 300)
   --max-rounds N      pre-copy rounds at most (default 30)
   --qmp-timeout S     per QMP command, seconds (default 10)
@@ -50,10 +54,21 @@ export const migrateQemuCommand: Command = {
   help: HELP,
   async run(argv) {
     const o = parseOptions(argv, {
-      "source-qmp": { type: "string" }, "source-ram": { type: "string" }, "dest-ram": { type: "string" },
-      "dest-qmp": { type: "string" }, incoming: { type: "string" }, "dest-command": { type: "string" }, "limit-final-round": { type: "boolean" },
-      bandwidth: { type: "string" }, mode: { type: "string" }, policy: { type: "string" }, termination: { type: "string" },
-      downtime: { type: "string" }, "max-rounds": { type: "string" }, "qmp-timeout": { type: "string" }, json: { type: "boolean" },
+      "source-qmp": { type: "string" },
+      "source-ram": { type: "string" },
+      "dest-ram": { type: "string" },
+      "dest-qmp": { type: "string" },
+      incoming: { type: "string" },
+      "dest-command": { type: "string" },
+      "limit-final-round": { type: "boolean" },
+      bandwidth: { type: "string" },
+      mode: { type: "string" },
+      policy: { type: "string" },
+      termination: { type: "string" },
+      downtime: { type: "string" },
+      "max-rounds": { type: "string" },
+      "qmp-timeout": { type: "string" },
+      json: { type: "boolean" },
     });
     for (const k of ["source-qmp", "source-ram", "dest-ram", "dest-qmp"] as const) {
       if (!o[k]) throw new UsageError(`--${k} is required`);
@@ -61,13 +76,23 @@ export const migrateQemuCommand: Command = {
     const [host, port] = parseHostPort(o.incoming, "--incoming");
     const mode = (o.mode ?? "precopy") as (typeof MODES)[number];
     if (!MODES.includes(mode)) throw new UsageError(`--mode: '${o.mode}' is not one of ${MODES.join(", ")}`);
-    for (const [kind, name] of [["selection", o.policy], ["termination", o.termination]] as const) {
-      if (name && !listPolicies(kind).some((p) => p.name === name)) throw new UsageError(`unknown ${kind} policy '${name}'`);
+    for (const [kind, name] of [
+      ["selection", o.policy],
+      ["termination", o.termination],
+    ] as const) {
+      if (name && !listPolicies(kind).some((p) => p.name === name))
+        throw new UsageError(`unknown ${kind} policy '${name}'`);
     }
     const result = await migrateQemuGuest({
-      sourceQmp: o["source-qmp"]!, sourceRam: o["source-ram"]!, destRam: o["dest-ram"]!, destQmp: o["dest-qmp"]!,
-      incoming: `tcp:${host.includes(":") ? `[${host}]` : host}:${port}`, destCommand: o["dest-command"], mode,
-      maxBandwidth: parseNumber(o.bandwidth, "--bandwidth", Infinity) * 1e6, limitFinalRound: o["limit-final-round"],
+      sourceQmp: o["source-qmp"]!,
+      sourceRam: o["source-ram"]!,
+      destRam: o["dest-ram"]!,
+      destQmp: o["dest-qmp"]!,
+      incoming: `tcp:${host.includes(":") ? `[${host}]` : host}:${port}`,
+      destCommand: o["dest-command"],
+      mode,
+      maxBandwidth: parseNumber(o.bandwidth, "--bandwidth", Infinity) * 1e6,
+      limitFinalRound: o["limit-final-round"],
       downtimeLimitMs: parseNumber(o.downtime, "--downtime", 300),
       maxRounds: parseNumber(o["max-rounds"], "--max-rounds", 30),
       qmpTimeoutMs: parseNumber(o["qmp-timeout"], "--qmp-timeout", 10) * 1000,
@@ -76,17 +101,30 @@ export const migrateQemuCommand: Command = {
     });
     const r3 = (x: number) => Math.round(x * 1000) / 1000;
     if (o.json) {
-      console.log(JSON.stringify({
-        totalTime: r3(result.totalTime), downtime: r3(result.downtime), finalRoundTime: r3(result.finalRoundTime), deviceTime: r3(result.deviceTime), bytesSent: result.bytesSent,
-        pagewire: result.pagewire.toJSON(), qemu: result.qemu,
-      }));
+      console.log(
+        JSON.stringify({
+          totalTime: r3(result.totalTime),
+          downtime: r3(result.downtime),
+          finalRoundTime: r3(result.finalRoundTime),
+          deviceTime: r3(result.deviceTime),
+          bytesSent: result.bytesSent,
+          pagewire: result.pagewire.toJSON(),
+          qemu: result.qemu,
+        }),
+      );
     } else {
       console.log(result.pagewire.toTable());
       console.log("");
       const kv = (k: string, v: string) => console.log(`${k.padEnd(22)} ${v}`);
-      kv("qemu device state", `${result.qemu.ram?.transferred ?? 0} bytes in ${r3(result.deviceTime)} ms (stream + cont)`);
+      kv(
+        "qemu device state",
+        `${result.qemu.ram?.transferred ?? 0} bytes in ${r3(result.deviceTime)} ms (stream + cont)`,
+      );
       kv("total time", `${r3(result.totalTime)} ms (start → destination running)`);
-      kv("downtime", `${r3(result.downtime)} ms (stop → destination running; final round + commit ${r3(result.finalRoundTime)} ms)`);
+      kv(
+        "downtime",
+        `${r3(result.downtime)} ms (stop → destination running; final round + commit ${r3(result.finalRoundTime)} ms)`,
+      );
       kv("sent", `${result.bytesSent} bytes (${(result.bytesSent / 2 ** 20).toFixed(1)} MiB)`);
     }
     return 0;

@@ -6,7 +6,7 @@ import { PagewireError } from "../../errors.js";
 import { PAGE_SIZE, type Kernel } from "../../kernel/kernel.js";
 import { createKernel } from "../../kernel/loader.js";
 import { lockFile } from "../../memory/file-lock.js";
-import { FileMemory, inDoubtPath } from "../../memory/file-memory.js";
+import { FileMemory } from "../../memory/file-memory.js";
 import { TcpListener, type TcpTransport } from "../../transport/tcp.js";
 import type { Transport } from "../../transport/transport.js";
 import type { FrameKey } from "../../wire/frame.js";
@@ -70,10 +70,18 @@ export const receiveCommand: Command = {
   help: HELP,
   async run(argv) {
     const o = parseOptions(argv, {
-      listen: { type: "string" }, out: { type: "string" }, key: { type: "string" },
-      "tls-cert": { type: "string" }, "tls-key": { type: "string" }, "tls-client-ca": { type: "string" },
-      insecure: { type: "boolean" }, force: { type: "boolean" }, "max-memory": { type: "string" },
-      "handshake-timeout": { type: "string" }, "max-pending": { type: "string" }, "reconnect-window": { type: "string" },
+      listen: { type: "string" },
+      out: { type: "string" },
+      key: { type: "string" },
+      "tls-cert": { type: "string" },
+      "tls-key": { type: "string" },
+      "tls-client-ca": { type: "string" },
+      insecure: { type: "boolean" },
+      force: { type: "boolean" },
+      "max-memory": { type: "string" },
+      "handshake-timeout": { type: "string" },
+      "max-pending": { type: "string" },
+      "reconnect-window": { type: "string" },
       json: { type: "boolean" },
     });
     const [host, port] = parseHostPort(o.listen, "--listen");
@@ -82,19 +90,34 @@ export const receiveCommand: Command = {
     if (o["tls-client-ca"] && !o["tls-cert"]) throw new UsageError("--tls-client-ca needs --tls-cert and --tls-key");
     const key = readKey(o.key);
     if (!key && !o["tls-client-ca"] && !o.insecure) {
-      throw new UsageError("no --key: any process that can connect could write --out; give --key FILE or --tls-client-ca FILE, or --insecure to accept anyone");
+      throw new UsageError(
+        "no --key: any process that can connect could write --out; give --key FILE or --tls-client-ca FILE, or --insecure to accept anyone",
+      );
     }
     const maxMemory = o["max-memory"] === undefined ? DEFAULT_MAX_MEMORY : parseSize(o["max-memory"], "--max-memory");
-    if (maxMemory < PAGE_SIZE) throw new UsageError(`--max-memory: ${maxMemory} bytes is less than one page (${PAGE_SIZE})`);
-    const handshakeSeconds = o["handshake-timeout"] === undefined ? DEFAULT_HANDSHAKE_SECONDS : parseDuration(o["handshake-timeout"], "--handshake-timeout");
+    if (maxMemory < PAGE_SIZE)
+      throw new UsageError(`--max-memory: ${maxMemory} bytes is less than one page (${PAGE_SIZE})`);
+    const handshakeSeconds =
+      o["handshake-timeout"] === undefined
+        ? DEFAULT_HANDSHAKE_SECONDS
+        : parseDuration(o["handshake-timeout"], "--handshake-timeout");
     if (!(handshakeSeconds > 0)) throw new UsageError("--handshake-timeout must be > 0");
-    const reconnectWindow = o["reconnect-window"] === undefined ? DEFAULT_RECONNECT_WINDOW : parseDuration(o["reconnect-window"], "--reconnect-window");
-    const maxPending = o["max-pending"] === undefined ? DEFAULT_MAX_PENDING : parseNumber(o["max-pending"], "--max-pending", { min: 1, integer: true });
+    const reconnectWindow =
+      o["reconnect-window"] === undefined
+        ? DEFAULT_RECONNECT_WINDOW
+        : parseDuration(o["reconnect-window"], "--reconnect-window");
+    const maxPending =
+      o["max-pending"] === undefined
+        ? DEFAULT_MAX_PENDING
+        : parseNumber(o["max-pending"], "--max-pending", { min: 1, integer: true });
     const tls = o["tls-cert"]
       ? {
-          cert: readPem(o["tls-cert"], "--tls-cert"), key: readPem(o["tls-key"]!, "--tls-key"),
+          cert: readPem(o["tls-cert"], "--tls-cert"),
+          key: readPem(o["tls-key"]!, "--tls-key"),
           handshakeTimeout: handshakeSeconds * 1000,
-          ...(o["tls-client-ca"] ? { requestCert: true, rejectUnauthorized: true, ca: readPem(o["tls-client-ca"], "--tls-client-ca") } : {}),
+          ...(o["tls-client-ca"]
+            ? { requestCert: true, rejectUnauthorized: true, ca: readPem(o["tls-client-ca"], "--tls-client-ca") }
+            : {}),
         }
       : undefined;
     const out = o.out;
@@ -116,7 +139,8 @@ export const receiveCommand: Command = {
     // takes longer than STOP_GRACE_MS, or on a second signal, the process exits at once.
     let stopping: NodeJS.Signals | null = null;
     let interrupt: ((err: Error) => void) | null = null;
-    const stopped = (signal: NodeJS.Signals) => `receive stopped by ${signal}; ${(memory as FileMemory | null)?.committed ? `${out} was committed` : `nothing written to ${out}`}`;
+    const stopped = (signal: NodeJS.Signals) =>
+      `receive stopped by ${signal}; ${(memory as FileMemory | null)?.committed ? `${out} was committed` : `nothing written to ${out}`}`;
     const onSignal = (signal: NodeJS.Signals) => {
       if (stopping || !interrupt) {
         cleanup();
@@ -131,27 +155,42 @@ export const receiveCommand: Command = {
     process.on("SIGTERM", onSignal);
     if (lock.staleOwner !== null) {
       const removed = FileMemory.removeTemporaries(out);
-      note(`took over the lock of process ${lock.staleOwner} (no longer running)${removed.length ? `; removed its temporary ${removed.join(", ")}` : ""}`);
+      note(
+        `took over the lock of process ${lock.staleOwner} (no longer running)${removed.length ? `; removed its temporary ${removed.join(", ")}` : ""}`,
+      );
     }
-    if (o.insecure && !key && !o["tls-client-ca"]) note(`warning: --insecure: any process that can connect can write ${out}`);
+    if (o.insecure && !key && !o["tls-client-ca"])
+      note(`warning: --insecure: any process that can connect can write ${out}`);
 
     try {
       const kernel = await createKernel(); // compiled before listening: a broken build fails here
       const listener = await TcpListener.listen(host, port, { tls });
       listener.server.maxConnections = maxPending;
-      listener.server.on("drop", (d?: { remoteAddress?: string; remotePort?: number }) => note(`${d?.remoteAddress}:${d?.remotePort}: refused: ${maxPending} connections already wait for their handshake`));
-      listener.server.on("tlsClientError", (err: Error, socket: { remoteAddress?: string; remotePort?: number }) => note(`${socket.remoteAddress}:${socket.remotePort}: refused: TLS handshake failed: ${oneLine(err.message)}`));
+      listener.server.on("drop", (d?: { remoteAddress?: string; remotePort?: number }) =>
+        note(
+          `${d?.remoteAddress}:${d?.remotePort}: refused: ${maxPending} connections already wait for their handshake`,
+        ),
+      );
+      listener.server.on("tlsClientError", (err: Error, socket: { remoteAddress?: string; remotePort?: number }) =>
+        note(`${socket.remoteAddress}:${socket.remotePort}: refused: TLS handshake failed: ${oneLine(err.message)}`),
+      );
       console.error(`pagewire receive: listening on ${host}:${listener.port}`);
       let destination: MigrationDestination | null = null;
       const session = acceptSession(listener, {
-        kernel, key, handshakeSeconds, reconnectWindow,
+        kernel,
+        key,
+        handshakeSeconds,
+        reconnectWindow,
         onClaim: (stop, claimed) => {
           interrupt = stop;
           destination = claimed;
         },
         memory: (pages) => {
           if (pages * PAGE_SIZE > maxMemory) {
-            throw new PagewireError("MEMORY_TOO_LARGE", `source memory of ${pages * PAGE_SIZE} bytes (${pages} pages, ${formatBytes(pages * PAGE_SIZE)}) exceeds --max-memory ${maxMemory} bytes`);
+            throw new PagewireError(
+              "MEMORY_TOO_LARGE",
+              `source memory of ${pages * PAGE_SIZE} bytes (${pages} pages, ${formatBytes(pages * PAGE_SIZE)}) exceeds --max-memory ${maxMemory} bytes`,
+            );
           }
           return (memory = FileMemory.createTemporary(out, pages, { replace: force }));
         },
@@ -165,9 +204,11 @@ export const receiveCommand: Command = {
           const missing = (destination as MigrationDestination | null)?.missingPages ?? 0;
           const kept = (memory as FileMemory | null)?.keepInDoubt({ missingPages: missing, reason: err.message });
           console.error(`pagewire: in doubt: ${oneLine(err.message)}`);
-          console.error(kept
-            ? `pagewire: the received memory is kept in ${kept}${missing ? ` (${missing} pages missing: only the sender can complete it)` : ""}; once the sender says how it ended, run 'pagewire resolve --out ${out} --commit' (it committed) or '--abort'`
-            : `pagewire: nothing was received; the sender decides alone`);
+          console.error(
+            kept
+              ? `pagewire: the received memory is kept in ${kept}${missing ? ` (${missing} pages missing: only the sender can complete it)` : ""}; once the sender says how it ended, run 'pagewire resolve --out ${out} --commit' (it committed) or '--abort'`
+              : `pagewire: nothing was received; the sender decides alone`,
+          );
           return EXIT_IN_DOUBT;
         }
         if (!stopping) throw err;
@@ -175,8 +216,20 @@ export const receiveCommand: Command = {
         return exitCodeFor(stopping);
       }
       // committed (also when a signal came too late to stop the commit)
-      const summary = { committed: true, out, pages: result.pagesReceived, bytesReceived: result.bytesReceived, digest: result.digest, mode: result.mode, deviceStateBytes: result.deviceState.length };
-      console.log(o.json ? JSON.stringify(summary) : `committed ${out}: ${summary.pages} page records, ${summary.bytesReceived} bytes received, digest ${summary.digest}`);
+      const summary = {
+        committed: true,
+        out,
+        pages: result.pagesReceived,
+        bytesReceived: result.bytesReceived,
+        digest: result.digest,
+        mode: result.mode,
+        deviceStateBytes: result.deviceState.length,
+      };
+      console.log(
+        o.json
+          ? JSON.stringify(summary)
+          : `committed ${out}: ${summary.pages} page records, ${summary.bytesReceived} bytes received, digest ${summary.digest}`,
+      );
       return 0;
     } finally {
       (memory as FileMemory | null)?.close();
@@ -229,7 +282,11 @@ function acceptSession(listener: TcpListener, o: SessionOptions): Promise<Destin
       spare = null;
       const transport = interruptible(t);
       const destination: MigrationDestination = new MigrationDestination({
-        kernel, transport, key: o.key, accept: nextResume, timeouts: { reconnectWindow: o.reconnectWindow },
+        kernel,
+        transport,
+        key: o.key,
+        accept: nextResume,
+        timeouts: { reconnectWindow: o.reconnectWindow },
         memory: (pages) => {
           if (claimed) throw new PagewireError("SESSION_TAKEN", "another sender was accepted first");
           claimed = t;
@@ -292,8 +349,12 @@ function interruptible(t: Transport): Transport & { interrupt(err: Error): void 
   const interrupted = new Promise<never>((_, reject) => (interrupt = reject));
   interrupted.catch(() => {}); // observed through receive()
   return {
-    get bytesSent() { return t.bytesSent; },
-    get bytesReceived() { return t.bytesReceived; },
+    get bytesSent() {
+      return t.bytesSent;
+    },
+    get bytesReceived() {
+      return t.bytesReceived;
+    },
     send: (frame) => t.send(frame),
     receive: () => Promise.race([t.receive(), interrupted]),
     close: () => t.close(),

@@ -19,21 +19,41 @@ record of changed pages per interval, found by an XXH3-128 scan) and DIR/meta.js
     let v;
     try {
       v = parseArgs({
-        args: argv, strict: true, allowPositionals: false,
-        options: { memory: { type: "string" }, interval: { type: "string" }, count: { type: "string" }, out: { type: "string" }, json: { type: "boolean" }, seed: { type: "string" }, html: { type: "string" } },
+        args: argv,
+        strict: true,
+        allowPositionals: false,
+        options: {
+          memory: { type: "string" },
+          interval: { type: "string" },
+          count: { type: "string" },
+          out: { type: "string" },
+          json: { type: "boolean" },
+          seed: { type: "string" },
+          html: { type: "string" },
+        },
       }).values;
     } catch (e) {
       throw new UsageError(`record: ${(e as Error).message.split("\n")[0]}`);
     }
-    for (const k of ["memory", "interval", "count", "out"] as const) if (v[k] === undefined) throw new UsageError(`record: --${k} is required (see pagewire record --help)`);
+    for (const k of ["memory", "interval", "count", "out"] as const)
+      if (v[k] === undefined) throw new UsageError(`record: --${k} is required (see pagewire record --help)`);
     const intervalMs = parseNumber(v.interval!, "--interval", { min: 1 });
     const count = parseNumber(v.count!, "--count", { min: 1, integer: true });
     const summary = await recordMemory({
-      memoryFile: v.memory!, intervalMs, count, outDir: v.out!, kernel: await loadKernel(),
-      onInterval: (i, n) => { if (!v.json) console.error(`interval ${i}/${count}: ${n} dirty pages`); },
+      memoryFile: v.memory!,
+      intervalMs,
+      count,
+      outDir: v.out!,
+      kernel: await loadKernel(),
+      onInterval: (i, n) => {
+        if (!v.json) console.error(`interval ${i}/${count}: ${n} dirty pages`);
+      },
     });
     if (v.json) console.log(JSON.stringify(summary, null, 2));
-    else console.log(`recorded ${summary.pageCount} pages, ${count} intervals of ${intervalMs} ms: ${summary.files.join(", ")}`);
+    else
+      console.log(
+        `recorded ${summary.pageCount} pages, ${count} intervals of ${intervalMs} ms: ${summary.files.join(", ")}`,
+      );
     return 0;
   },
 };

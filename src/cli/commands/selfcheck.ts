@@ -11,7 +11,9 @@ export const selfcheckCommand: Command = {
     const results = runSelfCheck(k);
     for (const r of results) console.log(`${r.ok ? "ok  " : "FAIL"} ${r.name}${r.ok ? "" : `: ${r.detail}`}`);
     const failed = results.filter((r) => !r.ok).length;
-    console.log(`kernel self-check: ${results.length - failed} passed, ${failed} failed (${k.shared ? "shared" : "private"} memory)`);
+    console.log(
+      `kernel self-check: ${results.length - failed} passed, ${failed} failed (${k.shared ? "shared" : "private"} memory)`,
+    );
     return failed === 0 ? 0 : 1;
   },
 };

@@ -18,7 +18,10 @@ export type ApplyStep = (target: ApplyTarget, page: number, body: Uint8Array) =>
 /** Runs a decoder on the page in place (kernel memory) or on a copy written back. */
 export function updatePage(t: ApplyTarget, page: number, decode: (page: Uint8Array) => void): void {
   const view = t.memory.pageView(page);
-  if (view) return decode(view);
+  if (view) {
+    decode(view);
+    return;
+  }
   t.memory.readPages([page], t.scratch);
   decode(t.scratch);
   t.memory.writePage(page, t.scratch);

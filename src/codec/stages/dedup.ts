@@ -8,8 +8,18 @@ import { RecordError, RecordKind } from "../../wire/page-record.js";
 import type { ApplyTarget } from "./apply-target.js";
 
 /** Records the batch pages at `positions` (e.g. its zero pages) as holding their hashed content. */
-export function recordDedupPages(index: DedupIndex, guest: number, list: Uint32Array, hashes: BigUint64Array, positions: number[]): void {
-  index.record(guest, Uint32Array.from(positions, (i) => list[i]), pickHashes(hashes, positions));
+export function recordDedupPages(
+  index: DedupIndex,
+  guest: number,
+  list: Uint32Array,
+  hashes: BigUint64Array,
+  positions: number[],
+): void {
+  index.record(
+    guest,
+    Uint32Array.from(positions, (i) => list[i]),
+    pickHashes(hashes, positions),
+  );
 }
 
 /**
@@ -17,11 +27,25 @@ export function recordDedupPages(index: DedupIndex, guest: number, list: Uint32A
  * hold; marks the ones the destination already has DEDUP in `kind`. Returns the
  * references, (guest, page) per position, DEDUP_NONE for a miss.
  */
-export function findDuplicatePages(index: DedupIndex, guest: number, list: Uint32Array, hashes: BigUint64Array, positions: number[], kind: Int8Array): Uint32Array {
+export function findDuplicatePages(
+  index: DedupIndex,
+  guest: number,
+  list: Uint32Array,
+  hashes: BigUint64Array,
+  positions: number[],
+  kind: Int8Array,
+): Uint32Array {
   const refs = new Uint32Array(2 * positions.length);
   if (!positions.length) return refs;
-  index.lookupAndRecord(guest, Uint32Array.from(positions, (i) => list[i]), pickHashes(hashes, positions), refs);
-  positions.forEach((i, j) => { if (refs[2 * j] !== DEDUP_NONE) kind[i] = RecordKind.DEDUP; });
+  index.lookupAndRecord(
+    guest,
+    Uint32Array.from(positions, (i) => list[i]),
+    pickHashes(hashes, positions),
+    refs,
+  );
+  positions.forEach((i, j) => {
+    if (refs[2 * j] !== DEDUP_NONE) kind[i] = RecordKind.DEDUP;
+  });
   return refs;
 }
 
@@ -31,9 +55,16 @@ export function applyDedupRecord(t: ApplyTarget, page: number, body: Uint8Array)
   const source = v.getUint32(4, true);
   const mem = guest === 0 ? t.memory : t.guests.get(guest);
   if (!mem) throw new RecordError("DEDUP_REFERENCE", `dedup record for page ${page} names unknown guest ${guest}`);
-  if (source >= mem.pageCount) throw new RecordError("PAGE_OUT_OF_RANGE", `dedup record for page ${page}: source page ${source} is past the end of guest ${guest} (${mem.pageCount} pages)`);
+  if (source >= mem.pageCount)
+    throw new RecordError(
+      "PAGE_OUT_OF_RANGE",
+      `dedup record for page ${page}: source page ${source} is past the end of guest ${guest} (${mem.pageCount} pages)`,
+    );
   const from = mem.pageView(source);
-  if (from) return t.memory.writePage(page, from); // kernel to kernel, no staging
+  if (from) {
+    t.memory.writePage(page, from); // kernel to kernel, no staging
+    return;
+  }
   mem.readPages([source], t.scratch);
   t.memory.writePage(page, t.scratch);
 }

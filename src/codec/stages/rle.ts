@@ -17,7 +17,14 @@ export interface RleEncodings {
  * through `work` (≥ count × 4096 bytes), each at most `maxBytes`. `flags` holds one byte
  * per page. Cost: one kernel call to pick candidates, one per candidate, one copy out.
  */
-export function encodeRleCandidates(k: Kernel, snapshot: number, count: number, flags: KernelRegion, work: KernelRegion, maxBytes: number): RleEncodings {
+export function encodeRleCandidates(
+  k: Kernel,
+  snapshot: number,
+  count: number,
+  flags: KernelRegion,
+  work: KernelRegion,
+  maxBytes: number,
+): RleEncodings {
   const lengths = new Int32Array(count).fill(-1);
   const bodies: Uint8Array[] = new Array(count);
   // the kernel pre-filter: pages with fewer uniform 8-byte words are not worth encoding

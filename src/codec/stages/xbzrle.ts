@@ -21,10 +21,21 @@ export interface CachedDeltas {
  * against the cache, through `work` (≥ pages × 4096 bytes of kernel memory), and updates
  * the cache as QEMU's save_xbzrle_page does. Cost: one kernel batch call, one copy of the deltas.
  */
-export function encodeCachedDeltas(k: Kernel, cache: XbzrleCache, packed: Uint8Array, pages: Uint32Array, syncCount: number, work: KernelRegion, lastStage: boolean): CachedDeltas {
+export function encodeCachedDeltas(
+  k: Kernel,
+  cache: XbzrleCache,
+  packed: Uint8Array,
+  pages: Uint32Array,
+  syncCount: number,
+  work: KernelRegion,
+  lastStage: boolean,
+): CachedDeltas {
   const m = pages.length;
   const lengths = new Int32Array(m).fill(SAVE_MISS_INSERTED);
-  cache.savePages(packed, pages, syncCount, new Uint8Array(k.memory.buffer, work.ptr, m * PAGE_SIZE), lengths, { packed: true, lastStage });
+  cache.savePages(packed, pages, syncCount, new Uint8Array(k.memory.buffer, work.ptr, m * PAGE_SIZE), lengths, {
+    packed: true,
+    lastStage,
+  });
   // copied out: RLE reuses the work area
   const data = new Uint8Array(k.memory.buffer, work.ptr, m * PAGE_SIZE);
   const bodies: Uint8Array[] = new Array(m);

@@ -14,7 +14,14 @@ const ZERO_PAGE = new Uint8Array(PAGE_SIZE);
  * in kernel memory) is all zero, marks it ZERO in `kind`, and returns their batch positions.
  * Cost: one kernel call for the batch.
  */
-export function emitZeroPages(k: Kernel, bits: DirtyBitmap, snapshot: number, list: Uint32Array, kind: Int8Array, out: PageRecordWriter): number[] {
+export function emitZeroPages(
+  k: Kernel,
+  bits: DirtyBitmap,
+  snapshot: number,
+  list: Uint32Array,
+  kind: Int8Array,
+  out: PageRecordWriter,
+): number[] {
   bits.clearAll();
   k.raw.zeroPages(snapshot, list.length, bits.region.ptr);
   const words = bits.sharedWords();

@@ -23,7 +23,8 @@ export interface ThrottleOptions {
  */
 export class ThrottleNonConvergence implements NonConvergencePolicy {
   static readonly policyName = "throttle";
-  static readonly description = "auto-converge: throttle the guest 20 %, +10 % steps, max 99 % when dirtying > 50 % of sent twice";
+  static readonly description =
+    "auto-converge: throttle the guest 20 %, +10 % steps, max 99 % when dirtying > 50 % of sent twice";
   readonly kind = "non-convergence" as const;
   readonly name = ThrottleNonConvergence.policyName;
   readonly initialPercent: number;
@@ -48,7 +49,10 @@ export class ThrottleNonConvergence implements NonConvergencePolicy {
 
   check(p: PeriodStats): NonConvergenceDecision {
     if (!this.#detector.observe(p)) return { action: "none" };
-    this.#percent = this.#percent === 0 ? Math.min(this.initialPercent, this.maxPercent) : Math.min(this.#percent + this.incrementPercent, this.maxPercent);
+    this.#percent =
+      this.#percent === 0
+        ? Math.min(this.initialPercent, this.maxPercent)
+        : Math.min(this.#percent + this.incrementPercent, this.maxPercent);
     this.#onThrottle?.(this.#percent);
     return { action: "throttle", percent: this.#percent };
   }

@@ -21,15 +21,18 @@ export abstract class SelectionPolicyBase implements PageSelectionPolicy {
   select(ctx: SelectionContext, out: SelectionOutput): SelectionResult {
     for (const b of [out.send, out.defer, ctx.redirtied]) {
       if (b && (b.kernel !== ctx.dirty.kernel || b.pageCount !== ctx.dirty.pageCount)) {
-        throw new PagewireRangeError("BITMAP_MISMATCH", `${this.name}: output and peek bitmaps must share the candidates' kernel and page count (${ctx.dirty.pageCount} vs ${b.pageCount})`);
+        throw new PagewireRangeError(
+          "BITMAP_MISMATCH",
+          `${this.name}: output and peek bitmaps must share the candidates' kernel and page count (${ctx.dirty.pageCount} vs ${b.pageCount})`,
+        );
       }
     }
-    let extras: ChoiceExtras | void = undefined;
+    let extras: ChoiceExtras | undefined;
     if (ctx.lastRound) {
       out.send.copyFrom(ctx.dirty);
       this.onLastRound();
     } else {
-      extras = this.choose(ctx, out.send);
+      extras = this.choose(ctx, out.send) ?? undefined;
       out.send.and(ctx.dirty);
     }
     out.defer.copyFrom(ctx.dirty).andNot(out.send);
@@ -66,7 +69,10 @@ export abstract class SelectionPolicyBase implements PageSelectionPolicy {
  * by group index; returns the ordered groups (index, pages). Used by block-ordered and
  * microwiper. Cost: one collect of the candidates and a sort of the non-empty groups.
  */
-export function groupCandidates(candidates: Uint32Array, groupPages: number): Array<{ group: number; pages: Uint32Array }> {
+export function groupCandidates(
+  candidates: Uint32Array,
+  groupPages: number,
+): Array<{ group: number; pages: Uint32Array }> {
   const out: Array<{ group: number; pages: Uint32Array }> = [];
   let i = 0;
   while (i < candidates.length) {

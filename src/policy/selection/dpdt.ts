@@ -23,7 +23,10 @@ export class DpdtSelection extends SelectionPolicyBase {
       this.#delayed = true;
     }
     if (!ctx.firstRound) {
-      const both = this.scratch(ctx, 1).copyFrom(ctx.dirty).and(ctx.history.roundBitmap(0)).and(ctx.history.roundBitmap(1));
+      const both = this.scratch(ctx, 1)
+        .copyFrom(ctx.dirty)
+        .and(ctx.history.roundBitmap(0))
+        .and(ctx.history.roundBitmap(1));
       toDelay.or(both);
     }
     send.copyFrom(ctx.dirty).andNot(toDelay);

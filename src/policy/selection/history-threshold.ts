@@ -17,7 +17,8 @@ export interface HistoryThresholdOptions {
  */
 export class HistoryThresholdSelection extends SelectionPolicyBase {
   static readonly policyName = "history-threshold";
-  static readonly description = "send pages below the average dirty count and clean for the last 3 rounds; the last round sends the rest";
+  static readonly description =
+    "send pages below the average dirty count and clean for the last 3 rounds; the last round sends the rest";
   readonly name = HistoryThresholdSelection.policyName;
   readonly cleanRounds: number;
 

@@ -20,7 +20,8 @@ export interface MicrowiperOptions {
  */
 export class MicrowiperSelection extends SelectionPolicyBase {
   static readonly policyName = "microwiper";
-  static readonly description = "send stripes slowest-rewriting first until their accumulated rewrite rate exceeds the bandwidth";
+  static readonly description =
+    "send stripes slowest-rewriting first until their accumulated rewrite rate exceeds the bandwidth";
   readonly name = MicrowiperSelection.policyName;
   readonly stripePages: number;
 
@@ -41,7 +42,9 @@ export class MicrowiperSelection extends SelectionPolicyBase {
     const stripes = groupCandidates(ctx.dirty.collect(), this.stripePages);
     stripes.sort((a, b) => rate(a.group) - rate(b.group) || a.group - b.group);
     send.clearAll();
-    let accumulated = 0, n = 0, taken = 0;
+    let accumulated = 0,
+      n = 0,
+      taken = 0;
     const limited = bandwidth > 0 && seconds > 0;
     for (const s of stripes) {
       if (limited && accumulated + rate(s.group) > bandwidth) break;
@@ -56,6 +59,9 @@ export class MicrowiperSelection extends SelectionPolicyBase {
       order.set(s.pages, o);
       o += s.pages.length;
     }
-    return { order, note: taken < stripes.length ? `round ends at rewrite rate ${accumulated.toFixed(1)} pages/s` : undefined };
+    return {
+      order,
+      note: taken < stripes.length ? `round ends at rewrite rate ${accumulated.toFixed(1)} pages/s` : undefined,
+    };
   }
 }

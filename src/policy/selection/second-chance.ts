@@ -21,7 +21,8 @@ export interface SecondChanceOptions {
  */
 export class SecondChanceSelection extends SelectionPolicyBase {
   static readonly policyName = "second-chance";
-  static readonly description = "send a dirty page only when unmodified for 2 rounds; plain pre-copy after 28 rounds, < 55 pages or > 2.5× guest sent";
+  static readonly description =
+    "send a dirty page only when unmodified for 2 rounds; plain pre-copy after 28 rounds, < 55 pages or > 2.5× guest sent";
   readonly name = SecondChanceSelection.policyName;
   readonly maxRounds: number;
   readonly minPages: number;
@@ -37,7 +38,12 @@ export class SecondChanceSelection extends SelectionPolicyBase {
 
   protected choose(ctx: SelectionContext, send: DirtyBitmap) {
     let note: string | undefined;
-    if (!this.#plain && (ctx.round >= this.maxRounds || ctx.dirty.count() < this.minPages || ctx.pagesSent > this.maxSentFactor * ctx.guestPages)) {
+    if (
+      !this.#plain &&
+      (ctx.round >= this.maxRounds ||
+        ctx.dirty.count() < this.minPages ||
+        ctx.pagesSent > this.maxSentFactor * ctx.guestPages)
+    ) {
       this.#plain = true;
       note = "switched to plain pre-copy";
     }

@@ -11,7 +11,8 @@ import { SelectionPolicyBase } from "./base.js";
  */
 export class XenToSkipSelection extends SelectionPolicyBase {
   static readonly policyName = "xen-to-skip";
-  static readonly description = "skip pages already re-dirtied during the round (peek at the log), except first and last rounds";
+  static readonly description =
+    "skip pages already re-dirtied during the round (peek at the log), except first and last rounds";
   readonly name = XenToSkipSelection.policyName;
 
   protected choose(ctx: SelectionContext, send: DirtyBitmap): void {

@@ -19,7 +19,8 @@ export interface AdaptiveTerminationOptions {
  */
 export class AdaptiveTermination implements TerminationPolicy {
   static readonly policyName = "adaptive";
-  static readonly description = "stop when the remainder fits the downtime or the dirty set stops shrinking by > 10 % for 2 rounds";
+  static readonly description =
+    "stop when the remainder fits the downtime or the dirty set stops shrinking by > 10 % for 2 rounds";
   readonly kind = "termination" as const;
   readonly name = AdaptiveTermination.policyName;
   readonly margin: number;
@@ -39,11 +40,18 @@ export class AdaptiveTermination implements TerminationPolicy {
     const threshold = (s.bandwidthBytesPerSecond * s.downtimeLimitMs) / 1000;
     const previous = this.#previous;
     this.#previous = s.pendingPages;
-    if (pending === 0 || pending < threshold) return { action: "stop", converged: true, reason: `pending ${pending} B < threshold ${Math.round(threshold)} B` };
+    if (pending === 0 || pending < threshold)
+      return { action: "stop", converged: true, reason: `pending ${pending} B < threshold ${Math.round(threshold)} B` };
     if (previous >= 0 && s.pendingPages > (1 - this.margin) * previous) this.#stalled++;
     else this.#stalled = 0;
-    if (this.#stalled >= this.patience) return { action: "stop", converged: false, reason: `pending ${s.pendingPages} pages did not shrink by > ${this.margin * 100} % for ${this.#stalled} rounds` };
-    if (s.round + 1 >= this.maxRounds) return { action: "stop", converged: false, reason: `${s.round + 1} rounds ≥ ${this.maxRounds}` };
+    if (this.#stalled >= this.patience)
+      return {
+        action: "stop",
+        converged: false,
+        reason: `pending ${s.pendingPages} pages did not shrink by > ${this.margin * 100} % for ${this.#stalled} rounds`,
+      };
+    if (s.round + 1 >= this.maxRounds)
+      return { action: "stop", converged: false, reason: `${s.round + 1} rounds ≥ ${this.maxRounds}` };
     return { action: "continue", converged: false, reason: `pending ${s.pendingPages} pages (previous ${previous})` };
   }
 

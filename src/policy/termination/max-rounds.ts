@@ -24,7 +24,8 @@ export class MaxRoundsTermination implements TerminationPolicy {
 
   decide(s: RoundStats): TerminationDecision {
     if (s.pendingPages === 0) return { action: "stop", converged: true, reason: "nothing pending" };
-    if (s.round + 1 >= this.maxRounds) return { action: "stop", converged: false, reason: `${s.round + 1} rounds ≥ ${this.maxRounds}` };
+    if (s.round + 1 >= this.maxRounds)
+      return { action: "stop", converged: false, reason: `${s.round + 1} rounds ≥ ${this.maxRounds}` };
     return { action: "continue", converged: false, reason: `round ${s.round + 1} of ${this.maxRounds}` };
   }
 

@@ -19,9 +19,19 @@ export class QemuTermination implements TerminationPolicy {
   decide(s: RoundStats): TerminationDecision {
     const pending = s.pendingPages * s.pageSize;
     const threshold = (s.bandwidthBytesPerSecond * s.downtimeLimitMs) / 1000;
-    if (!s.afterSync && pending < threshold) return { action: "sync", converged: false, reason: `estimate ${pending} B < threshold ${Math.round(threshold)} B: confirm with a sync` };
-    if (pending === 0 || pending < threshold) return { action: "stop", converged: true, reason: `pending ${pending} B < threshold ${Math.round(threshold)} B` };
-    return { action: "continue", converged: false, reason: `pending ${pending} B ≥ threshold ${Math.round(threshold)} B` };
+    if (!s.afterSync && pending < threshold)
+      return {
+        action: "sync",
+        converged: false,
+        reason: `estimate ${pending} B < threshold ${Math.round(threshold)} B: confirm with a sync`,
+      };
+    if (pending === 0 || pending < threshold)
+      return { action: "stop", converged: true, reason: `pending ${pending} B < threshold ${Math.round(threshold)} B` };
+    return {
+      action: "continue",
+      converged: false,
+      reason: `pending ${pending} B ≥ threshold ${Math.round(threshold)} B`,
+    };
   }
 
   reset(): void {}

@@ -30,9 +30,16 @@ export class XenLegacyTermination implements TerminationPolicy {
   }
 
   decide(s: RoundStats): TerminationDecision {
-    if (s.pendingPages < this.targetPages) return { action: "stop", converged: true, reason: `${s.pendingPages} pages pending < ${this.targetPages}` };
-    if (s.round + 1 >= this.maxRounds) return { action: "stop", converged: false, reason: `${s.round + 1} rounds ≥ ${this.maxRounds}` };
-    if (s.pagesSent > this.maxFactor * s.guestPages) return { action: "stop", converged: false, reason: `${s.pagesSent} pages sent > ${this.maxFactor}× ${s.guestPages}` };
+    if (s.pendingPages < this.targetPages)
+      return { action: "stop", converged: true, reason: `${s.pendingPages} pages pending < ${this.targetPages}` };
+    if (s.round + 1 >= this.maxRounds)
+      return { action: "stop", converged: false, reason: `${s.round + 1} rounds ≥ ${this.maxRounds}` };
+    if (s.pagesSent > this.maxFactor * s.guestPages)
+      return {
+        action: "stop",
+        converged: false,
+        reason: `${s.pagesSent} pages sent > ${this.maxFactor}× ${s.guestPages}`,
+      };
     return { action: "continue", converged: false, reason: `${s.pendingPages} pages pending` };
   }
 

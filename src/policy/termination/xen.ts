@@ -26,9 +26,15 @@ export class XenTermination implements TerminationPolicy {
   }
 
   decide(s: RoundStats): TerminationDecision {
-    if (s.pendingPages < this.targetPages) return { action: "stop", converged: true, reason: `${s.pendingPages} pages pending < ${this.targetPages}` };
-    if (s.round + 1 >= this.maxRounds) return { action: "stop", converged: false, reason: `${s.round + 1} rounds ≥ ${this.maxRounds}` };
-    return { action: "continue", converged: false, reason: `${s.pendingPages} pages pending, round ${s.round + 1} of ${this.maxRounds}` };
+    if (s.pendingPages < this.targetPages)
+      return { action: "stop", converged: true, reason: `${s.pendingPages} pages pending < ${this.targetPages}` };
+    if (s.round + 1 >= this.maxRounds)
+      return { action: "stop", converged: false, reason: `${s.round + 1} rounds ≥ ${this.maxRounds}` };
+    return {
+      action: "continue",
+      converged: false,
+      reason: `${s.pendingPages} pages pending, round ${s.round + 1} of ${this.maxRounds}`,
+    };
   }
 
   reset(): void {}
