@@ -151,7 +151,9 @@ export class EncodePipeline {
     // the rest, in batch order: dedup lookups (which also record what each page will hold)
     const rest: number[] = [];
     for (let i = 0; i < count; i++) if (kind[i] === RecordKind.RAW) rest.push(i);
-    const refs = this.#dedup ? findDuplicatePages(this.#dedup, this.guestId, list, hashes, rest, kind) : null;
+    // post-copy (sendAll): the destination guest may have written the page a reference would name
+    const refs =
+      this.#dedup && !this.#sendAll ? findDuplicatePages(this.#dedup, this.guestId, list, hashes, rest, kind) : null;
 
     // XBZRLE / RLE / raw for the pages dedup did not cover, compacted to the front of the snapshot
     const view = () => new Uint8Array(k.memory.buffer, snap, count * PAGE_SIZE);

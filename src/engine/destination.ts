@@ -136,7 +136,9 @@ export class MigrationDestination {
     if (!list) this.#waiters.set(page, (list = []));
     const arrived = new Promise<void>((resolve) => list!.push(resolve));
     if (first) {
-      const ch = this.#ch;
+      // while the connection is being recovered the request would race the RESUME answer;
+      // the recovery bitmap covers the page instead
+      const ch = this.#state === "postcopy" ? this.#ch : null;
       await ch?.sendMessage(Message.PAGE_REQUEST, page).catch(() => {}); // a lost request is answered by recovery
       const t = this.#timeouts;
       // a page that does not come in time means the connection is gone: drop it so recovery starts

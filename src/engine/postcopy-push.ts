@@ -21,13 +21,20 @@ export interface PostcopyPushContext {
   yieldToRequests(): Promise<void>;
 }
 
-/** Sends every pending page; returns how many went on demand and how many in the background. */
-export async function pushPostcopyPages(ctx: PostcopyPushContext): Promise<{ requested: number; pushed: number }> {
+/** Pages sent so far, on demand and in the background (kept up to date, also when a send fails). */
+export interface PostcopyTally {
+  requested: number;
+  pushed: number;
+}
+
+/** Sends every pending page, counting in `tally` how many went on demand and how many in the background. */
+export async function pushPostcopyPages(
+  ctx: PostcopyPushContext,
+  tally: PostcopyTally = { requested: 0, pushed: 0 },
+): Promise<PostcopyTally> {
   const { pending } = ctx;
   const one = new Uint32Array(1);
   let cursor = 0;
-  let requested = 0;
-  let pushed = 0;
   while (pending.count() > 0) {
     ctx.checkRemote();
     for (let p = ctx.nextRequest(); p !== undefined; p = ctx.nextRequest()) {
@@ -35,7 +42,7 @@ export async function pushPostcopyPages(ctx: PostcopyPushContext): Promise<{ req
       pending.clear(p);
       one[0] = p;
       await ctx.sendPages(one);
-      requested++;
+      tally.requested++;
       cursor = p + 1;
     }
     // background push: the next pages from the cursor, wrapping around
@@ -50,9 +57,9 @@ export async function pushPostcopyPages(ctx: PostcopyPushContext): Promise<{ req
     if (chunk.length > 0) {
       cursor = chunk[chunk.length - 1] + 1;
       await ctx.sendPages(Uint32Array.from(chunk));
-      pushed += chunk.length;
+      tally.pushed += chunk.length;
     }
     await ctx.yieldToRequests();
   }
-  return { requested, pushed };
+  return tally;
 }

@@ -16,7 +16,7 @@
 // After it (COMMIT_ACK accepted, or POSTCOPY_START sent) the source never resumes: a lost
 // connection is repaired by `reconnect` + RESUME within the reconnect window (post-copy
 // recovery resends what the destination still misses); otherwise the migration is in doubt.
-import { emptyCounts, negotiateCodecs } from "../codec/codecs.js";
+import { countRecords, emptyCounts, negotiateCodecs } from "../codec/codecs.js";
 import { EncodePipeline, type CodecOptions } from "../codec/encode-pipeline.js";
 import { PagewireError } from "../errors.js";
 import { DirtyBitmap } from "../kernel/dirty-bitmap.js";
@@ -420,7 +420,10 @@ export class MigrationSource {
       );
     }
     const t = this.#timeouts;
-    const f = await link.ch.receive(t ? { seconds: t.activation, stage: "resume" } : undefined);
+    let f = await link.ch.receive(t ? { seconds: t.activation, stage: "resume" } : undefined);
+    // a fault's request may come before the answer: the recovery bitmap covers its page anyway
+    while (f?.type === Message.PAGE_REQUEST.type && decision === "postcopy")
+      f = await link.ch.receive(t ? { seconds: t.activation, stage: "resume" } : undefined);
     if (!f) throw new ProtocolError("CONNECTION_CLOSED", "resume: the destination closed the new connection");
     const r = this.report;
     r.recovery.count++;
@@ -572,35 +575,43 @@ export class MigrationSource {
     const bytesBefore = link.ch.bytesSent;
     // every pending page is missing at the destination: none may be skipped as unchanged
     sender.begin(r.rounds.length, true, true);
-    const { requested, pushed } = await pushPostcopyPages({
-      pending,
-      prepagePages: this.options.prepagePages ?? 16,
-      nextRequest: () => link.inbox.nextRequest(),
-      sendPages: async (pages) => {
-        await sender.sendBatch(pages, counts);
-        await sender.flush();
-      },
-      checkRemote: () => link.inbox.throwIfFailed(),
-      yieldToRequests: yieldToEventLoop,
-    });
-    await link.ch.sendMessage(Message.POSTCOPY_END, undefined);
-    r.rounds.push(
-      roundRow(
-        { round: r.rounds.length, phase: "postcopy", dirtied: total, sent: requested + pushed, deferred: 0 },
-        counts,
-        link.ch.bytesSent - bytesBefore,
-        this.#clock.now() - t0,
-      ),
-    );
-    r["postcopy-requests"] += requested;
-    const p = (r.postcopy ??= {
-      "pages-requested": 0,
-      "pages-pushed": 0,
-      "fault-latency-p50-ms": NaN,
-      "fault-latency-p99-ms": NaN,
-    });
-    p["pages-requested"] += requested;
-    p["pages-pushed"] += pushed;
+    const tally = { requested: 0, pushed: 0 };
+    try {
+      await pushPostcopyPages(
+        {
+          pending,
+          prepagePages: this.options.prepagePages ?? 16,
+          nextRequest: () => link.inbox.nextRequest(),
+          sendPages: async (pages) => {
+            await sender.sendBatch(pages, counts);
+            await sender.flush();
+          },
+          checkRemote: () => link.inbox.throwIfFailed(),
+          yieldToRequests: yieldToEventLoop,
+        },
+        tally,
+      );
+      await link.ch.sendMessage(Message.POSTCOPY_END, undefined);
+    } finally {
+      // a push cut short by a lost connection still counts what it sent on it
+      const row = {
+        round: r.rounds.length,
+        phase: "postcopy",
+        dirtied: total,
+        sent: countRecords(counts),
+        deferred: 0,
+      };
+      r.rounds.push(roundRow(row, counts, link.ch.bytesSent - bytesBefore, this.#clock.now() - t0));
+      r["postcopy-requests"] += tally.requested;
+      const p = (r.postcopy ??= {
+        "pages-requested": 0,
+        "pages-pushed": 0,
+        "fault-latency-p50-ms": NaN,
+        "fault-latency-p99-ms": NaN,
+      });
+      p["pages-requested"] += tally.requested;
+      p["pages-pushed"] += tally.pushed;
+    }
   }
 
   /** COMPLETE → COMMIT_ACK (the decision) → ACTIVATE → ACTIVATED. */

@@ -14,9 +14,8 @@
 // refuses), both sides end in doubt within the reconnect window, and the destination keeps
 // its memory and keeps running.
 //
-// The cases of the last describe show bugs found in src; they are marked `it.fails` until
-// fixed. Each first checks its set-up without throwing (a broken set-up returns, which
-// it.fails reports as a failure), so that only the assertion of the bug can make it pass.
+// The cases of the last describe are regressions for bugs this test found in src (dedup in
+// post-copy, a fault during reconnection, the report after a recovery).
 import { afterEach, describe, expect, it } from "vitest";
 import { createKernel, PAGE_SIZE } from "../../src/index.js";
 import { MigrationDestination, type DestinationResult } from "../../src/engine/destination.js";
@@ -137,13 +136,18 @@ async function runOverProxy(sc: Scenario): Promise<Run> {
   const kd = await createKernel();
   const src = new WasmGuestMemory(ks, PAGES);
   const dst = new WasmGuestMemory(kd, PAGES);
-  cleanups.push(() => { src.dispose(); dst.dispose(); });
+  cleanups.push(() => {
+    src.dispose();
+    dst.dispose();
+  });
   fillGuest(src, sc.seed);
 
   const listener = await TcpListener.listen("127.0.0.1", 0);
   cleanups.push(() => listener.close());
   const sockets: TcpTransport[] = [];
-  cleanups.push(() => { for (const t of sockets) t.destroy(); });
+  cleanups.push(() => {
+    for (const t of sockets) t.destroy();
+  });
   const connect = async () => {
     const t = await connectTcp("127.0.0.1", proxy.port);
     sockets.push(t);
@@ -165,7 +169,9 @@ async function runOverProxy(sc: Scenario): Promise<Run> {
   };
   const proxy = await TcpProxy.start(listener.port, {
     // each connection that replaces a cut one gets the next cut
-    onConnect: (n) => { if (n >= 2) armCut(n - 1); },
+    onConnect: (n) => {
+      if (n >= 2) armCut(n - 1);
+    },
     onCut: () => {
       if (Number.isNaN(cutAt)) cutAt = performance.now();
       if (sc.refuseAfterCut) proxy.refuse();
@@ -181,11 +187,24 @@ async function runOverProxy(sc: Scenario): Promise<Run> {
   const counts = { pauses: 0, resumes: 0, activations: 0, discards: 0, commits: 0 };
   let atPause: Uint8Array | null = null;
   const source = new MigrationSource({
-    kernel: ks, memory: src, transport, mode: sc.mode, maxBandwidth: BANDWIDTH, timeouts: TIMEOUTS,
-    codecs: { dedup: sc.dedup ?? false },
-    dirtyLog: sc.mode === "hybrid" ? writingDirtyLog(src, sc.seed + 1, sc.sourceWrites ?? 500, () => atPause !== null) : src.dirtyLog(),
-    maxRounds: 3, downtimeLimitMs: 0, reconnect: connect,
-    onPause: () => { counts.pauses++; atPause = src.bytes().slice(); },
+    kernel: ks,
+    memory: src,
+    transport,
+    mode: sc.mode,
+    maxBandwidth: BANDWIDTH,
+    timeouts: TIMEOUTS,
+    codecs: { dedup: sc.dedup ?? true },
+    dirtyLog:
+      sc.mode === "hybrid"
+        ? writingDirtyLog(src, sc.seed + 1, sc.sourceWrites ?? 500, () => atPause !== null)
+        : src.dirtyLog(),
+    maxRounds: 3,
+    downtimeLimitMs: 0,
+    reconnect: connect,
+    onPause: () => {
+      counts.pauses++;
+      atPause = src.bytes().slice();
+    },
     onResume: () => void counts.resumes++,
   });
   let guest = null as PostcopyGuest | null; // assigned in onActivate
@@ -194,15 +213,26 @@ async function runOverProxy(sc: Scenario): Promise<Run> {
     discard: async () => void counts.discards++,
   });
   destination = new MigrationDestination({
-    kernel: kd, memory, transport: destinationTransport, accept, timeouts: TIMEOUTS,
+    kernel: kd,
+    memory,
+    transport: destinationTransport,
+    accept,
+    timeouts: TIMEOUTS,
     onActivate: () => {
       counts.activations++;
       // the guest runs here from the switch on; the link goes down some bytes later
-      if (sc.guest !== false) guest ??= startPostcopyGuest(destination, dst, { seed: sc.seed + 2, holdWhilePaused: true, epoch: () => proxy.connections });
+      if (sc.guest !== false)
+        guest ??= startPostcopyGuest(destination, dst, {
+          seed: sc.seed + 2,
+          holdWhilePaused: false,
+          epoch: () => proxy.connections,
+        });
       armCut(0);
     },
   });
-  cleanups.push(async () => { await guest?.stop(); });
+  cleanups.push(async () => {
+    await guest?.stop();
+  });
 
   let sourceSettledAt = NaN;
   let destinationSettledAt = NaN;
@@ -215,8 +245,20 @@ async function runOverProxy(sc: Scenario): Promise<Run> {
   await guest?.stop();
   expect(atPause, "the source paused").not.toBeNull();
   return {
-    source, destination, s, d, src, dst, proxy, guest, atPause: atPause!, ...counts, cutsDone,
-    cutAt, sourceSettledAt, destinationSettledAt,
+    source,
+    destination,
+    s,
+    d,
+    src,
+    dst,
+    proxy,
+    guest,
+    atPause: atPause!,
+    ...counts,
+    cutsDone,
+    cutAt,
+    sourceSettledAt,
+    destinationSettledAt,
   };
 }
 
@@ -224,7 +266,13 @@ async function runOverProxy(sc: Scenario): Promise<Run> {
 function differingPages(expected: Uint8Array, actual: Uint8Array): number[] {
   const out: number[] = [];
   for (let p = 0; p < expected.length / PAGE_SIZE; p++) {
-    if (Buffer.compare(expected.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE), actual.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE)) !== 0) out.push(p);
+    if (
+      Buffer.compare(
+        expected.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE),
+        actual.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE),
+      ) !== 0
+    )
+      out.push(p);
   }
   return out;
 }
@@ -356,20 +404,21 @@ describe("post-copy recovery over TCP through a proxy that drops the connection"
   });
 });
 
-describe("found in src (it.fails until fixed)", () => {
-  // src/engine/source.ts:175 keeps the dedup stage on for the post-copy push (only the
-  // recovery pipeline, source.ts:258, turns it off), and a DEDUP record is applied by copying
-  // the referenced page out of the destination's own memory (src/codec/stages/dedup.ts,
-  // applyDedupRecord). After the switch the destination guest may have written that page:
-  // its writes leak into the duplicate, the digest check at COMPLETE fails (DIGEST_MISMATCH)
-  // and the migration ends in doubt on both sides. No link failure is needed.
-  it.fails("post-copy with dedup: a duplicate of a page the destination guest already wrote arrives with the source's content", async () => {
+describe("regressions found by this test", () => {
+  // A DEDUP record is applied by copying the referenced page out of the destination's own
+  // memory; after the switch the destination guest may have written that page, so the
+  // pipeline sends no dedup references in post-copy (EncodePipeline, sendAll). Without that
+  // rule the guest's writes leak into the duplicate and the digest check fails.
+  it("post-copy with dedup: a duplicate of a page the destination guest already wrote arrives with the source's content", async () => {
     const ks = await createKernel();
     const kd = await createKernel();
     const n = 64;
     const src = new WasmGuestMemory(ks, n);
     const dst = new WasmGuestMemory(kd, n);
-    cleanups.push(() => { src.dispose(); dst.dispose(); });
+    cleanups.push(() => {
+      src.dispose();
+      dst.dispose();
+    });
     const r = rng(1305);
     for (let p = 0; p < n; p++) fillRandom(r, src.pageView(p));
     src.pageView(n - 1).set(src.pageView(1)); // the last page duplicates page 1
@@ -378,14 +427,33 @@ describe("found in src (it.fails until fixed)", () => {
     const mark = Uint8Array.of(1, 2, 3, 4);
     let wrote = false;
     // 1 MB/s: 16-page chunks 64 ms apart; page 1 goes in the first, the last page in the fourth
-    const source = new MigrationSource({ kernel: ks, memory: src, dirtyLog: src.dirtyLog(), transport: a, mode: "postcopy", codecs: { dedup: true }, maxBandwidth: 1e6, timeouts: TIMEOUTS });
+    const source = new MigrationSource({
+      kernel: ks,
+      memory: src,
+      dirtyLog: src.dirtyLog(),
+      transport: a,
+      mode: "postcopy",
+      codecs: { dedup: true },
+      maxBandwidth: 1e6,
+      timeouts: TIMEOUTS,
+    });
     const destination: MigrationDestination = new MigrationDestination({
-      kernel: kd, memory: dst, transport: b, timeouts: TIMEOUTS,
+      kernel: kd,
+      memory: dst,
+      transport: b,
+      timeouts: TIMEOUTS,
       // the destination guest faults page 1 in and writes it at once
-      onActivate: () => void destination.ensurePage(1).then(() => { dst.write(PAGE_SIZE + 100, mark); wrote = true; }, () => {}),
+      onActivate: () =>
+        void destination.ensurePage(1).then(
+          () => {
+            dst.write(PAGE_SIZE + 100, mark);
+            wrote = true;
+          },
+          () => {},
+        ),
     });
     const [s, d] = await Promise.allSettled([source.migrate(), destination.receive()]);
-    if (!wrote) return; // set-up broken: not the bug
+    expect(wrote, "the destination guest wrote page 1 before its duplicate arrived").toBe(true);
     const expected = atPause.slice();
     expected.set(mark, PAGE_SIZE + 100);
     expect(d.status === "rejected" ? (d.reason as Error).message : "", "the destination's receive()").toBe("");
@@ -393,32 +461,39 @@ describe("found in src (it.fails until fixed)", () => {
     expect(differingPages(expected, dst.bytes())).toEqual([]);
   });
 
-  // src/engine/destination.ts:320 makes the replacement connection the destination's channel
-  // (#open sets #ch) before readResume; a guest fault in that window (ensurePage,
-  // destination.ts:125-126, sends PAGE_REQUEST on this.#ch whatever the state) puts a
-  // PAGE_REQUEST on the new connection ahead of POSTCOPY_RECOVER. The source's #resume
-  // (src/engine/source.ts:346) expects RESUMED or POSTCOPY_RECOVER only and throws
-  // PROTOCOL_STAGE "resume: unexpected frame type 9" from inside its recovery catch
-  // (source.ts:249), so it gives up in doubt; the destination then waits out its window and
-  // is in doubt too. With several vCPUs a fault can start at any instant: here one starts
-  // right as the destination sends the replacement connection's CHALLENGE.
-  it.fails("a fault between accepting the replacement connection and reading RESUME does not break the recovery", async () => {
+  // A guest fault while the destination is recovering (postcopy-paused) must not put a
+  // PAGE_REQUEST on the replacement connection ahead of POSTCOPY_RECOVER: the destination
+  // sends no request then (the recovery bitmap covers the page) and the source skips one
+  // that arrives before the answer. With several vCPUs a fault can start at any instant:
+  // here one starts right as the destination sends the replacement connection's CHALLENGE.
+  it("a fault between accepting the replacement connection and reading RESUME does not break the recovery", async () => {
     let injected = false;
+    let recovered = false;
+    let requestBeforeRecover = false;
     const run = await runOverProxy({
-      mode: "postcopy", seed: 1306, cuts: [300_000], guest: false,
+      mode: "postcopy",
+      seed: 1306,
+      cuts: [300_000],
+      guest: false,
       wrapAccepted: (t, _n, destination) => {
         let frames = 0;
         return {
-          get bytesSent() { return t.bytesSent; },
-          get bytesReceived() { return t.bytesReceived; },
+          get bytesSent() {
+            return t.bytesSent;
+          },
+          get bytesReceived() {
+            return t.bytesReceived;
+          },
           send(frame) {
             const sent = t.send(frame);
             if (frames++ === 0 && frame[5] === FrameType.CHALLENGE) {
               // no guest: the push goes up from page 0, so the last page is still missing
+              injected = destination.state === "postcopy-paused";
               void destination.ensurePage(PAGES - 1).catch(() => {});
-            } else if (frames === 2 && frame[5] === FrameType.PAGE_REQUEST) {
-              injected = true;
+            } else if (!recovered && frame[5] === FrameType.PAGE_REQUEST) {
+              requestBeforeRecover = true;
             }
+            if (frame[5] === FrameType.POSTCOPY_RECOVER) recovered = true;
             return sent;
           },
           receive: () => t.receive(),
@@ -426,22 +501,21 @@ describe("found in src (it.fails until fixed)", () => {
         };
       },
     });
-    if (!injected || run.cutsDone.length !== 1) return; // set-up broken: not the bug
+    expect(injected, "a fault started during the reconnection").toBe(true);
+    expect(requestBeforeRecover, "a PAGE_REQUEST went ahead of POSTCOPY_RECOVER").toBe(false);
+    expect(run.cutsDone).toHaveLength(1);
     expect(run.s.status === "rejected" ? (run.s.reason as Error).message : "", "the source's migrate()").toBe("");
     expect(run.d.status).toBe("fulfilled");
     expect(Buffer.compare(run.dst.bytes(), run.atPause)).toBe(0);
   });
 
-  // src/engine/source.ts:445-471 (#pushPostcopy) adds the post-copy round row and the
-  // postcopy-requests / postcopy.pages-requested / pages-pushed counters only when the push
-  // returns; a push cut by a lost connection throws first, so what it sent is missing from
-  // them, while ram.pages-sent (counted per batch, MigrationReport.addBatchCounts) has it.
-  // The rows no longer add up to pages-sent, an invariant test/engine/tcp-two-process.test.ts
-  // checks for runs without a loss.
-  it.fails("after a recovery the report's round rows add up to ram.pages-sent", async () => {
+  // A post-copy push cut short by a lost connection still adds its round row and counters,
+  // so the rows add up to ram.pages-sent (counted per batch) after a recovery too.
+  it("after a recovery the report's round rows add up to ram.pages-sent", async () => {
     const run = await runOverProxy({ mode: "postcopy", seed: 1307, cuts: [2_000_000] });
-    if (run.s.status !== "fulfilled" || run.s.value.recovery.count < 1) return; // set-up broken: not the bug
-    const report = run.s.value;
+    expect(run.s.status).toBe("fulfilled");
+    const report = (run.s as PromiseFulfilledResult<MigrationReport>).value;
+    expect(report.recovery.count).toBeGreaterThanOrEqual(1);
     expect(report.rounds.reduce((sum, r) => sum + r.sent, 0)).toBe(report.ram["pages-sent"]);
   });
 });

@@ -60,7 +60,12 @@ export function startPostcopyGuest(
   const loop = (async () => {
     for (let i = 0; i < max && !stopped; i++) {
       const page = randInt(r, pages);
-      for (let held = 0; o.holdWhilePaused && destination.state === "postcopy-paused" && !stopped && held < 60_000; held++) await tick();
+      for (
+        let held = 0;
+        o.holdWhilePaused && destination.state === "postcopy-paused" && !stopped && held < 60_000;
+        held++
+      )
+        await tick();
       if (!destination.running) notRunning++;
       const before = epoch();
       try {
@@ -81,8 +86,12 @@ export function startPostcopyGuest(
   })();
   return {
     writes,
-    get notRunning() { return notRunning; },
-    get error() { return error; },
+    get notRunning() {
+      return notRunning;
+    },
+    get error() {
+      return error;
+    },
     async stop() {
       stopped = true;
       await loop;
