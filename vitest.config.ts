@@ -3,12 +3,12 @@ import { configDefaults, defineConfig } from "vitest/config";
 // Tests of the kernels themselves run against the debug build (kernel assertions trap);
 // everything above them (engine, CLI, demo …) against the release build users get.
 const KERNEL_TESTS = [
-  "test/bitmap.test.ts",
+  "test/dirty-bitmap.test.ts",
   "test/xbzrle*.test.ts",
   "test/rle.test.ts",
   "test/pagehash.test.ts",
-  "test/dedup.test.ts",
-  "test/history.test.ts",
+  "test/dedup-index.test.ts",
+  "test/page-history.test.ts",
   "test/codec/decoder-fuzz.test.ts",
   "test/kernel/*.test.ts",
 ];

@@ -1,4 +1,4 @@
-// Dedup content index over the pages a destination holds (kernel: assembly/dedup.ts).
+// Dedup content index over the pages a destination holds (kernel: assembly/dedup-index.ts).
 //
 //   source, per page to send (after zero-page and fake-dirty checks):
 //     h = XXH3-128(page, migration seed)

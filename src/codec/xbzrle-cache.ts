@@ -1,5 +1,5 @@
 // The XBZRLE page cache (QEMU page_cache semantics) over one kernel region; layout and
-// rules at the top of assembly/cache.ts. Counters are named as QEMU's query-migrate
+// rules at the top of assembly/xbzrle-cache.ts. Counters are named as QEMU's query-migrate
 // reports them under `xbzrle-cache`.
 //
 // see: migration/page_cache.c, migration/ram.c (save_xbzrle_page, xbzrle_cache_resize,

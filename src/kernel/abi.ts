@@ -31,7 +31,7 @@ export const HASH_BAD_BITS = -1;
 /** gatherPages: a page index is ≥ pageCount. */
 export const GATHER_BAD_PAGE = -1;
 
-// ---- dedup table (assembly/dedup.ts) ------------------------------------------------------
+// ---- dedup table (assembly/dedup-index.ts) ------------------------------------------------------
 
 /** Kernel marker for "no reference". */
 export const DEDUP_NONE = 0xffffffff;
@@ -51,7 +51,7 @@ export const DEDUP_ENTRY_BYTES = 32;
 /** Bytes per bucket. */
 export const DEDUP_BUCKET_BYTES = DEDUP_WAYS * DEDUP_ENTRY_BYTES;
 
-// ---- page history (assembly/history.ts draws the header) ----------------------------------
+// ---- page history (assembly/page-history.ts draws the header) ----------------------------------
 
 /** Bytes of the history header. */
 export const HISTORY_HEADER_BYTES = 128;

@@ -20,7 +20,7 @@ export interface PageRange {
 /**
  * One bit per guest page, stored in kernel memory (bit i = bit i & 31 of u32 word i >> 5),
  * padded to 64 bytes with zero padding bits. Whole-bitmap operations run in the WASM
- * kernel (assembly/bitmap.ts) over 64-byte SIMD chunks, skipping empty chunks.
+ * kernel (assembly/dirty-bitmap.ts) over 64-byte SIMD chunks, skipping empty chunks.
  */
 export class DirtyBitmap {
   readonly kernel: Kernel;

@@ -6,7 +6,7 @@
 export interface KernelExports {
   heapBase(): number;
 
-  // assembly/bitmap.ts
+  // assembly/dirty-bitmap.ts
   bitmapCount(bits: number, words: number): number;
   bitmapCollect(bits: number, words: number, out: number, capacity: number): number;
   bitmapNextSet(bits: number, words: number, from: number): number;
@@ -26,7 +26,7 @@ export interface KernelExports {
 
   // assembly/gather.ts
   gatherPages(mem: number, pageCount: number, pages: number, count: number, out: number): number;
-  // assembly/pagehash.ts, assembly/dedup.ts (page hashing, dedup index)
+  // assembly/pagehash.ts, assembly/dedup-index.ts (page hashing, dedup index)
   xxh3Hash64(input: number, len: number, seedLo: number, seedHi: number, out: number): void;
   xxh3Hash128(input: number, len: number, seedLo: number, seedHi: number, out: number): void;
   hashPages(pages: number, count: number, out: number, bits: number, seedLo: number, seedHi: number): number;
@@ -69,7 +69,7 @@ export interface KernelExports {
   xbzrleCheck(src: number, slen: number): number;
   xbzrleDecode(src: number, slen: number, dst: number): number;
   xbzrleDecodePages(src: number, lengths: number, pages: number, count: number): number;
-  // assembly/cache.ts
+  // assembly/xbzrle-cache.ts
   xbzrleCacheSavePages(
     tags: number,
     ages: number,
@@ -92,7 +92,7 @@ export interface KernelExports {
   rleCheck(src: number, slen: number): number;
   rleDecode(src: number, slen: number, dst: number): number;
   rleDecodePages(src: number, lengths: number, pages: number, count: number): number;
-  // assembly/history.ts
+  // assembly/page-history.ts
   historyRecordWrites(h: number, pages: number, count: number): number;
   historyRecordRound(h: number, bits: number, withDistances: number): number;
   historyMarkSent(h: number, bits: number, round: number): number;
@@ -114,7 +114,7 @@ type KernelSignature<F> = F extends (...args: infer P) => infer R
  */
 export const KERNEL_FUNCTIONS = {
   heapBase: [0, 1],
-  // assembly/bitmap.ts
+  // assembly/dirty-bitmap.ts
   bitmapCount: [2, 1],
   bitmapCollect: [4, 1],
   bitmapNextSet: [3, 1],
@@ -133,7 +133,7 @@ export const KERNEL_FUNCTIONS = {
   isZeroPage: [1, 1],
   // assembly/gather.ts
   gatherPages: [5, 1],
-  // assembly/pagehash.ts, assembly/dedup.ts
+  // assembly/pagehash.ts, assembly/dedup-index.ts
   xxh3Hash64: [5, 0],
   xxh3Hash128: [5, 0],
   hashPages: [6, 1],
@@ -142,7 +142,7 @@ export const KERNEL_FUNCTIONS = {
   dedupReset: [2, 0],
   dedupApply: [10, 1],
   dedupInvalidate: [5, 0],
-  // assembly/xbzrle.ts, assembly/cache.ts
+  // assembly/xbzrle.ts, assembly/xbzrle-cache.ts
   xbzrleEncode: [4, 1],
   xbzrleEncodePages: [5, 1],
   xbzrleCheck: [2, 1],
@@ -156,7 +156,7 @@ export const KERNEL_FUNCTIONS = {
   rleCheck: [2, 1],
   rleDecode: [3, 1],
   rleDecodePages: [4, 1],
-  // assembly/history.ts
+  // assembly/page-history.ts
   historyRecordWrites: [3, 1],
   historyRecordRound: [3, 1],
   historyMarkSent: [3, 1],

@@ -52,7 +52,7 @@ export interface RecordRoundOptions {
 }
 
 /**
- * Per-page dirty history in kernel memory (assembly/history.ts):
+ * Per-page dirty history in kernel memory (assembly/page-history.ts):
  *
  * - the last 8 rounds' dirty bitmaps as a ring (1 bit per page per round = 1 B/page),
  * - a saturating dirty count (u8, max 255): the number of recorded rounds the page was

@@ -44,11 +44,11 @@ describe("kernel builds", () => {
     const release = await createKernel({ build: "release", shared: false });
     expect(release.build).toBe("release");
     const bits = debug.alloc(64, 64, true); // 8 zero words
-    // words = 3 breaks the "whole 64-byte chunks" layout rule of assembly/bitmap.ts
+    // words = 3 breaks the "whole 64-byte chunks" layout rule of assembly/dirty-bitmap.ts
     expect(() => debug.raw.bitmapCount(bits.ptr, 3)).toThrowError(
       expect.objectContaining({
         code: "KERNEL_ABORT",
-        message: expect.stringMatching(/bitmap words not a multiple of 8 at assembly\/bitmap\.ts:\d+:\d+/),
+        message: expect.stringMatching(/bitmap words not a multiple of 8 at assembly\/dirty-bitmap\.ts:\d+:\d+/),
       }),
     );
     expect(debug.raw.bitmapCount(bits.ptr, 8)).toBe(0);
