@@ -17,23 +17,20 @@
 // connection is repaired by `reconnect` + RESUME within the reconnect window (post-copy
 // recovery resends what the destination still misses); otherwise the migration is in doubt.
 import { countRecords, emptyCounts, negotiateCodecs } from "../codec/codecs.js";
-import { EncodePipeline, type CodecOptions } from "../codec/encode-pipeline.js";
+import { EncodePipeline } from "../codec/encode-pipeline.js";
 import { PagewireError } from "../errors.js";
 import { DirtyBitmap } from "../kernel/dirty-bitmap.js";
 import { PAGE_SIZE, type Kernel } from "../kernel/kernel.js";
 import { loadKernel } from "../kernel/loader.js";
-import type { DirtyLog, GuestMemory } from "../memory/guest-memory.js";
 import { TokenBucket } from "../transport/rate-limit.js";
-import type { Transport } from "../transport/transport.js";
 import { realClock, withTimeout, type Clock } from "../util/clock.js";
 import { yieldToEventLoop } from "../util/yield.js";
-import type { FrameKey } from "../wire/frame.js";
 import { Message, ProtocolError, type SourceDecision } from "../wire/messages.js";
 import { chooseMigrationPlan, measureWorkload, type MigrationPlan } from "./auto-mode.js";
-import { Channel } from "./channel.js";
+import type { Channel } from "./channel.js";
 import { digestOfPageHashes, digestSeed, MemoryDigest } from "./digest.js";
 import { offerFeatures } from "./features.js";
-import { offerHandshake, sendResume, type Session } from "./handshake.js";
+import { offerHandshake, type Session } from "./handshake.js";
 import { finishReport, roundRow } from "./metrics.js";
 import {
   isLinkFailure,
@@ -44,63 +41,14 @@ import {
   type SourceState,
 } from "./ownership.js";
 import { PageSender } from "./page-sender.js";
-import { resolvePolicies, type PolicyChoice } from "./policies.js";
+import { resolvePolicies } from "./policies.js";
 import { pushPostcopyPages } from "./postcopy-push.js";
 import { runPrecopyRounds } from "./precopy-rounds.js";
 import { MigrationReport } from "./report.js";
-import { SourceInbox } from "./source-inbox.js";
+import { SourceLinks } from "./source-links.js";
 
-export type MigrationMode = "precopy" | "postcopy" | "hybrid" | "stop-and-copy" | "auto";
-
-export interface MigrationSourceOptions {
-  memory: GuestMemory;
-  /** Pages written since the last harvest; without one only stop-and-copy is possible. */
-  dirtyLog?: DirtyLog;
-  transport: Transport;
-  /** The kernel the memory lives in (default: loadKernel()). */
-  kernel?: Kernel;
-  mode?: MigrationMode;
-  codecs?: CodecOptions;
-  /** Bytes per second; Infinity (default) for no limit. Change it with setMaxBandwidth. */
-  maxBandwidth?: number;
-  /** Downtime the stop condition aims for, ms (QEMU's downtime-limit, default 300). */
-  downtimeLimitMs?: number;
-  /** Pre-copy rounds before stopping anyway (default 30; hybrid: rounds before post-copy, default 3). */
-  maxRounds?: number;
-  /** Pauses the guest (stop-and-copy starts when it resolves). */
-  onPause?: () => void | Promise<void>;
-  /** Resumes the guest on the source after a migration that failed before the decision. */
-  onResume?: () => void | Promise<void>;
-  /** Opaque device state captured while paused, sent before the commit. */
-  deviceState?: () => Uint8Array | Promise<Uint8Array>;
-  /**
-   * Pre-copy policies, by name (see listPolicies()) or as instances: page selection
-   * (default vanilla), termination (default qemu), non-convergence (default none, as QEMU
-   * without auto-converge: iterate until termination or maxRounds).
-   * `options` holds constructor options per policy name.
-   */
-  policy?: PolicyChoice;
-  /** Called when the throttle policy slows the guest (QEMU auto-converge), with the CPU throttle in percent. */
-  onThrottle?: (percent: number) => void | Promise<void>;
-  /** Pre-shared key: every frame carries an HMAC-SHA256. */
-  key?: FrameKey;
-  clock?: Clock;
-  /** Pages per encode batch (default 256). */
-  batchPages?: number;
-  /** Payload bytes per PAGES frame (default 1 MiB). */
-  frameBytes?: number;
-  /** Auto mode: how long to watch the guest before choosing, ms (default 200). */
-  autoProbeMs?: number;
-  /** Post-copy pre-paging window: pages after a fault pushed next (default 16). */
-  prepagePages?: number;
-  /**
-   * Opens a new connection to the same destination after one was lost (TCP: connect
-   * again). Without it a lost connection after the decision leaves the migration in doubt.
-   */
-  reconnect?: () => Promise<Transport>;
-  /** Seconds per wait (see MigrationTimeouts); `false`: none (virtual-time runs). */
-  timeouts?: Partial<MigrationTimeouts> | false;
-}
+import type { MigrationMode, MigrationSourceOptions } from "./source-options.js";
+export type { MigrationMode, MigrationSourceOptions };
 
 /** A migration ended before the decision; the source keeps running the guest. */
 export class MigrationAbortedError extends PagewireError {
@@ -113,12 +61,6 @@ export class MigrationAbortedError extends PagewireError {
   }
 }
 
-/** One connection to the destination: its channel and what the destination says on it. */
-interface Link {
-  ch: Channel;
-  inbox: SourceInbox;
-}
-
 /** What post-copy recovery hands back: the destination's answer to RESUME. */
 type ResumeOutcome = "done" | "discarded" | "recovered";
 
@@ -129,8 +71,7 @@ export class MigrationSource {
   readonly #clock: Clock;
   readonly #timeouts: MigrationTimeouts | null;
   #state: SourceState = "running";
-  #link: Link | null = null;
-  readonly #links: Link[] = [];
+  #links: SourceLinks | null = null;
 
   constructor(options: MigrationSourceOptions) {
     this.options = options;
@@ -171,7 +112,15 @@ export class MigrationSource {
     let told = false; // the destination already knows the migration is off
     try {
       const k = o.kernel ?? (await loadKernel());
-      const link = this.#open(k, o.transport);
+      const links = (this.#links = new SourceLinks({
+        kernel: k,
+        key: o.key ?? null,
+        limiter: this.#bucket,
+        clock,
+        timeouts: t,
+        reconnect: o.reconnect,
+      }));
+      const link = links.open(o.transport);
       const plan = r.mode === "auto" ? await this.#planAuto(k) : null;
 
       // handshake: stages the destination did not accept are off
@@ -263,11 +212,11 @@ export class MigrationSource {
           if (postcopy && this.#state === "paused") {
             // the switch: from the moment POSTCOPY_START may have left, the destination owns the guest
             this.#state = "postcopy";
-            await this.#link!.ch.sendMessage(
+            await links.current.ch.sendMessage(
               Message.POSTCOPY_START,
               new Uint8Array(k.memory.buffer, pending.region.ptr, Math.ceil(mem.pageCount / 8)).slice(),
             );
-            this.#link!.inbox.acceptRequests();
+            links.current.inbox.acceptRequests();
             r.downtime = (clock.now() - pausedAt) * 1000;
           }
           if (!complete.digest) digestPausedGuest();
@@ -292,7 +241,7 @@ export class MigrationSource {
               ),
             );
           }
-          this.#link?.ch.transport.close(); // the destination notices and waits for the new connection
+          links.closeCurrent(); // the destination notices and waits for the new connection
           const outcome = await this.#resume(k, session, pending, switchPending, err);
           if (outcome === "done") break;
           if (outcome === "discarded") {
@@ -316,8 +265,8 @@ export class MigrationSource {
       const end = clock.now();
       if (!postcopy) r.downtime = (end - pausedAt) * 1000;
       r.totalTime = (end - start) * 1000;
-      finishReport(r, this.#bytesSent(), end - start, pipeline);
-      this.#link?.ch.transport.close();
+      finishReport(r, links.bytesSent, end - start, pipeline);
+      links.closeCurrent();
       return r;
     } catch (err) {
       if (err instanceof MigrationInDoubtError) throw err;
@@ -337,7 +286,7 @@ export class MigrationSource {
       switchPending?.dispose();
       pipeline?.dispose();
       sender?.dispose();
-      for (const l of this.#links) l.ch.dispose();
+      this.#links?.dispose();
     }
   }
 
@@ -359,34 +308,18 @@ export class MigrationSource {
 
   // ---- connections -------------------------------------------------------------------------
 
-  #open(k: Kernel, transport: Transport): Link {
-    const ch = new Channel(k, transport, this.options.key ?? null, {
-      limiter: this.#bucket,
-      clock: this.#clock,
-      sendTimeout: this.#timeouts?.frame,
-    });
-    const link = { ch, inbox: new SourceInbox(ch) };
-    this.#links.push(link);
-    this.#link = link;
-    return link;
-  }
-
-  #bytesSent(): number {
-    return this.#links.reduce((sum, l) => sum + l.ch.bytesSent, 0);
-  }
-
   #newSender(k: Kernel, pipeline: EncodePipeline): PageSender {
     const o = this.options;
     return new PageSender({
       kernel: k,
       memory: o.memory,
       dirtyLog: o.dirtyLog,
-      channel: () => this.#link!.ch,
+      channel: () => this.#links!.current.ch,
       pipeline,
       report: this.report,
       clock: this.#clock,
       frameBytes: o.frameBytes ?? 1 << 20,
-      checkRemote: () => this.#link!.inbox.throwIfFailed(),
+      checkRemote: () => this.#links!.current.inbox.throwIfFailed(),
     });
   }
 
@@ -404,7 +337,7 @@ export class MigrationSource {
   ): Promise<ResumeOutcome> {
     const decision: SourceDecision = this.#state === "committed" ? "commit" : "postcopy";
     const lostAt = this.#clock.now();
-    const link = await this.#reconnect(k, session, decision);
+    const link = await this.#links!.resume(session, decision);
     if (!link) {
       const what =
         decision === "commit"
@@ -459,33 +392,12 @@ export class MigrationSource {
     return "recovered";
   }
 
-  /** Tries `reconnect` until a RESUME is delivered or the window ends; null when it ends. */
-  async #reconnect(k: Kernel, session: Session, decision: SourceDecision): Promise<Link | null> {
-    const o = this.options;
-    if (!o.reconnect) return null;
-    const t = this.#timeouts;
-    const deadline = this.#clock.now() + (t?.reconnectWindow ?? Infinity);
-    for (let attempt = 0; this.#clock.now() < deadline; attempt++) {
-      let link: Link | null = null;
-      try {
-        link = this.#open(k, await o.reconnect());
-        await sendResume(link.ch, session, decision, t?.handshake);
-        return link;
-      } catch (err) {
-        link?.ch.transport.close();
-        if (!isLinkFailure(err) && (err as { code?: string }).code !== "PROTOCOL_STAGE") throw err;
-        await this.#clock.sleep(Math.min(1, 0.02 * 2 ** Math.min(attempt, 6)));
-      }
-    }
-    return null;
-  }
-
   #inDoubt(err: MigrationInDoubtError): MigrationInDoubtError {
     this.#state = "in-doubt";
     const r = this.report;
     r.status = "in-doubt";
     r.error = { code: err.code, message: err.message };
-    this.#link?.ch.transport.close();
+    this.#links?.closeCurrent();
     return err;
   }
 
@@ -568,7 +480,7 @@ export class MigrationSource {
   /** Post-copy: pushes every pending page (demand requests first), then POSTCOPY_END. */
   async #pushPostcopy(sender: PageSender, pending: DirtyBitmap): Promise<void> {
     const r = this.report;
-    const link = this.#link!;
+    const link = this.#links!.current;
     const t0 = this.#clock.now();
     const counts = emptyCounts();
     const total = pending.count();
@@ -617,7 +529,7 @@ export class MigrationSource {
   /** COMPLETE → COMMIT_ACK (the decision) → ACTIVATE → ACTIVATED. */
   async #commit(complete: { digest: string; pagesSent: number; seed?: string }): Promise<void> {
     const r = this.report;
-    const link = this.#link!;
+    const link = this.#links!.current;
     const t = this.#timeouts;
     await link.ch.sendMessage(Message.COMPLETE, complete);
     const ack = await this.#within(link.inbox.ack, t?.commit, "COMMIT");
@@ -641,7 +553,7 @@ export class MigrationSource {
     const timedOut = Symbol("timeout");
     const v = await withTimeout(promise, seconds, timedOut, this.#clock);
     if (v !== timedOut) return v as T;
-    this.#link?.ch.transport.close();
+    this.#links?.closeCurrent();
     throw new MigrationTimeoutError(
       stage === "COMMIT" ? "TIMEOUT_COMMIT" : "TIMEOUT_ACTIVATION",
       `no answer from the destination for ${seconds} s (${stage.toLowerCase()})`,
@@ -654,7 +566,7 @@ export class MigrationSource {
     const e = err as { code?: string; message?: string };
     r.error = { code: e?.code ?? "ERROR", message: e?.message ?? String(err) };
     r.totalTime = (this.#clock.now() - start) * 1000;
-    const link = this.#link;
+    const link = this.#links?.current ?? null;
     try {
       if (link) await withTimeout(link.ch.sendMessage(Message.ABORT, r.error), 0.2, 0, this.#clock);
     } catch {
@@ -667,7 +579,7 @@ export class MigrationSource {
     // a destination that lost the connection waits for a word: tell it on a new one (session null: it knows)
     if (session && isLinkFailure(err) && link) {
       try {
-        const told = await this.#reconnect(link.ch.kernel, session, "abort");
+        const told = await this.#links!.resume(session, "abort");
         if (told)
           await told.ch.receive(this.#timeouts ? { seconds: this.#timeouts.handshake, stage: "resume" } : undefined);
       } catch {

@@ -1,0 +1,62 @@
+// What a MigrationSource is given: the guest, its dirty log, the connection, the mode and
+// policies, the limits and timeouts, and the callbacks that pause and resume the guest.
+import type { CodecOptions } from "../codec/encode-pipeline.js";
+import type { Kernel } from "../kernel/kernel.js";
+import type { DirtyLog, GuestMemory } from "../memory/guest-memory.js";
+import type { Transport } from "../transport/transport.js";
+import type { Clock } from "../util/clock.js";
+import type { FrameKey } from "../wire/frame.js";
+import type { MigrationTimeouts } from "./ownership.js";
+import type { PolicyChoice } from "./policies.js";
+
+export type MigrationMode = "precopy" | "postcopy" | "hybrid" | "stop-and-copy" | "auto";
+
+export interface MigrationSourceOptions {
+  memory: GuestMemory;
+  /** Pages written since the last harvest; without one only stop-and-copy is possible. */
+  dirtyLog?: DirtyLog;
+  transport: Transport;
+  /** The kernel the memory lives in (default: loadKernel()). */
+  kernel?: Kernel;
+  mode?: MigrationMode;
+  codecs?: CodecOptions;
+  /** Bytes per second; Infinity (default) for no limit. Change it with setMaxBandwidth. */
+  maxBandwidth?: number;
+  /** Downtime the stop condition aims for, ms (QEMU's downtime-limit, default 300). */
+  downtimeLimitMs?: number;
+  /** Pre-copy rounds before stopping anyway (default 30; hybrid: rounds before post-copy, default 3). */
+  maxRounds?: number;
+  /** Pauses the guest (stop-and-copy starts when it resolves). */
+  onPause?: () => void | Promise<void>;
+  /** Resumes the guest on the source after a migration that failed before the decision. */
+  onResume?: () => void | Promise<void>;
+  /** Opaque device state captured while paused, sent before the commit. */
+  deviceState?: () => Uint8Array | Promise<Uint8Array>;
+  /**
+   * Pre-copy policies, by name (see listPolicies()) or as instances: page selection
+   * (default vanilla), termination (default qemu), non-convergence (default none, as QEMU
+   * without auto-converge: iterate until termination or maxRounds).
+   * `options` holds constructor options per policy name.
+   */
+  policy?: PolicyChoice;
+  /** Called when the throttle policy slows the guest (QEMU auto-converge), with the CPU throttle in percent. */
+  onThrottle?: (percent: number) => void | Promise<void>;
+  /** Pre-shared key: every frame carries an HMAC-SHA256. */
+  key?: FrameKey;
+  clock?: Clock;
+  /** Pages per encode batch (default 256). */
+  batchPages?: number;
+  /** Payload bytes per PAGES frame (default 1 MiB). */
+  frameBytes?: number;
+  /** Auto mode: how long to watch the guest before choosing, ms (default 200). */
+  autoProbeMs?: number;
+  /** Post-copy pre-paging window: pages after a fault pushed next (default 16). */
+  prepagePages?: number;
+  /**
+   * Opens a new connection to the same destination after one was lost (TCP: connect
+   * again). Without it a lost connection after the decision leaves the migration in doubt.
+   */
+  reconnect?: () => Promise<Transport>;
+  /** Seconds per wait (see MigrationTimeouts); `false`: none (virtual-time runs). */
+  timeouts?: Partial<MigrationTimeouts> | false;
+}
