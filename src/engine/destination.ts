@@ -40,7 +40,12 @@ import {
 } from "./ownership.js";
 
 /** Destination memory; commit/discard make a file destination transactional (FileMemory). */
-export type DestinationMemory = GuestMemory & { commit?(): Promise<void>; discard?(): Promise<void> };
+export type DestinationMemory = GuestMemory & {
+  commit?(): Promise<void>;
+  discard?(): Promise<void>;
+  /** Called when the memory must outlive this process (prepared, or running in post-copy). */
+  prepare?(note: { postcopy: boolean; missingPages: number }): Promise<void>;
+};
 
 export interface MigrationDestinationOptions {
   /** The memory to receive into, or a factory called with the source's page count after the handshake's HELLO. */
@@ -277,6 +282,7 @@ export class MigrationDestination {
         case FrameType.POSTCOPY_START:
           this.#need("receiving", f.type);
           this.#startPostcopy(Message.POSTCOPY_START.decode(f.payload));
+          await mem.prepare?.({ postcopy: true, missingPages: this.#missing!.count() });
           await o.onActivate?.();
           break;
         case FrameType.POSTCOPY_END:
@@ -342,6 +348,7 @@ export class MigrationDestination {
     if (digest !== c.digest)
       throw new PagewireError("DIGEST_MISMATCH", `whole-memory digest ${digest} differs from the source's ${c.digest}`);
     await mem.flush();
+    if (this.#state === "receiving") await mem.prepare?.({ postcopy: false, missingPages: 0 });
     this.#acked = digest;
     if (this.#state === "receiving") this.#state = "prepared"; // from here nothing is discarded on this side's own account
     const [p50, p99] = this.#latencyPercentiles();

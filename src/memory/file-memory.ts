@@ -62,6 +62,8 @@ export class FileMemory implements GuestMemory, PageRangeReader {
   #created = false;
   #closed = false;
   #committed = false;
+  /** prepare() gave the memory its in-doubt name. */
+  #prepared = false;
 
   private constructor(path: string, fd: number, pageCount: number, final: string | null) {
     this.path = path;
@@ -227,6 +229,7 @@ export class FileMemory implements GuestMemory, PageRangeReader {
       }
       unlinkSync(this.path);
     }
+    this.#unprepare(final);
     this.#final = null;
     this.#committed = true;
     syncDirectory(dirname(final));
@@ -245,6 +248,7 @@ export class FileMemory implements GuestMemory, PageRangeReader {
   /** discard() for exit and signal handlers, which cannot wait. */
   discardSync(): void {
     if (!this.#final) return;
+    this.#unprepare(this.#final);
     this.close();
     if (this.#created) {
       try {
@@ -257,6 +261,23 @@ export class FileMemory implements GuestMemory, PageRangeReader {
   }
 
   /**
+   * Destination prepared (or running in post-copy): makes the received memory findable at
+   * `inDoubtPath(final)` with a note beside it, as a second name of the same file, so that
+   * if this process dies the memory survives for `pagewire resolve` (a stale-lock takeover
+   * removes only temporaries). commit() and discard() remove that name again.
+   */
+  async prepare(note: { postcopy: boolean; missingPages: number }): Promise<void> {
+    const final = this.#final;
+    if (!final || this.#prepared) return;
+    fsyncSync(this.#file());
+    const kept = inDoubtPath(final);
+    linkSync(this.path, kept); // fails if one is there already: an earlier migration's is not replaced
+    this.#prepared = true;
+    this.#writeNote({ ...note, reason: "the receiver was prepared when it stopped" });
+    syncDirectory(dirname(final));
+  }
+
+  /**
    * Destination in doubt: keeps the received memory at `inDoubtPath(final)` (never replacing
    * a file there) with a note beside it, for `pagewire resolve` to commit or discard.
    * Returns the kept path.
@@ -264,19 +285,38 @@ export class FileMemory implements GuestMemory, PageRangeReader {
   keepInDoubt(note: { missingPages: number; reason: string }): string {
     const final = this.#final;
     if (!final) throw new PagewireError("FILE_CLOSED", `memory file ${this.path} has no destination to keep`);
-    const fd = this.#file();
-    fsyncSync(fd);
+    fsyncSync(this.#file());
     const kept = inDoubtPath(final);
-    linkSync(this.path, kept); // fails if one is there already: an earlier migration's is not replaced
+    if (!this.#prepared) linkSync(this.path, kept); // fails if one is there already
     unlinkSync(this.path);
-    writeFileSync(
-      `${kept}.json`,
-      JSON.stringify({ ...note, pageCount: this.pageCount, replace: this.#replace }) + "\n",
-      { mode: 0o600, flag: "wx" },
-    );
+    this.#writeNote({ postcopy: note.missingPages > 0, ...note });
     this.#final = null;
+    this.#prepared = false;
     syncDirectory(dirname(final));
     return kept;
+  }
+
+  #writeNote(note: object): void {
+    const kept = inDoubtPath(this.#final!);
+    const tmp = `${kept}.json.${process.pid}`;
+    writeFileSync(tmp, JSON.stringify({ ...note, pageCount: this.pageCount, replace: this.#replace }) + "\n", {
+      mode: 0o600,
+      flag: "wx",
+    });
+    renameSync(tmp, `${kept}.json`);
+  }
+
+  /** Removes the in-doubt name and note prepare() made (the migration settled here). */
+  #unprepare(final: string): void {
+    if (!this.#prepared) return;
+    for (const f of [inDoubtPath(final), `${inDoubtPath(final)}.json`]) {
+      try {
+        unlinkSync(f);
+      } catch {
+        // already gone
+      }
+    }
+    this.#prepared = false;
   }
 
   /**
@@ -286,7 +326,7 @@ export class FileMemory implements GuestMemory, PageRangeReader {
    */
   static resolveInDoubt(path: string, decision: "commit" | "abort"): void {
     const kept = inDoubtPath(path);
-    let note: { missingPages?: number; replace?: boolean };
+    let note: { missingPages?: number; postcopy?: boolean; replace?: boolean };
     try {
       note = JSON.parse(readFileSync(`${kept}.json`, "utf8"));
       lstatSync(kept);
@@ -300,7 +340,7 @@ export class FileMemory implements GuestMemory, PageRangeReader {
     if (decision === "abort") {
       unlinkSync(kept);
     } else {
-      if ((note.missingPages ?? 0) > 0)
+      if ((note.missingPages ?? 0) > 0 || (note.postcopy && note.missingPages === undefined))
         throw new PagewireError(
           "RESOLVE_REFUSED",
           `${kept} still misses ${note.missingPages} pages (post-copy was cut short): it cannot be committed`,

@@ -1,4 +1,4 @@
-import { accessSync, constants, lstatSync, readFileSync, statSync } from "node:fs";
+import { accessSync, constants, existsSync, lstatSync, readFileSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { MigrationDestination, type DestinationResult } from "../../engine/destination.js";
 import { MigrationInDoubtError } from "../../engine/ownership.js";
@@ -6,7 +6,7 @@ import { PagewireError } from "../../errors.js";
 import { PAGE_SIZE, type Kernel } from "../../kernel/kernel.js";
 import { createKernel } from "../../kernel/loader.js";
 import { lockFile } from "../../memory/file-lock.js";
-import { FileMemory } from "../../memory/file-memory.js";
+import { FileMemory, inDoubtPath } from "../../memory/file-memory.js";
 import { TcpListener, type TcpTransport } from "../../transport/tcp.js";
 import type { Transport } from "../../transport/transport.js";
 import type { FrameKey } from "../../wire/frame.js";
@@ -380,6 +380,11 @@ function checkOutput(out: string, force: boolean): void {
     accessSync(dir, constants.W_OK | constants.X_OK);
   } catch {
     throw new UsageError(`--out: directory ${dir} is not writable`);
+  }
+  if (existsSync(inDoubtPath(out)) || existsSync(`${inDoubtPath(out)}.json`)) {
+    throw new UsageError(
+      `--out: a migration into ${out} is in doubt (${inDoubtPath(out)}); settle it with 'pagewire resolve --out ${out} --commit|--abort' first`,
+    );
   }
   let st;
   try {

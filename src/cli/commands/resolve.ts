@@ -27,6 +27,8 @@ export const resolveCommand: Command = {
     if (!o.out) throw new UsageError("--out FILE is required");
     if (!!o.commit === !!o.abort) throw new UsageError("give exactly one of --commit and --abort");
     const lock = lockFile(o.out); // no receiver may be writing FILE meanwhile
+    // a killed receiver's temporary is garbage (prepared memory also has its in-doubt name)
+    if (lock.staleOwner !== null) FileMemory.removeTemporaries(o.out);
     try {
       FileMemory.resolveInDoubt(o.out, o.commit ? "commit" : "abort");
     } finally {
