@@ -270,10 +270,10 @@ export class FileMemory implements GuestMemory, PageRangeReader {
     const final = this.#final;
     if (!final || this.#prepared) return;
     fsyncSync(this.#file());
-    const kept = inDoubtPath(final);
-    linkSync(this.path, kept); // fails if one is there already: an earlier migration's is not replaced
-    this.#prepared = true;
+    // the note first: a crash in between leaves a note without memory, which is ignored
     this.#writeNote({ ...note, reason: "the receiver was prepared when it stopped" });
+    linkSync(this.path, inDoubtPath(final)); // fails if one is there already: an earlier migration's is not replaced
+    this.#prepared = true;
     syncDirectory(dirname(final));
   }
 
@@ -319,6 +319,16 @@ export class FileMemory implements GuestMemory, PageRangeReader {
     this.#prepared = false;
   }
 
+  /** Removes an in-doubt note whose memory is not there (a receiver killed while preparing). */
+  static removeOrphanNote(path: string): void {
+    if (lstatOrNull(inDoubtPath(path))) return;
+    try {
+      unlinkSync(`${inDoubtPath(path)}.json`);
+    } catch {
+      // none
+    }
+  }
+
   /**
    * Settles memory kept in doubt for `path`: "commit" puts it at `path` (never over an
    * existing file unless it was received with replace), "abort" removes it. Refuses to
@@ -327,15 +337,14 @@ export class FileMemory implements GuestMemory, PageRangeReader {
   static resolveInDoubt(path: string, decision: "commit" | "abort"): void {
     const kept = inDoubtPath(path);
     let note: { missingPages?: number; postcopy?: boolean; replace?: boolean };
+    if (!lstatOrNull(kept)) {
+      FileMemory.removeOrphanNote(path);
+      throw new PagewireError("NOT_IN_DOUBT", `no migration in doubt for ${path} (no ${kept})`);
+    }
     try {
       note = JSON.parse(readFileSync(`${kept}.json`, "utf8"));
-      lstatSync(kept);
     } catch (cause) {
-      throw new PagewireError(
-        "NOT_IN_DOUBT",
-        `no migration in doubt for ${path} (${kept} and its note are not both there)`,
-        { cause },
-      );
+      throw new PagewireError("NOT_IN_DOUBT", `${kept} has no readable note ${kept}.json`, { cause });
     }
     if (decision === "abort") {
       unlinkSync(kept);

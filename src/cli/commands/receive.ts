@@ -381,7 +381,8 @@ function checkOutput(out: string, force: boolean): void {
   } catch {
     throw new UsageError(`--out: directory ${dir} is not writable`);
   }
-  if (existsSync(inDoubtPath(out)) || existsSync(`${inDoubtPath(out)}.json`)) {
+  FileMemory.removeOrphanNote(out);
+  if (existsSync(inDoubtPath(out))) {
     throw new UsageError(
       `--out: a migration into ${out} is in doubt (${inDoubtPath(out)}); settle it with 'pagewire resolve --out ${out} --commit|--abort' first`,
     );
