@@ -19,8 +19,9 @@
 // "acc[i^1] += data[i]" term is summed unswapped and swapped once per call.
 //
 // A seed other than 0 changes the secret used by the long path (kSecret lanes ± seed);
-// it is derived into a static 192-byte buffer on each call that needs it: one kernel
-// instance hashes on one thread at a time.
+// it is derived on each call that needs it into the instance's scratch (below), which
+// also holds the accumulators between blocks: one kernel instance hashes on one thread
+// at a time, and instances sharing one memory each point `scratch` at their own region.
 
 import { HASH_BAD_BITS, PAGE_SIZE } from "./abi";
 
@@ -63,10 +64,39 @@ const K_SECRET: usize = memory.data<u8>([
   0x45, 0xcb, 0x3a, 0x8f, 0x95, 0x16, 0x04, 0x28, 0xaf, 0xd7, 0xfb, 0xca, 0xbb, 0x4b, 0x40, 0x7e,
 ], 16);
 
-/** The secret derived from a non-zero seed (XXH3_initCustomSecret). */
-const CUSTOM_SECRET: usize = memory.data(192, 16);
-/** The 8 accumulators after the long loop (read by the merge). */
-const ACC: usize = memory.data(64, 16);
+// ---- per-instance scratch ----------------------------------------------------------------
+//
+// HASH_SCRATCH_BYTES (abi.ts) of scratch: the 8 u64 accumulators (bytes 0..63, read by the
+// merge) then the secret derived from a non-zero seed (bytes 64..255, XXH3_initCustomSecret).
+// By default it is the area right after the static data, which heapBase() (heap.ts) keeps
+// out of the TS heap. It is deliberately not `memory.data`: that would be an active data
+// segment of zeros, re-applied by every instantiation, so a second instance importing the
+// same shared memory would zero the first one's scratch under a running hash. The only
+// data segment left in this file is K_SECRET, whose bytes every instantiation rewrites
+// identically (harmless: a concurrent reader sees the same bytes). A kernel instance on an
+// arena of another kernel's memory calls setScratch on a region of its own heap.
+const SCRATCH_SECRET: usize = 64;
+
+/**
+ * Where this instance's scratch is (a wasm global: one per instance). Its initializer is
+ * the module's only start-function work: it sets this global and writes no memory.
+ */
+let scratch: usize = (__heap_base + 15) & ~15;
+
+/**
+ * Points this instance's hashing scratch at `ptr`: HASH_SCRATCH_BYTES, 16-byte aligned,
+ * used by no other instance. Call it once after instantiation, before any hash, on every
+ * instance that shares its memory with another instance (each on a region of its own).
+ */
+export function setScratch(ptr: usize): void {
+  assert((ptr & 15) == 0, "hash scratch not 16-byte aligned");
+  scratch = ptr;
+}
+
+/** This instance's hashing scratch (the default: the area after the static data). */
+export function getScratch(): usize {
+  return scratch;
+}
 
 // ---- scalar helpers --------------------------------------------------------------------
 
@@ -126,12 +156,13 @@ let mulHigh: u64 = 0;
 
 /**
  * `n` stripes of XXH3_accumulate (64 bytes of input at p + 64 s, secret at k + 8 s) on
- * the accumulators at ACC. Lanes are paired: the low and high u32 halves of two lanes are
- * gathered with one shuffle each, and one extmul_low plus one extmul_high give the four
- * 32×32→64 products (the SSE2 path's _mm_mul_epu32, two lanes at a time).
+ * the accumulators in the scratch. Lanes are paired: the low and high u32 halves of two
+ * lanes are gathered with one shuffle each, and one extmul_low plus one extmul_high give
+ * the four 32×32→64 products (the SSE2 path's _mm_mul_epu32, two lanes at a time).
  */
 function accumulateStripes(p: usize, k: usize, n: usize): void {
-  let a0 = v128.load(ACC), a1 = v128.load(ACC, 16), a2 = v128.load(ACC, 32), a3 = v128.load(ACC, 48);
+  const acc = scratch;
+  let a0 = v128.load(acc), a1 = v128.load(acc, 16), a2 = v128.load(acc, 32), a3 = v128.load(acc, 48);
   // acc[i ^ 1] += data[i] is summed unswapped here and swapped once at the end (addition
   // commutes with the lane swap): saves one shuffle per lane per stripe
   let s0 = i64x2.splat(0), s1 = i64x2.splat(0), s2 = i64x2.splat(0), s3 = i64x2.splat(0);
@@ -153,26 +184,28 @@ function accumulateStripes(p: usize, k: usize, n: usize): void {
     p += STRIPE_LEN;
     k += 8;
   }
-  v128.store(ACC, i64x2.add(a0, v128.shuffle<i64>(s0, s0, 1, 0)));
-  v128.store(ACC, i64x2.add(a1, v128.shuffle<i64>(s1, s1, 1, 0)), 16);
-  v128.store(ACC, i64x2.add(a2, v128.shuffle<i64>(s2, s2, 1, 0)), 32);
-  v128.store(ACC, i64x2.add(a3, v128.shuffle<i64>(s3, s3, 1, 0)), 48);
+  v128.store(acc, i64x2.add(a0, v128.shuffle<i64>(s0, s0, 1, 0)));
+  v128.store(acc, i64x2.add(a1, v128.shuffle<i64>(s1, s1, 1, 0)), 16);
+  v128.store(acc, i64x2.add(a2, v128.shuffle<i64>(s2, s2, 1, 0)), 32);
+  v128.store(acc, i64x2.add(a3, v128.shuffle<i64>(s3, s3, 1, 0)), 48);
 }
 
-/** XXH3_scrambleAcc on the accumulators at ACC with the key at k. */
+/** XXH3_scrambleAcc on the accumulators in the scratch with the key at k. */
 function scrambleAccs(k: usize): void {
-  v128.store(ACC, scrambleLane(v128.load(ACC), k));
-  v128.store(ACC, scrambleLane(v128.load(ACC, 16), k + 16), 16);
-  v128.store(ACC, scrambleLane(v128.load(ACC, 32), k + 32), 32);
-  v128.store(ACC, scrambleLane(v128.load(ACC, 48), k + 48), 48);
+  const acc = scratch;
+  v128.store(acc, scrambleLane(v128.load(acc), k));
+  v128.store(acc, scrambleLane(v128.load(acc, 16), k + 16), 16);
+  v128.store(acc, scrambleLane(v128.load(acc, 32), k + 32), 32);
+  v128.store(acc, scrambleLane(v128.load(acc, 48), k + 48), 48);
 }
 
-/** Runs the long-input loop over `len` (> 240) bytes and leaves the accumulators at ACC. */
+/** Runs the long-input loop over `len` (> 240) bytes and leaves the accumulators in the scratch. */
 function accumulateLong(input: usize, len: usize, secret: usize): void {
-  v128.store(ACC, i64x2.replace_lane(i64x2.splat(PRIME32_3), 1, PRIME64_1));
-  v128.store(ACC, i64x2.replace_lane(i64x2.splat(PRIME64_2), 1, PRIME64_3), 16);
-  v128.store(ACC, i64x2.replace_lane(i64x2.splat(PRIME64_4), 1, PRIME32_2), 32);
-  v128.store(ACC, i64x2.replace_lane(i64x2.splat(PRIME64_5), 1, PRIME32_1), 48);
+  const acc = scratch;
+  v128.store(acc, i64x2.replace_lane(i64x2.splat(PRIME32_3), 1, PRIME64_1));
+  v128.store(acc, i64x2.replace_lane(i64x2.splat(PRIME64_2), 1, PRIME64_3), 16);
+  v128.store(acc, i64x2.replace_lane(i64x2.splat(PRIME64_4), 1, PRIME32_2), 32);
+  v128.store(acc, i64x2.replace_lane(i64x2.splat(PRIME64_5), 1, PRIME32_1), 48);
   const blocks = (len - 1) / BLOCK_LEN;
   for (let b: usize = 0; b < blocks; b++) {
     accumulateStripes(input + b * BLOCK_LEN, secret, STRIPES_PER_BLOCK);
@@ -183,24 +216,26 @@ function accumulateLong(input: usize, len: usize, secret: usize): void {
   accumulateStripes(input + len - STRIPE_LEN, secret + SECRET_SIZE - STRIPE_LEN - LASTACC_START, 1);
 }
 
-/** XXH3_mergeAccs over ACC. */
+/** XXH3_mergeAccs over the accumulators in the scratch. */
 @inline function mergeAccs(secret: usize, start: u64): u64 {
+  const acc = scratch;
   let r = start;
-  r += mulFold64(load<u64>(ACC) ^ load<u64>(secret), load<u64>(ACC, 8) ^ load<u64>(secret, 8));
-  r += mulFold64(load<u64>(ACC, 16) ^ load<u64>(secret, 16), load<u64>(ACC, 24) ^ load<u64>(secret, 24));
-  r += mulFold64(load<u64>(ACC, 32) ^ load<u64>(secret, 32), load<u64>(ACC, 40) ^ load<u64>(secret, 40));
-  r += mulFold64(load<u64>(ACC, 48) ^ load<u64>(secret, 48), load<u64>(ACC, 56) ^ load<u64>(secret, 56));
+  r += mulFold64(load<u64>(acc) ^ load<u64>(secret), load<u64>(acc, 8) ^ load<u64>(secret, 8));
+  r += mulFold64(load<u64>(acc, 16) ^ load<u64>(secret, 16), load<u64>(acc, 24) ^ load<u64>(secret, 24));
+  r += mulFold64(load<u64>(acc, 32) ^ load<u64>(secret, 32), load<u64>(acc, 40) ^ load<u64>(secret, 40));
+  r += mulFold64(load<u64>(acc, 48) ^ load<u64>(secret, 48), load<u64>(acc, 56) ^ load<u64>(secret, 56));
   return avalanche(r);
 }
 
 /** The secret for the long path: kSecret for seed 0, else the derived secret (XXH3_initCustomSecret). */
 function secretFor(seed: u64): usize {
   if (seed == 0) return K_SECRET;
+  const custom = scratch + SCRATCH_SECRET;
   for (let i: usize = 0; i < SECRET_SIZE; i += 16) {
-    store<u64>(CUSTOM_SECRET + i, load<u64>(K_SECRET + i) + seed);
-    store<u64>(CUSTOM_SECRET + i, load<u64>(K_SECRET + i, 8) - seed, 8);
+    store<u64>(custom + i, load<u64>(K_SECRET + i) + seed);
+    store<u64>(custom + i, load<u64>(K_SECRET + i, 8) - seed, 8);
   }
-  return CUSTOM_SECRET;
+  return custom;
 }
 
 // ---- XXH3-64 ---------------------------------------------------------------------------

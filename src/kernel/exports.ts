@@ -27,6 +27,8 @@ export interface KernelExports {
   // assembly/gather.ts
   gatherPages(mem: number, pageCount: number, pages: number, count: number, out: number): number;
   // assembly/pagehash.ts, assembly/dedup-index.ts (page hashing, dedup index)
+  setScratch(ptr: number): void;
+  getScratch(): number;
   xxh3Hash64(input: number, len: number, seedLo: number, seedHi: number, out: number): void;
   xxh3Hash128(input: number, len: number, seedLo: number, seedHi: number, out: number): void;
   hashPages(pages: number, count: number, out: number, bits: number, seedLo: number, seedHi: number): number;
@@ -134,6 +136,8 @@ export const KERNEL_FUNCTIONS = {
   // assembly/gather.ts
   gatherPages: [5, 1],
   // assembly/pagehash.ts, assembly/dedup-index.ts
+  setScratch: [1, 0],
+  getScratch: [0, 1],
   xxh3Hash64: [5, 0],
   xxh3Hash128: [5, 0],
   hashPages: [6, 1],
