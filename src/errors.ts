@@ -14,6 +14,8 @@ export const ERROR_CODES = {
   ALLOC_ALIGN: "an allocation alignment that is not a power of two ≤ 65536",
   OUT_OF_MEMORY: "kernel memory cannot grow to fit an allocation (4 GiB at most)",
   REGION_NOT_LIVE: "a region freed twice or not from this kernel",
+  ARENA_FULL: "an allocation that does not fit in the arena of an attached kernel (it never grows memory)",
+  ARENA_INVALID: "an arena descriptor that is not a region of a kernel memory past its static data",
   // arguments (PagewireRangeError)
   BUFFER_TOO_SHORT: "an output or input buffer smaller than the operation needs",
   PAGE_COUNT: "a page count that is negative, not an integer or too large",

@@ -9,10 +9,20 @@ export interface KernelRegion {
 const WASM_PAGE = 65536;
 const MAX_BYTES = 65536 * WASM_PAGE; // 4 GiB: the wasm32 limit
 
+export interface KernelHeapOptions {
+  /**
+   * Hand out nothing at or above this offset and never grow memory: the heap of a kernel
+   * attached to an arena (a region another kernel's heap allocated, zeroed, in a shared
+   * memory). An allocation that does not fit throws `ARENA_FULL`.
+   */
+  end?: number;
+}
+
 /**
  * First-fit allocator over kernel linear memory, kept in TypeScript because kernels
  * allocate nothing (design: kernel contract). Free blocks are kept sorted by address
- * and coalesced on free; memory grows (`memory.grow`) only when no block fits.
+ * and coalesced on free; memory grows (`memory.grow`) only when no block fits, and
+ * never for a heap bounded by `end` (an arena).
  * Costs: alloc and free are O(number of free blocks), which stays small because the
  * engine holds a few large regions, not many small ones.
  */
@@ -23,13 +33,26 @@ export class KernelHeap {
   /** Live allocations: ptr → [block start, block end] (start ≤ ptr because of alignment). */
   readonly #live = new Map<number, [number, number]>();
   #top: number;
-  /** Highest end ever handed out: memory above it is still as memory.grow left it (zero). */
+  /**
+   * Highest end ever handed out: memory above it is still as memory.grow left it (zero), or
+   * for an arena as the owning kernel handed it over (zeroed).
+   */
   #highWater: number;
 
-  constructor(memory: WebAssembly.Memory, heapBase: number) {
+  /** True when the heap is bounded by `end` (an arena): it never grows memory. */
+  readonly bounded: boolean;
+  /** First byte the heap may hand out. */
+  readonly #base: number;
+  /** Exclusive upper bound of the regions handed out: the arena's end, else MAX_BYTES. */
+  readonly #end: number;
+
+  constructor(memory: WebAssembly.Memory, heapBase: number, options: KernelHeapOptions = {}) {
     this.#memory = memory;
     this.#top = alignUp(Math.max(heapBase, 16), 64);
     this.#highWater = this.#top;
+    this.#base = heapBase;
+    this.#end = options.end ?? MAX_BYTES;
+    this.bounded = options.end !== undefined;
   }
 
   /** Bytes currently handed out (including alignment padding). */
@@ -78,6 +101,14 @@ export class KernelHeap {
     // bump from the top, growing memory as needed
     const p = alignUp(this.#top, align);
     const end = p + size;
+    if (this.bounded && end > this.#end) {
+      throw new KernelMemoryError(
+        "ARENA_FULL",
+        `alloc: ${bytes} bytes (aligned to ${align}) do not fit in the arena [${this.#base}, ${this.#end}) ` +
+          `of ${this.#end - this.#base} bytes: ${this.allocatedBytes} allocated, ${Math.max(0, this.#end - this.#top)} ` +
+          "free at the top (an arena never grows)",
+      );
+    }
     if (end > MAX_BYTES) {
       throw new KernelMemoryError(
         "OUT_OF_MEMORY",

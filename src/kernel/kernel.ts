@@ -1,5 +1,5 @@
-import { PagewireRangeError } from "../errors.js";
-import { PAGE_SIZE } from "./abi.js";
+import { KernelMemoryError, PagewireRangeError } from "../errors.js";
+import { HASH_SCRATCH_BYTES, PAGE_SIZE } from "./abi.js";
 import type { DirtyBitmap } from "./dirty-bitmap.js";
 import type { KernelExports } from "./exports.js";
 import { KernelHeap, type KernelRegion } from "./heap.js";
@@ -16,11 +16,41 @@ import {
 export { PAGE_SIZE };
 
 /**
+ * A region of one kernel's memory handed to another kernel instance (`kernel.arena()`,
+ * then `createKernel({ arena })`, typically in a Worker). Structured-cloneable: post it to
+ * a Worker (worker_threads or web) when `memory` is shared.
+ */
+export interface KernelArena extends KernelRegion {
+  /** The owning kernel's memory, which the attached instance imports (no copy). */
+  readonly memory: WebAssembly.Memory;
+  /** The owning kernel's build: the attached instance must be the same module. */
+  readonly build: KernelBuild;
+  /** The owning kernel's compiled module (saves a compile; absent: compiled from `build`). */
+  readonly module?: WebAssembly.Module;
+}
+
+/** How a Kernel was made beyond its instance (the loader fills this in). */
+export interface KernelOptions {
+  /** The compiled module of `instance`, passed on to arenas. */
+  module?: WebAssembly.Module;
+  /** The kernel allocates only inside this region of `memory` (an arena), and never grows it. */
+  arena?: KernelRegion;
+}
+
+/**
  * One instance of the pagewire WASM module with its linear memory and heap.
  *
  * Views returned by `bytes()`/`u32()` are created on each call, over the current
  * `memory.buffer`: a later `alloc` may grow memory and detach earlier views, so never
- * keep one across a call that allocates.
+ * keep one across a call that allocates. A kernel attached to an arena shares its memory
+ * with the owning kernel, whose thread may grow it at any time: there, make views per call
+ * and keep none across calls (a view of the old, shorter buffer still reads the same bytes
+ * but is no longer recognised as kernel memory, so it would be copied).
+ *
+ * Several instances may share one memory (one owner, any number attached to arenas of
+ * it), each used by one thread: every instance keeps its hashing scratch in a region of
+ * its own (the owner: the area after the static data; an attached one: HASH_SCRATCH_BYTES
+ * from its arena), and wasm globals are per instance.
  */
 export class Kernel {
   readonly memory: WebAssembly.Memory;
@@ -30,19 +60,34 @@ export class Kernel {
   readonly build: KernelBuild;
   /** The raw numeric exports; wrappers below are the supported API. */
   readonly raw: KernelExports;
+  /** The region of another kernel's memory this kernel allocates in (undefined: it owns `memory`). */
+  readonly arenaRegion: KernelRegion | undefined;
   readonly #heap: KernelHeap;
+  readonly #module: WebAssembly.Module | undefined;
+  /** Arenas handed out and not yet freed, by ptr. */
+  readonly #arenas = new Set<number>();
 
   constructor(
     instance: WebAssembly.Instance,
     memory: WebAssembly.Memory,
     shared: boolean,
     build: KernelBuild = "release",
+    options: KernelOptions = {},
   ) {
     this.raw = instance.exports as unknown as KernelExports;
     this.memory = memory;
     this.shared = shared;
     this.build = build;
-    this.#heap = new KernelHeap(memory, this.raw.heapBase() >>> 0);
+    this.#module = options.module;
+    const arena = options.arena;
+    this.arenaRegion = arena && { ptr: arena.ptr, bytes: arena.bytes };
+    if (!arena) {
+      this.#heap = new KernelHeap(memory, this.raw.heapBase() >>> 0);
+    } else {
+      this.#heap = new KernelHeap(memory, arena.ptr, { end: arena.ptr + arena.bytes });
+      // before any hash: the default scratch (after the static data) is the owner's
+      this.raw.setScratch(this.#heap.alloc(HASH_SCRATCH_BYTES, 64).ptr);
+    }
   }
 
   // ---- regions ---------------------------------------------------------------------------
@@ -58,6 +103,28 @@ export class Kernel {
   /** Returns a region to the heap. Freeing twice throws `REGION_NOT_LIVE`. */
   free(region: KernelRegion): void {
     this.#heap.free(region);
+    this.#arenas.delete(region.ptr);
+  }
+
+  /**
+   * Allocates an arena: `bytes` of this kernel's memory (zeroed, 64-byte aligned) for another
+   * instance of the same module to attach to with `createKernel({ arena })`, usually in a
+   * Worker (post the descriptor; the memory must be shared). The attached kernel allocates
+   * only inside the arena (HASH_SCRATCH_BYTES of it become its hashing scratch) and works in
+   * place on the rest of this memory, e.g. guest RAM this kernel allocated. Free it with
+   * `freeArena` once the attached kernel is no longer used.
+   */
+  arena(bytes: number): KernelArena {
+    const r = this.alloc(bytes, 64, true);
+    this.#arenas.add(r.ptr);
+    return { memory: this.memory, ptr: r.ptr, bytes: r.bytes, build: this.build, module: this.#module };
+  }
+
+  /** Returns an arena to this kernel's heap: its attached kernel must no longer run. */
+  freeArena(arena: KernelRegion): void {
+    if (!this.#arenas.has(arena.ptr))
+      throw new KernelMemoryError("REGION_NOT_LIVE", `freeArena: no live arena of this kernel at offset ${arena.ptr}`);
+    this.free(arena);
   }
 
   /** Bytes currently allocated from the kernel heap. */

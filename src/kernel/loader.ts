@@ -1,8 +1,10 @@
 import { KernelLoadError } from "../errors.js";
-import { Kernel } from "./kernel.js";
+import type { KernelExports } from "./exports.js";
+import { Kernel, type KernelArena } from "./kernel.js";
 import { compileKernelModule, defaultKernelBuild, wasmUrl, type KernelBuild } from "./wasm-source.js";
 
 export type { KernelBuild } from "./wasm-source.js";
+export type { KernelArena } from "./kernel.js";
 
 export interface LoadKernelOptions {
   /**
@@ -19,6 +21,17 @@ export interface LoadKernelOptions {
    * else `release`.
    */
   build?: KernelBuild;
+}
+
+/**
+ * createKernel's options for a kernel attached to an arena of another kernel's memory
+ * (`kernel.arena(bytes)`): its memory, build and memory kind are the arena's.
+ */
+export interface ArenaKernelOptions {
+  arena: KernelArena;
+  shared?: never;
+  initialBytes?: never;
+  build?: never;
 }
 
 const MAX_WASM_PAGES = 65536;
@@ -50,10 +63,59 @@ export async function loadKernel(options: LoadKernelOptions = {}): Promise<Kerne
   return await k;
 }
 
-/** A new, uncached kernel instance with its own memory (one per migration channel). */
-export async function createKernel(options: LoadKernelOptions = {}): Promise<Kernel> {
-  const shared = resolveShared(options.shared);
-  const build = options.build ?? defaultKernelBuild();
+/**
+ * A new, uncached kernel instance with its own memory (one per migration channel), or,
+ * with `{ arena }`, a new instance importing the memory of the kernel that made the arena
+ * (in a Worker: post the arena there and call this there). An attached kernel allocates
+ * only inside the arena (`ARENA_FULL` when it is full: it never grows memory) and hashes
+ * with scratch of its own, so it may run concurrently with the owner and with other
+ * attached kernels; instantiating it writes no memory but the module's static data, with
+ * the bytes already there.
+ */
+export async function createKernel(options: LoadKernelOptions | ArenaKernelOptions = {}): Promise<Kernel> {
+  if ("arena" in options && options.arena !== undefined) return await attachKernel(options.arena);
+  const { shared: sharedOption, build: buildOption, initialBytes } = options as LoadKernelOptions;
+  const shared = resolveShared(sharedOption);
+  const build = buildOption ?? defaultKernelBuild();
+  const module = await kernelModule(shared, build);
+  const initial = Math.max(1, Math.ceil((initialBytes ?? 1 << 20) / 65536));
+  const memory = new WebAssembly.Memory({ initial, maximum: MAX_WASM_PAGES, shared } as WebAssembly.MemoryDescriptor);
+  const instance = await WebAssembly.instantiate(module, kernelImports(memory));
+  return new Kernel(instance, memory, shared, build, { module });
+}
+
+async function attachKernel(arena: KernelArena): Promise<Kernel> {
+  const memory = arena.memory;
+  if (!(memory instanceof WebAssembly.Memory))
+    throw new KernelLoadError("ARENA_INVALID", "createKernel: arena.memory is not a WebAssembly.Memory");
+  const size = memory.buffer.byteLength;
+  if (!Number.isInteger(arena.ptr) || !Number.isInteger(arena.bytes) || arena.ptr <= 0 || arena.bytes < 0) {
+    throw new KernelLoadError("ARENA_INVALID", `createKernel: arena [${arena.ptr}, +${arena.bytes}) is not a region`);
+  }
+  if (arena.ptr + arena.bytes > size) {
+    throw new KernelLoadError(
+      "ARENA_INVALID",
+      `createKernel: arena [${arena.ptr}, ${arena.ptr + arena.bytes}) ends past the memory's ${size} bytes`,
+    );
+  }
+  if (arena.build !== "release" && arena.build !== "debug")
+    throw new KernelLoadError("ARENA_INVALID", `createKernel: arena.build is "${String(arena.build)}"`);
+  const shared = typeof SharedArrayBuffer !== "undefined" && memory.buffer instanceof SharedArrayBuffer;
+  // the owner's module when the arena carries it (same static layout for certain)
+  const module = arena.module ?? (await kernelModule(shared, arena.build));
+  const instance = await WebAssembly.instantiate(module, kernelImports(memory));
+  const heapBase = (instance.exports as unknown as KernelExports).heapBase() >>> 0;
+  if (arena.ptr < heapBase) {
+    throw new KernelLoadError(
+      "ARENA_INVALID",
+      `createKernel: arena at ${arena.ptr} overlaps the module's static data and scratch (heap base ${heapBase})`,
+    );
+  }
+  return new Kernel(instance, memory, shared, arena.build, { module, arena });
+}
+
+/** The compiled module of a build, compiled once per process (or Worker). */
+function kernelModule(shared: boolean, build: KernelBuild): Promise<WebAssembly.Module> {
   const key = `${build}:${shared}`;
   let module = modules.get(key);
   if (!module) {
@@ -61,9 +123,11 @@ export async function createKernel(options: LoadKernelOptions = {}): Promise<Ker
     modules.set(key, module);
     module.catch(() => modules.delete(key));
   }
-  const initial = Math.max(1, Math.ceil((options.initialBytes ?? 1 << 20) / 65536));
-  const memory = new WebAssembly.Memory({ initial, maximum: MAX_WASM_PAGES, shared } as WebAssembly.MemoryDescriptor);
-  const instance = await WebAssembly.instantiate(await module, {
+  return module;
+}
+
+function kernelImports(memory: WebAssembly.Memory): WebAssembly.Imports {
+  return {
     env: {
       memory,
       // only debug builds call it: a failed kernel assertion
@@ -74,8 +138,7 @@ export async function createKernel(options: LoadKernelOptions = {}): Promise<Ker
         );
       },
     },
-  });
-  return new Kernel(instance, memory, shared, build);
+  };
 }
 
 /** An AssemblyScript string in kernel memory: UTF-16 code units, its byte length in the 4 bytes before it. */
