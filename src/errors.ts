@@ -94,6 +94,9 @@ export const ERROR_CODES = {
   CONNECT_FAILED: "a TCP connection could not be made",
   LISTEN_FAILED: "a TCP listener could not be opened",
   CONNECTION_LOST: "a transport connection failed",
+  CHANNEL_COUNT: "a data-channel count outside 0..16, or an endpoint without a port",
+  CHANNEL_LOST: "a data channel's worker could not start or died",
+  CHANNEL_PROTOCOL: "a data channel's worker got a message out of order (a bug)",
   PORT_MESSAGE: "a MessagePort delivered something that is not a frame",
   // files, recordings and traces
   FILE_OPEN: "a memory file could not be opened",

@@ -27,6 +27,10 @@ import { FrameType, frameTypeName, type FrameKey } from "../wire/frame.js";
 import { Message, ProtocolError } from "../wire/messages.js";
 import { readPageRecords, RecordKind } from "../wire/page-record.js";
 import { Channel } from "./channel.js";
+import { channelListens, MAX_CHANNELS, wantedChannels } from "./channel-options.js";
+import { DestinationChannels } from "./destination-channels.js";
+import type { ChannelOptions } from "./source-options.js";
+import { WasmGuestMemory } from "../memory/wasm-guest-memory.js";
 import { digestSeed, MemoryDigest } from "./digest.js";
 import { IMPLEMENTED_FEATURES, type Feature } from "./features.js";
 import { answerHello, readHello, readResume, sendChallenge, type Session } from "./handshake.js";
@@ -64,6 +68,12 @@ export interface MigrationDestinationOptions {
   timeouts?: Partial<MigrationTimeouts> | false;
   /** Called once the destination guest may run: at POSTCOPY_START, or at activation otherwise. */
   onActivate?: () => void | Promise<void>;
+  /**
+   * Data channels this side accepts (as many as the source asks, at most `count`): each a
+   * Worker applying its stripe of the pages straight into guest RAM. Needs the memory to be a
+   * WasmGuestMemory on this shared kernel; otherwise none are accepted.
+   */
+  channels?: ChannelOptions;
 }
 
 /** What the destination received, once it runs. */
@@ -100,6 +110,9 @@ export class MigrationDestination {
   #pages = 0;
   #recoveries = 0;
   #acked: string | null = null;
+  #dataChannels: DestinationChannels | null = null;
+  #channelPages = 0;
+  #channelBytes = 0;
 
   constructor(options: MigrationDestinationOptions) {
     this.options = options;
@@ -208,7 +221,14 @@ export class MigrationDestination {
         );
       this.#mode = hello.mode;
       this.#digest = new MemoryDigest(this.#k, mem.pageCount, digestSeed(hello.nonce));
-      const { session } = await answerHello(ch, hello, challenge, o.features ?? IMPLEMENTED_FEATURES);
+      await this.#openChannels(hello, challenge);
+      const { session } = await answerHello(
+        ch,
+        hello,
+        challenge,
+        o.features ?? IMPLEMENTED_FEATURES,
+        this.#dataChannels?.endpoints,
+      );
       const applier = new PageApplier(this.#k, mem, { guests: o.guests });
 
       for (;;) {
@@ -217,6 +237,7 @@ export class MigrationDestination {
         } catch (err) {
           if (!isLinkFailure(err)) throw err;
           ch.transport.close();
+          await this.#closeChannels(); // data channels are not resumed: the source aborts or is past them
           const next = await this.#recover(session, err);
           if (next === "active") return this.#result();
           ch = next;
@@ -225,6 +246,7 @@ export class MigrationDestination {
     } catch (err) {
       throw await this.#fail(err);
     } finally {
+      await this.#closeChannels();
       this.#digest?.dispose();
       this.#digest = null;
       for (const c of this.#channels) c.dispose();
@@ -245,6 +267,41 @@ export class MigrationDestination {
     return ch;
   }
 
+  /** Starts the data channels the source asked for and this side accepts (see `channels`). */
+  async #openChannels(hello: { nonce: string; channels?: number }, challenge: string): Promise<void> {
+    const o = this.options;
+    const mem = this.#memory;
+    const asked = Number.isInteger(hello.channels) ? Math.max(0, Math.min(hello.channels!, MAX_CHANNELS)) : 0;
+    const n = Math.min(asked, wantedChannels(o.channels));
+    if (n === 0 || !(mem instanceof WasmGuestMemory) || mem.kernel !== this.#k || !this.#k.shared) return;
+    this.#dataChannels = await DestinationChannels.open({
+      kernel: this.#k,
+      memory: mem,
+      listens: channelListens(o.channels!, n),
+      session: { sourceNonce: hello.nonce, destinationNonce: challenge },
+      key: o.key?.key ?? null,
+      timeouts: this.#timeouts,
+    });
+  }
+
+  /** Ends the data channels (all their pages are in, or the migration failed); keeps their counts. */
+  async #closeChannels(): Promise<void> {
+    const dc = this.#dataChannels;
+    if (!dc) return;
+    this.#dataChannels = null;
+    this.#channelPages = dc.pagesReceived;
+    this.#channelBytes = dc.bytesReceived;
+    await dc.close();
+  }
+
+  /** The next frame on the control connection; a data channel's failure fails it too. */
+  async #receive(ch: Channel, wait: number | undefined) {
+    const next = ch.receive(wait === undefined ? undefined : { seconds: wait, stage: this.#state });
+    if (!this.#dataChannels) return next;
+    next.catch(() => {});
+    return Promise.race([next, this.#dataChannels.failed]);
+  }
+
   /** Frames on one connection until the guest runs here; link failures propagate to the caller. */
   async #serve(ch: Channel, applier: PageApplier): Promise<DestinationResult> {
     const o = this.options;
@@ -252,7 +309,7 @@ export class MigrationDestination {
     const mem = this.#memory!;
     for (;;) {
       const wait = this.#state === "prepared" ? t?.activation : t?.frame;
-      const f = await ch.receive(wait === undefined ? undefined : { seconds: wait, stage: this.#state });
+      const f = await this.#receive(ch, wait);
       if (!f) throw new ProtocolError("CONNECTION_CLOSED", `source closed the connection in state ${this.#state}`);
       switch (f.type) {
         case FrameType.PAGES: {
@@ -271,16 +328,19 @@ export class MigrationDestination {
           this.#pages += applier.apply(f.payload, postcopy ? (p) => this.#arrived(p) : undefined);
           break;
         }
-        case FrameType.ROUND_END:
+        case FrameType.ROUND_END: {
           this.#need("receiving", f.type);
-          Message.ROUND_END.decode(f.payload);
+          const { round } = Message.ROUND_END.decode(f.payload);
+          await this.#dataChannels?.synced(round); // the round's pages on the data channels are in too
           break;
+        }
         case FrameType.DEVICE_STATE:
           this.#need("receiving", f.type);
           this.#deviceState = Message.DEVICE_STATE.decode(f.payload).slice();
           break;
         case FrameType.POSTCOPY_START:
           this.#need("receiving", f.type);
+          await this.#closeChannels();
           this.#startPostcopy(Message.POSTCOPY_START.decode(f.payload));
           await mem.prepare?.({ postcopy: true, missingPages: this.#missing!.count() });
           await o.onActivate?.();
@@ -296,6 +356,7 @@ export class MigrationDestination {
           break;
         case FrameType.COMPLETE:
           if (this.#state !== "postcopy") this.#need("receiving", f.type);
+          await this.#closeChannels();
           await this.#verify(Message.COMPLETE.decode(f.payload), ch);
           break;
         case FrameType.ACTIVATE:
@@ -477,8 +538,8 @@ export class MigrationDestination {
       committed: true,
       mode: this.#mode,
       deviceState: this.#deviceState,
-      pagesReceived: this.#pages,
-      bytesReceived: this.#channels.reduce((sum, c) => sum + c.transport.bytesReceived, 0),
+      pagesReceived: this.#pages + this.#channelPages,
+      bytesReceived: this.#channels.reduce((sum, c) => sum + c.transport.bytesReceived, 0) + this.#channelBytes,
       digest: this.#acked!,
       recoveries: this.#recoveries,
       ...(postcopy

@@ -17,6 +17,7 @@ import {
   ProtocolError,
   randomNonce,
   sessionNonce,
+  type ChannelEndpoint,
   type Hello,
   type SourceDecision,
 } from "../wire/messages.js";
@@ -39,8 +40,8 @@ export function sessionId(s: Session): string {
 /** Source side: reads the challenge, offers `features`; returns the accepted features and the session. */
 export async function offerHandshake(
   ch: Channel,
-  o: { pageCount: number; mode: string; features: readonly Feature[]; timeout?: number },
-): Promise<{ features: Feature[]; session: Session }> {
+  o: { pageCount: number; mode: string; features: readonly Feature[]; channels?: number; timeout?: number },
+): Promise<{ features: Feature[]; session: Session; channels: ChannelEndpoint[] }> {
   const challenge = await ch.expectMessage(Message.CHALLENGE, "handshake", o.timeout);
   ch.setSessionNonce(challengeNonce(challenge.nonce));
   const nonce = randomNonce();
@@ -51,13 +52,15 @@ export async function offerHandshake(
     features: [...o.features],
     mode: o.mode,
     nonce,
+    ...(o.channels ? { channels: o.channels } : {}),
   });
   const w = await ch.expectMessage(Message.WELCOME, "handshake", o.timeout);
   if (w.nonce !== challenge.nonce)
     throw new ProtocolError("PROTOCOL_MESSAGE", "WELCOME: nonce differs from the connection's challenge");
   const features = checkAcceptedFeatures(o.features, w.features);
+  const channels = checkChannelEndpoints(w.channels, o.channels ?? 0);
   ch.setSessionNonce(sessionNonce(nonce, challenge.nonce));
-  return { features, session: { sourceNonce: nonce, destinationNonce: challenge.nonce } };
+  return { features, session: { sourceNonce: nonce, destinationNonce: challenge.nonce }, channels };
 }
 
 /** Destination side: opens a connection with a fresh challenge; returns it. */
@@ -81,11 +84,29 @@ export async function answerHello(
   hello: Hello,
   challenge: string,
   accept: readonly Feature[],
+  channels: ChannelEndpoint[] = [],
 ): Promise<{ features: Feature[]; session: Session }> {
   const features = acceptFeatures(hello.features, accept);
-  await ch.sendMessage(Message.WELCOME, { features, nonce: challenge });
+  await ch.sendMessage(Message.WELCOME, { features, nonce: challenge, ...(channels.length ? { channels } : {}) });
   ch.setSessionNonce(sessionNonce(hello.nonce, challenge));
   return { features, session: { sourceNonce: hello.nonce, destinationNonce: challenge } };
+}
+
+/** The source's check of WELCOME's data channels: at most as many as asked, each a TCP port or nothing (in process). */
+function checkChannelEndpoints(endpoints: unknown, asked: number): ChannelEndpoint[] {
+  if (endpoints === undefined) return [];
+  if (!Array.isArray(endpoints) || endpoints.length > asked)
+    throw new ProtocolError("PROTOCOL_MESSAGE", `WELCOME: channels must be a list of at most ${asked} endpoints`);
+  for (const e of endpoints) {
+    const port = (e as ChannelEndpoint | null)?.port;
+    if (
+      typeof e !== "object" ||
+      e === null ||
+      (port !== undefined && !(Number.isInteger(port) && port > 0 && port < 65536))
+    )
+      throw new ProtocolError("PROTOCOL_MESSAGE", "WELCOME: a channel endpoint is not {port?: 1..65535}");
+  }
+  return endpoints as ChannelEndpoint[];
 }
 
 /** Source side of a resumed connection: reads the new challenge and sends RESUME {session, decision}. */

@@ -13,6 +13,7 @@ import { FRAME_HEADER_BYTES, FRAME_TRAILER_ROOM } from "../wire/frame.js";
 import { Message } from "../wire/messages.js";
 import { PageRecordWriter } from "../wire/page-record.js";
 import type { Channel } from "./channel.js";
+import type { SourceChannels } from "./source-channels.js";
 import { roundRow } from "./metrics.js";
 import type { MigrationReport } from "./report.js";
 
@@ -29,6 +30,8 @@ export interface PageSenderOptions {
   frameBytes: number;
   /** Checked after every batch: throws when the destination failed meanwhile. */
   checkRemote(): void;
+  /** Data channels, while open: a round's pages go on them instead of `channel` (ROUND_END still goes on `channel`). */
+  channels?: () => SourceChannels | null;
 }
 
 export class PageSender {
@@ -54,17 +57,26 @@ export class PageSender {
   ): Promise<number> {
     const t0 = this.#o.clock.now();
     const bytesBefore = this.#o.channel().bytesSent;
-    const counts = emptyCounts();
+    let counts = emptyCounts();
+    let channelBytes = 0;
     const list = order ?? pages.collect();
-    this.begin(row.round, row.phase !== "precopy");
-    const batch = this.#o.pipeline.batchPages;
-    for (let i = 0; i < list.length; i += batch) {
-      await this.sendBatch(list.subarray(i, Math.min(i + batch, list.length)), counts);
+    const lastStage = row.phase !== "precopy";
+    const channels = this.#o.channels?.() ?? null;
+    if (channels) {
+      ({ counts, bytes: channelBytes } = await channels.sendRound(list, row.round, lastStage, false));
+      this.#o.report.addBatchCounts(counts);
       this.#o.checkRemote();
+    } else {
+      this.begin(row.round, lastStage);
+      const batch = this.#o.pipeline.batchPages;
+      for (let i = 0; i < list.length; i += batch) {
+        await this.sendBatch(list.subarray(i, Math.min(i + batch, list.length)), counts);
+        this.#o.checkRemote();
+      }
+      await this.flush();
     }
-    await this.flush();
     await this.#o.channel().sendMessage(Message.ROUND_END, { round: row.round, pages: list.length });
-    const bytes = this.#o.channel().bytesSent - bytesBefore;
+    const bytes = this.#o.channel().bytesSent - bytesBefore + channelBytes;
     this.#o.report.rounds.push(
       roundRow({ ...row, sent: list.length - counts.skipped }, counts, bytes, this.#o.clock.now() - t0),
     );

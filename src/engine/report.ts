@@ -66,6 +66,8 @@ export class MigrationReport {
   /** Milliseconds spent in the handshake before the first page. */
   setupTime = 0;
   pageSize = PAGE_SIZE;
+  /** Data channels the pages of the rounds went on (0: on the control connection, in this thread). */
+  channels = 0;
   ram = {
     /** Bytes of frames sent (all pages, records and control frames). */
     transferred: 0,
@@ -119,6 +121,7 @@ export class MigrationReport {
       downtime: round3(this.downtime),
       "setup-time": round3(this.setupTime),
       "page-size": this.pageSize,
+      channels: this.channels,
       ram: { ...this.ram, mbps: round3(this.ram.mbps), "dirty-pages-rate": Math.round(this.ram["dirty-pages-rate"]) },
       "xbzrle-cache": this["xbzrle-cache"],
       ...(this.dedup ? { dedup: this.dedup } : {}),

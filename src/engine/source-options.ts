@@ -3,6 +3,8 @@
 import type { CodecOptions } from "../codec/encode-pipeline.js";
 import type { Kernel } from "../kernel/kernel.js";
 import type { DirtyLog, GuestMemory } from "../memory/guest-memory.js";
+import type { MessagePortLike } from "../transport/message-port.js";
+import type { TcpOptions } from "../transport/tcp.js";
 import type { Transport } from "../transport/transport.js";
 import type { Clock } from "../util/clock.js";
 import type { FrameKey } from "../wire/frame.js";
@@ -59,4 +61,21 @@ export interface MigrationSourceOptions {
   reconnect?: () => Promise<Transport>;
   /** Seconds per wait (see MigrationTimeouts); `false`: none (virtual-time runs). */
   timeouts?: Partial<MigrationTimeouts> | false;
+  /**
+   * Data channels: the pages of the pre-copy rounds and of stop-and-copy go over `count`
+   * more connections (the destination may accept fewer), each encoded by its own Worker
+   * reading guest RAM in place. Needs a WasmGuestMemory on this shared kernel, a dirty log
+   * without `observe`, and no gang dedup index; otherwise pages go on the control connection.
+   */
+  channels?: ChannelOptions;
+}
+
+/** How data channels are made (either side). */
+export interface ChannelOptions {
+  /** Channels wanted (default: `ports.length`, else the cores available). */
+  count?: number;
+  /** TCP: the source connects to the ports the destination's WELCOME names on `host`; the destination listens on `host`. */
+  tcp?: { host: string; tls?: TcpOptions["tls"]; maxPayload?: number };
+  /** In process: one MessagePort per channel (the other ends go to the destination). */
+  ports?: MessagePortLike[];
 }

@@ -25,7 +25,7 @@ import { loadKernel } from "../kernel/loader.js";
 import { TokenBucket } from "../transport/rate-limit.js";
 import { realClock, withTimeout, type Clock } from "../util/clock.js";
 import { yieldToEventLoop } from "../util/yield.js";
-import { Message, ProtocolError, type SourceDecision } from "../wire/messages.js";
+import { Message, ProtocolError, type ChannelEndpoint, type SourceDecision } from "../wire/messages.js";
 import { chooseMigrationPlan, measureWorkload, type MigrationPlan } from "./auto-mode.js";
 import type { Channel } from "./channel.js";
 import { digestOfPageHashes, digestSeed, MemoryDigest } from "./digest.js";
@@ -46,6 +46,9 @@ import { pushPostcopyPages } from "./postcopy-push.js";
 import { runPrecopyRounds } from "./precopy-rounds.js";
 import { MigrationReport } from "./report.js";
 import { SourceLinks } from "./source-links.js";
+import { SourceChannels } from "./source-channels.js";
+import { channelDials, wantedChannels } from "./channel-options.js";
+import { WasmGuestMemory } from "../memory/wasm-guest-memory.js";
 
 import type { MigrationMode, MigrationSourceOptions } from "./source-options.js";
 export type { MigrationMode, MigrationSourceOptions };
@@ -72,6 +75,9 @@ export class MigrationSource {
   readonly #timeouts: MigrationTimeouts | null;
   #state: SourceState = "running";
   #links: SourceLinks | null = null;
+  #channels: SourceChannels | null = null;
+  /** XBZRLE and dedup counters of the closed data channels. */
+  #channelStats: { stats: Record<string, number>; dedup: Record<string, number> | null } | null = null;
 
   constructor(options: MigrationSourceOptions) {
     this.options = options;
@@ -88,6 +94,7 @@ export class MigrationSource {
   /** Changes the bandwidth limit, bytes per second, effective immediately. */
   setMaxBandwidth(bytesPerSecond: number): void {
     this.#bucket.setRate(bytesPerSecond);
+    this.#channels?.setRate(bytesPerSecond);
   }
 
   /**
@@ -128,6 +135,7 @@ export class MigrationSource {
         pageCount: mem.pageCount,
         mode: r.mode,
         features: offerFeatures(o.codecs),
+        channels: this.#channelsWanted(k),
         timeout: t?.handshake,
       });
       session = hs.session;
@@ -140,6 +148,7 @@ export class MigrationSource {
         { ...plan?.codecs, ...o.codecs, ...negotiateCodecs(hs.features) },
         o.batchPages,
       );
+      if (hs.channels.length) await this.#openChannels(k, hs.channels, session, pipeline);
       r.setupTime = (clock.now() - start) * 1000;
       link.inbox.start();
       sender = this.#newSender(k, pipeline);
@@ -191,6 +200,7 @@ export class MigrationSource {
           dirtied: pending.count(),
           deferred: 0,
         });
+      await this.#closeChannels(); // every page the channels carry is sent
       await this.#sendDeviceState(link.ch);
       // the digest of the paused guest (a hash-scan log's final scan already has it)
       const complete = {
@@ -265,7 +275,11 @@ export class MigrationSource {
       const end = clock.now();
       if (!postcopy) r.downtime = (end - pausedAt) * 1000;
       r.totalTime = (end - start) * 1000;
-      finishReport(r, links.bytesSent, end - start, pipeline);
+      finishReport(r, links.bytesSent + (this.#channelStats ? this.#channelBytes : 0), end - start, pipeline);
+      if (this.#channelStats) {
+        r["xbzrle-cache"] = this.#channelStats.stats;
+        r.dedup = this.#channelStats.dedup;
+      }
       links.closeCurrent();
       return r;
     } catch (err) {
@@ -280,12 +294,13 @@ export class MigrationSource {
           ),
         );
       }
-      return this.#abort(err, start, told ? null : session);
+      return await this.#abort(err, start, told ? null : session);
     } finally {
       pending?.dispose();
       switchPending?.dispose();
       pipeline?.dispose();
       sender?.dispose();
+      await this.#closeChannels().catch(() => {});
       this.#links?.dispose();
     }
   }
@@ -308,6 +323,53 @@ export class MigrationSource {
 
   // ---- connections -------------------------------------------------------------------------
 
+  /** Data channels to ask for: none unless configured and the guest's RAM can be read in place by Workers. */
+  #channelsWanted(k: Kernel): number {
+    const o = this.options;
+    const n = wantedChannels(o.channels);
+    const shareable =
+      o.memory instanceof WasmGuestMemory &&
+      o.memory.kernel === k &&
+      k.shared &&
+      !o.dirtyLog?.observe &&
+      !o.codecs?.dedupIndex;
+    return shareable ? n : 0;
+  }
+
+  async #openChannels(
+    k: Kernel,
+    endpoints: ChannelEndpoint[],
+    session: Session,
+    pipeline: EncodePipeline,
+  ): Promise<void> {
+    const o = this.options;
+    this.#channels = await SourceChannels.open({
+      kernel: k,
+      memory: o.memory as WasmGuestMemory,
+      dials: channelDials(o.channels!, endpoints),
+      session,
+      key: o.key?.key ?? null,
+      timeouts: this.#timeouts,
+      codecs: pipeline.codecs,
+      hashSeed: pipeline.seed,
+      batchPages: pipeline.batchPages,
+      frameBytes: o.frameBytes ?? 1 << 20,
+      rate: this.#bucket.rate,
+    });
+    this.report.channels = this.#channels.count;
+  }
+
+  #channelBytes = 0;
+
+  /** Closes the data channels (their pages are all sent), keeping their counters for the report. */
+  async #closeChannels(): Promise<void> {
+    const channels = this.#channels;
+    if (!channels) return;
+    this.#channels = null;
+    this.#channelBytes = channels.bytesSent;
+    this.#channelStats = await channels.close();
+  }
+
   #newSender(k: Kernel, pipeline: EncodePipeline): PageSender {
     const o = this.options;
     return new PageSender({
@@ -320,6 +382,7 @@ export class MigrationSource {
       clock: this.#clock,
       frameBytes: o.frameBytes ?? 1 << 20,
       checkRemote: () => this.#links!.current.inbox.throwIfFailed(),
+      channels: () => this.#channels,
     });
   }
 

@@ -28,8 +28,13 @@ export class WasmGuestMemory implements GuestMemory {
   /** Pages written since the last harvest. */
   readonly dirty: DirtyBitmap;
   #pageIndex: KernelRegion | null = null;
+  readonly #ownsRam: boolean;
 
-  constructor(kernel: Kernel, pageCount: number, options: { shared?: boolean } = {}) {
+  /**
+   * `ram`: the byte offset of RAM that already lives in this kernel's memory (a channel
+   * Worker's kernel over the main thread's shared memory); it is not freed by dispose().
+   */
+  constructor(kernel: Kernel, pageCount: number, options: { shared?: boolean; ram?: number } = {}) {
     if (!Number.isInteger(pageCount) || pageCount <= 0)
       throw new PagewireRangeError(
         "PAGE_COUNT",
@@ -37,7 +42,11 @@ export class WasmGuestMemory implements GuestMemory {
       );
     this.kernel = kernel;
     this.pageCount = pageCount;
-    this.region = kernel.alloc(pageCount * PAGE_SIZE, PAGE_SIZE, true);
+    this.#ownsRam = options.ram === undefined;
+    this.region =
+      options.ram === undefined
+        ? kernel.alloc(pageCount * PAGE_SIZE, PAGE_SIZE, true)
+        : { ptr: options.ram, bytes: pageCount * PAGE_SIZE };
     this.dirty = new DirtyBitmap(kernel, pageCount, { shared: options.shared ?? false });
   }
 
@@ -125,7 +134,7 @@ export class WasmGuestMemory implements GuestMemory {
   dispose(): void {
     this.dirty.dispose();
     if (this.#pageIndex) this.kernel.free(this.#pageIndex);
-    this.kernel.free(this.region);
+    if (this.#ownsRam) this.kernel.free(this.region);
   }
 
   #check(page: number): void {

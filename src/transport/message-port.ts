@@ -3,8 +3,8 @@ import { FrameQueue, TransportError, type Transport } from "./transport.js";
 /** The structural subset of MessagePort (browser or node:worker_threads) this transport uses. */
 export interface MessagePortLike {
   postMessage(message: unknown, transfer?: Transferable[] | readonly unknown[]): void;
-  addEventListener?(type: "message", listener: (event: { data: unknown }) => void): void;
-  on?(type: "message", listener: (data: unknown) => void): void;
+  addEventListener?(type: "message" | "close", listener: (event: { data: unknown }) => void): void;
+  on?(type: "message" | "close", listener: (data: unknown) => void): void;
   start?(): void;
   close(): void;
 }
@@ -16,14 +16,24 @@ export interface MessagePortLike {
 export function messagePortTransport(port: MessagePortLike): Transport {
   const inbox = new FrameQueue();
   let closed = false;
+  let ended = false;
+  let gone = false;
   const onData = (data: unknown) => {
-    if (data === null) inbox.end();
+    if (data === null) (ended = true), inbox.end();
     else if (data instanceof Uint8Array) inbox.push(data);
     else inbox.fail(new TransportError("PORT_MESSAGE", `message port: unexpected message of type ${typeof data}`));
   };
-  if (port.on) port.on("message", onData);
-  else if (port.addEventListener) {
+  // a port closed under us without the peer's clean end (null) is a lost connection
+  const onClose = () => {
+    gone = true;
+    if (!ended && !closed) inbox.fail(new TransportError("CONNECTION_LOST", "message port: closed by the peer"));
+  };
+  if (port.on) {
+    port.on("message", onData);
+    port.on("close", onClose);
+  } else if (port.addEventListener) {
     port.addEventListener("message", (e) => onData(e.data));
+    port.addEventListener("close", onClose);
     port.start?.();
   }
   const t: Transport & { bytesSent: number; bytesReceived: number } = {
@@ -31,6 +41,7 @@ export function messagePortTransport(port: MessagePortLike): Transport {
     bytesReceived: 0,
     async send(frame) {
       if (closed) throw new TransportError("CONNECTION_CLOSED", "message port: send after close");
+      if (gone) throw new TransportError("CONNECTION_LOST", "message port: the peer closed it");
       t.bytesSent += frame.length;
       const own =
         frame.byteOffset === 0 &&

@@ -48,6 +48,9 @@ export const FrameType = {
   RESUMED: 15,
   POSTCOPY_RECOVER: 16,
   CHALLENGE: 17,
+  JOIN: 18,
+  JOINED: 19,
+  SYNC: 20,
 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 

@@ -21,6 +21,14 @@
 //     | ◄──────────────────────────────── ACTIVATED    |
 //     | ABORT {code, message}  ◄──► either side, before the decision
 //
+//   data channels (HELLO {channels: n} asks, WELCOME {channels: endpoints} answers; each
+//   is its own connection, CHALLENGE first, frames bound to source nonce ‖ its challenge):
+//     | JOIN {session, channel} ─────────────────────► |  a connection of this session, channel i
+//     | ◄──────────────────────── JOINED {channel}     |
+//     | PAGES* SYNC {round} (per round) ─────────────► |  ROUND_END on the control connection is
+//     |                                                |  applied once every channel synced the round
+//     | SYNC {round, end: true}, close ──────────────► |  before DEVICE_STATE / POSTCOPY_START
+//
 //   after a lost connection, on a new one (the source reconnects; CHALLENGE first again):
 //     | RESUME {session, decision} ──────────────────► |  decision "abort": discard; "commit": activate
 //     | ◄──────────────────── RESUMED {state}          |  state "discarded" | "active"
@@ -44,6 +52,8 @@ export interface Hello {
   features: string[];
   mode: string;
   nonce: string;
+  /** Data channels the source would use (absent or 0: pages go on this connection). */
+  channels?: number;
 }
 
 export interface Challenge {
@@ -53,6 +63,27 @@ export interface Challenge {
 export interface Welcome {
   features: string[];
   nonce: string;
+  /** Data channels the destination opened (as many as it accepts, maybe none): where each is reached. */
+  channels?: ChannelEndpoint[];
+}
+
+/** Where the source reaches one data channel: a TCP port on the control connection's host, or a port handed over in process. */
+export interface ChannelEndpoint {
+  port?: number;
+}
+
+export interface Join {
+  /** The session: source nonce ‖ destination nonce (64 hex digits). */
+  session: string;
+  channel: number;
+}
+export interface Joined {
+  channel: number;
+}
+export interface Sync {
+  round: number;
+  /** The source's last word on this channel: it closes next (a close without it is a lost connection). */
+  end?: boolean;
 }
 
 export interface RoundEnd {
@@ -207,6 +238,9 @@ export const Message = {
   RESUMED: jsonMessage<Resumed>(FrameType.RESUMED, { state: "string" }),
   POSTCOPY_RECOVER: bytesMessage(FrameType.POSTCOPY_RECOVER),
   ABORT: jsonMessage<Abort>(FrameType.ABORT, { code: "string", message: "string" }),
+  JOIN: jsonMessage<Join>(FrameType.JOIN, { session: "string", channel: "number" }),
+  JOINED: jsonMessage<Joined>(FrameType.JOINED, { channel: "number" }),
+  SYNC: jsonMessage<Sync>(FrameType.SYNC, { round: "number" }),
 } as const;
 
 /** Checks a HELLO against what this side speaks; throws ProtocolError PROTOCOL_VERSION / PROTOCOL_MISMATCH. */

@@ -1,0 +1,182 @@
+// The main thread's side of a migration's data channels: one Worker per channel
+// (channel-worker.ts), each given its own arena of the main kernel's shared memory. What a
+// worker reports is waited for by kind; a worker's error (or its death) fails every wait:
+// a channel failing is a connection failure.
+import { PagewireError, type PagewireErrorCode } from "../errors.js";
+import type { Kernel } from "../kernel/kernel.js";
+import type { KernelArena } from "../kernel/kernel.js";
+import { TransportError } from "../transport/transport.js";
+import { withTimeout } from "../util/clock.js";
+import { startWorker, type WorkerHandle } from "../util/worker.js";
+import type { FromChannel, ToChannel } from "./channel-protocol.js";
+import { MigrationTimeoutError } from "./ownership.js";
+
+type Op = FromChannel["op"];
+type Reply<O extends Op> = Extract<FromChannel, { op: O }>;
+
+/** The worker script: next to this module in the build; from the sources (tests), the build's copy. */
+function channelWorkerUrl(): URL {
+  const here = import.meta.url;
+  return here.endsWith(".ts")
+    ? new URL("../../dist/engine/channel-worker.js", here)
+    : new URL("./channel-worker.js", here);
+}
+
+interface Slot {
+  worker: WorkerHandle;
+  arena: KernelArena;
+  mail: FromChannel[];
+  wake: (() => void) | null;
+}
+
+export class ChannelWorkers {
+  readonly kernel: Kernel;
+  readonly #slots: Slot[];
+  #error: PagewireError | null = null;
+  #closed = false;
+  readonly #failed: Promise<never>;
+  #fail!: (e: PagewireError) => void;
+
+  private constructor(kernel: Kernel, slots: Slot[]) {
+    this.kernel = kernel;
+    this.#slots = slots;
+    this.#failed = new Promise<never>((_, reject) => (this.#fail = reject));
+    this.#failed.catch(() => {});
+    slots.forEach((s, i) => {
+      s.worker.onMessage((m) => {
+        const msg = m as FromChannel;
+        if (msg.op === "error") this.#failWith(channelError(i, msg));
+        else s.mail.push(msg);
+        s.wake?.();
+      });
+      s.worker.onFailure((err) => {
+        this.#failWith(new TransportError("CHANNEL_LOST", `data channel ${i}: worker failed: ${err.message}`));
+        s.wake?.();
+      });
+    });
+  }
+
+  /** Starts `count` workers, each on an arena of `arenaBytes`, and sends each its init message. */
+  static async start(
+    kernel: Kernel,
+    count: number,
+    arenaBytes: number,
+    init: (index: number, arena: KernelArena) => { message: ToChannel; transfer?: unknown[] },
+  ): Promise<ChannelWorkers> {
+    const slots: Slot[] = [];
+    try {
+      for (let i = 0; i < count; i++) {
+        const arena = kernel.arena(arenaBytes);
+        const worker = await startWorker(channelWorkerUrl()).catch((err) => {
+          kernel.freeArena(arena);
+          throw err;
+        });
+        slots.push({ worker, arena, mail: [], wake: null });
+      }
+    } catch (err) {
+      for (const s of slots) {
+        await s.worker.terminate();
+        kernel.freeArena(s.arena);
+      }
+      throw new TransportError("CHANNEL_LOST", `cannot start channel workers: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    const pool = new ChannelWorkers(kernel, slots);
+    slots.forEach((s, i) => {
+      const { message, transfer } = init(i, s.arena);
+      s.worker.post(message, transfer);
+    });
+    return pool;
+  }
+
+  get count(): number {
+    return this.#slots.length;
+  }
+
+  /** Rejects once any channel fails. */
+  get failed(): Promise<never> {
+    return this.#failed;
+  }
+
+  /** Throws the first channel failure, if any. */
+  throwIfFailed(): void {
+    if (this.#error) throw this.#error;
+  }
+
+  post(index: number, message: ToChannel, transfer?: unknown[]): void {
+    this.#slots[index].worker.post(message, transfer);
+  }
+
+  /** The next report of kind `op` from channel `index` (reports of other kinds stay queued). */
+  async next<O extends Op>(index: number, op: O): Promise<Reply<O>> {
+    const s = this.#slots[index];
+    for (;;) {
+      this.throwIfFailed();
+      const at = s.mail.findIndex((m) => m.op === op);
+      if (at >= 0) return s.mail.splice(at, 1)[0] as Reply<O>;
+      await new Promise<void>((r) => (s.wake = r));
+      s.wake = null;
+    }
+  }
+
+  /** The next report of kind `op` from every channel, in channel order. */
+  all<O extends Op>(op: O): Promise<Reply<O>[]> {
+    return Promise.all(this.#slots.map((_, i) => this.next(i, op)));
+  }
+
+  /**
+   * Ends every channel: asks each to close (its connection ends after what it sent), waits
+   * up to `graceSeconds` for their last word, then stops the workers and frees their arenas.
+   * Returns the channels' closing reports that came.
+   */
+  async close(graceSeconds = 5): Promise<Reply<"closed">[]> {
+    if (this.#closed) return [];
+    this.#closed = true;
+    const reports: Reply<"closed">[] = [];
+    if (!this.#error) {
+      for (let i = 0; i < this.#slots.length; i++) this.post(i, { op: "close" });
+      const grace = new Promise<null>((r) => setTimeout(() => r(null), graceSeconds * 1000).unref?.());
+      for (let i = 0; i < this.#slots.length; i++) {
+        const m = await Promise.race([this.next(i, "closed").catch(() => null), grace]);
+        if (m) reports.push(m);
+      }
+    }
+    this.#failWith(new TransportError("CONNECTION_CLOSED", "data channels closed"));
+    for (const s of this.#slots) {
+      await s.worker.terminate();
+      this.kernel.freeArena(s.arena);
+    }
+    return reports;
+  }
+
+  #failWith(e: PagewireError): void {
+    if (this.#error) return;
+    this.#error = e;
+    this.#fail(e);
+    for (const s of this.#slots) s.wake?.();
+  }
+}
+
+/** A worker's error as the main thread raises it: a link failure stays one. */
+function channelError(index: number, m: Extract<FromChannel, { op: "error" }>): PagewireError {
+  const code = m.code as PagewireErrorCode;
+  const message = `data channel ${index}: ${m.message}`;
+  return m.link ? new TransportError(code, message) : new PagewireError(code, message);
+}
+
+const TIMED_OUT = Symbol("timed out");
+
+/** `p`, or a MigrationTimeoutError (`code`) after `seconds` (none when undefined). */
+export async function within<T>(
+  p: Promise<T>,
+  seconds: number | undefined,
+  code: "TIMEOUT_HANDSHAKE" | "TIMEOUT_RECEIVING",
+  what: string,
+): Promise<T> {
+  if (seconds === undefined) return p;
+  p.catch(() => {}); // a failure after the deadline is no longer anyone's
+  const v = await withTimeout(p, seconds, TIMED_OUT);
+  if (v === TIMED_OUT) throw new MigrationTimeoutError(code, `${what} within ${seconds} s`);
+  return v;
+}

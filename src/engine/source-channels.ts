@@ -1,0 +1,132 @@
+// The source's data channels (main thread): each round's pages are split by stripe
+// (channel-stripes.ts) and sent by the channel Workers in parallel, each on its own
+// connection; the round is over when every channel has sent its SYNC.
+import { addCounts, emptyCounts, type EncodeCounts } from "../codec/codecs.js";
+import type { CodecOptions } from "../codec/encode-pipeline.js";
+import { PAGE_SIZE, type Kernel } from "../kernel/kernel.js";
+import type { WasmGuestMemory } from "../memory/wasm-guest-memory.js";
+import type { ChannelDial } from "../transport/channel-endpoints.js";
+import { splitByChannel } from "./channel-stripes.js";
+import { ChannelWorkers, within } from "./channel-workers.js";
+import type { Session } from "./handshake.js";
+import type { MigrationTimeouts } from "./ownership.js";
+
+export interface SourceChannelsOptions {
+  kernel: Kernel;
+  memory: WasmGuestMemory;
+  /** One per channel. */
+  dials: ChannelDial[];
+  session: Session;
+  key: Uint8Array | null;
+  timeouts: MigrationTimeouts | null;
+  codecs: Omit<CodecOptions, "dedupIndex" | "hashSeed"> & { xbzrleCacheBytes: number };
+  hashSeed: bigint;
+  batchPages: number;
+  frameBytes: number;
+  /** The whole bandwidth limit, bytes/s; each channel gets an equal share. */
+  rate: number;
+}
+
+export class SourceChannels {
+  readonly #pool: ChannelWorkers;
+  bytesSent = 0;
+
+  private constructor(pool: ChannelWorkers) {
+    this.#pool = pool;
+  }
+
+  get count(): number {
+    return this.#pool.count;
+  }
+
+  /** Starts the channel workers; resolves once every channel joined the session. */
+  static async open(o: SourceChannelsOptions): Promise<SourceChannels> {
+    const n = o.dials.length;
+    const cache = Math.floor(o.codecs.xbzrleCacheBytes / n);
+    // the worker's pipeline: XBZRLE cache share, dedup index, unchanged-filter hashes, frame buffers
+    const arenaBytes = cache + (16 << 20) + o.memory.pageCount * 24 + (o.batchPages + 1) * PAGE_SIZE * 3 + (24 << 20);
+    const pool = await ChannelWorkers.start(o.kernel, n, arenaBytes, (index, arena) => {
+      const dial = o.dials[index];
+      return {
+        message: {
+          op: "init",
+          role: "source",
+          index,
+          count: n,
+          arena,
+          ram: o.memory.region.ptr,
+          pageCount: o.memory.pageCount,
+          session: o.session,
+          key: o.key,
+          timeouts: o.timeouts,
+          dial,
+          codecs: { ...o.codecs, xbzrleCacheBytes: cache },
+          hashSeed: o.hashSeed.toString(16),
+          batchPages: o.batchPages,
+          frameBytes: o.frameBytes,
+          rate: o.rate / n,
+        },
+        transfer: dial.kind === "port" ? [dial.port] : [],
+      };
+    });
+    const channels = new SourceChannels(pool);
+    try {
+      await within(pool.all("ready"), o.timeouts?.handshake, "TIMEOUT_HANDSHAKE", "data channels did not join");
+    } catch (err) {
+      await pool.close(0);
+      throw err;
+    }
+    return channels;
+  }
+
+  /** Sends one round's pages (in `list` order within each channel); resolves with its counts and bytes. */
+  async sendRound(
+    list: Uint32Array,
+    round: number,
+    lastStage: boolean,
+    sendAll: boolean,
+  ): Promise<{ counts: EncodeCounts; bytes: number }> {
+    const parts = splitByChannel(list, this.count);
+    parts.forEach((pages, i) => this.#pool.post(i, { op: "round", round, lastStage, sendAll, pages }, [pages.buffer]));
+    const done = await this.#pool.all("done");
+    const counts = emptyCounts();
+    let bytes = 0;
+    for (const d of done) {
+      addCounts(counts, d.counts);
+      bytes += d.bytes;
+    }
+    this.bytesSent += bytes;
+    return { counts, bytes };
+  }
+
+  /** A new bandwidth limit, bytes/s, shared equally. */
+  setRate(rate: number): void {
+    for (let i = 0; i < this.count; i++) this.#pool.post(i, { op: "rate", rate: rate / this.count });
+  }
+
+  throwIfFailed(): void {
+    this.#pool.throwIfFailed();
+  }
+
+  /** Closes every channel; returns the XBZRLE and dedup counters summed over the channels. */
+  async close(): Promise<{ stats: Record<string, number>; dedup: Record<string, number> | null }> {
+    const reports = await this.#pool.close();
+    return {
+      stats: sumStats(reports.map((r) => r.stats)),
+      dedup: reports.some((r) => r.dedup) ? sumStats(reports.map((r) => r.dedup ?? {})) : null,
+    };
+  }
+}
+
+/** Counters add up; rates (names ending in "rate") are averaged over the channels that have them. */
+function sumStats(list: Record<string, number>[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  const seen: Record<string, number> = {};
+  for (const s of list)
+    for (const [k, v] of Object.entries(s)) {
+      out[k] = (out[k] ?? 0) + v;
+      seen[k] = (seen[k] ?? 0) + 1;
+    }
+  for (const k of Object.keys(out)) if (k.endsWith("rate")) out[k] /= seen[k];
+  return out;
+}
