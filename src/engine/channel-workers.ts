@@ -24,7 +24,7 @@ function channelWorkerUrl(): URL {
 
 interface Slot {
   worker: WorkerHandle;
-  arena: KernelArena;
+  arena: KernelArena | null;
   mail: FromChannel[];
   wake: (() => void) | null;
 }
@@ -37,8 +37,9 @@ export class ChannelWorkers {
   readonly #failed: Promise<never>;
   #fail!: (e: PagewireError) => void;
 
-  private constructor(kernel: Kernel, slots: Slot[]) {
+  private constructor(kernel: Kernel, workers: WorkerHandle[]) {
     this.kernel = kernel;
+    const slots: Slot[] = workers.map((worker) => ({ worker, arena: null, mail: [], wake: null }));
     this.#slots = slots;
     this.#failed = new Promise<never>((_, reject) => (this.#fail = reject));
     this.#failed.catch(() => {});
@@ -56,38 +57,35 @@ export class ChannelWorkers {
     });
   }
 
-  /** Starts `count` workers, each on an arena of `arenaBytes`, and sends each its init message. */
-  static async start(
-    kernel: Kernel,
+  /**
+   * Starts `count` workers (they load their code meanwhile: start them before the handshake);
+   * `init` later gives the first ones their arenas and work and stops the rest.
+   */
+  static async spawn(kernel: Kernel, count: number): Promise<ChannelWorkers> {
+    const started = await Promise.allSettled(Array.from({ length: count }, () => startWorker(channelWorkerUrl())));
+    const workers = started.flatMap((s) => (s.status === "fulfilled" ? [s.value] : []));
+    const failed = started.find((s) => s.status === "rejected");
+    if (failed) {
+      await Promise.all(workers.map((w) => w.terminate()));
+      const cause = (failed as PromiseRejectedResult).reason;
+      throw new TransportError("CHANNEL_LOST", `cannot start channel workers: ${(cause as Error).message}`, { cause });
+    }
+    return new ChannelWorkers(kernel, workers);
+  }
+
+  /** Gives the first `count` workers an arena of `arenaBytes` each and their init message; stops the others. */
+  async init(
     count: number,
     arenaBytes: number,
     init: (index: number, arena: KernelArena) => { message: ToChannel; transfer?: unknown[] },
-  ): Promise<ChannelWorkers> {
-    const slots: Slot[] = [];
-    try {
-      for (let i = 0; i < count; i++) {
-        const arena = kernel.arena(arenaBytes);
-        const worker = await startWorker(channelWorkerUrl()).catch((err) => {
-          kernel.freeArena(arena);
-          throw err;
-        });
-        slots.push({ worker, arena, mail: [], wake: null });
-      }
-    } catch (err) {
-      for (const s of slots) {
-        await s.worker.terminate();
-        kernel.freeArena(s.arena);
-      }
-      throw new TransportError("CHANNEL_LOST", `cannot start channel workers: ${(err as Error).message}`, {
-        cause: err,
-      });
-    }
-    const pool = new ChannelWorkers(kernel, slots);
-    slots.forEach((s, i) => {
-      const { message, transfer } = init(i, s.arena);
+  ): Promise<void> {
+    const extra = this.#slots.splice(count);
+    await Promise.all(extra.map((s) => s.worker.terminate()));
+    for (const s of this.#slots) s.arena = this.kernel.arena(arenaBytes);
+    this.#slots.forEach((s, i) => {
+      const { message, transfer } = init(i, s.arena!);
       s.worker.post(message, transfer);
     });
-    return pool;
   }
 
   get count(): number {
@@ -134,7 +132,7 @@ export class ChannelWorkers {
     if (this.#closed) return [];
     this.#closed = true;
     const reports: Reply<"closed">[] = [];
-    if (!this.#error) {
+    if (!this.#error && this.#slots.every((s) => s.arena)) {
       for (let i = 0; i < this.#slots.length; i++) this.post(i, { op: "close" });
       const grace = new Promise<null>((r) => setTimeout(() => r(null), graceSeconds * 1000).unref?.());
       for (let i = 0; i < this.#slots.length; i++) {
@@ -143,10 +141,8 @@ export class ChannelWorkers {
       }
     }
     this.#failWith(new TransportError("CONNECTION_CLOSED", "data channels closed"));
-    for (const s of this.#slots) {
-      await s.worker.terminate();
-      this.kernel.freeArena(s.arena);
-    }
+    await Promise.all(this.#slots.map((s) => s.worker.terminate()));
+    for (const s of this.#slots) if (s.arena) this.kernel.freeArena(s.arena);
     return reports;
   }
 

@@ -2,16 +2,14 @@
 // each listening for the connection that joins the session as that channel and applying
 // its pages straight into guest RAM. The control connection's ROUND_END for round r is
 // acted on once every channel has synced r (all its pages of r are in memory).
-import type { Kernel } from "../kernel/kernel.js";
 import type { WasmGuestMemory } from "../memory/wasm-guest-memory.js";
 import type { ChannelListen } from "../transport/channel-endpoints.js";
 import { ProtocolError, type ChannelEndpoint } from "../wire/messages.js";
-import { ChannelWorkers, within } from "./channel-workers.js";
+import { type ChannelWorkers, within } from "./channel-workers.js";
 import type { Session } from "./handshake.js";
 import type { MigrationTimeouts } from "./ownership.js";
 
 export interface DestinationChannelsOptions {
-  kernel: Kernel;
   memory: WasmGuestMemory;
   /** One per channel. */
   listens: ChannelListen[];
@@ -40,10 +38,10 @@ export class DestinationChannels {
     this.#joined.catch(() => {});
   }
 
-  /** Starts the channel workers; resolves once each listens (the source may connect from then on). */
-  static async open(o: DestinationChannelsOptions): Promise<DestinationChannels> {
+  /** Gives `workers` (spawned early) their channels; resolves once each listens (the source may connect from then on). */
+  static async open(pool: ChannelWorkers, o: DestinationChannelsOptions): Promise<DestinationChannels> {
     const n = o.listens.length;
-    const pool = await ChannelWorkers.start(o.kernel, n, ARENA_BYTES, (index, arena) => {
+    await pool.init(n, ARENA_BYTES, (index, arena) => {
       const listen = o.listens[index];
       return {
         message: {

@@ -29,6 +29,7 @@ import { readPageRecords, RecordKind } from "../wire/page-record.js";
 import { Channel } from "./channel.js";
 import { channelListens, MAX_CHANNELS, wantedChannels } from "./channel-options.js";
 import { DestinationChannels } from "./destination-channels.js";
+import { ChannelWorkers } from "./channel-workers.js";
 import type { ChannelOptions } from "./source-options.js";
 import { WasmGuestMemory } from "../memory/wasm-guest-memory.js";
 import { digestSeed, MemoryDigest } from "./digest.js";
@@ -111,6 +112,7 @@ export class MigrationDestination {
   #recoveries = 0;
   #acked: string | null = null;
   #dataChannels: DestinationChannels | null = null;
+  #spawned: Promise<ChannelWorkers> | null = null;
   #channelPages = 0;
   #channelBytes = 0;
 
@@ -200,6 +202,10 @@ export class MigrationDestination {
     try {
       this.#k = o.kernel ?? (await loadKernel());
       let ch = this.#open(o.transport);
+      // channel workers load their code while the handshake runs
+      const wanted = this.#k.shared ? wantedChannels(o.channels) : 0;
+      this.#spawned = wanted ? ChannelWorkers.spawn(this.#k, wanted) : null;
+      this.#spawned?.catch(() => {});
 
       // handshake: version and page size are checked before any memory is created
       const challenge = await sendChallenge(ch);
@@ -222,6 +228,7 @@ export class MigrationDestination {
       this.#mode = hello.mode;
       this.#digest = new MemoryDigest(this.#k, mem.pageCount, digestSeed(hello.nonce));
       await this.#openChannels(hello, challenge);
+      await this.#dropSpawned(); // workers spawned but not taken by this source
       const { session } = await answerHello(
         ch,
         hello,
@@ -273,9 +280,10 @@ export class MigrationDestination {
     const mem = this.#memory;
     const asked = Number.isInteger(hello.channels) ? Math.max(0, Math.min(hello.channels!, MAX_CHANNELS)) : 0;
     const n = Math.min(asked, wantedChannels(o.channels));
-    if (n === 0 || !(mem instanceof WasmGuestMemory) || mem.kernel !== this.#k || !this.#k.shared) return;
-    this.#dataChannels = await DestinationChannels.open({
-      kernel: this.#k,
+    const spawned = this.#spawned;
+    if (n === 0 || !spawned || !(mem instanceof WasmGuestMemory) || mem.kernel !== this.#k) return;
+    this.#spawned = null;
+    this.#dataChannels = await DestinationChannels.open(await spawned, {
       memory: mem,
       listens: channelListens(o.channels!, n),
       session: { sourceNonce: hello.nonce, destinationNonce: challenge },
@@ -286,12 +294,20 @@ export class MigrationDestination {
 
   /** Ends the data channels (all their pages are in, or the migration failed); keeps their counts. */
   async #closeChannels(): Promise<void> {
+    await this.#dropSpawned();
     const dc = this.#dataChannels;
     if (!dc) return;
     this.#dataChannels = null;
     this.#channelPages = dc.pagesReceived;
     this.#channelBytes = dc.bytesReceived;
     await dc.close();
+  }
+
+  /** Stops workers spawned for channels the source did not ask for. */
+  async #dropSpawned(): Promise<void> {
+    const spawned = this.#spawned;
+    this.#spawned = null;
+    await (await spawned?.catch(() => null))?.close(0);
   }
 
   /** The next frame on the control connection; a data channel's failure fails it too. */

@@ -3,16 +3,15 @@
 // connection; the round is over when every channel has sent its SYNC.
 import { addCounts, emptyCounts, type EncodeCounts } from "../codec/codecs.js";
 import type { CodecOptions } from "../codec/encode-pipeline.js";
-import { PAGE_SIZE, type Kernel } from "../kernel/kernel.js";
+import { PAGE_SIZE } from "../kernel/kernel.js";
 import type { WasmGuestMemory } from "../memory/wasm-guest-memory.js";
 import type { ChannelDial } from "../transport/channel-endpoints.js";
 import { splitByChannel } from "./channel-stripes.js";
-import { ChannelWorkers, within } from "./channel-workers.js";
+import { type ChannelWorkers, within } from "./channel-workers.js";
 import type { Session } from "./handshake.js";
 import type { MigrationTimeouts } from "./ownership.js";
 
 export interface SourceChannelsOptions {
-  kernel: Kernel;
   memory: WasmGuestMemory;
   /** One per channel. */
   dials: ChannelDial[];
@@ -39,13 +38,13 @@ export class SourceChannels {
     return this.#pool.count;
   }
 
-  /** Starts the channel workers; resolves once every channel joined the session. */
-  static async open(o: SourceChannelsOptions): Promise<SourceChannels> {
+  /** Gives `workers` (spawned early) their channels; resolves once every channel joined the session. */
+  static async open(pool: ChannelWorkers, o: SourceChannelsOptions): Promise<SourceChannels> {
     const n = o.dials.length;
     const cache = Math.floor(o.codecs.xbzrleCacheBytes / n);
     // the worker's pipeline: XBZRLE cache share, dedup index, unchanged-filter hashes, frame buffers
     const arenaBytes = cache + (16 << 20) + o.memory.pageCount * 24 + (o.batchPages + 1) * PAGE_SIZE * 3 + (24 << 20);
-    const pool = await ChannelWorkers.start(o.kernel, n, arenaBytes, (index, arena) => {
+    await pool.init(n, arenaBytes, (index, arena) => {
       const dial = o.dials[index];
       return {
         message: {

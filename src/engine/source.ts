@@ -47,6 +47,7 @@ import { runPrecopyRounds } from "./precopy-rounds.js";
 import { MigrationReport } from "./report.js";
 import { SourceLinks } from "./source-links.js";
 import { SourceChannels } from "./source-channels.js";
+import { ChannelWorkers } from "./channel-workers.js";
 import { channelDials, wantedChannels } from "./channel-options.js";
 import { WasmGuestMemory } from "../memory/wasm-guest-memory.js";
 
@@ -76,6 +77,7 @@ export class MigrationSource {
   #state: SourceState = "running";
   #links: SourceLinks | null = null;
   #channels: SourceChannels | null = null;
+  #spawned: Promise<ChannelWorkers> | null = null;
   /** XBZRLE and dedup counters of the closed data channels. */
   #channelStats: { stats: Record<string, number>; dedup: Record<string, number> | null } | null = null;
 
@@ -128,6 +130,10 @@ export class MigrationSource {
         reconnect: o.reconnect,
       }));
       const link = links.open(o.transport);
+      // channel workers load their code while the handshake runs
+      const wanted = this.#channelsWanted(k);
+      this.#spawned = wanted ? ChannelWorkers.spawn(k, wanted) : null;
+      this.#spawned?.catch(() => {});
       const plan = r.mode === "auto" ? await this.#planAuto(k) : null;
 
       // handshake: stages the destination did not accept are off
@@ -135,7 +141,7 @@ export class MigrationSource {
         pageCount: mem.pageCount,
         mode: r.mode,
         features: offerFeatures(o.codecs),
-        channels: this.#channelsWanted(k),
+        channels: wanted,
         timeout: t?.handshake,
       });
       session = hs.session;
@@ -148,7 +154,8 @@ export class MigrationSource {
         { ...plan?.codecs, ...o.codecs, ...negotiateCodecs(hs.features) },
         o.batchPages,
       );
-      if (hs.channels.length) await this.#openChannels(k, hs.channels, session, pipeline);
+      if (hs.channels.length) await this.#openChannels(hs.channels, session, pipeline);
+      else await this.#dropSpawned();
       r.setupTime = (clock.now() - start) * 1000;
       link.inbox.start();
       sender = this.#newSender(k, pipeline);
@@ -336,15 +343,11 @@ export class MigrationSource {
     return shareable ? n : 0;
   }
 
-  async #openChannels(
-    k: Kernel,
-    endpoints: ChannelEndpoint[],
-    session: Session,
-    pipeline: EncodePipeline,
-  ): Promise<void> {
+  async #openChannels(endpoints: ChannelEndpoint[], session: Session, pipeline: EncodePipeline): Promise<void> {
     const o = this.options;
-    this.#channels = await SourceChannels.open({
-      kernel: k,
+    const pool = await this.#spawned!;
+    this.#spawned = null;
+    this.#channels = await SourceChannels.open(pool, {
       memory: o.memory as WasmGuestMemory,
       dials: channelDials(o.channels!, endpoints),
       session,
@@ -361,8 +364,16 @@ export class MigrationSource {
 
   #channelBytes = 0;
 
+  /** Stops workers spawned for channels the destination did not take (or before they got them). */
+  async #dropSpawned(): Promise<void> {
+    const spawned = this.#spawned;
+    this.#spawned = null;
+    await (await spawned?.catch(() => null))?.close(0);
+  }
+
   /** Closes the data channels (their pages are all sent), keeping their counters for the report. */
   async #closeChannels(): Promise<void> {
+    await this.#dropSpawned();
     const channels = this.#channels;
     if (!channels) return;
     this.#channels = null;

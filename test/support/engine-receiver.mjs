@@ -1,9 +1,12 @@
 // A pagewire destination in its own process (engine benchmark, cross-process channel tests):
 // receives one migration into guest RAM in kernel memory (no file) and prints one JSON line
 // {ok, bytes, pages, channels, seconds, cpuSeconds, maxRssMiB, memoryHash}.
-//   node engine-receiver.mjs [--channels N] [--hash]
+//   node engine-receiver.mjs [--channels N] [--hash] [--prefault PAGES]
 // --channels N: accept up to N data channels over TCP (the kernel is then shared memory);
-// --hash: memoryHash is the XXH3-128 of the whole received memory (hex), for a test to compare.
+// --hash: memoryHash is the XXH3-128 of the whole received memory (hex), for a test to compare;
+// --prefault PAGES: the guest memory (PAGES pages) is made and touched before the source
+// connects, as a destination host prepares RAM for an incoming guest (first touches of
+// fresh memory are then not part of the migration).
 import { createKernel, hashBytes128, MigrationDestination, WasmGuestMemory } from "pagewire";
 import { TcpListener } from "pagewire/node";
 
@@ -13,17 +16,23 @@ const arg = (name) => {
 };
 const channels = Number(arg("--channels") ?? 0);
 const k = await createKernel({ shared: channels > 0 });
+const prefault = arg("--prefault");
+let memory = null;
+if (prefault) {
+  memory = new WasmGuestMemory(k, Number(prefault), { shared: channels > 0 });
+  memory.bytes().fill(1);
+  memory.bytes().fill(0);
+}
 const listener = await TcpListener.listen("127.0.0.1", 0);
 console.error(`listening on 127.0.0.1:${listener.port}`);
 const transport = await listener.accept();
 listener.close();
 const t0 = performance.now();
 const cpu0 = process.cpuUsage();
-let memory = null;
 const dst = new MigrationDestination({
   kernel: k,
   transport,
-  memory: (pages) => (memory = new WasmGuestMemory(k, pages, { shared: channels > 0 })),
+  memory: (pages) => memory ?? (memory = new WasmGuestMemory(k, pages, { shared: channels > 0 })),
   ...(channels > 0 ? { channels: { count: channels, tcp: { host: "127.0.0.1" } } } : {}),
 });
 const result = await dst.receive();
