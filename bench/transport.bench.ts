@@ -224,7 +224,7 @@ function startReceiver(kind: Kind): Promise<Peer> {
     process.execPath,
     ["--import", "tsx", fileURLToPath(import.meta.url), "--receiver", kind, ...(QUICK ? ["--quick"] : [])],
     {
-      stdio: ["ignore", "pipe", "pipe"],
+      stdio: ["pipe", "pipe", "pipe"], // the receiver exits when its stdin closes (this process ended)
       cwd: fileURLToPath(new URL("..", import.meta.url)),
     },
   );
