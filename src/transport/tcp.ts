@@ -13,9 +13,10 @@
 // sends then wait, as the kernel's socket buffers fill), and resumed below half of it.
 import net from "node:net";
 import tls from "node:tls";
-import { announcedFrameSize, DEFAULT_MAX_PAYLOAD, FRAME_HEADER_BYTES, FrameError } from "../wire/frame.js";
+import { DEFAULT_MAX_PAYLOAD, FrameError } from "../wire/frame.js";
+import { FrameCutter } from "./frame-cutter.js";
 import { FramePool, type FramePoolStats } from "./frame-pool.js";
-import { FrameQueue, type FrameSink, TransportError, type Transport, type WaitingReader } from "./transport.js";
+import { FrameQueue, type FrameSink, TransportError, type Transport } from "./transport.js";
 
 export interface TcpOptions {
   /** TLS options (key/cert on the listener, ca/servername on the client); plain TCP when absent. */
@@ -129,7 +130,9 @@ function adoptWithReadBuffer(accepted: net.Socket, rb: ReadBuffer): net.Socket |
     return null;
   }
   shell._handle = null;
-  accepted.destroy(); // handle-less now: this only settles the server's connection count
+  // the handle-less shell stays counted as the server's connection (maxConnections,
+  // close()) until the connection closes
+  socket.once("close", () => accepted.destroy());
   return socket;
 }
 
@@ -202,16 +205,7 @@ class SocketTransport implements TcpTransport {
   readonly #sendPool: FramePool;
   readonly #receivePool: FramePool;
   readonly #readMode: "buffer" | "data";
-  // the frame being cut: its header so far, then its size and where its bytes go
-  readonly #head = new Uint8Array(FRAME_HEADER_BYTES);
-  #headFill = 0;
-  /** Size of the frame being received; 0 while its header is incomplete. */
-  #size = 0;
-  #fill = 0;
-  /** The consumer the frame goes to directly, or null: it goes into #buf and the queue. */
-  #reader: WaitingReader | null = null;
-  #buf: Uint8Array | null = null;
-  #direct = 0;
+  readonly #cutter: FrameCutter;
   #pauses = 0;
   #paused = false;
   #closed = false;
@@ -226,6 +220,7 @@ class SocketTransport implements TcpTransport {
     // the frames of one read, plus one frame), in buffers up to 1.25 times a frame's size
     this.#sendPool = new FramePool({ maxFreeBytes: poolBound(this.#sendBufferBytes, this.#maxPayload) });
     this.#receivePool = new FramePool({ maxFreeBytes: poolBound(this.#receiveBufferBytes, this.#maxPayload) });
+    this.#cutter = new FrameCutter(this.#inbox, this.#receivePool, this.#maxPayload);
     this.peer = `${socket.remoteAddress}:${socket.remotePort}`;
     socket.setNoDelay(true);
     if (readBuffer) {
@@ -237,15 +232,18 @@ class SocketTransport implements TcpTransport {
       socket.resume(); // a listener's sockets start paused
     }
     socket.on("error", (err) =>
-      this.#fail(new TransportError("CONNECTION_LOST", `connection lost: ${err.message}`, { cause: err })),
+      this.#cutter.fail(new TransportError("CONNECTION_LOST", `connection lost: ${err.message}`, { cause: err })),
     );
     socket.on("close", () => {
-      if (this.#headFill > 0) {
-        const [got, need] = this.#size ? [this.#fill, this.#size] : [this.#headFill, FRAME_HEADER_BYTES];
-        this.#fail(
-          new FrameError("FRAME_TRUNCATED", `connection closed inside a frame (${got} of ${need} bytes received)`),
+      const partial = this.#cutter.partial;
+      if (partial)
+        this.#cutter.fail(
+          new FrameError(
+            "FRAME_TRUNCATED",
+            `connection closed inside a frame (${partial.got} of ${partial.need} bytes received)`,
+          ),
         );
-      } else this.#end();
+      else this.#cutter.end();
     });
   }
 
@@ -253,7 +251,7 @@ class SocketTransport implements TcpTransport {
     return {
       send: this.#sendPool.stats,
       receive: this.#receivePool.stats,
-      direct: this.#direct,
+      direct: this.#cutter.direct,
       queuedFrames: this.#inbox.queuedFrames,
       queuedBytes: this.#inbox.queuedBytes,
       pauses: this.#pauses,
@@ -267,72 +265,13 @@ class SocketTransport implements TcpTransport {
     if (this.#closed) return; // closed here: nothing more is delivered
     this.bytesReceived += length;
     try {
-      let at = 0;
-      while (at < length) {
-        if (this.#size === 0) {
-          // the header first: its length is checked before any payload is buffered
-          const take = Math.min(FRAME_HEADER_BYTES - this.#headFill, length - at);
-          this.#head.set(chunk.subarray(at, at + take), this.#headFill);
-          this.#headFill += take;
-          at += take;
-          if (this.#headFill < FRAME_HEADER_BYTES) break;
-          this.#begin(announcedFrameSize(this.#head, this.#maxPayload));
-        }
-        const take = Math.min(this.#size - this.#fill, length - at);
-        this.#write(chunk.subarray(at, at + take));
-        at += take;
-        if (this.#fill === this.#size) this.#finish();
-      }
+      this.#cutter.push(chunk, length);
     } catch (err) {
-      this.#fail(err);
+      this.#cutter.fail(err);
       this.#socket.destroy();
       return;
     }
     if (!this.#paused && this.#inbox.queuedBytes >= this.#receiveBufferBytes) this.#pause();
-  }
-
-  /** A frame of `size` bytes starts: straight to a waiting receiveInto, else into a pooled buffer. */
-  #begin(size: number): void {
-    this.#size = size;
-    this.#fill = 0;
-    this.#reader = this.#inbox.claimReader();
-    this.#buf = this.#reader ? null : this.#receivePool.acquire(size);
-    this.#write(this.#head);
-  }
-
-  #write(bytes: Uint8Array): void {
-    if (!this.#reader) {
-      // a receiveInto that began to wait after this frame started (nothing queued ahead of
-      // it) takes the frame from here on: what is in the pooled buffer moves over once
-      const reader = this.#inbox.claimReader();
-      if (reader) {
-        const buf = this.#buf!;
-        reader.sink(this.#size).set(buf.subarray(0, this.#fill));
-        this.#receivePool.release(buf);
-        this.#buf = null;
-        this.#reader = reader;
-      }
-    }
-    // the sink is asked again for every piece: its memory may have moved (kernel memory grows)
-    const into = this.#reader ? this.#reader.sink(this.#size) : this.#buf!;
-    into.set(bytes, this.#fill);
-    this.#fill += bytes.length;
-  }
-
-  #finish(): void {
-    const size = this.#size;
-    const reader = this.#reader;
-    const buf = this.#buf;
-    this.#size = this.#fill = this.#headFill = 0;
-    this.#reader = null;
-    this.#buf = null;
-    if (reader) {
-      this.#direct++;
-      reader.settle(size);
-    } else {
-      const pool = this.#receivePool;
-      this.#inbox.push(buf!.subarray(0, size), pool.owns(buf!) ? () => pool.release(buf!) : undefined);
-    }
   }
 
   #pause(): void {
@@ -343,20 +282,6 @@ class SocketTransport implements TcpTransport {
       this.#paused = false;
       if (!this.#socket.destroyed) this.#socket.resume();
     });
-  }
-
-  #fail(err: unknown): void {
-    const reader = this.#reader;
-    this.#reader = null;
-    reader?.fail(err);
-    this.#inbox.fail(err);
-  }
-
-  #end(): void {
-    const reader = this.#reader;
-    this.#reader = null;
-    reader?.settle(null);
-    this.#inbox.end();
   }
 
   allocFrame(size: number): Uint8Array {
@@ -380,11 +305,23 @@ class SocketTransport implements TcpTransport {
       return Promise.reject(this.#writeError);
     }
     this.bytesSent += frame.length;
+    let released = !pool.owns(frame);
+    const queued = this.#socket.writableLength;
     this.#socket.write(frame, (err) => {
-      pool.release(frame); // the socket is done with it (written, or failed)
+      if (!released) {
+        released = true;
+        pool.release(frame); // the socket is done with it (written, or failed)
+      }
       if (err && !this.#writeError)
         this.#writeError = new TransportError("CONNECTION_LOST", `tcp send failed: ${err.message}`, { cause: err });
     });
+    if (!released && this.#socket.writableLength <= queued) {
+      // written at once (the stream finished the chunk before write() returned; its callback
+      // only comes on a later tick): back to the pool now, or a sender that never yields to
+      // the event loop would take a new buffer for every frame the kernel accepts at once
+      released = true;
+      pool.release(frame);
+    }
     if (this.#socket.writableLength < this.#sendBufferBytes) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const done = () => {
@@ -415,12 +352,12 @@ class SocketTransport implements TcpTransport {
     // a peer that never closes its side would otherwise hold the socket open forever
     const linger = setTimeout(() => this.#socket.destroy(), CLOSE_LINGER_MS).unref();
     this.#socket.once("close", () => clearTimeout(linger));
-    this.#end();
+    this.#cutter.end();
   }
 
   destroy(): void {
     this.#closed = true;
     this.#socket.destroy();
-    this.#end();
+    this.#cutter.end();
   }
 }
