@@ -3,7 +3,10 @@
 //   Run: npx tsx bench/transport.bench.ts [--quick]
 // Each run moves TOTAL bytes as 1 MiB PAGES frames (Channel.sendInPlace from kernel memory
 // on one side, Channel.receive into kernel memory on the other). Rows:
-//   raw socket   the ceiling: the same bytes as 1 MiB socket writes, counted by 'data' events
+//   raw socket   the same bytes as 1 MiB socket writes, counted by 'data' events (the
+//                ceiling of bench/engine.bench.ts; Node allocates a buffer per read)
+//   raw socket, read buffer   the same, read into one reusable 256 KiB buffer (net.Socket
+//                onread): the real ceiling of a receiver that allocates nothing per read
 //   before       the transport and channel data path of main a65727b: the socket transport
 //                as it was (copied below, LegacySocketTransport) and Channel's plain
 //                send/receive path (a transport without sendCopy/receiveInto)
@@ -22,6 +25,7 @@ import { fileURLToPath } from "node:url";
 import { Channel } from "../src/engine/channel.js";
 import { createKernel, type Kernel, type Transport, TransportError } from "../src/index.js";
 import { connectTcp, TcpListener } from "../src/node.js";
+import type { TcpTransport } from "../src/transport/tcp.js";
 import {
   announcedFrameSize,
   DEFAULT_MAX_PAYLOAD,
@@ -37,7 +41,7 @@ const PAYLOAD = 1 << 20;
 const TOTAL = QUICK ? 256 << 20 : 1 << 30;
 const FRAMES = TOTAL / PAYLOAD;
 const RUNS = QUICK ? 3 : 5;
-const KINDS = ["raw socket", "before", "after"] as const;
+const KINDS = ["raw socket", "raw socket, read buffer", "before", "after"] as const;
 type Kind = (typeof KINDS)[number];
 
 interface SideStats {
@@ -50,6 +54,9 @@ interface ReceiverStats extends SideStats {
   frames: number;
   firstHash: string;
   lastHash: string;
+  /** TcpTransport only: frames written straight into the arena, receive-pool buffers allocated. */
+  direct?: number;
+  buffers?: number;
 }
 
 function sample(): { t: number; cpu: NodeJS.CpuUsage; faults: number } {
@@ -162,11 +169,24 @@ class LegacySocketTransport implements Transport {
 /** Accepts connections one after another; prints one JSON line (ReceiverStats) per connection. */
 async function receiver(kind: Kind): Promise<void> {
   const k = await createKernel({ shared: false });
-  if (kind === "raw socket") {
-    const server = net.createServer((socket) => {
+  if (kind.startsWith("raw socket")) {
+    const server = net.createServer({ pauseOnConnect: true }, (accepted) => {
       const s0 = sample();
       let bytes = 0;
-      socket.on("data", (d) => (bytes += d.length));
+      let socket = accepted;
+      if (kind === "raw socket, read buffer") {
+        // accepted sockets take no onread option: move the handle into one that does (as tcp.ts does)
+        const shell = accepted as unknown as { _handle: object | null };
+        const buffer = new Uint8Array(256 << 10);
+        socket = new net.Socket({
+          handle: shell._handle,
+          onread: { buffer, callback: (n: number) => ((bytes += n), true) },
+        } as net.SocketConstructorOpts);
+        shell._handle = null;
+      } else {
+        socket.on("data", (d) => (bytes += d.length));
+        socket.resume();
+      }
       socket.on("end", () => {
         console.log(JSON.stringify({ ...since(s0, bytes), frames: 0, firstHash: "", lastHash: "" }));
         socket.end();
@@ -206,6 +226,11 @@ async function receiveFrames(k: Kernel, transport: Transport): Promise<void> {
     bytes += f.payload.length;
   }
   const stats: ReceiverStats = { ...since(s0, bytes), frames, firstHash, lastHash };
+  if ("stats" in transport) {
+    const t = (transport as TcpTransport).stats;
+    stats.direct = t.direct;
+    stats.buffers = t.receive.allocations;
+  }
   ch.dispose();
   transport.close();
   console.log(JSON.stringify(stats));
@@ -287,14 +312,16 @@ function connectLegacy(port: number): Promise<Transport> {
   });
 }
 
-async function sendFrames(k: Kernel, transport: Transport, frame: Uint8Array): Promise<void> {
+/** Sends FRAMES frames; returns the send-pool buffers the transport allocated (TcpTransport). */
+async function sendFrames(k: Kernel, transport: Transport, frame: Uint8Array): Promise<number | undefined> {
   const ch = new Channel(k, transport, null);
   for (let i = 0; i < FRAMES; i++) await ch.sendInPlace(FrameType.PAGES, frame, PAYLOAD);
   transport.close();
+  return "stats" in transport ? (transport as TcpTransport).stats.send.allocations : undefined;
 }
 
 interface Run {
-  sender: SideStats;
+  sender: SideStats & { buffers?: number };
   receiver: ReceiverStats;
 }
 
@@ -319,14 +346,15 @@ async function main(): Promise<void> {
     for (const kind of KINDS) {
       const peer = peers.get(kind)!;
       const s0 = sample();
-      if (kind === "raw socket") await sendRaw(peer.port, chunk);
+      let buffers: number | undefined;
+      if (kind.startsWith("raw socket")) await sendRaw(peer.port, chunk);
       else {
         const t = kind === "before" ? await connectLegacy(peer.port) : await connectTcp("127.0.0.1", peer.port);
-        await sendFrames(k, t, k.bytes(region));
+        buffers = await sendFrames(k, t, k.bytes(region));
       }
       const receiver = await peer.next();
-      const sender = since(s0, TOTAL);
-      if (kind === "raw socket") {
+      const sender = { ...since(s0, TOTAL), buffers };
+      if (kind.startsWith("raw socket")) {
         if (receiver.bytes !== TOTAL) throw new Error(`raw socket: received ${receiver.bytes} of ${TOTAL} bytes`);
       } else if (
         receiver.frames !== FRAMES ||
@@ -354,17 +382,23 @@ async function main(): Promise<void> {
     rows.push({
       path: kind,
       "MB/s": round(rate / 1e6, 0),
-      "× raw": 0,
+      "× raw (read buffer)": 0,
       "send CPU s/GiB": round(m((r) => r.sender.cpuSeconds) / gib, 3),
       "recv CPU s/GiB": round(m((r) => r.receiver.cpuSeconds) / gib, 3),
       "send faults/GiB": Math.round(m((r) => r.sender.minorFaults) / gib),
       "recv faults/GiB": Math.round(m((r) => r.receiver.minorFaults) / gib),
+      "frames into arena":
+        kind === "after" ? `${Math.round((100 * m((r) => r.receiver.direct ?? 0)) / FRAMES)} %` : "-",
+      "pool buffers send/recv":
+        kind === "after" ? `${m((r) => r.sender.buffers ?? 0)}/${m((r) => r.receiver.buffers ?? 0)}` : "-",
     });
   }
-  for (const r of rows) r["× raw"] = round(rates.get(r.path as Kind)! / rates.get("raw socket")!, 2);
+  const ceiling = rates.get("raw socket, read buffer")!;
+  for (const r of rows) r["× raw (read buffer)"] = round(rates.get(r.path as Kind)! / ceiling, 2);
   const after = rows.find((r) => r.path === "after")!;
   const targets: Target[] = [
-    target("after: × raw socket", rates.get("after")! / rates.get("raw socket")!, ">=", 0.7),
+    target("after: × raw socket (read buffer)", rates.get("after")! / ceiling, ">=", 0.7),
+    target("after: × before", rates.get("after")! / rates.get("before")!, ">=", 1.5),
     target("after: receive minor faults per GiB", after["recv faults/GiB"] as number, "<=", 5000, ""),
     target("after: send minor faults per GiB", after["send faults/GiB"] as number, "<=", 5000, ""),
   ];
