@@ -11,20 +11,25 @@ import { PagewireError } from "../errors.js";
  *   send     Channel copies a sealed frame out of kernel memory once, into `allocFrame(n)`
  *            (a buffer from the transport's pool), and passes it to `send`, which returns
  *            it to the pool when the transport is done with it: TCP once the socket has
- *            written it (the write callback); the in-process pair once the peer has copied
- *            it out in `receiveInto`. MessagePort has no `allocFrame`: its frames are
- *            transferred to the other side, so there is nothing to give back.
+ *            written it (at once when the kernel took it all inside write(), else the write
+ *            callback); the in-process pair once the peer has copied it out in
+ *            `receiveInto`. MessagePort has no `allocFrame`: its frames are transferred to
+ *            the other side, so there is nothing to give back.
  *   receive  `receiveInto(sink)` copies the next frame into memory the consumer provides
- *            (Channel: its arena in kernel memory). TCP copies a frame that starts while a
- *            `receiveInto` waits straight from the socket's read buffer into the sink (one
- *            copy in all); frames that arrive ahead of the consumer wait in pooled buffers,
- *            which `receiveInto` copies and gives back. `receive()` instead hands the frame
- *            over for good (the pool forgets it).
+ *            (Channel: its arena in kernel memory). Plain TCP reads into one reusable
+ *            buffer and copies a frame that starts (or goes on) while a `receiveInto` waits
+ *            straight from it into the sink: one copy from the socket to kernel memory in
+ *            all. Frames that arrive ahead of the consumer wait in pooled buffers, which
+ *            `receiveInto` copies and gives back. `receive()` instead hands the frame over
+ *            for good (the pool forgets it).
  *
  * Both are optional: a transport (or a wrapper around one) without them is used through
  * `send`/`receive` alone, with one allocation per frame. A wrapper may forward
- * `allocFrame` only together with `send`, passing the frame on unchanged and not keeping it
- * (the inner transport reuses it after sending).
+ * `allocFrame` only together with `send`, passing the frame on unchanged and not keeping
+ * it (the inner transport reuses it after sending). A wrapper that forwards `receiveInto`
+ * and stops waiting for it before it settles (a timeout, an interrupt) must close the
+ * inner transport, as Channel does on a timeout: else the sink may still be written after
+ * the consumer gave its memory back.
  */
 export interface Transport {
   /** Queues one frame. Resolves once the transport can take more (backpressure). Ownership of `frame` passes to the transport. */
