@@ -49,6 +49,9 @@ export class Channel {
   readonly #clock: Clock;
   readonly #sendTimeout: number | undefined;
   #arena: KernelRegion | null = null;
+  /** receiveInto calls not settled yet (each may write into the arena). */
+  #receiving = 0;
+  #disposed = false;
   bytesSent = 0;
 
   constructor(kernel: Kernel, transport: Transport, key: FrameKey | null, options: ChannelOptions = {}) {
@@ -89,15 +92,26 @@ export class Channel {
   /**
    * Sends a frame whose payload the caller built in place (see FrameWriter.sealInPlace).
    * A buffer in kernel memory is sealed there (checksum without a copy) and then copied
-   * out once, before anything awaits, so the caller may reuse it right away.
+   * out once, before anything awaits, so the caller may reuse it right away. The copy goes
+   * into a buffer from the transport's pool (Transport.allocFrame) when it has one, which
+   * the transport reuses once the frame is sent: no allocation per frame.
    */
   async sendInPlace(type: number, buffer: Uint8Array, length: number): Promise<number> {
     const sealed = this.#writer.sealInPlace(type, buffer, length);
-    const frame = this.kernel.owns(sealed) ? sealed.slice() : sealed;
+    const frame = this.kernel.owns(sealed) ? this.#copyOut(sealed) : sealed;
     if (this.#limiter) await this.#limiter.take(frame.length);
     this.bytesSent += frame.length;
     await this.#transmit(frame);
     return frame.length;
+  }
+
+  #copyOut(sealed: Uint8Array): Uint8Array {
+    const n = sealed.length;
+    const buf = this.transport.allocFrame?.(n);
+    if (!buf) return sealed.slice();
+    const frame = buf.length === n ? buf : buf.subarray(0, n);
+    frame.set(sealed);
+    return frame;
   }
 
   async #transmit(frame: Uint8Array): Promise<void> {
@@ -114,23 +128,46 @@ export class Channel {
    * The next verified frame, or null at a clean end of stream. The frame is copied once
    * into a kernel-memory arena, so checksum and decoders run on it without more copies;
    * its payload is a view of that arena, valid until the next receive (or a kernel
-   * allocation that grows memory).
+   * allocation that grows memory). A transport with `receiveInto` writes the frame into
+   * the arena itself (TCP: straight from the socket's read buffer when this receive was
+   * waiting for it); otherwise the frame `receive` returns is copied in.
    */
   async receive(timeout?: { seconds: number; stage: string }): Promise<Frame | null> {
-    const raw = timeout ? await this.#receiveWithin(timeout.seconds, timeout.stage) : await this.transport.receive();
-    if (!raw) return null;
-    const k = this.kernel;
-    if (!this.#arena || this.#arena.bytes < raw.length) {
-      if (this.#arena) k.free(this.#arena);
-      this.#arena = k.alloc(Math.max(raw.length, 1 << 20), 64);
+    const t = this.transport;
+    if (t.receiveInto) {
+      // the transport writes into the arena until this settles (or it is closed): dispose waits for it
+      this.#receiving++;
+      let frame: Frame | null = null;
+      try {
+        const next = t.receiveInto(this.#sink);
+        const n = timeout ? await this.#within(next, timeout.seconds, timeout.stage) : await next;
+        if (n === null) return null;
+        frame = this.#reader.open(this.kernel.bytes(this.#arena!).subarray(0, n));
+        return frame;
+      } finally {
+        // disposed meanwhile: free the arena now, unless the frame returned lives in it
+        if (--this.#receiving === 0 && this.#disposed && !frame) this.#freeArena();
+      }
     }
-    const view = k.bytes(this.#arena).subarray(0, raw.length);
+    const raw = timeout ? await this.#within(t.receive(), timeout.seconds, timeout.stage) : await t.receive();
+    if (!raw) return null;
+    const view = this.#sink(raw.length).subarray(0, raw.length);
     view.set(raw);
     return this.#reader.open(view);
   }
 
-  async #receiveWithin(seconds: number, stage: string): Promise<Uint8Array | null> {
-    const next = this.transport.receive();
+  /** The arena, at least `size` bytes (grown when a frame is larger), as a fresh view. */
+  readonly #sink = (size: number): Uint8Array => {
+    const k = this.kernel;
+    if (!this.#arena || this.#arena.bytes < size) {
+      if (this.#arena) k.free(this.#arena);
+      this.#arena = null;
+      this.#arena = k.alloc(Math.max(size, 1 << 20), 64);
+    }
+    return k.bytes(this.#arena);
+  };
+
+  async #within<T>(next: Promise<T>, seconds: number, stage: string): Promise<T> {
     next.catch(() => {});
     const raw = await withTimeout(next, seconds, TIMED_OUT, this.#clock);
     if (raw !== TIMED_OUT) return raw;
@@ -138,8 +175,17 @@ export class Channel {
     throw new MigrationTimeoutError(timeoutCode(stage), `${stage}: no frame from the peer for ${seconds} s`);
   }
 
-  /** Returns the receive arena to the kernel heap. */
+  /**
+   * Returns the receive arena to the kernel heap. While a receive is pending the transport
+   * may still write into the arena: then it is freed once that receive settles without a
+   * frame (a frame it returns stays valid; a later receive frees it on the same terms).
+   */
   dispose(): void {
+    this.#disposed = true;
+    if (this.#receiving === 0) this.#freeArena();
+  }
+
+  #freeArena(): void {
     if (this.#arena) this.kernel.free(this.#arena);
     this.#arena = null;
   }

@@ -12,6 +12,10 @@ export interface MessagePortLike {
 /**
  * A transport over a MessagePort (a MessageChannel end, a Worker): each frame is one
  * message, its buffer transferred (no copy). A `null` message closes the stream.
+ *
+ * No buffer pool (no `allocFrame`/`receiveInto`): a transferred buffer leaves this side
+ * for good, so there is nothing to give back; the receiving side gets a fresh buffer per
+ * frame from the structured clone, which Channel copies into its arena.
  */
 export function messagePortTransport(port: MessagePortLike): Transport {
   const inbox = new FrameQueue();

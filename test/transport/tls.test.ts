@@ -4,38 +4,46 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { PAGE_SIZE } from "../../src/index.js";
-import { connectTcp } from "../../src/node.js";
+import { connectTcp, TcpListener } from "../../src/node.js";
 import { createMigrationPair } from "../support/migration-pair.js";
 import { CLI } from "../support/receiver.js";
+import { checkFrame, EDGE_LENGTHS, growingSink, sendFrames } from "./frames.js";
 
 const dir = mkdtempSync(join(tmpdir(), "pagewire-tls-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+/** A self-signed certificate for localhost / 127.0.0.1 (made once). */
+let made: { cert: Buffer; key: Buffer } | null = null;
+function selfSigned(): { cert: Buffer; key: Buffer } {
+  if (made) return made;
+  execFileSync(
+    "openssl",
+    [
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-subj",
+      "/CN=localhost",
+      "-addext",
+      "subjectAltName=DNS:localhost,IP:127.0.0.1",
+      "-days",
+      "1",
+      "-keyout",
+      join(dir, "key.pem"),
+      "-out",
+      join(dir, "cert.pem"),
+    ],
+    { stdio: "ignore" },
+  );
+  made = { cert: readFileSync(join(dir, "cert.pem")), key: readFileSync(join(dir, "key.pem")) };
+  return made;
+}
+
 describe("TLS transport", () => {
   it("migrates over TLS with a self-signed certificate; a client that does not trust it fails to connect", async () => {
-    execFileSync(
-      "openssl",
-      [
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        "/CN=localhost",
-        "-addext",
-        "subjectAltName=DNS:localhost,IP:127.0.0.1",
-        "-days",
-        "1",
-        "-keyout",
-        join(dir, "key.pem"),
-        "-out",
-        join(dir, "cert.pem"),
-      ],
-      { stdio: "ignore" },
-    );
-    const cert = readFileSync(join(dir, "cert.pem"));
-    const key = readFileSync(join(dir, "key.pem"));
+    const { cert, key } = selfSigned();
     const pair = await createMigrationPair({
       pages: 256,
       kernels: "one",
@@ -49,6 +57,42 @@ describe("TLS transport", () => {
     await expect(
       connectTcp("127.0.0.1", pair.listener!.port, { tls: { servername: "localhost" } }),
     ).rejects.toMatchObject({ code: "CONNECT_FAILED" });
+  });
+
+  it("frames of many sizes cross TLS intact and in order ('data' events), send buffers reused", async () => {
+    const { cert, key } = selfSigned();
+    const l = await TcpListener.listen("127.0.0.1", 0, { tls: { cert, key } });
+    const [c, s] = await Promise.all([
+      connectTcp("127.0.0.1", l.port, { tls: { ca: cert, servername: "localhost" } }),
+      l.accept(),
+    ]);
+    l.close();
+    try {
+      expect(s.stats.readMode).toBe("data");
+      expect(c.stats.readMode).toBe("data");
+      const lengths = [...EDGE_LENGTHS, ...EDGE_LENGTHS, ...EDGE_LENGTHS];
+      const sink = growingSink();
+      const reader = (async () => {
+        for (let n = 0; n < lengths.length; n++) {
+          if (n % 2) checkFrame((await s.receive())!, n, lengths[n]);
+          else {
+            const size = (await s.receiveInto(sink.sink))!; // before sink.last(): the sink may grow
+            checkFrame(sink.last().subarray(0, size), n, lengths[n]);
+          }
+        }
+      })();
+      const sender = (async () => {
+        for (let round = 0; round < 3; round++) {
+          await sendFrames(c, EDGE_LENGTHS, round * EDGE_LENGTHS.length);
+          await new Promise((r) => setTimeout(r, 20)); // write callbacks give the buffers back
+        }
+      })();
+      await Promise.all([sender, reader]);
+      expect(c.stats.send.reuses).toBeGreaterThan(0);
+    } finally {
+      c.close();
+      s.close();
+    }
   });
 });
 
