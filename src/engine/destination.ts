@@ -18,7 +18,7 @@
 import { PageApplier } from "../codec/page-applier.js";
 import { PagewireError } from "../errors.js";
 import { DirtyBitmap } from "../kernel/dirty-bitmap.js";
-import { PAGE_SIZE, type Kernel } from "../kernel/kernel.js";
+import type { Kernel } from "../kernel/kernel.js";
 import { loadKernel } from "../kernel/loader.js";
 import type { GuestMemory } from "../memory/guest-memory.js";
 import type { Transport } from "../transport/transport.js";
@@ -209,7 +209,7 @@ export class MigrationDestination {
       this.#mode = hello.mode;
       this.#digest = new MemoryDigest(this.#k, mem.pageCount, digestSeed(hello.nonce));
       const { session } = await answerHello(ch, hello, challenge, o.features ?? IMPLEMENTED_FEATURES);
-      const applier = new PageApplier(this.#k, mem, { guests: o.guests });
+      const applier = new PageApplier(this.#k, mem, { guests: o.guests, digest: this.#digest });
 
       for (;;) {
         try {
@@ -342,7 +342,7 @@ export class MigrationDestination {
         this.#digest!.dispose();
         this.#digest = new MemoryDigest(this.#k, mem.pageCount, BigInt("0x" + c.seed));
       }
-      this.#digest!.updateFrom(mem);
+      this.#digest!.updateMissing(mem); // pages no record wrote; all of them with the scan's seed
     }
     const digest = this.#digest!.digest();
     if (digest !== c.digest)
@@ -508,15 +508,12 @@ export class MigrationDestination {
     const missing = new DirtyBitmap(this.#k, mem.pageCount);
     for (let p = 0; p < mem.pageCount; p++) if ((bits[p >>> 3] >>> (p & 7)) & 1) missing.set(p);
     // pages present now are final: hash them before the guest can write them
-    this.#digest!.updateFrom(mem, (p) => !missing.get(p));
+    this.#digest!.updateMissing(mem, (p) => !missing.get(p));
     this.#missing = missing;
     this.#state = "postcopy";
   }
 
   #arrived(page: number): void {
-    const view = new Uint8Array(PAGE_SIZE);
-    this.#memory!.readPages([page], view);
-    this.#digest!.update(page, view);
     this.#missing!.clear(page);
     const list = this.#waiters.get(page);
     if (list) {

@@ -4,6 +4,6 @@
 import { decodeRle } from "../rle.js";
 import { updatePage, type ApplyTarget } from "./apply-target.js";
 
-export function applyRleRecord(t: ApplyTarget, page: number, body: Uint8Array): void {
-  updatePage(t, page, (p) => decodeRle(t.kernel, body, p));
+export function applyRleRecord(t: ApplyTarget, page: number, body: Uint8Array): Uint8Array {
+  return updatePage(t, page, (p) => decodeRle(t.kernel, body, p));
 }

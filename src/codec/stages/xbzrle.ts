@@ -5,7 +5,7 @@
 import { decodeXbzrle } from "../xbzrle.js";
 import { updatePage, type ApplyTarget } from "./apply-target.js";
 
-export function applyXbzrleRecord(t: ApplyTarget, page: number, body: Uint8Array): void {
+export function applyXbzrleRecord(t: ApplyTarget, page: number, body: Uint8Array): Uint8Array {
   // a delta against the page as it is here; the decoder leaves it unchanged on bad input
-  updatePage(t, page, (p) => void decodeXbzrle(t.kernel, body, p));
+  return updatePage(t, page, (p) => void decodeXbzrle(t.kernel, body, p));
 }
