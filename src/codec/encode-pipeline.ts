@@ -56,7 +56,9 @@ import {
   ENCODE_XBZRLES,
   ENCODE_ZEROS,
   RECORD_HEADER_BYTES,
+  XBZRLE_STATS_BYTES,
   XBZRLE_STATS_MISSES,
+  XBZRLE_STATS_OVERFLOWS,
   XBZRLE_STATS_PAGES,
 } from "../kernel/abi.js";
 import type { KernelRegion } from "../kernel/heap.js";
@@ -287,8 +289,10 @@ export class EncodePipeline {
     this.#pagesInRound += count;
     if (this.#cache && c[W(ENCODE_FLAGS)] & ENCODE_FLAG_XBZRLE) {
       const s = W(ENCODE_XBZRLE_STATS);
-      if (c[s + W(XBZRLE_STATS_PAGES)] + c[s + W(XBZRLE_STATS_MISSES)] > 0) this.#cacheUsed = true;
-      this.#cache.addSaveCounts(this.#context.ptr + ENCODE_XBZRLE_STATS);
+      const pages = c[s + W(XBZRLE_STATS_PAGES)];
+      const misses = c[s + W(XBZRLE_STATS_MISSES)];
+      if (pages + misses > 0) this.#cacheUsed = true;
+      this.#cache.addSaveCounts(pages, c[s + W(XBZRLE_STATS_BYTES)], misses, c[s + W(XBZRLE_STATS_OVERFLOWS)]);
     }
   }
 

@@ -75,14 +75,13 @@ export class XbzrleCache {
     return { tags, ages: tags + this.#slots * 4, data: tags + this.#dataOffset, slots: this.#slots };
   }
 
-  /** Adds the save counters a kernel wrote at `ptr` (XBZRLE_STATS_* layout) to this cache's. */
-  addSaveCounts(ptr: number): void {
-    const c = new Uint32Array(this.k.memory.buffer, ptr, XBZRLE_STATS_SIZE >> 2);
+  /** Adds save counters a kernel counted (XBZRLE_STATS_*) to this cache's. */
+  addSaveCounts(pages: number, bytes: number, misses: number, overflows: number): void {
     const s = this.#stats;
-    s.pages += c[XBZRLE_STATS_PAGES >> 2];
-    s.bytes += c[XBZRLE_STATS_BYTES >> 2];
-    s.miss += c[XBZRLE_STATS_MISSES >> 2];
-    s.overflow += c[XBZRLE_STATS_OVERFLOWS >> 2];
+    s.pages += pages;
+    s.bytes += bytes;
+    s.miss += misses;
+    s.overflow += overflows;
   }
 
   /** Number of slots (pages the cache holds): a power of two. */
@@ -238,7 +237,14 @@ export class XbzrleCache {
         this.#counters.ptr,
       ),
     );
-    this.addSaveCounts(this.#counters.ptr);
+    const c = new Uint32Array(this.k.memory.buffer, this.#counters.ptr, XBZRLE_STATS_SIZE >> 2);
+    const at = (offset: number) => c[offset >> 2];
+    this.addSaveCounts(
+      at(XBZRLE_STATS_PAGES),
+      at(XBZRLE_STATS_BYTES),
+      at(XBZRLE_STATS_MISSES),
+      at(XBZRLE_STATS_OVERFLOWS),
+    );
     return total;
   }
 
