@@ -206,5 +206,6 @@ export function encodePageBatch(ctx: usize, ram: usize, pages: usize, count: u32
     }
   }
   if (table) dedupCount(table, hits, misses, stamp);
+  assert(o <= <usize>count * (RECORD_HEADER_BYTES + PAGE_SIZE), "encodePageBatch wrote past the room of its batch");
   return <i32>o;
 }

@@ -5,30 +5,7 @@
 // call returns (vitest's timeout catches a hang). FUZZ_INPUTS=20000000 for a long run.
 import { beforeAll, describe, expect, it } from "vitest";
 import { PageApplier } from "../../src/codec/page-applier.js";
-import {
-  APPLY_BODY_TRUNCATED,
-  APPLY_CONTEXT_BYTES,
-  APPLY_DEDUP_RANGE,
-  APPLY_DIGEST_BITS,
-  APPLY_DIGEST_TABLE,
-  APPLY_DONE,
-  APPLY_FOREIGN_DEDUP,
-  APPLY_HEADER_TRUNCATED,
-  APPLY_INDEX,
-  APPLY_KIND_UNKNOWN,
-  APPLY_LENGTH,
-  APPLY_OFFSET,
-  APPLY_PAGE_COUNT,
-  APPLY_PAGE_RANGE,
-  APPLY_PAYLOAD_SHORT,
-  APPLY_RAM,
-  APPLY_RLE_CORRUPT,
-  APPLY_SEED_HI,
-  APPLY_SEED_LO,
-  APPLY_TRAILING_BYTES,
-  APPLY_XBZRLE_CORRUPT,
-  PAGES_HEADER_BYTES,
-} from "../../src/kernel/abi.js";
+import * as abi from "../../src/kernel/abi.js";
 import {
   loadKernel,
   PAGE_SIZE,
@@ -373,17 +350,17 @@ const MAX_PAYLOAD = 4 * PAGE_SIZE;
 
 /** The JS path's error code for each kernel stop (FOREIGN_DEDUP: the JS path knows no other guest). */
 const CODE_OF: Record<number, string[]> = {
-  [APPLY_FOREIGN_DEDUP]: ["DEDUP_REFERENCE"],
-  [APPLY_PAYLOAD_SHORT]: ["RECORD_CORRUPT"],
-  [APPLY_HEADER_TRUNCATED]: ["RECORD_CORRUPT"],
-  [APPLY_KIND_UNKNOWN]: ["RECORD_CORRUPT"],
-  [APPLY_PAGE_RANGE]: ["PAGE_OUT_OF_RANGE"],
-  [APPLY_BODY_TRUNCATED]: ["RECORD_CORRUPT"],
-  [APPLY_LENGTH]: ["RECORD_CORRUPT", "XBZRLE_OVERSIZE"],
-  [APPLY_TRAILING_BYTES]: ["RECORD_CORRUPT"],
-  [APPLY_DEDUP_RANGE]: ["PAGE_OUT_OF_RANGE"],
-  [APPLY_XBZRLE_CORRUPT]: ["XBZRLE_CORRUPT"],
-  [APPLY_RLE_CORRUPT]: ["RLE_CORRUPT"],
+  [abi.APPLY_FOREIGN_DEDUP]: ["DEDUP_REFERENCE"],
+  [abi.APPLY_PAYLOAD_SHORT]: ["RECORD_CORRUPT"],
+  [abi.APPLY_HEADER_TRUNCATED]: ["RECORD_CORRUPT"],
+  [abi.APPLY_KIND_UNKNOWN]: ["RECORD_CORRUPT"],
+  [abi.APPLY_PAGE_RANGE]: ["PAGE_OUT_OF_RANGE"],
+  [abi.APPLY_BODY_TRUNCATED]: ["RECORD_CORRUPT"],
+  [abi.APPLY_LENGTH]: ["RECORD_CORRUPT", "XBZRLE_OVERSIZE"],
+  [abi.APPLY_TRAILING_BYTES]: ["RECORD_CORRUPT"],
+  [abi.APPLY_DEDUP_RANGE]: ["PAGE_OUT_OF_RANGE"],
+  [abi.APPLY_XBZRLE_CORRUPT]: ["XBZRLE_CORRUPT"],
+  [abi.APPLY_RLE_CORRUPT]: ["RLE_CORRUPT"],
 };
 
 /** Valid payloads of 1–4 records of every kind for a guest of PAYLOAD_PAGES pages. */
@@ -440,7 +417,7 @@ describe("page applier kernel fuzzing (seeded)", () => {
     const tableArea = k.alloc(GUARD + P * 16 + GUARD, 64);
     const bitsArea = k.alloc(GUARD + 64 + GUARD, 64);
     const input = k.alloc(2 * MAX_PAYLOAD + 64, 64);
-    const ctx = k.alloc(APPLY_CONTEXT_BYTES, 64);
+    const ctx = k.alloc(abi.APPLY_CONTEXT_BYTES, 64);
     const oracle = new ArrayMemory(P);
     const viaApplier = new WasmGuestMemory(k, P);
     const js = new PageApplier(k, oracle);
@@ -464,15 +441,15 @@ describe("page applier kernel fuzzing (seeded)", () => {
         if (i % 50 === 0) viaApplier.bytes().set(ram()); // the same memory for PageApplier (below)
         const c = k.u32(ctx);
         c.fill(0);
-        c[APPLY_RAM >> 2] = ramArea.ptr + GUARD;
-        c[APPLY_PAGE_COUNT >> 2] = P;
-        c[APPLY_DIGEST_TABLE >> 2] = tableArea.ptr + GUARD;
-        c[APPLY_DIGEST_BITS >> 2] = bitsArea.ptr + GUARD;
-        c[APPLY_SEED_LO >> 2] = Number(SEED & 0xffffffffn);
-        c[APPLY_SEED_HI >> 2] = Number(SEED >> 32n);
-        c[APPLY_OFFSET >> 2] = PAGES_HEADER_BYTES;
+        c[abi.APPLY_RAM >> 2] = ramArea.ptr + GUARD;
+        c[abi.APPLY_PAGE_COUNT >> 2] = P;
+        c[abi.APPLY_DIGEST_TABLE >> 2] = tableArea.ptr + GUARD;
+        c[abi.APPLY_DIGEST_BITS >> 2] = bitsArea.ptr + GUARD;
+        c[abi.APPLY_SEED_LO >> 2] = Number(SEED & 0xffffffffn);
+        c[abi.APPLY_SEED_HI >> 2] = Number(SEED >> 32n);
+        c[abi.APPLY_OFFSET >> 2] = abi.PAGES_HEADER_BYTES;
         const rc = k.raw.applyPageRecords(ctx.ptr, input.ptr, len);
-        const index = k.u32(ctx)[APPLY_INDEX >> 2];
+        const index = k.u32(ctx)[abi.APPLY_INDEX >> 2];
         stops.add(rc);
         // the JS path on the copy
         let seen = 0;
@@ -483,7 +460,7 @@ describe("page applier kernel fuzzing (seeded)", () => {
           err = e;
         }
         const what = `input ${i} (${len} bytes ${Buffer.from(buf.subarray(0, Math.min(len, 24))).toString("hex")})`;
-        if (rc === APPLY_DONE) {
+        if (rc === abi.APPLY_DONE) {
           if (err) throw new Error(`${what}: kernel applied it, the JS path threw ${String(err)}`);
           applied++;
         } else {
@@ -535,12 +512,12 @@ describe("page applier kernel fuzzing (seeded)", () => {
     }
     expect(applied).toBeGreaterThan(n / 50); // the mutations reach the accepting path
     for (const code of [
-      APPLY_DONE,
-      APPLY_PAGE_RANGE,
-      APPLY_LENGTH,
-      APPLY_XBZRLE_CORRUPT,
-      APPLY_RLE_CORRUPT,
-      APPLY_FOREIGN_DEDUP,
+      abi.APPLY_DONE,
+      abi.APPLY_PAGE_RANGE,
+      abi.APPLY_LENGTH,
+      abi.APPLY_XBZRLE_CORRUPT,
+      abi.APPLY_RLE_CORRUPT,
+      abi.APPLY_FOREIGN_DEDUP,
     ])
       expect(stops.has(code), `kernel result ${code} reached`).toBe(true);
   });
