@@ -33,6 +33,101 @@ export const HASH_SCRATCH_BYTES: usize = 256;
 /** gatherPages: a page index is ≥ pageCount. */
 export const GATHER_BAD_PAGE: i32 = -1;
 
+/** xbzrleCacheSavePages / encodePageBatch: save counters, u32 each, at these offsets (QEMU's xbzrle_counters). */
+export const XBZRLE_STATS_PAGES: usize = 0;
+export const XBZRLE_STATS_BYTES: usize = 4;
+export const XBZRLE_STATS_MISSES: usize = 8;
+export const XBZRLE_STATS_OVERFLOWS: usize = 12;
+/** Bytes of the save counters. */
+export const XBZRLE_STATS_SIZE: usize = 16;
+
+// ---- page records (the wire's grammar: src/wire/page-record.ts) ----------------------------
+
+/** Record kinds. */
+export const RECORD_ZERO: u32 = 0;
+export const RECORD_RAW: u32 = 1;
+export const RECORD_XBZRLE: u32 = 2;
+export const RECORD_RLE: u32 = 3;
+export const RECORD_DEDUP: u32 = 4;
+/** kind:u8 reserved:u8 length:u16 page:u32. */
+export const RECORD_HEADER_BYTES: usize = 8;
+/** round:u32 count:u32 before the first record of a PAGES payload. */
+export const PAGES_HEADER_BYTES: usize = 8;
+/** Body bytes of a DEDUP record: guest:u16 reserved:u16 page:u32. */
+export const DEDUP_RECORD_BYTES: usize = 8;
+
+// ---- encode pipeline context (assembly/encode-pipeline.ts) --------------------------------
+
+/** Bytes of the context the TS wrapper fills in; u32 fields at these offsets. */
+export const ENCODE_CONTEXT_BYTES: usize = 128;
+export const ENCODE_FLAGS: usize = 0;
+export const ENCODE_SEED_LO: usize = 4;
+export const ENCODE_SEED_HI: usize = 8;
+export const ENCODE_PAGE_COUNT: usize = 12;
+export const ENCODE_FILTER_HASHES: usize = 16;
+export const ENCODE_FILTER_KNOWN: usize = 20;
+export const ENCODE_DEDUP_TABLE: usize = 24;
+export const ENCODE_DEDUP_MASK: usize = 28;
+export const ENCODE_DEDUP_REVERSE: usize = 32;
+export const ENCODE_DEDUP_GUEST: usize = 36;
+export const ENCODE_DEDUP_BASE: usize = 40;
+export const ENCODE_CACHE_TAGS: usize = 44;
+export const ENCODE_CACHE_AGES: usize = 48;
+export const ENCODE_CACHE_DATA: usize = 52;
+export const ENCODE_CACHE_SLOTS: usize = 56;
+export const ENCODE_GENERATION: usize = 60;
+export const ENCODE_RLE_MAX: usize = 64;
+export const ENCODE_RLE_NEED: usize = 68;
+export const ENCODE_SCRATCH: usize = 72;
+/** Out: this batch's counts, u32 each (skipped, zero, dedup, xbzrle, rle, raw). */
+export const ENCODE_SKIPPED: usize = 80;
+export const ENCODE_ZEROS: usize = 84;
+export const ENCODE_DEDUPS: usize = 88;
+export const ENCODE_XBZRLES: usize = 92;
+export const ENCODE_RLES: usize = 96;
+export const ENCODE_RAWS: usize = 100;
+/** Out: this batch's XBZRLE save counters (XBZRLE_STATS_* from here). */
+export const ENCODE_XBZRLE_STATS: usize = 104;
+/** ENCODE_FLAGS bits. */
+export const ENCODE_FLAG_ZERO: u32 = 1;
+export const ENCODE_FLAG_XBZRLE: u32 = 2;
+export const ENCODE_FLAG_RLE: u32 = 4;
+export const ENCODE_FLAG_SEND_ALL: u32 = 8;
+export const ENCODE_FLAG_LAST_STAGE: u32 = 16;
+/** encodePageBatch: a page index ≥ the page count (nothing was encoded). */
+export const ENCODE_BAD_PAGE: i32 = -1;
+
+// ---- page applier context (assembly/page-applier.ts) --------------------------------------
+
+/** Bytes of the context the TS wrapper fills in; u32 fields at these offsets. */
+export const APPLY_CONTEXT_BYTES: usize = 64;
+export const APPLY_RAM: usize = 0;
+export const APPLY_PAGE_COUNT: usize = 4;
+export const APPLY_DIGEST_TABLE: usize = 8;
+export const APPLY_DIGEST_BITS: usize = 12;
+export const APPLY_SEED_LO: usize = 16;
+export const APPLY_SEED_HI: usize = 20;
+/** In: where to start (PAGES_HEADER_BYTES for the first record); out: where the call stopped. */
+export const APPLY_OFFSET: usize = 24;
+/** In/out: the index of that record. */
+export const APPLY_INDEX: usize = 28;
+/** Out: ZERO records of this call whose page was already zero (not written). */
+export const APPLY_UNWRITTEN: usize = 32;
+/** applyPageRecords results: every record applied; stopped at a DEDUP record naming another guest (the caller applies it). */
+export const APPLY_DONE: i32 = 0;
+export const APPLY_FOREIGN_DEDUP: i32 = 1;
+/** Errors: the record at APPLY_OFFSET (nothing of it written; the records before it are applied). */
+export const APPLY_PAYLOAD_SHORT: i32 = -1;
+export const APPLY_HEADER_TRUNCATED: i32 = -2;
+export const APPLY_KIND_UNKNOWN: i32 = -3;
+export const APPLY_PAGE_RANGE: i32 = -4;
+export const APPLY_BODY_TRUNCATED: i32 = -5;
+export const APPLY_LENGTH: i32 = -6;
+export const APPLY_TRAILING_BYTES: i32 = -7;
+export const APPLY_DEDUP_RANGE: i32 = -8;
+export const APPLY_XBZRLE_CORRUPT: i32 = -9;
+export const APPLY_RLE_CORRUPT: i32 = -10;
+
 // ---- dedup table (assembly/dedup.ts) ------------------------------------------------------
 
 /** No reference (a miss) in dedupApply's output. */

@@ -55,6 +55,85 @@ export function dedupReset(table: usize, bucketCount: u32): void {
 }
 
 /**
+ * Page `page` of guest `guest` (global page base + page) is about to be written at the
+ * destination with content hash (lo, hi): looks the hash up, then records that the page
+ * now holds it (drops the entry the page held before, inserts the new one unless the hash
+ * is already held elsewhere; `stamp` is the LRU stamp of this step). Returns the entry
+ * slot found by the lookup (its guest and page at entry offsets 16 and 20 are the
+ * reference to send; they are left as they were), or -1. Counters other than inserts,
+ * evictions and drops are the caller's. Shared with the encode pipeline kernel.
+ */
+@inline export function dedupStep(table: usize, bucketMask: u32, reverse: usize, guest: u32, base: u32, page: u32, lo: u64, hi: u64, stamp: u32): i32 {
+  const g = base + page;
+  // 1. look the content up
+  const bucket = (<u32>lo & bucketMask) * <u32>DEDUP_WAYS;
+  let found: i32 = -1;
+  for (let w: u32 = 0; w < <u32>DEDUP_WAYS; w++) {
+    const e = entryAt(table, bucket + w);
+    if (load<u32>(e, 24) != 0 && load<u64>(e) == lo && load<u64>(e, 8) == hi) {
+      found = <i32>(bucket + w);
+      break;
+    }
+  }
+  // 2. the page now holds this content
+  const r = reverse + (<usize>g << 2);
+  if (found >= 0) {
+    store<u32>(entryAt(table, <u32>found), stamp, 28); // refresh (LRU)
+    if (load<u32>(r) != <u32>found + 1) dropHolder(table, reverse, g); // keep the existing holder
+    return found;
+  }
+  dropHolder(table, reverse, g);
+  // insert: a free way, else the least recently used one
+  let victim = bucket;
+  let oldest: u32 = 0;
+  for (let w: u32 = 0; w < <u32>DEDUP_WAYS; w++) {
+    const e = entryAt(table, bucket + w);
+    if (load<u32>(e, 24) == 0) {
+      victim = bucket + w;
+      oldest = 0xffffffff;
+      break;
+    }
+    const age = stamp - load<u32>(e, 28);
+    if (age >= oldest) {
+      oldest = age;
+      victim = bucket + w;
+    }
+  }
+  const e = entryAt(table, victim);
+  const holder = load<u32>(e, 24);
+  if (holder != 0) {
+    store<u32>(reverse + (<usize>(holder - 1) << 2), 0);
+    bump(table, DEDUP_HEADER_EVICTIONS);
+  }
+  store<u64>(e, lo);
+  store<u64>(e, hi, 8);
+  store<u32>(e, guest, 16);
+  store<u32>(e, page, 20);
+  store<u32>(e, g + 1, 24);
+  store<u32>(e, stamp, 28);
+  store<u32>(r, victim + 1);
+  bump(table, DEDUP_HEADER_INSERTS);
+  return -1;
+}
+
+/** Entry of `slot` (as dedupStep returns it): the reference's guest and page are at offsets 16 and 20. */
+@inline export function dedupEntry(table: usize, slot: u32): usize {
+  return entryAt(table, slot);
+}
+
+/** Adds a batch's hits and misses to the table's counters and stores its last LRU stamp. */
+@inline export function dedupCount(table: usize, hits: u32, misses: u32, stamp: u32): void {
+  store<u64>(table + DEDUP_HEADER_STAMP, <u64>stamp);
+  bump(table, DEDUP_HEADER_HITS, hits);
+  bump(table, DEDUP_HEADER_MISSES, misses);
+}
+
+/** The table's LRU stamp (the last one dedupStep used). */
+@inline export function dedupStamp(table: usize): u32 {
+  return <u32>load<u64>(table + DEDUP_HEADER_STAMP);
+}
+
+/**
  * For each i < count: page `pages[i]` of guest `guest` (global page base + pages[i]) is
  * about to be written at the destination with content hash (hashes[2i], hashes[2i+1]).
  * When `lookup` is non-zero, first looks the hash up: on a hit writes the reference
@@ -65,81 +144,28 @@ export function dedupReset(table: usize, bucketCount: u32): void {
  * The caller checks that pages are below the guest's page count.
  */
 export function dedupApply(table: usize, bucketMask: u32, reverse: usize, guest: u32, base: u32, pages: usize, hashes: usize, count: u32, out: usize, lookup: u32): u32 {
-  let stamp = <u32>load<u64>(table + DEDUP_HEADER_STAMP);
+  let stamp = dedupStamp(table);
   let hits: u32 = 0;
   let misses: u32 = 0;
   for (let i: u32 = 0; i < count; i++) {
     const page = load<u32>(pages + (<usize>i << 2));
-    const g = base + page;
     const lo = load<u64>(hashes + (<usize>i << 4));
     const hi = load<u64>(hashes + (<usize>i << 4), 8);
-    stamp++;
-    // 1. look the content up
-    const bucket = (<u32>lo & bucketMask) * <u32>DEDUP_WAYS;
-    let found: i32 = -1;
-    for (let w: u32 = 0; w < <u32>DEDUP_WAYS; w++) {
-      const e = entryAt(table, bucket + w);
-      if (load<u32>(e, 24) != 0 && load<u64>(e) == lo && load<u64>(e, 8) == hi) {
-        found = <i32>(bucket + w);
-        break;
-      }
-    }
-    if (lookup) {
-      const o = out + (<usize>i << 3);
-      if (found >= 0) {
-        const e = entryAt(table, <u32>found);
-        store<u32>(o, load<u32>(e, 16));
-        store<u32>(o, load<u32>(e, 20), 4);
-        hits++;
-      } else {
-        store<u32>(o, DEDUP_NONE);
-        store<u32>(o, 0, 4);
-        misses++;
-      }
-    }
-    // 2. the page now holds this content
-    const r = reverse + (<usize>g << 2);
+    const found = dedupStep(table, bucketMask, reverse, guest, base, page, lo, hi, ++stamp);
+    if (!lookup) continue;
+    const o = out + (<usize>i << 3);
     if (found >= 0) {
-      store<u32>(entryAt(table, <u32>found), stamp, 28); // refresh (LRU)
-      if (load<u32>(r) == <u32>found + 1) continue; // the page already holds it
-      dropHolder(table, reverse, g);
-      continue; // keep the existing holder
+      const e = entryAt(table, <u32>found);
+      store<u32>(o, load<u32>(e, 16));
+      store<u32>(o, load<u32>(e, 20), 4);
+      hits++;
+    } else {
+      store<u32>(o, DEDUP_NONE);
+      store<u32>(o, 0, 4);
+      misses++;
     }
-    dropHolder(table, reverse, g);
-    // insert: a free way, else the least recently used one
-    let victim = bucket;
-    let oldest: u32 = 0;
-    for (let w: u32 = 0; w < <u32>DEDUP_WAYS; w++) {
-      const e = entryAt(table, bucket + w);
-      if (load<u32>(e, 24) == 0) {
-        victim = bucket + w;
-        oldest = 0xffffffff;
-        break;
-      }
-      const age = stamp - load<u32>(e, 28);
-      if (age >= oldest) {
-        oldest = age;
-        victim = bucket + w;
-      }
-    }
-    const e = entryAt(table, victim);
-    const holder = load<u32>(e, 24);
-    if (holder != 0) {
-      store<u32>(reverse + (<usize>(holder - 1) << 2), 0);
-      bump(table, DEDUP_HEADER_EVICTIONS);
-    }
-    store<u64>(e, lo);
-    store<u64>(e, hi, 8);
-    store<u32>(e, guest, 16);
-    store<u32>(e, page, 20);
-    store<u32>(e, g + 1, 24);
-    store<u32>(e, stamp, 28);
-    store<u32>(r, victim + 1);
-    bump(table, DEDUP_HEADER_INSERTS);
   }
-  store<u64>(table + DEDUP_HEADER_STAMP, <u64>stamp);
-  bump(table, DEDUP_HEADER_HITS, hits);
-  bump(table, DEDUP_HEADER_MISSES, misses);
+  dedupCount(table, hits, misses, stamp);
   return hits;
 }
 

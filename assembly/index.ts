@@ -1,11 +1,15 @@
-// The one WASM module: this file only re-exports the kernels (one kernel per file).
+// The one WASM module: this file only re-exports the kernels (one kernel per file). Files
+// that also export helpers for other kernels (inlined there) are re-exported by name.
 export * from "./abi";
 export * from "./heap";
 export * from "./dirty-bitmap";
 export * from "./gather";
-export * from "./pagehash";
-export * from "./dedup-index";
+export { xxh3Hash64, xxh3Hash128, hashPages, hashPageList, scanChangedPages, setScratch, getScratch } from "./pagehash";
+export { dedupReset, dedupApply, dedupInvalidate } from "./dedup-index";
+export { filterUnchangedPages } from "./fake-dirty";
 export * from "./xbzrle";
-export * from "./xbzrle-cache";
-export * from "./rle";
+export { xbzrleCacheSavePages } from "./xbzrle-cache";
+export { rleEncode, rleEncodePages, rleCandidates, rleCheck, rleDecode, rleDecodePages } from "./rle";
+export { encodePageBatch } from "./encode-pipeline";
+export { applyPageRecords } from "./page-applier";
 export * from "./page-history";

@@ -227,8 +227,30 @@ function accumulateLong(input: usize, len: usize, secret: usize): void {
   return avalanche(r);
 }
 
-/** The secret for the long path: kSecret for seed 0, else the derived secret (XXH3_initCustomSecret). */
-function secretFor(seed: u64): usize {
+/**
+ * XXH3-128 of the 4 KiB page at `p` with the long-path `secret` (secretFor): writes (low,
+ * high) at `out`. Shared with the kernels that hash pages as they encode or apply them.
+ */
+@inline export function hashPage128(p: usize, secret: usize, out: usize): void {
+  accumulateLong(p, PAGE_SIZE, secret);
+  store<u64>(out, mergeAccs(secret + MERGEACCS_START, <u64>PAGE_SIZE * PRIME64_1));
+  store<u64>(out, mergeAccs(secret + SECRET_SIZE - STRIPE_LEN - MERGEACCS_START, ~(<u64>PAGE_SIZE * PRIME64_2)), 8);
+}
+
+/** A zero page, for its hash (zeroPageHash128). */
+const ZERO_PAGE: usize = memory.data(<i32>PAGE_SIZE, 16);
+
+/** XXH3-128 of an all-zero page with `secret`, at `out`: what every zero page hashes to. */
+export function zeroPageHash128(secret: usize, out: usize): void {
+  hashPage128(ZERO_PAGE, secret, out);
+}
+
+/**
+ * The secret for the long path: kSecret for seed 0, else the derived secret
+ * (XXH3_initCustomSecret) in a static buffer, valid until the next call with another seed.
+ * Shared with the kernels that hash pages as they encode or apply them.
+ */
+export function secretFor(seed: u64): usize {
   if (seed == 0) return K_SECRET;
   const custom = scratch + SCRATCH_SECRET;
   for (let i: usize = 0; i < SECRET_SIZE; i += 16) {
@@ -434,13 +456,7 @@ export function hashPages(pages: usize, count: u32, out: usize, bits: u32, seedL
       store<u64>(out + (<usize>i << 3), mergeAccs(secret + MERGEACCS_START, <u64>PAGE_SIZE * PRIME64_1));
     }
   } else {
-    for (let i: u32 = 0; i < count; i++) {
-      const p = pages + (<usize>i << 12);
-      accumulateLong(p, PAGE_SIZE, secret);
-      const o = out + (<usize>i << 4);
-      store<u64>(o, mergeAccs(secret + MERGEACCS_START, <u64>PAGE_SIZE * PRIME64_1));
-      store<u64>(o, mergeAccs(secret + SECRET_SIZE - STRIPE_LEN - MERGEACCS_START, ~(<u64>PAGE_SIZE * PRIME64_2)), 8);
-    }
+    for (let i: u32 = 0; i < count; i++) hashPage128(pages + (<usize>i << 12), secret, out + (<usize>i << 4));
   }
   return <i32>count;
 }
@@ -454,18 +470,18 @@ export function hashPageList(mem: usize, indices: usize, count: u32, out: usize,
   const secret = secretFor(seedOf(seedLo, seedHi));
   for (let i: u32 = 0; i < count; i++) {
     const p = mem + (<usize>load<u32>(indices + (<usize>i << 2)) << 12);
-    accumulateLong(p, PAGE_SIZE, secret);
-    const lo = mergeAccs(secret + MERGEACCS_START, <u64>PAGE_SIZE * PRIME64_1);
-    if (bits == 64) {
-      store<u64>(out + (<usize>i << 3), lo);
-    } else {
-      const o = out + (<usize>i << 4);
-      store<u64>(o, lo);
-      store<u64>(o, mergeAccs(secret + SECRET_SIZE - STRIPE_LEN - MERGEACCS_START, ~(<u64>PAGE_SIZE * PRIME64_2)), 8);
+    if (bits == 128) {
+      hashPage128(p, secret, out + (<usize>i << 4));
+      continue;
     }
+    accumulateLong(p, PAGE_SIZE, secret);
+    store<u64>(out + (<usize>i << 3), mergeAccs(secret + MERGEACCS_START, <u64>PAGE_SIZE * PRIME64_1));
   }
   return <i32>count;
 }
+
+/** The 128-bit hash of the page being scanned. */
+const SCAN_HASH: usize = memory.data(16, 16);
 
 /**
  * Exact dirty scan: hashes each of `count` pages at `pages` with XXH3-128, compares the
@@ -478,9 +494,9 @@ export function scanChangedPages(pages: usize, count: u32, hashes: usize, bits: 
   const secret = secretFor(seedOf(seedLo, seedHi));
   let changed: u32 = 0;
   for (let i: u32 = 0; i < count; i++) {
-    accumulateLong(pages + (<usize>i << 12), PAGE_SIZE, secret);
-    const lo = mergeAccs(secret + MERGEACCS_START, <u64>PAGE_SIZE * PRIME64_1);
-    const hi = mergeAccs(secret + SECRET_SIZE - STRIPE_LEN - MERGEACCS_START, ~(<u64>PAGE_SIZE * PRIME64_2));
+    hashPage128(pages + (<usize>i << 12), secret, SCAN_HASH);
+    const lo = load<u64>(SCAN_HASH);
+    const hi = load<u64>(SCAN_HASH, 8);
     const h = hashes + (<usize>i << 4);
     if (load<u64>(h) != lo || load<u64>(h, 8) != hi) {
       store<u64>(h, lo);

@@ -232,26 +232,38 @@ export function rleDecodePages(src: usize, lengths: usize, pages: usize, count: 
 }
 
 /**
+ * True when at least `need` of the page's sampled aligned 8-byte words are uniform (all 8
+ * bytes equal): the words of every 4th 16-byte chunk (a quarter of the page, spread over
+ * all of it) are sampled. A page with fewer cannot shrink much under RLE, so the encoder
+ * is not run on it. Shared with the encode pipeline kernel.
+ */
+@inline export function rleCandidate(page: usize, need: u32): bool {
+  let n: u32 = 0;
+  for (let o: usize = 0; o < PAGE_SIZE; o += 64) {
+    const v = v128.load(page + o);
+    const first = i8x16.shuffle(v, v, 0, 0, 0, 0, 0, 0, 0, 0, 8, 8, 8, 8, 8, 8, 8, 8);
+    const m = i8x16.bitmask(i8x16.eq(v, first));
+    n += <u32>((m & 0xff) == 0xff) + <u32>((m >> 8) == 0xff);
+  }
+  return n >= need;
+}
+
+/** Sampled uniform words rleCandidate needs for a page to have `minUniformWords` uniform words in all. */
+@inline export function rleSampleNeed(minUniformWords: u32): u32 {
+  return (minUniformWords + 3) >> 2;
+}
+
+/**
  * Pre-filter for the engine: for each of `count` packed pages, writes 1 (u8) at
  * out + i when at least `minUniformWords` of its aligned 8-byte words look uniform (all 8
- * bytes equal), else 0. A page with fewer such words cannot shrink much under RLE, so the
- * encoder is not run on it. The count is estimated from every 4th 16-byte chunk (a
- * quarter of the page, spread over all of it); the encoder makes the real decision.
- * Returns the number of candidates.
+ * bytes equal), else 0, estimated from a quarter of the page (rleCandidate); the encoder
+ * makes the real decision. Returns the number of candidates.
  */
 export function rleCandidates(pages: usize, count: u32, minUniformWords: u32, out: usize): u32 {
   let total: u32 = 0;
-  const need = (minUniformWords + 3) >> 2; // in sampled words
+  const need = rleSampleNeed(minUniformWords);
   for (let p: u32 = 0; p < count; p++) {
-    const page = pages + <usize>p * PAGE_SIZE;
-    let n: u32 = 0;
-    for (let o: usize = 0; o < PAGE_SIZE; o += 64) {
-      const v = v128.load(page + o);
-      const first = i8x16.shuffle(v, v, 0, 0, 0, 0, 0, 0, 0, 0, 8, 8, 8, 8, 8, 8, 8, 8);
-      const m = i8x16.bitmask(i8x16.eq(v, first));
-      n += <u32>((m & 0xff) == 0xff) + <u32>((m >> 8) == 0xff);
-    }
-    const ok: u32 = n >= need ? 1 : 0;
+    const ok: u32 = rleCandidate(pages + <usize>p * PAGE_SIZE, need) ? 1 : 0;
     store<u8>(out + <usize>p, <u8>ok);
     total += ok;
   }

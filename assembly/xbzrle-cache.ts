@@ -18,8 +18,63 @@
 
 // Per-page results of xbzrleCacheSavePages: n > 0, 0 and XBZRLE_OVERFLOW from the encoder,
 // SAVE_MISS_INSERTED / SAVE_MISS_NOT_INSERTED on a cache miss.
-import { CACHED_PAGE_LIFETIME, PAGE_SIZE, SAVE_MISS_INSERTED, SAVE_MISS_NOT_INSERTED } from "./abi";
+import {
+  CACHED_PAGE_LIFETIME, PAGE_SIZE, SAVE_MISS_INSERTED, SAVE_MISS_NOT_INSERTED, XBZRLE_OVERFLOW,
+  XBZRLE_STATS_BYTES, XBZRLE_STATS_MISSES, XBZRLE_STATS_OVERFLOWS, XBZRLE_STATS_PAGES, XBZRLE_STATS_SIZE,
+} from "./abi";
 import { xbzrleEncode } from "./xbzrle";
+
+/**
+ * QEMU's save_xbzrle_page for one page `idx` whose new content is at `cur` and stays put
+ * during the call (a snapshot): on a miss inserts it unless the slot holds another page
+ * that is still fresh (never at the last stage); on a hit refreshes the age, encodes
+ * against the cached copy into `out` (4096 bytes) and, unless unchanged or at the last
+ * stage, replaces the cached copy. Returns the per-page result (see above). Shared with
+ * the encode pipeline kernel.
+ */
+@inline export function saveCachedPage(
+  tags: usize, ages: usize, data: usize, mask: u32,
+  idx: u32, cur: usize, generation: u32, lastStage: bool, out: usize,
+): i32 {
+  const slot = idx & mask;
+  const tagAt = tags + (<usize>slot << 2);
+  const ageAt = ages + (<usize>slot << 2);
+  const cached = data + <usize>slot * PAGE_SIZE;
+  if (load<u32>(tagAt) != idx + 1) {
+    // miss: insert unless the slot holds another page that is still fresh
+    const tag = load<u32>(tagAt);
+    if (lastStage || (tag != 0 && load<u32>(ageAt) + CACHED_PAGE_LIFETIME > generation)) return SAVE_MISS_NOT_INSERTED;
+    memory.copy(cached, cur, PAGE_SIZE);
+    store<u32>(tagAt, idx + 1);
+    store<u32>(ageAt, generation);
+    return SAVE_MISS_INSERTED;
+  }
+  store<u32>(ageAt, generation);
+  const r = xbzrleEncode(cached, cur, out, <i32>PAGE_SIZE);
+  if (!lastStage && r != 0) memory.copy(cached, cur, PAGE_SIZE);
+  return r;
+}
+
+/** True when the cache holds a copy of page `idx`. */
+@inline export function isCachedPage(tags: usize, mask: u32, idx: u32): bool {
+  return load<u32>(tags + (<usize>(idx & mask) << 2)) == idx + 1;
+}
+
+/**
+ * Adds one save result to the counters at `stats` (u32 each, XBZRLE_STATS_* offsets), as
+ * QEMU's xbzrle_counters count them: a hit is a page (bytes: encoding + 3 header bytes, or
+ * 4096 on overflow), a miss a cache miss.
+ */
+@inline export function countSave(stats: usize, r: i32): void {
+  if (r >= 0 || r == XBZRLE_OVERFLOW) {
+    store<u32>(stats + XBZRLE_STATS_PAGES, load<u32>(stats + XBZRLE_STATS_PAGES) + 1);
+    if (r > 0) store<u32>(stats + XBZRLE_STATS_BYTES, load<u32>(stats + XBZRLE_STATS_BYTES) + <u32>r + 3);
+    else if (r == XBZRLE_OVERFLOW) {
+      store<u32>(stats + XBZRLE_STATS_OVERFLOWS, load<u32>(stats + XBZRLE_STATS_OVERFLOWS) + 1);
+      store<u32>(stats + XBZRLE_STATS_BYTES, load<u32>(stats + XBZRLE_STATS_BYTES) + <u32>PAGE_SIZE);
+    }
+  } else store<u32>(stats + XBZRLE_STATS_MISSES, load<u32>(stats + XBZRLE_STATS_MISSES) + 1);
+}
 
 /**
  * Runs QEMU's save_xbzrle_page for `count` pages whose indices (u32) are at `pageIdx`,
@@ -28,43 +83,29 @@ import { xbzrleEncode } from "./xbzrle";
  * -1 = overflow (send the page raw: its bytes are in the cache slot, or in RAM at the last
  * stage), -2 = cache miss, inserted (send raw from the cache slot), -3 = cache miss, not
  * inserted (send raw from RAM). `scratch` (4096 bytes) receives a snapshot of each page
- * so that what is encoded and what is cached are the same bytes even when a guest writes
- * RAM meanwhile. Returns the total encoded bytes.
+ * that hits so that what is encoded and what is cached are the same bytes even when a
+ * guest writes RAM meanwhile. The counters at `stats` (XBZRLE_STATS_BYTES bytes) are set
+ * to this batch's. Returns the total encoded bytes.
  */
 export function xbzrleCacheSavePages(
   tags: usize, ages: usize, data: usize, slots: u32,
   ram: usize, pageIdx: usize, count: u32, generation: u32, lastStage: i32,
-  scratch: usize, out: usize, lengths: usize, packed: i32,
+  scratch: usize, out: usize, lengths: usize, packed: i32, stats: usize,
 ): i32 {
   const mask = slots - 1;
+  memory.fill(stats, 0, XBZRLE_STATS_SIZE);
   let total: i32 = 0;
   for (let p: u32 = 0; p < count; p++) {
-    let idx = load<u32>(pageIdx + (<usize>p << 2));
-    let slot = idx & mask;
-    let tagAt = tags + (<usize>slot << 2);
-    let ageAt = ages + (<usize>slot << 2);
-    let cached = data + <usize>slot * PAGE_SIZE;
+    const idx = load<u32>(pageIdx + (<usize>p << 2));
     // packed: the new pages are a batch, page p at ram + p × PAGE_SIZE (an engine snapshot)
-    let src = ram + <usize>(packed ? p : idx) * PAGE_SIZE;
-    let r: i32;
-    if (load<u32>(tagAt) != idx + 1) {
-      // miss: insert unless the slot holds another page that is still fresh
-      let tag = load<u32>(tagAt);
-      if (lastStage || (tag != 0 && load<u32>(ageAt) + CACHED_PAGE_LIFETIME > generation)) {
-        r = SAVE_MISS_NOT_INSERTED;
-      } else {
-        memory.copy(cached, src, PAGE_SIZE);
-        store<u32>(tagAt, idx + 1);
-        store<u32>(ageAt, generation);
-        r = SAVE_MISS_INSERTED;
-      }
-    } else {
-      store<u32>(ageAt, generation);
-      memory.copy(scratch, src, PAGE_SIZE);
-      r = xbzrleEncode(cached, scratch, out + <usize>total, <i32>PAGE_SIZE);
-      if (!lastStage && r != 0) memory.copy(cached, scratch, PAGE_SIZE);
-      if (r > 0) total += r;
+    let cur = ram + <usize>(packed ? p : idx) * PAGE_SIZE;
+    if (isCachedPage(tags, mask, idx)) {
+      memory.copy(scratch, cur, PAGE_SIZE);
+      cur = scratch;
     }
+    const r = saveCachedPage(tags, ages, data, mask, idx, cur, generation, lastStage != 0, out + <usize>total);
+    countSave(stats, r);
+    if (r > 0) total += r;
     store<i32>(lengths + (<usize>p << 2), r);
   }
   return total;

@@ -63,6 +63,17 @@ export interface PageRef {
   page: number;
 }
 
+/** Where the index lives in kernel memory for one guest (assembly/dedup-index.ts layout). */
+export interface DedupLayout {
+  table: number;
+  bucketMask: number;
+  /** The reverse map (moves when a guest is added). */
+  reverse: number;
+  /** The guest's first global page, and its page count. */
+  base: number;
+  pageCount: number;
+}
+
 /**
  * 128-bit hash → (guest, page) held by the destination, shared by every guest migrated to
  * that destination. Batch calls run in the kernel: ~0.1 µs per page.
@@ -139,6 +150,23 @@ export class DedupIndex {
     const result = out ?? new Uint32Array(pages.length * 2);
     this.#apply("lookupAndRecord", guest, pages, hashes, result, 1);
     return result;
+  }
+
+  /** Kernel address of the reverse map (it moves when a guest is added). */
+  get reverseAddress(): number {
+    return this.#reverse.ptr;
+  }
+
+  /** Kernel addresses for a kernel that looks up and records pages of `guest` itself (valid until the next `addGuest`). */
+  layout(guest: number): DedupLayout {
+    const g = this.#guest("layout", guest, new Uint32Array(0));
+    return {
+      table: this.#table.ptr,
+      bucketMask: this.bucketCount - 1,
+      reverse: this.#reverse.ptr,
+      base: g.base,
+      pageCount: g.pageCount,
+    };
   }
 
   /** One page: the reference to send instead of it, or null. */

@@ -4,33 +4,72 @@
 //   unchanged since last sent (fake dirty) → zero → dedup → XBZRLE (cache) → RLE → raw
 //
 // (unchanged runs before zero so a zero page already sent as zero is skipped, not resent;
-// XBZRLE and RLE both run on what is left and the shorter wins, XBZRLE on a tie.) Each
-// stage's encode and apply steps live together in stages/; this file runs the encode
-// steps over a batch and emits the records.
+// XBZRLE and RLE both run on what is left and the shorter wins, XBZRLE on a tie.) The
+// whole batch is one kernel call (assembly/encode-pipeline.ts): each page is read once,
+// straight into its RAW record slot in the frame buffer, and every stage works on that
+// copy; a shorter record is written over the slot. The copy is the snapshot, as QEMU
+// copies a page before encoding it: a guest writing meanwhile cannot make an encoding
+// disagree with itself or with the XBZRLE cache. Pages come from guest RAM in kernel
+// memory by index (encodeMemory), or from a packed snapshot the engine filled (encode).
 //
-// A batch is a packed snapshot of the pages in kernel memory (the engine copies them out
-// of guest memory first, as QEMU copies a page before encoding it), so a guest writing
-// meanwhile cannot make an encoding disagree with itself or with the XBZRLE cache.
-//
-// Record order matters for dedup: a reference names a page by what the destination holds
-// when it applies the record. The dedup index is updated in exactly the order records
-// are emitted: the batch's zero pages first, then every other page in batch order.
+// Records come out in batch order (zero records inline). Order matters for dedup: a
+// reference names a page by what the destination holds when it applies the record, so
+// the dedup index learns each page's content in exactly that order.
 //
 // Whatever path a page takes, the XBZRLE cache never keeps a copy that differs from the
-// destination's page: zero, dedup and RLE pages overwrite a cached copy.
-import { DirtyBitmap } from "../kernel/dirty-bitmap.js";
+// destination's page: zero and dedup pages overwrite a cached copy, and at the last stage
+// (where QEMU does not refresh the cache) a page that hit the cache and changed loses
+// its entry. With sendAll (post-copy: the destination waits for every page it was told
+// is pending) no page is skipped and no dedup reference is sent.
+import { PagewireRangeError } from "../errors.js";
+import {
+  ENCODE_CACHE_AGES,
+  ENCODE_CACHE_DATA,
+  ENCODE_CACHE_SLOTS,
+  ENCODE_CACHE_TAGS,
+  ENCODE_CONTEXT_BYTES,
+  ENCODE_DEDUP_BASE,
+  ENCODE_DEDUP_GUEST,
+  ENCODE_DEDUP_MASK,
+  ENCODE_DEDUP_REVERSE,
+  ENCODE_DEDUP_TABLE,
+  ENCODE_DEDUPS,
+  ENCODE_FILTER_HASHES,
+  ENCODE_FILTER_KNOWN,
+  ENCODE_FLAG_LAST_STAGE,
+  ENCODE_FLAG_RLE,
+  ENCODE_FLAG_SEND_ALL,
+  ENCODE_FLAG_XBZRLE,
+  ENCODE_FLAG_ZERO,
+  ENCODE_FLAGS,
+  ENCODE_GENERATION,
+  ENCODE_PAGE_COUNT,
+  ENCODE_RAWS,
+  ENCODE_RLE_MAX,
+  ENCODE_RLE_NEED,
+  ENCODE_RLES,
+  ENCODE_SCRATCH,
+  ENCODE_SEED_HI,
+  ENCODE_SEED_LO,
+  ENCODE_SKIPPED,
+  ENCODE_XBZRLE_STATS,
+  ENCODE_XBZRLES,
+  ENCODE_ZEROS,
+  RECORD_HEADER_BYTES,
+  XBZRLE_STATS_BYTES,
+  XBZRLE_STATS_MISSES,
+  XBZRLE_STATS_OVERFLOWS,
+  XBZRLE_STATS_PAGES,
+} from "../kernel/abi.js";
 import type { KernelRegion } from "../kernel/heap.js";
 import { PAGE_SIZE, type Kernel } from "../kernel/kernel.js";
-import { hashPages, randomSeed } from "../kernel/pagehash.js";
-import { type PageRecordWriter, RecordKind } from "../wire/page-record.js";
+import { randomSeed, splitSeed } from "../kernel/pagehash.js";
+import type { DirtyLog, GuestMemory } from "../memory/guest-memory.js";
+import { WasmGuestMemory } from "../memory/wasm-guest-memory.js";
+import type { PageRecordWriter } from "../wire/page-record.js";
 import { selectAllCodecs, type CodecFlags, type EncodeCounts } from "./codecs.js";
 import { DedupIndex } from "./dedup-index.js";
 import { FakeDirtyFilter } from "./fake-dirty.js";
-import { findDuplicatePages, recordDedupPages } from "./stages/dedup.js";
-import { encodeRleCandidates, type RleEncodings } from "./stages/rle.js";
-import { markUnchangedPages, SKIP } from "./stages/unchanged.js";
-import { encodeCachedDeltas, noCachedDeltas, overwriteCachedPage, type CachedDeltas } from "./stages/xbzrle.js";
-import { emitZeroPages } from "./stages/zero.js";
 import { XbzrleCache } from "./xbzrle-cache.js";
 
 export { emptyCounts, type EncodeCounts } from "./codecs.js";
@@ -58,9 +97,14 @@ export const DEFAULT_CODECS = {
   rleMaxBytes: 2048,
 };
 
+/** Worst case of one page's record: a RAW record (the slot every page is first copied into). */
+const RECORD_MAX = RECORD_HEADER_BYTES + PAGE_SIZE;
+/** u32 word of a context field. */
+const W = (offset: number) => offset >>> 2;
+
 /**
- * Encodes batches of page snapshots into page records. One instance per migration: it
- * owns the per-migration state of the stages (XBZRLE cache, last-sent hashes, dedup index).
+ * Encodes batches of pages into page records. One instance per migration: it owns the
+ * per-migration state of the stages (XBZRLE cache, last-sent hashes, dedup index).
  */
 export class EncodePipeline {
   readonly kernel: Kernel;
@@ -68,39 +112,77 @@ export class EncodePipeline {
   readonly batchPages: number;
   readonly guestId: number;
   readonly seed: bigint;
-  readonly #zeroBits: DirtyBitmap;
+  readonly pageCount: number;
   readonly #snapshot: KernelRegion;
-  readonly #work: KernelRegion; // XBZRLE, then RLE output: batch × 4096 bytes
-  readonly #rleFlags: KernelRegion; // one byte per batch page: worth trying RLE
-  readonly #hashes: BigUint64Array;
+  /** The kernel's context, then the batch's page list (u32 each). */
+  readonly #context: KernelRegion;
+  readonly #scratch: KernelRegion; // the XBZRLE and the RLE encoding of the page at hand
+  #staging: KernelRegion | null = null; // records for a writer outside this kernel's memory
+  #words: Uint32Array;
   readonly #filter: FakeDirtyFilter | null;
   readonly #cache: XbzrleCache | null;
   readonly #dedup: DedupIndex | null;
   readonly #ownsDedup: boolean;
-  #round = 0;
-  #lastStage = false;
-  #sendAll = false;
   #pagesInRound = 0;
   #cacheUsed = false;
 
   constructor(kernel: Kernel, pageCount: number, codecs: CodecOptions = {}, batchPages = 256) {
+    if (!Number.isInteger(batchPages) || batchPages < 1 || batchPages > 0xffff)
+      throw new PagewireRangeError("PAGE_COUNT", `EncodePipeline: batch of ${batchPages} pages (1..65535 allowed)`);
     this.kernel = kernel;
+    this.pageCount = pageCount;
     const { dedupIndex, guestId, hashSeed, ...flags } = codecs;
     this.codecs = { ...DEFAULT_CODECS, ...flags };
     this.batchPages = batchPages;
     this.guestId = guestId ?? 0;
     this.seed = hashSeed ?? randomSeed(); // one per migration: hash decisions cannot be steered from outside
-    this.#zeroBits = new DirtyBitmap(kernel, batchPages);
     // one spare page in front keeps the snapshot off power-of-two distances from guest RAM
     this.#snapshot = kernel.alloc((batchPages + 1) * PAGE_SIZE, PAGE_SIZE);
-    this.#work = kernel.alloc(batchPages * PAGE_SIZE, 64);
-    this.#rleFlags = kernel.alloc(batchPages, 64);
-    this.#hashes = new BigUint64Array(2 * batchPages);
+    this.#scratch = kernel.alloc(2 * PAGE_SIZE, 64);
+    this.#context = kernel.alloc(ENCODE_CONTEXT_BYTES + 4 * batchPages, 64, true);
     this.#filter = this.codecs.unchanged ? new FakeDirtyFilter(kernel, pageCount, { seed: this.seed }) : null;
     this.#cache = this.codecs.xbzrle ? new XbzrleCache(kernel, { bytes: this.codecs.xbzrleCacheBytes }) : null;
     this.#ownsDedup = this.codecs.dedup && !dedupIndex;
     this.#dedup = this.codecs.dedup ? (dedupIndex ?? new DedupIndex(kernel)) : null;
     if (this.#ownsDedup) this.#dedup!.addGuest(this.guestId, pageCount);
+    this.#words = kernel.u32(this.#context);
+
+    // the context fields that hold for the whole migration
+    const c = this.#words;
+    const [lo, hi] = splitSeed(this.seed);
+    c[W(ENCODE_SEED_LO)] = lo;
+    c[W(ENCODE_SEED_HI)] = hi;
+    c[W(ENCODE_PAGE_COUNT)] = pageCount;
+    c[W(ENCODE_SCRATCH)] = this.#scratch.ptr;
+    c[W(ENCODE_RLE_MAX)] = this.codecs.rleMaxBytes;
+    // the kernel's RLE pre-filter: pages with fewer uniform 8-byte words are not worth encoding
+    const minWords = Math.max(1, Math.ceil((PAGE_SIZE - this.codecs.rleMaxBytes) / 8 / 2));
+    c[W(ENCODE_RLE_NEED)] = (minWords + 3) >>> 2;
+    if (this.#filter) {
+      const f = this.#filter.layout();
+      c[W(ENCODE_FILTER_HASHES)] = f.hashes;
+      c[W(ENCODE_FILTER_KNOWN)] = f.known;
+    }
+    if (this.#dedup) {
+      const d = this.#dedup.layout(this.guestId);
+      if (d.pageCount < pageCount)
+        throw new PagewireRangeError(
+          "PAGE_COUNT",
+          `EncodePipeline: guest ${this.guestId} has ${d.pageCount} pages in the dedup index, ${pageCount} to send`,
+        );
+      c[W(ENCODE_DEDUP_TABLE)] = d.table;
+      c[W(ENCODE_DEDUP_MASK)] = d.bucketMask;
+      c[W(ENCODE_DEDUP_GUEST)] = this.guestId;
+      c[W(ENCODE_DEDUP_BASE)] = d.base;
+    }
+    if (this.#cache) {
+      const x = this.#cache.layout();
+      c[W(ENCODE_CACHE_TAGS)] = x.tags;
+      c[W(ENCODE_CACHE_AGES)] = x.ages;
+      c[W(ENCODE_CACHE_DATA)] = x.data;
+      c[W(ENCODE_CACHE_SLOTS)] = x.slots;
+    }
+    this.beginRound(0);
   }
 
   /** The batch buffer the engine reads page snapshots into (re-create after allocations). */
@@ -116,105 +198,108 @@ export class EncodePipeline {
    */
   beginRound(round: number, lastStage = false, sendAll = false): void {
     this.#closePeriod();
-    this.#round = round;
-    this.#lastStage = lastStage;
-    this.#sendAll = sendAll;
+    const c = this.#context32();
+    const xbzrle = this.#cache !== null && round >= this.codecs.xbzrleFromRound;
+    c[W(ENCODE_FLAGS)] =
+      (this.codecs.zero ? ENCODE_FLAG_ZERO : 0) |
+      (this.codecs.rle ? ENCODE_FLAG_RLE : 0) |
+      (xbzrle ? ENCODE_FLAG_XBZRLE : 0) |
+      (sendAll ? ENCODE_FLAG_SEND_ALL : 0) |
+      (lastStage ? ENCODE_FLAG_LAST_STAGE : 0);
+    c[W(ENCODE_GENERATION)] = round >>> 0;
   }
 
   /**
    * Encodes `count` pages whose snapshots are in `snapshotView(count)`, appending records
-   * to `out` (pages skipped as unchanged get none) and adding to `counts`.
+   * to `out` (pages skipped as unchanged get none) and adding to `counts`. One kernel call.
    */
   encode(pages: Uint32Array, count: number, out: PageRecordWriter, counts: EncodeCounts): void {
+    this.#encode(0, this.#snapshot.ptr + PAGE_SIZE, pages, count, out, counts);
+  }
+
+  /**
+   * Like `encode`, reading the pages from `memory` itself: guest RAM in this kernel's
+   * memory is read once, by the kernel, straight into the records (no snapshot copy);
+   * other memories are read into the snapshot first. A content-based dirty log (`log` with
+   * `observe`) is shown the pages as sent, from the snapshot.
+   */
+  encodeMemory(
+    memory: GuestMemory,
+    pages: Uint32Array,
+    count: number,
+    out: PageRecordWriter,
+    counts: EncodeCounts,
+    log?: DirtyLog,
+  ): void {
+    if (
+      memory instanceof WasmGuestMemory &&
+      memory.kernel === this.kernel &&
+      memory.pageCount === this.pageCount &&
+      !log?.observe
+    ) {
+      this.#encode(memory.region.ptr, 0, pages, count, out, counts);
+      return;
+    }
+    const list = pages.length === count ? pages : pages.subarray(0, count);
+    memory.readPages(list, this.snapshotView(count));
+    log?.observe?.(list, this.snapshotView(count));
+    this.encode(pages, count, out, counts);
+  }
+
+  #encode(
+    ram: number,
+    snapshot: number,
+    pages: Uint32Array,
+    count: number,
+    out: PageRecordWriter,
+    counts: EncodeCounts,
+  ) {
+    if (!Number.isInteger(count) || count < 0 || count > this.batchPages || count > pages.length)
+      throw new PagewireRangeError(
+        "PAGE_COUNT",
+        `EncodePipeline: ${count} pages in a batch of at most ${this.batchPages} (${pages.length} listed)`,
+      );
+    if (count === 0) return;
     const k = this.kernel;
-    const c = this.codecs;
-    const snap = this.#snapshot.ptr + PAGE_SIZE;
-    const list = pages.subarray(0, count);
-    const kind = new Int8Array(count).fill(RecordKind.RAW);
-    const hashes = this.#hashes.subarray(0, 2 * count);
+    // room for every page as RAW, in place when the writer lives in this kernel's memory
+    let at = out.reserveInKernel(k, count * RECORD_MAX);
+    const staged = at < 0;
+    if (staged) at = (this.#staging ??= k.alloc(this.batchPages * RECORD_MAX, 64)).ptr;
+    const c = this.#context32(); // after the reservation: it may have grown memory
+    const list = W(ENCODE_CONTEXT_BYTES);
+    c.set(pages.length === count ? pages : pages.subarray(0, count), list);
+    if (this.#dedup) c[W(ENCODE_DEDUP_REVERSE)] = this.#dedup.reverseAddress; // moves when a guest is added
+    const bytes = k.raw.encodePageBatch(this.#context.ptr, ram, this.#context.ptr + 4 * list, count, snapshot, at);
+    if (bytes < 0)
+      throw new PagewireRangeError("PAGE_INDEX", `EncodePipeline: a page index is outside 0..${this.pageCount}`);
+    const zero = c[W(ENCODE_ZEROS)];
+    const dedup = c[W(ENCODE_DEDUPS)];
+    const xbzrle = c[W(ENCODE_XBZRLES)];
+    const rle = c[W(ENCODE_RLES)];
+    const raw = c[W(ENCODE_RAWS)];
+    const records = zero + dedup + xbzrle + rle + raw;
+    if (staged) out.addRecords(new Uint8Array(k.memory.buffer, at, bytes), records);
+    else out.commit(bytes, records);
+    counts.skipped += c[W(ENCODE_SKIPPED)];
+    counts.zero += zero;
+    counts.dedup += dedup;
+    counts.xbzrle += xbzrle;
+    counts.rle += rle;
+    counts.raw += raw;
     this.#pagesInRound += count;
-
-    if (this.#filter || this.#dedup)
-      hashPages(k, this.snapshotView(count), count, hashes, { bits: 128, seed: this.seed });
-
-    // unchanged since last sent: nothing to send, nothing changes at the destination
-    if (this.#filter && !this.#sendAll) counts.skipped += markUnchangedPages(this.#filter, list, hashes, kind);
-
-    // zero pages: emitted first, and recorded first in the dedup index
-    if (c.zero) {
-      const zeros = emitZeroPages(k, this.#zeroBits, snap, list, kind, out);
-      for (const i of zeros) overwriteCachedPage(this.#cache, list[i], null);
-      counts.zero += zeros.length;
-      if (this.#dedup && zeros.length) recordDedupPages(this.#dedup, this.guestId, list, hashes, zeros);
-    }
-
-    // the rest, in batch order: dedup lookups (which also record what each page will hold)
-    const rest: number[] = [];
-    for (let i = 0; i < count; i++) if (kind[i] === RecordKind.RAW) rest.push(i);
-    // post-copy (sendAll): the destination guest may have written the page a reference would name
-    const refs =
-      this.#dedup && !this.#sendAll ? findDuplicatePages(this.#dedup, this.guestId, list, hashes, rest, kind) : null;
-
-    // XBZRLE / RLE / raw for the pages dedup did not cover, compacted to the front of the snapshot
-    const view = () => new Uint8Array(k.memory.buffer, snap, count * PAGE_SIZE);
-    const left: number[] = [];
-    for (const i of rest) {
-      if (kind[i] === RecordKind.DEDUP)
-        overwriteCachedPage(this.#cache, list[i], view().subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE));
-      else left.push(i);
-    }
-    const m = left.length;
-    const snapshot = view();
-    left.forEach((i, j) => {
-      if (i !== j) snapshot.copyWithin(j * PAGE_SIZE, i * PAGE_SIZE, (i + 1) * PAGE_SIZE);
-    });
-    const xbzrle = this.#encodeDeltas(
-      snapshot.subarray(0, m * PAGE_SIZE),
-      Uint32Array.from(left, (i) => list[i]),
-    );
-    const rle: RleEncodings | null =
-      c.rle && m > 0 ? encodeRleCandidates(k, snap, m, this.#rleFlags, this.#work, c.rleMaxBytes) : null;
-
-    // emit in batch order (zero records are out already)
-    let j = 0;
-    let r = 0;
-    const packed = view();
-    for (let i = 0; i < count; i++) {
-      const page = list[i];
-      if (kind[i] === SKIP || kind[i] === RecordKind.ZERO) continue;
-      if (kind[i] === RecordKind.DEDUP) {
-        out.addDedup(page, refs![2 * r], refs![2 * r + 1]);
-        counts.dedup++;
-        r++;
-        continue;
-      }
-      r++;
-      const body = packed.subarray(j * PAGE_SIZE, (j + 1) * PAGE_SIZE);
-      const xl = xbzrle.lengths[j];
-      const rl = rle ? rle.lengths[j] : -1;
-      if (xl === 0 && !this.#sendAll) {
-        counts.skipped++; // XBZRLE: identical to the cached (and destination) copy
-      } else if (xl > 0 && (rl < 0 || xl <= rl)) {
-        out.add(RecordKind.XBZRLE, page, xbzrle.bodies[j]);
-        counts.xbzrle++;
-      } else if (rl > 0 && rl <= c.rleMaxBytes) {
-        out.add(RecordKind.RLE, page, rle!.bodies[j]);
-        counts.rle++;
-        if (xl > 0) overwriteCachedPage(this.#cache, page, body); // the cache encoded a delta we do not send
-      } else {
-        out.add(RecordKind.RAW, page, body);
-        counts.raw++;
-      }
-      j++;
+    if (this.#cache && c[W(ENCODE_FLAGS)] & ENCODE_FLAG_XBZRLE) {
+      const s = W(ENCODE_XBZRLE_STATS);
+      const pages = c[s + W(XBZRLE_STATS_PAGES)];
+      const misses = c[s + W(XBZRLE_STATS_MISSES)];
+      if (pages + misses > 0) this.#cacheUsed = true;
+      this.#cache.addSaveCounts(pages, c[s + W(XBZRLE_STATS_BYTES)], misses, c[s + W(XBZRLE_STATS_OVERFLOWS)]);
     }
   }
 
-  /** XBZRLE deltas of the packed pages when the cache is in use this round, else none. */
-  #encodeDeltas(packed: Uint8Array, pages: Uint32Array): CachedDeltas {
-    if (!this.#cache || this.#round < this.codecs.xbzrleFromRound || pages.length === 0)
-      return noCachedDeltas(pages.length);
-    this.#cacheUsed = true;
-    return encodeCachedDeltas(this.kernel, this.#cache, packed, pages, this.#round, this.#work, this.#lastStage);
+  /** The context's u32 words (a view re-created only when memory grew). */
+  #context32(): Uint32Array {
+    if (this.#words.buffer !== this.kernel.memory.buffer) this.#words = this.kernel.u32(this.#context);
+    return this.#words;
   }
 
   /**
@@ -234,11 +319,11 @@ export class EncodePipeline {
   }
 
   dispose(): void {
-    this.#zeroBits.dispose();
     this.kernel.free(this.#snapshot);
-    this.kernel.free(this.#work);
-    this.kernel.free(this.#rleFlags);
-    this.#filter?.dispose?.();
+    this.kernel.free(this.#scratch);
+    this.kernel.free(this.#context);
+    if (this.#staging) this.kernel.free(this.#staging);
+    this.#filter?.dispose();
     this.#cache?.dispose();
     if (this.#ownsDedup) this.#dedup!.dispose();
   }

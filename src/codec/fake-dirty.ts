@@ -1,7 +1,9 @@
 // Fake-dirty filter: a page reported dirty whose content equals what was last sent for it
 // (written back with the same bytes, or changed and changed back) is skipped.
 //
-//   per page: known bit + XXH3-128(last sent content, migration seed)   (16 bytes + 1 byte)
+//   per page: known byte + XXH3-128(last sent content, migration seed)   (16 bytes + 1 byte,
+//             kernel memory: the decision is assembly/fake-dirty.ts, shared with the encode
+//             pipeline kernel)
 //   filter(dirty pages): hash them; unchanged & known -> skipped-unchanged; else -> send,
 //                        and the new hash becomes "last sent"
 //
@@ -30,6 +32,14 @@ export interface FakeDirtyResult {
   skipped: number;
 }
 
+/** Where the filter's table lives in kernel memory (assembly/fake-dirty.ts layout). */
+export interface FakeDirtyLayout {
+  /** 16 bytes per page: the XXH3-128 last sent. */
+  hashes: number;
+  /** 1 byte per page: 1 once sent. */
+  known: number;
+}
+
 /** Per-page "last sent" hashes of one guest: 17 bytes per page. */
 export class FakeDirtyFilter {
   readonly kernel: Kernel;
@@ -39,8 +49,7 @@ export class FakeDirtyFilter {
   skippedUnchanged = 0;
   /** Dirty pages passed through (to be sent) since creation. */
   passed = 0;
-  readonly #hashes: KernelRegion;
-  readonly #known: Uint8Array;
+  readonly #table: KernelRegion;
 
   constructor(kernel: Kernel, pageCount: number, options: FakeDirtyFilterOptions = {}) {
     if (!Number.isInteger(pageCount) || pageCount < 0 || pageCount > 0x1000000) {
@@ -52,8 +61,12 @@ export class FakeDirtyFilter {
     this.kernel = kernel;
     this.pageCount = pageCount;
     this.seed = options.seed ?? randomSeed();
-    this.#hashes = kernel.alloc(Math.max(16, pageCount * 16), 16);
-    this.#known = new Uint8Array(pageCount);
+    this.#table = kernel.alloc(Math.max(16, pageCount * 17), 16, true);
+  }
+
+  /** Kernel addresses of the hash table and the known bytes. */
+  layout(): FakeDirtyLayout {
+    return { hashes: this.#table.ptr, known: this.#table.ptr + this.pageCount * 16 };
   }
 
   /**
@@ -81,40 +94,26 @@ export class FakeDirtyFilter {
   }
 
   /**
-   * The decision alone, for callers that hashed the pages themselves (the engine hashes
-   * each batch snapshot once for this filter and the dedup index): skip[i] = 1 when
+   * The decision alone, for callers that hashed the pages themselves: skip[i] = 1 when
    * pages[i]'s XXH3-128 (hashes[2i], hashes[2i+1], this filter's seed) equals what was
    * last sent; every other page is recorded as sent with its new hash. Returns the number skipped.
    */
   filterHashed(pages: Uint32Array, hashes: BigUint64Array, skip: Uint8Array): number {
     const n = pages.length;
-    const h32 = new Uint32Array(hashes.buffer, hashes.byteOffset, 4 * n);
-    const last = new Uint32Array(this.kernel.memory.buffer, this.#hashes.ptr, this.pageCount * 4);
-    let skipped = 0;
-    for (let i = 0; i < n; i++) {
-      const p = pages[i];
-      if (p >= this.pageCount)
-        throw new PagewireRangeError("PAGE_INDEX", `FakeDirtyFilter: page ${p} is outside 0..${this.pageCount}`);
-      const o = p * 4,
-        q = i * 4;
-      if (
-        this.#known[p] &&
-        last[o] === h32[q] &&
-        last[o + 1] === h32[q + 1] &&
-        last[o + 2] === h32[q + 2] &&
-        last[o + 3] === h32[q + 3]
-      ) {
-        skip[i] = 1;
-        skipped++;
-        continue;
-      }
-      skip[i] = 0;
-      last[o] = h32[q];
-      last[o + 1] = h32[q + 1];
-      last[o + 2] = h32[q + 2];
-      last[o + 3] = h32[q + 3];
-      this.#known[p] = 1;
-    }
+    this.#checkPages(pages);
+    if (hashes.length < 2 * n || skip.length < n)
+      throw new PagewireRangeError(
+        "BUFFER_TOO_SHORT",
+        `FakeDirtyFilter.filterHashed: ${n} pages need ${2 * n} hash words and ${n} skip bytes`,
+      );
+    if (n === 0) return 0;
+    const k = this.kernel;
+    const { hashes: table, known } = this.layout();
+    const h = hashes.subarray(0, 2 * n);
+    const s = skip.subarray(0, n);
+    const skipped = k.withPointers([pages, h, s], [s], ([p, hp, sp]) =>
+      k.raw.filterUnchangedPages(table, known, p, hp, n, sp),
+    );
     this.skippedUnchanged += skipped;
     this.passed += n - skipped;
     return skipped;
@@ -128,20 +127,23 @@ export class FakeDirtyFilter {
       seed: this.seed,
     });
     const h32 = new Uint32Array(hashes.buffer);
-    const last = new Uint32Array(this.kernel.memory.buffer, this.#hashes.ptr, this.pageCount * 4);
+    const { hashes: table, known } = this.layout();
+    const last = new Uint32Array(this.kernel.memory.buffer, table, this.pageCount * 4);
+    const isKnown = new Uint8Array(this.kernel.memory.buffer, known, this.pageCount);
     for (let i = 0; i < pages.length; i++) {
       last.set(h32.subarray(i * 4, i * 4 + 4), pages[i] * 4);
-      this.#known[pages[i]] = 1;
+      isKnown[pages[i]] = 1;
     }
   }
 
   /** Forgets what was sent for these pages (the next dirty report sends them). */
   forget(pages: Uint32Array): void {
-    for (let i = 0; i < pages.length; i++) if (pages[i] < this.pageCount) this.#known[pages[i]] = 0;
+    const known = new Uint8Array(this.kernel.memory.buffer, this.layout().known, this.pageCount);
+    for (let i = 0; i < pages.length; i++) if (pages[i] < this.pageCount) known[pages[i]] = 0;
   }
 
   dispose(): void {
-    this.kernel.free(this.#hashes);
+    this.kernel.free(this.#table);
   }
 
   #check(mem: Uint8Array, pages: Uint32Array): void {
@@ -150,6 +152,10 @@ export class FakeDirtyFilter {
         "BUFFER_TOO_SHORT",
         `FakeDirtyFilter: memory has ${mem.byteLength} bytes, the guest ${this.pageCount * PAGE_SIZE}`,
       );
+    this.#checkPages(pages);
+  }
+
+  #checkPages(pages: Uint32Array): void {
     for (let i = 0; i < pages.length; i++) {
       if (pages[i] >= this.pageCount)
         throw new PagewireRangeError("PAGE_INDEX", `FakeDirtyFilter: page ${pages[i]} is outside 0..${this.pageCount}`);

@@ -43,8 +43,12 @@ export function encodeRle(k: Kernel, page: Uint8Array, out: Uint8Array): number 
 export function decodeRle(k: Kernel, encoded: Uint8Array, page: Uint8Array): void {
   needBytes("rleDecode page", page, PAGE_SIZE);
   const r = k.withPointers([encoded, page], [page], ([e, p]) => k.raw.rleDecode(e, encoded.byteLength, p));
-  if (r < 0)
-    throw new RleError(`rleDecode: invalid RLE encoding of ${encoded.byteLength} bytes for a ${PAGE_SIZE}-byte page`);
+  if (r < 0) throw invalidRle(encoded.byteLength);
+}
+
+/** The error for an RLE encoding of `bytes` bytes the decoder rejects. */
+export function invalidRle(bytes: number): RleError {
+  return new RleError(`rleDecode: invalid RLE encoding of ${bytes} bytes for a ${PAGE_SIZE}-byte page`);
 }
 
 /**

@@ -5,7 +5,15 @@
 // see: migration/page_cache.c, migration/ram.c (save_xbzrle_page, xbzrle_cache_resize,
 //      migration_update_rates)
 import { PagewireRangeError } from "../errors.js";
-import { CACHED_PAGE_LIFETIME, PAGE_SIZE, XBZRLE_OVERFLOW } from "../kernel/abi.js";
+import {
+  CACHED_PAGE_LIFETIME,
+  PAGE_SIZE,
+  XBZRLE_STATS_BYTES,
+  XBZRLE_STATS_MISSES,
+  XBZRLE_STATS_OVERFLOWS,
+  XBZRLE_STATS_PAGES,
+  XBZRLE_STATS_SIZE,
+} from "../kernel/abi.js";
 import type { KernelRegion } from "../kernel/heap.js";
 import type { Kernel } from "../kernel/kernel.js";
 
@@ -32,6 +40,14 @@ export interface XbzrleCacheStats {
   overflow: number;
 }
 
+/** Where the cache lives in kernel memory, for kernels that use it (assembly/xbzrle-cache.ts layout). */
+export interface XbzrleCacheLayout {
+  tags: number;
+  ages: number;
+  data: number;
+  slots: number;
+}
+
 /**
  * A direct-mapped cache of previously sent pages, sized in bytes (power-of-two slots),
  * indexed by guest page number, aged by the dirty-sync count. Lives in kernel memory:
@@ -41,6 +57,7 @@ export interface XbzrleCacheStats {
 export class XbzrleCache {
   readonly k: Kernel;
   #region!: KernelRegion;
+  readonly #counters: KernelRegion;
   #slots = 0;
   #dataOffset = 0;
   #stats = { pages: 0, bytes: 0, miss: 0, overflow: 0, missRate: 0, encodingRate: 0 };
@@ -49,6 +66,22 @@ export class XbzrleCache {
   constructor(k: Kernel, options: XbzrleCacheOptions = {}) {
     this.k = k;
     this.#allocate(options.bytes ?? DEFAULT_XBZRLE_CACHE_BYTES);
+    this.#counters = k.alloc(XBZRLE_STATS_SIZE, 16);
+  }
+
+  /** Kernel addresses of the tags, ages and page data, and the slot count (valid until `resize`). */
+  layout(): XbzrleCacheLayout {
+    const tags = this.#region.ptr;
+    return { tags, ages: tags + this.#slots * 4, data: tags + this.#dataOffset, slots: this.#slots };
+  }
+
+  /** Adds save counters a kernel counted (XBZRLE_STATS_*) to this cache's. */
+  addSaveCounts(pages: number, bytes: number, misses: number, overflows: number): void {
+    const s = this.#stats;
+    s.pages += pages;
+    s.bytes += bytes;
+    s.miss += misses;
+    s.overflow += overflows;
   }
 
   /** Number of slots (pages the cache holds): a power of two. */
@@ -185,9 +218,7 @@ export class XbzrleCache {
         `XbzrleCache.savePages lengths: need ${count} entries, got ${lengths.length}`,
       );
     const scratch = this.#region.ptr + this.#dataOffset + this.#slots * PAGE_SIZE;
-    const tags = this.#region.ptr;
-    const ages = tags + this.#slots * 4;
-    const data = this.#region.ptr + this.#dataOffset;
+    const { tags, ages, data } = this.layout();
     const total = this.k.withPointers([ram, pages, out, lengths], [out, lengths], ([r, p, o, l]) =>
       this.k.raw.xbzrleCacheSavePages(
         tags,
@@ -203,21 +234,17 @@ export class XbzrleCache {
         o,
         l,
         options.packed ? 1 : 0,
+        this.#counters.ptr,
       ),
     );
-    const s = this.#stats;
-    for (let i = 0; i < count; i++) {
-      const n = lengths[i];
-      if (n > 0) {
-        s.pages++;
-        s.bytes += n + 3;
-      } else if (n === 0) s.pages++;
-      else if (n === XBZRLE_OVERFLOW) {
-        s.pages++;
-        s.overflow++;
-        s.bytes += PAGE_SIZE;
-      } else s.miss++;
-    }
+    const c = new Uint32Array(this.k.memory.buffer, this.#counters.ptr, XBZRLE_STATS_SIZE >> 2);
+    const at = (offset: number) => c[offset >> 2];
+    this.addSaveCounts(
+      at(XBZRLE_STATS_PAGES),
+      at(XBZRLE_STATS_BYTES),
+      at(XBZRLE_STATS_MISSES),
+      at(XBZRLE_STATS_OVERFLOWS),
+    );
     return total;
   }
 
@@ -252,6 +279,7 @@ export class XbzrleCache {
   /** Returns the cache's kernel memory. The cache cannot be used afterwards. */
   dispose(): void {
     this.k.free(this.#region);
+    this.k.free(this.#counters);
     this.#slots = 0;
   }
 }

@@ -47,11 +47,13 @@ export function encodeXbzrle(k: Kernel, oldPage: Uint8Array, newPage: Uint8Array
 export function decodeXbzrle(k: Kernel, encoded: Uint8Array, page: Uint8Array): number {
   needBytes("xbzrleDecode page", page, PAGE_SIZE);
   const r = k.withPointers([encoded, page], [page], ([e, p]) => k.raw.xbzrleDecode(e, encoded.byteLength, p));
-  if (r < 0)
-    throw new XbzrleError(
-      `xbzrleDecode: invalid XBZRLE encoding of ${encoded.byteLength} bytes for a ${PAGE_SIZE}-byte page`,
-    );
+  if (r < 0) throw invalidXbzrle(encoded.byteLength);
   return r;
+}
+
+/** The error for an XBZRLE encoding of `bytes` bytes the decoder rejects. */
+export function invalidXbzrle(bytes: number): XbzrleError {
+  return new XbzrleError(`xbzrleDecode: invalid XBZRLE encoding of ${bytes} bytes for a ${PAGE_SIZE}-byte page`);
 }
 
 /**

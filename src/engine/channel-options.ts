@@ -8,9 +8,10 @@ import type { ChannelOptions } from "./source-options.js";
 /** At most this many data channels per migration. */
 export const MAX_CHANNELS = 16;
 
+const OS_MODULE = "node:os"; // by name: bundlers for the browser leave it alone
 const nodeOs =
   typeof process !== "undefined" && process.versions?.node
-    ? ((await import(/* @vite-ignore */ "node:" + "os")) as typeof import("node:os"))
+    ? ((await import(/* @vite-ignore */ OS_MODULE)) as typeof import("node:os"))
     : null;
 
 /** The cores this process may use. */

@@ -48,6 +48,12 @@ export interface SourceChannelInit extends ChannelInitBase {
 export interface DestinationChannelInit extends ChannelInitBase {
   role: "destination";
   listen: ChannelListen;
+  /**
+   * The whole-memory digest the channel keeps as pages land (engine/digest.ts): its seed
+   * (hex) and the byte offsets of its per-page hash table and hashed-pages bitmap in the
+   * shared memory. Stripes are 512 pages, so no two channels write one bitmap word.
+   */
+  digest: { seed: string; table: number; hashed: number };
 }
 
 export type ToChannel =

@@ -3,7 +3,9 @@
 // guest's RAM in the shared memory and reports each SYNC. Every record must name a page of
 // this channel's stripes (channel-stripes.ts), a dedup reference too: two channels never
 // write the same page, and a reference never races another channel's write.
-import { PageApplier } from "../codec/page-applier.js";
+import { PageApplier, type AppliedPageDigest } from "../codec/page-applier.js";
+import { PagewireError } from "../errors.js";
+import type { Kernel } from "../kernel/kernel.js";
 import { createKernel } from "../kernel/loader.js";
 import { WasmGuestMemory } from "../memory/wasm-guest-memory.js";
 import { listenChannel } from "../transport/channel-endpoints.js";
@@ -25,7 +27,7 @@ export async function runDestinationChannel(
 ): Promise<void> {
   const k = await createKernel({ arena: init.arena });
   const memory = new WasmGuestMemory(k, init.pageCount, { ram: init.ram });
-  const applier = new PageApplier(k, memory);
+  const applier = new PageApplier(k, memory, { digest: sharedDigest(k, init) });
   const key = init.key ? frameKey(init.key) : null;
   const t = init.timeouts;
   const acceptor = await listenChannel(init.listen);
@@ -102,4 +104,20 @@ function checkStripes(payload: Uint8Array, init: DestinationChannelInit): void {
         `page ${page} belongs to channel ${channelOfPage(page, init.count)}, not ${init.index}`,
       );
   }
+}
+
+/** The main thread's digest table and bitmap, seen from this channel's kernel (only its own pages' entries are written). */
+function sharedDigest(k: Kernel, init: DestinationChannelInit): AppliedPageDigest {
+  const seed = BigInt("0x" + init.digest.seed);
+  return {
+    kernel: k,
+    pageCount: init.pageCount,
+    seed,
+    tableAddress: init.digest.table,
+    hashedAddress: init.digest.hashed,
+    update() {
+      // the kernel applies and hashes every record here (guest RAM in kernel memory, no other guests)
+      throw new PagewireError("CHANNEL_PROTOCOL", "a data channel hashes pages only in the kernel");
+    },
+  };
 }

@@ -6,11 +6,14 @@ import type { WasmGuestMemory } from "../memory/wasm-guest-memory.js";
 import type { ChannelListen } from "../transport/channel-endpoints.js";
 import { ProtocolError, type ChannelEndpoint } from "../wire/messages.js";
 import { type ChannelWorkers, within } from "./channel-workers.js";
+import type { MemoryDigest } from "./digest.js";
 import type { Session } from "./handshake.js";
 import type { MigrationTimeouts } from "./ownership.js";
 
 export interface DestinationChannelsOptions {
   memory: WasmGuestMemory;
+  /** The digest the channels keep up to date as they apply pages. */
+  digest: MemoryDigest;
   /** One per channel. */
   listens: ChannelListen[];
   session: Session;
@@ -56,6 +59,7 @@ export class DestinationChannels {
           key: o.key,
           timeouts: o.timeouts,
           listen,
+          digest: { seed: o.digest.seed.toString(16), table: o.digest.tableAddress, hashed: o.digest.hashedAddress },
         },
         transfer: listen.kind === "port" ? [listen.port] : [],
       };

@@ -18,7 +18,7 @@
 import { PageApplier } from "../codec/page-applier.js";
 import { PagewireError } from "../errors.js";
 import { DirtyBitmap } from "../kernel/dirty-bitmap.js";
-import { PAGE_SIZE, type Kernel } from "../kernel/kernel.js";
+import type { Kernel } from "../kernel/kernel.js";
 import { loadKernel } from "../kernel/loader.js";
 import type { GuestMemory } from "../memory/guest-memory.js";
 import type { Transport } from "../transport/transport.js";
@@ -236,7 +236,7 @@ export class MigrationDestination {
         o.features ?? IMPLEMENTED_FEATURES,
         this.#dataChannels?.endpoints,
       );
-      const applier = new PageApplier(this.#k, mem, { guests: o.guests });
+      const applier = new PageApplier(this.#k, mem, { guests: o.guests, digest: this.#digest });
 
       for (;;) {
         try {
@@ -285,6 +285,7 @@ export class MigrationDestination {
     this.#spawned = null;
     this.#dataChannels = await DestinationChannels.open(await spawned, {
       memory: mem,
+      digest: this.#digest!,
       listens: channelListens(o.channels!, n),
       session: { sourceNonce: hello.nonce, destinationNonce: challenge },
       key: o.key?.key ?? null,
@@ -419,7 +420,7 @@ export class MigrationDestination {
         this.#digest!.dispose();
         this.#digest = new MemoryDigest(this.#k, mem.pageCount, BigInt("0x" + c.seed));
       }
-      this.#digest!.updateFrom(mem);
+      this.#digest!.updateMissing(mem); // pages no record wrote; all of them with the scan's seed
     }
     const digest = this.#digest!.digest();
     if (digest !== c.digest)
@@ -585,15 +586,12 @@ export class MigrationDestination {
     const missing = new DirtyBitmap(this.#k, mem.pageCount);
     for (let p = 0; p < mem.pageCount; p++) if ((bits[p >>> 3] >>> (p & 7)) & 1) missing.set(p);
     // pages present now are final: hash them before the guest can write them
-    this.#digest!.updateFrom(mem, (p) => !missing.get(p));
+    this.#digest!.updateMissing(mem, (p) => !missing.get(p));
     this.#missing = missing;
     this.#state = "postcopy";
   }
 
   #arrived(page: number): void {
-    const view = new Uint8Array(PAGE_SIZE);
-    this.#memory!.readPages([page], view);
-    this.#digest!.update(page, view);
     this.#missing!.clear(page);
     const list = this.#waiters.get(page);
     if (list) {

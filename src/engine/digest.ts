@@ -3,8 +3,13 @@
 //   digest = XXH3-128(seed, h(0) ‖ h(1) ‖ … ‖ h(n-1)),   h(p) = XXH3-128(seed, page p)
 //
 // with the seed taken from the session (the source's handshake nonce). Per-page hashes
-// let the post-copy destination hash each page as it arrives (before its guest writes
-// it) and still compare with the source's digest of memory at the pause.
+// let the destination keep the digest as pages arrive: the page applier hashes every page
+// it writes into the table (codec/page-applier.ts; its kernel for guest RAM in kernel
+// memory) and marks it hashed, so COMPLETE combines the table and reads memory only for
+// pages no record ever wrote (none, in a migration that sent every page). Post-copy: the
+// present pages' hashes are final at the switch and arrivals are hashed as they are
+// written, before the destination's guest can write them.
+import { DirtyBitmap } from "../kernel/dirty-bitmap.js";
 import type { KernelRegion } from "../kernel/heap.js";
 import { PAGE_SIZE, type Kernel } from "../kernel/kernel.js";
 import type { GuestMemory } from "../memory/guest-memory.js";
@@ -20,6 +25,8 @@ export class MemoryDigest {
   readonly pageCount: number;
   readonly seed: bigint;
   readonly #table: KernelRegion;
+  /** Pages whose table entry is the hash of what they hold. */
+  readonly #hashed: DirtyBitmap;
   readonly #batch: KernelRegion;
 
   constructor(kernel: Kernel, pageCount: number, seed: bigint) {
@@ -27,7 +34,23 @@ export class MemoryDigest {
     this.pageCount = pageCount;
     this.seed = seed;
     this.#table = kernel.alloc(Math.max(1, pageCount) * HASH_BYTES, 64);
+    this.#hashed = new DirtyBitmap(kernel, pageCount);
     this.#batch = kernel.alloc(BATCH * PAGE_SIZE, PAGE_SIZE);
+  }
+
+  /** Kernel address of the hash table (16 bytes per page: low, high), for a kernel that hashes pages into it. */
+  get tableAddress(): number {
+    return this.#table.ptr;
+  }
+
+  /** Kernel address of the bitmap of pages hashed (a kernel writing the table sets their bits). */
+  get hashedAddress(): number {
+    return this.#hashed.region.ptr;
+  }
+
+  /** Pages whose hash is in the table. */
+  get hashedPages(): number {
+    return this.#hashed.count();
   }
 
   /** Records the hash of one page's content (4096 bytes). */
@@ -36,6 +59,7 @@ export class MemoryDigest {
     const batch = k.bytes(this.#batch);
     batch.set(data.subarray(0, PAGE_SIZE));
     hashPages(k, k.bytes(this.#batch), 1, this.#hashes(page, 1), { bits: 128, seed: this.seed });
+    this.#hashed.set(page);
   }
 
   /**
@@ -46,26 +70,49 @@ export class MemoryDigest {
     const k = this.kernel;
     if (!only && memory instanceof WasmGuestMemory && memory.kernel === k && memory.pageCount === this.pageCount) {
       hashPages(k, memory.bytes(), this.pageCount, this.#hashes(0, this.pageCount), { bits: 128, seed: this.seed });
+      this.#hashed.setRange(0, this.pageCount);
       return;
     }
-    const list: number[] = [];
-    const flush = () => {
+    const pages: number[] = [];
+    for (let p = 0; p < memory.pageCount; p++) if (!only || only(p)) pages.push(p);
+    this.#hashPages(memory, pages);
+  }
+
+  /**
+   * Hashes the pages of `memory` (those with `only(page)` true) whose hash is not in the
+   * table yet: what no applied record wrote. Cost: a bitmap scan, plus a read of each such page.
+   */
+  updateMissing(memory: GuestMemory, only?: (page: number) => boolean): void {
+    if (this.#hashed.count() === 0) {
+      this.updateFrom(memory, only); // nothing hashed yet (a digest with another seed): one pass, in place when it can
+      return;
+    }
+    const missing = new DirtyBitmap(this.kernel, this.pageCount);
+    try {
+      missing.setRange(0, this.pageCount);
+      missing.andNot(this.#hashed);
+      const pages = [...missing.collect()].filter((p) => !only || only(p));
+      this.#hashPages(memory, pages);
+    } finally {
+      missing.dispose();
+    }
+  }
+
+  /** Hashes the listed pages of `memory`, reading them in batches. */
+  #hashPages(memory: GuestMemory, pages: number[]): void {
+    const k = this.kernel;
+    const out = new BigUint64Array(2 * BATCH);
+    for (let i = 0; i < pages.length; i += BATCH) {
+      const list = pages.slice(i, i + BATCH);
       memory.readPages(list, k.bytes(this.#batch).subarray(0, list.length * PAGE_SIZE));
-      const out = new BigUint64Array(2 * list.length);
       hashPages(k, k.bytes(this.#batch), list.length, out, { bits: 128, seed: this.seed });
       const table = this.#hashes(0, this.pageCount);
-      list.forEach((p, i) => {
-        table[2 * p] = out[2 * i];
-        table[2 * p + 1] = out[2 * i + 1];
+      list.forEach((p, j) => {
+        table[2 * p] = out[2 * j];
+        table[2 * p + 1] = out[2 * j + 1];
+        this.#hashed.set(p);
       });
-      list.length = 0;
-    };
-    for (let p = 0; p < memory.pageCount; p++) {
-      if (only && !only(p)) continue;
-      list.push(p);
-      if (list.length === BATCH) flush();
     }
-    if (list.length) flush();
   }
 
   /** The digest as 32 hex digits. */
@@ -79,6 +126,7 @@ export class MemoryDigest {
 
   dispose(): void {
     this.kernel.free(this.#table);
+    this.#hashed.dispose();
     this.kernel.free(this.#batch);
   }
 

@@ -1,8 +1,9 @@
-// The source's data path for one batch of pages: read the pages out of guest memory into
-// the pipeline's snapshot, let a content-based dirty log see them, encode them into page
-// records in a frame buffer in kernel memory, and send full frames over the channel.
+// The source's data path for one batch of pages: encode them into page records in a frame
+// buffer in kernel memory (guest RAM in kernel memory is read once, straight into the
+// frame; other memories through the pipeline's snapshot, which a content-based dirty log
+// sees), and send full frames over the channel (or hand a round to the data channels).
 //
-//   guest memory ──readPages──► snapshot ──EncodePipeline──► PageRecordWriter ──► Channel (PAGES)
+//   guest memory ──EncodePipeline.encodeMemory──► PageRecordWriter ──► Channel (PAGES)
 import { addCounts, emptyCounts, type EncodeCounts } from "../codec/codecs.js";
 import type { EncodePipeline } from "../codec/encode-pipeline.js";
 import type { DirtyBitmap } from "../kernel/dirty-bitmap.js";
@@ -100,10 +101,8 @@ export class PageSender {
     for (let i = 0; i < pages.length; i += batch) {
       const chunk = pages.subarray(i, Math.min(i + batch, pages.length));
       const c = emptyCounts();
-      memory.readPages(chunk, pipeline.snapshotView(chunk.length));
-      // a content-based dirty log compares its next scan with what is sent now
-      dirtyLog?.observe?.(chunk, pipeline.snapshotView(chunk.length));
-      pipeline.encode(chunk, chunk.length, this.#writer, c);
+      // guest RAM in kernel memory is read once, into the frame; a content-based dirty log sees the snapshot
+      pipeline.encodeMemory(memory, chunk, chunk.length, this.#writer, c, dirtyLog);
       report.addBatchCounts(c);
       addCounts(roundCounts, c);
       if (this.#writer.size >= this.#o.frameBytes) await this.flush();

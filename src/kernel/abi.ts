@@ -33,6 +33,101 @@ export const HASH_SCRATCH_BYTES = 256;
 /** gatherPages: a page index is ≥ pageCount. */
 export const GATHER_BAD_PAGE = -1;
 
+/** XbzrleCache save counters (xbzrleCacheSavePages, encodePageBatch), u32 each at these offsets. */
+export const XBZRLE_STATS_PAGES = 0;
+export const XBZRLE_STATS_BYTES = 4;
+export const XBZRLE_STATS_MISSES = 8;
+export const XBZRLE_STATS_OVERFLOWS = 12;
+/** Bytes of the save counters. */
+export const XBZRLE_STATS_SIZE = 16;
+
+// ---- page records (the wire's grammar: src/wire/page-record.ts) ----------------------------
+
+/** Record kinds (RecordKind in src/wire/page-record.ts). */
+export const RECORD_ZERO = 0;
+export const RECORD_RAW = 1;
+export const RECORD_XBZRLE = 2;
+export const RECORD_RLE = 3;
+export const RECORD_DEDUP = 4;
+/** kind:u8 reserved:u8 length:u16 page:u32. */
+export const RECORD_HEADER_BYTES = 8;
+/** round:u32 count:u32 before the first record of a PAGES payload. */
+export const PAGES_HEADER_BYTES = 8;
+/** Body bytes of a DEDUP record: guest:u16 reserved:u16 page:u32. */
+export const DEDUP_RECORD_BYTES = 8;
+
+// ---- encode pipeline context (assembly/encode-pipeline.ts) --------------------------------
+
+/** Bytes of the context src/codec/encode-pipeline.ts fills in; u32 fields at these offsets. */
+export const ENCODE_CONTEXT_BYTES = 128;
+export const ENCODE_FLAGS = 0;
+export const ENCODE_SEED_LO = 4;
+export const ENCODE_SEED_HI = 8;
+export const ENCODE_PAGE_COUNT = 12;
+export const ENCODE_FILTER_HASHES = 16;
+export const ENCODE_FILTER_KNOWN = 20;
+export const ENCODE_DEDUP_TABLE = 24;
+export const ENCODE_DEDUP_MASK = 28;
+export const ENCODE_DEDUP_REVERSE = 32;
+export const ENCODE_DEDUP_GUEST = 36;
+export const ENCODE_DEDUP_BASE = 40;
+export const ENCODE_CACHE_TAGS = 44;
+export const ENCODE_CACHE_AGES = 48;
+export const ENCODE_CACHE_DATA = 52;
+export const ENCODE_CACHE_SLOTS = 56;
+export const ENCODE_GENERATION = 60;
+export const ENCODE_RLE_MAX = 64;
+export const ENCODE_RLE_NEED = 68;
+export const ENCODE_SCRATCH = 72;
+/** Out: the batch's counts, u32 each. */
+export const ENCODE_SKIPPED = 80;
+export const ENCODE_ZEROS = 84;
+export const ENCODE_DEDUPS = 88;
+export const ENCODE_XBZRLES = 92;
+export const ENCODE_RLES = 96;
+export const ENCODE_RAWS = 100;
+/** Out: the batch's XBZRLE save counters (XBZRLE_STATS_* from here). */
+export const ENCODE_XBZRLE_STATS = 104;
+/** ENCODE_FLAGS bits. */
+export const ENCODE_FLAG_ZERO = 1;
+export const ENCODE_FLAG_XBZRLE = 2;
+export const ENCODE_FLAG_RLE = 4;
+export const ENCODE_FLAG_SEND_ALL = 8;
+export const ENCODE_FLAG_LAST_STAGE = 16;
+/** encodePageBatch: a page index ≥ the page count (nothing was encoded). */
+export const ENCODE_BAD_PAGE = -1;
+
+// ---- page applier context (assembly/page-applier.ts) --------------------------------------
+
+/** Bytes of the context src/codec/page-applier.ts fills in; u32 fields at these offsets. */
+export const APPLY_CONTEXT_BYTES = 64;
+export const APPLY_RAM = 0;
+export const APPLY_PAGE_COUNT = 4;
+export const APPLY_DIGEST_TABLE = 8;
+export const APPLY_DIGEST_BITS = 12;
+export const APPLY_SEED_LO = 16;
+export const APPLY_SEED_HI = 20;
+/** In: where to start (PAGES_HEADER_BYTES for the first record); out: where the call stopped. */
+export const APPLY_OFFSET = 24;
+/** In/out: the index of that record. */
+export const APPLY_INDEX = 28;
+/** Out: ZERO records of the call whose page was already zero (not written). */
+export const APPLY_UNWRITTEN = 32;
+/** applyPageRecords: every record applied; stopped before a DEDUP record naming another guest. */
+export const APPLY_DONE = 0;
+export const APPLY_FOREIGN_DEDUP = 1;
+/** applyPageRecords errors, at the record of APPLY_OFFSET / APPLY_INDEX. */
+export const APPLY_PAYLOAD_SHORT = -1;
+export const APPLY_HEADER_TRUNCATED = -2;
+export const APPLY_KIND_UNKNOWN = -3;
+export const APPLY_PAGE_RANGE = -4;
+export const APPLY_BODY_TRUNCATED = -5;
+export const APPLY_LENGTH = -6;
+export const APPLY_TRAILING_BYTES = -7;
+export const APPLY_DEDUP_RANGE = -8;
+export const APPLY_XBZRLE_CORRUPT = -9;
+export const APPLY_RLE_CORRUPT = -10;
+
 // ---- dedup table (assembly/dedup-index.ts) ------------------------------------------------------
 
 /** Kernel marker for "no reference". */

@@ -86,7 +86,20 @@ export interface KernelExports {
     out: number,
     lengths: number,
     packed: number,
+    stats: number,
   ): number;
+  // assembly/fake-dirty.ts
+  filterUnchangedPages(
+    hashes: number,
+    known: number,
+    pages: number,
+    newHashes: number,
+    count: number,
+    skip: number,
+  ): number;
+  // assembly/encode-pipeline.ts, assembly/page-applier.ts
+  encodePageBatch(ctx: number, ram: number, pages: number, count: number, snapshot: number, out: number): number;
+  applyPageRecords(ctx: number, payload: number, len: number): number;
   // assembly/rle.ts
   rleEncode(page: number, dst: number, dlen: number): number;
   rleEncodePages(pages: number, count: number, out: number, lengths: number): number;
@@ -152,7 +165,12 @@ export const KERNEL_FUNCTIONS = {
   xbzrleCheck: [2, 1],
   xbzrleDecode: [3, 1],
   xbzrleDecodePages: [4, 1],
-  xbzrleCacheSavePages: [13, 1],
+  xbzrleCacheSavePages: [14, 1],
+  // assembly/fake-dirty.ts
+  filterUnchangedPages: [6, 1],
+  // assembly/encode-pipeline.ts, assembly/page-applier.ts
+  encodePageBatch: [6, 1],
+  applyPageRecords: [3, 1],
   // assembly/rle.ts
   rleEncode: [3, 1],
   rleEncodePages: [4, 1],

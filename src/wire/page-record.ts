@@ -11,21 +11,31 @@
 //   DEDUP  8             guest:u16 reserved:u16 page:u32 — copy of a page the destination holds
 //
 // Records are packed back to back; a reader checks every header against the payload end
-// and the memory size before it touches a page (page-applier.ts).
+// and the memory size before it touches a page (codec/page-applier.ts; its kernel,
+// assembly/page-applier.ts, makes the same checks in the same order).
 import { PagewireError } from "../errors.js";
-import { PAGE_SIZE } from "../kernel/abi.js";
+import {
+  PAGE_SIZE,
+  PAGES_HEADER_BYTES,
+  RECORD_DEDUP,
+  RECORD_HEADER_BYTES,
+  RECORD_RAW,
+  RECORD_RLE,
+  RECORD_XBZRLE,
+  RECORD_ZERO,
+} from "../kernel/abi.js";
 import type { KernelRegion } from "../kernel/heap.js";
 import type { Kernel } from "../kernel/kernel.js";
 
-export const RECORD_HEADER_BYTES = 8;
-export const PAGES_HEADER_BYTES = 8;
+// the kernels write and read records too (assembly/encode-pipeline.ts, page-applier.ts): the values live in the ABI
+export { PAGES_HEADER_BYTES, RECORD_HEADER_BYTES };
 
 export const RecordKind = {
-  ZERO: 0,
-  RAW: 1,
-  XBZRLE: 2,
-  RLE: 3,
-  DEDUP: 4,
+  ZERO: RECORD_ZERO,
+  RAW: RECORD_RAW,
+  XBZRLE: RECORD_XBZRLE,
+  RLE: RECORD_RLE,
+  DEDUP: RECORD_DEDUP,
 } as const;
 export type RecordKind = (typeof RecordKind)[keyof typeof RecordKind];
 
@@ -104,6 +114,30 @@ export class PageRecordWriter {
     this.#view.setUint32(o + 12, sourcePage, true);
     this.#len += RECORD_HEADER_BYTES + 8;
     this.#count++;
+  }
+
+  /**
+   * The kernel address where `maxBytes` more payload bytes may be written in place by a
+   * kernel of `kernel` (valid until the next allocation), or -1 when this writer's buffer
+   * is not in that kernel's memory. `commit` then counts what was written.
+   */
+  reserveInKernel(kernel: Kernel, maxBytes: number): number {
+    if (this.#kernel !== kernel) return -1;
+    const o = this.#reserve(maxBytes); // may replace the region
+    return this.#region!.ptr + o;
+  }
+
+  /** Counts `bytes` payload bytes holding `records` whole records, written in place after `reserveInKernel`. */
+  commit(bytes: number, records: number): void {
+    this.#len += bytes;
+    this.#count += records;
+  }
+
+  /** Appends `records` whole records packed back to back in `data` (one copy). */
+  addRecords(data: Uint8Array, records: number): void {
+    const o = this.#reserve(data.length); // may replace the buffer
+    this.#buf.set(data, o);
+    this.commit(data.length, records);
   }
 
   /** The finished payload (a copy: the writer is reused). */

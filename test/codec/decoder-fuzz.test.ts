@@ -1,11 +1,24 @@
-// Seeded fuzzing of every decoder (XBZRLE, RLE, single and batch): mutated, truncated,
-// spliced and random inputs. Properties: the kernel's answer equals the oracle's, only the
+// Seeded fuzzing of every decoder (XBZRLE, RLE, single and batch; the page applier's kernel
+// on whole PAGES payloads, at the end): mutated, truncated, spliced and random inputs. Properties: the kernel's answer equals the oracle's, only the
 // typed error escapes the public API, nothing outside the target page is written (guard
 // bytes around it in kernel memory), a rejected input leaves the page unchanged, and every
 // call returns (vitest's timeout catches a hang). FUZZ_INPUTS=20000000 for a long run.
 import { beforeAll, describe, expect, it } from "vitest";
-import { loadKernel, PAGE_SIZE, RleError, XbzrleError, type Kernel, type KernelRegion } from "../../src/index.js";
-import { makePair, makeRunPage } from "../support/pairs.js";
+import { PageApplier } from "../../src/codec/page-applier.js";
+import * as abi from "../../src/kernel/abi.js";
+import {
+  loadKernel,
+  PAGE_SIZE,
+  PagewireError,
+  RleError,
+  WasmGuestMemory,
+  XbzrleError,
+  type Kernel,
+  type KernelRegion,
+} from "../../src/index.js";
+import { PageRecordWriter, RecordKind } from "../../src/wire/page-record.js";
+import { ArrayMemory } from "../support/array-memory.js";
+import { fillRandom, makePair, makeRunPage } from "../support/pairs.js";
 import { randInt, rng } from "../support/random.js";
 import {
   refRleCheck,
@@ -310,8 +323,202 @@ describe("decoder fuzzing (seeded)", () => {
   }
 });
 
+/** The guard bytes before and after the `inner` bytes at GUARD are as written. */
+function guardsAround(a: Uint8Array, inner: number): boolean {
+  for (let i = 0; i < GUARD; i++) if (a[i] !== (((i * 7) ^ 0x5a) & 0xff)) return false;
+  for (let i = GUARD + inner; i < a.length; i++) if (a[i] !== (((i * 7) ^ 0x5a) & 0xff)) return false;
+  return true;
+}
+
 function guardsIntactBatch(a: Uint8Array, pages: number): boolean {
   for (let i = 0; i < GUARD; i++) if (a[i] !== (((i * 7) ^ 0x5a) & 0xff)) return false;
   for (let i = GUARD + pages * PAGE_SIZE; i < a.length; i++) if (a[i] !== (((i * 7) ^ 0x5a) & 0xff)) return false;
   return true;
 }
+
+// ---- PAGES payloads through the page applier's kernel ----------------------------------
+//
+// Mutated payloads of every record kind go to applyPageRecords on guest RAM between guard
+// bytes, and to the applier's JS path (readPageRecords and the stages' apply steps) on a
+// copy: the kernel must stop with the code that matches the JS path's typed error, after
+// the same records, leave the same memory, write nothing outside guest RAM and the digest
+// table, and keep table[page] = XXH3-128(page) for every page it hashed. Some inputs also
+// go through PageApplier on a WasmGuestMemory: the same typed error as the JS path.
+
+const PAYLOAD_PAGES = 8;
+const MAX_PAYLOAD = 4 * PAGE_SIZE;
+
+/** The JS path's error code for each kernel stop (FOREIGN_DEDUP: the JS path knows no other guest). */
+const CODE_OF: Record<number, string[]> = {
+  [abi.APPLY_FOREIGN_DEDUP]: ["DEDUP_REFERENCE"],
+  [abi.APPLY_PAYLOAD_SHORT]: ["RECORD_CORRUPT"],
+  [abi.APPLY_HEADER_TRUNCATED]: ["RECORD_CORRUPT"],
+  [abi.APPLY_KIND_UNKNOWN]: ["RECORD_CORRUPT"],
+  [abi.APPLY_PAGE_RANGE]: ["PAGE_OUT_OF_RANGE"],
+  [abi.APPLY_BODY_TRUNCATED]: ["RECORD_CORRUPT"],
+  [abi.APPLY_LENGTH]: ["RECORD_CORRUPT", "XBZRLE_OVERSIZE"],
+  [abi.APPLY_TRAILING_BYTES]: ["RECORD_CORRUPT"],
+  [abi.APPLY_DEDUP_RANGE]: ["PAGE_OUT_OF_RANGE"],
+  [abi.APPLY_XBZRLE_CORRUPT]: ["XBZRLE_CORRUPT"],
+  [abi.APPLY_RLE_CORRUPT]: ["RLE_CORRUPT"],
+};
+
+/** Valid payloads of 1–4 records of every kind for a guest of PAYLOAD_PAGES pages. */
+function payloadCorpus(seed: number): Uint8Array[] {
+  const r = rng(seed);
+  const out: Uint8Array[] = [];
+  const a = new Uint8Array(PAGE_SIZE),
+    b = new Uint8Array(PAGE_SIZE);
+  const w = new PageRecordWriter(MAX_PAYLOAD);
+  while (out.length < 300) {
+    w.begin(randInt(r, 4));
+    const n = 1 + randInt(r, 4);
+    for (let i = 0; i < n; i++) {
+      const page = randInt(r, PAYLOAD_PAGES + 1); // sometimes one past the end
+      switch (randInt(r, 6)) {
+        case 0:
+          w.add(RecordKind.ZERO, page);
+          break;
+        case 1:
+          if (r() < 0.3) {
+            fillRandom(r, a);
+            w.add(RecordKind.RAW, page, a);
+          } else w.add(RecordKind.ZERO, page);
+          break;
+        case 2: {
+          makePair(r, a, b);
+          const e = refXbzrleEncode(a, b);
+          if (e instanceof Uint8Array) w.add(RecordKind.XBZRLE, page, e);
+          break;
+        }
+        case 3: {
+          makeRunPage(r, a);
+          const e = refRleEncode(a, PAGE_SIZE);
+          if (e !== -1) w.add(RecordKind.RLE, page, e);
+          break;
+        }
+        default:
+          w.addDedup(page, r() < 0.1 ? 1 + randInt(r, 3) : 0, randInt(r, PAYLOAD_PAGES + 1));
+      }
+    }
+    if (w.size + 64 <= MAX_PAYLOAD) out.push(w.finish());
+  }
+  return out;
+}
+
+describe("page applier kernel fuzzing (seeded)", () => {
+  it(`PAGES payloads: ${Math.round(TOTAL * 0.05)} inputs`, () => {
+    const n = Math.round(TOTAL * 0.05);
+    const seeds = payloadCorpus(5);
+    const r = rng(0xa991);
+    const SEED = 0x1234_5678_9abcn;
+    const P = PAYLOAD_PAGES;
+    const ramArea = k.alloc(GUARD + P * PAGE_SIZE + GUARD, 64);
+    const tableArea = k.alloc(GUARD + P * 16 + GUARD, 64);
+    const bitsArea = k.alloc(GUARD + 64 + GUARD, 64);
+    const input = k.alloc(2 * MAX_PAYLOAD + 64, 64);
+    const ctx = k.alloc(abi.APPLY_CONTEXT_BYTES, 64);
+    const oracle = new ArrayMemory(P);
+    const viaApplier = new WasmGuestMemory(k, P);
+    const js = new PageApplier(k, oracle);
+    const kernelPath = new PageApplier(k, viaApplier);
+    const buf = new Uint8Array(2 * MAX_PAYLOAD + 64);
+    const guard = (a: KernelRegion) => {
+      const v = k.bytes(a);
+      for (let i = 0; i < v.length; i++) v[i] = (i * 7) ^ 0x5a;
+    };
+    for (const a of [ramArea, tableArea, bitsArea]) guard(a);
+    k.bytes(bitsArea).fill(0, GUARD, GUARD + 64); // no page hashed yet
+    const ram = () => k.bytes(ramArea).subarray(GUARD, GUARD + P * PAGE_SIZE);
+    oracle.bytes.set(ram());
+    const hashes = new BigUint64Array(2 * P);
+    let applied = 0;
+    const stops = new Set<number>();
+    try {
+      for (let i = 0; i < n; i++) {
+        const len = mutate(r, seeds, buf);
+        k.bytes(input).set(buf.subarray(0, len));
+        if (i % 50 === 0) viaApplier.bytes().set(ram()); // the same memory for PageApplier (below)
+        const c = k.u32(ctx);
+        c.fill(0);
+        c[abi.APPLY_RAM >> 2] = ramArea.ptr + GUARD;
+        c[abi.APPLY_PAGE_COUNT >> 2] = P;
+        c[abi.APPLY_DIGEST_TABLE >> 2] = tableArea.ptr + GUARD;
+        c[abi.APPLY_DIGEST_BITS >> 2] = bitsArea.ptr + GUARD;
+        c[abi.APPLY_SEED_LO >> 2] = Number(SEED & 0xffffffffn);
+        c[abi.APPLY_SEED_HI >> 2] = Number(SEED >> 32n);
+        c[abi.APPLY_OFFSET >> 2] = abi.PAGES_HEADER_BYTES;
+        const rc = k.raw.applyPageRecords(ctx.ptr, input.ptr, len);
+        const index = k.u32(ctx)[abi.APPLY_INDEX >> 2];
+        stops.add(rc);
+        // the JS path on the copy
+        let seen = 0;
+        let err: unknown = null;
+        try {
+          js.apply(buf.slice(0, len), () => seen++);
+        } catch (e) {
+          err = e;
+        }
+        const what = `input ${i} (${len} bytes ${Buffer.from(buf.subarray(0, Math.min(len, 24))).toString("hex")})`;
+        if (rc === abi.APPLY_DONE) {
+          if (err) throw new Error(`${what}: kernel applied it, the JS path threw ${String(err)}`);
+          applied++;
+        } else {
+          if (!(err instanceof PagewireError) || !CODE_OF[rc]?.includes(err.code))
+            throw new Error(`${what}: kernel stopped with ${rc}, the JS path threw ${String(err)}`);
+        }
+        if (index !== seen) throw new Error(`${what}: kernel stopped at record ${index}, the JS path applied ${seen}`);
+        if (!Buffer.from(ram()).equals(Buffer.from(oracle.bytes)))
+          throw new Error(`${what}: guest RAM differs from the JS path's`);
+        if (i % 4 === 0)
+          for (const [a, inner] of [
+            [ramArea, P * PAGE_SIZE],
+            [tableArea, P * 16],
+            [bitsArea, 64],
+          ] as const)
+            if (!guardsAround(k.bytes(a), inner)) throw new Error(`${what}: guard bytes overwritten`);
+        if (i % 64 === 0) {
+          // every page the kernel hashed holds the content of that hash
+          k.hashPages(ram(), P, hashes, { bits: 128, seed: SEED });
+          const table = new BigUint64Array(k.memory.buffer, tableArea.ptr + GUARD, 2 * P);
+          const bits = k.u32(bitsArea)[GUARD >> 2];
+          for (let p = 0; p < P; p++)
+            if ((bits >>> p) & 1 && (table[2 * p] !== hashes[2 * p] || table[2 * p + 1] !== hashes[2 * p + 1]))
+              throw new Error(`${what}: the digest table's hash of page ${p} is not its content's`);
+        }
+        if (i % 50 === 0) {
+          // PageApplier on guest RAM in kernel memory, from the same memory: the JS path's typed error and memory
+          let e2: unknown = null;
+          try {
+            kernelPath.apply(buf.slice(0, len));
+          } catch (e) {
+            e2 = e;
+          }
+          const same =
+            err === null
+              ? e2 === null
+              : e2 instanceof PagewireError &&
+                e2.constructor === (err as Error).constructor &&
+                e2.code === (err as PagewireError).code &&
+                e2.message === (err as Error).message;
+          if (!same) throw new Error(`${what}: PageApplier threw ${String(e2)}, the JS path ${String(err)}`);
+          if (!Buffer.from(viaApplier.bytes()).equals(Buffer.from(oracle.bytes)))
+            throw new Error(`${what}: PageApplier's memory differs from the JS path's`);
+        }
+      }
+    } finally {
+      for (const a of [ramArea, tableArea, bitsArea, input, ctx]) k.free(a);
+      viaApplier.dispose();
+    }
+    expect(applied).toBeGreaterThan(n / 50); // the mutations reach the accepting path
+    for (const code of [
+      abi.APPLY_DONE,
+      abi.APPLY_PAGE_RANGE,
+      abi.APPLY_LENGTH,
+      abi.APPLY_XBZRLE_CORRUPT,
+      abi.APPLY_RLE_CORRUPT,
+      abi.APPLY_FOREIGN_DEDUP,
+    ])
+      expect(stops.has(code), `kernel result ${code} reached`).toBe(true);
+  });
+});

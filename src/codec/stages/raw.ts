@@ -2,6 +2,7 @@
 // choice when it emits a batch); applied by writing the page.
 import type { ApplyTarget } from "./apply-target.js";
 
-export function applyRawRecord(t: ApplyTarget, page: number, body: Uint8Array): void {
+export function applyRawRecord(t: ApplyTarget, page: number, body: Uint8Array): Uint8Array {
   t.memory.writePage(page, body);
+  return body;
 }
