@@ -1,14 +1,16 @@
 // Whole migrations of a 1 GiB guest, against the plain socket moving the same bytes in the
 // same run. Run: npm run build && npx tsx bench/engine.bench.ts [--quick]
 //
-// Ceilings: the raw socket (receiver discards), the raw socket into fresh memory (the
-// receiver copies every byte into one fresh guest-sized buffer: a destination must, and
-// first touches of fresh memory are expensive on VMs), memcpy into fresh and into touched
-// memory in this process.
+// Ceilings: the raw socket (the receiver reads into one reusable buffer and discards), the
+// raw socket into fresh memory (the receiver copies every byte into one fresh guest-sized
+// buffer: a destination must, and first touches of fresh memory are expensive on VMs),
+// memcpy into fresh and into touched memory in this process.
 // pagewire: the destination in another process over loopback TCP, with 0 data channels
 // (pages on the control connection, encoded on the main thread) and 1, 2, 4 channels (one
-// Worker and one TCP connection each, both sides); then the channel scaling with the
-// destination in this process (MessagePort channels). Guests: incompressible pages, the
+// Worker and one TCP connection each, both sides), with the destination's guest RAM fresh
+// (allocated at HELLO) and prepared (allocated and touched before the source connects, as
+// a host prepares RAM for an incoming guest); then the channel scaling with the destination
+// in this process (MessagePort channels). Guests: incompressible pages, the
 // idle recording tiled to the guest size, and a live workload (a Worker guest writing
 // 16384 hot pages while the migration runs). Effective throughput = guest bytes / migration
 // seconds. CPU seconds per GiB per side count every thread of the process; RSS is the
@@ -75,31 +77,40 @@ function cpuSince(c0: NodeJS.CpuUsage): number {
   return (c.user + c.system) / 1e6;
 }
 
-/** GUEST_BYTES through a plain socket, 1 MiB writes, honouring backpressure. */
+/** GUEST_BYTES through a plain socket (1 MiB writes, honouring backpressure) to a receiver reading into one reusable buffer. */
 async function rawSocket(store: boolean): Promise<{ rx: SideStats; tx: SideStats }> {
-  const peer = await startPeer(benchSupport + "raw-receiver.mjs", store ? ["--store", String(GUEST_BYTES)] : []);
   const net = await import("node:net");
   const chunk = new Uint8Array(1 << 20);
   randomFillSync(chunk);
+  const server = net.createServer();
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const port = (server.address() as { port: number }).port;
+  const connected = new Promise<import("node:net").Socket>((r) => server.once("connection", r));
+  const child = spawn(
+    process.execPath,
+    [benchSupport + "raw-receiver.mjs", String(port), ...(store ? ["--store", String(GUEST_BYTES)] : [])],
+    { stdio: ["ignore", "pipe", "inherit"] },
+  );
+  let out = "";
+  child.stdout.on("data", (d) => (out += d));
+  const exited = new Promise<void>((r) => child.on("exit", () => r()));
+  const s = await connected;
+  server.close();
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
-  await new Promise<void>((resolve, reject) => {
-    const s = net.connect(peer.port, "127.0.0.1", async () => {
-      for (let sent = 0; sent < GUEST_BYTES; sent += chunk.length) {
-        if (!s.write(chunk)) await new Promise((r) => s.once("drain", r));
-      }
-      s.end();
-    });
-    s.on("close", () => resolve());
-    s.on("error", reject);
-  });
+  for (let sent = 0; sent < GUEST_BYTES; sent += chunk.length) {
+    if (!s.write(chunk)) await new Promise((r) => s.once("drain", r));
+  }
+  s.end();
+  await new Promise((r) => s.on("close", r));
   const tx = {
     seconds: (performance.now() - t0) / 1000,
     cpuSeconds: cpuSince(cpu0),
     maxRssMiB: process.resourceUsage().maxRSS / 1024,
     bytes: GUEST_BYTES,
   };
-  const rx = await peer.result;
+  await exited;
+  const rx = JSON.parse(out) as SideStats;
   if (rx.bytes !== GUEST_BYTES) throw new Error(`raw socket: received ${rx.bytes} bytes, sent ${GUEST_BYTES}`);
   return { rx, tx };
 }
@@ -143,6 +154,7 @@ async function migrate(
   live: boolean,
   channels: number,
   where: "tcp" | "in-process",
+  prefault = false,
 ): Promise<Run> {
   const k = mem.kernel;
   const guest = live ? startWorkerGuest(mem, { hotPages: 16384, seed: 7 }) : null;
@@ -152,7 +164,11 @@ async function migrate(
   let destination: Promise<unknown> | null = null;
   let ports: MessagePortLike[] | undefined;
   if (where === "tcp") {
-    peer = await startPeer(testSupport + "engine-receiver.mjs", ["--channels", String(channels)]);
+    peer = await startPeer(testSupport + "engine-receiver.mjs", [
+      "--channels",
+      String(channels),
+      ...(prefault ? ["--prefault", String(PAGES)] : []),
+    ]);
     transport = await connectTcp("127.0.0.1", peer.port);
   } else {
     const [a, b] = createInProcessPair();
@@ -258,6 +274,11 @@ async function main() {
       const runs: Run[] = [];
       for (let i = 0; i < RUNS; i++) runs.push(await migrate(mem, kind === "live workload", channels, "tcp"));
       const m = add(kind, "TCP, destination process", runs);
+      if (kind !== "live workload") {
+        const prepared: Run[] = [];
+        for (let i = 0; i < RUNS; i++) prepared.push(await migrate(mem, false, channels, "tcp", true));
+        add(kind, "TCP, destination RAM prepared", prepared);
+      }
       if (kind === "incompressible" && channels === CHANNELS.at(-1))
         targets.push(
           target("incompressible: CPU s/GiB, destination (4 channels)", m.rx!.cpuSeconds / GIB, "<=", 0.5, " s"),

@@ -84,6 +84,8 @@ export interface CodecOptions extends CodecFlags {
   rleMaxBytes?: number;
   /** A dedup index shared by several guests migrating to one destination (gang migration). */
   dedupIndex?: DedupIndex;
+  /** Bytes of this pipeline's own dedup index (default 16 MiB). */
+  dedupIndexBytes?: number;
   /** This guest's id in the shared dedup index (default 0). */
   guestId?: number;
   /** XXH3 seed for the unchanged/dedup hashes; default random per migration. The simulator fixes it so a run repeats bit for bit. */
@@ -143,7 +145,9 @@ export class EncodePipeline {
     this.#filter = this.codecs.unchanged ? new FakeDirtyFilter(kernel, pageCount, { seed: this.seed }) : null;
     this.#cache = this.codecs.xbzrle ? new XbzrleCache(kernel, { bytes: this.codecs.xbzrleCacheBytes }) : null;
     this.#ownsDedup = this.codecs.dedup && !dedupIndex;
-    this.#dedup = this.codecs.dedup ? (dedupIndex ?? new DedupIndex(kernel)) : null;
+    this.#dedup = this.codecs.dedup
+      ? (dedupIndex ?? new DedupIndex(kernel, { maxBytes: codecs.dedupIndexBytes ?? 16 << 20 }))
+      : null;
     if (this.#ownsDedup) this.#dedup!.addGuest(this.guestId, pageCount);
     this.#words = kernel.u32(this.#context);
 

@@ -42,8 +42,10 @@ export class SourceChannels {
   static async open(pool: ChannelWorkers, o: SourceChannelsOptions): Promise<SourceChannels> {
     const n = o.dials.length;
     const cache = Math.floor(o.codecs.xbzrleCacheBytes / n);
+    // each channel's dedup index covers its share of the pages: 4 entries per page, 64 KiB to 16 MiB
+    const dedup = Math.min(16 << 20, Math.max(64 << 10, Math.ceil(o.memory.pageCount / n) * 128));
     // the worker's pipeline: XBZRLE cache share, dedup index, unchanged-filter hashes, frame buffers
-    const arenaBytes = cache + (16 << 20) + o.memory.pageCount * 24 + (o.batchPages + 1) * PAGE_SIZE * 3 + (24 << 20);
+    const arenaBytes = cache + dedup + o.memory.pageCount * 24 + (o.batchPages + 1) * PAGE_SIZE * 3 + (24 << 20);
     await pool.init(n, arenaBytes, (index, arena) => {
       const dial = o.dials[index];
       return {
@@ -59,7 +61,7 @@ export class SourceChannels {
           key: o.key,
           timeouts: o.timeouts,
           dial,
-          codecs: { ...o.codecs, xbzrleCacheBytes: cache },
+          codecs: { ...o.codecs, xbzrleCacheBytes: cache, dedupIndexBytes: dedup },
           hashSeed: o.hashSeed.toString(16),
           batchPages: o.batchPages,
           frameBytes: o.frameBytes,

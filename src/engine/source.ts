@@ -17,7 +17,8 @@
 // connection is repaired by `reconnect` + RESUME within the reconnect window (post-copy
 // recovery resends what the destination still misses); otherwise the migration is in doubt.
 import { countRecords, emptyCounts, negotiateCodecs } from "../codec/codecs.js";
-import { EncodePipeline } from "../codec/encode-pipeline.js";
+import { DEFAULT_CODECS, EncodePipeline, type CodecOptions } from "../codec/encode-pipeline.js";
+import { randomSeed } from "../kernel/pagehash.js";
 import { PagewireError } from "../errors.js";
 import { DirtyBitmap } from "../kernel/dirty-bitmap.js";
 import { PAGE_SIZE, type Kernel } from "../kernel/kernel.js";
@@ -63,6 +64,11 @@ export class MigrationAbortedError extends PagewireError {
     const c = cause as { code?: string; message?: string };
     super("MIGRATION_ABORTED", `migration aborted: ${c?.code ?? "ERROR"}: ${c?.message ?? String(cause)}`, { cause });
   }
+}
+
+/** `codecs` without the stages that keep state across rounds (post-copy pushes and recovery: every page goes). */
+function statelessCodecs(codecs: CodecOptions): CodecOptions {
+  return { zero: codecs.zero, rle: codecs.rle, unchanged: false, dedup: false, xbzrle: false };
 }
 
 /** What post-copy recovery hands back: the destination's answer to RESUME. */
@@ -148,14 +154,15 @@ export class MigrationSource {
       const on = (f: string) => hs.features.includes(f as never);
       if ((r.mode === "postcopy" || r.mode === "hybrid") && !on("postcopy"))
         throw new ProtocolError("PROTOCOL_MISMATCH", "destination does not support post-copy");
-      pipeline = new EncodePipeline(
-        k,
-        mem.pageCount,
-        { ...plan?.codecs, ...o.codecs, ...negotiateCodecs(hs.features) },
-        o.batchPages,
-      );
-      if (hs.channels.length) await this.#openChannels(hs.channels, session, pipeline);
-      else await this.#dropSpawned();
+      const codecs = { ...plan?.codecs, ...o.codecs, ...negotiateCodecs(hs.features) };
+      if (hs.channels.length) {
+        await this.#openChannels(hs.channels, session, codecs);
+        // the channels carry every round; this thread only pushes post-copy pages, which need no shared state
+        pipeline = new EncodePipeline(k, mem.pageCount, statelessCodecs(codecs), o.batchPages);
+      } else {
+        await this.#dropSpawned();
+        pipeline = new EncodePipeline(k, mem.pageCount, codecs, o.batchPages);
+      }
       r.setupTime = (clock.now() - start) * 1000;
       link.inbox.start();
       sender = this.#newSender(k, pipeline);
@@ -271,7 +278,7 @@ export class MigrationSource {
           pipeline = new EncodePipeline(
             k,
             mem.pageCount,
-            { zero: on("zero"), rle: on("rle"), unchanged: false, dedup: false, xbzrle: false },
+            statelessCodecs({ zero: on("zero"), rle: on("rle") }),
             o.batchPages,
           );
           sender.dispose();
@@ -343,8 +350,9 @@ export class MigrationSource {
     return shareable ? n : 0;
   }
 
-  async #openChannels(endpoints: ChannelEndpoint[], session: Session, pipeline: EncodePipeline): Promise<void> {
+  async #openChannels(endpoints: ChannelEndpoint[], session: Session, codecs: CodecOptions): Promise<void> {
     const o = this.options;
+    const { dedupIndex: _, hashSeed, ...flags } = codecs;
     const pool = await this.#spawned!;
     this.#spawned = null;
     this.#channels = await SourceChannels.open(pool, {
@@ -353,9 +361,9 @@ export class MigrationSource {
       session,
       key: o.key?.key ?? null,
       timeouts: this.#timeouts,
-      codecs: pipeline.codecs,
-      hashSeed: pipeline.seed,
-      batchPages: pipeline.batchPages,
+      codecs: { ...DEFAULT_CODECS, ...flags },
+      hashSeed: hashSeed ?? randomSeed(),
+      batchPages: o.batchPages ?? 256,
       frameBytes: o.frameBytes ?? 1 << 20,
       rate: this.#bucket.rate,
     });
