@@ -30,6 +30,7 @@ import {
 import { connectTcp, loadRecording } from "../src/node.js";
 import type { MessagePortLike } from "../src/transport/message-port.js";
 import { createInProcessPair } from "../src/transport/in-process.js";
+import { startListeningProcess, type ListeningProcess } from "../test/support/listening-process.js";
 import { startWorkerGuest } from "../test/support/worker-guest.js";
 import { printTable, printTargets, QUICK, round, target, writeResults, type Target } from "./harness.js";
 
@@ -46,30 +47,6 @@ interface SideStats {
   cpuSeconds: number;
   maxRssMiB: number;
   bytes: number;
-}
-
-/** Starts a helper process that prints "listening on host:port" on stderr and one JSON line on stdout at the end. */
-function startPeer(script: string, args: string[] = []): Promise<{ port: number; result: Promise<SideStats> }> {
-  const child = spawn(process.execPath, [script, ...args], {
-    stdio: ["ignore", "pipe", "pipe"],
-    cwd: fileURLToPath(new URL("..", import.meta.url)),
-  });
-  let out = "";
-  let err = "";
-  child.stdout.on("data", (d) => (out += d));
-  const result = new Promise<SideStats>((resolve, reject) =>
-    child.on("exit", (code) =>
-      code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`${script} exited ${code}: ${err}`)),
-    ),
-  );
-  return new Promise((resolve, reject) => {
-    child.stderr.on("data", (d) => {
-      err += d;
-      const m = /listening on [^:]+:(\d+)/.exec(err);
-      if (m) resolve({ port: Number(m[1]), result });
-    });
-    child.on("error", reject);
-  });
 }
 
 function cpuSince(c0: NodeJS.CpuUsage): number {
@@ -160,11 +137,11 @@ async function migrate(
   const guest = live ? startWorkerGuest(mem, { hotPages: 16384, seed: 7 }) : null;
   if (guest) await guest.running;
   let transport;
-  let peer: Awaited<ReturnType<typeof startPeer>> | null = null;
+  let peer: ListeningProcess<SideStats> | null = null;
   let destination: Promise<unknown> | null = null;
   let ports: MessagePortLike[] | undefined;
   if (where === "tcp") {
-    peer = await startPeer(testSupport + "engine-receiver.mjs", [
+    peer = await startListeningProcess<SideStats>(testSupport + "engine-receiver.mjs", [
       "--channels",
       String(channels),
       ...(prefault ? ["--prefault", String(PAGES)] : []),
@@ -175,13 +152,17 @@ async function migrate(
     transport = a;
     const pairs = Array.from({ length: channels }, () => new MessageChannel());
     ports = pairs.map((p) => p.port1 as unknown as MessagePortLike);
-    const kd = await createKernel({ shared: true });
+    destinationKernel ??= await createKernel({ shared: true });
+    const kd = destinationKernel;
+    let dst: WasmGuestMemory | null = null;
     destination = new MigrationDestination({
       kernel: kd,
       transport: b,
-      memory: (pages) => new WasmGuestMemory(kd, pages, { shared: true }),
+      memory: (pages) => (dst = new WasmGuestMemory(kd, pages, { shared: true })),
       channels: { ports: pairs.map((p) => p.port2 as unknown as MessagePortLike) },
-    }).receive();
+    })
+      .receive()
+      .finally(() => (dst as WasmGuestMemory | null)?.dispose());
   }
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
@@ -205,6 +186,9 @@ async function migrate(
   if (report.channels !== channels) throw new Error(`asked for ${channels} channels, got ${report.channels}`);
   return { seconds, cpuSeconds, rx, sent: report.ram.transferred, rounds: report.rounds.length, channels };
 }
+
+/** The in-process destination's kernel, made once (its memory is reused from run to run). */
+let destinationKernel: Kernel | null = null;
 
 function median<T>(xs: T[], key: (x: T) => number): T {
   return [...xs].sort((a, b) => key(a) - key(b))[xs.length >> 1];
@@ -239,13 +223,9 @@ async function main() {
   });
   rows.push(ceilingRow("raw socket (ceiling)", raw));
   rows.push(ceilingRow("raw socket into fresh memory (ceiling)", rawFresh));
-  const mc = memcpyCeilings();
-  rows.push({
-    guest: `memcpy in process: fresh ${round(GUEST_BYTES / mc.fresh / 1e6, 0)} MB/s, touched ${round(GUEST_BYTES / mc.touched / 1e6, 0)} MB/s`,
-  });
-
   const k: Kernel = await createKernel({ shared: true });
   const best: Record<string, number> = {};
+  const leastCpu: Record<string, number> = {};
   const add = (kind: string, where: string, runs: Run[]) => {
     const m = median(runs, (r) => r.seconds);
     const rate = GUEST_BYTES / m.seconds;
@@ -261,7 +241,7 @@ async function main() {
       rounds: m.rounds,
       "src CPU s/GiB": round(m.cpuSeconds / GIB, 2),
       "dst CPU s/GiB": m.rx ? round(m.rx.cpuSeconds / GIB, 2) : "(same process)",
-      "src RSS MiB": round(process.resourceUsage().maxRSS / 1024, 0),
+      "src RSS MiB": m.rx ? round(process.resourceUsage().maxRSS / 1024, 0) : "-",
       "dst RSS MiB": m.rx ? round(m.rx.maxRssMiB, 0) : "-",
     });
     return m;
@@ -274,26 +254,42 @@ async function main() {
       const runs: Run[] = [];
       for (let i = 0; i < RUNS; i++) runs.push(await migrate(mem, kind === "live workload", channels, "tcp"));
       const m = add(kind, "TCP, destination process", runs);
+      let prepared: Run[] | null = null;
       if (kind !== "live workload") {
-        const prepared: Run[] = [];
+        prepared = [];
         for (let i = 0; i < RUNS; i++) prepared.push(await migrate(mem, false, channels, "tcp", true));
         add(kind, "TCP, destination RAM prepared", prepared);
       }
-      if (kind === "incompressible" && channels === CHANNELS.at(-1))
-        targets.push(
-          target("incompressible: CPU s/GiB, destination (4 channels)", m.rx!.cpuSeconds / GIB, "<=", 0.5, " s"),
-        );
-      if (kind === "idle recording tiled" && channels === CHANNELS.at(-1))
-        targets.push(target("idle recording: CPU s/GiB, source (4 channels)", m.cpuSeconds / GIB, "<=", 0.2, " s"));
-    }
-    if (kind === "incompressible")
-      for (const channels of CHANNELS.filter((c) => c > 0)) {
-        const runs: Run[] = [];
-        for (let i = 0; i < RUNS; i++) runs.push(await migrate(mem, false, channels, "in-process"));
-        add(kind, "destination in this process", runs);
+      const cpu = (side: string, seconds: number) => {
+        const key = `${kind} ${side}`;
+        leastCpu[key] = Math.min(leastCpu[key] ?? Infinity, seconds / GIB);
+      };
+      cpu("source", m.cpuSeconds);
+      cpu("destination, fresh RAM", m.rx!.cpuSeconds);
+      if (prepared) {
+        const p = median(prepared, (r) => r.seconds);
+        cpu("source", p.cpuSeconds);
+        cpu("destination, RAM prepared", p.rx!.cpuSeconds);
       }
+    }
     mem.dispose();
   }
+  const sourceRss = process.resourceUsage().maxRSS / 1024; // before the in-process destinations and the memcpy ceiling
+  {
+    const mem = new WasmGuestMemory(k, PAGES, { shared: true });
+    fill("incompressible", mem);
+    for (const channels of CHANNELS.filter((c) => c > 0)) {
+      const runs: Run[] = [];
+      for (let i = 0; i < RUNS; i++) runs.push(await migrate(mem, false, channels, "in-process"));
+      add("incompressible", "destination in this process", runs);
+    }
+    mem.dispose();
+  }
+  const mc = memcpyCeilings();
+  rows.push({
+    guest: `memcpy in process: fresh ${round(GUEST_BYTES / mc.fresh / 1e6, 0)} MB/s, touched ${round(GUEST_BYTES / mc.touched / 1e6, 0)} MB/s`,
+  });
+
   targets.unshift(
     target(
       "incompressible: × raw socket (best channel count, TCP)",
@@ -308,11 +304,40 @@ async function main() {
       3,
     ),
     target(
-      "source RSS high-water, MiB",
-      process.resourceUsage().maxRSS / 1024,
+      "idle recording, destination RAM prepared: effective × raw socket (best, TCP)",
+      best["idle recording tiled TCP, destination RAM prepared"],
+      ">=",
+      3,
+    ),
+    target("source RSS high-water over the TCP runs, MiB", sourceRss, "<=", GUEST_BYTES / 2 ** 20 + 256, " MiB"),
+    target(
+      "incompressible: source CPU s/GiB (least over channel counts)",
+      leastCpu["incompressible source"],
       "<=",
-      GUEST_BYTES / 2 ** 20 + 256,
-      " MiB",
+      0.5,
+      " s",
+    ),
+    target(
+      "incompressible: destination CPU s/GiB, RAM prepared (least)",
+      leastCpu["incompressible destination, RAM prepared"],
+      "<=",
+      0.5,
+      " s",
+    ),
+    target(
+      "incompressible: destination CPU s/GiB, fresh RAM (least)",
+      leastCpu["incompressible destination, fresh RAM"],
+      "<=",
+      0.5,
+      " s",
+    ),
+    target("idle recording: source CPU s/GiB (least)", leastCpu["idle recording tiled source"], "<=", 0.2, " s"),
+    target(
+      "idle recording: destination CPU s/GiB, RAM prepared (least)",
+      leastCpu["idle recording tiled destination, RAM prepared"],
+      "<=",
+      0.2,
+      " s",
     ),
   );
   const file = writeResults("engine", rows, targets);

@@ -8,11 +8,34 @@ import type { KernelArena } from "../kernel/kernel.js";
 import { TransportError } from "../transport/transport.js";
 import { withTimeout } from "../util/clock.js";
 import { startWorker, type WorkerHandle } from "../util/worker.js";
+import type { WasmGuestMemory } from "../memory/wasm-guest-memory.js";
 import type { FromChannel, ToChannel } from "./channel-protocol.js";
-import { MigrationTimeoutError } from "./ownership.js";
+import type { Session } from "./handshake.js";
+import { MigrationTimeoutError, type MigrationTimeouts } from "./ownership.js";
 
 type Op = FromChannel["op"];
 type Reply<O extends Op> = Extract<FromChannel, { op: O }>;
+
+/** What every channel's init message carries besides its role's fields. */
+export function commonInit(
+  o: { memory: WasmGuestMemory; session: Session; key: Uint8Array | null; timeouts: MigrationTimeouts | null },
+  index: number,
+  count: number,
+  arena: KernelArena,
+) {
+  const { memory, session, key, timeouts } = o;
+  return {
+    op: "init",
+    index,
+    count,
+    arena,
+    ram: memory.region.ptr,
+    pageCount: memory.pageCount,
+    session,
+    key,
+    timeouts,
+  } as const;
+}
 
 /** The worker script: next to this module in the build; from the sources (tests), the build's copy. */
 function channelWorkerUrl(): URL {
@@ -144,6 +167,11 @@ export class ChannelWorkers {
     await Promise.all(this.#slots.map((s) => s.worker.terminate()));
     for (const s of this.#slots) if (s.arena) this.kernel.freeArena(s.arena);
     return reports;
+  }
+
+  /** Stops workers that were spawned and never given channels (null: none). */
+  static async release(spawned: Promise<ChannelWorkers> | null): Promise<void> {
+    await (await spawned?.catch(() => null))?.close(0);
   }
 
   #failWith(e: PagewireError): void {

@@ -5,7 +5,7 @@
 import type { WasmGuestMemory } from "../memory/wasm-guest-memory.js";
 import type { ChannelListen } from "../transport/channel-endpoints.js";
 import { ProtocolError, type ChannelEndpoint } from "../wire/messages.js";
-import { type ChannelWorkers, within } from "./channel-workers.js";
+import { type ChannelWorkers, commonInit, within } from "./channel-workers.js";
 import type { MemoryDigest } from "./digest.js";
 import type { Session } from "./handshake.js";
 import type { MigrationTimeouts } from "./ownership.js";
@@ -48,16 +48,8 @@ export class DestinationChannels {
       const listen = o.listens[index];
       return {
         message: {
-          op: "init",
+          ...commonInit(o, index, n, arena),
           role: "destination",
-          index,
-          count: n,
-          arena,
-          ram: o.memory.region.ptr,
-          pageCount: o.memory.pageCount,
-          session: o.session,
-          key: o.key,
-          timeouts: o.timeouts,
           listen,
           digest: { seed: o.digest.seed.toString(16), table: o.digest.tableAddress, hashed: o.digest.hashedAddress },
         },

@@ -308,7 +308,7 @@ export class MigrationDestination {
   async #dropSpawned(): Promise<void> {
     const spawned = this.#spawned;
     this.#spawned = null;
-    await (await spawned?.catch(() => null))?.close(0);
+    await ChannelWorkers.release(spawned);
   }
 
   /** The next frame on the control connection; a data channel's failure fails it too. */

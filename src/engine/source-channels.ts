@@ -7,7 +7,7 @@ import { PAGE_SIZE } from "../kernel/kernel.js";
 import type { WasmGuestMemory } from "../memory/wasm-guest-memory.js";
 import type { ChannelDial } from "../transport/channel-endpoints.js";
 import { splitByChannel } from "./channel-stripes.js";
-import { type ChannelWorkers, within } from "./channel-workers.js";
+import { type ChannelWorkers, commonInit, within } from "./channel-workers.js";
 import type { Session } from "./handshake.js";
 import type { MigrationTimeouts } from "./ownership.js";
 
@@ -50,16 +50,8 @@ export class SourceChannels {
       const dial = o.dials[index];
       return {
         message: {
-          op: "init",
+          ...commonInit(o, index, n, arena),
           role: "source",
-          index,
-          count: n,
-          arena,
-          ram: o.memory.region.ptr,
-          pageCount: o.memory.pageCount,
-          session: o.session,
-          key: o.key,
-          timeouts: o.timeouts,
           dial,
           codecs: { ...o.codecs, xbzrleCacheBytes: cache, dedupIndexBytes: dedup },
           hashSeed: o.hashSeed.toString(16),

@@ -376,7 +376,7 @@ export class MigrationSource {
   async #dropSpawned(): Promise<void> {
     const spawned = this.#spawned;
     this.#spawned = null;
-    await (await spawned?.catch(() => null))?.close(0);
+    await ChannelWorkers.release(spawned);
   }
 
   /** Closes the data channels (their pages are all sent), keeping their counters for the report. */

@@ -2,7 +2,6 @@
 // (test/support/engine-receiver.mjs, the build) and accepts up to 4 channels, each a TCP
 // connection of its own; the source runs here with a Worker guest writing throughout. The
 // child prints the hash of the memory it received, which must equal the source's at the pause.
-import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { createKernel, hashBytes128 } from "../../src/index.js";
@@ -10,32 +9,20 @@ import { MigrationSource, type MigrationMode } from "../../src/engine/source.js"
 import { WasmGuestMemory } from "../../src/memory/wasm-guest-memory.js";
 import { connectTcp } from "../../src/transport/tcp.js";
 import { seededRandom } from "../../src/util/random.js";
+import { startListeningProcess } from "../support/listening-process.js";
 import { startWorkerGuest } from "../support/worker-guest.js";
 
 const RECEIVER = fileURLToPath(new URL("../support/engine-receiver.mjs", import.meta.url));
 const PAGES = 4096;
 
-function startReceiver(channels: number): Promise<{ port: number; result: Promise<Record<string, unknown>> }> {
-  const child = spawn(process.execPath, [RECEIVER, "--channels", String(channels), "--hash"], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  onTestFinished(() => void child.kill());
-  let out = "";
-  let err = "";
-  child.stdout.on("data", (d) => (out += d));
-  const result = new Promise<Record<string, unknown>>((resolve, reject) =>
-    child.on("exit", (code) =>
-      code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`receiver exited ${code}: ${err}`)),
-    ),
-  );
-  return new Promise((resolve, reject) => {
-    child.stderr.on("data", (d) => {
-      err += d;
-      const m = /listening on [^:]+:(\d+)/.exec(err);
-      if (m) resolve({ port: Number(m[1]), result });
-    });
-    child.on("error", reject);
-  });
+async function startReceiver(channels: number) {
+  const peer = await startListeningProcess<Record<string, unknown>>(RECEIVER, [
+    "--channels",
+    String(channels),
+    "--hash",
+  ]);
+  onTestFinished(() => void peer.child.kill());
+  return peer;
 }
 
 function hex(h: { low: bigint; high: bigint }): string {

@@ -8,7 +8,7 @@ import { createKernel } from "../../kernel/loader.js";
 import { lockFile } from "../../memory/file-lock.js";
 import { FileMemory, inDoubtPath } from "../../memory/file-memory.js";
 import { TcpListener, type TcpTransport } from "../../transport/tcp.js";
-import type { Transport } from "../../transport/transport.js";
+import type { FrameSink, Transport } from "../../transport/transport.js";
 import type { FrameKey } from "../../wire/frame.js";
 import { parseHostPort, parseOptions, readKey } from "../args.js";
 import { formatBytes, parseDuration, parseNumber, parseSize } from "../units.js";
@@ -357,6 +357,10 @@ function interruptible(t: Transport): Transport & { interrupt(err: Error): void 
     },
     send: (frame) => t.send(frame),
     receive: () => Promise.race([t.receive(), interrupted]),
+    // the pooled data path passes through; a receiveInto left waiting by an interrupt may still
+    // write its sink: Channel frees that memory only once the receive settles (channel.ts)
+    ...(t.allocFrame ? { allocFrame: (size: number) => t.allocFrame!(size) } : {}),
+    ...(t.receiveInto ? { receiveInto: (sink: FrameSink) => Promise.race([t.receiveInto!(sink), interrupted]) } : {}),
     close: () => t.close(),
     interrupt,
   };
