@@ -298,6 +298,12 @@ async function main() {
       0.5,
     ),
     target(
+      "incompressible, destination RAM prepared: × raw socket (best channel count, TCP)",
+      best["incompressible TCP, destination RAM prepared"],
+      ">=",
+      0.5,
+    ),
+    target(
       "idle recording: effective × raw socket (best, TCP)",
       best["idle recording tiled TCP, destination process"],
       ">=",
