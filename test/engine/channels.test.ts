@@ -11,6 +11,7 @@ import { WasmGuestMemory } from "../../src/memory/wasm-guest-memory.js";
 import { createInProcessPair } from "../../src/transport/in-process.js";
 import type { MessagePortLike } from "../../src/transport/message-port.js";
 import { seededRandom } from "../../src/util/random.js";
+import { frameKey } from "../../src/wire/hmac.js";
 import { checkOutcome, OwnershipLog } from "../support/ownership.js";
 import { startWorkerGuest } from "../support/worker-guest.js";
 
@@ -73,7 +74,7 @@ function relay(n: number, cut?: { channel: number; at: number }): Relay {
 async function run(
   mode: MigrationMode,
   channels: number,
-  options: { cut?: { channel: number; at: number }; seed?: number } = {},
+  options: { cut?: { channel: number; at: number }; seed?: number; key?: string; destinationKey?: string } = {},
 ) {
   const seed = options.seed ?? 1;
   const ks = await createKernel({ shared: true });
@@ -87,7 +88,10 @@ async function run(
   await guest.running;
   let atPause: Uint8Array | null = null;
   const [a, b] = createInProcessPair();
+  const key = options.key ? frameKey(new TextEncoder().encode(options.key)) : undefined;
+  const destinationKey = options.destinationKey ? frameKey(new TextEncoder().encode(options.destinationKey)) : key;
   const source = new MigrationSource({
+    key,
     kernel: ks,
     memory: src,
     dirtyLog: mode === "stop-and-copy" ? undefined : src.dirtyLog(),
@@ -104,6 +108,7 @@ async function run(
   });
   const memory: DestinationMemory = Object.assign(dst, { commit: log.commit, discard: log.discard });
   const destination = new MigrationDestination({
+    key: destinationKey,
     kernel: kd,
     transport: b,
     memory,
@@ -159,6 +164,22 @@ describe("data channels in process", () => {
       });
     }
   }
+});
+
+describe("keyed data channels", () => {
+  it("every channel's frames carry the session's HMAC: the same key migrates, another is refused", async () => {
+    const ok = await run("precopy", 2, { key: "a pre-shared key of 32 bytes...." });
+    if (ok.source.status === "rejected") throw ok.source.reason;
+    expect(ok.source.value.channels).toBe(2);
+    expect(ok.destinationEqual).toBe(true);
+    const bad = await run("precopy", 2, {
+      key: "a pre-shared key of 32 bytes....",
+      destinationKey: "another key of at least 16 bytes",
+    });
+    expect(bad.source.status).toBe("rejected");
+    expect(bad.destination.status).toBe("rejected");
+    expect(bad.log.sourceRunning).toBe(true);
+  });
 });
 
 describe("a data channel cut at every frame", () => {
