@@ -14,6 +14,8 @@ export interface DestinationChannelsOptions {
   memory: WasmGuestMemory;
   /** The digest the channels keep up to date as they apply pages. */
   digest: MemoryDigest;
+  /** The port the source is to use for a channel listening on `port` (default: that port). */
+  advertise?: (port: number, channel: number) => number | Promise<number>;
   /** One per channel. */
   listens: ChannelListen[];
   session: Session;
@@ -63,11 +65,12 @@ export class DestinationChannels {
         "TIMEOUT_HANDSHAKE",
         "data channels did not listen",
       );
-      return new DestinationChannels(
-        pool,
-        listening.map((l) => (l.port === undefined ? {} : { port: l.port })),
-        o.timeouts,
+      const endpoints = await Promise.all(
+        listening.map(async (l, i) =>
+          l.port === undefined ? {} : { port: o.advertise ? await o.advertise(l.port, i) : l.port },
+        ),
       );
+      return new DestinationChannels(pool, endpoints, o.timeouts);
     } catch (err) {
       await pool.close(0);
       throw err;

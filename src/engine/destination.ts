@@ -286,6 +286,7 @@ export class MigrationDestination {
     this.#dataChannels = await DestinationChannels.open(await spawned, {
       memory: mem,
       digest: this.#digest!,
+      advertise: o.channels?.tcp?.advertise,
       listens: channelListens(o.channels!, n),
       session: { sourceNonce: hello.nonce, destinationNonce: challenge },
       key: o.key?.key ?? null,

@@ -75,7 +75,16 @@ export interface ChannelOptions {
   /** Channels wanted (default: `ports.length`, else the cores available). */
   count?: number;
   /** TCP: the source connects to the ports the destination's WELCOME names on `host`; the destination listens on `host`. */
-  tcp?: { host: string; tls?: TcpOptions["tls"]; maxPayload?: number };
+  tcp?: {
+    host: string;
+    tls?: TcpOptions["tls"];
+    maxPayload?: number;
+    /**
+     * Destination: the port the source is to connect to for a channel listening on `port`
+     * (port forwarding, NAT, a proxy in between); default the port itself.
+     */
+    advertise?: (port: number, channel: number) => number | Promise<number>;
+  };
   /** In process: one MessagePort per channel (the other ends go to the destination). */
   ports?: MessagePortLike[];
 }
