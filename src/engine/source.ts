@@ -136,11 +136,11 @@ export class MigrationSource {
         reconnect: o.reconnect,
       }));
       const link = links.open(o.transport);
+      const plan = r.mode === "auto" ? await this.#planAuto(k) : null;
       // channel workers load their code while the handshake runs
       const wanted = this.#channelsWanted(k);
       this.#spawned = wanted ? ChannelWorkers.spawn(k, wanted) : null;
       this.#spawned?.catch(() => {});
-      const plan = r.mode === "auto" ? await this.#planAuto(k) : null;
 
       // handshake: stages the destination did not accept are off
       const hs = await offerHandshake(link.ch, {
@@ -337,9 +337,10 @@ export class MigrationSource {
 
   // ---- connections -------------------------------------------------------------------------
 
-  /** Data channels to ask for: none unless configured and the guest's RAM can be read in place by Workers. */
+  /** Data channels to ask for: none unless configured, the mode has rounds, and Workers can read the guest's RAM in place. */
   #channelsWanted(k: Kernel): number {
     const o = this.options;
+    if (this.report.mode === "postcopy") return 0; // no rounds for channels to carry
     const n = wantedChannels(o.channels);
     const shareable =
       o.memory instanceof WasmGuestMemory &&
