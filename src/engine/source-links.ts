@@ -81,6 +81,8 @@ export class SourceLinks {
       } catch (err) {
         link?.ch.transport.close();
         if (!isLinkFailure(err) && (err as { code?: string }).code !== "PROTOCOL_STAGE") throw err;
+        // an abort notice is best effort: nothing listening any more means no destination is left to tell
+        if (decision === "abort" && refused(err)) return null;
         await o.clock.sleep(Math.min(1, 0.02 * 2 ** Math.min(attempt, 6)));
       }
     }
@@ -91,4 +93,10 @@ export class SourceLinks {
   dispose(): void {
     for (const l of this.#all) l.ch.dispose();
   }
+}
+
+/** The connection was refused: nothing listens at the destination's address. */
+function refused(err: unknown): boolean {
+  const e = err as { code?: string; cause?: { code?: string } };
+  return e.code === "CONNECT_FAILED" && e.cause?.code === "ECONNREFUSED";
 }

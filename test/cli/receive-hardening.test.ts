@@ -333,11 +333,15 @@ describe("receive bounds what a sender can make it do", () => {
       const sender = send(await rx.port, mem, ["--key", key, "--bandwidth", "1"]);
       await until("the temporary", () => readdirSync(dir).some((f) => f.startsWith(".guest.img.partial-")));
       rx.child.kill(signal);
+      const killedAt = Date.now();
       const r = await rx.done;
       expect(r.code).toBe(code);
       expect(lastLine(r.stderr)).toBe(`pagewire: receive stopped by ${signal}; nothing written to ${out}`);
       const sent = await sender;
       expect(sent.code, sent.stdout + sent.stderr).toBe(1);
+      // nothing listens any more: the sender's abort notice gives up at the refused connection,
+      // not after the 30 s reconnect window
+      expect(Date.now() - killedAt).toBeLessThan(20_000);
       expect(existsSync(out)).toBe(false);
     });
   }
