@@ -67,6 +67,10 @@ export interface MigrationDestinationOptions {
   clock?: Clock;
   /** Seconds per wait (see MigrationTimeouts); `false`: none (virtual-time runs). */
   timeouts?: Partial<MigrationTimeouts> | false;
+  /** The source's PREAMBLE (its caller's opaque header), before any page; without it a PREAMBLE is refused. */
+  onPreamble?: (bytes: Uint8Array) => void | Promise<void>;
+  /** After each pre-copy round's pages are all in memory (its ROUND_END, every data channel synced). */
+  onRound?: (round: number) => void | Promise<void>;
   /** Called once the destination guest may run: at POSTCOPY_START, or at activation otherwise. */
   onActivate?: () => void | Promise<void>;
   /**
@@ -125,6 +129,16 @@ export class MigrationDestination {
   /** Where the destination stands (engine/ownership.ts). */
   get state(): DestinationState {
     return this.#state;
+  }
+
+  /**
+   * The per-page XXH3-128 hashes of what the pages written so far hold (16 bytes per page,
+   * a fresh view of kernel memory; entries of pages no record wrote are stale), or null
+   * outside receive().
+   */
+  pageHashes(): Uint8Array | null {
+    const d = this.#digest;
+    return d ? new Uint8Array(this.#k.memory.buffer, d.tableAddress, d.pageCount * 16) : null;
   }
 
   /** Pages the destination still misses (post-copy); 0 otherwise. */
@@ -350,8 +364,18 @@ export class MigrationDestination {
           this.#need("receiving", f.type);
           const { round } = Message.ROUND_END.decode(f.payload);
           await this.#dataChannels?.synced(round); // the round's pages on the data channels are in too
+          await o.onRound?.(round);
           break;
         }
+        case FrameType.PREAMBLE:
+          this.#need("receiving", f.type);
+          if (!o.onPreamble || this.#pages > 0)
+            throw new ProtocolError(
+              "PROTOCOL_STAGE",
+              o.onPreamble ? "PREAMBLE after pages" : "PREAMBLE: this destination takes no preamble",
+            );
+          await o.onPreamble(Message.PREAMBLE.decode(f.payload).slice());
+          break;
         case FrameType.DEVICE_STATE:
           this.#need("receiving", f.type);
           this.#deviceState = Message.DEVICE_STATE.decode(f.payload).slice();
@@ -418,8 +442,12 @@ export class MigrationDestination {
             "PROTOCOL_MESSAGE",
             `COMPLETE: seed must be 1–16 hex digits, got '${String(c.seed).slice(0, 40)}'`,
           );
-        this.#digest!.dispose();
-        this.#digest = new MemoryDigest(this.#k, mem.pageCount, BigInt("0x" + c.seed));
+        const seed = BigInt("0x" + c.seed);
+        if (seed !== this.#digest!.seed) {
+          // the source's hashes use another seed: every page is hashed again with it
+          this.#digest!.dispose();
+          this.#digest = new MemoryDigest(this.#k, mem.pageCount, seed);
+        }
       }
       this.#digest!.updateMissing(mem); // pages no record wrote; all of them with the scan's seed
     }

@@ -45,6 +45,8 @@ export interface PrecopyRoundsOptions {
   kernel: Kernel;
   pageCount: number;
   dirtyLog: DirtyLog;
+  /** Passed to the log's start (the session's digest seed). */
+  logSession?: { digestSeed: bigint };
   selection: PageSelectionPolicy;
   /** Absent: iterate until maxRounds. */
   termination?: TerminationPolicy;
@@ -105,7 +107,7 @@ export async function runPrecopyRounds(o: PrecopyRoundsOptions): Promise<Precopy
     outcome.dirtiedPages += n;
     return n;
   };
-  log.start();
+  log.start(o.logSession);
   try {
     for (let round = 0; ; round++) {
       const t0 = o.clock.now();

@@ -32,6 +32,19 @@ export interface MigrationSourceOptions {
   onPause?: () => void | Promise<void>;
   /** Resumes the guest on the source after a migration that failed before the decision. */
   onResume?: () => void | Promise<void>;
+  /** Called at the decision (COMMIT_ACK received, before ACTIVATE): the source will not run the guest again. */
+  onCommit?: () => void | Promise<void>;
+  /**
+   * Opaque bytes sent once after the handshake, before any page (PREAMBLE): the header of
+   * a QEMU migration stream that the destination replays. The destination needs onPreamble.
+   */
+  preamble?: Uint8Array;
+  /**
+   * The destination already holds every page the dirty log does not report (it is fed
+   * only what the log reports, as with QEMU's own stream): the first round sends only
+   * dirty pages, not all memory. Default false.
+   */
+  dirtyOnly?: boolean;
   /** Opaque device state captured while paused, sent before the commit. */
   deviceState?: () => Uint8Array | Promise<Uint8Array>;
   /**

@@ -168,8 +168,9 @@ export class MigrationSource {
       sender = this.#newSender(k, pipeline);
 
       // pre-copy
+      if (o.preamble) await link.ch.sendMessage(Message.PREAMBLE, o.preamble);
       pending = new DirtyBitmap(k, mem.pageCount);
-      pending.setRange(0, mem.pageCount);
+      if (!o.dirtyOnly) pending.setRange(0, mem.pageCount);
       let mode = r.mode;
       if ((mode === "precopy" || mode === "hybrid") && !o.dirtyLog) {
         throw new PagewireError(
@@ -182,12 +183,13 @@ export class MigrationSource {
           k,
           sender,
           pending,
+          digestSeed(session.sourceNonce),
           o.maxRounds ?? plan?.maxRounds ?? (mode === "hybrid" ? 3 : 30),
           plan,
         );
         if (toPostcopy && on("postcopy")) mode = r.mode = "hybrid";
       } else if (mode === "postcopy" && o.dirtyLog) {
-        o.dirtyLog.start();
+        o.dirtyLog.start({ digestSeed: digestSeed(session.sourceNonce) });
       }
 
       // stop-and-copy: pause, final harvest
@@ -513,6 +515,7 @@ export class MigrationSource {
     k: Kernel,
     sender: PageSender,
     pending: DirtyBitmap,
+    seed: bigint,
     maxRounds: number,
     plan: MigrationPlan | null,
   ): Promise<boolean> {
@@ -529,6 +532,7 @@ export class MigrationSource {
         kernel: k,
         pageCount: o.memory.pageCount,
         dirtyLog: o.dirtyLog!,
+        logSession: { digestSeed: seed },
         selection,
         termination,
         nonConvergence,
@@ -626,6 +630,7 @@ export class MigrationSource {
         `destination acknowledged digest ${ack.digest}, source has ${complete.digest}`,
       );
     this.#state = "committed"; // the decision: from here the source never resumes
+    await this.options.onCommit?.();
     // a failed send is not the answer: what the destination said (ACTIVATED, ABORT or nothing) is
     await link.ch.sendMessage(Message.ACTIVATE, undefined).catch(() => {});
     await this.#within(link.inbox.activated, t?.activation, "ACTIVATION");

@@ -29,8 +29,12 @@ export interface GuestMemory {
  * the first pass; each harvest returns what was written since the previous one.
  */
 export interface DirtyLog {
-  /** Clears the log and starts tracking. */
-  start(): void;
+  /**
+   * Clears the log and starts tracking. `session.digestSeed` is the seed of the session's
+   * whole-memory digest: a log that hashes pages (pageHashes) hashes with it when it can, so
+   * the destination, which hashes each page it writes with that seed, needs no second pass.
+   */
+  start(session?: { digestSeed: bigint }): void;
   /** Moves the pages dirtied since the last harvest into `into` (replacing its content). */
   harvest(into: DirtyBitmap): void | Promise<void>;
   /** Stops tracking. */

@@ -51,6 +51,7 @@ export const FrameType = {
   JOIN: 18,
   JOINED: 19,
   SYNC: 20,
+  PREAMBLE: 21,
 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 

@@ -8,6 +8,7 @@
 //     | HELLO {version, pageSize, pageCount,           |  (a keyed HELLO's HMAC covers it: no replay)
 //     |        features, mode, nonce}  ──────────────► |  checks version and sizes, picks features
 //     | ◄────────────── WELCOME {features, nonce}      |  session = source nonce ‖ challenge
+//     | [PREAMBLE {bytes}] ──────────────────────────► |  the caller's opaque header (a QEMU stream's)
 //     | PAGES* ROUND_END {round, pages}  (per round) ─►|  applies records
 //     |   [onPause]                                    |
 //     | PAGES* DEVICE_STATE ─────────────────────────► |
@@ -227,6 +228,7 @@ export const Message = {
   PAGES: bytesMessage(FrameType.PAGES),
   ROUND_END: jsonMessage<RoundEnd>(FrameType.ROUND_END, { round: "number", pages: "number" }),
   DEVICE_STATE: bytesMessage(FrameType.DEVICE_STATE),
+  PREAMBLE: bytesMessage(FrameType.PREAMBLE),
   POSTCOPY_START: bytesMessage(FrameType.POSTCOPY_START),
   PAGE_REQUEST: u32Message(FrameType.PAGE_REQUEST),
   POSTCOPY_END: emptyMessage(FrameType.POSTCOPY_END),
