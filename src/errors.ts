@@ -121,6 +121,15 @@ export const ERROR_CODES = {
   QMP_MIGRATION_FAILED: "QEMU reported the migration failed",
   QEMU_STATE: "QEMU is in a run state the operation cannot start from",
   QEMU_EXITED: "the QEMU process exited before it answered",
+  // QEMU's own migration stream (QemuStreamError, the qemu-proxy)
+  QEMU_STREAM_MALFORMED: "QEMU's migration stream breaks its own format",
+  QEMU_STREAM_UNSUPPORTED:
+    "QEMU's migration stream uses something the proxy does not carry (another version, postcopy, multifd, block migration …)",
+  QEMU_RETURN_PATH:
+    "the source QEMU migrates without its return path, so it would finish before the destination has the guest",
+  QEMU_STREAM_END: "QEMU's stream stopped before its end could be recognised",
+  QEMU_LOAD_FAILED: "the destination QEMU did not load the rebuilt stream",
+  QEMU_AUTOSTART: "the destination QEMU started the guest on its own (no -S) before the migration's decision",
   // command line (UsageError)
   USAGE: "a command line pagewire cannot read",
 } as const;

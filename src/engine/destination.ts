@@ -46,10 +46,12 @@ import {
 
 /** Destination memory; commit/discard make a file destination transactional (FileMemory). */
 export type DestinationMemory = GuestMemory & {
+  /** Every page reads as zeros until the migration writes it (fresh memory): the digest needs no read of unwritten pages. */
+  zeroed?: boolean;
   commit?(): Promise<void>;
   discard?(): Promise<void>;
   /** Called when the memory must outlive this process (prepared, or running in post-copy). */
-  prepare?(note: { postcopy: boolean; missingPages: number }): Promise<void>;
+  prepare?(note: { postcopy: boolean; missingPages: number; deviceState: Uint8Array }): Promise<void>;
 };
 
 export interface MigrationDestinationOptions {
@@ -241,6 +243,7 @@ export class MigrationDestination {
         );
       this.#mode = hello.mode;
       this.#digest = new MemoryDigest(this.#k, mem.pageCount, digestSeed(hello.nonce));
+      if (mem.zeroed) this.#digest.assumeZero();
       await this.#openChannels(hello, challenge);
       await this.#dropSpawned(); // workers spawned but not taken by this source
       const { session } = await answerHello(
@@ -384,7 +387,11 @@ export class MigrationDestination {
           this.#need("receiving", f.type);
           await this.#closeChannels();
           this.#startPostcopy(Message.POSTCOPY_START.decode(f.payload));
-          await mem.prepare?.({ postcopy: true, missingPages: this.#missing!.count() });
+          await mem.prepare?.({
+            postcopy: true,
+            missingPages: this.#missing!.count(),
+            deviceState: this.#deviceState,
+          });
           await o.onActivate?.();
           break;
         case FrameType.POSTCOPY_END:
@@ -455,7 +462,8 @@ export class MigrationDestination {
     if (digest !== c.digest)
       throw new PagewireError("DIGEST_MISMATCH", `whole-memory digest ${digest} differs from the source's ${c.digest}`);
     await mem.flush();
-    if (this.#state === "receiving") await mem.prepare?.({ postcopy: false, missingPages: 0 });
+    if (this.#state === "receiving")
+      await mem.prepare?.({ postcopy: false, missingPages: 0, deviceState: this.#deviceState });
     this.#acked = digest;
     if (this.#state === "receiving") this.#state = "prepared"; // from here nothing is discarded on this side's own account
     const [p50, p99] = this.#latencyPercentiles();

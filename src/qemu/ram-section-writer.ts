@@ -1,0 +1,81 @@
+// The destination half of the qemu-proxy's stream: RAM sections QEMU's loader accepts, built
+// from the pages the proxy holds. Plain records only (ZERO for a page of zeros, PAGE
+// otherwise); the block name goes with the first record of a section and whenever the
+// block changes, CONTINUE otherwise — as QEMU's own writer does.
+import { PAGE_SIZE } from "../kernel/abi.js";
+import { QemuSection, RamFlag, type QemuStreamHead, type RamBlock } from "./qemu-stream.js";
+
+export class RamSectionWriter {
+  readonly head: QemuStreamHead;
+  /** Bytes written into sections so far, and records. */
+  bytes = 0;
+  records = 0;
+
+  constructor(head: QemuStreamHead) {
+    this.head = head;
+  }
+
+  /**
+   * One PART (or, at completion, END) section of the ram section with `pages` (ascending)
+   * from `memory` (the flat page space of head.blocks); `isZero(page)` says which go as ZERO.
+   */
+  section(
+    pages: ArrayLike<number>,
+    memory: Uint8Array,
+    isZero: (page: number) => boolean,
+    completion: boolean,
+  ): Uint8Array {
+    const h = this.head;
+    const blocks = h.blocks;
+    let size = 5 + 8 + (h.footers ? 5 : 0);
+    let b = 0;
+    let last: RamBlock | null = null;
+    // sizes first: one allocation per section
+    for (let i = 0; i < pages.length; i++) {
+      const p = pages[i];
+      while (p >= blocks[b].firstPage + blocks[b].pages) b++;
+      size += 8 + (blocks[b] !== last ? 1 + blocks[b].name.length : 0) + (isZero(p) ? 1 : PAGE_SIZE);
+      last = blocks[b];
+    }
+    const out = new Uint8Array(size);
+    const v = new DataView(out.buffer);
+    let o = 0;
+    out[o++] = completion ? QemuSection.END : QemuSection.PART;
+    v.setUint32(o, h.sectionId);
+    o += 4;
+    b = 0;
+    last = null;
+    for (let i = 0; i < pages.length; i++) {
+      const p = pages[i];
+      while (p >= blocks[b].firstPage + blocks[b].pages) b++;
+      const block = blocks[b];
+      const offset = (p - block.firstPage) * PAGE_SIZE;
+      const zero = isZero(p);
+      const flags = (zero ? RamFlag.ZERO : RamFlag.PAGE) | (block === last ? RamFlag.CONTINUE : 0);
+      v.setUint32(o, Math.floor(offset / 2 ** 32));
+      v.setUint32(o + 4, (offset >>> 0) | flags);
+      o += 8;
+      if (block !== last) {
+        out[o++] = block.name.length;
+        for (let c = 0; c < block.name.length; c++) out[o++] = block.name.charCodeAt(c);
+        last = block;
+      }
+      if (zero) out[o++] = 0;
+      else {
+        out.set(memory.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE), o);
+        o += PAGE_SIZE;
+      }
+    }
+    v.setUint32(o, 0);
+    v.setUint32(o + 4, RamFlag.EOS);
+    o += 8;
+    if (h.footers) {
+      out[o++] = QemuSection.FOOTER;
+      v.setUint32(o, h.sectionId);
+      o += 4;
+    }
+    this.bytes += size;
+    this.records += pages.length;
+    return out;
+  }
+}
