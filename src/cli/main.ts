@@ -2,6 +2,7 @@
 // The `pagewire` command: dispatches to one module per sub-command (src/cli/commands/).
 // Exit codes: 0 success, 1 failure (one line on stderr), 2 usage error (one line).
 import { migrateQemuCommand } from "./commands/migrate-qemu.js";
+import { qemuProxyCommand } from "./commands/qemu-proxy.js";
 import { receiveCommand } from "./commands/receive.js";
 import { selfcheckCommand } from "./commands/selfcheck.js";
 import { sendCommand } from "./commands/send.js";
@@ -22,6 +23,7 @@ const COMMANDS: Command[] = [
   receiveCommand,
   resolveCommand,
   migrateQemuCommand,
+  qemuProxyCommand,
 ];
 
 function usage(): string {
