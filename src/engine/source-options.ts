@@ -32,7 +32,10 @@ export interface MigrationSourceOptions {
   onPause?: () => void | Promise<void>;
   /** Resumes the guest on the source after a migration that failed before the decision. */
   onResume?: () => void | Promise<void>;
-  /** Called at the decision (COMMIT_ACK received, before ACTIVATE): the source will not run the guest again. */
+  /**
+   * Called at the decision (COMMIT_ACK received), just before it takes effect: from its
+   * return on, the source will not run the guest again. Throwing aborts the migration instead.
+   */
   onCommit?: () => void | Promise<void>;
   /**
    * Opaque bytes sent once after the handshake, before any page (PREAMBLE): the header of

@@ -629,8 +629,8 @@ export class MigrationSource {
         "DIGEST_MISMATCH",
         `destination acknowledged digest ${ack.digest}, source has ${complete.digest}`,
       );
+    await this.options.onCommit?.(); // may still refuse (throw): then the migration aborts
     this.#state = "committed"; // the decision: from here the source never resumes
-    await this.options.onCommit?.();
     // a failed send is not the answer: what the destination said (ACTIVATED, ABORT or nothing) is
     await link.ch.sendMessage(Message.ACTIVATE, undefined).catch(() => {});
     await this.#within(link.inbox.activated, t?.activation, "ACTIVATION");

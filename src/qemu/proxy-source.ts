@@ -209,6 +209,8 @@ export async function proxyQemuSource(o: QemuProxySourceOptions): Promise<QemuPr
       },
       deviceState: () => joined(tail, tailBytes),
       onCommit: () => {
+        // QEMU gone or its stream broken (migrate_cancel resumes its guest): no commit
+        if (failure) throw failure;
         committed = true;
         log("decision: commit; SHUT 0 to the source QEMU");
         sock.write(returnPathMessage(ReturnPathMessage.SHUT, 0));

@@ -171,6 +171,11 @@ export class FrameProxy {
     return parts.join(" ");
   }
 
+  /** Destroys every open connection (both sides), as a network cut would; new connections are still accepted. */
+  cutConnections(): void {
+    for (const s of this.#sockets) s.destroy();
+  }
+
   /** Stops listening and destroys every connection; resolves once the server is closed. */
   close(): Promise<void> {
     this.#closed = true;
