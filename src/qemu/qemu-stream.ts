@@ -291,7 +291,9 @@ export class QemuStreamParser {
       const version = r.u32();
       if (version !== QEMU_FILE_VERSION)
         throw unsupported(`file version ${version}; the proxy reads version ${QEMU_FILE_VERSION} (QEMU 2.x–9.x)`);
+      // the head is read again from its start with each chunk until it is complete
       this.#pings = [];
+      this.#byName.clear();
       const info: QemuStreamHead = {
         machine: "",
         capabilities: [],

@@ -104,18 +104,15 @@ export interface GuestFiles {
 /** The QEMU command line of the test guest (128 MiB of RAM in `ram`, a shared file). */
 export function guestArgs(
   g: GuestFiles,
-  o: { ram: string; qmp: string; serial: string; incoming?: string; memMiB?: number },
+  o: { ram?: string; qmp: string; serial: string; incoming?: string; memMiB?: number },
 ): string[] {
   const mem = o.memMiB ?? 128;
   return [
     "-accel",
     "tcg",
-    "-machine",
-    "pc,memory-backend=mem",
-    "-m",
-    `${mem}M`,
-    "-object",
-    `memory-backend-file,id=mem,size=${mem}M,mem-path=${o.ram},share=on`,
+    // RAM in a shared file (`ram`), or QEMU's ordinary anonymous RAM
+    ...(o.ram ? ["-machine", "pc,memory-backend=mem", "-m", `${mem}M`] : ["-machine", "pc", "-m", `${mem}M`]),
+    ...(o.ram ? ["-object", `memory-backend-file,id=mem,size=${mem}M,mem-path=${o.ram},share=on`] : []),
     "-kernel",
     g.kernel,
     "-initrd",

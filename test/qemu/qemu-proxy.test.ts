@@ -1,0 +1,175 @@
+// Real QEMU guests (TCG, 128 MiB of ordinary RAM) migrated by QEMU itself through the
+// qemu-proxy pair (`pagewire qemu-proxy send` / `receive`, two processes, keyed frames):
+// the heartbeat goes on in the destination with the same pattern checksum; every failure —
+// a source without return-path, the receiving proxy killed mid-migration, a destination QEMU
+// that would start the guest by itself — leaves the source QEMU running its guest.
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import type { ChildProcess } from "node:child_process";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { QmpClient } from "../../src/qemu/qmp.js";
+import { runCli, type CliProcess } from "../support/receiver.js";
+import {
+  buildInitramfs,
+  guestArgs,
+  kernelPath,
+  missingTools,
+  readSerial,
+  startQemu,
+  waitFor,
+} from "../support/qemu-guest.js";
+
+const missing = missingTools();
+if (missing && process.env.CI) throw new Error(`CI is set but the QEMU proxy test cannot run: ${missing}`);
+if (missing) console.log(`skipping the QEMU proxy test: ${missing}`);
+
+describe.skipIf(!!missing)("pagewire qemu-proxy (real QEMU guests)", () => {
+  const dir = mkdtempSync(join(tmpdir(), "pw-qproxy-"));
+  const procs: ChildProcess[] = [];
+  const keyFile = join(dir, "key");
+  let files: { kernel: string; initrd: string };
+  const a = { qmp: join(dir, "a.qmp"), serial: join(dir, "a.log") };
+  let qa: QmpClient;
+  let runs = 0;
+
+  beforeAll(async () => {
+    writeFileSync(keyFile, "a key of at least sixteen bytes\n");
+    files = { kernel: kernelPath()!, initrd: buildInitramfs(dir) };
+    const source = startQemu(guestArgs(files, a));
+    procs.push(source);
+    await waitFor("the source guest's 5th heartbeat", () => readSerial(a.serial).beats.length >= 5, 120_000, source);
+    qa = await QmpClient.connect(a.qmp);
+  }, 150_000);
+  afterAll(() => {
+    qa?.close();
+    for (const p of procs) if (p.exitCode === null) p.kill("SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** A destination QEMU waiting on a unix socket (-S unless `autostart`), and the proxy pair around it. */
+  async function proxies(o: { autostart?: boolean; returnPath?: boolean } = {}) {
+    const id = runs++;
+    const b = {
+      qmp: join(dir, `b${id}.qmp`),
+      serial: join(dir, `b${id}.log`),
+      incoming: `unix:${join(dir, `b${id}.in`)}`,
+    };
+    const dest = startQemu([...guestArgs(files, b), ...(o.autostart ? [] : ["-S"])]);
+    procs.push(dest);
+    await waitFor("the destination's QMP socket", () => existsSync(b.qmp), 30_000, dest);
+    const rx = runCli([
+      "qemu-proxy",
+      "receive",
+      "--listen",
+      "127.0.0.1:0",
+      "--incoming",
+      b.incoming,
+      "--qmp",
+      b.qmp,
+      "--key",
+      keyFile,
+      "--json",
+    ]);
+    const port = await listening(rx);
+    const uri = `unix:${join(dir, `s${id}.sock`)}`;
+    const tx = runCli([
+      "qemu-proxy",
+      "send",
+      "--listen",
+      uri,
+      "--to",
+      `127.0.0.1:${port}`,
+      "--key",
+      keyFile,
+      "--bandwidth",
+      "50",
+      "--json",
+    ]);
+    await listening(tx);
+    await qa.setMigrationCapabilities({ "return-path": o.returnPath ?? true });
+    await qa.setMigrationParameters({ "max-bandwidth": 2 ** 40 }); // the proxy paces QEMU
+    await qa.migrate(uri);
+    return { b, dest, rx, tx };
+  }
+
+  async function sourceRunsOn() {
+    const info = await qa.waitForMigration({ timeoutMs: 60_000 }).catch((e: Error) => e);
+    expect(info).toBeInstanceOf(Error); // QEMU's own migrate failed …
+    expect((await qa.queryStatus()).status).toBe("running"); // … and its guest runs
+    const last = readSerial(a.serial).beats.at(-1)![0];
+    await waitFor("2 more heartbeats on the source", () => readSerial(a.serial).beats.at(-1)![0] >= last + 2, 30_000);
+  }
+
+  it("refuses a source QEMU without its return path; the source runs on", async () => {
+    const { rx, tx } = await proxies({ returnPath: false });
+    const t = await tx.exited;
+    expect(t.code).toBe(1);
+    expect(t.stderr).toMatch(/return path/);
+    rx.kill("SIGKILL");
+    await sourceRunsOn();
+  }, 120_000);
+
+  it("the receiving proxy killed mid-migration: QEMU's migrate fails, the source runs on", async () => {
+    const { rx, tx, dest } = await proxies();
+    // mid-migration: QEMU has written a few MiB, far from its 128
+    for (let t = Date.now(); ((await qa.queryMigrate()).ram?.transferred ?? 0) < 4 * 2 ** 20; ) {
+      if (Date.now() - t > 30_000) throw new Error("QEMU's migration did not start");
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    rx.kill("SIGKILL");
+    expect((await tx.exited).code).toBe(1);
+    await sourceRunsOn();
+    await waitFor("the destination QEMU to exit (its load failed)", () => dest.exitCode !== null, 30_000);
+  }, 120_000);
+
+  it("a destination QEMU without -S is stopped before the decision; the source resumes after its pause", async () => {
+    const { rx, tx, dest } = await proxies({ autostart: true });
+    const [r, t] = await Promise.all([rx.exited, tx.exited]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/-S/);
+    expect(t.code).toBe(1);
+    await sourceRunsOn();
+    expect(qa.events.some((e) => e.event === "STOP")).toBe(true); // it had stopped: QEMU's completion had begun
+    await waitFor("the destination QEMU to quit", () => dest.exitCode !== null, 30_000);
+  }, 120_000);
+
+  it("moves the running guest: heartbeat continues on the destination, pattern intact", async () => {
+    const pattern = readSerial(a.serial).pattern;
+    expect(pattern).toMatch(/^[0-9a-f]{32}$/);
+    const { b, rx, tx } = await proxies();
+    const [r, t] = await Promise.all([rx.exited, tx.exited]);
+    expect(t.code, t.stderr).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
+    const sent = JSON.parse(t.stdout) as { bytesSent: number; stream: { bytes: number; unchanged: number } };
+    expect(sent.bytesSent).toBeGreaterThan(0);
+    expect(sent.bytesSent).toBeLessThan(sent.stream.bytes); // zero, unchanged, dedup, XBZRLE, RLE
+    const info = await qa.waitForMigration({ timeoutMs: 30_000 });
+    expect(info.status).toBe("completed");
+    expect((await qa.queryStatus()).status).toBe("postmigrate");
+    const qb = await QmpClient.connect(b.qmp);
+    try {
+      expect((await qb.queryStatus()).status).toBe("running");
+    } finally {
+      qb.close();
+    }
+    const last = readSerial(a.serial).beats.at(-1)![0];
+    await waitFor(
+      "3 heartbeats on the destination",
+      () => readSerial(b.serial).beats.filter(([n]) => n > last).length >= 3,
+      30_000,
+    );
+    expect(readSerial(b.serial).beats.every(([, md5]) => md5 === pattern)).toBe(true);
+  }, 180_000);
+});
+
+/** Waits for the proxy's 'listening on ADDRESS' line; returns the port (0 for a unix socket). */
+async function listening(p: CliProcess): Promise<number> {
+  await waitFor(
+    `'listening on' from ${p.child.spawnargs.slice(2, 4).join(" ")}`,
+    () => /listening on/.test(p.stderr),
+    30_000,
+    p.child,
+  );
+  return Number(/listening on \S*:(\d+)\s/.exec(p.stderr)?.[1] ?? 0);
+}
