@@ -1,7 +1,14 @@
-// QEMU's own live migration (plain, xbzrle) against `pagewire migrate-qemu` on the same
-// 128 MiB TCG guest (test/support/qemu-guest.ts: 8 MiB pattern checked every tick, about
-// 1 MiB dirtied per tick), at 10 and 100 MiB/s, one run each, a freshly booted guest per run.
-//   Run: npm run build && npx tsx bench/qemu-migration.bench.ts   (needs QEMU, busybox-static, a kernel)
+// QEMU's own live migration (plain, xbzrle), QEMU's migration through `pagewire qemu-proxy`
+// and `pagewire migrate-qemu` on the same 128 MiB TCG guest (test/support/qemu-guest.ts: 8 MiB
+// pattern checked every tick, about 1 MiB dirtied per tick), at 10 and 100 MiB/s, one run
+// each, a freshly booted guest per run.
+//   Run: npm run build && npx tsx bench/qemu-migration.bench.ts [--only qemu,proxy,…] [--runs N]
+//   (needs QEMU, busybox-static, a kernel)
+// How each method's bandwidth is limited: QEMU direct — QEMU's max-bandwidth = the link rate
+// (QEMU lifts it in its completion stage); qemu-proxy — QEMU's max-bandwidth unlimited into
+// the local proxy, pagewire's rate limit = the link rate between the proxies (lifted when
+// QEMU's completion record arrives, as QEMU lifts its own); migrate-qemu — pagewire's rate
+// limit on the RAM rounds (not on the final round), QEMU's device state unlimited.
 // Measures: total time (QEMU: query-migrate total-time; pagewire: start → destination
 // running), downtime = source paused → destination running (QEMU: the source's STOP event to
 // the destination's RESUME event, QMP timestamps; pagewire: QMP stop sent → QMP cont
@@ -46,12 +53,16 @@ interface Row {
   beatsOk: boolean;
   finalRoundMs?: number;
   deviceMs?: number;
+  /** QEMU's dirty-sync-count (its pre-copy rounds). */
+  rounds?: number;
 }
 
 const eventTime = (e: QmpEvent | undefined) =>
   e?.timestamp ? e.timestamp.seconds * 1000 + e.timestamp.microseconds / 1000 : NaN;
 
-async function run(method: "qemu" | "qemu-xbzrle" | "pagewire", mibs: number): Promise<Row> {
+type Method = "qemu" | "qemu-xbzrle" | "proxy" | "pagewire";
+
+async function run(method: Method, mibs: number): Promise<Row> {
   const id = `${process.pid}-${runNo++}`;
   const a = { ram: `/dev/shm/pw-bench-${id}-a`, qmp: join(dir, `${id}-a.qmp`), serial: join(dir, `${id}-a.log`) };
   const b = { ram: `/dev/shm/pw-bench-${id}-b`, qmp: join(dir, `${id}-b.qmp`), serial: join(dir, `${id}-b.log`) };
@@ -63,7 +74,66 @@ async function run(method: "qemu" | "qemu-xbzrle" | "pagewire", mibs: number): P
     await waitFor("the source's 10th heartbeat", () => readSerial(a.serial).beats.length >= 10, 120_000, source);
     const pattern = readSerial(a.serial).pattern;
     let row: Row;
-    if (method === "pagewire") {
+    if (method === "proxy") {
+      // destination QEMU paused after its load (-S); the proxies in two processes
+      const bIn = `unix:${join(dir, `${id}-b.in`)}`;
+      // a second monitor for this benchmark's events: the receiving proxy holds the first
+      const observer = join(dir, `${id}-b-observer.qmp`);
+      dest = startQemu([...guestArgs(files, { ...b, incoming: bIn }), "-S", "-qmp", `unix:${observer},server=on,wait=off`]);
+      await waitFor("the destination's QMP socket", () => existsSync(b.qmp), 30_000, dest);
+      const cli = (args: string[]) => {
+        const c = spawn(process.execPath, [join(root, "dist/cli/main.js"), "qemu-proxy", ...args, "--json"], {
+          stdio: ["ignore", "pipe", "pipe"],
+        });
+        let out = "";
+        let err = "";
+        c.stdout!.on("data", (d: Buffer) => (out += d));
+        c.stderr!.on("data", (d: Buffer) => (err += d));
+        const done = new Promise<string>((res, rej) =>
+          c.on("exit", (code) => (code === 0 ? res(out) : rej(new Error(`qemu-proxy ${args[0]} exited ${code}: ${err}`)))),
+        );
+        done.catch(() => {});
+        const listening = (async () => {
+          while (!/listening on/.test(err)) {
+            if (c.exitCode !== null) throw new Error(`qemu-proxy ${args[0]} exited: ${err}`);
+            await new Promise((r) => setTimeout(r, 20));
+          }
+          return Number(/listening on \S*:(\d+)\s/.exec(err)?.[1] ?? 0);
+        })();
+        return { done, listening, child: c };
+      };
+      const rx = cli(["receive", "--listen", "127.0.0.1:0", "--incoming", bIn, "--qmp", b.qmp, "--insecure"]);
+      const srcUri = `unix:${join(dir, `${id}-src.sock`)}`;
+      const tx = cli(["send", "--listen", srcUri, "--to", `127.0.0.1:${await rx.listening}`, "--bandwidth", String((mibs * MiB) / 1e6)]);
+      await tx.listening;
+      const qa = await QmpClient.connect(a.qmp);
+      const qb = await QmpClient.connect(observer);
+      try {
+        await qa.setMigrationCapabilities({ "return-path": true });
+        await qa.setMigrationParameters({ "max-bandwidth": 2 ** 40, "downtime-limit": 300 });
+        await qa.migrate(srcUri);
+        const [txOut] = await Promise.all([tx.done, rx.done]);
+        const info = await qa.waitForMigration({ timeoutMs: 300_000, pollMs: 20 });
+        await qb.waitForStatus(["running"], { timeoutMs: 10_000 });
+        const stop = qa.events.filter((e) => e.event === "STOP").at(-1);
+        const resume = qb.events.filter((e) => e.event === "RESUME").at(-1);
+        const j = JSON.parse(txOut) as { bytesSent: number; stream: { bytes: number } };
+        row = {
+          method: "QEMU migrate via pagewire qemu-proxy",
+          bandwidthMiBs: mibs,
+          totalMs: info["total-time"] ?? NaN,
+          downtimeMs: eventTime(resume) - eventTime(stop),
+          sentMiB: j.bytesSent / MiB,
+          beatsOk: false,
+          rounds: info.ram?.["dirty-sync-count"],
+        };
+      } finally {
+        qa.close();
+        qb.close();
+        rx.child.kill("SIGKILL");
+        tx.child.kill("SIGKILL");
+      }
+    } else if (method === "pagewire") {
       const destCommand = "exec " + [QEMU, ...guestArgs(files, { ...b, incoming })].map((s) => `'${s}'`).join(" ");
       const cli = spawn(
         process.execPath,
@@ -130,6 +200,7 @@ async function run(method: "qemu" | "qemu-xbzrle" | "pagewire", mibs: number): P
           downtimeMs: eventTime(resume) - eventTime(stop),
           sentMiB: (info.ram?.transferred ?? NaN) / MiB,
           beatsOk: false,
+          rounds: info.ram?.["dirty-sync-count"],
         };
       } finally {
         qa.close();
@@ -159,18 +230,23 @@ async function run(method: "qemu" | "qemu-xbzrle" | "pagewire", mibs: number): P
   }
 }
 
-const only = process.argv.includes("--pagewire-only");
+const arg = (name: string) => {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+};
+const ALL: Method[] = ["qemu", "qemu-xbzrle", "proxy", "pagewire"];
+const only = process.argv.includes("--pagewire-only") ? ["pagewire"] : arg("--only")?.split(",");
+const methods = ALL.filter((m) => !only || only.includes(m));
+const runs = Number(arg("--runs") ?? 1);
 const rows: Row[] = [];
-for (const mibs of [10, 100])
-  for (const m of only ? (["pagewire"] as const) : (["qemu", "qemu-xbzrle", "pagewire"] as const))
-    rows.push(await run(m, mibs));
+for (const mibs of [10, 100]) for (let r = 0; r < runs; r++) for (const m of methods) rows.push(await run(m, mibs));
 rmSync(dir, { recursive: true, force: true });
 
-console.log("| method | bandwidth | total time | downtime | MiB sent | heartbeat after |");
-console.log("|---|---:|---:|---:|---:|---|");
+console.log("| method | bandwidth | total time | downtime | MiB sent | rounds | heartbeat after |");
+console.log("|---|---:|---:|---:|---:|---:|---|");
 for (const r of rows) {
   console.log(
-    `| ${r.method} | ${r.bandwidthMiBs} MiB/s | ${(r.totalMs / 1000).toFixed(2)} s | ${r.downtimeMs.toFixed(0)} ms | ${r.sentMiB.toFixed(1)} | ${r.beatsOk ? "ok" : "BAD"} |`,
+    `| ${r.method} | ${r.bandwidthMiBs} MiB/s | ${(r.totalMs / 1000).toFixed(2)} s | ${r.downtimeMs.toFixed(1)} ms | ${r.sentMiB.toFixed(1)} | ${r.rounds ?? "–"} | ${r.beatsOk ? "ok" : "BAD"} |`,
   );
 }
 if (only) process.exit(0);

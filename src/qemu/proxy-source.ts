@@ -133,6 +133,7 @@ export async function proxyQemuSource(o: QemuProxySourceOptions): Promise<QemuPr
         else if (bytes[bytes.length - 1] === 0x7d && tailComplete(joined(tail, tailBytes))) {
           tailDone = true;
           log(`QEMU's stream ended (${tailBytes} bytes of device state and description)`);
+          streamLog!.end();
           wake();
         }
       },
@@ -177,8 +178,8 @@ export async function proxyQemuSource(o: QemuProxySourceOptions): Promise<QemuPr
       kind: "termination",
       name: "qemu",
       decide: () =>
-        streamLog!.completing
-          ? { action: "stop", converged: true, reason: "QEMU stopped its guest and sent its completion record" }
+        streamLog!.ended
+          ? { action: "stop", converged: true, reason: "QEMU stopped its guest and its stream ended" }
           : { action: "continue", converged: false, reason: "QEMU is iterating" },
       reset() {},
     };
@@ -200,7 +201,7 @@ export async function proxyQemuSource(o: QemuProxySourceOptions): Promise<QemuPr
       preamble: headBytes!,
       reconnect: o.reconnect === false ? undefined : () => connectTcp(o.to.host, o.to.port, { tls: o.to.tls }),
       onPause: async () => {
-        // QEMU stopped its guest long before; what is left is the rest of its stream
+        // QEMU stopped its guest before; its stream has ended (the termination rule waits for it)
         await until(
           () => tailDone,
           o.tailTimeoutMs ?? 30_000,

@@ -4,7 +4,8 @@
 // here, the others mark their page dirty. A harvest takes the marked pages and waits for
 // QEMU when there are none: pagewire's rounds follow QEMU's stream. Too many marked pages
 // pause QEMU's socket (backpressure: QEMU sees pagewire's real throughput, and what waits in
-// the proxy when QEMU stops its guest stays small).
+// the proxy when QEMU stops its guest stays small). Once QEMU stops its guest nothing is held
+// back: pages go on in rounds as they arrive, overlapping QEMU's own completion stage.
 //
 // The log keeps the XXH3-128 of every shadow page, hashed with the session's digest seed as
 // pages are harvested, so the whole-memory digest at the pause costs no pass over memory.
@@ -25,7 +26,7 @@ export interface QemuStreamLogOptions {
   highWaterPages?: number;
   /** A harvest waits for this many marked pages (default 256) … */
   batchPages?: number;
-  /** … or this long after the first one, ms (default 5), unless QEMU is completing. */
+  /** … or this long after the first one, ms (default 5), or the end of QEMU's stream. */
   batchWaitMs?: number;
   pause(): void;
   resume(): void;
@@ -50,6 +51,7 @@ export class QemuStreamLog implements DirtyLog {
   #pending = 0;
   #paused = false;
   #completing = false;
+  #ended = false;
   /** Some record changed the shadow (else it is all zeros). */
   #changed = false;
   #error: unknown = null;
@@ -69,6 +71,17 @@ export class QemuStreamLog implements DirtyLog {
   /** True once QEMU's completion record began (its guest is stopped). */
   get completing(): boolean {
     return this.#completing;
+  }
+
+  /** True once QEMU's whole stream is in (its tail ended): the last harvest is next. */
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  /** QEMU's stream is complete: the waiting harvest returns what is left. */
+  end(): void {
+    this.#ended = true;
+    this.#signal();
   }
 
   /** Marked pages not harvested yet. */
@@ -151,7 +164,7 @@ export class QemuStreamLog implements DirtyLog {
     while (this.#pending === 0 && !this.#completing && !this.#error) await new Promise<void>((r) => (this.#wake = r));
     // a round per record would cost more than its pages: gather a batch, briefly
     const deadline = performance.now() + (this.#o.batchWaitMs ?? 5);
-    while (this.#pending < (this.#o.batchPages ?? 256) && !this.#completing && !this.#error && !this.#paused) {
+    while (this.#pending < (this.#o.batchPages ?? 256) && !this.#ended && !this.#error && !this.#paused) {
       const left = deadline - performance.now();
       if (left <= 0) break;
       await new Promise<void>((r) => {

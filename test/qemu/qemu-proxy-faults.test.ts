@@ -43,7 +43,7 @@ async function migrate(cutAfterFrame?: number, seed = 3) {
   });
   src.catch(() => {});
   await srcListening;
-  const qemu = await fakeSourceQemu(srcPath, { seed, rounds: 6, sectionDelayMs: 15 });
+  const qemu = await fakeSourceQemu(srcPath, { seed, rounds: 8, sectionDelayMs: 25 });
   const [s, d] = await Promise.allSettled([src, dst]);
   await relay.close();
   await dest.close();
