@@ -30,11 +30,14 @@ export class RamSectionWriter {
     let size = 5 + 8 + (h.footers ? 5 : 0);
     let b = 0;
     let last: RamBlock | null = null;
-    // sizes first: one allocation per section
+    // sizes first: one allocation per section. Each page is judged once: memory may be
+    // written meanwhile (data channels apply the next round while this one is written out)
+    const zero = new Uint8Array(pages.length);
     for (let i = 0; i < pages.length; i++) {
       const p = pages[i];
       while (p >= blocks[b].firstPage + blocks[b].pages) b++;
-      size += 8 + (blocks[b] !== last ? 1 + blocks[b].name.length : 0) + (isZero(p) ? 1 : PAGE_SIZE);
+      zero[i] = isZero(p) ? 1 : 0;
+      size += 8 + (blocks[b] !== last ? 1 + blocks[b].name.length : 0) + (zero[i] ? 1 : PAGE_SIZE);
       last = blocks[b];
     }
     const out = new Uint8Array(size);
@@ -50,8 +53,7 @@ export class RamSectionWriter {
       while (p >= blocks[b].firstPage + blocks[b].pages) b++;
       const block = blocks[b];
       const offset = (p - block.firstPage) * PAGE_SIZE;
-      const zero = isZero(p);
-      const flags = (zero ? RamFlag.ZERO : RamFlag.PAGE) | (block === last ? RamFlag.CONTINUE : 0);
+      const flags = (zero[i] ? RamFlag.ZERO : RamFlag.PAGE) | (block === last ? RamFlag.CONTINUE : 0);
       v.setUint32(o, Math.floor(offset / 2 ** 32));
       v.setUint32(o + 4, (offset >>> 0) | flags);
       o += 8;
@@ -60,7 +62,7 @@ export class RamSectionWriter {
         for (let c = 0; c < block.name.length; c++) out[o++] = block.name.charCodeAt(c);
         last = block;
       }
-      if (zero) out[o++] = 0;
+      if (zero[i]) out[o++] = 0;
       else {
         out.set(memory.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE), o);
         o += PAGE_SIZE;

@@ -17,7 +17,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const timeouts = { handshake: 5, frame: 5, commit: 5, activation: 5, reconnectWindow: 3 };
 let runs = 0;
 
-async function migrate(cutAfterFrame?: number, seed = 3) {
+async function migrate(cutAfterFrame?: number, seed = 3, channels = 0) {
   const id = runs++;
   const dest = await fakeDestinationQemu(join(dir, `d${id}.sock`), join(dir, `d${id}.qmp`));
   let dstPort!: (p: number) => void;
@@ -27,6 +27,7 @@ async function migrate(cutAfterFrame?: number, seed = 3) {
     incoming: { path: dest.path },
     qmp: dest.qmpPath,
     timeouts,
+    channels: channels ? { count: channels, tcp: { host: "127.0.0.1" } } : undefined,
     onListening: dstPort,
   });
   dst.catch(() => {});
@@ -39,6 +40,7 @@ async function migrate(cutAfterFrame?: number, seed = 3) {
     listen: { path: srcPath },
     to: { host: "127.0.0.1", port: relay.port },
     timeouts,
+    channels: channels ? { count: channels, tcp: { host: "127.0.0.1" } } : undefined,
     onListening: () => srcReady(),
   });
   src.catch(() => {});
@@ -64,6 +66,17 @@ describe("qemu-proxy with stand-in QEMUs", () => {
       expect(r.s.value.stream.unchanged).toBeGreaterThan(0);
       expect(r.s.value.report.ram["pages-sent"]).toBeLessThan(r.s.value.stream.records);
     }
+  });
+
+  it("carries the stream over 2 data channels too", async () => {
+    const r = await migrate(undefined, 5, 2);
+    expect(r.d.status, String((r.d as PromiseRejectedResult).reason)).toBe("fulfilled");
+    expect(r.s.status, String((r.s as PromiseRejectedResult).reason)).toBe("fulfilled");
+    expect(r.d.status, String((r.d as PromiseRejectedResult).reason)).toBe("fulfilled");
+    if (r.s.status === "fulfilled") expect(r.s.value.report.channels).toBe(2);
+    expect(r.qemu.shut).toBe(0);
+    expect(r.dest.state).toBe("running");
+    expect(Buffer.from(r.dest.memory!).equals(Buffer.from(r.qemu.memory))).toBe(true);
   });
 
   it("a cut after any frame leaves the guest running on exactly one side", { timeout: 300_000 }, async () => {
