@@ -52,6 +52,8 @@ export class QemuStreamLog implements DirtyLog {
   #paused = false;
   #completing = false;
   #ended = false;
+  /** Rounds have begun: before, QEMU is never held back (its stream fills the shadow while the session is set up). */
+  #started = false;
   /** Some record changed the shadow (else it is all zeros). */
   #changed = false;
   #error: unknown = null;
@@ -121,7 +123,7 @@ export class QemuStreamLog implements DirtyLog {
     if (!this.#marked.get(page)) {
       this.#marked.set(page);
       this.#pending++;
-      if (this.#pending >= (this.#o.highWaterPages ?? 512) && !this.#paused && !this.#completing) {
+      if (this.#started && this.#pending >= (this.#o.highWaterPages ?? 512) && !this.#paused && !this.#completing) {
         this.#paused = true;
         this.#o.pause();
       }
@@ -147,6 +149,7 @@ export class QemuStreamLog implements DirtyLog {
   }
 
   start(session?: { digestSeed: bigint }): void {
+    this.#started = true;
     this.#seed = session?.digestSeed ?? this.#seed;
     // the shadow's pages not marked are what the destination holds: hash them all once
     const k = this.kernel;
