@@ -123,6 +123,7 @@ export const ERROR_CODES = {
   QEMU_EXITED: "the QEMU process exited before it answered",
   // command line (UsageError)
   USAGE: "a command line pagewire cannot read",
+  BENCH_UNAVAILABLE: "pagewire bench without the benchmark suites and their dev dependencies (an installed package)",
 } as const;
 
 /** A stable error code: a key of ERROR_CODES. */
