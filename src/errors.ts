@@ -112,6 +112,8 @@ export const ERROR_CODES = {
   RECORD_SIZE: "a memory file to record that is not a whole number of pages",
   RECORD_READ: "a short read while recording a memory file",
   TRACE_SIZE: "a trace for a guest of another size",
+  MEMORY_CHANGED: "a memory file that changed after the pause: the process writing it was not stopped",
+  PAUSE_FAILED: "the signal or command that pauses or resumes the process writing a memory file failed",
   // QEMU (QmpError, QemuMigrationError)
   QMP_CONNECT: "the QMP socket is unreachable",
   QMP_TIMEOUT: "QEMU did not answer in time",
