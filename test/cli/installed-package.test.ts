@@ -22,8 +22,14 @@ const cleanEnv = Object.fromEntries(
   Object.entries(process.env).filter(([k]) => !k.toLowerCase().startsWith("npm_") && k !== "PAGEWIRE_DATASETS"),
 );
 
-function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = cleanEnv): SpawnSyncReturns<string> {
-  const r = spawnSync(cmd, args, { cwd, env, encoding: "utf8", timeout: 90_000 });
+function run(
+  cmd: string,
+  args: string[],
+  cwd: string,
+  env: NodeJS.ProcessEnv = cleanEnv,
+  timeout = 90_000,
+): SpawnSyncReturns<string> {
+  const r = spawnSync(cmd, args, { cwd, env, encoding: "utf8", timeout });
   if (r.error) throw r.error;
   return r;
 }
@@ -56,10 +62,16 @@ beforeAll(() => {
     }
   }
   symlinkSync(realpathSync(join(ROOT, "node_modules")), join(tree, "node_modules"));
-  const pack = run("npm", ["pack", "--json", "--pack-destination", work], tree, {
-    ...cleanEnv,
-    PAGEWIRE_DATASETS: DATASETS, // the copy is not beside ../shared
-  });
+  const pack = run(
+    "npm",
+    ["pack", "--json", "--pack-destination", work],
+    tree,
+    {
+      ...cleanEnv,
+      PAGEWIRE_DATASETS: DATASETS, // the copy is not beside ../shared
+    },
+    300_000, // the full build: ~30 s alone, several times that beside the rest of the suite on 2 cores
+  );
   expect(pack.status, `npm pack failed:\n${pack.stderr}`).toBe(0);
   packed = JSON.parse(pack.stdout.slice(pack.stdout.indexOf("[")))[0];
   timings.pack = performance.now() - t;
@@ -74,7 +86,7 @@ beforeAll(() => {
   );
   expect(install.status, `npm install failed:\n${install.stderr}`).toBe(0);
   timings.install = performance.now() - t;
-}, 180_000);
+}, 400_000);
 
 afterAll(() => console.log(`installed-package: ${JSON.stringify(timings)} ms`));
 
@@ -107,7 +119,10 @@ describe("the installed package", () => {
     const out = ok(pagewire("--help"));
     const names = [...out.matchAll(/^ {2}([a-z-]+) {2,}/gm)].map((m) => m[1]);
     expect(names).toEqual(expect.arrayContaining(["simulate", "compare", "bench", "send", "receive", "selfcheck"]));
-    for (const name of names) expect(ok(pagewire(name, "--help"))).toMatch(new RegExp(`usage: pagewire ${name}\\b`));
+    // the installed bin directly: npx's own start-up costs ~1 s a call
+    const bin = join(project, "node_modules", ".bin", "pagewire");
+    for (const name of names)
+      expect(ok(run(bin, [name, "--help"], project))).toMatch(new RegExp(`usage: pagewire ${name}\\b`));
   });
 
   it("selfcheck passes", () => {
@@ -158,5 +173,16 @@ describe("the installed package", () => {
     expect(JSON.parse(ok(tx)).status).toBe("completed");
     expect(await exited).toBe(0);
     expect(Buffer.compare(readFileSync(out), readFileSync(ram))).toBe(0);
+  });
+
+  // last: it removes the package's recordings
+  it("without its recordings, simulate --trace says where it looked", () => {
+    rmSync(join(project, "node_modules/pagewire/recordings"), { recursive: true });
+    const r = pagewire("simulate", "--trace", "redis");
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(
+      /recording 'redis' not found: looked for qemu-tcg-128m\/redis\/meta\.json in .*pagewire\/recordings/,
+    );
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
   });
 });
