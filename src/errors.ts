@@ -112,6 +112,8 @@ export const ERROR_CODES = {
   RECORD_SIZE: "a memory file to record that is not a whole number of pages",
   RECORD_READ: "a short read while recording a memory file",
   TRACE_SIZE: "a trace for a guest of another size",
+  MEMORY_CHANGED: "a memory file that changed after the pause: the process writing it was not stopped",
+  PAUSE_FAILED: "the signal or command that pauses or resumes the process writing a memory file failed",
   // QEMU (QmpError, QemuMigrationError)
   QMP_CONNECT: "the QMP socket is unreachable",
   QMP_TIMEOUT: "QEMU did not answer in time",
@@ -132,6 +134,7 @@ export const ERROR_CODES = {
   QEMU_AUTOSTART: "the destination QEMU started the guest on its own (no -S) before the migration's decision",
   // command line (UsageError)
   USAGE: "a command line pagewire cannot read",
+  BENCH_UNAVAILABLE: "pagewire bench without the benchmark suites and their dev dependencies (an installed package)",
 } as const;
 
 /** A stable error code: a key of ERROR_CODES. */

@@ -43,7 +43,7 @@ export const SCENARIO_HELP = `guest:
   --workload NAME        ${listWorkloads()
     .map((w) => w.name)
     .join(", ")}
-  --trace NAME|DIR       replay a recording: idle, redis, dirtier (../shared/datasets) or a 'pagewire record' directory
+  --trace NAME|DIR       replay a recording: idle, redis, dirtier (shipped with pagewire) or a 'pagewire record' directory
   --guest-size SIZE      guest RAM for workloads (e.g. 1GiB, 256MiB)
   --dirty-rate N         page writes per second of guest time (workload default otherwise)
   --write-size N         bytes per write, 1..4096

@@ -1,4 +1,5 @@
-// Real guest-memory recordings (../shared/datasets, format in its README).
+// Real guest-memory recordings (../shared/datasets, format in its README; the package
+// carries a copy in recordings/, made by scripts/copy-recordings.mjs at prepack).
 //
 // A recording set is a base image plus per-interval records of changed pages:
 //
@@ -7,8 +8,9 @@
 //   snapshot k = idle/base.img  + <set>/base-diff.dpg (not for idle)  + deltas 1..k
 //
 // Node-only (reads files, Brotli): not exported from the browser entry.
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { brotliDecompressSync } from "node:zlib";
 import { PagewireError } from "../errors.js";
 import { PAGE_SIZE } from "../kernel/abi.js";
@@ -99,9 +101,26 @@ export interface Recording {
   deltas: DirtyPageRecord[];
 }
 
-/** Default location of the shipped recordings: ../shared/datasets beside the project folder. */
+const GROUP = "qemu-tcg-128m";
+
+/**
+ * Where the shipped recordings are looked for, in order: $PAGEWIRE_DATASETS, the
+ * package's own recordings/ (an installed package), ../shared/datasets beside the
+ * project folder (a source checkout).
+ */
+export function datasetsDirCandidates(): string[] {
+  const env = process.env.PAGEWIRE_DATASETS;
+  return [
+    ...(env ? [env] : []),
+    fileURLToPath(new URL("../../recordings/", import.meta.url)),
+    fileURLToPath(new URL("../../../shared/datasets/", import.meta.url)),
+  ];
+}
+
+/** The first of datasetsDirCandidates() that holds the recordings (the last one if none does). */
 export function defaultDatasetsDir(): string {
-  return new URL("../../../shared/datasets/", import.meta.url).pathname;
+  const dirs = datasetsDirCandidates();
+  return dirs.find((d) => existsSync(join(d, GROUP, "idle", "meta.json"))) ?? dirs[dirs.length - 1];
 }
 
 /**
@@ -109,7 +128,12 @@ export function defaultDatasetsDir(): string {
  * decompresses the base image and records and rebuilds snapshot 0. ~1 s and 150 MiB.
  */
 export function loadRecording(name: string, options: { dir?: string; group?: string } = {}): Recording {
-  const root = join(options.dir ?? defaultDatasetsDir(), options.group ?? "qemu-tcg-128m");
+  const root = join(options.dir ?? defaultDatasetsDir(), options.group ?? GROUP);
+  if (!options.dir && !existsSync(join(root, name, "meta.json")))
+    throw new PagewireError(
+      "RECORDING_MISSING",
+      `recording '${name}' not found: looked for ${join(options.group ?? GROUP, name, "meta.json")} in ${datasetsDirCandidates().join(", ")} (an installed package carries them in recordings/, a source checkout reads ../shared/datasets; PAGEWIRE_DATASETS=DIR names another copy)`,
+    );
   const read = (file: string) => {
     try {
       return new Uint8Array(brotliDecompressSync(readFileSync(join(root, file))));
@@ -121,7 +145,18 @@ export function loadRecording(name: string, options: { dir?: string; group?: str
       );
     }
   };
-  const meta = JSON.parse(new TextDecoder().decode(readFileSync(join(root, name, "meta.json")))) as RecordingMeta;
+  let meta: RecordingMeta;
+  try {
+    meta = JSON.parse(readFileSync(join(root, name, "meta.json"), "utf8")) as RecordingMeta;
+  } catch (cause) {
+    throw new PagewireError(
+      "RECORDING_MISSING",
+      `cannot read ${join(root, name, "meta.json")}: ${(cause as Error).message}`,
+      {
+        cause,
+      },
+    );
+  }
   const pageCount = meta.num_pages;
   const base = read("idle/base.img.br");
   if (base.length !== pageCount * PAGE_SIZE)

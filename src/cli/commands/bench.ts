@@ -1,13 +1,17 @@
 // pagewire bench: runs the kernel benchmarks (bench/*.bench.ts, with tsx) and prints their
-// ratio tables. The suites live beside the package source, not in dist/.
+// ratio tables. The suites live beside the package source, not in dist/: an installed
+// package has none, and says so (BENCH_UNAVAILABLE) rather than failing on a missing file.
 import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { PagewireError } from "../../errors.js";
 import { UsageError, type Command } from "../usage.js";
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
+const NOT_HERE =
+  "the benchmark suites (bench/*.bench.ts, run with tsx and the dev dependencies) are not part of the installed package; run them from a source checkout: npm install && npm run bench";
 
 function suites(): string[] {
   const dir = join(ROOT, "bench");
@@ -27,7 +31,7 @@ export const benchCommand: Command = {
 Runs bench/<suite>.bench.ts with tsx (each writes bench/results/<suite>.json, or
 <suite>.quick.tmp.json with --quick) and prints
 its table. Default: every suite. --quick: short measurements. --json: print the result
-files as one JSON object. Suites: ${suites().join(", ") || "(none found)"}.
+files as one JSON object. Suites: ${suites().join(", ") || `none here: ${NOT_HERE}`}.
   --seed, --html are accepted for uniformity and ignored.`,
   async run(argv) {
     let parsed;
@@ -48,6 +52,8 @@ files as one JSON object. Suites: ${suites().join(", ") || "(none found)"}.
       throw new UsageError(`bench: ${(e as Error).message.split("\n")[0]}`);
     }
     const all = suites();
+    if (all.length === 0)
+      throw new PagewireError("BENCH_UNAVAILABLE", `bench: ${NOT_HERE} (no ${join(ROOT, "bench")})`);
     if (parsed.values.list) {
       console.log(all.join("\n"));
       return 0;
@@ -57,7 +63,10 @@ files as one JSON object. Suites: ${suites().join(", ") || "(none found)"}.
       if (!all.includes(s)) throw new UsageError(`bench: unknown suite '${s}' (${all.join(", ")})`);
     const tsx = join(ROOT, "node_modules", ".bin", "tsx");
     if (!existsSync(tsx))
-      throw new Error(`bench needs tsx (a dev dependency): ${tsx} not found; run npm install in ${ROOT}`);
+      throw new PagewireError(
+        "BENCH_UNAVAILABLE",
+        `bench needs tsx (a dev dependency): ${tsx} not found; run npm install in ${ROOT}`,
+      );
     const results: Record<string, unknown> = {};
     for (const s of chosen) {
       const r = spawnSync(tsx, [join("bench", `${s}.bench.ts`), ...(parsed.values.quick ? ["--quick"] : [])], {
