@@ -655,8 +655,15 @@ export class MigrationSource {
     r.error = { code: e?.code ?? "ERROR", message: e?.message ?? String(err) };
     r.totalTime = (this.#clock.now() - start) * 1000;
     const link = this.#links?.current ?? null;
+    let delivered = false;
     try {
-      if (link) await withTimeout(link.ch.sendMessage(Message.ABORT, r.error), 0.2, 0, this.#clock);
+      if (link)
+        delivered = await withTimeout(
+          link.ch.sendMessage(Message.ABORT, r.error).then(() => true),
+          0.2,
+          false,
+          this.#clock,
+        );
     } catch {
       // the connection may be what failed
     }
@@ -664,8 +671,10 @@ export class MigrationSource {
     const wasPaused = this.#state === "paused";
     this.#state = "aborted";
     if (wasPaused) await this.options.onResume?.();
-    // a destination that lost the connection waits for a word: tell it on a new one (session null: it knows)
-    if (session && isLinkFailure(err) && link) {
+    // a destination that lost the connection, or whose ABORT stayed queued behind page frames
+    // (cut off by the close: to it, a lost connection), waits for a word: tell it on a new one
+    // (session null: it knows)
+    if (session && (isLinkFailure(err) || !delivered) && link) {
       try {
         const told = await this.#links!.resume(session, "abort");
         if (told)
