@@ -387,6 +387,8 @@ export class QemuStreamParser {
     if ((tl & 0xfff) !== RamFlag.MEM_SIZE)
       throw malformed(`ram setup starts with flags 0x${(tl & 0xfff).toString(16)}, want MEM_SIZE`);
     const total = th * 2 ** 32 + ((tl & ~0xfff) >>> 0);
+    // the head is read again from its start until it is complete: nothing is kept from a partial read
+    const byName = new Map<string, RamBlock>();
     let sum = 0;
     while (sum < total) {
       const len = r.u8();
@@ -396,10 +398,10 @@ export class QemuStreamParser {
       const bytes = bh * 2 ** 32 + bl;
       if (bytes === 0 || bytes % PAGE_SIZE !== 0 || sum + bytes > total)
         throw malformed(`RAM block '${name}' of ${bytes} bytes (total ${total}, listed so far ${sum})`);
-      if (this.#byName.has(name)) throw malformed(`RAM block '${name}' listed twice`);
+      if (byName.has(name)) throw malformed(`RAM block '${name}' listed twice`);
       const block: RamBlock = { name, bytes, firstPage: sum / PAGE_SIZE, pages: bytes / PAGE_SIZE };
       info.blocks.push(block);
-      this.#byName.set(name, block);
+      byName.set(name, block);
       sum += bytes;
     }
     if (total / PAGE_SIZE > 2 ** 30) throw unsupported(`${total} bytes of RAM`);
@@ -409,6 +411,7 @@ export class QemuStreamParser {
     info.pageCount = total / PAGE_SIZE;
     info.footers = r.peek() === QemuSection.FOOTER;
     if (info.footers) this.#footer(r, id);
+    this.#byName = byName;
   }
 
   #footer(r: Reader, id: number): void {
