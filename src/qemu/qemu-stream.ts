@@ -338,7 +338,8 @@ export class QemuStreamParser {
       r.u32(); // version
       if (name === "configuration/target-page-bits") {
         const bits = r.u32();
-        if (1 << bits !== PAGE_SIZE) throw unsupported(`target page of 2^${bits} bytes; the proxy carries 4 KiB pages`);
+        // 2 ** bits, not 1 << bits: JS shifts mod 32 (44 would pass as 12)
+        if (2 ** bits !== PAGE_SIZE) throw unsupported(`target page of 2^${bits} bytes; the proxy carries 4 KiB pages`);
       } else if (name === "configuration/capabilities") {
         const n = r.u32();
         if (n > 64) throw malformed(`${n} capabilities in the configuration`);
