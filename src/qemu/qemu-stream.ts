@@ -357,14 +357,14 @@ export class QemuStreamParser {
   #command(r: Reader, info: QemuStreamHead | null): void {
     const cmd = r.u16();
     const len = r.u16();
-    const data = r.bytes(len);
+    // judged by its header, before its data: the cause is named however long the data claims to be
     if (cmd === QemuCommand.OPEN_RETURN_PATH) {
       if (len !== 0) throw malformed(`OPEN_RETURN_PATH with ${len} bytes`);
       if (info) info.returnPath = true;
       else throw unsupported("OPEN_RETURN_PATH after the RAM section began");
     } else if (cmd === QemuCommand.PING) {
       if (len !== 4) throw malformed(`PING with ${len} bytes`);
-      const v = ((data[0] << 24) | (data[1] << 16) | (data[2] << 8) | data[3]) >>> 0;
+      const v = r.u32();
       if (info) this.#pings.push(v);
       else this.#h.onPing?.(v);
     } else {
