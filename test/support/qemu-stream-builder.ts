@@ -2,6 +2,7 @@
 // from the format (savevm.c, ram.c) independently of src/qemu: a ByteWriter for raw pieces,
 // and buildStream(spec) for a whole stream plus what a parser must report for it (the
 // oracle) and where its length/flag/id fields sit (for targeted mutation).
+import { createHash } from "node:crypto";
 import { encodeXbzrle } from "../../src/codec/xbzrle.js";
 import { PAGE_SIZE } from "../../src/kernel/abi.js";
 import type { Kernel } from "../../src/kernel/kernel.js";
@@ -357,6 +358,8 @@ export interface Transcript {
   tail: Uint8Array;
   /** The first error push() or end() threw, or null. */
   error: unknown;
+  /** Whether that error came from end() (the parser still takes input then: end() marks nothing). */
+  atEnd: boolean;
 }
 
 /**
@@ -368,7 +371,14 @@ export function parseStream(
   split: (left: number) => number = (left) => left,
   check?: (t: Transcript, call: string, args: unknown[]) => void,
 ): Transcript & { parser: QemuStreamParser } {
-  const t: Transcript = { headBytes: null, head: null, events: [], tail: new Uint8Array(0), error: null };
+  const t: Transcript = {
+    headBytes: null,
+    head: null,
+    events: [],
+    tail: new Uint8Array(0),
+    error: null,
+    atEnd: false,
+  };
   const tails: Uint8Array[] = [];
   const parser = new QemuStreamParser({
     onHead(b, h) {
@@ -403,6 +413,7 @@ export function parseStream(
       parser.push(bytes.subarray(o, o + n));
       o += n;
     }
+    t.atEnd = true;
     parser.end();
   } catch (err) {
     t.error = err;
@@ -414,4 +425,23 @@ export function parseStream(
     o += b.length;
   }
   return Object.assign(t, { parser });
+}
+
+const digest = (b: Uint8Array) => createHash("sha256").update(b).digest("hex").slice(0, 16);
+
+/**
+ * Events as short lines, page data by length and digest: comparable at once (expect's
+ * toEqual walks typed arrays element by element) and a diff of them prints quickly.
+ */
+export function eventLines(events: StreamEvent[]): string[] {
+  return events.map((e) =>
+    e.ev === "page"
+      ? `page ${e.page} ${e.kind} ${typeof e.data === "number" ? e.data : `${e.data.length}B ${digest(e.data)}`}`
+      : JSON.stringify(e),
+  );
+}
+
+/** Bytes as a short comparable line. */
+export function bytesLine(b: Uint8Array | null): string {
+  return b ? `${b.length}B ${digest(b)}` : "none";
 }
