@@ -340,7 +340,8 @@ export class QemuStreamParser {
       r.u32(); // version
       if (name === "configuration/target-page-bits") {
         const bits = r.u32();
-        if (1 << bits !== PAGE_SIZE) throw unsupported(`target page of 2^${bits} bytes; the proxy carries 4 KiB pages`);
+        // 2 ** bits, not 1 << bits: JS shifts mod 32 (44 would pass as 12)
+        if (2 ** bits !== PAGE_SIZE) throw unsupported(`target page of 2^${bits} bytes; the proxy carries 4 KiB pages`);
       } else if (name === "configuration/capabilities") {
         const n = r.u32();
         if (n > 64) throw malformed(`${n} capabilities in the configuration`);
@@ -358,14 +359,14 @@ export class QemuStreamParser {
   #command(r: Reader, info: QemuStreamHead | null): void {
     const cmd = r.u16();
     const len = r.u16();
-    const data = r.bytes(len);
+    // judged by its header, before its data: the cause is named however long the data claims to be
     if (cmd === QemuCommand.OPEN_RETURN_PATH) {
       if (len !== 0) throw malformed(`OPEN_RETURN_PATH with ${len} bytes`);
       if (info) info.returnPath = true;
       else throw unsupported("OPEN_RETURN_PATH after the RAM section began");
     } else if (cmd === QemuCommand.PING) {
       if (len !== 4) throw malformed(`PING with ${len} bytes`);
-      const v = ((data[0] << 24) | (data[1] << 16) | (data[2] << 8) | data[3]) >>> 0;
+      const v = r.u32();
       if (info) this.#pings.push(v);
       else this.#h.onPing?.(v);
     } else {
@@ -389,6 +390,8 @@ export class QemuStreamParser {
     if ((tl & 0xfff) !== RamFlag.MEM_SIZE)
       throw malformed(`ram setup starts with flags 0x${(tl & 0xfff).toString(16)}, want MEM_SIZE`);
     const total = th * 2 ** 32 + ((tl & ~0xfff) >>> 0);
+    // the head is read again from its start until it is complete: nothing is kept from a partial read
+    const byName = new Map<string, RamBlock>();
     let sum = 0;
     while (sum < total) {
       const len = r.u8();
@@ -398,10 +401,10 @@ export class QemuStreamParser {
       const bytes = bh * 2 ** 32 + bl;
       if (bytes === 0 || bytes % PAGE_SIZE !== 0 || sum + bytes > total)
         throw malformed(`RAM block '${name}' of ${bytes} bytes (total ${total}, listed so far ${sum})`);
-      if (this.#byName.has(name)) throw malformed(`RAM block '${name}' listed twice`);
+      if (byName.has(name)) throw malformed(`RAM block '${name}' listed twice`);
       const block: RamBlock = { name, bytes, firstPage: sum / PAGE_SIZE, pages: bytes / PAGE_SIZE };
       info.blocks.push(block);
-      this.#byName.set(name, block);
+      byName.set(name, block);
       sum += bytes;
     }
     if (total / PAGE_SIZE > 2 ** 30) throw unsupported(`${total} bytes of RAM`);
@@ -411,6 +414,7 @@ export class QemuStreamParser {
     info.pageCount = total / PAGE_SIZE;
     info.footers = r.peek() === QemuSection.FOOTER;
     if (info.footers) this.#footer(r, id);
+    this.#byName = byName;
   }
 
   #footer(r: Reader, id: number): void {

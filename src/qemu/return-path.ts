@@ -7,7 +7,8 @@
 import { QemuStreamError } from "./qemu-stream.js";
 
 export const ReturnPathMessage = { SHUT: 1, PONG: 2 } as const;
-const MAX_MESSAGE = 1 << 16;
+/** QEMU's source refuses longer return-path messages (source_return_path_thread, max_len); be16 lengths reach 65535. */
+const MAX_MESSAGE = 512;
 
 /** One return-path message carrying a be32 value. */
 export function returnPathMessage(type: number, value: number): Uint8Array {
