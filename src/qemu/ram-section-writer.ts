@@ -2,6 +2,7 @@
 // from the pages the proxy holds. Plain records only (ZERO for a page of zeros, PAGE
 // otherwise); the block name goes with the first record of a section and whenever the
 // block changes, CONTINUE otherwise — as QEMU's own writer does.
+import { PagewireRangeError } from "../errors.js";
 import { PAGE_SIZE } from "../kernel/abi.js";
 import { QemuSection, RamFlag, type QemuStreamHead, type RamBlock } from "./qemu-stream.js";
 
@@ -35,6 +36,8 @@ export class RamSectionWriter {
     const zero = new Uint8Array(pages.length);
     for (let i = 0; i < pages.length; i++) {
       const p = pages[i];
+      if (!(p < h.pageCount) || (i > 0 && p <= pages[i - 1]))
+        throw new PagewireRangeError("PAGE_INDEX", `RamSectionWriter: page ${p} out of order or past ${h.pageCount}`);
       while (p >= blocks[b].firstPage + blocks[b].pages) b++;
       zero[i] = isZero(p) ? 1 : 0;
       size += 8 + (blocks[b] !== last ? 1 + blocks[b].name.length : 0) + (zero[i] ? 1 : PAGE_SIZE);
