@@ -18,7 +18,6 @@ import { PagewireError } from "../errors.js";
 import { MigrationDestination, type DestinationResult } from "../engine/destination.js";
 import type { MigrationTimeouts } from "../engine/ownership.js";
 import type { ChannelOptions } from "../engine/source-options.js";
-import { PAGE_SIZE } from "../kernel/abi.js";
 import { createKernel } from "../kernel/loader.js";
 import { WasmGuestMemory } from "../memory/wasm-guest-memory.js";
 import { TcpListener, type TcpOptions } from "../transport/tcp.js";
@@ -53,8 +52,6 @@ export interface QemuProxyDestinationResult {
   stream: { bytes: number; sections: number; records: number };
 }
 
-const ZERO_PAGE = Buffer.alloc(PAGE_SIZE);
-
 /** Receives one proxied QEMU migration into the destination QEMU; see the file header. */
 export async function proxyQemuDestination(o: QemuProxyDestinationOptions): Promise<QemuProxyDestinationResult> {
   const log = o.log ?? (() => {});
@@ -77,6 +74,7 @@ export async function proxyQemuDestination(o: QemuProxyDestinationOptions): Prom
     let writer = null as RamSectionWriter | null;
     let given: Uint8Array | null = null; // pages QEMU got at least once
     let held: Uint32Array | null = null; // the hashes of what QEMU holds of each page
+    let zeroHash: Uint32Array | null = null; // a page of zeros' hash in the digest table
     let written = 0;
     let sections = 0;
     let shut: number | null = null;
@@ -93,7 +91,7 @@ export async function proxyQemuDestination(o: QemuProxyDestinationOptions): Prom
     const write = async (bytes: Uint8Array) => {
       check();
       written += bytes.length;
-      if (!qemu!.write(bytes))
+      if (!qemu!.write(bytes) && qemu!.writableLength > 0)
         await new Promise<void>((r) => {
           const done = () => {
             qemu!.off("drain", done);
@@ -126,11 +124,21 @@ export async function proxyQemuDestination(o: QemuProxyDestinationOptions): Prom
         pages.push(p);
       }
       if (!pages.length && !completion) return;
-      const mem = shadow!.bytes();
+      // a page of zeros by its hash: no read of (shared, slow-to-copy) memory
       const isZero = (p: number) =>
-        Buffer.from(mem.buffer, mem.byteOffset + p * PAGE_SIZE, PAGE_SIZE).equals(ZERO_PAGE);
+        now[4 * p] === zeroHash![0] &&
+        now[4 * p + 1] === zeroHash![1] &&
+        now[4 * p + 2] === zeroHash![2] &&
+        now[4 * p + 3] === zeroHash![3];
       sections++;
-      await write(writer!.section(pages, mem, isZero, completion));
+      const pieces = writer!.sectionPieces(pages, shadow!.bytes(), isZero, completion);
+      qemu!.cork();
+      for (let i = 0; i < pieces.length - 1; i++) {
+        written += pieces[i].length;
+        qemu!.write(pieces[i]);
+      }
+      qemu!.uncork();
+      await write(pieces[pieces.length - 1]);
     };
     const destination: MigrationDestination = new MigrationDestination({
       kernel: k,
@@ -209,6 +217,9 @@ export async function proxyQemuDestination(o: QemuProxyDestinationOptions): Prom
         writer = new RamSectionWriter(head);
         given = new Uint8Array(head.pageCount);
         held = new Uint32Array(4 * head.pageCount);
+        // before any page: the fresh (zeroed) shadow's table holds the zero page's hash everywhere
+        const t = destination.pageHashes()!;
+        zeroHash = new Uint32Array(t.buffer, t.byteOffset, 4).slice();
         qemu = await connectEndpoint(o.incoming);
         const rp = new ReturnPathReader((type, data) => {
           if (type === ReturnPathMessage.SHUT) {

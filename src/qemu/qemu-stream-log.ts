@@ -54,8 +54,6 @@ export class QemuStreamLog implements DirtyLog {
   #ended = false;
   /** Rounds have begun: before, QEMU is never held back (its stream fills the shadow while the session is set up). */
   #started = false;
-  /** Some record changed the shadow (else it is all zeros). */
-  #changed = false;
   #error: unknown = null;
   #wake: (() => void) | null = null;
   #seed = randomSeed();
@@ -119,7 +117,6 @@ export class QemuStreamLog implements DirtyLog {
       c.unchanged++;
       return;
     }
-    this.#changed = true;
     if (!this.#marked.get(page)) {
       this.#marked.set(page);
       this.#pending++;
@@ -151,16 +148,9 @@ export class QemuStreamLog implements DirtyLog {
   start(session?: { digestSeed: bigint }): void {
     this.#started = true;
     this.#seed = session?.digestSeed ?? this.#seed;
-    // the shadow's pages not marked are what the destination holds: hash them all once
-    const k = this.kernel;
-    const all = new DirtyBitmap(k, this.memory.pageCount);
-    try {
-      all.setRange(0, this.memory.pageCount);
-      all.andNot(this.#marked);
-      this.#hash(all.collect());
-    } finally {
-      all.dispose();
-    }
+    // nothing was harvested yet: every page a record changed is marked (hashed at its
+    // harvest), every other page still holds the zeros the shadow began with
+    this.#hashZero();
   }
 
   async harvest(into: DirtyBitmap): Promise<void> {
@@ -203,19 +193,20 @@ export class QemuStreamLog implements DirtyLog {
     w?.();
   }
 
+  /** Every table entry := the zero page's hash. */
+  #hashZero(): void {
+    const k = this.kernel;
+    const z = hashBytes128(k, new Uint8Array(PAGE_SIZE), this.#seed);
+    const t = new BigUint64Array(k.memory.buffer, this.#table.ptr, 2 * this.memory.pageCount);
+    for (let p = 0; p < this.memory.pageCount; p++) {
+      t[2 * p] = z.low;
+      t[2 * p + 1] = z.high;
+    }
+  }
+
   /** Hashes the listed shadow pages into the table. */
   #hash(pages: Uint32Array): void {
     const k = this.kernel;
-    if (!this.#changed) {
-      // a fresh shadow: every entry is the zero page's hash
-      const z = hashBytes128(k, new Uint8Array(PAGE_SIZE), this.#seed);
-      const t = new BigUint64Array(k.memory.buffer, this.#table.ptr, 2 * this.memory.pageCount);
-      for (let p = 0; p < this.memory.pageCount; p++) {
-        t[2 * p] = z.low;
-        t[2 * p + 1] = z.high;
-      }
-      return;
-    }
     const out = new BigUint64Array(2 * HASH_BATCH);
     for (let i = 0; i < pages.length; i += HASH_BATCH) {
       const list = pages.subarray(i, i + HASH_BATCH);

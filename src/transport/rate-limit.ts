@@ -12,6 +12,8 @@ export class TokenBucket {
   #last: number;
   readonly #clock: Clock;
   readonly #burstSeconds: number;
+  /** Wake the take()s that sleep: a new rate applies to the bytes they wait for at once. */
+  readonly #sleepers = new Set<() => void>();
 
   constructor(bytesPerSecond: number, options: { clock?: Clock; burstSeconds?: number } = {}) {
     this.#clock = options.clock ?? realClock;
@@ -28,6 +30,8 @@ export class TokenBucket {
   setRate(bytesPerSecond: number): void {
     this.#refill();
     this.#rate = bytesPerSecond;
+    for (const w of this.#sleepers) w();
+    this.#sleepers.clear();
   }
 
   /** Waits until `bytes` may be sent, then spends them. */
@@ -36,7 +40,11 @@ export class TokenBucket {
     this.#refill();
     this.#tokens -= bytes;
     while (this.#tokens < 0) {
-      await this.#clock.sleep(-this.#tokens / this.#rate);
+      let wake!: () => void;
+      const woken = new Promise<void>((r) => (wake = r));
+      this.#sleepers.add(wake);
+      await Promise.race([this.#clock.sleep(-this.#tokens / this.#rate), woken]);
+      this.#sleepers.delete(wake);
       this.#refill();
       if (!Number.isFinite(this.#rate)) return;
     }

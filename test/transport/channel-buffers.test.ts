@@ -168,3 +168,14 @@ describe("Channel on pooled transports", () => {
     expect(s.stats.direct).toBe(0);
   });
 });
+
+describe("TokenBucket", () => {
+  it("a new rate applies at once to a take() that sleeps (lifting the limit wakes it)", async () => {
+    const b = new TokenBucket(1e6); // 1 MB/s
+    const t0 = performance.now();
+    const p = b.take(2e6); // 2 s at this rate
+    setTimeout(() => b.setRate(Infinity), 50);
+    await p;
+    expect(performance.now() - t0).toBeLessThan(1000);
+  });
+});
