@@ -480,27 +480,24 @@ export function hashPageList(mem: usize, indices: usize, count: u32, out: usize,
   return <i32>count;
 }
 
-/** The 128-bit hash of the page being scanned. */
-const SCAN_HASH: usize = memory.data(16, 16);
-
 /**
  * Exact dirty scan: hashes each of `count` pages at `pages` with XXH3-128, compares the
  * result with the 16 bytes at `hashes + 16 i` (the previous scan), stores the new hash
  * there and, when `mark` is non-zero and the hash changed, sets bit `first + i` of the
- * bitmap at `bits` (plain OR: the bitmap must not be written concurrently). Returns the
- * number of changed pages. Cost: one read of the pages plus 16 bytes per page.
+ * bitmap at `bits` (plain OR: no other thread may write the same bitmap word meanwhile).
+ * Returns the number of changed pages. Cost: one read of the pages plus 16 bytes per page.
+ * The hash goes straight into the table (the old one kept in locals): instances sharing
+ * one memory scan disjoint ranges of one table at once, so no fixed address is written.
  */
 export function scanChangedPages(pages: usize, count: u32, hashes: usize, bits: usize, first: u32, mark: u32, seedLo: u32, seedHi: u32): u32 {
   const secret = secretFor(seedOf(seedLo, seedHi));
   let changed: u32 = 0;
   for (let i: u32 = 0; i < count; i++) {
-    hashPage128(pages + (<usize>i << 12), secret, SCAN_HASH);
-    const lo = load<u64>(SCAN_HASH);
-    const hi = load<u64>(SCAN_HASH, 8);
     const h = hashes + (<usize>i << 4);
-    if (load<u64>(h) != lo || load<u64>(h, 8) != hi) {
-      store<u64>(h, lo);
-      store<u64>(h, hi, 8);
+    const oldLo = load<u64>(h);
+    const oldHi = load<u64>(h, 8);
+    hashPage128(pages + (<usize>i << 12), secret, h);
+    if (load<u64>(h) != oldLo || load<u64>(h, 8) != oldHi) {
       changed++;
       if (mark) {
         const page = first + i;
