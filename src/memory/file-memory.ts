@@ -28,12 +28,23 @@ import {
   writeFileSync,
   writeSync,
 } from "node:fs";
+import { availableParallelism } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { PagewireError, PagewireRangeError } from "../errors.js";
 import type { DirtyBitmap } from "../kernel/dirty-bitmap.js";
 import { PAGE_SIZE, type Kernel } from "../kernel/kernel.js";
 import type { DirtyLog, GuestMemory } from "./guest-memory.js";
+import { FileScanWorkers, SCAN_CHUNK_PAGES } from "./file-scan-workers.js";
 import { HashDirtyLog, type PageRangeReader } from "./hash-dirty-log.js";
+
+export interface FileDirtyLogOptions {
+  /**
+   * Threads that scan the file at each harvest (file-scan-workers.ts), one file read each;
+   * 1: the scan runs on the calling thread. Default: the cores available (at most 8), on a
+   * kernel with shared memory, and no more than the file has 4 MiB chunks; otherwise 1.
+   */
+  scanWorkers?: number;
+}
 
 export interface TemporaryOptions {
   /** commit() may replace an existing file at the final path (keeping its mode); default false. */
@@ -376,22 +387,52 @@ export class FileMemory implements GuestMemory, PageRangeReader {
   /**
    * A dirty log by exact hash scan: each harvest reads the whole file once and reports
    * the pages whose XXH3-128 changed (for RAM files of guests that have no dirty log).
+   * The baseline is taken at start() with the session's digest seed, on the calling
+   * thread; harvests run on `scanWorkers` threads (started at start(), stopped by stop()).
    */
-  hashDirtyLog(kernel: Kernel): DirtyLog {
+  hashDirtyLog(kernel: Kernel, options: FileDirtyLogOptions = {}): DirtyLog {
+    const workers = this.#scanWorkers(kernel, options.scanWorkers);
     let log: HashDirtyLog | null = null;
+    let pool: Promise<FileScanWorkers> | null = null;
+    const started = () => {
+      if (!log) throw new PagewireError("NOT_STARTED", `hash dirty log of ${this.path} used before start()`);
+      return log;
+    };
     return {
-      start: () => {
+      start: (session) => {
         log?.dispose();
-        log = new HashDirtyLog(kernel, this, this.pageCount);
+        log = new HashDirtyLog(kernel, this, this.pageCount, { seed: session?.digestSeed });
+        if (workers > 1 && !pool) {
+          pool = FileScanWorkers.start(kernel, this.path, this.pageCount, workers);
+          pool.catch(() => {}); // the first harvest raises it
+        }
       },
-      harvest: (into: DirtyBitmap) => void log!.harvest(into),
+      harvest: async (into: DirtyBitmap) => {
+        if (pool) await started().harvestOn(await pool, into);
+        else started().harvest(into);
+      },
       observe: (pages: ArrayLike<number>, contents: Uint8Array) => log?.observe(pages, contents),
-      pageHashes: () => (log ? { seed: log.seed, table: log.hashTable() } : null),
+      pageHashes: () => log?.pageHashes() ?? null,
       stop: () => {
         log?.dispose();
         log = null;
+        void pool?.then(
+          (p) => p.close(),
+          () => {},
+        );
+        pool = null;
       },
     };
+  }
+
+  #scanWorkers(kernel: Kernel, asked: number | undefined): number {
+    const chunks = Math.ceil(this.pageCount / SCAN_CHUNK_PAGES);
+    if (asked === undefined) return kernel.shared ? Math.max(1, Math.min(availableParallelism(), 8, chunks)) : 1;
+    if (!Number.isInteger(asked) || asked < 1 || asked > 64)
+      throw new PagewireRangeError("SCAN_WORKERS", `scanWorkers must be an integer in 1..64, got ${asked}`);
+    if (asked > 1 && !kernel.shared)
+      throw new PagewireError("SHARED_UNAVAILABLE", `scanWorkers ${asked} needs a kernel on shared memory`);
+    return Math.min(asked, chunks);
   }
 
   close(): void {

@@ -20,6 +20,7 @@ import { PAGE_SIZE } from "../kernel/abi.js";
 import { createKernel, loadKernel } from "../kernel/loader.js";
 import { createInProcessPair } from "../transport/in-process.js";
 import { FileMemory } from "../memory/file-memory.js";
+import type { DirtyLog } from "../memory/guest-memory.js";
 import { QmpClient, QmpError, type QmpMigrationInfo } from "./qmp.js";
 
 export interface QemuMigrationOptions {
@@ -51,6 +52,11 @@ export interface QemuMigrationOptions {
   downtimeLimitMs?: number;
   maxRounds?: number;
   policy?: MigrationSourceOptions["policy"];
+  /**
+   * Threads that hash-scan the source's RAM file at each harvest, the one while the guest is
+   * paused included (default: the cores available, at most 8; 1: the calling thread).
+   */
+  scanWorkers?: number;
   /** QMP command timeout, ms (default 10 000); QEMU's device-state migration gets 6×. */
   qmpTimeoutMs?: number;
   /** Waiting for the destination QEMU's QMP socket after destCommand, ms (default 30 000). */
@@ -87,6 +93,7 @@ export async function migrateQemuGuest(o: QemuMigrationOptions): Promise<QemuMig
   let child: ChildProcess | null = null;
   let a: FileMemory | null = null;
   let b: FileMemory | null = null;
+  let dirtyLog: DirtyLog | undefined;
   let sourcePaused = false; // paused by us
   let committed = false;
   try {
@@ -133,12 +140,15 @@ export async function migrateQemuGuest(o: QemuMigrationOptions): Promise<QemuMig
     const received = destination.receive();
     received.catch(() => {});
     let pausedAt = 0;
+    // the final scan of A runs while the guest is paused: spread over the scan workers
+    const kernel = await loadKernel();
+    dirtyLog = o.mode === "stop-and-copy" ? undefined : a.hashDirtyLog(kernel, { scanWorkers: o.scanWorkers });
     const source: MigrationSource = new MigrationSource({
       memory: a,
       transport: ta,
-      kernel: await loadKernel(),
+      kernel,
       mode: o.mode ?? "precopy",
-      dirtyLog: o.mode === "stop-and-copy" ? undefined : a.hashDirtyLog(await loadKernel()),
+      dirtyLog,
       maxBandwidth: o.maxBandwidth,
       downtimeLimitMs: o.downtimeLimitMs,
       maxRounds: o.maxRounds,
@@ -202,6 +212,7 @@ export async function migrateQemuGuest(o: QemuMigrationOptions): Promise<QemuMig
     }
     throw err;
   } finally {
+    dirtyLog?.stop(); // its scan workers, if a failure left them running
     src.close();
     dest?.close();
     a?.close();
