@@ -67,7 +67,8 @@ const K_SECRET: usize = memory.data<u8>([
 // ---- per-instance scratch ----------------------------------------------------------------
 //
 // HASH_SCRATCH_BYTES (abi.ts) of scratch: the 8 u64 accumulators (bytes 0..63, read by the
-// merge) then the secret derived from a non-zero seed (bytes 64..255, XXH3_initCustomSecret).
+// merge), the secret derived from a non-zero seed (bytes 64..255, XXH3_initCustomSecret),
+// then two 16-byte hash slots for callers (scratchHash, scratchZeroHash: 256..287).
 // By default it is the area right after the static data, which heapBase() (heap.ts) keeps
 // out of the TS heap. It is deliberately not `memory.data`: that would be an active data
 // segment of zeros, re-applied by every instantiation, so a second instance importing the
@@ -76,6 +77,8 @@ const K_SECRET: usize = memory.data<u8>([
 // identically (harmless: a concurrent reader sees the same bytes). A kernel instance on an
 // arena of another kernel's memory calls setScratch on a region of its own heap.
 const SCRATCH_SECRET: usize = 64;
+const SCRATCH_HASH: usize = 256;
+const SCRATCH_ZERO_HASH: usize = 272;
 
 /**
  * Where this instance's scratch is (a wasm global: one per instance). Its initializer is
@@ -91,6 +94,16 @@ let scratch: usize = (__heap_base + 15) & ~15;
 export function setScratch(ptr: usize): void {
   assert((ptr & 15) == 0, "hash scratch not 16-byte aligned");
   scratch = ptr;
+}
+
+/** 16 bytes of this instance's scratch for a page's XXH3-128 (a caller's, between hashes). */
+@inline export function scratchHash(): usize {
+  return scratch + SCRATCH_HASH;
+}
+
+/** 16 bytes of this instance's scratch for the zero page's XXH3-128. */
+@inline export function scratchZeroHash(): usize {
+  return scratch + SCRATCH_ZERO_HASH;
 }
 
 /** This instance's hashing scratch (the default: the area after the static data). */
