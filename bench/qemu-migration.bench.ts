@@ -45,6 +45,7 @@ interface Row {
   sentMiB: number;
   beatsOk: boolean;
   finalRoundMs?: number;
+  finalScanMs?: number;
   deviceMs?: number;
 }
 
@@ -97,6 +98,7 @@ async function run(method: "qemu" | "qemu-xbzrle" | "pagewire", mibs: number): P
         downtime: number;
         bytesSent: number;
         finalRoundTime: number;
+        finalScanTime: number;
         deviceTime: number;
       };
       row = {
@@ -107,6 +109,7 @@ async function run(method: "qemu" | "qemu-xbzrle" | "pagewire", mibs: number): P
         sentMiB: j.bytesSent / MiB,
         beatsOk: false,
         finalRoundMs: j.finalRoundTime,
+        finalScanMs: j.finalScanTime,
         deviceMs: j.deviceTime,
       };
     } else {
@@ -145,7 +148,7 @@ async function run(method: "qemu" | "qemu-xbzrle" | "pagewire", mibs: number): P
     );
     row.beatsOk = readSerial(b.serial).beats.every(([, md5]) => md5 === pattern);
     console.error(
-      `${row.method} @ ${mibs} MiB/s: ${row.totalMs.toFixed(0)} ms, downtime ${row.downtimeMs.toFixed(1)} ms, ${row.sentMiB.toFixed(1)} MiB, heartbeat ${row.beatsOk ? "ok" : "BAD"}${row.deviceMs !== undefined ? ` (final round + commit ${row.finalRoundMs!.toFixed(1)} ms, QEMU device state + cont ${row.deviceMs.toFixed(1)} ms)` : ""}`,
+      `${row.method} @ ${mibs} MiB/s: ${row.totalMs.toFixed(0)} ms, downtime ${row.downtimeMs.toFixed(1)} ms, ${row.sentMiB.toFixed(1)} MiB, heartbeat ${row.beatsOk ? "ok" : "BAD"}${row.deviceMs !== undefined ? ` (final round + commit ${row.finalRoundMs!.toFixed(1)} ms, of which the scan of A ${row.finalScanMs!.toFixed(1)} ms; QEMU device state + cont ${row.deviceMs.toFixed(1)} ms)` : ""}`,
     );
     return row;
   } finally {

@@ -74,8 +74,10 @@ export interface QemuMigrationResult {
   totalTime: number;
   /** QMP stop on the source → QMP cont returned on the destination, ms. */
   downtime: number;
-  /** Of which: the final round and pagewire's commit (both digests), ms … */
+  /** Of which: the final round and pagewire's commit, ms … */
   finalRoundTime: number;
+  /** … (within it: the hash scan of all of A that finds the final round's pages, ms: O(RAM)) … */
+  finalScanTime: number;
   /** … and QEMU's device-state migration and the cont, ms. */
   deviceTime: number;
   /** pagewire's bytes on the wire plus QEMU's migration stream. */
@@ -142,7 +144,18 @@ export async function migrateQemuGuest(o: QemuMigrationOptions): Promise<QemuMig
     let pausedAt = 0;
     // the final scan of A runs while the guest is paused: spread over the scan workers
     const kernel = await loadKernel();
-    dirtyLog = o.mode === "stop-and-copy" ? undefined : a.hashDirtyLog(kernel, { scanWorkers: o.scanWorkers });
+    let finalScanTime = 0;
+    if (o.mode !== "stop-and-copy") {
+      const log = a.hashDirtyLog(kernel, { scanWorkers: o.scanWorkers });
+      dirtyLog = {
+        ...log,
+        harvest: async (into) => {
+          const t0 = performance.now();
+          await log.harvest(into);
+          if (pausedAt) finalScanTime = performance.now() - t0;
+        },
+      };
+    }
     const source: MigrationSource = new MigrationSource({
       memory: a,
       transport: ta,
@@ -191,6 +204,7 @@ export async function migrateQemuGuest(o: QemuMigrationOptions): Promise<QemuMig
       totalTime: running - start,
       downtime: running - pausedAt,
       finalRoundTime: ramDone - pausedAt,
+      finalScanTime,
       deviceTime: running - ramDone,
       bytesSent: report.ram.transferred + (info.ram?.transferred ?? 0),
     };

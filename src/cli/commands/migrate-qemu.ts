@@ -114,6 +114,7 @@ export const migrateQemuCommand: Command = {
           totalTime: r3(result.totalTime),
           downtime: r3(result.downtime),
           finalRoundTime: r3(result.finalRoundTime),
+          finalScanTime: r3(result.finalScanTime),
           deviceTime: r3(result.deviceTime),
           bytesSent: result.bytesSent,
           pagewire: result.pagewire.toJSON(),
@@ -131,7 +132,7 @@ export const migrateQemuCommand: Command = {
       kv("total time", `${r3(result.totalTime)} ms (start → destination running)`);
       kv(
         "downtime",
-        `${r3(result.downtime)} ms (stop → destination running; final round + commit ${r3(result.finalRoundTime)} ms)`,
+        `${r3(result.downtime)} ms (stop → destination running; final round + commit ${r3(result.finalRoundTime)} ms, of which the scan of the RAM file ${r3(result.finalScanTime)} ms)`,
       );
       kv("sent", `${result.bytesSent} bytes (${(result.bytesSent / 2 ** 20).toFixed(1)} MiB)`);
     }
