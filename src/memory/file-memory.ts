@@ -28,13 +28,12 @@ import {
   writeFileSync,
   writeSync,
 } from "node:fs";
-import { availableParallelism } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { PagewireError, PagewireRangeError } from "../errors.js";
 import type { DirtyBitmap } from "../kernel/dirty-bitmap.js";
 import { PAGE_SIZE, type Kernel } from "../kernel/kernel.js";
 import type { DirtyLog, GuestMemory } from "./guest-memory.js";
-import { FileScanWorkers, SCAN_CHUNK_PAGES } from "./file-scan-workers.js";
+import { FileScanWorkers, scanWorkerCount } from "./file-scan-workers.js";
 import { HashDirtyLog, type PageRangeReader } from "./hash-dirty-log.js";
 
 export interface FileDirtyLogOptions {
@@ -44,6 +43,12 @@ export interface FileDirtyLogOptions {
    * kernel with shared memory, and no more than the file has 4 MiB chunks; otherwise 1.
    */
   scanWorkers?: number;
+  /**
+   * Scan workers the caller started on this file (FileScanWorkers.start) and closes itself:
+   * stop() leaves them running (ending threads costs CPU; migrate-qemu closes its pool after
+   * the guest runs again, not while it is paused). Replaces scanWorkers.
+   */
+  scanPool?: FileScanWorkers;
 }
 
 export interface TemporaryOptions {
@@ -391,9 +396,15 @@ export class FileMemory implements GuestMemory, PageRangeReader {
    * thread; harvests run on `scanWorkers` threads (started at start(), stopped by stop()).
    */
   hashDirtyLog(kernel: Kernel, options: FileDirtyLogOptions = {}): DirtyLog {
-    const workers = this.#scanWorkers(kernel, options.scanWorkers);
+    const given = options.scanPool ?? null;
+    if (given && (given.path !== this.path || given.pageCount !== this.pageCount || given.kernel !== kernel))
+      throw new PagewireError(
+        "SCANNER_MISMATCH",
+        `scan pool of ${given.path} (${given.pageCount} pages${given.kernel === kernel ? "" : ", another kernel"}) given to the log of ${this.path} (${this.pageCount} pages)`,
+      );
+    const workers = given ? given.count : scanWorkerCount(kernel, this.pageCount, options.scanWorkers);
     let log: HashDirtyLog | null = null;
-    let pool: Promise<FileScanWorkers> | null = null;
+    let pool: Promise<FileScanWorkers> | null = given ? Promise.resolve(given) : null;
     const started = () => {
       if (!log) throw new PagewireError("NOT_STARTED", `hash dirty log of ${this.path} used before start()`);
       return log;
@@ -416,6 +427,7 @@ export class FileMemory implements GuestMemory, PageRangeReader {
       stop: () => {
         log?.dispose();
         log = null;
+        if (given) return; // the caller's to close
         void pool?.then(
           (p) => p.close(),
           () => {},
@@ -423,16 +435,6 @@ export class FileMemory implements GuestMemory, PageRangeReader {
         pool = null;
       },
     };
-  }
-
-  #scanWorkers(kernel: Kernel, asked: number | undefined): number {
-    const chunks = Math.ceil(this.pageCount / SCAN_CHUNK_PAGES);
-    if (asked === undefined) return kernel.shared ? Math.max(1, Math.min(availableParallelism(), 8, chunks)) : 1;
-    if (!Number.isInteger(asked) || asked < 1 || asked > 64)
-      throw new PagewireRangeError("SCAN_WORKERS", `scanWorkers must be an integer in 1..64, got ${asked}`);
-    if (asked > 1 && !kernel.shared)
-      throw new PagewireError("SHARED_UNAVAILABLE", `scanWorkers ${asked} needs a kernel on shared memory`);
-    return Math.min(asked, chunks);
   }
 
   close(): void {

@@ -6,6 +6,7 @@
 // thread's hash table and dirty bitmap. Chunks are whole bitmap words, so no two workers
 // write the same word. The main thread only waits: with N cores a scan takes about 1/N of
 // the single-threaded time, up to the memory bandwidth.
+import { availableParallelism } from "node:os";
 import { PagewireError, PagewireRangeError, type PagewireErrorCode } from "../errors.js";
 import { splitSeed } from "../kernel/pagehash.js";
 import type { Kernel, KernelArena } from "../kernel/kernel.js";
@@ -17,6 +18,23 @@ export const SCAN_CHUNK_PAGES = 1024;
 /** Pages a worker reads into its arena at a time (1 MiB: stays in cache until hashed). */
 export const SCAN_WINDOW_PAGES = 256;
 const MAX_WORKERS = 64;
+/** The default's cap: a scan is bound by memory bandwidth long before this many cores. */
+const DEFAULT_MAX_WORKERS = 8;
+
+/**
+ * How many scan workers to use for `pageCount` pages: `asked` (checked), or by default the
+ * cores available up to 8 on a kernel with shared memory, else 1; never more than the file
+ * has chunks. 1 means: scan on the calling thread.
+ */
+export function scanWorkerCount(kernel: Kernel, pageCount: number, asked?: number): number {
+  const chunks = Math.max(1, Math.ceil(pageCount / SCAN_CHUNK_PAGES));
+  if (asked === undefined) return kernel.shared ? Math.min(availableParallelism(), DEFAULT_MAX_WORKERS, chunks) : 1;
+  if (!Number.isInteger(asked) || asked < 1 || asked > MAX_WORKERS)
+    throw new PagewireRangeError("SCAN_WORKERS", `scan workers must be an integer in 1..${MAX_WORKERS}, got ${asked}`);
+  if (asked > 1 && !kernel.shared)
+    throw new PagewireError("SHARED_UNAVAILABLE", `${asked} scan workers need a kernel on shared memory`);
+  return Math.min(asked, chunks);
+}
 
 /** Main thread → scan worker. */
 export type ToScanWorker =

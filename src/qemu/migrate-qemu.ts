@@ -20,6 +20,7 @@ import { PAGE_SIZE } from "../kernel/abi.js";
 import { createKernel, loadKernel } from "../kernel/loader.js";
 import { createInProcessPair } from "../transport/in-process.js";
 import { FileMemory } from "../memory/file-memory.js";
+import { FileScanWorkers, scanWorkerCount } from "../memory/file-scan-workers.js";
 import type { DirtyLog } from "../memory/guest-memory.js";
 import { QmpClient, QmpError, type QmpMigrationInfo } from "./qmp.js";
 
@@ -96,6 +97,7 @@ export async function migrateQemuGuest(o: QemuMigrationOptions): Promise<QemuMig
   let a: FileMemory | null = null;
   let b: FileMemory | null = null;
   let dirtyLog: DirtyLog | undefined;
+  let scanPool: FileScanWorkers | null = null;
   let sourcePaused = false; // paused by us
   let committed = false;
   try {
@@ -146,7 +148,10 @@ export async function migrateQemuGuest(o: QemuMigrationOptions): Promise<QemuMig
     const kernel = await loadKernel();
     let finalScanTime = 0;
     if (o.mode !== "stop-and-copy") {
-      const log = a.hashDirtyLog(kernel, { scanWorkers: o.scanWorkers });
+      // the pool is ours to close, after the guest runs again: ending threads while it is paused costs CPU
+      const workers = scanWorkerCount(kernel, a.pageCount, o.scanWorkers);
+      if (workers > 1) scanPool = await FileScanWorkers.start(kernel, a.path, a.pageCount, workers);
+      const log = a.hashDirtyLog(kernel, scanPool ? { scanPool } : { scanWorkers: 1 });
       dirtyLog = {
         ...log,
         harvest: async (into) => {
@@ -226,7 +231,8 @@ export async function migrateQemuGuest(o: QemuMigrationOptions): Promise<QemuMig
     }
     throw err;
   } finally {
-    dirtyLog?.stop(); // its scan workers, if a failure left them running
+    dirtyLog?.stop(); // if a failure left it running
+    await scanPool?.close();
     src.close();
     dest?.close();
     a?.close();

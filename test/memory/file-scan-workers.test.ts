@@ -128,6 +128,38 @@ describe("the hash scan of a RAM file on worker threads", () => {
     }
   });
 
+  it("FileMemory's log on a pool the caller owns: scans on it, and stop() leaves it running", async () => {
+    const pages = 2 * SCAN_CHUNK_PAGES;
+    const path = randomFile("ram-pool", pages, 6);
+    const other = randomFile("ram-other", pages, 7);
+    const file = FileMemory.open(path);
+    const pool = await FileScanWorkers.start(k, path, pages, 2);
+    const otherPool = await FileScanWorkers.start(k, other, pages, 2);
+    const bm = new DirtyBitmap(k, pages);
+    const r = rng(9);
+    try {
+      expect(() => file.hashDirtyLog(k, { scanPool: otherPool })).toThrow(
+        expect.objectContaining({ code: "SCANNER_MISMATCH" }),
+      );
+      const scans = vi.spyOn(pool, "scanPages");
+      for (let run = 0; run < 2; run++) {
+        const log = file.hashDirtyLog(k, { scanPool: pool });
+        log.start({ digestSeed: 0xabcn });
+        const changed = writeRound(file, path, r);
+        await log.harvest(bm);
+        expect([...bm.collect()]).toEqual(changed);
+        expect(log.pageHashes!()!.seed).toBe(0xabcn);
+        log.stop();
+      }
+      expect(scans).toHaveBeenCalledTimes(2);
+    } finally {
+      await pool.close();
+      await otherPool.close();
+      bm.dispose();
+      file.close();
+    }
+  });
+
   it("refuses a scanner of another page count, a bad worker count, an unshared kernel", async () => {
     const pages = SCAN_CHUNK_PAGES;
     const path = randomFile("ram-small", pages, 3);
