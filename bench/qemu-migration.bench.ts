@@ -2,6 +2,7 @@
 // 128 MiB TCG guest (test/support/qemu-guest.ts: 8 MiB pattern checked every tick, about
 // 1 MiB dirtied per tick), at 10 and 100 MiB/s, one run each, a freshly booted guest per run.
 //   Run: npm run build && npx tsx bench/qemu-migration.bench.ts   (needs QEMU, busybox-static, a kernel)
+//   [--pagewire-only] [--scan-workers N]: only pagewire's runs (no results file); its hash-scan threads
 // Measures: total time (QEMU: query-migrate total-time; pagewire: start → destination
 // running), downtime = source paused → destination running (QEMU: the source's STOP event to
 // the destination's RESUME event, QMP timestamps; pagewire: QMP stop sent → QMP cont
@@ -36,6 +37,8 @@ if (missing) {
 const dir = mkdtempSync(join(tmpdir(), "pw-qemu-bench-"));
 const files = { kernel: kernelPath()!, initrd: buildInitramfs(dir) };
 let runNo = 0;
+const at = process.argv.indexOf("--scan-workers");
+const scanWorkers = at > 0 ? process.argv[at + 1] : undefined;
 
 interface Row {
   method: string;
@@ -86,6 +89,7 @@ async function run(method: "qemu" | "qemu-xbzrle" | "pagewire", mibs: number): P
           destCommand,
           "--bandwidth",
           String((mibs * MiB) / 1e6),
+          ...(scanWorkers ? ["--scan-workers", scanWorkers] : []),
         ],
         { stdio: ["ignore", "pipe", "inherit"] },
       );
