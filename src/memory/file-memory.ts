@@ -393,7 +393,8 @@ export class FileMemory implements GuestMemory, PageRangeReader {
    * A dirty log by exact hash scan: each harvest reads the whole file once and reports
    * the pages whose XXH3-128 changed (for RAM files of guests that have no dirty log).
    * The baseline is taken at start() with the session's digest seed, on the calling
-   * thread; harvests run on `scanWorkers` threads (started at start(), stopped by stop()).
+   * thread; harvests run on `scanWorkers` threads (started at start(), stopped by stop())
+   * or on the caller's `scanPool`.
    */
   hashDirtyLog(kernel: Kernel, options: FileDirtyLogOptions = {}): DirtyLog {
     const given = options.scanPool ?? null;
