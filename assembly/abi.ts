@@ -28,8 +28,8 @@ export const SAVE_MISS_NOT_INSERTED: i32 = -3;
 export const CACHED_PAGE_LIFETIME: u32 = 2;
 /** hashPages / hashPageList: `bits` is neither 64 nor 128. */
 export const HASH_BAD_BITS: i32 = -1;
-/** Bytes of per-instance hashing scratch (setScratch): 8 u64 accumulators, a 192-byte secret. */
-export const HASH_SCRATCH_BYTES: usize = 256;
+/** Bytes of per-instance hashing scratch (setScratch): 8 u64 accumulators, a 192-byte secret, a page hash, the zero page's hash. */
+export const HASH_SCRATCH_BYTES: usize = 288;
 /** gatherPages: a page index is ≥ pageCount. */
 export const GATHER_BAD_PAGE: i32 = -1;
 

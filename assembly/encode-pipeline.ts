@@ -41,13 +41,9 @@ import {
 import { dedupCount, dedupEntry, dedupStamp, dedupStep } from "./dedup-index";
 import { pageIsZero } from "./dirty-bitmap";
 import { recordSentPage, unchangedSinceSent } from "./fake-dirty";
-import { hashPage128, secretFor, zeroPageHash128 } from "./pagehash";
+import { hashPage128, scratchHash, scratchZeroHash, secretFor, zeroPageHash128 } from "./pagehash";
 import { rleCandidate, rleEncode } from "./rle";
 import { countSave, isCachedPage, saveCachedPage } from "./xbzrle-cache";
-
-/** This page's hash, and the zero page's. */
-const HASH: usize = memory.data(16, 16);
-const ZERO_HASH: usize = memory.data(16, 16);
 
 /** kind:u8 reserved:u8 length:u16 page:u32 in one store. */
 @inline function storeHeader(rec: usize, kind: u32, length: u32, page: u32): void {
@@ -108,6 +104,9 @@ export function encodePageBatch(ctx: usize, ram: usize, pages: usize, count: u32
 
   const hashing = filter != 0 || table != 0;
   let secret: usize = 0;
+  // this page's hash and the zero page's: in the instance's scratch (instances share static data)
+  const HASH = scratchHash();
+  const ZERO_HASH = scratchZeroHash();
   if (hashing) {
     secret = secretFor((<u64>load<u32>(ctx + ENCODE_SEED_HI) << 32) | <u64>load<u32>(ctx + ENCODE_SEED_LO));
     zeroPageHash128(secret, ZERO_HASH);

@@ -29,12 +29,9 @@ import {
   RECORD_DEDUP, RECORD_HEADER_BYTES, RECORD_RAW, RECORD_RLE, RECORD_XBZRLE, RECORD_ZERO,
 } from "./abi";
 import { pageIsZero } from "./dirty-bitmap";
-import { hashPage128, secretFor, zeroPageHash128 } from "./pagehash";
+import { hashPage128, scratchZeroHash, secretFor, zeroPageHash128 } from "./pagehash";
 import { rleDecode } from "./rle";
 import { xbzrleDecode } from "./xbzrle";
-
-/** The zero page's hash (computed on the first ZERO record of a call). */
-const ZERO_HASH: usize = memory.data(16, 16);
 
 /** True when a body of `length` bytes is allowed for `kind` (readPageRecords' checkLength). */
 @inline function lengthAllowed(kind: u32, length: u32): bool {
@@ -70,7 +67,8 @@ export function applyPageRecords(ctx: usize, payload: usize, len: u32): i32 {
   const table = <usize>load<u32>(ctx + APPLY_DIGEST_TABLE);
   const bits = <usize>load<u32>(ctx + APPLY_DIGEST_BITS);
   const secret = table ? secretFor((<u64>load<u32>(ctx + APPLY_SEED_HI) << 32) | <u64>load<u32>(ctx + APPLY_SEED_LO)) : 0;
-  let zeroHashed = false;
+  let zeroHashed = false; // the zero page's hash, in the instance's scratch, from the first ZERO record on
+  const ZERO_HASH = scratchZeroHash();
   for (; i < count; i++) {
     // the header, as readPageRecords checks it
     if (o + RECORD_HEADER_BYTES > end) return stop(ctx, APPLY_HEADER_TRUNCATED, o, i, unwritten);

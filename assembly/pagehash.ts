@@ -67,7 +67,8 @@ const K_SECRET: usize = memory.data<u8>([
 // ---- per-instance scratch ----------------------------------------------------------------
 //
 // HASH_SCRATCH_BYTES (abi.ts) of scratch: the 8 u64 accumulators (bytes 0..63, read by the
-// merge) then the secret derived from a non-zero seed (bytes 64..255, XXH3_initCustomSecret).
+// merge), the secret derived from a non-zero seed (bytes 64..255, XXH3_initCustomSecret),
+// then two 16-byte hash slots for callers (scratchHash, scratchZeroHash: 256..287).
 // By default it is the area right after the static data, which heapBase() (heap.ts) keeps
 // out of the TS heap. It is deliberately not `memory.data`: that would be an active data
 // segment of zeros, re-applied by every instantiation, so a second instance importing the
@@ -76,6 +77,8 @@ const K_SECRET: usize = memory.data<u8>([
 // identically (harmless: a concurrent reader sees the same bytes). A kernel instance on an
 // arena of another kernel's memory calls setScratch on a region of its own heap.
 const SCRATCH_SECRET: usize = 64;
+const SCRATCH_HASH: usize = 256;
+const SCRATCH_ZERO_HASH: usize = 272;
 
 /**
  * Where this instance's scratch is (a wasm global: one per instance). Its initializer is
@@ -91,6 +94,16 @@ let scratch: usize = (__heap_base + 15) & ~15;
 export function setScratch(ptr: usize): void {
   assert((ptr & 15) == 0, "hash scratch not 16-byte aligned");
   scratch = ptr;
+}
+
+/** 16 bytes of this instance's scratch for a page's XXH3-128 (a caller's, between hashes). */
+@inline export function scratchHash(): usize {
+  return scratch + SCRATCH_HASH;
+}
+
+/** 16 bytes of this instance's scratch for the zero page's XXH3-128. */
+@inline export function scratchZeroHash(): usize {
+  return scratch + SCRATCH_ZERO_HASH;
 }
 
 /** This instance's hashing scratch (the default: the area after the static data). */
@@ -480,27 +493,24 @@ export function hashPageList(mem: usize, indices: usize, count: u32, out: usize,
   return <i32>count;
 }
 
-/** The 128-bit hash of the page being scanned. */
-const SCAN_HASH: usize = memory.data(16, 16);
-
 /**
  * Exact dirty scan: hashes each of `count` pages at `pages` with XXH3-128, compares the
  * result with the 16 bytes at `hashes + 16 i` (the previous scan), stores the new hash
  * there and, when `mark` is non-zero and the hash changed, sets bit `first + i` of the
- * bitmap at `bits` (plain OR: the bitmap must not be written concurrently). Returns the
- * number of changed pages. Cost: one read of the pages plus 16 bytes per page.
+ * bitmap at `bits` (plain OR: no other thread may write the same bitmap word meanwhile).
+ * Returns the number of changed pages. Cost: one read of the pages plus 16 bytes per page.
+ * The hash goes straight into the table (the old one kept in locals): instances sharing
+ * one memory scan disjoint ranges of one table at once, so no fixed address is written.
  */
 export function scanChangedPages(pages: usize, count: u32, hashes: usize, bits: usize, first: u32, mark: u32, seedLo: u32, seedHi: u32): u32 {
   const secret = secretFor(seedOf(seedLo, seedHi));
   let changed: u32 = 0;
   for (let i: u32 = 0; i < count; i++) {
-    hashPage128(pages + (<usize>i << 12), secret, SCAN_HASH);
-    const lo = load<u64>(SCAN_HASH);
-    const hi = load<u64>(SCAN_HASH, 8);
     const h = hashes + (<usize>i << 4);
-    if (load<u64>(h) != lo || load<u64>(h, 8) != hi) {
-      store<u64>(h, lo);
-      store<u64>(h, hi, 8);
+    const oldLo = load<u64>(h);
+    const oldHi = load<u64>(h, 8);
+    hashPage128(pages + (<usize>i << 12), secret, h);
+    if (load<u64>(h) != oldLo || load<u64>(h, 8) != oldHi) {
       changed++;
       if (mark) {
         const page = first + i;

@@ -2,7 +2,8 @@
 // and `pagewire migrate-qemu` on the same 128 MiB TCG guest (test/support/qemu-guest.ts: 8 MiB
 // pattern checked every tick, about 1 MiB dirtied per tick), at 10 and 100 MiB/s, one run
 // each, a freshly booted guest per run.
-//   Run: npm run build && npx tsx bench/qemu-migration.bench.ts [--only qemu,proxy,…] [--runs N]
+//   Run: npm run build && npx tsx bench/qemu-migration.bench.ts [--only qemu,proxy,…] [--runs N] [--mibs 10,100]
+//   [--pagewire-only] [--scan-workers N]: only pagewire migrate-qemu's runs (no results file)
 //   (needs QEMU, busybox-static, a kernel)
 // How each method's bandwidth is limited: QEMU direct — QEMU's max-bandwidth = the link rate
 // (QEMU lifts it in its completion stage); qemu-proxy — QEMU's max-bandwidth unlimited into
@@ -43,6 +44,8 @@ if (missing) {
 const dir = mkdtempSync(join(tmpdir(), "pw-qemu-bench-"));
 const files = { kernel: kernelPath()!, initrd: buildInitramfs(dir) };
 let runNo = 0;
+const at = process.argv.indexOf("--scan-workers");
+const scanWorkers = at > 0 ? process.argv[at + 1] : undefined;
 
 interface Row {
   method: string;
@@ -52,6 +55,7 @@ interface Row {
   sentMiB: number;
   beatsOk: boolean;
   finalRoundMs?: number;
+  finalScanMs?: number;
   deviceMs?: number;
   /** QEMU's dirty-sync-count (its pre-copy rounds). */
   rounds?: number;
@@ -170,6 +174,7 @@ async function run(method: Method, mibs: number): Promise<Row> {
           destCommand,
           "--bandwidth",
           String((mibs * MiB) / 1e6),
+          ...(scanWorkers ? ["--scan-workers", scanWorkers] : []),
         ],
         { stdio: ["ignore", "pipe", "inherit"] },
       );
@@ -182,6 +187,7 @@ async function run(method: Method, mibs: number): Promise<Row> {
         downtime: number;
         bytesSent: number;
         finalRoundTime: number;
+        finalScanTime: number;
         deviceTime: number;
       };
       row = {
@@ -192,6 +198,7 @@ async function run(method: Method, mibs: number): Promise<Row> {
         sentMiB: j.bytesSent / MiB,
         beatsOk: false,
         finalRoundMs: j.finalRoundTime,
+        finalScanMs: j.finalScanTime,
         deviceMs: j.deviceTime,
       };
     } else {
@@ -231,7 +238,7 @@ async function run(method: Method, mibs: number): Promise<Row> {
     );
     row.beatsOk = readSerial(b.serial).beats.every(([, md5]) => md5 === pattern);
     console.error(
-      `${row.method} @ ${mibs} MiB/s: ${row.totalMs.toFixed(0)} ms, downtime ${row.downtimeMs.toFixed(1)} ms, ${row.sentMiB.toFixed(1)} MiB, heartbeat ${row.beatsOk ? "ok" : "BAD"}${row.deviceMs !== undefined ? ` (final round + commit ${row.finalRoundMs!.toFixed(1)} ms, QEMU device state + cont ${row.deviceMs.toFixed(1)} ms)` : ""}`,
+      `${row.method} @ ${mibs} MiB/s: ${row.totalMs.toFixed(0)} ms, downtime ${row.downtimeMs.toFixed(1)} ms, ${row.sentMiB.toFixed(1)} MiB, heartbeat ${row.beatsOk ? "ok" : "BAD"}${row.deviceMs !== undefined ? ` (final round + commit ${row.finalRoundMs!.toFixed(1)} ms, of which the scan of A ${row.finalScanMs!.toFixed(1)} ms; QEMU device state + cont ${row.deviceMs.toFixed(1)} ms)` : ""}`,
     );
     return row;
   } finally {

@@ -28,8 +28,8 @@ export const SAVE_MISS_NOT_INSERTED = -3;
 export const CACHED_PAGE_LIFETIME = 2;
 /** hashPages / hashPageList: `bits` is neither 64 nor 128. */
 export const HASH_BAD_BITS = -1;
-/** Bytes of a kernel instance's hashing scratch (setScratch): 8 u64 accumulators, a 192-byte secret. */
-export const HASH_SCRATCH_BYTES = 256;
+/** Bytes of a kernel instance's hashing scratch (setScratch): 8 u64 accumulators, a 192-byte secret, a page hash, the zero page's hash. */
+export const HASH_SCRATCH_BYTES = 288;
 /** gatherPages: a page index is ≥ pageCount. */
 export const GATHER_BAD_PAGE = -1;
 

@@ -33,7 +33,23 @@ import { PagewireError, PagewireRangeError } from "../errors.js";
 import type { DirtyBitmap } from "../kernel/dirty-bitmap.js";
 import { PAGE_SIZE, type Kernel } from "../kernel/kernel.js";
 import type { DirtyLog, GuestMemory } from "./guest-memory.js";
+import { FileScanWorkers, scanWorkerCount } from "./file-scan-workers.js";
 import { HashDirtyLog, type PageRangeReader } from "./hash-dirty-log.js";
+
+export interface FileDirtyLogOptions {
+  /**
+   * Threads that scan the file at each harvest (file-scan-workers.ts), one file read each;
+   * 1: the scan runs on the calling thread. Default: the cores available (at most 8), on a
+   * kernel with shared memory, and no more than the file has 4 MiB chunks; otherwise 1.
+   */
+  scanWorkers?: number;
+  /**
+   * Scan workers the caller started on this file (FileScanWorkers.start) and closes itself:
+   * stop() leaves them running (ending threads costs CPU; migrate-qemu closes its pool after
+   * the guest runs again, not while it is paused). Replaces scanWorkers.
+   */
+  scanPool?: FileScanWorkers;
+}
 
 export interface TemporaryOptions {
   /** commit() may replace an existing file at the final path (keeping its mode); default false. */
@@ -376,20 +392,48 @@ export class FileMemory implements GuestMemory, PageRangeReader {
   /**
    * A dirty log by exact hash scan: each harvest reads the whole file once and reports
    * the pages whose XXH3-128 changed (for RAM files of guests that have no dirty log).
+   * The baseline is taken at start() with the session's digest seed, on the calling
+   * thread; harvests run on `scanWorkers` threads (started at start(), stopped by stop())
+   * or on the caller's `scanPool`.
    */
-  hashDirtyLog(kernel: Kernel): DirtyLog {
+  hashDirtyLog(kernel: Kernel, options: FileDirtyLogOptions = {}): DirtyLog {
+    const given = options.scanPool ?? null;
+    if (given && (given.path !== this.path || given.pageCount !== this.pageCount || given.kernel !== kernel))
+      throw new PagewireError(
+        "SCANNER_MISMATCH",
+        `scan pool of ${given.path} (${given.pageCount} pages${given.kernel === kernel ? "" : ", another kernel"}) given to the log of ${this.path} (${this.pageCount} pages)`,
+      );
+    const workers = given ? given.count : scanWorkerCount(kernel, this.pageCount, options.scanWorkers);
     let log: HashDirtyLog | null = null;
+    let pool: Promise<FileScanWorkers> | null = given ? Promise.resolve(given) : null;
+    const started = () => {
+      if (!log) throw new PagewireError("NOT_STARTED", `hash dirty log of ${this.path} used before start()`);
+      return log;
+    };
     return {
-      start: () => {
+      start: (session) => {
         log?.dispose();
-        log = new HashDirtyLog(kernel, this, this.pageCount);
+        log = new HashDirtyLog(kernel, this, this.pageCount, { seed: session?.digestSeed });
+        if (workers > 1 && !pool) {
+          pool = FileScanWorkers.start(kernel, this.path, this.pageCount, workers);
+          pool.catch(() => {}); // the first harvest raises it
+        }
       },
-      harvest: (into: DirtyBitmap) => void log!.harvest(into),
+      harvest: async (into: DirtyBitmap) => {
+        if (pool) await started().harvestOn(await pool, into);
+        else started().harvest(into);
+      },
       observe: (pages: ArrayLike<number>, contents: Uint8Array) => log?.observe(pages, contents),
-      pageHashes: () => (log ? { seed: log.seed, table: log.hashTable() } : null),
+      pageHashes: () => log?.pageHashes() ?? null,
       stop: () => {
         log?.dispose();
         log = null;
+        if (given) return; // the caller's to close
+        void pool?.then(
+          (p) => p.close(),
+          () => {},
+        );
+        pool = null;
       },
     };
   }

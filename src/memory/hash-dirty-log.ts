@@ -9,8 +9,13 @@
 // page read while changing is compared with what the destination holds). A write of the
 // same bytes is not seen — which is what a migration wants. Cost per harvest: one read of all guest memory, in the kernel
 // (assembly/pagehash.ts scanChangedPages). Memory outside the kernel is scanned through
-// a window copied in (adds one memcpy of the guest).
-import { PagewireRangeError } from "../errors.js";
+// a window copied in (adds one memcpy of the guest). harvestOn() runs the same scan on a
+// PageScanner's threads instead (a RAM file: file-scan-workers.ts).
+//
+// The seed: start() adopts the session's digest seed, so the table of the final scan is
+// the one the destination builds as it writes pages and the whole-memory digest needs no
+// second pass there.
+import { PagewireError, PagewireRangeError } from "../errors.js";
 import { PAGE_SIZE } from "../kernel/abi.js";
 import { randomSeed, splitSeed } from "../kernel/pagehash.js";
 import { DirtyBitmap } from "../kernel/dirty-bitmap.js";
@@ -34,16 +39,35 @@ function isReader(m: ScannedMemory): m is PageRangeReader {
 }
 
 export interface HashDirtyLogOptions {
-  /** XXH3 seed; default random (so content cannot be crafted to hide a change). */
+  /** XXH3 seed until start() gives the session's; default random (so content cannot be crafted to hide a change). */
   seed?: bigint;
+}
+
+/** One scan of every page (scanChangedPages over the whole memory), for a PageScanner. */
+export interface PageScanJob {
+  /** Kernel address of the table: 16 bytes per page, compared with and replaced by each page's hash. */
+  hashes: number;
+  /** Kernel address of the bitmap whose bits of changed pages are set (0: none, a baseline). */
+  bits: number;
+  seed: bigint;
+}
+
+/** Runs a scan elsewhere (other threads) on memory the log's kernel shares with them. */
+export interface PageScanner {
+  readonly kernel: Kernel;
+  readonly pageCount: number;
+  /** Returns the number of pages that changed. */
+  scanPages(job: PageScanJob): Promise<number>;
 }
 
 export class HashDirtyLog {
   readonly kernel: Kernel;
   readonly pageCount: number;
-  readonly seed: bigint;
+  #seed: bigint;
   readonly #memory: ScannedMemory;
   readonly #hashes: KernelRegion;
+  /** The table is the baseline as scanned: no harvest or observe since. */
+  #pristine = true;
   /** Harvests done since the baseline. */
   scans = 0;
 
@@ -59,10 +83,36 @@ export class HashDirtyLog {
     }
     this.kernel = kernel;
     this.pageCount = pageCount;
-    this.seed = options.seed ?? randomSeed();
+    this.#seed = options.seed ?? randomSeed();
+    splitSeed(this.#seed); // a bad seed fails here, not at the first scan
     this.#memory = memory;
     this.#hashes = kernel.alloc(Math.max(16, pageCount * 16), 64);
     this.#scan(null);
+  }
+
+  /** The XXH3 seed of the table. */
+  get seed(): bigint {
+    return this.#seed;
+  }
+
+  /**
+   * Starts tracking (as DirtyLog.start): adopts `session.digestSeed` when given, and takes a new
+   * baseline if the seed changed or the log was used since its baseline (one scan, before
+   * the rounds). Without a session the log keeps its own seed.
+   */
+  start(session?: { digestSeed: bigint }): void {
+    const seed = session?.digestSeed ?? this.#seed;
+    splitSeed(seed);
+    if (seed === this.#seed && this.#pristine) return;
+    this.#seed = seed;
+    this.#scan(null);
+    this.#pristine = true;
+    this.scans = 0;
+  }
+
+  /** The table of the latest scan and its seed (DirtyLog.pageHashes). */
+  pageHashes(): { seed: bigint; table: Uint8Array } {
+    return { seed: this.#seed, table: this.hashTable() };
   }
 
   /**
@@ -70,14 +120,28 @@ export class HashDirtyLog {
    * as a DirtyBitmap (`into`, cleared first, or a new one). Returns the bitmap.
    */
   harvest(into?: DirtyBitmap): DirtyBitmap {
-    const bm = into ?? new DirtyBitmap(this.kernel, this.pageCount);
-    if (bm.pageCount !== this.pageCount)
-      throw new PagewireRangeError(
-        "BITMAP_MISMATCH",
-        `HashDirtyLog.harvest: bitmap has ${bm.pageCount} pages, memory ${this.pageCount}`,
-      );
+    const bm = this.#bitmap(into, "harvest");
     bm.clearAll();
     this.#scan(bm);
+    this.#pristine = false;
+    this.scans++;
+    return bm;
+  }
+
+  /**
+   * harvest() on `scanner`'s threads (which must read this log's memory, into this log's
+   * kernel): the event loop runs meanwhile, but nothing may observe() until it resolves.
+   */
+  async harvestOn(scanner: PageScanner, into?: DirtyBitmap): Promise<DirtyBitmap> {
+    if (scanner.kernel !== this.kernel || scanner.pageCount !== this.pageCount)
+      throw new PagewireError(
+        "SCANNER_MISMATCH",
+        `HashDirtyLog.harvestOn: the scanner covers ${scanner.pageCount} pages${scanner.kernel === this.kernel ? "" : " of another kernel"}, the log ${this.pageCount}`,
+      );
+    const bm = this.#bitmap(into, "harvestOn");
+    bm.clearAll();
+    this.#pristine = false;
+    await scanner.scanPages({ hashes: this.#hashes.ptr, bits: bm.region.ptr, seed: this.#seed });
     this.scans++;
     return bm;
   }
@@ -95,7 +159,8 @@ export class HashDirtyLog {
         "BUFFER_TOO_SHORT",
         `HashDirtyLog.observe: ${pages.length} pages need ${pages.length * PAGE_SIZE} bytes, got ${contents.byteLength}`,
       );
-    const [lo, hi] = splitSeed(this.seed);
+    this.#pristine = false;
+    const [lo, hi] = splitSeed(this.#seed);
     const own = k.owns(contents);
     const scratch = own ? null : k.alloc(PAGE_SIZE, 64);
     try {
@@ -130,9 +195,19 @@ export class HashDirtyLog {
     this.kernel.free(this.#hashes);
   }
 
+  #bitmap(into: DirtyBitmap | undefined, what: string): DirtyBitmap {
+    const bm = into ?? new DirtyBitmap(this.kernel, this.pageCount);
+    if (bm.pageCount !== this.pageCount || bm.kernel !== this.kernel)
+      throw new PagewireRangeError(
+        "BITMAP_MISMATCH",
+        `HashDirtyLog.${what}: bitmap has ${bm.pageCount} pages${bm.kernel === this.kernel ? "" : " of another kernel"}, memory ${this.pageCount}`,
+      );
+    return bm;
+  }
+
   #scan(bm: DirtyBitmap | null): number {
     const k = this.kernel;
-    const [lo, hi] = splitSeed(this.seed);
+    const [lo, hi] = splitSeed(this.#seed);
     const bits = bm ? bm.region.ptr : 0;
     const mark = bm ? 1 : 0;
     const m = this.#memory;

@@ -20,6 +20,8 @@ import { PAGE_SIZE } from "../kernel/abi.js";
 import { createKernel, loadKernel } from "../kernel/loader.js";
 import { createInProcessPair } from "../transport/in-process.js";
 import { FileMemory } from "../memory/file-memory.js";
+import { FileScanWorkers, scanWorkerCount } from "../memory/file-scan-workers.js";
+import type { DirtyLog } from "../memory/guest-memory.js";
 import { QmpClient, QmpError, type QmpMigrationInfo } from "./qmp.js";
 
 export interface QemuMigrationOptions {
@@ -51,6 +53,11 @@ export interface QemuMigrationOptions {
   downtimeLimitMs?: number;
   maxRounds?: number;
   policy?: MigrationSourceOptions["policy"];
+  /**
+   * Threads that hash-scan the source's RAM file at each harvest, the one while the guest is
+   * paused included (default: the cores available, at most 8; 1: the calling thread).
+   */
+  scanWorkers?: number;
   /** QMP command timeout, ms (default 10 000); QEMU's device-state migration gets 6×. */
   qmpTimeoutMs?: number;
   /** Waiting for the destination QEMU's QMP socket after destCommand, ms (default 30 000). */
@@ -68,8 +75,10 @@ export interface QemuMigrationResult {
   totalTime: number;
   /** QMP stop on the source → QMP cont returned on the destination, ms. */
   downtime: number;
-  /** Of which: the final round and pagewire's commit (both digests), ms … */
+  /** Of which: the final round and pagewire's commit, ms … */
   finalRoundTime: number;
+  /** … (within it: the hash scan of all of A that finds the final round's pages, ms: O(RAM)) … */
+  finalScanTime: number;
   /** … and QEMU's device-state migration and the cont, ms. */
   deviceTime: number;
   /** pagewire's bytes on the wire plus QEMU's migration stream. */
@@ -87,6 +96,8 @@ export async function migrateQemuGuest(o: QemuMigrationOptions): Promise<QemuMig
   let child: ChildProcess | null = null;
   let a: FileMemory | null = null;
   let b: FileMemory | null = null;
+  let dirtyLog: DirtyLog | undefined;
+  let scanPool: FileScanWorkers | null = null;
   let sourcePaused = false; // paused by us
   let committed = false;
   try {
@@ -133,12 +144,29 @@ export async function migrateQemuGuest(o: QemuMigrationOptions): Promise<QemuMig
     const received = destination.receive();
     received.catch(() => {});
     let pausedAt = 0;
+    // the final scan of A runs while the guest is paused: spread over the scan workers
+    const kernel = await loadKernel();
+    let finalScanTime = 0;
+    if (o.mode !== "stop-and-copy") {
+      // the pool is ours to close, after the guest runs again: ending threads while it is paused costs CPU
+      const workers = scanWorkerCount(kernel, a.pageCount, o.scanWorkers);
+      if (workers > 1) scanPool = await FileScanWorkers.start(kernel, a.path, a.pageCount, workers);
+      const log = a.hashDirtyLog(kernel, scanPool ? { scanPool } : { scanWorkers: 1 });
+      dirtyLog = {
+        ...log,
+        harvest: async (into) => {
+          const t0 = performance.now();
+          await log.harvest(into);
+          if (pausedAt) finalScanTime = performance.now() - t0;
+        },
+      };
+    }
     const source: MigrationSource = new MigrationSource({
       memory: a,
       transport: ta,
-      kernel: await loadKernel(),
+      kernel,
       mode: o.mode ?? "precopy",
-      dirtyLog: o.mode === "stop-and-copy" ? undefined : a.hashDirtyLog(await loadKernel()),
+      dirtyLog,
       maxBandwidth: o.maxBandwidth,
       downtimeLimitMs: o.downtimeLimitMs,
       maxRounds: o.maxRounds,
@@ -181,6 +209,7 @@ export async function migrateQemuGuest(o: QemuMigrationOptions): Promise<QemuMig
       totalTime: running - start,
       downtime: running - pausedAt,
       finalRoundTime: ramDone - pausedAt,
+      finalScanTime,
       deviceTime: running - ramDone,
       bytesSent: report.ram.transferred + (info.ram?.transferred ?? 0),
     };
@@ -202,6 +231,8 @@ export async function migrateQemuGuest(o: QemuMigrationOptions): Promise<QemuMig
     }
     throw err;
   } finally {
+    dirtyLog?.stop(); // if a failure left it running
+    await scanPool?.close();
     src.close();
     dest?.close();
     a?.close();

@@ -6,6 +6,8 @@ export interface WorkerHandle {
   onMessage(listener: (message: unknown) => void): void;
   /** An uncaught error in the worker, or its exit before it was terminated. */
   onFailure(listener: (error: Error) => void): void;
+  /** Whether the worker keeps a Node process alive (the default); browsers ignore it. */
+  keepAlive(on: boolean): void;
   terminate(): Promise<void>;
 }
 
@@ -24,9 +26,10 @@ export async function startWorker(url: URL): Promise<WorkerHandle> {
       onFailure(f) {
         w.on("error", f);
         w.on("exit", (code) => {
-          if (!terminating) f(new Error(`channel worker exited with code ${code}`));
+          if (!terminating) f(new Error(`worker exited with code ${code}`));
         });
       },
+      keepAlive: (on) => void (on ? w.ref() : w.unref()),
       async terminate() {
         terminating = true;
         await w.terminate();
@@ -38,6 +41,7 @@ export async function startWorker(url: URL): Promise<WorkerHandle> {
     post: (m, t) => w.postMessage(m, (t ?? []) as Transferable[]),
     onMessage: (f) => w.addEventListener("message", (e) => f(e.data)),
     onFailure: (f) => w.addEventListener("error", (e) => f(new Error(e.message))),
+    keepAlive: () => {},
     async terminate() {
       w.terminate();
     },

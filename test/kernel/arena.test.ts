@@ -11,6 +11,8 @@ import { createKernel, type Kernel, PAGE_SIZE } from "../../src/index.js";
 import { HASH_SCRATCH_BYTES } from "../../src/kernel/abi.js";
 import type { KernelArena } from "../../src/kernel/loader.js";
 import { hashPageList } from "../../src/kernel/pagehash.js";
+import { HashDirtyLog } from "../../src/memory/hash-dirty-log.js";
+import { createMigrationPair } from "../support/migration-pair.js";
 import { randInt, rng } from "../support/random.js";
 
 const LOADER_JS = pathToFileURL(fileURLToPath(new URL("../../dist/kernel/loader.js", import.meta.url))).href;
@@ -316,6 +318,33 @@ describe("kernel arenas", () => {
     expect(attached.map((k) => k.raw.getScratch())).toEqual(arenas.map((a) => a.ptr));
     for (const a of arenas) owner.freeArena(a);
     owner.free(ram);
+  });
+
+  it("kernel calls write no static data: the scan, the encode pipeline and the applier use per-instance scratch", async () => {
+    // a static scratch would be shared by every instance on the memory and re-zeroed by each
+    // instantiation (its data segment): a migration on one kernel must leave static data as it was
+    const pages = 256;
+    const pair = await createMigrationPair({ pages, kernels: "one", mode: "precopy", source: { maxRounds: 2 } });
+    const k = pair.kernels[0];
+    const ram = pair.src.bytes();
+    const r = rng(8);
+    for (let p = 0; p < pages; p++) {
+      if (p % 4 === 0) continue; // zero pages
+      if (p % 5 === 0)
+        ram.copyWithin(p * PAGE_SIZE, PAGE_SIZE, 2 * PAGE_SIZE); // duplicates
+      else for (let j = 0; j < 32; j++) ram[p * PAGE_SIZE + randInt(r, PAGE_SIZE)] = randInt(r, 256);
+    }
+    const staticEnd = (k.raw.heapBase() >>> 0) - HASH_SCRATCH_BYTES; // then the owner's scratch, then the heap
+    const before = new Uint8Array(k.memory.buffer, 0, staticEnd).slice();
+    const log = new HashDirtyLog(k, pair.src.region, pages, { seed: 3n });
+    ram[5 * PAGE_SIZE] ^= 1;
+    expect([...log.harvest().collect()]).toEqual([5]);
+    log.dispose();
+    const { report, result } = await pair.run();
+    expect(result.committed).toBe(true);
+    expect(report.ram.duplicate).toBeGreaterThan(0); // zero pages (QEMU counts them as "duplicate")
+    const changed = [...new Uint8Array(k.memory.buffer, 0, staticEnd)].flatMap((b, i) => (b !== before[i] ? [i] : []));
+    expect(changed).toEqual([]);
   });
 
   it("owner and attached kernels interleaved on one thread hash as the reference does", async () => {

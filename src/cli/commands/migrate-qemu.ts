@@ -8,7 +8,7 @@ const MODES = ["precopy", "stop-and-copy"] as const;
 const HELP = `usage: pagewire migrate-qemu --source-qmp SOCK --source-ram FILE --dest-ram FILE
                              --dest-qmp SOCK --incoming HOST:PORT [--dest-command CMD]
                              [--bandwidth MB/s] [--limit-final-round] [--mode M] [--policy NAME] [--termination T]
-                             [--downtime MS] [--max-rounds N] [--qmp-timeout S] [--json]
+                             [--downtime MS] [--max-rounds N] [--scan-workers N] [--qmp-timeout S] [--json]
 
 Live-migrates a QEMU guest whose RAM is a shared file (-object memory-backend-file,
 share=on,mem-path=FILE -machine memory-backend=...) to a destination QEMU on this host:
@@ -40,6 +40,8 @@ source gets QMP 'cont' and keeps running, a destination started by --dest-comman
     .join(", ")}
   --downtime MS       downtime limit (default 300)
   --max-rounds N      pre-copy rounds at most (default 30)
+  --scan-workers N    threads hash-scanning the source's RAM file at each round, the final one
+                      (guest paused) included; default the cores available (at most 8)
   --qmp-timeout S     per QMP command, seconds (default 10)
   --json              print the result as JSON
 
@@ -67,6 +69,7 @@ export const migrateQemuCommand: Command = {
       termination: { type: "string" },
       downtime: { type: "string" },
       "max-rounds": { type: "string" },
+      "scan-workers": { type: "string" },
       "qmp-timeout": { type: "string" },
       json: { type: "boolean" },
     });
@@ -83,6 +86,10 @@ export const migrateQemuCommand: Command = {
       if (name && !listPolicies(kind).some((p) => p.name === name))
         throw new UsageError(`unknown ${kind} policy '${name}'`);
     }
+    const scanWorkers =
+      o["scan-workers"] === undefined ? undefined : parseNumber(o["scan-workers"], "--scan-workers", 1);
+    if (scanWorkers !== undefined && (!Number.isInteger(scanWorkers) || scanWorkers > 64))
+      throw new UsageError(`--scan-workers: '${o["scan-workers"]}' is not an integer in 1..64`);
     const result = await migrateQemuGuest({
       sourceQmp: o["source-qmp"]!,
       sourceRam: o["source-ram"]!,
@@ -95,6 +102,7 @@ export const migrateQemuCommand: Command = {
       limitFinalRound: o["limit-final-round"],
       downtimeLimitMs: parseNumber(o.downtime, "--downtime", 300),
       maxRounds: parseNumber(o["max-rounds"], "--max-rounds", 30),
+      scanWorkers,
       qmpTimeoutMs: parseNumber(o["qmp-timeout"], "--qmp-timeout", 10) * 1000,
       policy: { selection: o.policy, termination: o.termination },
       log: o.json ? undefined : (line) => console.error(`pagewire: ${line}`),
@@ -106,6 +114,7 @@ export const migrateQemuCommand: Command = {
           totalTime: r3(result.totalTime),
           downtime: r3(result.downtime),
           finalRoundTime: r3(result.finalRoundTime),
+          finalScanTime: r3(result.finalScanTime),
           deviceTime: r3(result.deviceTime),
           bytesSent: result.bytesSent,
           pagewire: result.pagewire.toJSON(),
@@ -123,7 +132,7 @@ export const migrateQemuCommand: Command = {
       kv("total time", `${r3(result.totalTime)} ms (start → destination running)`);
       kv(
         "downtime",
-        `${r3(result.downtime)} ms (stop → destination running; final round + commit ${r3(result.finalRoundTime)} ms)`,
+        `${r3(result.downtime)} ms (stop → destination running; final round + commit ${r3(result.finalRoundTime)} ms, of which the scan of the RAM file ${r3(result.finalScanTime)} ms)`,
       );
       kv("sent", `${result.bytesSent} bytes (${(result.bytesSent / 2 ** 20).toFixed(1)} MiB)`);
     }
