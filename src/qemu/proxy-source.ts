@@ -97,6 +97,7 @@ export async function proxyQemuSource(o: QemuProxySourceOptions): Promise<QemuPr
       wake();
     };
     let tailDone = false;
+    let recordsAtCompletion = 0;
     const parser = new QemuStreamParser({
       onHead(bytes, h) {
         head = h;
@@ -121,6 +122,7 @@ export async function proxyQemuSource(o: QemuProxySourceOptions): Promise<QemuPr
         streamLog!.record(page, kind, data);
       },
       onCompletion() {
+        recordsAtCompletion = parser.records;
         log("QEMU stopped its guest (completion)");
         if (!o.limitFinalRound) source?.setMaxBandwidth(Infinity);
         streamLog!.completion();
@@ -132,7 +134,9 @@ export async function proxyQemuSource(o: QemuProxySourceOptions): Promise<QemuPr
         if (tailDone) fail(new QemuStreamError("QEMU_STREAM_MALFORMED", "QEMU stream: bytes after its VM description"));
         else if (bytes[bytes.length - 1] === 0x7d && tailComplete(joined(tail, tailBytes))) {
           tailDone = true;
-          log(`QEMU's stream ended (${tailBytes} bytes of device state and description)`);
+          log(
+            `QEMU's stream ended: ${parser.records - recordsAtCompletion} RAM records after its guest stopped, ${tailBytes} bytes of device state and description`,
+          );
           streamLog!.end();
           wake();
         }
