@@ -79,7 +79,12 @@ async function run(method: Method, mibs: number): Promise<Row> {
       const bIn = `unix:${join(dir, `${id}-b.in`)}`;
       // a second monitor for this benchmark's events: the receiving proxy holds the first
       const observer = join(dir, `${id}-b-observer.qmp`);
-      dest = startQemu([...guestArgs(files, { ...b, incoming: bIn }), "-S", "-qmp", `unix:${observer},server=on,wait=off`]);
+      dest = startQemu([
+        ...guestArgs(files, { ...b, incoming: bIn }),
+        "-S",
+        "-qmp",
+        `unix:${observer},server=on,wait=off`,
+      ]);
       await waitFor("the destination's QMP socket", () => existsSync(b.qmp), 30_000, dest);
       const cli = (args: string[]) => {
         const c = spawn(process.execPath, [join(root, "dist/cli/main.js"), "qemu-proxy", ...args, "--json"], {
@@ -90,7 +95,9 @@ async function run(method: Method, mibs: number): Promise<Row> {
         c.stdout!.on("data", (d: Buffer) => (out += d));
         c.stderr!.on("data", (d: Buffer) => (err += d));
         const done = new Promise<string>((res, rej) =>
-          c.on("exit", (code) => (code === 0 ? res(out) : rej(new Error(`qemu-proxy ${args[0]} exited ${code}: ${err}`)))),
+          c.on("exit", (code) =>
+            code === 0 ? res(out) : rej(new Error(`qemu-proxy ${args[0]} exited ${code}: ${err}`)),
+          ),
         );
         done.catch(() => {});
         const listening = (async () => {
@@ -104,7 +111,15 @@ async function run(method: Method, mibs: number): Promise<Row> {
       };
       const rx = cli(["receive", "--listen", "127.0.0.1:0", "--incoming", bIn, "--qmp", b.qmp, "--insecure"]);
       const srcUri = `unix:${join(dir, `${id}-src.sock`)}`;
-      const tx = cli(["send", "--listen", srcUri, "--to", `127.0.0.1:${await rx.listening}`, "--bandwidth", String((mibs * MiB) / 1e6)]);
+      const tx = cli([
+        "send",
+        "--listen",
+        srcUri,
+        "--to",
+        `127.0.0.1:${await rx.listening}`,
+        "--bandwidth",
+        String((mibs * MiB) / 1e6),
+      ]);
       await tx.listening;
       const qa = await QmpClient.connect(a.qmp);
       const qb = await QmpClient.connect(observer);
