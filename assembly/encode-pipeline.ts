@@ -22,8 +22,8 @@
 //   then) a page that hit the cache and changed loses its entry;
 // - XBZRLE runs only when the TS side sets ENCODE_FLAG_XBZRLE (from xbzrleFromRound on);
 //   RLE only on candidates (rleCandidate) and within ENCODE_RLE_MAX bytes; LZ within
-//   ENCODE_LZ_MAX bytes and only when shorter than XBZRLE and RLE (its encoder gives up
-//   early on a page that will not fit, so an incompressible page costs a quarter-page skim).
+//   ENCODE_LZ_MAX bytes, only on candidates (lzCandidate: two equal 4-byte samples) and only
+//   when shorter than XBZRLE and RLE (its encoder gives up early on a page that will not fit).
 //
 // Context (ENCODE_* offsets in abi.ts, filled by the TS wrapper): flags, seed, page count,
 // the filter's table (0: off), the dedup table (0: off), the XBZRLE cache (0: none), RLE
@@ -43,7 +43,7 @@ import {
 } from "./abi";
 import { dedupCount, dedupEntry, dedupStamp, dedupStep } from "./dedup-index";
 import { pageIsZero } from "./dirty-bitmap";
-import { lzEncode } from "./lz";
+import { lzCandidate, lzEncode } from "./lz";
 import { recordSentPage, unchangedSinceSent } from "./fake-dirty";
 import { hashPage128, secretFor, zeroPageHash128 } from "./pagehash";
 import { rleCandidate, rleEncode } from "./rle";
@@ -204,7 +204,7 @@ export function encodePageBatch(ctx: usize, ram: usize, pages: usize, count: u32
       let limit = lzMax;
       if (xl > 0) limit = min<i32>(limit, xl - 1);
       if (rl > 0) limit = min<i32>(limit, rl - 1);
-      if (limit > 0) ll = lzEncode(body, lout, limit, lzTable);
+      if (limit > 0 && lzCandidate(body, lzTable)) ll = lzEncode(body, lout, limit, lzTable);
     }
     if (ll > 0) {
       memory.copy(body, lout, <usize>ll);

@@ -14,8 +14,10 @@
 //   ext     = ULEB128 in 1 or 2 bytes: 0xxxxxxx | 1xxxxxxx 0xxxxxxx, canonical (a 2-byte
 //             ext has a non-zero second byte); every length ≤ 4096 fits
 //
-// Worst case: 4099 bytes (one literal run). The encoder is given a budget (dlen) and is
-// meant to be called with one well under a page: pages that do not fit go raw.
+// Worst case: under 4128 bytes (a seq with 143+ literals and a 4-byte match costs one byte
+// more than it covers; at most 28 of them fit in a page, plus 3 for the last seq). The
+// encoder is given a budget (dlen), in the pipeline well under a page: pages that do not
+// fit go raw.
 //
 // Encoder (greedy, deterministic): a 4096-entry table of u16 positions indexed by a
 // multiplicative hash of 4 bytes, cleared per page; at each position the candidate is
@@ -24,7 +26,8 @@
 // input is skimmed, not scanned. It gives up (-1) as soon as the output exceeds dlen, or
 // once a quarter of the page is scanned and the output so far, extrapolated to the
 // page, would exceed 9/8 × dlen: a random page costs a quarter-page skim. dlen changes
-// only where it stops, never the bytes it writes.
+// only where it stops, never the bytes it writes. The encode pipeline skips even that
+// on pages without two equal samples (lzCandidate).
 //
 // Decoder: a check pass walks the tokens (no data copied) and rejects a truncated token,
 // ext, literal run or dist; a non-canonical ext; dist 0 or before the page start;
@@ -165,6 +168,35 @@ export function lzEncode(page: usize, dst: usize, dlen: i32, table: usize): i32 
     d += lits;
   }
   return <i32>d;
+}
+
+/** Samples lzCandidate takes: one aligned u32 every SAMPLE_STRIDE bytes. */
+const SAMPLE_STRIDE: usize = 64;
+
+/**
+ * True when two of the page's 64 aligned 4-byte samples (one every 64 bytes) are equal:
+ * a page without one is almost never worth encoding (on the recordings such pages hold
+ * ~2.5% of what LZ saves), and a random page has one with probability ~5e-7. Costs a
+ * 1 KiB clear and 64 probes of a 256-entry u32 table at `table` (the LZ table's first
+ * KiB, overwritten): a tenth of a give-up skim. Shared with the encode pipeline kernel.
+ */
+@inline export function lzCandidate(page: usize, table: usize): bool {
+  // entries hold ~value (0: empty); a sample of 0xffffffff on an empty entry is a false
+  // positive, which only costs an encoder run
+  const zero = i32x4.splat(0);
+  for (let o: usize = 0; o < 1024; o += 64) {
+    v128.store(table + o, zero);
+    v128.store(table + o, zero, 16);
+    v128.store(table + o, zero, 32);
+    v128.store(table + o, zero, 48);
+  }
+  for (let o: usize = 0; o < PAGE_SIZE; o += SAMPLE_STRIDE) {
+    const v = ~load<u32>(page + o);
+    const slot = table + (<usize>((v * 2654435761) >> 24) << 2);
+    if (load<u32>(slot) == v) return true;
+    store<u32>(slot, v);
+  }
+  return false;
 }
 
 // ---- decode ----------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ const realPages: Uint8Array[] = [];
 beforeAll(async () => {
   k = await loadKernel();
   page = k.alloc(PAGE_SIZE, PAGE_SIZE);
-  out = k.alloc(PAGE_SIZE + 64, 64);
+  out = k.alloc(FULL + 64, 64);
   back = k.alloc(PAGE_SIZE, PAGE_SIZE);
   table = k.alloc(LZ_TABLE_BYTES, 64);
   // every 7th non-zero page of the idle guest's first 64 MiB: kernel text and data, page cache
@@ -31,10 +31,14 @@ beforeAll(async () => {
   }
 });
 
+/** A budget every page fits in (the grammar's worst case is under 4128 bytes). */
+const FULL = 4128;
+
 /** Encodes `p` with budget `dlen`; when it fits, decodes it and checks the page and the oracle. Returns the length. */
-function roundTrip(p: Uint8Array, dlen = PAGE_SIZE + 3): number {
+function roundTrip(p: Uint8Array, dlen = FULL): number {
   k.bytes(page).set(p);
   const n = k.raw.lzEncode(page.ptr, out.ptr, dlen, table.ptr);
+  if (dlen >= FULL) expect(n).toBeGreaterThan(0);
   if (n < 0) return n;
   expect(n).toBeLessThanOrEqual(dlen);
   k.bytes(back).fill(0xa5);
@@ -97,7 +101,7 @@ describe("LZ round trips", () => {
     expect(roundTrip(p)).toBeLessThan(0.6 * PAGE_SIZE);
   });
 
-  it("random pages cost at most 3 bytes more than the page, and give up under a 3/4-page budget", () => {
+  it("random pages cost at most 3 bytes more than the page (no match found), and give up under a 3/4-page budget", () => {
     const r = rng(9);
     const p = new Uint8Array(PAGE_SIZE);
     for (let t = 0; t < 20; t++) {
@@ -122,18 +126,32 @@ describe("LZ round trips", () => {
     expect(ours).toBeLessThan(0.7 * realPages.length * PAGE_SIZE);
   });
 
+  it("stays under 4128 bytes on a page built for the worst case (long literal runs, 4-byte matches)", () => {
+    const r = rng(21);
+    const p = new Uint8Array(PAGE_SIZE);
+    let worst = 0;
+    for (let t = 0; t < 50; t++) {
+      fillRandom(r, p);
+      const run = 143 + randInt(r, 4);
+      for (let x = run; x + 4 <= PAGE_SIZE; x += run + 4) p.copyWithin(x, x - run, x - run + 4);
+      worst = Math.max(worst, roundTrip(p));
+    }
+    expect(worst).toBeGreaterThan(PAGE_SIZE + 3);
+    expect(worst).toBeLessThan(FULL);
+  });
+
   it("depends on nothing but the page: the same bytes from a dirty table or another table", () => {
     const r = rng(3);
     const p = new Uint8Array(PAGE_SIZE);
     const other = k.alloc(LZ_TABLE_BYTES, 64);
-    const out2 = k.alloc(PAGE_SIZE + 64, 64);
+    const out2 = k.alloc(FULL + 64, 64);
     try {
       for (let t = 0; t < 40; t++) {
         makeRepeatPage(r, p);
         k.bytes(page).set(p);
         k.bytes(other).fill(randInt(r, 256)); // garbage a previous page could have left
-        const a = k.raw.lzEncode(page.ptr, out.ptr, PAGE_SIZE + 3, table.ptr);
-        const b = k.raw.lzEncode(page.ptr, out2.ptr, PAGE_SIZE + 3, other.ptr);
+        const a = k.raw.lzEncode(page.ptr, out.ptr, FULL, table.ptr);
+        const b = k.raw.lzEncode(page.ptr, out2.ptr, FULL, other.ptr);
         expect(b).toBe(a);
         expect(Buffer.from(k.bytes(out2).subarray(0, b)).equals(Buffer.from(k.bytes(out).subarray(0, a)))).toBe(true);
       }
