@@ -22,7 +22,7 @@
 //   then) a page that hit the cache and changed loses its entry;
 // - XBZRLE runs only when the TS side sets ENCODE_FLAG_XBZRLE (from xbzrleFromRound on);
 //   RLE only on candidates (rleCandidate) and within ENCODE_RLE_MAX bytes; LZ within
-//   ENCODE_LZ_MAX bytes, only on candidates (lzCandidate: two equal 4-byte samples) and only
+//   ENCODE_LZ_MAX bytes, only on candidates (lzCandidate: two equal 4-byte samples of 32) and only
 //   when shorter than XBZRLE and RLE (its encoder gives up early on a page that will not fit).
 //
 // Context (ENCODE_* offsets in abi.ts, filled by the TS wrapper): flags, seed, page count,

@@ -170,21 +170,22 @@ export function lzEncode(page: usize, dst: usize, dlen: i32, table: usize): i32 
   return <i32>d;
 }
 
-/** Samples lzCandidate takes: one aligned u32 every SAMPLE_STRIDE bytes. */
-const SAMPLE_STRIDE: usize = 64;
+/** lzCandidate samples one aligned u32 every SAMPLE_STRIDE bytes (32 per page). */
+const SAMPLE_STRIDE: usize = 128;
 
 /**
- * True when two of the page's 64 aligned 4-byte samples (one every 64 bytes) are equal:
- * a page without one is almost never worth encoding (on the recordings such pages hold
- * ~2.5% of what LZ saves), and a random page has one with probability ~5e-7. Costs a
- * 1 KiB clear and 64 probes of a 256-entry u32 table at `table` (the LZ table's first
- * KiB, overwritten): a tenth of a give-up skim. Shared with the encode pipeline kernel.
+ * True when two of the page's 32 aligned 4-byte samples (one every 128 bytes) are equal:
+ * a page without one is seldom worth encoding (on the recordings such pages hold ~4% of
+ * what LZ saves; one sample every 64 bytes would keep 1.5% more at twice the cost), and a
+ * random page has one with probability ~1e-7. Costs a 512-byte clear and 32 probes of a
+ * 128-entry u32 table at `table` (the LZ table's first 512 bytes, overwritten): a few
+ * percent of the pipeline's time per page. Shared with the encode pipeline kernel.
  */
 @inline export function lzCandidate(page: usize, table: usize): bool {
   // entries hold ~value (0: empty); a sample of 0xffffffff on an empty entry is a false
   // positive, which only costs an encoder run
   const zero = i32x4.splat(0);
-  for (let o: usize = 0; o < 1024; o += 64) {
+  for (let o: usize = 0; o < 512; o += 64) {
     v128.store(table + o, zero);
     v128.store(table + o, zero, 16);
     v128.store(table + o, zero, 32);
@@ -192,7 +193,7 @@ const SAMPLE_STRIDE: usize = 64;
   }
   for (let o: usize = 0; o < PAGE_SIZE; o += SAMPLE_STRIDE) {
     const v = ~load<u32>(page + o);
-    const slot = table + (<usize>((v * 2654435761) >> 24) << 2);
+    const slot = table + (<usize>((v * 2654435761) >> 25) << 2);
     if (load<u32>(slot) == v) return true;
     store<u32>(slot, v);
   }
