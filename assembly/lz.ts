@@ -15,7 +15,7 @@
 //             ext has a non-zero second byte); every length ≤ 4096 fits
 //
 // Worst case: under 4128 bytes (a seq with 143+ literals and a 4-byte match costs one byte
-// more than it covers; at most 28 of them fit in a page, plus 3 for the last seq). The
+// more than it covers; at most 27 of them fit in a page, plus 3 for the last seq). The
 // encoder is given a budget (dlen), in the pipeline well under a page: pages that do not
 // fit go raw.
 //

@@ -141,7 +141,6 @@ function benchCodecs(k: Kernel, set: Set, rows: Row[]): Record<string, { enc: nu
     const budgeted = lzEncodeAll(k, s, n, BUDGET);
     for (let i = 0; i < n; i++)
       if (s.lengths[i] > 0) verify(`lz budgeted length, page ${i}`, s.lengths[i], fullLengths[i]);
-    const budgetLengths = s.lengths.slice();
 
     // peers: verify their round trips, and their sizes
     const lz4Out = set.pages.map((p) => lz4.compress(p));
@@ -192,7 +191,6 @@ function benchCodecs(k: Kernel, set: Set, rows: Row[]): Record<string, { enc: nu
     add("memcpy", memcpy.seconds, memcpy.seconds, 1);
     add("lz (pagewire)", tEnc.seconds, tDec.seconds, full / bytes, decodedBytes(fullLengths));
     add(`lz, budget ${BUDGET}`, tEncBudget.seconds, 0, budgeted / bytes);
-    void budgetLengths;
     add("lz4 (lz4-wasm-nodejs)", tLz4Enc.seconds, tLz4Dec.seconds, sum(lz4Out.map((c) => c.length)) / bytes);
     add("deflate-1 (fflate)", tDefEnc.seconds, tDefDec.seconds, sum(deflated.map((c) => c.length)) / bytes);
     return out;
