@@ -6,6 +6,7 @@ const KERNEL_TESTS = [
   "test/dirty-bitmap.test.ts",
   "test/xbzrle*.test.ts",
   "test/rle.test.ts",
+  "test/lz.test.ts",
   "test/pagehash.test.ts",
   "test/dedup-index.test.ts",
   "test/page-history.test.ts",

@@ -26,6 +26,12 @@ export const SAVE_MISS_INSERTED: i32 = -2;
 export const SAVE_MISS_NOT_INSERTED: i32 = -3;
 /** An insert over another page's entry is refused while its age + this > the sync count (QEMU). */
 export const CACHED_PAGE_LIFETIME: u32 = 2;
+/** lzEncode: the encoding does not fit in dlen (send the page raw). */
+export const LZ_OVERFLOW: i32 = -1;
+/** lzDecode: the input is not a valid LZ encoding of a 4 KiB page. */
+export const LZ_CORRUPT: i32 = -1;
+/** Bytes of the hash table lzEncode works in (the caller's scratch): 4096 u16 positions. */
+export const LZ_TABLE_BYTES: usize = 8192;
 /** hashPages / hashPageList: `bits` is neither 64 nor 128. */
 export const HASH_BAD_BITS: i32 = -1;
 /** Bytes of per-instance hashing scratch (setScratch): 8 u64 accumulators, a 192-byte secret, a page hash, the zero page's hash. */
@@ -49,6 +55,7 @@ export const RECORD_RAW: u32 = 1;
 export const RECORD_XBZRLE: u32 = 2;
 export const RECORD_RLE: u32 = 3;
 export const RECORD_DEDUP: u32 = 4;
+export const RECORD_LZ: u32 = 5;
 /** kind:u8 reserved:u8 length:u16 page:u32. */
 export const RECORD_HEADER_BYTES: usize = 8;
 /** round:u32 count:u32 before the first record of a PAGES payload. */
@@ -79,6 +86,9 @@ export const ENCODE_GENERATION: usize = 60;
 export const ENCODE_RLE_MAX: usize = 64;
 export const ENCODE_RLE_NEED: usize = 68;
 export const ENCODE_SCRATCH: usize = 72;
+/** Bytes of the scratch ENCODE_SCRATCH points at: the XBZRLE, RLE and LZ encodings (a page each), the LZ table. */
+export const ENCODE_SCRATCH_BYTES: usize = 3 * PAGE_SIZE + LZ_TABLE_BYTES;
+export const ENCODE_LZ_MAX: usize = 76;
 /** Out: this batch's counts, u32 each (skipped, zero, dedup, xbzrle, rle, raw). */
 export const ENCODE_SKIPPED: usize = 80;
 export const ENCODE_ZEROS: usize = 84;
@@ -88,12 +98,15 @@ export const ENCODE_RLES: usize = 96;
 export const ENCODE_RAWS: usize = 100;
 /** Out: this batch's XBZRLE save counters (XBZRLE_STATS_* from here). */
 export const ENCODE_XBZRLE_STATS: usize = 104;
+/** Out: this batch's LZ record count (u32). */
+export const ENCODE_LZS: usize = 120;
 /** ENCODE_FLAGS bits. */
 export const ENCODE_FLAG_ZERO: u32 = 1;
 export const ENCODE_FLAG_XBZRLE: u32 = 2;
 export const ENCODE_FLAG_RLE: u32 = 4;
 export const ENCODE_FLAG_SEND_ALL: u32 = 8;
 export const ENCODE_FLAG_LAST_STAGE: u32 = 16;
+export const ENCODE_FLAG_LZ: u32 = 32;
 /** encodePageBatch: a page index ≥ the page count (nothing was encoded). */
 export const ENCODE_BAD_PAGE: i32 = -1;
 
@@ -127,6 +140,7 @@ export const APPLY_TRAILING_BYTES: i32 = -7;
 export const APPLY_DEDUP_RANGE: i32 = -8;
 export const APPLY_XBZRLE_CORRUPT: i32 = -9;
 export const APPLY_RLE_CORRUPT: i32 = -10;
+export const APPLY_LZ_CORRUPT: i32 = -11;
 
 // ---- dedup table (assembly/dedup.ts) ------------------------------------------------------
 

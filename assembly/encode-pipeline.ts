@@ -8,8 +8,8 @@
 //     unchanged since last sent (fake dirty)      → no record, cursor stays
 //     zero                                         → ZERO record
 //     dedup hit (lookup-and-record)                → DEDUP record
-//     XBZRLE against the cache; RLE (candidates, budget) → the shorter, XBZRLE on a tie;
-//       XBZRLE identical to the cached copy        → no record
+//     XBZRLE against the cache; RLE (candidates, budget); LZ (budget, below the best so
+//       far) → the shortest, earlier on a tie; XBZRLE identical to the cached copy → no record
 //     otherwise                                    → RAW (the slot already holds it)
 //     a shorter record is written over the slot and the cursor moves past it only
 //
@@ -21,25 +21,29 @@
 //   dedup pages overwrite a cached copy; at the last stage (QEMU does not refresh the cache
 //   then) a page that hit the cache and changed loses its entry;
 // - XBZRLE runs only when the TS side sets ENCODE_FLAG_XBZRLE (from xbzrleFromRound on);
-//   RLE only on candidates (rleCandidate) and within ENCODE_RLE_MAX bytes.
+//   RLE only on candidates (rleCandidate) and within ENCODE_RLE_MAX bytes; LZ within
+//   ENCODE_LZ_MAX bytes, only on candidates (lzCandidate: two equal 4-byte samples of 32) and only
+//   when shorter than XBZRLE and RLE (its encoder gives up early on a page that will not fit).
 //
 // Context (ENCODE_* offsets in abi.ts, filled by the TS wrapper): flags, seed, page count,
 // the filter's table (0: off), the dedup table (0: off), the XBZRLE cache (0: none), RLE
-// budget, 2 pages of scratch; out: the batch's counts and XBZRLE save counters.
+// and LZ budgets, ENCODE_SCRATCH_BYTES of scratch; out: the batch's counts and XBZRLE save counters.
 //
 // see: migration/ram.c (ram_save_target_page, save_zero_page, save_xbzrle_page,
 //      xbzrle_cache_zero_page)
 import {
   DEDUP_RECORD_BYTES, ENCODE_BAD_PAGE, ENCODE_CACHE_AGES, ENCODE_CACHE_DATA, ENCODE_CACHE_SLOTS, ENCODE_CACHE_TAGS,
   ENCODE_DEDUP_BASE, ENCODE_DEDUP_GUEST, ENCODE_DEDUP_MASK, ENCODE_DEDUP_REVERSE, ENCODE_DEDUP_TABLE, ENCODE_DEDUPS,
-  ENCODE_FILTER_HASHES, ENCODE_FILTER_KNOWN, ENCODE_FLAG_LAST_STAGE, ENCODE_FLAG_RLE, ENCODE_FLAG_SEND_ALL,
-  ENCODE_FLAG_XBZRLE, ENCODE_FLAG_ZERO, ENCODE_FLAGS, ENCODE_GENERATION, ENCODE_PAGE_COUNT, ENCODE_RAWS,
+  ENCODE_FILTER_HASHES, ENCODE_FILTER_KNOWN, ENCODE_FLAG_LAST_STAGE, ENCODE_FLAG_LZ, ENCODE_FLAG_RLE, ENCODE_FLAG_SEND_ALL,
+  ENCODE_FLAG_XBZRLE, ENCODE_FLAG_ZERO, ENCODE_FLAGS, ENCODE_GENERATION, ENCODE_LZ_MAX, ENCODE_LZS, ENCODE_PAGE_COUNT,
+  ENCODE_RAWS,
   ENCODE_RLE_MAX, ENCODE_RLE_NEED, ENCODE_RLES, ENCODE_SCRATCH, ENCODE_SEED_HI, ENCODE_SEED_LO, ENCODE_SKIPPED,
-  ENCODE_XBZRLE_STATS, ENCODE_XBZRLES, ENCODE_ZEROS, PAGE_SIZE, RECORD_DEDUP, RECORD_HEADER_BYTES, RECORD_RAW,
-  RECORD_RLE, RECORD_XBZRLE, RECORD_ZERO, SAVE_MISS_INSERTED, XBZRLE_STATS_SIZE,
+  ENCODE_XBZRLE_STATS, ENCODE_XBZRLES, ENCODE_ZEROS, PAGE_SIZE, RECORD_DEDUP, RECORD_HEADER_BYTES, RECORD_LZ,
+  RECORD_RAW, RECORD_RLE, RECORD_XBZRLE, RECORD_ZERO, SAVE_MISS_INSERTED, XBZRLE_STATS_SIZE,
 } from "./abi";
 import { dedupCount, dedupEntry, dedupStamp, dedupStep } from "./dedup-index";
 import { pageIsZero } from "./dirty-bitmap";
+import { lzCandidate, lzEncode } from "./lz";
 import { recordSentPage, unchangedSinceSent } from "./fake-dirty";
 import { hashPage128, scratchHash, scratchZeroHash, secretFor, zeroPageHash128 } from "./pagehash";
 import { rleCandidate, rleEncode } from "./rle";
@@ -77,10 +81,12 @@ export function encodePageBatch(ctx: usize, ram: usize, pages: usize, count: u32
   const pageCount = load<u32>(ctx + ENCODE_PAGE_COUNT);
   for (let i: u32 = 0; i < count; i++) if (load<u32>(pages + (<usize>i << 2)) >= pageCount) return ENCODE_BAD_PAGE;
   memory.fill(ctx + ENCODE_SKIPPED, 0, ENCODE_XBZRLE_STATS + XBZRLE_STATS_SIZE - ENCODE_SKIPPED);
+  store<u32>(ctx + ENCODE_LZS, 0);
 
   const flags = load<u32>(ctx + ENCODE_FLAGS);
   const zeroOn = (flags & ENCODE_FLAG_ZERO) != 0;
   const rleOn = (flags & ENCODE_FLAG_RLE) != 0;
+  const lzOn = (flags & ENCODE_FLAG_LZ) != 0;
   const sendAll = (flags & ENCODE_FLAG_SEND_ALL) != 0;
   const lastStage = (flags & ENCODE_FLAG_LAST_STAGE) != 0;
   const filter = <usize>load<u32>(ctx + ENCODE_FILTER_HASHES);
@@ -100,6 +106,9 @@ export function encodePageBatch(ctx: usize, ram: usize, pages: usize, count: u32
   const rleNeed = load<u32>(ctx + ENCODE_RLE_NEED);
   const xout = <usize>load<u32>(ctx + ENCODE_SCRATCH);
   const rout = xout + PAGE_SIZE;
+  const lout = rout + PAGE_SIZE;
+  const lzTable = lout + PAGE_SIZE;
+  const lzMax = <i32>load<u32>(ctx + ENCODE_LZ_MAX);
   const stats = ctx + ENCODE_XBZRLE_STATS;
 
   const hashing = filter != 0 || table != 0;
@@ -170,7 +179,7 @@ export function encodePageBatch(ctx: usize, ram: usize, pages: usize, count: u32
       }
     }
 
-    // XBZRLE against the cache, RLE; the shorter wins, XBZRLE on a tie
+    // XBZRLE against the cache, RLE, LZ; the shortest wins, the earlier on a tie
     let xl: i32 = SAVE_MISS_INSERTED; // no delta
     if (xbzrleOn) {
       const hit = isCachedPage(tags, mask, idx);
@@ -188,7 +197,20 @@ export function encodePageBatch(ctx: usize, ram: usize, pages: usize, count: u32
       const limit = xl > 0 ? min<i32>(rleMax, xl - 1) : rleMax;
       if (limit > 0) rl = rleEncode(body, rout, limit);
     }
-    if (xl > 0 && rl < 0) {
+    // LZ: only a shorter encoding than the best so far can win
+    let ll: i32 = -1;
+    if (lzOn) {
+      let limit = lzMax;
+      if (xl > 0) limit = min<i32>(limit, xl - 1);
+      if (rl > 0) limit = min<i32>(limit, rl - 1);
+      if (limit > 0 && lzCandidate(body, lzTable)) ll = lzEncode(body, lout, limit, lzTable);
+    }
+    if (ll > 0) {
+      memory.copy(body, lout, <usize>ll);
+      storeHeader(rec, RECORD_LZ, <u32>ll, idx);
+      o += RECORD_HEADER_BYTES + <usize>ll;
+      bumpCount(ctx, ENCODE_LZS);
+    } else if (xl > 0 && rl < 0) {
       memory.copy(body, xout, <usize>xl);
       storeHeader(rec, RECORD_XBZRLE, <u32>xl, idx);
       o += RECORD_HEADER_BYTES + <usize>xl;

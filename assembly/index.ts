@@ -10,6 +10,7 @@ export { filterUnchangedPages } from "./fake-dirty";
 export * from "./xbzrle";
 export { xbzrleCacheSavePages } from "./xbzrle-cache";
 export { rleEncode, rleEncodePages, rleCandidates, rleCheck, rleDecode, rleDecodePages } from "./rle";
+export { lzEncode, lzCheck, lzDecode } from "./lz";
 export { encodePageBatch } from "./encode-pipeline";
 export { applyPageRecords } from "./page-applier";
 export * from "./page-history";

@@ -11,6 +11,7 @@
 //     RAW     copy the body
 //     XBZRLE  decode in place (the whole input is validated first: a rejected one leaves
 //     RLE       the page as it was; nothing is written outside the page)
+//     LZ
 //     DEDUP   copy a page of this memory (guest 0); another guest's page: stop, the
 //             caller applies that record and calls again from the next one
 //     XXH3-128(digest seed) of the page written → table[page], its bit set in the bitmap
@@ -23,12 +24,13 @@
 // applied, it and the ones after are not.
 import {
   APPLY_BODY_TRUNCATED, APPLY_DEDUP_RANGE, APPLY_DIGEST_BITS, APPLY_DIGEST_TABLE, APPLY_DONE, APPLY_FOREIGN_DEDUP,
-  APPLY_HEADER_TRUNCATED, APPLY_INDEX, APPLY_KIND_UNKNOWN, APPLY_LENGTH, APPLY_OFFSET, APPLY_PAGE_COUNT,
+  APPLY_HEADER_TRUNCATED, APPLY_INDEX, APPLY_KIND_UNKNOWN, APPLY_LENGTH, APPLY_LZ_CORRUPT, APPLY_OFFSET, APPLY_PAGE_COUNT,
   APPLY_PAGE_RANGE, APPLY_PAYLOAD_SHORT, APPLY_RAM, APPLY_RLE_CORRUPT, APPLY_SEED_HI, APPLY_SEED_LO,
   APPLY_TRAILING_BYTES, APPLY_UNWRITTEN, APPLY_XBZRLE_CORRUPT, DEDUP_RECORD_BYTES, PAGE_SIZE, PAGES_HEADER_BYTES,
-  RECORD_DEDUP, RECORD_HEADER_BYTES, RECORD_RAW, RECORD_RLE, RECORD_XBZRLE, RECORD_ZERO,
+  RECORD_DEDUP, RECORD_HEADER_BYTES, RECORD_LZ, RECORD_RAW, RECORD_RLE, RECORD_XBZRLE, RECORD_ZERO,
 } from "./abi";
 import { pageIsZero } from "./dirty-bitmap";
+import { lzDecode } from "./lz";
 import { hashPage128, scratchZeroHash, secretFor, zeroPageHash128 } from "./pagehash";
 import { rleDecode } from "./rle";
 import { xbzrleDecode } from "./xbzrle";
@@ -38,7 +40,7 @@ import { xbzrleDecode } from "./xbzrle";
   if (kind == RECORD_ZERO) return length == 0;
   if (kind == RECORD_RAW) return length == <u32>PAGE_SIZE;
   if (kind == RECORD_DEDUP) return length == <u32>DEDUP_RECORD_BYTES;
-  return length != 0 && length <= <u32>PAGE_SIZE; // XBZRLE, RLE
+  return length != 0 && length <= <u32>PAGE_SIZE; // XBZRLE, RLE, LZ
 }
 
 @inline function stop(ctx: usize, code: i32, o: usize, i: u32, unwritten: u32): i32 {
@@ -76,7 +78,7 @@ export function applyPageRecords(ctx: usize, payload: usize, len: u32): i32 {
     const kind = <u32>load<u8>(rec);
     const length = <u32>load<u16>(rec, 2);
     const page = load<u32>(rec, 4);
-    if (kind > RECORD_DEDUP) return stop(ctx, APPLY_KIND_UNKNOWN, o, i, unwritten);
+    if (kind > RECORD_LZ) return stop(ctx, APPLY_KIND_UNKNOWN, o, i, unwritten);
     if (page >= pageCount) return stop(ctx, APPLY_PAGE_RANGE, o, i, unwritten);
     if (o + RECORD_HEADER_BYTES + <usize>length > end) return stop(ctx, APPLY_BODY_TRUNCATED, o, i, unwritten);
     if (!lengthAllowed(kind, length)) return stop(ctx, APPLY_LENGTH, o, i, unwritten);
@@ -94,6 +96,8 @@ export function applyPageRecords(ctx: usize, payload: usize, len: u32): i32 {
       if (xbzrleDecode(body, <i32>length, dst) < 0) return stop(ctx, APPLY_XBZRLE_CORRUPT, o, i, unwritten);
     } else if (kind == RECORD_RLE) {
       if (rleDecode(body, <i32>length, dst) < 0) return stop(ctx, APPLY_RLE_CORRUPT, o, i, unwritten);
+    } else if (kind == RECORD_LZ) {
+      if (lzDecode(body, <i32>length, dst) < 0) return stop(ctx, APPLY_LZ_CORRUPT, o, i, unwritten);
     } else {
       if (load<u16>(body) != 0) return stop(ctx, APPLY_FOREIGN_DEDUP, o, i, unwritten);
       const source = load<u32>(body, 4);

@@ -9,7 +9,9 @@
 // (../shared/datasets, snapshot 0) tiled to that size. One pass = the first round: every
 // page in batches of 256, 1 MiB frames (as the engine sends them), each frame applied as
 // it fills. Source variants: "snapshot" (the engine today: readPages into the pipeline's
-// snapshot, then encode) and "direct" (encodeMemory: the kernel reads guest RAM itself).
+// snapshot, then encode) and "direct" (encodeMemory: the kernel reads guest RAM itself);
+// "direct, lz" is "direct" with the LZ stage on (every other row has it off, as the old
+// pipeline had no LZ): what LZ costs the source and saves on the wire.
 // Timings are the median of RUNS passes after one warm-up pass, on warm destination memory;
 // one more row applies into fresh memory (first touch: page faults).
 import { randomFillSync } from "node:crypto";
@@ -40,9 +42,10 @@ const BATCH = 256;
 const FRAME = 1 << 20;
 const RUNS = QUICK ? 3 : 5;
 const SEED = 0x0ddba11n;
-const CODECS = { ...DEFAULT_CODECS, hashSeed: SEED };
+// LZ off in the rows compared with the old pipeline (it had none); "new, direct, lz" adds it
+const CODECS = { ...DEFAULT_CODECS, lz: false, hashSeed: SEED };
 
-type Variant = "old" | "new, snapshot" | "new, direct";
+type Variant = "old" | "new, snapshot" | "new, direct" | "new, direct, lz";
 
 interface Pass {
   /** Seconds (wall) and CPU seconds of the source's calls, of the destination's, and of the old digest pass. */
@@ -73,7 +76,8 @@ function runPass(k: Kernel, variant: Variant, src: WasmGuestMemory, dst: WasmGue
   const app = { wall: 0, cpu: 0 };
   const dig = { wall: 0, cpu: 0 };
   const old = variant === "old";
-  const pipeline = old ? new OldEncodePipeline(k, PAGES, CODECS, BATCH) : new EncodePipeline(k, PAGES, CODECS, BATCH);
+  const codecs = variant === "new, direct, lz" ? { ...CODECS, lz: true } : CODECS;
+  const pipeline = old ? new OldEncodePipeline(k, PAGES, CODECS, BATCH) : new EncodePipeline(k, PAGES, codecs, BATCH);
   const writer = new PageRecordWriter(FRAME + BATCH * (PAGE_SIZE + 8) + 64, { kernel: k });
   const digest = new MemoryDigest(k, PAGES, SEED);
   const applier = old ? null : new PageApplier(k, dst, { digest });
@@ -93,7 +97,7 @@ function runPass(k: Kernel, variant: Variant, src: WasmGuestMemory, dst: WasmGue
     for (let i = 0; i < PAGES; i += BATCH) {
       const chunk = list.subarray(i, i + BATCH);
       timed(enc, () => {
-        if (variant === "new, direct")
+        if (variant === "new, direct" || variant === "new, direct, lz")
           (pipeline as EncodePipeline).encodeMemory(src, chunk, chunk.length, writer, counts);
         else {
           src.readPages(chunk, pipeline.snapshotView(chunk.length));
@@ -161,7 +165,8 @@ export async function runEncodeBench(): Promise<{ rows: Row[]; targets: Target[]
     const wantHex = want.digest();
     want.dispose();
     const totals: Record<string, number> = {};
-    for (const variant of ["old", "new, snapshot", "new, direct"] as Variant[]) {
+    const sourceCpu: Record<string, number> = {};
+    for (const variant of ["old", "new, snapshot", "new, direct", "new, direct, lz"] as Variant[]) {
       // verify before timing: the destination holds the source, the digest is the source's
       dst.bytes().fill(1);
       const check = runPass(k, variant, src, dst);
@@ -173,6 +178,7 @@ export async function runEncodeBench(): Promise<{ rows: Row[]; targets: Target[]
       const srcCpu = m((p) => p.encodeCpu);
       const dstCpu = m((p) => p.applyCpu + p.digestCpu);
       totals[variant] = srcCpu + dstCpu;
+      sourceCpu[variant] = srcCpu;
       rows.push({
         input,
         variant,
@@ -186,6 +192,15 @@ export async function runEncodeBench(): Promise<{ rows: Row[]; targets: Target[]
       });
     }
     targets.push(target(`${input}: old / new (direct) CPU, both sides`, totals.old / totals["new, direct"], ">=", 1));
+    if (input === "incompressible")
+      targets.push(
+        target(
+          `${input}: source CPU with lz / without`,
+          sourceCpu["new, direct, lz"] / sourceCpu["new, direct"],
+          "<=",
+          1.1,
+        ),
+      );
     // first touch: the same pass into memory no page of which was written yet
     const fresh = await createKernel({ shared: false });
     const fsrc = new WasmGuestMemory(fresh, PAGES);

@@ -27,6 +27,7 @@ export const ERROR_CODES = {
   XBZRLE_LENGTH: "a batch XBZRLE length that is not -1, 0 or positive",
   XBZRLE_CACHE_SIZE: "an XBZRLE cache smaller than one page",
   RLE_LENGTH: "a batch RLE length that is not -1 or positive",
+  LZ_MAX_BYTES: "an LZ byte budget outside 1..4096",
   DEDUP_SIZE: "a dedup table smaller than one bucket",
   GUEST_ID: "a dedup guest id outside the u32 range",
   ROUND: "a round number that is not a non-negative integer",
@@ -43,9 +44,10 @@ export const ERROR_CODES = {
   WORKLOAD_TIME: "a negative workload run time",
   SIM_BANDWIDTH: "a simulated link bandwidth that is not positive",
   SIM_GUEST_SIZE: "a simulated guest size that is not a positive page count",
-  // codecs and the dedup index (XbzrleError, RleError, DedupError)
+  // codecs and the dedup index (XbzrleError, RleError, LzError, DedupError)
   XBZRLE_CORRUPT: "an XBZRLE encoding QEMU's decoder would reject",
   RLE_CORRUPT: "an input that is not a valid RLE page encoding",
+  LZ_CORRUPT: "an input that is not a valid LZ page encoding",
   GUEST_EXISTS: "a dedup guest registered twice",
   GUEST_UNKNOWN: "a dedup guest that is not registered",
   // frames and page records (FrameError, RecordError)

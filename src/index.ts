@@ -53,6 +53,7 @@ export {
 } from "./memory/dirty-rate.js";
 export { XbzrleError, encodeXbzrle, decodeXbzrle, encodeXbzrlePages, decodeXbzrlePages } from "./codec/xbzrle.js";
 export { RleError, encodeRle, decodeRle, encodeRlePages, decodeRlePages } from "./codec/rle.js";
+export { LzError, encodeLz, decodeLz } from "./codec/lz.js";
 export {
   XbzrleCache,
   DEFAULT_XBZRLE_CACHE_BYTES,

@@ -13,6 +13,7 @@ const COLORS: Record<PageStateName, string> = {
   dedup: "#9b59d0",
   xbzrle: "#17a589",
   rle: "#00b8d9",
+  lz: "#6c8cff",
   raw: "#3e7bfa",
 };
 /** Which state a page group shows: the most telling one of its pages (higher wins). */
@@ -21,11 +22,12 @@ const PRIORITY: Record<PageStateName, number> = {
   clean: 1,
   zero: 2,
   raw: 3,
-  rle: 4,
-  dedup: 5,
-  xbzrle: 6,
-  deferred: 7,
-  dirty: 8,
+  lz: 4,
+  rle: 5,
+  dedup: 6,
+  xbzrle: 7,
+  deferred: 8,
+  dirty: 9,
 };
 /** Colours by PageState. */
 export const STATE_COLORS = PAGE_STATE_NAMES.map((name) => COLORS[name]);

@@ -1,6 +1,6 @@
 // The codecs, in pipeline order (DESIGN.md, Codecs): a page takes the first stage that
-// applies, raw when none does (XBZRLE and RLE both run; the shorter encoding wins, XBZRLE
-// on a tie). Everything that names codecs derives from this table: the CodecOptions
+// applies, raw when none does (XBZRLE, RLE and LZ all run, LZ only under its budget; the
+// shortest encoding wins, the earlier on a tie). Everything that names codecs derives from this table: the CodecOptions
 // flags, the encode counts and round columns, the handshake features, the report's
 // counters and "every codec on".
 //
@@ -10,6 +10,7 @@
 //   dedup      DEDUP    dedup    dedup    dedup-pages
 //   xbzrle     XBZRLE   xbzrle   xbzrle   xbzrle-pages
 //   rle        RLE      rle      rle      rle-pages
+//   lz         LZ       lz       lz       lz-pages
 //   raw        RAW      —        raw      normal              always on: the fallback
 //
 // `count` is the key in EncodeCounts and the report's per-round column; `skipped` also
@@ -38,6 +39,7 @@ export const CODECS = [
     counter: "xbzrle-pages",
   },
   { name: "rle", record: RecordKind.RLE, feature: "rle", switchable: true, count: "rle", counter: "rle-pages" },
+  { name: "lz", record: RecordKind.LZ, feature: "lz", switchable: true, count: "lz", counter: "lz-pages" },
   { name: "raw", record: RecordKind.RAW, feature: null, switchable: false, count: "raw", counter: "normal" },
 ] as const;
 

@@ -1,10 +1,11 @@
 // The source's per-page encode pipeline (DESIGN.md, Codecs): for each page of a batch the
 // first stage that applies wins, in the order of the codec table (codecs.ts):
 //
-//   unchanged since last sent (fake dirty) → zero → dedup → XBZRLE (cache) → RLE → raw
+//   unchanged since last sent (fake dirty) → zero → dedup → XBZRLE (cache) → RLE → LZ → raw
 //
 // (unchanged runs before zero so a zero page already sent as zero is skipped, not resent;
-// XBZRLE and RLE both run on what is left and the shorter wins, XBZRLE on a tie.) The
+// XBZRLE, RLE and LZ all run on what is left and the shortest wins, the earlier on a tie;
+// LZ only within its budget, lzMaxBytes, so a page that barely shrinks goes raw.) The
 // whole batch is one kernel call (assembly/encode-pipeline.ts): each page is read once,
 // straight into its RAW record slot in the frame buffer, and every stage works on that
 // copy; a shorter record is written over the slot. The copy is the snapshot, as QEMU
@@ -42,13 +43,17 @@ import {
   ENCODE_FLAG_XBZRLE,
   ENCODE_FLAG_ZERO,
   ENCODE_FLAGS,
+  ENCODE_FLAG_LZ,
   ENCODE_GENERATION,
+  ENCODE_LZ_MAX,
+  ENCODE_LZS,
   ENCODE_PAGE_COUNT,
   ENCODE_RAWS,
   ENCODE_RLE_MAX,
   ENCODE_RLE_NEED,
   ENCODE_RLES,
   ENCODE_SCRATCH,
+  ENCODE_SCRATCH_BYTES,
   ENCODE_SEED_HI,
   ENCODE_SEED_LO,
   ENCODE_SKIPPED,
@@ -82,6 +87,8 @@ export interface CodecOptions extends CodecFlags {
   xbzrleFromRound?: number;
   /** RLE is used only when the encoding is at most this many bytes (default 2048). */
   rleMaxBytes?: number;
+  /** LZ is used only when the encoding is at most this many bytes (default 3072: ≤ 3/4 of a page). */
+  lzMaxBytes?: number;
   /** A dedup index shared by several guests migrating to one destination (gang migration). */
   dedupIndex?: DedupIndex;
   /** Bytes of this pipeline's own dedup index (default 16 MiB). */
@@ -97,6 +104,7 @@ export const DEFAULT_CODECS = {
   xbzrleCacheBytes: 64 << 20,
   xbzrleFromRound: 1,
   rleMaxBytes: 2048,
+  lzMaxBytes: 3072,
 };
 
 /** Worst case of one page's record: a RAW record (the slot every page is first copied into). */
@@ -118,7 +126,7 @@ export class EncodePipeline {
   readonly #snapshot: KernelRegion;
   /** The kernel's context, then the batch's page list (u32 each). */
   readonly #context: KernelRegion;
-  readonly #scratch: KernelRegion; // the XBZRLE and the RLE encoding of the page at hand
+  readonly #scratch: KernelRegion; // the XBZRLE, RLE and LZ encodings of the page at hand, the LZ table
   #staging: KernelRegion | null = null; // records for a writer outside this kernel's memory
   #words: Uint32Array;
   readonly #filter: FakeDirtyFilter | null;
@@ -140,7 +148,10 @@ export class EncodePipeline {
     this.seed = hashSeed ?? randomSeed(); // one per migration: hash decisions cannot be steered from outside
     // one spare page in front keeps the snapshot off power-of-two distances from guest RAM
     this.#snapshot = kernel.alloc((batchPages + 1) * PAGE_SIZE, PAGE_SIZE);
-    this.#scratch = kernel.alloc(2 * PAGE_SIZE, 64);
+    const lzMax = this.codecs.lzMaxBytes;
+    if (!Number.isInteger(lzMax) || lzMax < 1 || lzMax > PAGE_SIZE)
+      throw new PagewireRangeError("LZ_MAX_BYTES", `EncodePipeline: lzMaxBytes ${lzMax} (1..${PAGE_SIZE} allowed)`);
+    this.#scratch = kernel.alloc(ENCODE_SCRATCH_BYTES, 64);
     this.#context = kernel.alloc(ENCODE_CONTEXT_BYTES + 4 * batchPages, 64, true);
     this.#filter = this.codecs.unchanged ? new FakeDirtyFilter(kernel, pageCount, { seed: this.seed }) : null;
     this.#cache = this.codecs.xbzrle ? new XbzrleCache(kernel, { bytes: this.codecs.xbzrleCacheBytes }) : null;
@@ -159,6 +170,7 @@ export class EncodePipeline {
     c[W(ENCODE_PAGE_COUNT)] = pageCount;
     c[W(ENCODE_SCRATCH)] = this.#scratch.ptr;
     c[W(ENCODE_RLE_MAX)] = this.codecs.rleMaxBytes;
+    c[W(ENCODE_LZ_MAX)] = lzMax;
     // the kernel's RLE pre-filter: pages with fewer uniform 8-byte words are not worth encoding
     const minWords = Math.max(1, Math.ceil((PAGE_SIZE - this.codecs.rleMaxBytes) / 8 / 2));
     c[W(ENCODE_RLE_NEED)] = (minWords + 3) >>> 2;
@@ -207,6 +219,7 @@ export class EncodePipeline {
     c[W(ENCODE_FLAGS)] =
       (this.codecs.zero ? ENCODE_FLAG_ZERO : 0) |
       (this.codecs.rle ? ENCODE_FLAG_RLE : 0) |
+      (this.codecs.lz ? ENCODE_FLAG_LZ : 0) |
       (xbzrle ? ENCODE_FLAG_XBZRLE : 0) |
       (sendAll ? ENCODE_FLAG_SEND_ALL : 0) |
       (lastStage ? ENCODE_FLAG_LAST_STAGE : 0);
@@ -280,8 +293,9 @@ export class EncodePipeline {
     const dedup = c[W(ENCODE_DEDUPS)];
     const xbzrle = c[W(ENCODE_XBZRLES)];
     const rle = c[W(ENCODE_RLES)];
+    const lz = c[W(ENCODE_LZS)];
     const raw = c[W(ENCODE_RAWS)];
-    const records = zero + dedup + xbzrle + rle + raw;
+    const records = zero + dedup + xbzrle + rle + lz + raw;
     if (staged) out.addRecords(new Uint8Array(k.memory.buffer, at, bytes), records);
     else out.commit(bytes, records);
     counts.skipped += c[W(ENCODE_SKIPPED)];
@@ -289,6 +303,7 @@ export class EncodePipeline {
     counts.dedup += dedup;
     counts.xbzrle += xbzrle;
     counts.rle += rle;
+    counts.lz += lz;
     counts.raw += raw;
     this.#pagesInRound += count;
     if (this.#cache && c[W(ENCODE_FLAGS)] & ENCODE_FLAG_XBZRLE) {

@@ -2,6 +2,7 @@
 // public API). They live here, above kernel/, so that kernel/ never imports a codec:
 // this module adds them to Kernel's prototype and index.ts imports it once.
 import { Kernel } from "../kernel/kernel.js";
+import { decodeLz, encodeLz } from "./lz.js";
 import { decodeRle, decodeRlePages, encodeRle, encodeRlePages } from "./rle.js";
 import { decodeXbzrle, decodeXbzrlePages, encodeXbzrle, encodeXbzrlePages } from "./xbzrle.js";
 
@@ -35,6 +36,10 @@ declare module "../kernel/kernel.js" {
     rleEncodePages(pages: Uint8Array, count: number, out: Uint8Array, lengths: Int32Array): number;
     /** Batch RLE decode of packed encodings; see decodeRlePages. Returns bytes consumed. */
     rleDecodePages(encoded: Uint8Array, lengths: Int32Array, pages: Uint8Array, count: number): number;
+    /** LZ-encodes the 4 KiB `page` into `out` (its length is the budget): length or -1. */
+    lzEncode(page: Uint8Array, out: Uint8Array): number;
+    /** Decodes an LZ encoding into the 4 KiB `page`; throws LzError (`LZ_CORRUPT`), page unchanged. */
+    lzDecode(encoded: Uint8Array, page: Uint8Array): void;
   }
 }
 
@@ -62,6 +67,12 @@ const shortcuts: ThisType<Kernel> & Partial<Kernel> = {
   },
   rleDecodePages(encoded, lengths, pages, count) {
     return decodeRlePages(this, encoded, lengths, pages, count);
+  },
+  lzEncode(page, out) {
+    return encodeLz(this, page, out);
+  },
+  lzDecode(encoded, page) {
+    decodeLz(this, encoded, page);
   },
 };
 Object.assign(Kernel.prototype, shortcuts);

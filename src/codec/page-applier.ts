@@ -10,7 +10,7 @@
 // that made it (stages/, by the codec table's record kinds), and the staged page hashed.
 // Either way each record writes only its own page (a decoder that rejects its input
 // leaves the page as it was), a ZERO record writes nothing on a page that is already
-// zero, and a failure is the same typed error (RecordError, XbzrleError, RleError).
+// zero, and a failure is the same typed error (RecordError, XbzrleError, RleError, LzError).
 import { type PagewireError, PagewireRangeError } from "../errors.js";
 import {
   APPLY_CONTEXT_BYTES,
@@ -20,6 +20,7 @@ import {
   APPLY_DONE,
   APPLY_FOREIGN_DEDUP,
   APPLY_INDEX,
+  APPLY_LZ_CORRUPT,
   APPLY_OFFSET,
   APPLY_PAGE_COUNT,
   APPLY_RAM,
@@ -39,9 +40,11 @@ import type { GuestMemory } from "../memory/guest-memory.js";
 import { WasmGuestMemory } from "../memory/wasm-guest-memory.js";
 import { readPageRecords, RecordError } from "../wire/page-record.js";
 import { RECORD_CODECS, type RecordCodec } from "./codecs.js";
+import { invalidLz } from "./lz.js";
 import { invalidRle } from "./rle.js";
 import type { ApplyStep, ApplyTarget } from "./stages/apply-target.js";
 import { applyDedupRecord, dedupSourceOutOfRange } from "./stages/dedup.js";
+import { applyLzRecord } from "./stages/lz.js";
 import { applyRawRecord } from "./stages/raw.js";
 import { applyRleRecord } from "./stages/rle.js";
 import { applyXbzrleRecord } from "./stages/xbzrle.js";
@@ -54,6 +57,7 @@ const APPLY_STEPS: { [N in RecordCodec["name"]]: ApplyStep } = {
   dedup: applyDedupRecord,
   xbzrle: applyXbzrleRecord,
   rle: applyRleRecord,
+  lz: applyLzRecord,
   raw: applyRawRecord,
 };
 
@@ -83,7 +87,7 @@ export interface ApplyOptions {
 /** u32 word of a context field. */
 const W = (offset: number) => offset >>> 2;
 /** Kernel failures in a record whose header is valid (the rest are header or payload checks). */
-const BODY_ERRORS: readonly number[] = [APPLY_XBZRLE_CORRUPT, APPLY_RLE_CORRUPT, APPLY_DEDUP_RANGE];
+const BODY_ERRORS: readonly number[] = [APPLY_XBZRLE_CORRUPT, APPLY_RLE_CORRUPT, APPLY_LZ_CORRUPT, APPLY_DEDUP_RANGE];
 
 export class PageApplier {
   readonly kernel: Kernel;
@@ -207,6 +211,7 @@ export class PageApplier {
   #bodyError(rc: number, page: number, body: Uint8Array): PagewireError {
     if (rc === APPLY_XBZRLE_CORRUPT) return invalidXbzrle(body.length);
     if (rc === APPLY_RLE_CORRUPT) return invalidRle(body.length);
+    if (rc === APPLY_LZ_CORRUPT) return invalidLz(body.length);
     const source = new DataView(body.buffer, body.byteOffset, body.byteLength).getUint32(4, true);
     return dedupSourceOutOfRange(page, source, 0, this.memory.pageCount);
   }

@@ -76,7 +76,7 @@ export class MigrationReport {
     /**
      * Pages by codec (codec/codecs.ts): skipped-unchanged (content unchanged since last
      * sent), duplicate (zero pages), dedup-pages (references to content the destination
-     * held), xbzrle-pages, rle-pages, normal (sent in full).
+     * held), xbzrle-pages, rle-pages, lz-pages, normal (sent in full).
      */
     ...emptyCodecCounters(),
     "normal-bytes": 0,

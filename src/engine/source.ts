@@ -68,7 +68,7 @@ export class MigrationAbortedError extends PagewireError {
 
 /** `codecs` without the stages that keep state across rounds (post-copy pushes and recovery: every page goes). */
 function statelessCodecs(codecs: CodecOptions): CodecOptions {
-  return { zero: codecs.zero, rle: codecs.rle, unchanged: false, dedup: false, xbzrle: false };
+  return { zero: codecs.zero, rle: codecs.rle, lz: codecs.lz, unchanged: false, dedup: false, xbzrle: false };
 }
 
 /** What post-copy recovery hands back: the destination's answer to RESUME. */
@@ -280,7 +280,7 @@ export class MigrationSource {
           pipeline = new EncodePipeline(
             k,
             mem.pageCount,
-            statelessCodecs({ zero: on("zero"), rle: on("rle") }),
+            statelessCodecs({ zero: on("zero"), rle: on("rle"), lz: on("lz") }),
             o.batchPages,
           );
           sender.dispose();

@@ -26,6 +26,12 @@ export const SAVE_MISS_INSERTED = -2;
 export const SAVE_MISS_NOT_INSERTED = -3;
 /** QEMU's CACHED_PAGE_LIFETIME: an insert over another page is refused while its age + this > the sync count. */
 export const CACHED_PAGE_LIFETIME = 2;
+/** lzEncode: the encoding does not fit in dlen (send the page raw). */
+export const LZ_OVERFLOW = -1;
+/** lzDecode: the input is not a valid LZ encoding of a 4 KiB page. */
+export const LZ_CORRUPT = -1;
+/** Bytes of the hash table lzEncode works in (the caller's scratch): 4096 u16 positions. */
+export const LZ_TABLE_BYTES = 8192;
 /** hashPages / hashPageList: `bits` is neither 64 nor 128. */
 export const HASH_BAD_BITS = -1;
 /** Bytes of a kernel instance's hashing scratch (setScratch): 8 u64 accumulators, a 192-byte secret, a page hash, the zero page's hash. */
@@ -49,6 +55,7 @@ export const RECORD_RAW = 1;
 export const RECORD_XBZRLE = 2;
 export const RECORD_RLE = 3;
 export const RECORD_DEDUP = 4;
+export const RECORD_LZ = 5;
 /** kind:u8 reserved:u8 length:u16 page:u32. */
 export const RECORD_HEADER_BYTES = 8;
 /** round:u32 count:u32 before the first record of a PAGES payload. */
@@ -79,6 +86,9 @@ export const ENCODE_GENERATION = 60;
 export const ENCODE_RLE_MAX = 64;
 export const ENCODE_RLE_NEED = 68;
 export const ENCODE_SCRATCH = 72;
+/** Bytes of the scratch ENCODE_SCRATCH points at: the XBZRLE, RLE and LZ encodings (a page each), the LZ table. */
+export const ENCODE_SCRATCH_BYTES = 3 * PAGE_SIZE + LZ_TABLE_BYTES;
+export const ENCODE_LZ_MAX = 76;
 /** Out: the batch's counts, u32 each. */
 export const ENCODE_SKIPPED = 80;
 export const ENCODE_ZEROS = 84;
@@ -88,12 +98,15 @@ export const ENCODE_RLES = 96;
 export const ENCODE_RAWS = 100;
 /** Out: the batch's XBZRLE save counters (XBZRLE_STATS_* from here). */
 export const ENCODE_XBZRLE_STATS = 104;
+/** Out: this batch's LZ record count (u32). */
+export const ENCODE_LZS = 120;
 /** ENCODE_FLAGS bits. */
 export const ENCODE_FLAG_ZERO = 1;
 export const ENCODE_FLAG_XBZRLE = 2;
 export const ENCODE_FLAG_RLE = 4;
 export const ENCODE_FLAG_SEND_ALL = 8;
 export const ENCODE_FLAG_LAST_STAGE = 16;
+export const ENCODE_FLAG_LZ = 32;
 /** encodePageBatch: a page index ≥ the page count (nothing was encoded). */
 export const ENCODE_BAD_PAGE = -1;
 
@@ -127,6 +140,7 @@ export const APPLY_TRAILING_BYTES = -7;
 export const APPLY_DEDUP_RANGE = -8;
 export const APPLY_XBZRLE_CORRUPT = -9;
 export const APPLY_RLE_CORRUPT = -10;
+export const APPLY_LZ_CORRUPT = -11;
 
 // ---- dedup table (assembly/dedup-index.ts) ------------------------------------------------------
 

@@ -107,6 +107,10 @@ export interface KernelExports {
   rleCheck(src: number, slen: number): number;
   rleDecode(src: number, slen: number, dst: number): number;
   rleDecodePages(src: number, lengths: number, pages: number, count: number): number;
+  // assembly/lz.ts
+  lzEncode(page: number, dst: number, dlen: number, table: number): number;
+  lzCheck(src: number, slen: number): number;
+  lzDecode(src: number, slen: number, dst: number): number;
   // assembly/page-history.ts
   historyRecordWrites(h: number, pages: number, count: number): number;
   historyRecordRound(h: number, bits: number, withDistances: number): number;
@@ -178,6 +182,10 @@ export const KERNEL_FUNCTIONS = {
   rleCheck: [2, 1],
   rleDecode: [3, 1],
   rleDecodePages: [4, 1],
+  // assembly/lz.ts
+  lzEncode: [4, 1],
+  lzCheck: [2, 1],
+  lzDecode: [3, 1],
   // assembly/page-history.ts
   historyRecordWrites: [3, 1],
   historyRecordRound: [3, 1],

@@ -9,6 +9,7 @@
 //   XBZRLE 1..4096       XBZRLE delta against the destination's current page (QEMU grammar)
 //   RLE    1..4096       RLE encoding of the page (assembly/rle.ts grammar)
 //   DEDUP  8             guest:u16 reserved:u16 page:u32 — copy of a page the destination holds
+//   LZ     1..4096       LZ encoding of the page (assembly/lz.ts grammar)
 //
 // Records are packed back to back; a reader checks every header against the payload end
 // and the memory size before it touches a page (codec/page-applier.ts; its kernel,
@@ -19,6 +20,7 @@ import {
   PAGES_HEADER_BYTES,
   RECORD_DEDUP,
   RECORD_HEADER_BYTES,
+  RECORD_LZ,
   RECORD_RAW,
   RECORD_RLE,
   RECORD_XBZRLE,
@@ -36,6 +38,7 @@ export const RecordKind = {
   XBZRLE: RECORD_XBZRLE,
   RLE: RECORD_RLE,
   DEDUP: RECORD_DEDUP,
+  LZ: RECORD_LZ,
 } as const;
 export type RecordKind = (typeof RecordKind)[keyof typeof RecordKind];
 
@@ -232,7 +235,7 @@ export function* readPageRecords(payload: Uint8Array, pageCount: number): Genera
     const kind = payload[o] as RecordKind;
     const length = v.getUint16(o + 2, true);
     const page = v.getUint32(o + 4, true);
-    if (kind > RecordKind.DEDUP) throw new RecordError("RECORD_CORRUPT", `record ${i}: unknown kind ${kind}`);
+    if (kind > RecordKind.LZ) throw new RecordError("RECORD_CORRUPT", `record ${i}: unknown kind ${kind}`);
     if (page >= pageCount)
       throw new RecordError(
         "PAGE_OUT_OF_RANGE",
@@ -280,6 +283,13 @@ function checkLength(kind: RecordKind, length: number, page: number): void {
         throw new RecordError(
           "RECORD_CORRUPT",
           `rle record for page ${page} has ${length} bytes (1..${PAGE_SIZE} allowed)`,
+        );
+      return;
+    case RecordKind.LZ:
+      if (length === 0 || length > PAGE_SIZE)
+        throw new RecordError(
+          "RECORD_CORRUPT",
+          `lz record for page ${page} has ${length} bytes (1..${PAGE_SIZE} allowed)`,
         );
       return;
     case RecordKind.DEDUP:

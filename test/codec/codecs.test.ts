@@ -58,7 +58,7 @@ describe("codec table", () => {
     expect(unique(CODEC_FEATURES)).toBe(true);
     expect(unique(COUNT_COLUMNS)).toBe(true);
     expect(unique(CODEC_COUNTERS)).toBe(true);
-    expect(CODEC_NAMES).toEqual(["unchanged", "zero", "dedup", "xbzrle", "rle", "raw"]);
+    expect(CODEC_NAMES).toEqual(["unchanged", "zero", "dedup", "xbzrle", "rle", "lz", "raw"]);
   });
 
   it("ends with raw, the one stage that cannot be switched off", () => {
@@ -73,13 +73,14 @@ describe("codec table", () => {
       dedup: false,
       xbzrle: false,
       rle: true,
+      lz: false,
     });
     expect(Object.values(selectAllCodecs()).every((on) => on)).toBe(true);
     expect(parseCodecs("all")).toEqual(selectAllCodecs());
     expect(parseCodecs("none")).toEqual(selectCodecs([]));
     expect(parseCodecs("xbzrle, unchanged")).toEqual(selectCodecs(["unchanged", "xbzrle"]));
     expect(() => parseCodecs("zero,raw")).toThrow(
-      /unknown stage 'raw' \(unchanged, zero, dedup, xbzrle, rle, all, none\)/,
+      /unknown stage 'raw' \(unchanged, zero, dedup, xbzrle, rle, lz, all, none\)/,
     );
   });
 });
@@ -102,6 +103,16 @@ function randomPage(seed: number): Uint8Array {
 function filled(value: number, prefix = 0, seed = 1): Uint8Array {
   const p = new Uint8Array(PAGE_SIZE).fill(value);
   p.set(randomPage(seed).subarray(0, prefix));
+  return p;
+}
+
+function textPage(): Uint8Array {
+  const words = ["static ", "int ", "return ", "page", "_dirty", "(void);\n", "kernel"];
+  let seed = 7;
+  const r = () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 8) / 2 ** 24;
+  const p = new Uint8Array(PAGE_SIZE);
+  for (let x = 0; x < PAGE_SIZE; )
+    for (const c of words[Math.floor(r() * words.length)]) if (x < PAGE_SIZE) p[x++] = c.charCodeAt(0);
   return p;
 }
 
@@ -189,8 +200,10 @@ const BOTH: Record<string, () => Scenario> = {
     const a = filled(0x11, 64, 3);
     return { rounds: [new Map([[1, a]]), new Map([[1, changed(a, 2000)]])], target: 1 };
   },
-  // a run-length friendly page seen for the first time (no cached copy)
-  "rle, raw": () => ({ rounds: [new Map([[1, filled(0x22, 64, 4)]])], target: 1 }),
+  // a run-length friendly page seen for the first time (no cached copy): RLE is the shorter
+  "rle, lz": () => ({ rounds: [new Map([[1, filled(0x22, 64, 4)]])], target: 1 }),
+  // a text-like page seen for the first time: no runs, repeated words
+  "lz, raw": () => ({ rounds: [new Map([[1, textPage()]])], target: 1 }),
 };
 
 describe("the encode pipeline", () => {
@@ -285,7 +298,10 @@ describe("report counters and columns", () => {
     expect(report.ram["xbzrle-pages"]).toBe(2 * counts.xbzrle);
     expect(report.ram["rle-pages"]).toBe(2 * counts.rle);
     expect(report.ram["dedup-pages"]).toBe(2 * counts.dedup);
-    expect(report.ram["pages-sent"]).toBe(2 * (counts.zero + counts.raw + counts.xbzrle + counts.rle + counts.dedup));
+    expect(report.ram["lz-pages"]).toBe(2 * counts.lz);
+    expect(report.ram["pages-sent"]).toBe(
+      2 * (counts.zero + counts.raw + counts.xbzrle + counts.rle + counts.lz + counts.dedup),
+    );
     expect(RECORD_CODECS.map((c) => c.count)).not.toContain("skipped");
   });
 

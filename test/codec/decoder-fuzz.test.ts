@@ -1,4 +1,4 @@
-// Seeded fuzzing of every decoder (XBZRLE, RLE, single and batch; the page applier's kernel
+// Seeded fuzzing of every decoder (XBZRLE, RLE, single and batch; LZ; the page applier's kernel
 // on whole PAGES payloads, at the end): mutated, truncated, spliced and random inputs. Properties: the kernel's answer equals the oracle's, only the
 // typed error escapes the public API, nothing outside the target page is written (guard
 // bytes around it in kernel memory), a rejected input leaves the page unchanged, and every
@@ -7,6 +7,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { PageApplier } from "../../src/codec/page-applier.js";
 import * as abi from "../../src/kernel/abi.js";
 import {
+  LzError,
   loadKernel,
   PAGE_SIZE,
   PagewireError,
@@ -18,6 +19,7 @@ import {
 } from "../../src/index.js";
 import { PageRecordWriter, RecordKind } from "../../src/wire/page-record.js";
 import { ArrayMemory } from "../support/array-memory.js";
+import { makeRepeatPage, makeTextPage, refLzDecode } from "../support/lz-oracle.js";
 import { fillRandom, makePair, makeRunPage } from "../support/pairs.js";
 import { randInt, rng } from "../support/random.js";
 import {
@@ -39,13 +41,17 @@ beforeAll(async () => {
 });
 
 /** Valid encodings to mutate. */
-function corpus(kind: "xbzrle" | "rle", seed: number): Uint8Array[] {
+function corpus(kind: "xbzrle" | "rle" | "lz", seed: number): Uint8Array[] {
   const r = rng(seed);
   const out: Uint8Array[] = [];
   const a = new Uint8Array(PAGE_SIZE),
     b = new Uint8Array(PAGE_SIZE);
   while (out.length < 300) {
-    if (kind === "xbzrle") {
+    if (kind === "lz") {
+      [makeRepeatPage, makeTextPage, makeRunPage][out.length % 3](r, a);
+      const n = k.lzEncode(a, b);
+      if (n > 0) out.push(b.slice(0, n));
+    } else if (kind === "xbzrle") {
       makePair(r, a, b);
       const e = refXbzrleEncode(a, b, r() < 0.1 ? PAGE_SIZE + 100 : PAGE_SIZE); // some over 4096 bytes
       if (e instanceof Uint8Array) out.push(e);
@@ -273,6 +279,52 @@ describe("decoder fuzzing (seeded)", () => {
     expect(accepted).toBeLessThan(n);
   });
 
+  it(`LZ decode: ${Math.round(TOTAL * 0.1)} inputs`, () => {
+    const n = Math.round(TOTAL * 0.1);
+    const seeds = corpus("lz", 4);
+    const t = setup();
+    const r = rng(0x1207);
+    const src = k.bytes(t.src),
+      area = k.bytes(t.area);
+    const page = t.area.ptr + GUARD;
+    let accepted = 0;
+    try {
+      for (let i = 0; i < n; i++) {
+        const len = mutate(r, seeds, src);
+        const ref = refLzDecode(src, len);
+        let got: number;
+        if (i % 50 === 0) {
+          const input = src.slice(0, len);
+          try {
+            k.lzDecode(input, area.subarray(GUARD, GUARD + PAGE_SIZE));
+            got = PAGE_SIZE;
+          } catch (e) {
+            if (!(e instanceof LzError) || e.code !== "LZ_CORRUPT") throw e;
+            got = -1;
+          }
+        } else got = k.raw.lzDecode(t.src.ptr, len, page);
+        if (got !== (ref ? PAGE_SIZE : -1))
+          throw new Error(
+            `input ${i} (${len} bytes ${Buffer.from(src.subarray(0, Math.min(len, 24))).toString("hex")}): kernel ${got}, oracle ${ref ? "valid" : "invalid"}`,
+          );
+        if (!ref) {
+          if (k.raw.pagesEqual(page, t.copy.ptr) !== 1) throw new Error(`input ${i}: rejected but the page changed`);
+        } else {
+          accepted++;
+          if (!Buffer.from(ref).equals(Buffer.from(area.subarray(GUARD, GUARD + PAGE_SIZE))))
+            throw new Error(`input ${i}: decoded page differs from the oracle's`);
+          k.bytes(t.copy).set(ref);
+        }
+        if (i % 4 === 0 && !guardsIntact(area)) throw new Error(`input ${i}: guard bytes overwritten`);
+      }
+      expect(guardsIntact(area)).toBe(true);
+    } finally {
+      teardown(t);
+    }
+    expect(accepted).toBeGreaterThan(n / 50);
+    expect(accepted).toBeLessThan(n);
+  });
+
   for (const codec of ["xbzrle", "rle"] as const) {
     it(`${codec} batch decode: ${Math.round(TOTAL * 0.05)} inputs in batches of 4 pages`, () => {
       const n = Math.round(TOTAL * 0.05);
@@ -361,6 +413,7 @@ const CODE_OF: Record<number, string[]> = {
   [abi.APPLY_DEDUP_RANGE]: ["PAGE_OUT_OF_RANGE"],
   [abi.APPLY_XBZRLE_CORRUPT]: ["XBZRLE_CORRUPT"],
   [abi.APPLY_RLE_CORRUPT]: ["RLE_CORRUPT"],
+  [abi.APPLY_LZ_CORRUPT]: ["LZ_CORRUPT"],
 };
 
 /** Valid payloads of 1–4 records of every kind for a guest of PAYLOAD_PAGES pages. */
@@ -375,7 +428,7 @@ function payloadCorpus(seed: number): Uint8Array[] {
     const n = 1 + randInt(r, 4);
     for (let i = 0; i < n; i++) {
       const page = randInt(r, PAYLOAD_PAGES + 1); // sometimes one past the end
-      switch (randInt(r, 6)) {
+      switch (randInt(r, 7)) {
         case 0:
           w.add(RecordKind.ZERO, page);
           break;
@@ -395,6 +448,12 @@ function payloadCorpus(seed: number): Uint8Array[] {
           makeRunPage(r, a);
           const e = refRleEncode(a, PAGE_SIZE);
           if (e !== -1) w.add(RecordKind.RLE, page, e);
+          break;
+        }
+        case 4: {
+          (r() < 0.5 ? makeTextPage : makeRepeatPage)(r, a);
+          const e = k.lzEncode(a, b);
+          if (e > 0) w.add(RecordKind.LZ, page, b.subarray(0, e));
           break;
         }
         default:

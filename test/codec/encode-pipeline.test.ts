@@ -1,5 +1,5 @@
 // The encode pipeline end to end: rounds of dirty pages of many kinds (random, zero,
-// duplicates, slightly changed across rounds, run-length friendly, the idle recording)
+// duplicates, slightly changed across rounds, run-length friendly, text-like, the idle recording)
 // go through EncodePipeline with every codec on, each one off in turn and all off, with
 // and without the last stage and sendAll; every payload is applied to a destination, which
 // must then hold exactly the source's pages. Counts must agree with the records, and the
@@ -20,9 +20,10 @@ import { EncodePipeline, type CodecOptions } from "../../src/codec/encode-pipeli
 import { PageApplier } from "../../src/codec/page-applier.js";
 import { loadKernel, PAGE_SIZE, WasmGuestMemory, type Kernel } from "../../src/index.js";
 import { loadRecording } from "../../src/memory/recording.js";
-import { PageRecordWriter, readPageRecords } from "../../src/wire/page-record.js";
+import { PageRecordWriter, readPageRecords, RecordKind } from "../../src/wire/page-record.js";
 import { OldEncodePipeline } from "../../bench/support/old-encode-pipeline.js";
 import { ArrayMemory } from "../support/array-memory.js";
+import { makeRepeatPage, makeTextPage } from "../support/lz-oracle.js";
 import { fillRandom, makeRunPage } from "../support/pairs.js";
 import { randInt, rng } from "../support/random.js";
 
@@ -37,19 +38,25 @@ beforeAll(async () => {
       if (d.pages[i] < PAGES * 8) last.set(d.data.subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE), d.pages[i] * PAGE_SIZE);
   // 8 × PAGES pages of the recording (idle, zero, duplicates, kernel data), then their changed versions
   idle = [rec.base.subarray(0, PAGES * 8 * PAGE_SIZE), last];
+  // non-zero pages from all over the guest (its first 16 MiB hold mostly compressed images)
+  for (let p = 4096; p < rec.pageCount && spread.length < 256; p += 61) {
+    const v = rec.base.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE);
+    if (v.some((b) => b !== 0)) spread.push(v.slice());
+  }
 });
+const spread: Uint8Array[] = [];
 
 const PAGES = 512;
 const BATCH = 64;
 
-type Workload = "random" | "zero" | "duplicates" | "xbzrle" | "rle" | "recording" | "mixed";
-const WORKLOADS: Workload[] = ["random", "zero", "duplicates", "xbzrle", "rle", "recording", "mixed"];
+type Workload = "random" | "zero" | "duplicates" | "xbzrle" | "rle" | "text" | "recording" | "mixed";
+const WORKLOADS: Workload[] = ["random", "zero", "duplicates", "xbzrle", "rle", "text", "recording", "mixed"];
 
 /** The next content of `page` (its current content in `cur`) under a workload. */
 function nextContent(w: Workload, r: () => number, page: number, round: number, cur: Uint8Array): Uint8Array {
   const p = new Uint8Array(PAGE_SIZE);
   const kind =
-    w === "mixed" ? WORKLOADS.filter((x) => x !== "mixed" && x !== "recording")[randInt(r, 5)] : (w as Workload);
+    w === "mixed" ? WORKLOADS.filter((x) => x !== "mixed" && x !== "recording")[randInt(r, 6)] : (w as Workload);
   switch (kind) {
     case "random":
       fillRandom(r, p);
@@ -77,6 +84,11 @@ function nextContent(w: Workload, r: () => number, page: number, round: number, 
     }
     case "rle":
       makeRunPage(r, p);
+      return p;
+    case "text":
+      // LZ material: text and pages repeating their own stretches, some with a random tail
+      (r() < 0.5 ? makeTextPage : makeRepeatPage)(r, p);
+      if (r() < 0.2) fillRandom(r, p.subarray(randInt(r, PAGE_SIZE >> 2) << 2));
       return p;
     case "recording": {
       const image = idle[round === 0 ? 0 : 1];
@@ -175,7 +187,7 @@ function run(pipeline: Pipeline, rounds: Round[], label: string): Outcome {
         expect(records.length, label).toBe(countRecords(counts));
         const byKind = emptyCounts();
         for (const rec of records) byKind[findRecordCodec(rec.kind).count]++;
-        for (const c of ["zero", "dedup", "xbzrle", "rle", "raw"] as const)
+        for (const c of ["zero", "dedup", "xbzrle", "rle", "lz", "raw"] as const)
           expect(byKind[c], `${label} ${c}`).toBe(counts[c]);
         expect(countRecords(counts) + counts.skipped, label).toBe(pages.length);
         if (round.sendAll) expect(counts.skipped + counts.dedup, `${label}: sendAll`).toBe(0);
@@ -313,5 +325,71 @@ describe("EncodePipeline.encodeMemory", () => {
     } finally {
       p.dispose();
     }
+  });
+});
+
+describe("EncodePipeline: LZ", () => {
+  /** One first-copy batch of `contents` through a pipeline with `flags`; returns the records and the counts. */
+  const firstCopy = (contents: Uint8Array[], opts: CodecOptions) => {
+    const pipeline = new EncodePipeline(k, contents.length, { hashSeed: 1n, ...opts }, contents.length);
+    const dst = new WasmGuestMemory(k, contents.length);
+    const writer = new PageRecordWriter(1 << 20);
+    try {
+      const pages = Uint32Array.from(contents.keys());
+      const snap = pipeline.snapshotView(contents.length);
+      contents.forEach((c, i) => snap.set(c, i * PAGE_SIZE));
+      const counts = emptyCounts();
+      writer.begin(0);
+      pipeline.encode(pages, pages.length, writer, counts);
+      const payload = writer.finish();
+      new PageApplier(k, dst).apply(payload);
+      contents.forEach((c, i) => expect(Buffer.from(dst.pageView(i)).equals(Buffer.from(c)), `page ${i}`).toBe(true));
+      return { records: [...readPageRecords(payload, contents.length)], counts, bytes: payload.length };
+    } finally {
+      pipeline.dispose();
+      dst.dispose();
+    }
+  };
+  it("sends first copies of real pages as LZ within the budget, fewer bytes than without it", () => {
+    const pages = spread;
+    for (const lzMaxBytes of [3072, 1024]) {
+      const on = firstCopy(pages, { lzMaxBytes });
+      const off = firstCopy(pages, { lz: false });
+      expect(on.counts.lz).toBeGreaterThan(lzMaxBytes === 3072 ? pages.length / 4 : 0);
+      expect(off.counts.lz).toBe(0);
+      for (const r of on.records) if (r.kind === RecordKind.LZ) expect(r.body.length).toBeLessThanOrEqual(lzMaxBytes);
+      expect(on.bytes).toBeLessThan(off.bytes * (lzMaxBytes === 3072 ? 0.75 : 1));
+    }
+  });
+
+  it("never sends a random page as LZ; LZ wins only when shorter than RLE, and RLE on a tie", () => {
+    const r = rng(12);
+    const pages = Array.from({ length: 64 }, (_, i) => {
+      const p = new Uint8Array(PAGE_SIZE);
+      if (i % 3 === 0) fillRandom(r, p);
+      else if (i % 3 === 1) makeRunPage(r, p);
+      else makeTextPage(r, p);
+      return p;
+    });
+    const { records } = firstCopy(pages, {});
+    for (const rec of records) {
+      if (rec.page % 3 === 0) expect(rec.kind).toBe(RecordKind.RAW);
+      if (rec.kind === RecordKind.LZ) {
+        // the encoder's bytes do not depend on its budget
+        const lz = new Uint8Array(4128);
+        expect(k.lzEncode(pages[rec.page], lz)).toBe(rec.body.length);
+        expect(Buffer.from(lz.subarray(0, rec.body.length)).equals(Buffer.from(rec.body))).toBe(true);
+      }
+      if (rec.kind === RecordKind.RLE) {
+        const lz = k.lzEncode(pages[rec.page], new Uint8Array(4128));
+        expect(lz === -1 || lz >= rec.body.length).toBe(true);
+      }
+    }
+    expect(records.some((x) => x.kind === RecordKind.LZ)).toBe(true);
+  });
+
+  it("rejects an LZ budget outside 1..4096", () => {
+    for (const lzMaxBytes of [0, 4097, 1.5])
+      expect(() => new EncodePipeline(k, 8, { lzMaxBytes })).toThrow(expect.objectContaining({ code: "LZ_MAX_BYTES" }));
   });
 });

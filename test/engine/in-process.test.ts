@@ -2,6 +2,9 @@ import { describe, expect, it } from "vitest";
 import { PAGE_SIZE } from "../../src/index.js";
 import type { MigrationMode } from "../../src/engine/source.js";
 import { listPolicies } from "../../src/policy/registry.js";
+import { IMPLEMENTED_FEATURES, type Feature } from "../../src/engine/features.js";
+import { loadRecording } from "../../src/memory/recording.js";
+import { makeTextPage } from "../support/lz-oracle.js";
 import { createMigrationPair } from "../support/migration-pair.js";
 import { rng, randInt } from "../support/random.js";
 
@@ -44,11 +47,14 @@ describe("in-process migration", () => {
       const sent = report.rounds.reduce((s, row) => s + row.sent, 0);
       expect(report.ram["pages-sent"]).toBe(sent);
       const ram = report.ram;
-      expect(ram.duplicate + ram.normal + ram["xbzrle-pages"] + ram["rle-pages"] + ram["dedup-pages"]).toBe(sent);
-      const sum = (k: "xbzrle" | "rle" | "dedup" | "raw") => report.rounds.reduce((s, row) => s + row[k], 0);
-      expect([sum("xbzrle"), sum("rle"), sum("dedup"), sum("raw")]).toEqual([
+      expect(
+        ram.duplicate + ram.normal + ram["xbzrle-pages"] + ram["rle-pages"] + ram["lz-pages"] + ram["dedup-pages"],
+      ).toBe(sent);
+      const sum = (k: "xbzrle" | "rle" | "lz" | "dedup" | "raw") => report.rounds.reduce((s, row) => s + row[k], 0);
+      expect([sum("xbzrle"), sum("rle"), sum("lz"), sum("dedup"), sum("raw")]).toEqual([
         ram["xbzrle-pages"],
         ram["rle-pages"],
+        ram["lz-pages"],
         ram["dedup-pages"],
         ram.normal,
       ]);
@@ -61,6 +67,41 @@ describe("in-process migration", () => {
       if (mode === "auto") expect(report.decisions[0].kind).toBe("auto");
     });
   }
+});
+
+// LZ is negotiated like every codec: on by default, off when the destination does not accept "lz".
+describe("the lz codec in a migration", () => {
+  const run = async (destinationFeatures?: Feature[]) => {
+    const pages = 1024;
+    const pair = await createMigrationPair({ pages, destinationFeatures, source: { maxRounds: 3 } });
+    // real guest pages (the idle recording: kernel text and data, page cache), then text-like ones
+    const init = pair.src.bytes();
+    const image = loadRecording("idle").base;
+    init.set(image.subarray(4096 * PAGE_SIZE, (4096 + pages / 2) * PAGE_SIZE));
+    const p = new Uint8Array(PAGE_SIZE);
+    const r = rng(3);
+    for (let i = pages / 2; i < pages; i++) {
+      makeTextPage(r, p);
+      init.set(p, i * PAGE_SIZE);
+    }
+    const { report } = await pair.run();
+    expect(report.status).toBe("completed");
+    expect(Buffer.compare(pair.dst.bytes(), pair.atPause!)).toBe(0);
+    expect(report.rounds.reduce((s, row) => s + row.lz, 0)).toBe(report.ram["lz-pages"]);
+    return report;
+  };
+
+  it("negotiated (the default): LZ records, and the destination holds the source's memory", async () => {
+    const report = await run();
+    expect(report.ram["lz-pages"]).toBeGreaterThan(400);
+  });
+
+  it("a destination that does not accept lz gets no LZ records, and more bytes", async () => {
+    const on = await run();
+    const off = await run(IMPLEMENTED_FEATURES.filter((f) => f !== "lz"));
+    expect(off.ram["lz-pages"]).toBe(0);
+    expect(off.ram.transferred).toBeGreaterThan(on.ram.transferred * 1.3);
+  });
 });
 
 describe("a guest on the virtual clock", () => {

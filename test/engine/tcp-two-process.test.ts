@@ -68,7 +68,9 @@ describe("two processes over TCP with a live Worker guest", () => {
       const ram = report.ram;
       const sent = report.rounds.reduce((s, r) => s + r.sent, 0);
       expect(ram["pages-sent"]).toBe(sent);
-      expect(ram.duplicate + ram.normal + ram["xbzrle-pages"] + ram["rle-pages"] + ram["dedup-pages"]).toBe(sent);
+      expect(
+        ram.duplicate + ram.normal + ram["xbzrle-pages"] + ram["rle-pages"] + ram["lz-pages"] + ram["dedup-pages"],
+      ).toBe(sent);
       expect(ram.transferred).toBeGreaterThan(0);
       if (mode === "auto") expect(report.decisions.some((d) => d.kind === "auto")).toBe(true);
       mem.dispose();

@@ -54,7 +54,7 @@ describe("simulator", () => {
       bandwidth: 10e6,
       seed: 1,
       cpu: "none",
-      codecs: { zero: false, unchanged: false, dedup: false, xbzrle: false, rle: false },
+      codecs: { zero: false, unchanged: false, dedup: false, xbzrle: false, rle: false, lz: false },
     });
     const seconds = r.report.totalTime / 1000;
     expect(r.report.ram.transferred / seconds).toBeLessThanOrEqual(10e6 * 1.001);

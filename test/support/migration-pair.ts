@@ -17,6 +17,7 @@ import { onTestFinished } from "vitest";
 import { createKernel, type Kernel } from "../../src/index.js";
 import type { CodecOptions } from "../../src/codec/encode-pipeline.js";
 import { MigrationDestination, type DestinationMemory, type DestinationResult } from "../../src/engine/destination.js";
+import type { Feature } from "../../src/engine/features.js";
 import type { MigrationReport } from "../../src/engine/report.js";
 import { MigrationSource, type MigrationMode, type MigrationSourceOptions } from "../../src/engine/source.js";
 import type { DirtyLog, GuestMemory } from "../../src/memory/guest-memory.js";
@@ -39,6 +40,8 @@ export interface MigrationPairOptions {
   shared?: boolean;
   mode?: MigrationMode;
   codecs?: CodecOptions;
+  /** Features the destination accepts (default: all it implements). */
+  destinationFeatures?: Feature[];
   policy?: MigrationSourceOptions["policy"];
   /** Pre-shared key text (at least 16 bytes) for both sides, unless `destinationKey` differs. */
   key?: string;
@@ -186,6 +189,7 @@ export async function createMigrationPair(o: MigrationPairOptions): Promise<Migr
     transport: destinationTransport,
     clock: clock ?? undefined,
     key: dstKey === undefined ? undefined : keyOf(dstKey),
+    features: o.destinationFeatures,
     onActivate: o.onActivate && (() => o.onActivate!(destination)),
   });
 
