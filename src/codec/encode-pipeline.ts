@@ -87,7 +87,7 @@ export interface CodecOptions extends CodecFlags {
   xbzrleFromRound?: number;
   /** RLE is used only when the encoding is at most this many bytes (default 2048). */
   rleMaxBytes?: number;
-  /** LZ is used only when the encoding is at most this many bytes (default 3072: ≤ 3/4 of a page). */
+  /** LZ is used only when the encoding is at most this many bytes (default 3968: 1/32 of a page saved at least). */
   lzMaxBytes?: number;
   /** A dedup index shared by several guests migrating to one destination (gang migration). */
   dedupIndex?: DedupIndex;
@@ -104,7 +104,7 @@ export const DEFAULT_CODECS = {
   xbzrleCacheBytes: 64 << 20,
   xbzrleFromRound: 1,
   rleMaxBytes: 2048,
-  lzMaxBytes: 3072,
+  lzMaxBytes: 3968,
 };
 
 /** Worst case of one page's record: a RAW record (the slot every page is first copied into). */
