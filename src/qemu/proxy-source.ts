@@ -27,7 +27,7 @@ import type { TerminationPolicy } from "../policy/types.js";
 import { connectTcp, type TcpOptions } from "../transport/tcp.js";
 import type { FrameKey } from "../wire/frame.js";
 import { QemuStreamLog, type QemuStreamCounts } from "./qemu-stream-log.js";
-import { QemuStreamError, QemuStreamParser, tailComplete, type QemuStreamHead } from "./qemu-stream.js";
+import { concat, QemuStreamError, QemuStreamParser, tailComplete, type QemuStreamHead } from "./qemu-stream.js";
 import { ReturnPathMessage, returnPathMessage } from "./return-path.js";
 import { type QemuEndpoint, listenEndpoint, endpointUri } from "./endpoint.js";
 
@@ -243,14 +243,9 @@ export async function proxyQemuSource(o: QemuProxySourceOptions): Promise<QemuPr
   }
 }
 
+/** The tail so far as one buffer, kept as the only part (the next check joins only what came since). */
 function joined(parts: Uint8Array[], total: number): Uint8Array {
-  if (parts.length === 1) return parts[0];
-  const out = new Uint8Array(total);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
+  const out = concat(parts, total);
   parts.length = 0;
   parts.push(out);
   return out;

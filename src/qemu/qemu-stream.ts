@@ -497,7 +497,8 @@ export class QemuStreamParser {
   }
 }
 
-function concat(parts: Uint8Array[], total: number): Uint8Array {
+/** The parts as one buffer (the part itself when there is one). */
+export function concat(parts: Uint8Array[], total: number): Uint8Array {
   if (parts.length === 1) return parts[0];
   const out = new Uint8Array(total);
   let o = 0;

@@ -12,16 +12,14 @@ import {
   freePort,
   guestArgs,
   kernelPath,
-  missingTools,
+  qemuTestMissing,
   QEMU,
   readSerial,
   startQemu,
   waitFor,
 } from "../support/qemu-guest.js";
 
-const missing = missingTools();
-if (missing && process.env.CI) throw new Error(`CI is set but the QEMU integration test cannot run: ${missing}`);
-if (missing) console.log(`skipping the QEMU migration test: ${missing}`);
+const missing = qemuTestMissing("the QEMU migration test");
 
 describe.skipIf(!!missing)("pagewire migrate-qemu (real QEMU guest)", () => {
   const dir = mkdtempSync(join(tmpdir(), "pw-qemu-"));

@@ -37,6 +37,17 @@ function hasInterpreter(elf: Buffer): boolean {
   return false;
 }
 
+/**
+ * What a QEMU test lacks to run (null: nothing). With CI set a lack is an error (the test
+ * must run there); otherwise the test skips, saying why.
+ */
+export function qemuTestMissing(test: string): string | null {
+  const missing = missingTools();
+  if (missing && process.env.CI) throw new Error(`CI is set but ${test} cannot run: ${missing}`);
+  if (missing) console.log(`skipping ${test}: ${missing}`);
+  return missing;
+}
+
 export function kernelPath(): string | null {
   const k = readdirSync("/boot")
     .filter((f) => /^vmlinuz-.*amd64$/.test(f))
