@@ -124,6 +124,18 @@ export async function proxyQemuSource(o: QemuProxySourceOptions): Promise<QemuPr
       onCompletion() {
         recordsAtCompletion = parser.records;
         log("QEMU stopped its guest (completion)");
+        // a stream that stalls now (QEMU hung, or no VM description to end it) fails the
+        // migration before the decision: QEMU's return path closes and its guest runs again
+        const ms = o.tailTimeoutMs ?? 30_000;
+        setTimeout(() => {
+          if (!tailDone)
+            fail(
+              new QemuStreamError(
+                "QEMU_STREAM_END",
+                `QEMU's stream did not end within ${ms} ms after QEMU stopped its guest (a machine with suppress-vmdesc=on ends without the VM description the proxy recognises the end by)`,
+              ),
+            );
+        }, ms).unref();
         if (!o.limitFinalRound) source?.setMaxBandwidth(Infinity);
         streamLog!.completion();
       },

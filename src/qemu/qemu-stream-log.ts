@@ -5,7 +5,7 @@
 // QEMU when there are none: pagewire's rounds follow QEMU's stream. Too many marked pages
 // pause QEMU's socket (backpressure: QEMU sees pagewire's real throughput, and what waits in
 // the proxy when QEMU stops its guest stays small). Once QEMU stops its guest nothing is held
-// back: pages go on in rounds as they arrive, overlapping QEMU's own completion stage.
+// back: its last pages are read whole, then go in one last round.
 //
 // The log keeps the XXH3-128 of every shadow page, hashed with the session's digest seed as
 // pages are harvested, so the whole-memory digest at the pause costs no pass over memory.
@@ -128,7 +128,7 @@ export class QemuStreamLog implements DirtyLog {
     this.#signal();
   }
 
-  /** QEMU's completion record began: harvests stop waiting, and the socket is never paused again. */
+  /** QEMU's completion record began: the socket is never paused again; the next harvest waits for the stream's end. */
   completion(): void {
     this.#completing = true;
     // the rest of the stream is read whole before the final round (the pages land in the shadow)
@@ -154,7 +154,10 @@ export class QemuStreamLog implements DirtyLog {
   }
 
   async harvest(into: DirtyBitmap): Promise<void> {
-    while (this.#pending === 0 && !this.#completing && !this.#error) await new Promise<void>((r) => (this.#wake = r));
+    // pages come at QEMU's pace; once QEMU stopped its guest, the rest of its stream is read
+    // first (rounds now would only slow QEMU's last writes) and one last harvest takes it all
+    while ((this.#pending === 0 || this.#completing) && !this.#ended && !this.#error)
+      await new Promise<void>((r) => (this.#wake = r));
     // a round per record would cost more than its pages: gather a batch, briefly
     const deadline = performance.now() + (this.#o.batchWaitMs ?? 5);
     while (this.#pending < (this.#o.batchPages ?? 256) && !this.#ended && !this.#error && !this.#paused) {

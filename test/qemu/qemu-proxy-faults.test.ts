@@ -17,7 +17,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const timeouts = { handshake: 5, frame: 5, commit: 5, activation: 5, reconnectWindow: 3 };
 let runs = 0;
 
-async function migrate(cutAfterFrame?: number, seed = 3, channels = 0) {
+async function migrate(cutAfterFrame?: number, seed = 3, channels = 0, noTail = false) {
   const id = runs++;
   const dest = await fakeDestinationQemu(join(dir, `d${id}.sock`), join(dir, `d${id}.qmp`));
   let dstPort!: (p: number) => void;
@@ -41,11 +41,12 @@ async function migrate(cutAfterFrame?: number, seed = 3, channels = 0) {
     to: { host: "127.0.0.1", port: relay.port },
     timeouts,
     channels: channels ? { count: channels, tcp: { host: "127.0.0.1" } } : undefined,
+    tailTimeoutMs: 1000,
     onListening: () => srcReady(),
   });
   src.catch(() => {});
   await srcListening;
-  const qemu = await fakeSourceQemu(srcPath, { seed, rounds: 8, sectionDelayMs: 25 });
+  const qemu = await fakeSourceQemu(srcPath, { seed, rounds: 8, sectionDelayMs: 25, noTail });
   const [s, d] = await Promise.allSettled([src, dst]);
   await relay.close();
   await dest.close();
@@ -77,6 +78,14 @@ describe("qemu-proxy with stand-in QEMUs", () => {
     expect(r.qemu.shut).toBe(0);
     expect(r.dest.state).toBe("running");
     expect(Buffer.from(r.dest.memory!).equals(Buffer.from(r.qemu.memory))).toBe(true);
+  });
+
+  it("a stream that stalls after QEMU stopped its guest: the source QEMU runs again, the destination never", async () => {
+    const r = await migrate(undefined, 3, 0, true);
+    expect(r.s.status).toBe("rejected");
+    expect(String((r.s as PromiseRejectedResult).reason)).toMatch(/did not end within 1000 ms/);
+    expect(r.qemu.shut).not.toBe(0);
+    expect(r.dest.commands).not.toContain("cont");
   });
 
   it("a cut after any frame leaves the guest running on exactly one side", { timeout: 300_000 }, async () => {

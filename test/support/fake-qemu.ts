@@ -82,7 +82,7 @@ export interface FakeSourceRun {
  */
 export async function fakeSourceQemu(
   path: string,
-  o: { pages?: number; rounds?: number; seed?: number; sectionDelayMs?: number } = {},
+  o: { pages?: number; rounds?: number; seed?: number; sectionDelayMs?: number; noTail?: boolean } = {},
 ): Promise<FakeSourceRun> {
   const rnd = rng(o.seed ?? 7);
   const pages = o.pages ?? 96;
@@ -131,7 +131,7 @@ export async function fakeSourceQemu(
   const last = all.filter(() => rnd() < 0.1);
   for (const p of last) touch(p);
   await write(writer.section(last, memory, isZero, true));
-  await write(streamTail(300, o.seed));
+  if (!o.noTail) await write(streamTail(300, o.seed)); // noTail: a stream that stalls after the stop
   // QEMU waits for its return path: SHUT, or the connection's end
   await done;
   sock.destroy();
