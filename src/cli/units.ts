@@ -70,7 +70,7 @@ export function formatBytes(n: number): string {
   if (n >= 2 ** 30) return `${(n / 2 ** 30).toFixed(2)} GiB`;
   if (n >= 2 ** 20) return `${(n / 2 ** 20).toFixed(1)} MiB`;
   if (n >= 2 ** 10) return `${(n / 2 ** 10).toFixed(1)} KiB`;
-  return `${n} B`;
+  return `${Math.round(n)} B`;
 }
 
 /** "1 Gbit/s" for 125e6, "100 MiB/s" for 104857600. */
