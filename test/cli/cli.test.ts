@@ -24,7 +24,7 @@ describe("pagewire CLI", () => {
       ["simulate", "--bogus"],
       ["simulate", "--workload", "nope"],
       ["simulate", "--bandwidth", "fast"],
-      ["compare", "--presets", "nope"],
+      ["compare", "--preset", "nope"],
       ["record"],
       ["bench", "nope"],
       ["nope"],
@@ -41,7 +41,7 @@ describe("pagewire CLI", () => {
       "--memory",
       join(tmp, "missing.img"),
       "--interval",
-      "1",
+      "1ms",
       "--count",
       "1",
       "--out",
@@ -93,13 +93,13 @@ describe("pagewire CLI", () => {
   it("compare: table, --json and --html with a chart per metric", () => {
     const r = run(
       "compare",
-      "--workloads",
+      "--workload",
       "idle,hot-cold",
       "--guest-size",
       "8MiB",
-      "--bandwidths",
+      "--bandwidth",
       "50MiB/s",
-      "--presets",
+      "--preset",
       "qemu,pagewire",
       "--json",
       "--html",
@@ -118,17 +118,7 @@ describe("pagewire CLI", () => {
     const html = readFileSync(join(tmp, "c.html"), "utf8");
     expectSelfContained(html);
     for (const title of ["MiB sent", "Total time", "Downtime", "Rounds"]) expect(html).toContain(title);
-    const t = run(
-      "compare",
-      "--workloads",
-      "cpu",
-      "--guest-size",
-      "4MiB",
-      "--bandwidths",
-      "10MiB/s",
-      "--presets",
-      "qemu",
-    );
+    const t = run("compare", "--workload", "cpu", "--guest-size", "4MiB", "--bandwidth", "10MiB/s", "--preset", "qemu");
     expect(t.status).toBe(0);
     expect(t.stdout).toMatch(/cpu \(4 MiB\)\s+10 MiB\/s\s+qemu/);
   });
@@ -142,7 +132,7 @@ describe("pagewire CLI", () => {
       "--memory",
       join(tmp, "ram.img"),
       "--interval",
-      "1",
+      "1ms",
       "--count",
       "2",
       "--out",
