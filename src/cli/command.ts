@@ -105,26 +105,22 @@ export function parseFlags<U extends FlagUses>(
   allowPositionals = false,
 ): { values: Parsed<U>; positionals: string[] } {
   const names = Object.keys(uses) as FlagName[];
-  // names first, without types, so that an old or foreign flag gets its own message
-  const { tokens } = parseArgs({ args: argv, strict: false, allowPositionals: true, tokens: true });
+  const options = Object.fromEntries(
+    names.map((n) => [n, { type: FLAGS[n].type === "bool" ? ("boolean" as const) : ("string" as const) }]),
+  );
+  // names first, loosely, so that an old or foreign flag gets its own message
+  const { tokens } = parseArgs({ args: argv, options, strict: false, allowPositionals: true, tokens: true });
   for (const t of tokens) {
     if (t.kind !== "option" || (names as string[]).includes(t.name)) continue;
-    const flag = `${t.rawName}`;
+    const flag = t.rawName;
     if (RENAMED[t.name]) throw new UsageError(`${command}: ${flag} was renamed: use ${RENAMED[t.name]}`);
     throw new UsageError(
       `${t.name in FLAGS ? `${command} does not take ${flag}` : `${command}: unknown option ${flag}`} (see pagewire ${command} --help)`,
     );
   }
-  let parsed: ReturnType<typeof parseArgs>;
+  let parsed: ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: boolean; strict: true }>>;
   try {
-    parsed = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals,
-      options: Object.fromEntries(
-        names.map((n) => [n, { type: FLAGS[n].type === "bool" ? ("boolean" as const) : ("string" as const) }]),
-      ),
-    });
+    parsed = parseArgs({ args: argv, options, strict: true, allowPositionals });
   } catch (err) {
     throw new UsageError(`${command}: ${(err as Error).message.split("\n")[0]}`);
   }
