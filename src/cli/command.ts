@@ -185,7 +185,8 @@ export function helpFor(spec: {
   }
   const units = (["size", "rate", "duration"] as const).filter((t) => types.has(t));
   if (units.length) {
-    lines.push("", "units (a bare number is refused, so is 1G: say 1GiB or 1GB; 0 needs none):");
+    const bytes = types.has("size") || types.has("rate");
+    lines.push("", `units (a bare number is refused${bytes ? ", and so is 1G: say 1GiB or 1GB" : ""}; 0 needs none):`);
     for (const t of units) lines.push(`  ${`${t}s`.padEnd(10)} ${UNIT_FORMS[t]}`);
   }
   return [

@@ -53,7 +53,7 @@ migration, another stream version, a source without return-path.`,
     incoming: { arg: "URI", help: "receive: the destination QEMU's -incoming address (tcp:HOST:PORT or unix:PATH)" },
     qmp: { help: "receive: the destination QEMU's QMP socket (run state checks, cont)" },
     bandwidth: {
-      help: "send: link rate limit, lifted once QEMU stops its guest (as QEMU lifts max-bandwidth)",
+      help: "send: link rate limit, lifted once QEMU stops its guest, as QEMU lifts max-bandwidth",
     },
     "limit-final-round": { help: "keep --bandwidth after QEMU stopped its guest too" },
     channels: {},
