@@ -156,7 +156,16 @@ export class MigrationReport {
         ? { recovery: { ...this.recovery, "paused-ms": round3(this.recovery["paused-ms"]) } }
         : {}),
       rounds: this.rounds.map((r) => ({ ...r, seconds: round3(r.seconds) })),
-      decisions: this.decisions,
+      decisions: this.decisions.map((d) =>
+        d.inputs
+          ? {
+              ...d,
+              inputs: Object.fromEntries(
+                Object.entries(d.inputs).map(([k, v]) => [k, typeof v === "number" ? round3(v) : v]),
+              ),
+            }
+          : d,
+      ),
     };
   }
 
