@@ -251,7 +251,7 @@ describe("limit line and markers", () => {
     const time = byTitle("Cumulative bytes");
     expect(time.layout.markers.map((m) => m.label)).toEqual(["r0", "r1", "r2", "pause"]);
     // round starts in virtual seconds: setup, then each round's length
-    const at = [0.002, 2.002, 2.302, 2.402];
+    const at = [0, 2, 2.3, 2.4].map((t) => t + 0.002);
     const x0 = 64;
     const w = 720 - 64 - 16;
     time.layout.markers.forEach((m, i) => {
