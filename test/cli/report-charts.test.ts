@@ -100,6 +100,13 @@ describe("x labels", () => {
     expect(l.lines.some((line) => line.includes("100\u00a0MiB/s"))).toBe(true);
   });
 
+  it("breaks a word too wide for its slot after a hyphen", () => {
+    const l = layoutXLabels(["12 stop-and-copy"], [100], 70, 0).labels[0];
+    expect(l.angle).toBe(0);
+    expect(l.lines).toEqual(["12 stop-", "and-copy"]);
+    for (const line of l.lines) expect(textWidth(line, 11)).toBeLessThanOrEqual(66);
+  });
+
   it("rotates labels too long to wrap, and the outline follows the rotation", () => {
     const layout = layoutXLabels(["a-very-long-configuration-name", "another-long-configuration"], [100, 130], 30, 0);
     for (const l of layout.labels) {

@@ -29,6 +29,8 @@ export interface BarChartSpec {
   categories: string[];
   series: Series[];
   yLabel: string;
+  /** Title under the x labels. */
+  xLabel?: string;
   stacked?: boolean;
   /** Horizontal lines, e.g. the downtime limit (kept on the axis). */
   limits?: ReferenceLine[];
@@ -82,7 +84,8 @@ export function barChart(spec: BarChartSpec): Chart {
   }
   const plot: Plot = { left, top: TOP, width: WIDTH - left - RIGHT, height: PLOT_HEIGHT };
   const slot = plot.width / Math.max(1, categories.length);
-  const legendTop = plot.top + plot.height + labels.depth + 10;
+  const xTitleY = plot.top + plot.height + labels.depth + 14;
+  const legendTop = spec.xLabel ? xTitleY + 10 : plot.top + plot.height + labels.depth + 10;
   const legend = legendSvg(
     series.map((s) => s.name),
     left,
@@ -120,7 +123,17 @@ export function barChart(spec: BarChartSpec): Chart {
     label: m.label,
     kind: m.kind,
   }));
-  out.push(referenceLinesSvg(plot, y, limits), markersSvg(plot, markers), labelsSvg(labels, esc), legend.svg, "</svg>");
+  const xTitle = spec.xLabel
+    ? `<text x="${(plot.left + plot.width / 2).toFixed(1)}" y="${xTitleY.toFixed(1)}" text-anchor="middle">${esc(spec.xLabel)}</text>`
+    : "";
+  out.push(
+    referenceLinesSvg(plot, y, limits),
+    markersSvg(plot, markers),
+    labelsSvg(labels, esc),
+    xTitle,
+    legend.svg,
+    "</svg>",
+  );
   return {
     svg: out.join(""),
     layout: { labels, y, dataMax: Math.max(0, ...values), limits, markers, width: WIDTH, height },

@@ -9,7 +9,7 @@ export type Point = [number, number];
 export type Box = [Point, Point, Point, Point];
 
 /** Estimated advance of one character, in em: wide enough for digits and lower case in sans-serif fonts. */
-const EM_PER_CHAR = 0.62;
+const EM_PER_CHAR = 0.66;
 const LINE_HEIGHT = 1.2;
 const MAX_LINES = 3;
 
@@ -66,17 +66,22 @@ export function layoutXLabels(
   throw new Error("unreachable: one label never overlaps itself");
 }
 
-/** Greedy word wrap into at most MAX_LINES lines of `width`; null when a word does not fit. */
+/**
+ * Greedy wrap into at most MAX_LINES lines of `width`: at plain spaces ("10\u00a0MiB/s" stays
+ * whole), and after a hyphen inside a word too wide for a line ("stop-and-copy"); null
+ * when a piece still does not fit.
+ */
 function wrap(text: string, width: number, fontSize: number): string[] | null {
   const lines: string[] = [];
-  // only plain spaces break a line: "10\u00a0MiB/s" stays whole
   for (const word of text.split(/ +/).filter(Boolean)) {
-    if (textWidth(word, fontSize) > width) return null;
-    const last = lines[lines.length - 1];
-    if (last !== undefined && textWidth(`${last} ${word}`, fontSize) <= width)
-      lines[lines.length - 1] = `${last} ${word}`;
-    else lines.push(word);
+    const pieces = textWidth(word, fontSize) > width ? word.split(/(?<=-)/) : [word];
+    pieces.forEach((piece, i) => {
+      const joined = `${lines[lines.length - 1]}${i ? "" : " "}${piece}`;
+      if (lines.length && textWidth(joined, fontSize) <= width) lines[lines.length - 1] = joined;
+      else lines.push(piece);
+    });
   }
+  if (lines.some((l) => textWidth(l, fontSize) > width)) return null;
   return lines.length <= MAX_LINES ? lines : null;
 }
 

@@ -7,7 +7,7 @@ import { barChart, type Chart } from "./bar-chart.js";
 import { lineChart } from "./line-chart.js";
 
 export function roundLabel(r: RoundRow): string {
-  return r.phase === "precopy" ? `round ${r.round}` : `round ${r.round} ${r.phase}`;
+  return r.phase === "precopy" ? String(r.round) : `${r.round} ${r.phase}`;
 }
 
 /** The pause marker goes before the first round that is not pre-copy. */
@@ -40,6 +40,7 @@ export function migrationCharts(
         name: c.count === "skipped" ? "skipped (unchanged)" : c.name,
         values: rounds.map((r) => r[c.count]),
       })),
+      xLabel: "round",
       yLabel: "pages",
       stacked: true,
       markers,
@@ -52,6 +53,7 @@ export function migrationCharts(
         { name: "sent", values: rounds.map((r) => r.sent) },
         { name: "deferred", values: rounds.map((r) => r.deferred) },
       ],
+      xLabel: "round",
       yLabel: "pages",
       markers,
     }),
@@ -59,6 +61,7 @@ export function migrationCharts(
       title: "Bytes per round",
       categories: cats,
       series: [{ name: "bytes sent", values: rounds.map((r) => r.bytes / 2 ** 20) }],
+      xLabel: "round",
       yLabel: "MiB",
       markers,
     }),
@@ -68,7 +71,7 @@ export function migrationCharts(
     charts.push(
       barChart({
         title: "Downtime: expected after each round, and the actual one",
-        categories: [...expected.map((e) => e.label), "actual downtime"],
+        categories: [...expected.map((e) => e.label), "actual"],
         series: [
           {
             name: "expected if stopped here (pending ÷ round throughput)",
@@ -76,7 +79,9 @@ export function migrationCharts(
           },
           { name: "actual downtime", values: [...expected.map(() => NaN), report.downtime] },
         ],
+        xLabel: "round",
         yLabel: "ms",
+        stacked: true, // one bar per category: expected or actual
         limits: limit,
         markers: [{ before: expected.length, label: "pause", kind: "pause" }],
       }),

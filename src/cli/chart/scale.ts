@@ -49,7 +49,7 @@ export function logScale(min: number, max: number): Scale {
   const span = Math.log10(top / lo);
   const at = (v: number) => (v <= lo ? 0 : Math.log10(v / lo) / span);
   // the top is always labelled; a tick just under it would print over it
-  const kept = ticks.filter((t) => t !== top && at(t) < 0.93);
+  const kept = ticks.filter((t) => t !== top && at(t) < 0.9);
   return { kind: "log", min: lo, max: top, ticks: [...kept, top], at };
 }
 
