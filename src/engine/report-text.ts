@@ -54,6 +54,7 @@ function roundCells(row: RoundRow): string[] {
 
 /** A counter with the unit its name says: sizes as bytes, "-ms" as milliseconds, rates rounded. */
 function counterText(name: string, v: number): string {
+  if (!Number.isFinite(v)) return "none measured";
   if (/(^|-)(bytes|size)$|Bytes|bytesSaved/.test(name)) return `${bytesText(v)}${v >= 1024 ? ` (${v} bytes)` : ""}`;
   if (/-ms$|Ms$/.test(name)) return `${short(v)} ms`;
   return short(v);

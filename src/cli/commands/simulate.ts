@@ -188,6 +188,6 @@ function simulationHtml(scenario: Record<string, unknown>, r: ScenarioResult, co
   const charts = migrationCharts(rep, r.timeline, limitMs).map((c) => c.svg);
   return page(
     `pagewire simulate — ${scenario.guest}`,
-    `${summary}\n<h2>Charts</h2>\n${charts.join("\n")}\n<h2>Rounds</h2>\n${rounds}\n<h2>Decisions</h2>\n<pre>${esc(decisions.join("\n"))}</pre>\n<h2>Report (JSON)</h2>\n<pre>${esc(JSON.stringify(rep.toJSON(), null, 2))}</pre>`,
+    `${summary}\n<h2>Charts</h2>\n${charts.join("\n")}\n<h2>Rounds</h2>\n${rounds}\n<h2>Decisions</h2>\n<pre class="wrap">${esc(decisions.join("\n"))}</pre>\n<h2>Report (JSON)</h2>\n<pre>${esc(JSON.stringify(rep.toJSON(), null, 2))}</pre>`,
   );
 }
