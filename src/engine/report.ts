@@ -156,16 +156,7 @@ export class MigrationReport {
         ? { recovery: { ...this.recovery, "paused-ms": round3(this.recovery["paused-ms"]) } }
         : {}),
       rounds: this.rounds.map((r) => ({ ...r, seconds: round3(r.seconds) })),
-      decisions: this.decisions.map((d) =>
-        d.inputs
-          ? {
-              ...d,
-              inputs: Object.fromEntries(
-                Object.entries(d.inputs).map(([k, v]) => [k, typeof v === "number" ? round3(v) : v]),
-              ),
-            }
-          : d,
-      ),
+      decisions: this.decisions.map((d) => (d.inputs ? { ...d, inputs: roundValues(d.inputs) } : d)),
     };
   }
 
@@ -179,7 +170,7 @@ function round3(x: number): number {
   return Math.round(x * 1000) / 1000;
 }
 
-/** Counters as JSON with at most 3 decimals (ratios such as cache-miss-rate are computed floats). */
-function roundValues<T extends Record<string, number>>(counters: T): T {
-  return Object.fromEntries(Object.entries(counters).map(([k, v]) => [k, round3(v)])) as T;
+/** Figures as JSON with at most 3 decimals (ratios such as cache-miss-rate are computed floats). */
+function roundValues<T extends Record<string, unknown>>(figures: T): T {
+  return Object.fromEntries(Object.entries(figures).map(([k, v]) => [k, typeof v === "number" ? round3(v) : v])) as T;
 }
