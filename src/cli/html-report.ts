@@ -32,7 +32,7 @@ svg{display:block;margin:12px 0;font-size:11px;font-family:system-ui,sans-serif}
 svg .g{stroke:#e5e5e5}svg .a{stroke:#888}svg .xl{font-size:11px}
 svg .lim{stroke:#c00;stroke-width:1.5;stroke-dasharray:6 4}svg .limt{fill:#c00;paint-order:stroke;stroke:#fff;stroke-width:3px}
 svg .mr{stroke:#999;stroke-dasharray:2 3}svg .mp{stroke:#333;stroke-width:1.5;stroke-dasharray:5 3}
-svg .mk{font-size:10px;paint-order:stroke;stroke:#fff;stroke-width:3px}
+svg .tot{font-size:10px;fill:#444}svg .mk{font-size:10px;paint-order:stroke;stroke:#fff;stroke-width:3px}
 pre{background:#f6f6f6;padding:8px;overflow:auto}pre.wrap{white-space:pre-wrap}
 </style></head><body>
 <h1>${esc(title)}</h1>

@@ -194,6 +194,42 @@ describe("axes", () => {
   });
 });
 
+describe("stacked bars", () => {
+  const spec = (first: number) => ({
+    title: "Pages per round by encoding",
+    categories: ["0", "1", "2 stop-and-copy"],
+    series: [
+      { name: "zero", values: [first * 0.25, 300, 1000] },
+      { name: "lz", values: [first * 0.75, 900, 500] },
+    ],
+    yLabel: "pages",
+    stacked: true,
+    sharesWhenSpread: true,
+  });
+  const heights = (svg: string) => [...svg.matchAll(/<rect [^>]*height="([\d.]+)" fill="[^"]*"><title>/g)].map((m) => Number(m[1]));
+
+  it("keep values on a linear axis while totals are within 10×", () => {
+    const c = barChart(spec(4000));
+    expect(c.layout.bars).toBe("values");
+    expect(c.layout.y.kind).toBe("linear");
+    expect(c.layout.dataMax).toBe(4000);
+  });
+
+  it("turn into shares of each bar, with totals printed, when totals differ by 10× or more", () => {
+    const c = barChart(spec(262144));
+    expect(c.layout.bars).toBe("share");
+    expect(c.layout.y.max).toBe(100);
+    expect(c.svg).toContain("share of each bar&#39;s pages, %");
+    const h = heights(c.svg);
+    expect(h).toHaveLength(6);
+    // every bar fills the plot, each segment in proportion to its value
+    for (let bar = 0; bar < 3; bar++) expect(h[2 * bar] + h[2 * bar + 1]).toBeCloseTo(210, 0);
+    expect(h[0] / h[1]).toBeCloseTo(1 / 3, 1);
+    expect(h[4] / h[5]).toBeCloseTo(2, 1);
+    for (const total of ["262.1k", "1200", "1500"]) expect(c.svg).toContain(`class="tot">${total}<`);
+  });
+});
+
 describe("limit line and markers", () => {
   it("draws the downtime limit at its value, on the axis even above every bar", () => {
     const c = barChart({

@@ -1,9 +1,10 @@
 // Bar charts: one group per category, one bar per series side by side, or the series
 // stacked into one bar. The y axis turns logarithmic when the groups differ by 10× or more;
-// stacked bars on a log axis keep each segment's share of the bar.
-import { labelsSvg, layoutXLabels, type XLabelLayout } from "./label-layout.js";
+// stacked bars whose totals differ that much show instead each segment's share of its bar
+// (a log axis would misstate the segments), with the bar's total printed above it.
+import { labelsSvg, layoutXLabels, textWidth, type XLabelLayout } from "./label-layout.js";
 import { short } from "../../util/text-table.js";
-import { chooseScale, type Scale } from "./scale.js";
+import { chooseScale, linearScale, tickText, type Scale } from "./scale.js";
 import {
   COLORS,
   esc,
@@ -32,6 +33,8 @@ export interface BarChartSpec {
   /** Title under the x labels. */
   xLabel?: string;
   stacked?: boolean;
+  /** Stacked bars whose totals differ by 10× or more: draw shares (0–100 %) and print totals. */
+  sharesWhenSpread?: boolean;
   /** Horizontal lines, e.g. the downtime limit (kept on the axis). */
   limits?: ReferenceLine[];
   /** Vertical lines at the left edge of category `before` (e.g. the pause before the stop-and-copy round). */
@@ -44,6 +47,8 @@ export interface ChartLayout {
   y: Scale;
   /** Largest value drawn (a stacked bar's total). */
   dataMax: number;
+  /** "share": stacked bars drawn as shares of their totals, the axis in %. */
+  bars: "values" | "share";
   limits: ReferenceLine[];
   markers: Marker[];
   width: number;
@@ -70,11 +75,13 @@ export function barChart(spec: BarChartSpec): Chart {
   const groups = categories.map((_, i) => groupValue(i));
   const values = spec.stacked ? groups : series.flatMap((s) => s.values.filter(Number.isFinite));
   const limits = spec.limits ?? [];
-  const y = chooseScale(
+  const chosen = chooseScale(
     groups,
     values,
     limits.map((l) => l.value),
   );
+  const shares = !!(spec.stacked && spec.sharesWhenSpread && chosen.kind === "log");
+  const y = shares ? linearScale(100) : chosen;
   // the left margin grows when the first rotated label reaches past the edge
   let left = 64;
   let labels = placeLabels(categories, left);
@@ -93,13 +100,19 @@ export function barChart(spec: BarChartSpec): Chart {
     plot.width,
   );
   const height = legendTop + legend.height + 6;
-  const out = [svgOpen(spec.title, WIDTH, height), yAxisSvg(plot, y, spec.yLabel)];
+  const yTitle = shares ? `share of each bar's ${spec.yLabel}, %` : spec.yLabel;
+  const out = [svgOpen(spec.title, WIDTH, height), yAxisSvg(plot, y, yTitle)];
   const base = plot.top + plot.height;
   categories.forEach((c, i) => {
     const x0 = plot.left + i * slot + slot * 0.1;
     if (spec.stacked) {
       const total = groups[i];
-      const top = total > 0 ? yOf(plot, y, total) : base;
+      const top = total > 0 ? yOf(plot, y, shares ? 100 : total) : base;
+      const text = tickText(total);
+      if (shares && textWidth(text, FONT - 1) < slot - 2)
+        out.push(
+          `<text x="${(x0 + slot * 0.4).toFixed(1)}" y="${plot.top - 4}" text-anchor="middle" class="tot">${text}</text>`,
+        );
       let bottom = base;
       series.forEach((s, j) => {
         const v = Math.max(0, finite(s.values[i]));
@@ -136,7 +149,16 @@ export function barChart(spec: BarChartSpec): Chart {
   );
   return {
     svg: out.join(""),
-    layout: { labels, y, dataMax: Math.max(0, ...values), limits, markers, width: WIDTH, height },
+    layout: {
+      labels,
+      y,
+      dataMax: shares ? 100 : Math.max(0, ...values),
+      bars: shares ? "share" : "values",
+      limits,
+      markers,
+      width: WIDTH,
+      height,
+    },
   };
 
   function placeLabels(texts: string[], l: number): XLabelLayout {

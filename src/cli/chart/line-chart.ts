@@ -83,6 +83,6 @@ export function lineChart(spec: LineChartSpec): Chart {
   out.push(referenceLinesSvg(plot, y, limits), markersSvg(plot, markers), legend.svg, "</svg>");
   return {
     svg: out.join(""),
-    layout: { labels, y, dataMax: Math.max(0, ...ys), limits, markers, width: WIDTH, height },
+    layout: { labels, y, dataMax: Math.max(0, ...ys), bars: "values", limits, markers, width: WIDTH, height },
   };
 }

@@ -43,6 +43,7 @@ export function migrationCharts(
       xLabel: "round",
       yLabel: "pages",
       stacked: true,
+      sharesWhenSpread: true,
       markers,
     }),
     barChart({
