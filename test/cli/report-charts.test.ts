@@ -206,7 +206,8 @@ describe("stacked bars", () => {
     stacked: true,
     sharesWhenSpread: true,
   });
-  const heights = (svg: string) => [...svg.matchAll(/<rect [^>]*height="([\d.]+)" fill="[^"]*"><title>/g)].map((m) => Number(m[1]));
+  const heights = (svg: string) =>
+    [...svg.matchAll(/<rect [^>]*height="([\d.]+)" fill="[^"]*"><title>/g)].map((m) => Number(m[1]));
 
   it("keep values on a linear axis while totals are within 10×", () => {
     const c = barChart(spec(4000));
