@@ -89,6 +89,8 @@ export interface PrecopyOutcome {
   /** Pages the log reported dirty over all harvests, and the seconds pre-copy took. */
   dirtiedPages: number;
   seconds: number;
+  /** What ended pre-copy, in words for reports: "qemu rule", "round cap", "force-stop", "post-copy switch" … */
+  stoppedBy: string;
 }
 
 /** Runs pre-copy rounds until a policy stops them; see the file header. */
@@ -99,7 +101,12 @@ export async function runPrecopyRounds(o: PrecopyRoundsOptions): Promise<Precopy
   const defer = new DirtyBitmap(k, pageCount);
   const harvest = new DirtyBitmap(k, pageCount);
   const redirtied = new DirtyBitmap(k, pageCount);
-  const outcome: PrecopyOutcome = { rounds: 0, toPostcopy: false, dirtiedPages: 0, seconds: 0 };
+  const outcome: PrecopyOutcome = { rounds: 0, toPostcopy: false, dirtiedPages: 0, seconds: 0, stoppedBy: "" };
+  let throttledTo = 0; // the last throttle asked for: a stop after it owes something to the throttle
+  const stop = (d: PolicyDecision, cause: string) => {
+    outcome.stoppedBy = throttledTo ? `${cause} after throttle to ${throttledTo} %` : cause;
+    o.decisions.push({ ...d, stoppedBy: outcome.stoppedBy });
+  };
   let previousSeconds: number | undefined;
   let bandwidth = o.estimateBandwidth(null);
   const sync = async () => {
@@ -167,12 +174,10 @@ export async function runPrecopyRounds(o: PrecopyRoundsOptions): Promise<Precopy
         }
         o.onDecision?.(round, decision);
         if (decision.action === "stop") {
-          o.decisions.push({
-            round,
-            kind: "termination",
-            decision: `${termination.name}: ${decision.reason}`,
-            inputs: inputs(),
-          });
+          stop(
+            { round, kind: "termination", decision: `${termination.name}: ${decision.reason}`, inputs: inputs() },
+            `${termination.name} ${decision.converged ? "rule" : "limit"}`,
+          );
           break;
         }
       }
@@ -184,24 +189,21 @@ export async function runPrecopyRounds(o: PrecopyRoundsOptions): Promise<Precopy
           decision: `${nonConvergence!.name}: throttle guest to ${nc.percent} %`,
           inputs: inputs(),
         });
+        throttledTo = nc.percent;
         await o.onThrottle?.(nc.percent);
       } else if (nc.action === "postcopy" || nc.action === "stop") {
         outcome.toPostcopy = nc.action === "postcopy";
-        o.decisions.push({
-          round,
-          kind: "non-convergence",
-          decision: `${nonConvergence!.name}: ${nc.action}`,
-          inputs: inputs(),
-        });
+        stop(
+          { round, kind: "non-convergence", decision: `${nonConvergence!.name}: ${nc.action}`, inputs: inputs() },
+          nc.action === "postcopy" ? "post-copy switch" : nonConvergence!.name,
+        );
         break;
       }
       if (round + 1 >= o.maxRounds) {
-        o.decisions.push({
-          round,
-          kind: "termination",
-          decision: `stopped after maxRounds = ${o.maxRounds}`,
-          inputs: inputs(),
-        });
+        stop(
+          { round, kind: "termination", decision: `stopped after maxRounds = ${o.maxRounds}`, inputs: inputs() },
+          "round cap",
+        );
         break;
       }
     }

@@ -1,7 +1,7 @@
 import { PAGE_SIZE } from "../kernel/abi.js";
+import { reportText } from "./report-text.js";
 import {
   addCodecCounters,
-  CODECS,
   countRecords,
   COUNT_COLUMNS,
   emptyCodecCounters,
@@ -49,7 +49,15 @@ export interface PolicyDecision {
   kind: string;
   decision: string;
   inputs?: Record<string, number | string | boolean>;
+  /** Set on the decision that ended pre-copy: what the report's stoppedBy says. */
+  stoppedBy?: string;
 }
+
+/** What ends a migration that has no pre-copy rounds to stop. */
+const STOPPED_BY_MODE: Record<string, string> = {
+  "stop-and-copy": "stop-and-copy mode",
+  postcopy: "post-copy mode",
+};
 
 /**
  * What a migration did, with QEMU's `query-migrate` names where one exists: times in
@@ -59,6 +67,7 @@ export class MigrationReport {
   status: MigrationStatus = "completed";
   mode = "precopy";
   error?: { code: string; message: string };
+  #stoppedBy = "";
   /** Milliseconds from start to the destination's commit acknowledgement. */
   totalTime = 0;
   /** Milliseconds the guest was paused: from onPause to the commit acknowledgement (or to the post-copy switch). */
@@ -107,6 +116,21 @@ export class MigrationReport {
   rounds: RoundRow[] = [];
   decisions: PolicyDecision[] = [];
 
+  /**
+   * What ended pre-copy and started the stop-and-copy (or the post-copy switch), in words:
+   * "qemu rule" (the termination policy's target was met), "xen limit" (its cap), "round
+   * cap" (maxRounds), "force-stop", "post-copy switch", "… after throttle to 40 %"; the
+   * mode when it has no rounds ("stop-and-copy mode"); "" before the decision.
+   */
+  get stoppedBy(): string {
+    const cause = this.#stoppedBy || STOPPED_BY_MODE[this.mode] || "";
+    return this.mode === "hybrid" && cause && !cause.includes("post-copy") ? `${cause}, then post-copy` : cause;
+  }
+
+  set stoppedBy(cause: string) {
+    this.#stoppedBy = cause;
+  }
+
   /** Adds one encoded batch's counts to the ram counters. */
   addBatchCounts(counts: Readonly<EncodeCounts>): void {
     addCodecCounters(this.ram, counts);
@@ -119,6 +143,7 @@ export class MigrationReport {
       status: this.status,
       mode: this.mode,
       ...(this.error ? { error: this.error } : {}),
+      "stopped-by": this.stoppedBy,
       "total-time": round3(this.totalTime),
       downtime: round3(this.downtime),
       "setup-time": round3(this.setupTime),
@@ -126,57 +151,29 @@ export class MigrationReport {
       "page-size": this.pageSize,
       channels: this.channels,
       ram: { ...this.ram, mbps: round3(this.ram.mbps), "dirty-pages-rate": Math.round(this.ram["dirty-pages-rate"]) },
-      "xbzrle-cache": this["xbzrle-cache"],
-      ...(this.dedup ? { dedup: this.dedup } : {}),
+      "xbzrle-cache": roundValues(this["xbzrle-cache"]),
+      ...(this.dedup ? { dedup: roundValues(this.dedup) } : {}),
       "postcopy-requests": this["postcopy-requests"],
-      ...(this.postcopy ? { postcopy: this.postcopy } : {}),
+      ...(this.postcopy ? { postcopy: roundValues(this.postcopy) } : {}),
       ...(this.recovery.count
         ? { recovery: { ...this.recovery, "paused-ms": round3(this.recovery["paused-ms"]) } }
         : {}),
       rounds: this.rounds.map((r) => ({ ...r, seconds: round3(r.seconds) })),
-      decisions: this.decisions,
+      decisions: this.decisions.map((d) => (d.inputs ? { ...d, inputs: roundValues(d.inputs) } : d)),
     };
   }
 
-  /** A QEMU-style summary followed by the per-round table. */
+  /** A QEMU-style summary with units, the per-round table and the decisions in words (report-text.ts). */
   toTable(): string {
-    const lines: string[] = [];
-    const kv = (k: string, v: string | number) => lines.push(`${k.padEnd(22)} ${v}`);
-    kv("status", this.status + (this.error ? ` (${this.error.code}: ${this.error.message})` : ""));
-    kv("mode", this.mode);
-    kv("total-time", `${round3(this.totalTime)} ms`);
-    kv("downtime", `${round3(this.downtime)} ms`);
-    kv("setup-time", `${round3(this.setupTime)} ms`);
-    kv("transferred", `${this.ram.transferred} bytes (${(this.ram.transferred / 2 ** 20).toFixed(1)} MiB)`);
-    kv("total", `${this.ram.total} bytes`);
-    // a QEMU name that does not say the codec gets it in brackets: "duplicate (zero)"
-    for (const c of CODECS)
-      kv(c.counter.includes(c.name) ? c.counter : `${c.counter} (${c.name})`, this.ram[c.counter]);
-    kv("dirty-sync-count", this.ram["dirty-sync-count"]);
-    kv("mbps", round3(this.ram.mbps));
-    kv("dirty-pages-rate", Math.round(this.ram["dirty-pages-rate"]));
-    for (const [k, v] of Object.entries(this["xbzrle-cache"])) kv(`xbzrle-cache.${k}`, v);
-    if (this.postcopy) {
-      kv("postcopy-requests", this["postcopy-requests"]);
-      for (const [k, v] of Object.entries(this.postcopy)) kv(`postcopy.${k}`, v);
-    }
-    if (this.recovery.count)
-      kv(
-        "recovery",
-        `${this.recovery.count} reconnection(s), ${round3(this.recovery["paused-ms"])} ms without a connection`,
-      );
-    lines.push("");
-    const cols = ROUND_COLUMNS;
-    const rows = this.rounds.map((r) => cols.map((c) => (c === "seconds" ? r.seconds.toFixed(3) : String(r[c]))));
-    const width = cols.map((c, i) => Math.max(c.length, ...rows.map((r) => r[i].length)));
-    lines.push(cols.map((c, i) => c.padStart(width[i])).join("  "));
-    for (const r of rows) lines.push(r.map((x, i) => x.padStart(width[i])).join("  "));
-    for (const d of this.decisions)
-      lines.push(`decision round ${d.round} ${d.kind}: ${d.decision}${d.inputs ? " " + JSON.stringify(d.inputs) : ""}`);
-    return lines.join("\n");
+    return reportText(this);
   }
 }
 
 function round3(x: number): number {
   return Math.round(x * 1000) / 1000;
+}
+
+/** Figures as JSON with at most 3 decimals (ratios such as cache-miss-rate are computed floats). */
+function roundValues<T extends Record<string, unknown>>(figures: T): T {
+  return Object.fromEntries(Object.entries(figures).map(([k, v]) => [k, typeof v === "number" ? round3(v) : v])) as T;
 }

@@ -623,6 +623,7 @@ export class MigrationSource {
         onThrottle: o.onThrottle,
       });
       r.ram["dirty-pages-rate"] = outcome.seconds > 0 ? outcome.dirtiedPages / outcome.seconds : 0;
+      r.stoppedBy = outcome.stoppedBy;
       return outcome.toPostcopy;
     } finally {
       selection.dispose();

@@ -323,9 +323,9 @@ describe("report counters and columns", () => {
     const header = text.split("\n").find((l) => l.trim().startsWith("round"))!;
     expect(header.trim().split(/\s+/)).toEqual([...ROUND_COLUMNS]);
     for (const column of COUNT_COLUMNS) expect(ROUND_COLUMNS).toContain(column);
-    expect(text).toMatch(/^duplicate \(zero\) +0$/m);
-    expect(text).toMatch(/^normal \(raw\) +0$/m);
+    expect(text).toMatch(/^duplicate \(zero\) +0 pages$/m);
+    expect(text).toMatch(/^normal \(raw\) +0 pages$/m);
     for (const counter of ["skipped-unchanged", "dedup-pages", "xbzrle-pages", "rle-pages"])
-      expect(text).toMatch(new RegExp(`^${counter} +0$`, "m"));
+      expect(text).toMatch(new RegExp(`^${counter} +0 pages$`, "m"));
   });
 });

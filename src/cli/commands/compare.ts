@@ -1,9 +1,13 @@
 // pagewire compare: a matrix of engine configurations × guests × bandwidths, each run in
 // virtual time; a table, --json, --html with a chart per metric.
 import { writeFileSync } from "node:fs";
+import { resolve } from "node:path";
 import { PAGE_SIZE } from "../../kernel/kernel.js";
 import { runScenario } from "../../sim/simulator.js";
-import { barChart, esc, lineChart, page, table } from "../html-report.js";
+import { textTable, type TextColumn } from "../../util/text-table.js";
+import { barChart } from "../chart/bar-chart.js";
+import { lineChart } from "../chart/line-chart.js";
+import { esc, keepUnits, page, table } from "../html-report.js";
 import { ProgressBar } from "../progress.js";
 import {
   guestFor,
@@ -24,6 +28,9 @@ export interface CompareRow {
   bandwidth: number;
   config: string;
   status: string;
+  /** What ended pre-copy (MigrationReport.stoppedBy). */
+  "stopped-by": string;
+  "downtime-limit-ms": number;
   "total-time-ms": number;
   "downtime-ms": number;
   rounds: number;
@@ -114,6 +121,8 @@ comma list, crossed with each other.`,
             bandwidth: bw,
             config: c.label,
             status: rep.status,
+            "stopped-by": rep.stoppedBy,
+            "downtime-limit-ms": run.downtimeLimitMs ?? c.downtimeLimitMs,
             "total-time-ms": Math.round(rep.totalTime * 10) / 10,
             "downtime-ms": Math.round(rep.downtime * 10) / 10,
             rounds: rep.rounds.length,
@@ -122,17 +131,31 @@ comma list, crossed with each other.`,
           });
         }
     bar.done();
-    const head = ["guest", "bandwidth", "config", "total-time ms", "downtime ms", "rounds", "MiB sent", "verified"];
+    const columns: TextColumn[] = [
+      { head: "guest", align: "left" },
+      { head: "bandwidth", align: "left" },
+      { head: "config", align: "left" },
+      { head: "total-time", unit: "ms" },
+      { head: "downtime", unit: "ms" },
+      { head: "limit", unit: "ms" },
+      { head: "stopped by", align: "left" },
+      { head: "rounds" },
+      { head: "sent", unit: "MiB" },
+      { head: "verified", align: "left" },
+    ];
     const cells = rows.map((r) => [
       r.guest,
       formatRate(r.bandwidth),
       r.config,
       r["total-time-ms"].toFixed(1),
       r["downtime-ms"].toFixed(1),
+      String(r["downtime-limit-ms"]),
+      r["stopped-by"] || (r.status === "completed" ? "—" : r.status),
       String(r.rounds),
       r["mib-sent"].toFixed(1),
       String(r.verified),
     ]);
+    const head = columns.map((c) => (c.unit ? `${c.head}, ${c.unit}` : c.head));
     if (v.html) writeFileSync(v.html, compareHtml(rows, head, cells, configs, seed));
     if (v.json)
       console.log(
@@ -154,12 +177,9 @@ comma list, crossed with each other.`,
         ),
       );
     else {
-      const width = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
-      console.log(head.map((h, i) => (i < 3 ? h.padEnd(width[i]) : h.padStart(width[i]))).join("  "));
-      for (const c of cells)
-        console.log(c.map((x, i) => (i < 3 ? x.padEnd(width[i]) : x.padStart(width[i]))).join("  "));
+      for (const line of textTable(columns, cells)) console.log(line);
       console.log(`seed ${seed}; CPU ${run.cpu}; virtual time`);
-      if (v.html) console.log(`HTML report: ${v.html}`);
+      if (v.html) console.log(`HTML report: ${resolve(v.html as string)}`);
     }
     const bad = rows.filter((r) => r.status !== "completed" || !r.verified);
     if (bad.length) {
@@ -171,21 +191,22 @@ comma list, crossed with each other.`,
 });
 
 function compareHtml(rows: CompareRow[], head: string[], cells: string[][], configs: Config[], seed: number): string {
-  const cases = [...new Set(rows.map((r) => `${r.guest} @ ${formatRate(r.bandwidth)}`))];
+  const caseOf = (r: CompareRow) => keepUnits(`${r.guest} @ ${formatRate(r.bandwidth)}`);
+  const cases = [...new Set(rows.map(caseOf))];
   const series = (metric: keyof CompareRow) =>
     configs.map((c) => ({
       name: c.label,
-      values: cases.map((k) =>
-        Number(
-          rows.find((r) => r.config === c.label && `${r.guest} @ ${formatRate(r.bandwidth)}` === k)?.[metric] ?? NaN,
-        ),
-      ),
+      values: cases.map((k) => Number(rows.find((r) => r.config === c.label && caseOf(r) === k)?.[metric] ?? NaN)),
     }));
+  const limits = [...new Set(rows.map((r) => r["downtime-limit-ms"]))].map((ms) => ({
+    value: ms,
+    label: `downtime limit ${ms} ms`,
+  }));
   const charts = [
-    barChart("MiB sent", cases, series("mib-sent"), "MiB"),
-    barChart("Total time", cases, series("total-time-ms"), "ms"),
-    barChart("Downtime", cases, series("downtime-ms"), "ms"),
-    barChart("Rounds", cases, series("rounds"), "rounds"),
+    barChart({ title: "MiB sent", categories: cases, series: series("mib-sent"), yLabel: "MiB" }),
+    barChart({ title: "Total time", categories: cases, series: series("total-time-ms"), yLabel: "ms" }),
+    barChart({ title: "Downtime", categories: cases, series: series("downtime-ms"), yLabel: "ms", limits }),
+    barChart({ title: "Rounds", categories: cases, series: series("rounds"), yLabel: "rounds" }),
   ];
   const bws = [...new Set(rows.map((r) => r.bandwidth))].sort((a, b) => a - b);
   if (bws.length > 1) {
@@ -202,7 +223,17 @@ function compareHtml(rows: CompareRow[], head: string[], cells: string[][], conf
           )
           .filter((p) => Number.isFinite(p[1])),
       }));
-      charts.push(lineChart(`Downtime vs bandwidth: ${g}`, lines, "bandwidth, MiB/s", "downtime, ms"));
+      charts.push(
+        lineChart({
+          title: `Downtime vs bandwidth: ${g}`,
+          lines,
+          xLabel: "bandwidth, MiB/s",
+          yLabel: "downtime, ms",
+          xScale: "auto",
+          yScale: "auto",
+          limits,
+        }),
+      );
     }
   }
   const cfg = table(
@@ -220,6 +251,6 @@ function compareHtml(rows: CompareRow[], head: string[], cells: string[][], conf
   );
   return page(
     "pagewire compare",
-    `<p>seed ${esc(seed)}, virtual time</p>${cfg}<h2>Results</h2>${table(head, cells)}<h2>Charts</h2>${charts.join("\n")}`,
+    `<p>seed ${esc(seed)}, virtual time</p>${cfg}<h2>Results</h2>${table(head, cells)}<h2>Charts</h2>${charts.map((c) => c.svg).join("\n")}`,
   );
 }

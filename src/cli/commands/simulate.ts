@@ -1,9 +1,12 @@
 // pagewire simulate: one migration in virtual time (src/sim/), reported QEMU-style.
 import { writeFileSync } from "node:fs";
+import { resolve } from "node:path";
 import { PAGE_SIZE } from "../../kernel/kernel.js";
-import { ROUND_COLUMNS } from "../../engine/report.js";
+import { ROUND_COLUMNS, type RoundRow } from "../../engine/report.js";
+import { describeDecision } from "../../engine/report-text.js";
 import { runScenario, type ScenarioResult } from "../../sim/simulator.js";
-import { esc, migrationCharts, page, table } from "../html-report.js";
+import { migrationCharts } from "../chart/migration-charts.js";
+import { esc, page, table } from "../html-report.js";
 import { ProgressBar } from "../progress.js";
 import {
   guestFor,
@@ -103,7 +106,7 @@ migrated over 1 Gbit/s with the pagewire preset.`,
       console.log(
         `destination memory ${result.verified ? "equals" : "DIFFERS FROM"} the source at the pause; ${result.cpuSeconds.toFixed(3)} s of CPU charged; ${result.wallSeconds.toFixed(1)} s wall`,
       );
-      if (v.html) console.log(`HTML report: ${v.html}`);
+      if (v.html) console.log(`HTML report: ${resolve(v.html as string)}`);
     }
     if (result.report.status !== "completed" || !result.verified) {
       console.error(
@@ -126,20 +129,24 @@ export function simulationJson(scenario: Record<string, unknown>, r: ScenarioRes
   };
 }
 
+const ROUND_UNITS: Partial<Record<keyof RoundRow, string>> = { bytes: "bytes, MiB", seconds: "seconds, s" };
+
 function simulationHtml(scenario: Record<string, unknown>, r: ScenarioResult, config: Config): string {
   const rep = r.report;
+  const limitMs = scenario["downtime-limit-ms"] as number;
   const summary = table(
     ["figure", "value"],
     [
       ["guest", `${scenario.guest} (${formatBytes(scenario["guest-bytes"] as number)})`],
-      ["link", `${scenario["bandwidth-text"]}, latency ${(scenario.latency as number) * 1000} ms`],
+      ["link", `${scenario["bandwidth-text"]}, latency ${+((scenario.latency as number) * 1000).toFixed(3)} ms`],
       [
         "configuration",
         `${config.label}: ${config.policy.selection} / ${config.policy.termination} / ${config.policy.nonConvergence ?? "none"}`,
       ],
       ["status", rep.status],
+      ["stopped by", rep.stoppedBy || "—"],
       ["total-time", `${rep.totalTime.toFixed(1)} ms`],
-      ["downtime", `${rep.downtime.toFixed(1)} ms`],
+      ["downtime", `${rep.downtime.toFixed(1)} ms (limit ${limitMs} ms)`],
       ["rounds", rep.rounds.length],
       ["transferred", formatBytes(rep.ram.transferred)],
       ["verified", String(r.verified)],
@@ -148,11 +155,17 @@ function simulationHtml(scenario: Record<string, unknown>, r: ScenarioResult, co
     ],
   );
   const rounds = table(
-    [...ROUND_COLUMNS],
-    rep.rounds.map((row) => ROUND_COLUMNS.map((c) => (c === "seconds" ? row.seconds.toFixed(3) : row[c]))),
+    ROUND_COLUMNS.map((c) => ROUND_UNITS[c] ?? (c === "round" || c === "phase" ? c : `${c}, pages`)),
+    rep.rounds.map((row) =>
+      ROUND_COLUMNS.map((c) =>
+        c === "seconds" ? row.seconds.toFixed(3) : c === "bytes" ? (row.bytes / 2 ** 20).toFixed(3) : row[c],
+      ),
+    ),
   );
+  const decisions = rep.decisions.map((d) => describeDecision(d, rep.pageSize));
+  const charts = migrationCharts(rep, r.timeline, limitMs).map((c) => c.svg);
   return page(
     `pagewire simulate — ${scenario.guest}`,
-    `${summary}\n<h2>Charts</h2>\n${migrationCharts(rep.rounds, r.timeline)}\n<h2>Rounds</h2>\n${rounds}\n<h2>Report (JSON)</h2>\n<pre>${esc(JSON.stringify(rep.toJSON(), null, 2))}</pre>`,
+    `${summary}\n<h2>Charts</h2>\n${charts.join("\n")}\n<h2>Rounds</h2>\n${rounds}\n<h2>Decisions</h2>\n<pre class="wrap">${esc(decisions.join("\n"))}</pre>\n<h2>Report (JSON)</h2>\n<pre>${esc(JSON.stringify(rep.toJSON(), null, 2))}</pre>`,
   );
 }
