@@ -7,6 +7,7 @@
 //   round r:  peek(redirtied)                                  (the live log, Xen's to_skip)
 //             selection.select({ dirty: pending, history, redirtied }, { send, defer })
 //             sendRound(send) → bytes;  history.markSent(send, r)
+//             deferred anything? wait until minRoundMs after the round's start (the next sync)
 //             harvest → history.recordRound(harvest);  pending = harvest ∪ defer
 //             termination.decide(stats) ── "continue" ─► round r + 1
 //                                       ── "sync"     ─► harvest again, decide({ afterSync: true })
@@ -15,6 +16,15 @@
 //             r + 1 = maxRounds ─► return
 //
 // On return `pending` holds every page still to send (dirty or deferred).
+//
+// Rounds take time. QEMU syncs the dirty log whenever its list of dirty pages is
+// exhausted, and measures its dirty rate and throttles over periods of at least 1 s
+// (migration_bitmap_sync). A round that sent every candidate has exhausted its list and
+// syncs at once, as QEMU does; a round that held pages back has not, so it lasts until
+// the next periodic sync, `minRoundMs` (default 1000, QEMU's period) after it started.
+// Without this a round that sends nothing takes no time and "unmodified for 2 rounds"
+// passes instantly. A policy may end its round early on purpose (`endRound`: microwiper).
+import { PagewireRangeError } from "../errors.js";
 import { DirtyBitmap } from "../kernel/dirty-bitmap.js";
 import { PAGE_SIZE, type Kernel } from "../kernel/kernel.js";
 import type { DirtyLog } from "../memory/guest-memory.js";
@@ -54,14 +64,28 @@ export interface PrecopyRoundsOptions {
   clock: Clock;
   maxRounds: number;
   downtimeLimitMs: number;
-  /** Per-page history the selection policy reads; the driver makes (and frees) one when absent. */
+  /**
+   * Per-page history the selection policy reads; the driver makes (and frees) one when
+   * absent. Give one already fed the harvests seen before the migration (a warm-up) for
+   * policies that count modifications since the log started (history-threshold).
+   */
   history?: PageHistory;
+  /**
+   * Shortest round, ms, for a round that deferred pages (default 1000): it lasts until the
+   * next periodic dirty-log sync; see the file header. 0: rounds end when their pages are out.
+   */
+  minRoundMs?: number;
   /** Pages still to send; every page at the start. Updated in place. */
   pending: DirtyBitmap;
   /** Sends one round's pages; returns the bytes put on the link. */
   sendRound(plan: RoundPlan): Promise<number>;
   /** Bandwidth estimate in bytes/s: before the first round (`sent` null) and after each. */
   estimateBandwidth(sent: { bytes: number; seconds: number } | null): number;
+  /**
+   * Guest pages per second the policies are told (`bandwidthPagesPerSecond`), after a round
+   * that sent pages; default: pages sent ÷ the seconds spent sending them.
+   */
+  estimatePageRate?(sent: { pages: number; seconds: number }): number;
   /** Pages sent in the whole migration so far. */
   pagesSent(): number;
   /** Policy decisions worth reporting are pushed here. */
@@ -92,6 +116,13 @@ export interface PrecopyOutcome {
 /** Runs pre-copy rounds until a policy stops them; see the file header. */
 export async function runPrecopyRounds(o: PrecopyRoundsOptions): Promise<PrecopyOutcome> {
   const { kernel: k, pageCount, dirtyLog: log, selection, termination, nonConvergence, pending } = o;
+  const minRoundSeconds = minRoundSecondsOf(o.minRoundMs);
+  if (o.history && (o.history.kernel !== k || o.history.pageCount !== pageCount)) {
+    throw new PagewireRangeError(
+      "BITMAP_MISMATCH",
+      `pre-copy: the warm-up history must share the guest's kernel and page count (${pageCount} vs ${o.history.pageCount})`,
+    );
+  }
   const history = o.history ?? new PageHistory(k, pageCount);
   const send = new DirtyBitmap(k, pageCount);
   const defer = new DirtyBitmap(k, pageCount);
@@ -100,6 +131,8 @@ export async function runPrecopyRounds(o: PrecopyRoundsOptions): Promise<Precopy
   const outcome: PrecopyOutcome = { rounds: 0, toPostcopy: false, dirtiedPages: 0, seconds: 0 };
   let previousSeconds: number | undefined;
   let bandwidth = o.estimateBandwidth(null);
+  let pageRate = bandwidth > 0 ? bandwidth / PAGE_SIZE : 0;
+  const pageRateOf = o.estimatePageRate ?? ((s: { pages: number; seconds: number }) => s.pages / s.seconds);
   const sync = async () => {
     await log.harvest(harvest);
     o.onSync?.();
@@ -123,16 +156,23 @@ export async function runPrecopyRounds(o: PrecopyRoundsOptions): Promise<Precopy
           guestPages: pageCount,
           redirtied: log.peek ? redirtied : undefined,
           pagesSent: o.pagesSent(),
-          bandwidthPagesPerSecond: bandwidth > 0 ? bandwidth / PAGE_SIZE : undefined,
+          bandwidthPagesPerSecond: pageRate > 0 ? pageRate : undefined,
           previousRoundSeconds: previousSeconds,
         },
         { send, defer },
       );
       o.onRound?.({ round, candidates: pending, send, defer, result });
       if (result.note) o.decisions.push({ round, kind: "selection", decision: result.note });
+      const sendStart = o.clock.now();
       const sentBytes = await o.sendRound({ round, send, order: result.order, candidates, deferred: result.deferred });
+      const sendSeconds = o.clock.now() - sendStart;
+      if (result.sent > 0 && sendSeconds > 0) pageRate = pageRateOf({ pages: result.sent, seconds: sendSeconds });
       history.markSent(send, round);
       outcome.rounds = round + 1;
+      // pages held back: the list is not exhausted, the round lasts until the next periodic sync
+      const rest = t0 + minRoundSeconds - o.clock.now();
+      const waited = result.deferred > 0 && !result.endRound && rest > 0 ? rest : 0;
+      if (waited) await o.clock.sleep(waited);
       // the pages dirtied while this round was sent, plus the deferred ones, are what is pending
       const dirtied = await sync();
       history.recordRound(harvest);
@@ -140,7 +180,9 @@ export async function runPrecopyRounds(o: PrecopyRoundsOptions): Promise<Precopy
       const seconds = o.clock.now() - t0;
       previousSeconds = seconds;
       outcome.seconds += seconds;
-      bandwidth = o.estimateBandwidth({ bytes: sentBytes, seconds });
+      // the link was idle while the round waited for its sync: that time says nothing of its
+      // rate, nor does a round that sent no page
+      if (result.sent > 0) bandwidth = o.estimateBandwidth({ bytes: sentBytes, seconds: seconds - waited });
       const limitMs = o.downtimeLimitMs;
       const inputs = () => ({
         pendingPages: pending.count(),
@@ -207,4 +249,14 @@ export async function runPrecopyRounds(o: PrecopyRoundsOptions): Promise<Precopy
     if (!o.history) history.dispose();
   }
   return outcome;
+}
+
+/** Default shortest round for a round that deferred pages: QEMU's 1 s sync period. */
+export const DEFAULT_MIN_ROUND_MS = 1000;
+
+function minRoundSecondsOf(ms: number | undefined): number {
+  const v = ms ?? DEFAULT_MIN_ROUND_MS;
+  if (!(v >= 0 && Number.isFinite(v)))
+    throw new PagewireRangeError("MIN_ROUND", `minRoundMs must be a finite number ≥ 0, got ${ms}`);
+  return v / 1000;
 }

@@ -538,6 +538,8 @@ export class MigrationSource {
         nonConvergence,
         clock: this.#clock,
         maxRounds,
+        minRoundMs: o.minRoundMs,
+        history: o.history,
         downtimeLimitMs: o.downtimeLimitMs ?? 300,
         pending,
         decisions: r.decisions,

@@ -6,6 +6,7 @@ import type { PageSelectionPolicy, SelectionContext, SelectionOutput, SelectionR
 export interface ChoiceExtras {
   order?: Uint32Array;
   note?: string;
+  endRound?: boolean;
 }
 
 /**
@@ -36,7 +37,13 @@ export abstract class SelectionPolicyBase implements PageSelectionPolicy {
       out.send.and(ctx.dirty);
     }
     out.defer.copyFrom(ctx.dirty).andNot(out.send);
-    return { sent: out.send.count(), deferred: out.defer.count(), order: extras?.order, note: extras?.note };
+    return {
+      sent: out.send.count(),
+      deferred: out.defer.count(),
+      order: extras?.order,
+      note: extras?.note,
+      endRound: extras?.endRound,
+    };
   }
 
   /** Writes the pages to send this round into `send` (anything outside the candidates is ignored). */
