@@ -7,6 +7,7 @@
 //   round r:  peek(redirtied)                                  (the live log, Xen's to_skip)
 //             selection.select({ dirty: pending, history, redirtied }, { send, defer })
 //             sendRound(send) → bytes;  history.markSent(send, r)
+//               before each batch: peek again, selection.recheck(batch) → send now / defer
 //             deferred anything? wait until minRoundMs after the round's start (the next sync)
 //             harvest → history.recordRound(harvest);  pending = harvest ∪ defer
 //             termination.decide(stats) ── "continue" ─► round r + 1
@@ -49,7 +50,15 @@ export interface RoundPlan {
   /** Candidates of the round (pending pages before selection). */
   candidates: number;
   deferred: number;
+  /**
+   * Call before sending each batch of the round: returns the pages of `batch` to send now
+   * (the policy's to_skip, peeked again); the others stay pending. Absent: send them all.
+   */
+  skip?: (batch: Uint32Array) => Uint32Array;
 }
+
+/** Shortest time between two peeks at the live log while a round is sent (a peek copies the bitmap). */
+const PEEK_EVERY_SECONDS = 0.005;
 
 export interface PrecopyRoundsOptions {
   kernel: Kernel;
@@ -164,14 +173,44 @@ export async function runPrecopyRounds(o: PrecopyRoundsOptions): Promise<Precopy
       o.onRound?.({ round, candidates: pending, send, defer, result });
       if (result.note) o.decisions.push({ round, kind: "selection", decision: result.note });
       const sendStart = o.clock.now();
-      const sentBytes = await o.sendRound({ round, send, order: result.order, candidates, deferred: result.deferred });
+      let held = 0;
+      let peekedAt = -Infinity;
+      // Xen's to_skip, peeked again before each batch: pages re-dirtied while the round is sent
+      const skip =
+        selection.recheck && log.peek && round > 0
+          ? (batch: Uint32Array) => {
+              if (o.clock.now() - peekedAt >= PEEK_EVERY_SECONDS) {
+                log.peek!(redirtied);
+                peekedAt = o.clock.now();
+              }
+              const keep = selection.recheck!(batch, redirtied);
+              if (keep.length === batch.length) return batch;
+              for (const p of batch)
+                if (redirtied.get(p) && send.get(p)) {
+                  send.clear(p);
+                  defer.set(p);
+                  held++;
+                }
+              return keep;
+            }
+          : undefined;
+      const sentBytes = await o.sendRound({
+        round,
+        send,
+        order: result.order,
+        candidates,
+        deferred: result.deferred,
+        skip,
+      });
       const sendSeconds = o.clock.now() - sendStart;
-      if (result.sent > 0 && sendSeconds > 0) pageRate = pageRateOf({ pages: result.sent, seconds: sendSeconds });
+      const sentPages = result.sent - held;
+      const deferredPages = result.deferred + held;
+      if (sentPages > 0 && sendSeconds > 0) pageRate = pageRateOf({ pages: sentPages, seconds: sendSeconds });
       history.markSent(send, round);
       outcome.rounds = round + 1;
       // pages held back: the list is not exhausted, the round lasts until the next periodic sync
       const rest = t0 + minRoundSeconds - o.clock.now();
-      const waited = result.deferred > 0 && !result.endRound && rest > 0 ? rest : 0;
+      const waited = deferredPages > 0 && !result.endRound && rest > 0 ? rest : 0;
       if (waited) await o.clock.sleep(waited);
       // the pages dirtied while this round was sent, plus the deferred ones, are what is pending
       const dirtied = await sync();
@@ -182,7 +221,7 @@ export async function runPrecopyRounds(o: PrecopyRoundsOptions): Promise<Precopy
       outcome.seconds += seconds;
       // the link was idle while the round waited for its sync: that time says nothing of its
       // rate, nor does a round that sent no page
-      if (result.sent > 0) bandwidth = o.estimateBandwidth({ bytes: sentBytes, seconds: seconds - waited });
+      if (sentPages > 0) bandwidth = o.estimateBandwidth({ bytes: sentBytes, seconds: seconds - waited });
       const limitMs = o.downtimeLimitMs;
       const inputs = () => ({
         pendingPages: pending.count(),

@@ -543,8 +543,8 @@ export class MigrationSource {
         downtimeLimitMs: o.downtimeLimitMs ?? 300,
         pending,
         decisions: r.decisions,
-        sendRound: ({ round, send, order, candidates, deferred }) =>
-          sender.sendRound(send, { round, phase: "precopy", dirtied: candidates, deferred }, order),
+        sendRound: ({ round, send, order, candidates, deferred, skip }) =>
+          sender.sendRound(send, { round, phase: "precopy", dirtied: candidates, deferred }, order, skip),
         estimateBandwidth: (sent) => {
           if (!sent) return 0;
           const measured = Math.min(sent.seconds > 0 ? sent.bytes / sent.seconds : Infinity, this.#bucket.rate);

@@ -75,6 +75,14 @@ export interface PageSelectionPolicy {
   readonly name: string;
   /** Fills `out`; cost: a few SIMD passes over the bitmaps plus per-policy work on dirty pages. */
   select(ctx: SelectionContext, out: SelectionOutput): SelectionResult;
+  /**
+   * Policies that use Xen's to_skip: Xen peeks the live log before each batch it sends, so
+   * a page dirtied again while the round's earlier batches went out is skipped too. The
+   * engine calls this before each batch of a round after the first, with a recent peek;
+   * it returns the pages of `batch` to send now, in order. Pages held back stay pending for
+   * the next round (the engine moves them from `send` to `defer`). Optional.
+   */
+  recheck?(batch: Uint32Array, redirtied: DirtyBitmap): Uint32Array;
   /** Forgets per-migration state (call before reusing the policy for another migration). */
   reset(): void;
   /** Frees scratch bitmaps in kernel memory. */

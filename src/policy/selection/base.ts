@@ -54,6 +54,17 @@ export abstract class SelectionPolicyBase implements PageSelectionPolicy {
 
   reset(): void {}
 
+  /** The pages of `batch` not in `redirtied` (Xen's to_skip), in order; `batch` itself when none is. */
+  protected withoutRedirtied(batch: Uint32Array, redirtied: DirtyBitmap): Uint32Array {
+    let keep = 0;
+    for (const p of batch) if (!redirtied.get(p)) keep++;
+    if (keep === batch.length) return batch;
+    const out = new Uint32Array(keep);
+    let o = 0;
+    for (const p of batch) if (!redirtied.get(p)) out[o++] = p;
+    return out;
+  }
+
   /** Scratch bitmap `i`, sized like the candidates (re-created if the size changes). */
   protected scratch(ctx: SelectionContext, i: number): DirtyBitmap {
     const d = ctx.dirty;

@@ -21,9 +21,17 @@ export class DpdtSelection extends SelectionPolicyBase {
   static readonly description =
     "delay pages modified in the last iteration and again at the start of this one (to_skip); a delayed page that went cold is sent";
   readonly name = DpdtSelection.policyName;
+  #toDelay: DirtyBitmap | null = null;
+
+  /** to_skip is peeked again before each batch: a page of to_send found in it joins to_delay. */
+  recheck(batch: Uint32Array, redirtied: DirtyBitmap): Uint32Array {
+    const keep = this.withoutRedirtied(batch, redirtied);
+    if (keep !== batch && this.#toDelay) for (const p of batch) if (redirtied.get(p)) this.#toDelay.set(p);
+    return keep;
+  }
 
   protected choose(ctx: SelectionContext, send: DirtyBitmap) {
-    const toDelay = this.scratch(ctx, 0);
+    const toDelay = (this.#toDelay = this.scratch(ctx, 0));
     if (ctx.firstRound) {
       toDelay.clearAll();
       send.copyFrom(ctx.dirty);
@@ -40,5 +48,10 @@ export class DpdtSelection extends SelectionPolicyBase {
     if (toSkip) toDelay.or(this.scratch(ctx, 1).copyFrom(ctx.dirty).and(latest).and(toSkip));
     send.copyFrom(ctx.dirty).andNot(toDelay);
     return { note: cooled ? `${cooled} delayed pages went cold` : undefined };
+  }
+
+  override dispose(): void {
+    this.#toDelay = null;
+    super.dispose();
   }
 }

@@ -17,6 +17,11 @@ export class ReuseDistanceSelection extends SelectionPolicyBase {
   static readonly description = "send if reuse distance ≥ the previous round's dirty count and not in to_skip";
   readonly name = ReuseDistanceSelection.policyName;
 
+  /** to_skip is peeked again before each batch, as Xen does. */
+  recheck(batch: Uint32Array, redirtied: DirtyBitmap): Uint32Array {
+    return this.withoutRedirtied(batch, redirtied);
+  }
+
   protected choose(ctx: SelectionContext, send: DirtyBitmap): void {
     if (ctx.firstRound) {
       send.copyFrom(ctx.dirty);

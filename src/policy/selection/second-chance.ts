@@ -49,6 +49,11 @@ export class SecondChanceSelection extends SelectionPolicyBase {
     return this.#duplicated;
   }
 
+  /** to_skip is peeked again before each batch, as Xen does. */
+  recheck(batch: Uint32Array, redirtied: DirtyBitmap): Uint32Array {
+    return this.withoutRedirtied(batch, redirtied);
+  }
+
   protected choose(ctx: SelectionContext, send: DirtyBitmap) {
     const everSent = this.scratch(ctx, 0);
     if (ctx.firstRound) this.#restart(everSent);

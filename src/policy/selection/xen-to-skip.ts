@@ -15,6 +15,11 @@ export class XenToSkipSelection extends SelectionPolicyBase {
     "skip pages already re-dirtied during the round (peek at the log), except first and last rounds";
   readonly name = XenToSkipSelection.policyName;
 
+  /** to_skip is peeked again before each batch, as Xen does. */
+  recheck(batch: Uint32Array, redirtied: DirtyBitmap): Uint32Array {
+    return this.withoutRedirtied(batch, redirtied);
+  }
+
   protected choose(ctx: SelectionContext, send: DirtyBitmap): void {
     send.copyFrom(ctx.dirty);
     if (!ctx.firstRound && ctx.redirtied) send.andNot(ctx.redirtied);
