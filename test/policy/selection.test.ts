@@ -6,6 +6,7 @@ import {
   listPolicies,
   loadKernel,
   type MicrowiperSelection,
+  type SecondChanceSelection,
   PageHistory,
   PagewireError,
   simulatePolicyRounds,
@@ -246,6 +247,59 @@ describe("selection policies on a hand-built dirty sequence (sent/deferred per r
     const u = await run("microwiper", { stripePages: 4 }, writes, 16);
     expect(u.rounds[1].order).toEqual([5, 9, 0, 1, 2]);
     expect(u.rounds[1].deferred).toEqual([]);
+  });
+
+  it("recheck: a page of a batch found in a fresh to_skip is held back; dpdt delays it, second-chance does not count it sent", async () => {
+    const n = 8;
+    const h = new PageHistory(k, n);
+    const dirty = new DirtyBitmap(k, n),
+      send = new DirtyBitmap(k, n),
+      defer = new DirtyBitmap(k, n),
+      peek = new DirtyBitmap(k, n);
+    const ctx = (round: number) => ({
+      round,
+      dirty,
+      history: h,
+      firstRound: round === 0,
+      lastRound: false,
+      guestPages: n,
+      pagesSent: 0,
+      redirtied: peek,
+    });
+    const dpdt = createPolicy("selection", "dpdt");
+    const second = createPolicy("selection", "second-chance", { minPages: 0, maxRounds: 1 });
+    for (const p of [dpdt, second]) {
+      dirty.setRange(0, n);
+      p.select(ctx(0), { send, defer });
+    }
+    // round 1: candidates 1, 2, 3 (the harvest); nothing re-dirtied when the round starts
+    dirty.clearAll();
+    for (const x of [1, 2, 3]) dirty.set(x);
+    h.recordRound(dirty);
+    expect(dpdt.select(ctx(1), { send, defer }).sent).toBe(3);
+    // page 2 is written while the first batch goes out: the second batch [2, 3] sends only 3
+    peek.set(2);
+    expect(Array.from(dpdt.recheck!(Uint32Array.of(2, 3), peek))).toEqual([3]);
+    expect(Array.from(dpdt.recheck!(Uint32Array.of(1), peek))).toEqual([1]);
+    // round 2: page 2 (pending, in the harvest) is still hot, so it stays in to_delay although not in to_skip now
+    dirty.clearAll();
+    dirty.set(2);
+    h.recordRound(dirty);
+    peek.clearAll();
+    expect(dpdt.select(ctx(2), { send, defer })).toMatchObject({ sent: 0, deferred: 1 });
+    // second-chance (phase 2 from round 1): pages 1..3 were all sent in round 0, so 3 duplicates, minus the held one
+    const s = second as SecondChanceSelection;
+    dirty.clearAll();
+    for (const x of [1, 2, 3]) dirty.set(x);
+    second.select(ctx(1), { send, defer });
+    expect(s.duplicated).toBe(3);
+    peek.set(2);
+    second.recheck!(Uint32Array.of(1, 2, 3), peek);
+    expect(s.duplicated).toBe(2);
+    for (const b of [dirty, send, defer, peek]) b.dispose();
+    dpdt.dispose();
+    second.dispose();
+    h.dispose();
   });
 
   it("rejects output bitmaps of another size", async () => {

@@ -36,6 +36,9 @@ export class SecondChanceSelection extends SelectionPolicyBase {
   readonly maxSentFactor: number;
   #phase2 = false;
   #duplicated = 0;
+  /** Pages sent in earlier rounds, and the same before this round (for recheck). */
+  #everSent: DirtyBitmap | null = null;
+  #sentBefore: DirtyBitmap | null = null;
 
   constructor(options: SecondChanceOptions = {}) {
     super();
@@ -49,9 +52,16 @@ export class SecondChanceSelection extends SelectionPolicyBase {
     return this.#duplicated;
   }
 
-  /** to_skip is peeked again before each batch, as Xen does. */
+  /** to_skip is peeked again before each batch, as Xen does; a page held back is no duplicate. */
   recheck(batch: Uint32Array, redirtied: DirtyBitmap): Uint32Array {
-    return this.withoutRedirtied(batch, redirtied);
+    const keep = this.withoutRedirtied(batch, redirtied);
+    if (keep !== batch && this.#sentBefore && this.#everSent)
+      for (const p of batch)
+        if (redirtied.get(p)) {
+          if (this.#sentBefore.get(p)) this.#duplicated--;
+          else this.#everSent.clear(p);
+        }
+    return keep;
   }
 
   protected choose(ctx: SelectionContext, send: DirtyBitmap) {
@@ -72,6 +82,8 @@ export class SecondChanceSelection extends SelectionPolicyBase {
       if (ctx.redirtied) send.andNot(ctx.redirtied);
       if (!this.#phase2) send.andNot(ctx.history.roundBitmap(0)).andNot(ctx.history.roundBitmap(1));
     }
+    this.#sentBefore = this.scratch(ctx, 2).copyFrom(everSent);
+    this.#everSent = everSent;
     this.#duplicated += this.scratch(ctx, 1).copyFrom(send).and(everSent).count();
     everSent.or(send);
     return { note };
@@ -91,5 +103,10 @@ export class SecondChanceSelection extends SelectionPolicyBase {
   override reset(): void {
     this.#phase2 = false;
     this.#duplicated = 0;
+  }
+
+  override dispose(): void {
+    this.#everSent = this.#sentBefore = null;
+    super.dispose();
   }
 }
