@@ -3,7 +3,9 @@
 // the virtual one; and Xen's to_skip, peeked before each batch, sees the pages the guest
 // dirties while a round is sent.
 import { describe, expect, it } from "vitest";
-import { PAGE_SIZE } from "../../src/index.js";
+import { runPrecopyRounds } from "../../src/engine/precopy-rounds.js";
+import { createKernel, createPolicy, DirtyBitmap, PAGE_SIZE, PagewireError, type Kernel } from "../../src/index.js";
+import { VirtualClock } from "../../src/sim/virtual-clock.js";
 import { runScenario } from "../../src/sim/simulator.js";
 import { createWorkload } from "../../src/workload/registry.js";
 import { createMigrationPair } from "../support/migration-pair.js";
@@ -77,5 +79,59 @@ describe("rounds take time", () => {
     expect(skipped.length).toBeGreaterThan(0);
     expect(vanilla.report.rounds.every((r) => r.deferred === 0)).toBe(true);
     expect(xen.report.ram.transferred).not.toBe(vanilla.report.ram.transferred);
+  });
+});
+
+/** The round driver alone, on a virtual clock: each send takes 0.1 s; returns the clock time of each harvest. */
+async function driverRun(k: Kernel, selection: string, options: object, minRoundMs?: number): Promise<number[]> {
+  const n = 16;
+  const clock = new VirtualClock();
+  const writes = [[0, 1, 2, 5, 9], [], [], []];
+  const at: number[] = [];
+  const pending = new DirtyBitmap(k, n);
+  pending.setRange(0, n);
+  const policy = createPolicy("selection", selection, options);
+  try {
+    await runPrecopyRounds({
+      kernel: k,
+      pageCount: n,
+      dirtyLog: {
+        start() {},
+        stop() {},
+        harvest(into) {
+          into.clearAll();
+          for (const p of writes[at.length] ?? []) into.set(p);
+          at.push(clock.now());
+        },
+      },
+      selection: policy,
+      clock,
+      maxRounds: 3,
+      minRoundMs,
+      downtimeLimitMs: 300,
+      pending,
+      decisions: [],
+      sendRound: () => clock.sleep(0.1).then(() => 0),
+      estimateBandwidth: () => PAGE_SIZE, // one page per second
+      estimatePageRate: () => 1,
+      pagesSent: () => 0,
+    });
+  } finally {
+    policy.dispose();
+    pending.dispose();
+  }
+  return at.map((t) => Math.round(t * 1000) / 1000);
+}
+
+describe("the round driver", () => {
+  it("waits for the sync after a round that deferred, not after one that sent all or that microwiper ended", async () => {
+    const k = await createKernel();
+    // second-chance defers the 5 pages written in round 0 for two rounds: each waits until 1 s after its start
+    expect(await driverRun(k, "second-chance", { minPages: 0 })).toEqual([0.1, 1.1, 2.1]);
+    // microwiper's first stripe already passes 1 page/s: it ends the round, the rest waits for the next one
+    expect(await driverRun(k, "microwiper", { stripePages: 4 })).toEqual([0.1, 0.2, 0.3]);
+    expect(await driverRun(k, "vanilla", {})).toEqual([0.1, 0.2, 0.3]);
+    expect(await driverRun(k, "second-chance", { minPages: 0 }, 0)).toEqual([0.1, 0.2, 0.3]);
+    await expect(driverRun(k, "vanilla", {}, -1)).rejects.toThrowError(PagewireError);
   });
 });
