@@ -32,6 +32,7 @@ export const ERROR_CODES = {
   GUEST_ID: "a dedup guest id outside the u32 range",
   ROUND: "a round number that is not a non-negative integer",
   ROUNDS_AGO: "a history round past the rounds kept",
+  MIN_ROUND: "a minimum round period that is negative or not finite",
   WEIGHTS: "more history weights than rounds kept",
   NO_REUSE_TRACKER: "reuse distances asked of a history created without the tracker",
   CONFIDENCE: "a dirty-rate confidence level without a table entry",

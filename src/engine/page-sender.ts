@@ -59,15 +59,20 @@ export class PageSender {
     pages: DirtyBitmap,
     row: { round: number; phase: string; dirtied: number; deferred: number },
     order?: Uint32Array,
+    skip?: (batch: Uint32Array) => Uint32Array,
   ): Promise<number> {
     const t0 = this.#o.clock.now();
     const bytesBefore = this.#o.channel().bytesSent;
     let counts = emptyCounts();
     let channelBytes = 0;
-    const list = order ?? pages.collect();
+    let list = order ?? pages.collect();
+    const planned = list.length;
+    let going = planned; // pages of the plan actually sent (to_skip may hold some back)
     const lastStage = row.phase !== "precopy";
     const channels = this.#o.channels?.() ?? null;
     if (channels) {
+      if (skip) list = skip(list); // the data channels take the round at once: one look at to_skip
+      going = list.length;
       const sent = channels.sendRound(list, row.round, lastStage, false);
       ({ counts, bytes: channelBytes } = await (this.#o.race ? this.#o.race(sent) : sent));
       this.#o.report.addBatchCounts(counts);
@@ -75,16 +80,27 @@ export class PageSender {
     } else {
       this.begin(row.round, lastStage);
       const batch = this.#o.pipeline.batchPages;
+      going = 0;
       for (let i = 0; i < list.length; i += batch) {
-        await this.sendBatch(list.subarray(i, Math.min(i + batch, list.length)), counts);
+        let chunk = list.subarray(i, Math.min(i + batch, list.length));
+        if (skip) chunk = skip(chunk); // pages re-dirtied since the harvest wait for the next round
+        going += chunk.length;
+        if (chunk.length) await this.sendBatch(chunk, counts);
+        if (skip) await this.flush(); // out before the next look at to_skip, as Xen writes each batch
         this.#o.checkRemote();
       }
       await this.flush();
     }
-    await this.#o.channel().sendMessage(Message.ROUND_END, { round: row.round, pages: list.length });
+    const heldBack = planned - going;
+    await this.#o.channel().sendMessage(Message.ROUND_END, { round: row.round, pages: going });
     const bytes = this.#o.channel().bytesSent - bytesBefore + channelBytes;
     this.#o.report.rounds.push(
-      roundRow({ ...row, sent: list.length - counts.skipped }, counts, bytes, this.#o.clock.now() - t0),
+      roundRow(
+        { ...row, deferred: row.deferred + heldBack, sent: going - counts.skipped },
+        counts,
+        bytes,
+        this.#o.clock.now() - t0,
+      ),
     );
     return bytes;
   }

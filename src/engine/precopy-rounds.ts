@@ -7,6 +7,8 @@
 //   round r:  peek(redirtied)                                  (the live log, Xen's to_skip)
 //             selection.select({ dirty: pending, history, redirtied }, { send, defer })
 //             sendRound(send) → bytes;  history.markSent(send, r)
+//               before each batch: peek again, selection.recheck(batch) → send now / defer
+//             deferred anything? wait until minRoundMs after the round's start (the next sync)
 //             harvest → history.recordRound(harvest);  pending = harvest ∪ defer
 //             termination.decide(stats) ── "continue" ─► round r + 1
 //                                       ── "sync"     ─► harvest again, decide({ afterSync: true })
@@ -15,6 +17,15 @@
 //             r + 1 = maxRounds ─► return
 //
 // On return `pending` holds every page still to send (dirty or deferred).
+//
+// Rounds take time. QEMU syncs the dirty log whenever its list of dirty pages is
+// exhausted, and measures its dirty rate and throttles over periods of at least 1 s
+// (migration_bitmap_sync). A round that sent every candidate has exhausted its list and
+// syncs at once, as QEMU does; a round that held pages back has not, so it lasts until
+// the next periodic sync, `minRoundMs` (default 1000, QEMU's period) after it started.
+// Without this a round that sends nothing takes no time and "unmodified for 2 rounds"
+// passes instantly. A policy may end its round early on purpose (`endRound`: microwiper).
+import { PagewireRangeError } from "../errors.js";
 import { DirtyBitmap } from "../kernel/dirty-bitmap.js";
 import { PAGE_SIZE, type Kernel } from "../kernel/kernel.js";
 import type { DirtyLog } from "../memory/guest-memory.js";
@@ -39,7 +50,15 @@ export interface RoundPlan {
   /** Candidates of the round (pending pages before selection). */
   candidates: number;
   deferred: number;
+  /**
+   * Call before sending each batch of the round: returns the pages of `batch` to send now
+   * (the policy's to_skip, peeked again); the others stay pending. Absent: send them all.
+   */
+  skip?: (batch: Uint32Array) => Uint32Array;
 }
+
+/** Shortest time between two peeks at the live log while a round is sent (a peek copies the bitmap). */
+const PEEK_EVERY_SECONDS = 0.005;
 
 export interface PrecopyRoundsOptions {
   kernel: Kernel;
@@ -54,14 +73,28 @@ export interface PrecopyRoundsOptions {
   clock: Clock;
   maxRounds: number;
   downtimeLimitMs: number;
-  /** Per-page history the selection policy reads; the driver makes (and frees) one when absent. */
+  /**
+   * Per-page history the selection policy reads; the driver makes (and frees) one when
+   * absent. Give one already fed the harvests seen before the migration (a warm-up) for
+   * policies that count modifications since the log started (history-threshold).
+   */
   history?: PageHistory;
+  /**
+   * Shortest round, ms, for a round that deferred pages (default 1000): it lasts until the
+   * next periodic dirty-log sync; see the file header. 0: rounds end when their pages are out.
+   */
+  minRoundMs?: number;
   /** Pages still to send; every page at the start. Updated in place. */
   pending: DirtyBitmap;
   /** Sends one round's pages; returns the bytes put on the link. */
   sendRound(plan: RoundPlan): Promise<number>;
   /** Bandwidth estimate in bytes/s: before the first round (`sent` null) and after each. */
   estimateBandwidth(sent: { bytes: number; seconds: number } | null): number;
+  /**
+   * Guest pages per second the policies are told (`bandwidthPagesPerSecond`), after a round
+   * that sent pages; default: pages sent ÷ the seconds spent sending them.
+   */
+  estimatePageRate?(sent: { pages: number; seconds: number }): number;
   /** Pages sent in the whole migration so far. */
   pagesSent(): number;
   /** Policy decisions worth reporting are pushed here. */
@@ -96,6 +129,13 @@ export interface PrecopyOutcome {
 /** Runs pre-copy rounds until a policy stops them; see the file header. */
 export async function runPrecopyRounds(o: PrecopyRoundsOptions): Promise<PrecopyOutcome> {
   const { kernel: k, pageCount, dirtyLog: log, selection, termination, nonConvergence, pending } = o;
+  const minRoundSeconds = minRoundSecondsOf(o.minRoundMs);
+  if (o.history && (o.history.kernel !== k || o.history.pageCount !== pageCount)) {
+    throw new PagewireRangeError(
+      "BITMAP_MISMATCH",
+      `pre-copy: the warm-up history must share the guest's kernel and page count (${pageCount} vs ${o.history.pageCount})`,
+    );
+  }
   const history = o.history ?? new PageHistory(k, pageCount);
   const send = new DirtyBitmap(k, pageCount);
   const defer = new DirtyBitmap(k, pageCount);
@@ -109,6 +149,8 @@ export async function runPrecopyRounds(o: PrecopyRoundsOptions): Promise<Precopy
   };
   let previousSeconds: number | undefined;
   let bandwidth = o.estimateBandwidth(null);
+  let pageRate = bandwidth > 0 ? bandwidth / PAGE_SIZE : 0;
+  const pageRateOf = o.estimatePageRate ?? ((s: { pages: number; seconds: number }) => s.pages / s.seconds);
   const sync = async () => {
     await log.harvest(harvest);
     const n = harvest.count();
@@ -133,16 +175,53 @@ export async function runPrecopyRounds(o: PrecopyRoundsOptions): Promise<Precopy
           guestPages: pageCount,
           redirtied: log.peek ? redirtied : undefined,
           pagesSent: o.pagesSent(),
-          bandwidthPagesPerSecond: bandwidth > 0 ? bandwidth / PAGE_SIZE : undefined,
+          bandwidthPagesPerSecond: pageRate > 0 ? pageRate : undefined,
           previousRoundSeconds: previousSeconds,
         },
         { send, defer },
       );
       o.onRound?.({ round, candidates: pending, send, defer, result });
       if (result.note) o.decisions.push({ round, kind: "selection", decision: result.note });
-      const sentBytes = await o.sendRound({ round, send, order: result.order, candidates, deferred: result.deferred });
+      const sendStart = o.clock.now();
+      let held = 0;
+      let peekedAt = -Infinity;
+      // Xen's to_skip, peeked again before each batch: pages re-dirtied while the round is sent
+      const skip =
+        selection.recheck && log.peek && round > 0
+          ? (batch: Uint32Array) => {
+              if (o.clock.now() - peekedAt >= PEEK_EVERY_SECONDS) {
+                log.peek!(redirtied);
+                peekedAt = o.clock.now();
+              }
+              const keep = selection.recheck!(batch, redirtied);
+              if (keep.length === batch.length) return batch;
+              for (const p of batch)
+                if (redirtied.get(p) && send.get(p)) {
+                  send.clear(p);
+                  defer.set(p);
+                  held++;
+                }
+              return keep;
+            }
+          : undefined;
+      const sentBytes = await o.sendRound({
+        round,
+        send,
+        order: result.order,
+        candidates,
+        deferred: result.deferred,
+        skip,
+      });
+      const sendSeconds = o.clock.now() - sendStart;
+      const sentPages = result.sent - held;
+      const deferredPages = result.deferred + held;
+      if (sentPages > 0 && sendSeconds > 0) pageRate = pageRateOf({ pages: sentPages, seconds: sendSeconds });
       history.markSent(send, round);
       outcome.rounds = round + 1;
+      // pages held back: the list is not exhausted, the round lasts until the next periodic sync
+      const rest = t0 + minRoundSeconds - o.clock.now();
+      const waited = deferredPages > 0 && !result.endRound && rest > 0 ? rest : 0;
+      if (waited) await o.clock.sleep(waited);
       // the pages dirtied while this round was sent, plus the deferred ones, are what is pending
       const dirtied = await sync();
       history.recordRound(harvest);
@@ -150,7 +229,9 @@ export async function runPrecopyRounds(o: PrecopyRoundsOptions): Promise<Precopy
       const seconds = o.clock.now() - t0;
       previousSeconds = seconds;
       outcome.seconds += seconds;
-      bandwidth = o.estimateBandwidth({ bytes: sentBytes, seconds });
+      // the link was idle while the round waited for its sync: that time says nothing of its
+      // rate, nor does a round that sent no page
+      if (sentPages > 0) bandwidth = o.estimateBandwidth({ bytes: sentBytes, seconds: seconds - waited });
       const limitMs = o.downtimeLimitMs;
       const inputs = () => ({
         pendingPages: pending.count(),
@@ -212,4 +293,14 @@ export async function runPrecopyRounds(o: PrecopyRoundsOptions): Promise<Precopy
     if (!o.history) history.dispose();
   }
   return outcome;
+}
+
+/** Default shortest round for a round that deferred pages: QEMU's 1 s sync period. */
+export const DEFAULT_MIN_ROUND_MS = 1000;
+
+function minRoundSecondsOf(ms: number | undefined): number {
+  const v = ms ?? DEFAULT_MIN_ROUND_MS;
+  if (!(v >= 0 && Number.isFinite(v)))
+    throw new PagewireRangeError("MIN_ROUND", `minRoundMs must be a finite number ≥ 0, got ${ms}`);
+  return v / 1000;
 }

@@ -3,6 +3,7 @@
 import type { CodecOptions } from "../codec/encode-pipeline.js";
 import type { Kernel } from "../kernel/kernel.js";
 import type { DirtyLog, GuestMemory } from "../memory/guest-memory.js";
+import type { PageHistory } from "../policy/page-history.js";
 import type { MessagePortLike } from "../transport/message-port.js";
 import type { TcpOptions } from "../transport/tcp.js";
 import type { Transport } from "../transport/transport.js";
@@ -28,6 +29,18 @@ export interface MigrationSourceOptions {
   downtimeLimitMs?: number;
   /** Pre-copy rounds before stopping anyway (default 30; hybrid: rounds before post-copy, default 3). */
   maxRounds?: number;
+  /**
+   * Shortest pre-copy round, ms, when the selection policy deferred pages (default 1000,
+   * QEMU's dirty-sync period): such a round lasts until the next sync instead of ending as
+   * soon as its pages are out. See engine/precopy-rounds.ts.
+   */
+  minRoundMs?: number;
+  /**
+   * A page history already fed the dirty log's harvests before the migration (a warm-up,
+   * on this kernel, one bit per guest page): history-threshold counts modifications since
+   * then. The source reads it and records its rounds into it; the caller frees it.
+   */
+  history?: PageHistory;
   /** Pauses the guest (stop-and-copy starts when it resolves). */
   onPause?: () => void | Promise<void>;
   /** Resumes the guest on the source after a migration that failed before the decision. */

@@ -598,14 +598,21 @@ export class MigrationSource {
         nonConvergence,
         clock: this.#clock,
         maxRounds,
+        minRoundMs: o.minRoundMs,
+        history: o.history,
         downtimeLimitMs: o.downtimeLimitMs ?? 300,
         pending,
         decisions: r.decisions,
-        sendRound: async ({ round, send, order, candidates, deferred }) => {
+        sendRound: async ({ round, send, order, candidates, deferred, skip }) => {
           this.#cancel.throwIfCancelled();
           const progress = this.#progress!;
           progress.beginRound(round, "precopy", candidates - deferred, candidates);
-          const bytes = await sender.sendRound(send, { round, phase: "precopy", dirtied: candidates, deferred }, order);
+          const bytes = await sender.sendRound(
+            send,
+            { round, phase: "precopy", dirtied: candidates, deferred },
+            order,
+            skip,
+          );
           progress.endRound(r.rounds.at(-1)!);
           return bytes;
         },

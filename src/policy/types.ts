@@ -38,7 +38,11 @@ export interface SelectionContext {
   guestPages: number;
   /** Pages sent so far in the whole migration, before this round. */
   pagesSent: number;
-  /** Link bandwidth estimate in pages per second (0 or absent: unknown). */
+  /**
+   * Link bandwidth estimate in guest pages per second: pages the previous round sent ÷ the
+   * seconds it spent sending them (not compressed bytes ÷ 4096); before that, the byte rate
+   * limit ÷ 4096. 0 or absent: unknown.
+   */
   bandwidthPagesPerSecond?: number;
   /** Wall (or virtual) seconds the previous round took (absent in round 0). */
   previousRoundSeconds?: number;
@@ -57,6 +61,12 @@ export interface SelectionResult {
   order?: Uint32Array;
   /** A short human note for the per-round report (e.g. "switched to plain pre-copy"). */
   note?: string;
+  /**
+   * The policy ended the round on purpose (microwiper: the accumulated rewrite rate passed
+   * the bandwidth): sync as soon as the sent pages are out, without waiting for the
+   * minimum round period although pages were deferred.
+   */
+  endRound?: boolean;
 }
 
 /** Which dirty pages to send this round and which to defer. */
@@ -65,6 +75,14 @@ export interface PageSelectionPolicy {
   readonly name: string;
   /** Fills `out`; cost: a few SIMD passes over the bitmaps plus per-policy work on dirty pages. */
   select(ctx: SelectionContext, out: SelectionOutput): SelectionResult;
+  /**
+   * Policies that use Xen's to_skip: Xen peeks the live log before each batch it sends, so
+   * a page dirtied again while the round's earlier batches went out is skipped too. The
+   * engine calls this before each batch of a round after the first, with a recent peek;
+   * it returns the pages of `batch` to send now, in order. Pages held back stay pending for
+   * the next round (the engine moves them from `send` to `defer`). Optional.
+   */
+  recheck?(batch: Uint32Array, redirtied: DirtyBitmap): Uint32Array;
   /** Forgets per-migration state (call before reusing the policy for another migration). */
   reset(): void;
   /** Frees scratch bitmaps in kernel memory. */

@@ -31,6 +31,11 @@ export interface SimulationOptions {
   peek?: boolean;
   /** Link bandwidth in pages per round (a round lasts one virtual second). Default: unknown. */
   bandwidthPagesPerRound?: number;
+  /**
+   * Dirty sets seen before the migration (one per sync of a warm-up), recorded in the page
+   * history before round 0, oldest first: what the engine's warm-up history holds.
+   */
+  warmup?: readonly (readonly number[])[];
   /** Downtime limit for termination policies, ms (default 300). */
   downtimeLimitMs?: number;
 }
@@ -96,7 +101,7 @@ function fill(b: DirtyBitmap, pages: readonly number[]): void {
 /** Drives `selection` (and optionally `termination`) over `writes`; see the file header. */
 export async function simulatePolicyRounds(o: SimulationOptions): Promise<SimulationResult> {
   const { kernel: k, pageCount: n } = o;
-  for (const w of o.writes)
+  for (const w of [...o.writes, ...(o.warmup ?? [])])
     for (const p of w) {
       if (!(p >= 0 && p < n && Number.isInteger(p)))
         throw new PagewireRangeError("PAGE_INDEX", `simulatePolicyRounds: write to page ${p} is outside 0..${n}`);
@@ -115,6 +120,10 @@ export async function simulatePolicyRounds(o: SimulationOptions): Promise<Simula
   o.selection.reset();
   o.termination?.reset();
   try {
+    for (const w of o.warmup ?? []) {
+      fill(pending, w);
+      history.recordRound(pending);
+    }
     pending.setRange(0, n);
     await runPrecopyRounds({
       kernel: k,
@@ -129,6 +138,7 @@ export async function simulatePolicyRounds(o: SimulationOptions): Promise<Simula
       downtimeLimitMs: o.downtimeLimitMs ?? 300,
       decisions: [],
       estimateBandwidth: () => bandwidth,
+      estimatePageRate: () => o.bandwidthPagesPerRound ?? 0,
       pagesSent: () => pagesSent,
       onRound: ({ round, candidates, send: s, defer: d, result }) => {
         rounds.push({

@@ -22,6 +22,9 @@ import type { CodecOptions } from "../codec/encode-pipeline.js";
 import { PagewireRangeError } from "../errors.js";
 import { PAGE_SIZE, type Kernel } from "../kernel/kernel.js";
 import { createKernel } from "../kernel/loader.js";
+import { DirtyBitmap } from "../kernel/dirty-bitmap.js";
+import { DEFAULT_MIN_ROUND_MS } from "../engine/precopy-rounds.js";
+import { PageHistory } from "../policy/page-history.js";
 import type { GuestMemory } from "../memory/guest-memory.js";
 import { WasmGuestMemory } from "../memory/wasm-guest-memory.js";
 import { createInProcessPair } from "../transport/in-process.js";
@@ -50,8 +53,14 @@ export interface ScenarioOptions {
   policy?: { selection?: string; termination?: string; nonConvergence?: string; options?: Record<string, object> };
   downtimeLimitMs?: number;
   maxRounds?: number;
-  /** Guest seconds run before the migration starts (default 0). */
+  /**
+   * Guest seconds run before the migration starts (default 0). The warm-up is run one
+   * minimum round period at a time and each period's dirty set goes into a page history
+   * the source starts from (policies that count modifications since the log started).
+   */
   warmupSeconds?: number;
+  /** The engine's shortest round when pages were deferred, ms (default 1000). */
+  minRoundMs?: number;
   cpu?: CpuTimeMode;
   /** Modeled CPU cost per page read and encoded, ns (default 400). */
   cpuNsPerPage?: number;
@@ -104,11 +113,12 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
   const src = new WasmGuestMemory(ks, o.pageCount);
   const dst = new WasmGuestMemory(kd, o.pageCount);
   const clock = new VirtualClock();
+  let history: PageHistory | undefined;
   try {
     o.workload.init(src);
     let paused = false;
     let throttle = 0;
-    if (o.warmupSeconds) o.workload.run(o.warmupSeconds, src);
+    history = o.warmupSeconds ? warmUp(ks, src, o.workload, o.warmupSeconds, o.minRoundMs) : undefined;
     const [ta, tb] = createLink(createInProcessPair(), clock, {
       bandwidth: o.bandwidth,
       latency: o.latency ?? 0.0005,
@@ -165,6 +175,8 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
       maxBandwidth: o.maxBandwidth ?? o.bandwidth,
       downtimeLimitMs: o.downtimeLimitMs,
       maxRounds: o.maxRounds,
+      minRoundMs: o.minRoundMs,
+      history,
       policy: o.policy,
       onPause: () => {
         paused = true;
@@ -190,9 +202,32 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
     };
   } finally {
     clock.onAdvance = null;
+    history?.dispose();
     src.dispose();
     dst.dispose();
   }
+}
+
+/** Runs the guest for `seconds`, one sync period at a time, recording each period's dirty set. */
+function warmUp(
+  k: Kernel,
+  mem: WasmGuestMemory,
+  workload: Workload,
+  seconds: number,
+  minRoundMs?: number,
+): PageHistory {
+  const history = new PageHistory(k, mem.pageCount);
+  const log = mem.dirtyLog();
+  const harvest = new DirtyBitmap(k, mem.pageCount);
+  const period = (minRoundMs ?? DEFAULT_MIN_ROUND_MS) / 1000 || seconds;
+  log.start();
+  for (let t = 0; t < seconds; t += period) {
+    workload.run(Math.min(period, seconds - t), mem);
+    log.harvest(harvest);
+    history.recordRound(harvest);
+  }
+  harvest.dispose();
+  return history;
 }
 
 /** Byte-for-byte equality (Buffer.compare on Node, 8 bytes at a time elsewhere). */

@@ -6,6 +6,7 @@ import { MessageChannel, type MessagePort } from "node:worker_threads";
 import { describe, expect, it } from "vitest";
 import { createKernel } from "../../src/index.js";
 import { MigrationDestination, type DestinationMemory } from "../../src/engine/destination.js";
+import type { PolicyChoice } from "../../src/engine/policies.js";
 import { MigrationSource, type MigrationMode } from "../../src/engine/source.js";
 import { WasmGuestMemory } from "../../src/memory/wasm-guest-memory.js";
 import { createInProcessPair } from "../../src/transport/in-process.js";
@@ -74,7 +75,14 @@ function relay(n: number, cut?: { channel: number; at: number }): Relay {
 async function run(
   mode: MigrationMode,
   channels: number,
-  options: { cut?: { channel: number; at: number }; seed?: number; key?: string; destinationKey?: string } = {},
+  options: {
+    cut?: { channel: number; at: number };
+    seed?: number;
+    key?: string;
+    destinationKey?: string;
+    policy?: PolicyChoice;
+    minRoundMs?: number;
+  } = {},
 ) {
   const seed = options.seed ?? 1;
   const ks = await createKernel({ shared: true });
@@ -98,6 +106,8 @@ async function run(
     transport: a,
     mode,
     maxRounds: 4,
+    policy: options.policy,
+    minRoundMs: options.minRoundMs,
     channels: { ports: ports.source as unknown as MessagePortLike[] },
     onPause: () => {
       guest.pause();
@@ -156,6 +166,20 @@ describe("data channels in process", () => {
       });
     }
   }
+});
+
+describe("to_skip over data channels", () => {
+  it("xen-to-skip with 2 channels: the round is handed over once, held pages stay pending and arrive", async () => {
+    const r = await run("precopy", 2, {
+      policy: { selection: "xen-to-skip", termination: "max-rounds" },
+      minRoundMs: 50,
+    });
+    if (r.source.status === "rejected") throw r.source.reason;
+    if (r.destination.status === "rejected") throw r.destination.reason;
+    expect(r.source.value.status).toBe("completed");
+    expect(r.source.value.channels).toBe(2);
+    expect(r.destinationEqual).toBe(true);
+  });
 });
 
 describe("keyed data channels", () => {

@@ -148,7 +148,8 @@ describe("every policy end to end", () => {
           clock: "virtual",
           writer: { seed: 100 + i },
           policy: { selection, termination, nonConvergence: nonConvergence[i % nonConvergence.length] },
-          source: { maxRounds: 8, downtimeLimitMs: 2 },
+          // rounds that defer wait for the next sync: 20 ms keeps the writer's virtual seconds few
+          source: { maxRounds: 8, downtimeLimitMs: 2, minRoundMs: 20 },
         });
         const { report } = await pair.run();
         expect(pair.writer!.writes).toBeGreaterThan(0);

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { createPolicy, listPolicies, PagewireError } from "../../src/index.js";
 
@@ -39,5 +40,10 @@ describe("policy registry", () => {
       expect((e as PagewireError).code).toBe("UNKNOWN_POLICY");
       expect((e as Error).message).toMatch(/9 known: vanilla, xen-to-skip/);
     }
+  });
+
+  it("README's policy table states each policy's rule as the code describes it", () => {
+    const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+    for (const p of listPolicies()) expect(readme).toContain(`| \`${p.name}\` | ${p.kind} | ${p.description} |`);
   });
 });

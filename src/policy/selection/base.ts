@@ -6,6 +6,7 @@ import type { PageSelectionPolicy, SelectionContext, SelectionOutput, SelectionR
 export interface ChoiceExtras {
   order?: Uint32Array;
   note?: string;
+  endRound?: boolean;
 }
 
 /**
@@ -36,7 +37,13 @@ export abstract class SelectionPolicyBase implements PageSelectionPolicy {
       out.send.and(ctx.dirty);
     }
     out.defer.copyFrom(ctx.dirty).andNot(out.send);
-    return { sent: out.send.count(), deferred: out.defer.count(), order: extras?.order, note: extras?.note };
+    return {
+      sent: out.send.count(),
+      deferred: out.defer.count(),
+      order: extras?.order,
+      note: extras?.note,
+      endRound: extras?.endRound,
+    };
   }
 
   /** Writes the pages to send this round into `send` (anything outside the candidates is ignored). */
@@ -46,6 +53,17 @@ export abstract class SelectionPolicyBase implements PageSelectionPolicy {
   protected onLastRound(): void {}
 
   reset(): void {}
+
+  /** The pages of `batch` not in `redirtied` (Xen's to_skip), in order; `batch` itself when none is. */
+  protected withoutRedirtied(batch: Uint32Array, redirtied: DirtyBitmap): Uint32Array {
+    let keep = 0;
+    for (const p of batch) if (!redirtied.get(p)) keep++;
+    if (keep === batch.length) return batch;
+    const out = new Uint32Array(keep);
+    let o = 0;
+    for (const p of batch) if (!redirtied.get(p)) out[o++] = p;
+    return out;
+  }
 
   /** Scratch bitmap `i`, sized like the candidates (re-created if the size changes). */
   protected scratch(ctx: SelectionContext, i: number): DirtyBitmap {

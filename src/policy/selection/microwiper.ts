@@ -1,33 +1,43 @@
 import type { DirtyBitmap } from "../../kernel/dirty-bitmap.js";
 import type { SelectionContext } from "../types.js";
 import { countPerGroup, groupCandidates, SelectionPolicyBase } from "./base.js";
+import { defaultBlockPages } from "./block-ordered.js";
 
 export interface MicrowiperOptions {
-  /** Pages per stripe (default 64). */
+  /**
+   * Pages per stripe. The paper derives the stripe size from the VM's memory size without
+   * a formula we could check; default: √(guest pages) rounded up to a power of two.
+   */
   stripePages?: number;
 }
 
 /**
- * Microwiper: memory is cut into stripes (64 pages); a stripe's rewrite rate is its
- * pages dirtied in the latest harvest divided by the previous round's duration (pages
- * per second). Candidate stripes are sent slowest-rewriting first, accumulating their
- * rates; the round ends — the remaining stripes are deferred to the next round — as
- * soon as the next stripe would take the accumulated rewrite rate above the bandwidth
- * estimate (pages per second), since from then on pages would be dirtied faster than
- * they are sent. Without a bandwidth estimate or a previous round duration (first
- * round) every candidate is sent, ordered. The last round sends everything.
+ * Microwiper: memory is cut into stripes whose size follows the VM's memory size; a
+ * stripe's rewriting rate is its pages dirtied in the latest harvest divided by the
+ * previous iteration's duration (pages per second). Candidate stripes are sent in
+ * increasing rate order, accumulating their rates; the next iteration starts as soon as
+ * the accumulated rate exceeds the bandwidth estimate in guest pages per second (pages
+ * sent ÷ sending time, not compressed bytes): the stripe that passes it is the round's
+ * last, the remaining stripes are deferred, and the round ends without waiting for the
+ * minimum round period (`endRound`). Without a bandwidth estimate or a previous duration
+ * (first iteration) every candidate is sent, ordered. The last iteration sends everything.
  * // see: Du et al. 2010, "Microwiper: efficient memory propagation in live migration of virtual machines" (ICPP)
  */
 export class MicrowiperSelection extends SelectionPolicyBase {
   static readonly policyName = "microwiper";
   static readonly description =
-    "send stripes slowest-rewriting first until their accumulated rewrite rate exceeds the bandwidth";
+    "send stripes slowest-rewriting first; the next iteration starts once their accumulated rate exceeds the bandwidth (guest pages/s)";
   readonly name = MicrowiperSelection.policyName;
-  readonly stripePages: number;
+  readonly #stripeOption: number | undefined;
 
   constructor(options: MicrowiperOptions = {}) {
     super();
-    this.stripePages = Math.max(1, Math.floor(options.stripePages ?? 64));
+    this.#stripeOption = options.stripePages === undefined ? undefined : Math.max(1, Math.floor(options.stripePages));
+  }
+
+  /** Pages per stripe for a guest of `guestPages`. */
+  stripePages(guestPages: number): number {
+    return this.#stripeOption ?? defaultBlockPages(guestPages);
   }
 
   protected choose(ctx: SelectionContext, send: DirtyBitmap) {
@@ -37,9 +47,10 @@ export class MicrowiperSelection extends SelectionPolicyBase {
     }
     const seconds = ctx.previousRoundSeconds ?? 0;
     const bandwidth = ctx.bandwidthPagesPerSecond ?? 0;
-    const dirtied = countPerGroup(ctx.history.roundBitmap(0), this.stripePages);
+    const stripePages = this.stripePages(ctx.dirty.pageCount);
+    const dirtied = countPerGroup(ctx.history.roundBitmap(0), stripePages);
     const rate = (g: number) => (seconds > 0 ? dirtied[g] / seconds : 0);
-    const stripes = groupCandidates(ctx.dirty.collect(), this.stripePages);
+    const stripes = groupCandidates(ctx.dirty.collect(), stripePages);
     stripes.sort((a, b) => rate(a.group) - rate(b.group) || a.group - b.group);
     send.clearAll();
     let accumulated = 0,
@@ -47,7 +58,7 @@ export class MicrowiperSelection extends SelectionPolicyBase {
       taken = 0;
     const limited = bandwidth > 0 && seconds > 0;
     for (const s of stripes) {
-      if (limited && accumulated + rate(s.group) > bandwidth) break;
+      if (limited && accumulated > bandwidth) break;
       accumulated += rate(s.group);
       for (const p of s.pages) send.set(p);
       n += s.pages.length;
@@ -59,9 +70,13 @@ export class MicrowiperSelection extends SelectionPolicyBase {
       order.set(s.pages, o);
       o += s.pages.length;
     }
+    const cut = taken < stripes.length;
     return {
       order,
-      note: taken < stripes.length ? `round ends at rewrite rate ${accumulated.toFixed(1)} pages/s` : undefined,
+      note: cut
+        ? `next iteration: rewrite rate ${accumulated.toFixed(1)} > ${bandwidth.toFixed(1)} pages/s`
+        : undefined,
+      endRound: cut,
     };
   }
 }
