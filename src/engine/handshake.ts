@@ -42,7 +42,9 @@ export async function offerHandshake(
   ch: Channel,
   o: { pageCount: number; mode: string; features: readonly Feature[]; channels?: number; timeout?: number },
 ): Promise<{ features: Feature[]; session: Session; channels: ChannelEndpoint[] }> {
-  const challenge = await ch.expectMessage(Message.CHALLENGE, "handshake", o.timeout);
+  const challenge = await ch.expectMessage(Message.CHALLENGE, "handshake", o.timeout).catch((err) => {
+    throw withFirstFrameHint(err);
+  });
   ch.setSessionNonce(challengeNonce(challenge.nonce));
   const nonce = randomNonce();
   await ch.sendMessage(Message.HELLO, {
@@ -54,7 +56,9 @@ export async function offerHandshake(
     nonce,
     ...(o.channels ? { channels: o.channels } : {}),
   });
-  const w = await ch.expectMessage(Message.WELCOME, "handshake", o.timeout);
+  const w = await ch.expectMessage(Message.WELCOME, "handshake", o.timeout).catch((err) => {
+    throw withFirstFrameHint(err, "after HELLO");
+  });
   if (w.nonce !== challenge.nonce)
     throw new ProtocolError("PROTOCOL_MESSAGE", "WELCOME: nonce differs from the connection's challenge");
   const features = checkAcceptedFeatures(o.features, w.features);
@@ -131,4 +135,18 @@ export async function readResume(ch: Channel, session: Session, timeout?: number
   if (r.decision !== "abort" && r.decision !== "commit" && r.decision !== "postcopy")
     throw new ProtocolError("PROTOCOL_MESSAGE", `RESUME: unknown decision '${String(r.decision).slice(0, 20)}'`);
   return r.decision;
+}
+
+/**
+ * A connection that closes or stays silent before the destination's first word is most
+ * often the wrong kind of connection (plain TCP to a TLS receiver: each side waits for the
+ * other) or a refusal the receiver logs: the error says so (same error, longer message).
+ */
+function withFirstFrameHint(err: unknown, when = "before its first message"): unknown {
+  const code = (err as { code?: string })?.code;
+  if (code !== "CONNECTION_CLOSED" && code !== "TIMEOUT_HANDSHAKE") return err;
+  const what = code === "CONNECTION_CLOSED" ? "closed the connection" : "said nothing";
+  (err as Error).message +=
+    `: the destination ${what} ${when} — if it serves TLS, connect with TLS (send --tls-ca FILE); otherwise its log says why it refused this sender (key, size, another session)`;
+  return err;
 }
