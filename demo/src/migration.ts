@@ -1,39 +1,44 @@
 // One migration as the page runs it: a guest (Worker or main thread) on source memory,
 // MigrationSource → MessageChannel → MigrationDestination, the same engine and kernel as
-// in Node. A tap on the source transport and a wrapper around the dirty log feed the
-// memory map: which pages the log saw dirty, which were sent and how, which deferred.
+// in Node. What the page shows comes from watching, not from changing the engine:
+//
+//   source tap (frames sent)   ──► source map (sent, by encoding), phases, live totals
+//   dirty-log wrapper          ──► source map (dirty), dirty rate, round 0's start, step mode's round hold
+//   a peek at the live log     ──► source map: pages written since they were sent, as the guest writes
+//   onPause                    ──► the pause phase, step mode's pause hold
+//   destination tap (received) ──► destination map (applied, by encoding; missing in post-copy)
+//   destination tap (sent)     ──► post-copy faults (PAGE_REQUEST) on the destination map
 import { pagesRound, readPageRecords } from "../../src/wire/page-record.js";
-import { RECORD_CODECS } from "../../src/codec/codecs.js";
 import { MigrationDestination, type DestinationResult } from "../../src/engine/destination.js";
 import type { MigrationReport } from "../../src/engine/report.js";
 import { MigrationSource, type MigrationMode } from "../../src/engine/source.js";
 import type { CodecOptions } from "../../src/codec/encode-pipeline.js";
 import { createKernel } from "../../src/kernel/loader.js";
 import type { DirtyLog } from "../../src/memory/guest-memory.js";
+import { DirtyBitmap } from "../../src/kernel/dirty-bitmap.js";
 import { WasmGuestMemory } from "../../src/memory/wasm-guest-memory.js";
-import { FrameType, FRAME_HEADER_BYTES } from "../../src/wire/frame.js";
+import { FrameType } from "../../src/wire/frame.js";
 import { messagePortTransport } from "../../src/transport/message-port.js";
 import type { Transport } from "../../src/transport/transport.js";
+import { realClock } from "../../src/util/clock.js";
+import { PAGE_SIZE } from "../../src/kernel/abi.js";
 import { MainThreadGuest, WorkerGuest, type Guest } from "./guest.js";
 import type { GuestWorkloadOptions } from "./guest-workload.js";
+import { tapTransport } from "./frame-tap.js";
+import { countStates, DestState, SourceState, stateOfKind } from "./page-states.js";
+import { PhaseLog } from "./phases.js";
+import { LiveTotals, type LiveSnapshot } from "./live-totals.js";
+import { Stepper } from "./stepper.js";
 
+const SOURCE_OF_KIND = stateOfKind(SourceState.SENT);
+const DEST_OF_KIND = stateOfKind(DestState.RECEIVED);
+/** Step mode: a person may think for a while between rounds; the destination waits that long for the next frame. */
+const STEP_FRAME_TIMEOUT_SECONDS = 3600;
 /**
- * Per-page state shown by the memory map: where the page is in the dirty cycle or, from
- * SENT on, the codec of the record it was last sent as (SENT + its index in RECORD_CODECS).
+ * Payload bytes per PAGES frame: smaller than the engine's 1 MiB default so that the maps
+ * and totals move several times a second at a watchable bandwidth (framing costs ~0.01 %).
  */
-export const PageState = {
-  UNSENT: 0,
-  CLEAN: 1,
-  DIRTY: 2,
-  DEFERRED: 3,
-  SENT: 4,
-} as const;
-export const PAGE_STATE_NAMES = ["unsent", "clean", "dirty", "deferred", ...RECORD_CODECS.map((c) => c.name)] as const;
-export type PageStateName = (typeof PAGE_STATE_NAMES)[number];
-
-/** The map state of a page sent as a record of each kind, by RecordKind. */
-const STATE_OF_KIND: number[] = [];
-RECORD_CODECS.forEach((c, i) => (STATE_OF_KIND[c.record] = PageState.SENT + i));
+const DEMO_FRAME_BYTES = 64 << 10;
 
 export interface DemoConfig {
   workload: string;
@@ -44,11 +49,14 @@ export interface DemoConfig {
   mode: MigrationMode;
   selection: string;
   termination: string;
+  /** A non-convergence policy, or "none" (QEMU's default: iterate until the termination policy or the round cap). */
   nonConvergence: string;
   codecs: CodecOptions;
   downtimeLimitMs: number;
   /** Run the guest in a Worker on shared memory (needs cross-origin isolation). */
   worker: boolean;
+  /** Hold the run after each pre-copy round and before the pause until `advance()`. */
+  step: boolean;
 }
 
 export interface DemoResult {
@@ -57,23 +65,60 @@ export interface DemoResult {
   /** Source and destination memories compared byte for byte after the commit. */
   identical: boolean;
   where: Guest["where"];
+  /** Post-copy faults: pages the destination guest touched while they were missing. */
+  faults: number;
 }
 
 export class DemoMigration {
-  readonly pageStates: Uint8Array;
+  readonly sourceStates: Uint8Array;
+  readonly destStates: Uint8Array;
+  readonly phases: PhaseLog;
+  readonly live: LiveTotals;
+  readonly stepper: Stepper | null;
+  faults = 0;
   source!: MigrationSource;
+  destination: MigrationDestination | null = null;
   guest!: Guest;
   #src!: Transport;
   #stopped = false;
+  /** The source guest stopped for stop-and-copy (or the post-copy switch). */
+  #paused = false;
   #postcopy = false;
+  /** The destination took POSTCOPY_START (its frames before it are pre-copy rounds). */
+  #destinationPostcopy = false;
+  /** A pre-copy round ended since the last step hold. */
+  #roundEnded = false;
+  #sendRound = -1;
+  #receiveRound = -1;
+  /** The pages the round on the wire has to send (harvested dirty or deferred); cleared as their records leave. */
+  #candidates: Uint8Array;
   #unsent: Array<{ round: number; pages: number[] }> = [];
+  /** The live dirty log and a bitmap to peek into, while pre-copy runs. */
+  #live: { log: DirtyLog; into: DirtyBitmap } | null = null;
 
-  constructor(readonly config: DemoConfig) {
-    this.pageStates = new Uint8Array(config.pages);
+  constructor(
+    readonly config: DemoConfig,
+    onHoldChange: () => void = () => {},
+  ) {
+    this.sourceStates = new Uint8Array(config.pages);
+    this.destStates = new Uint8Array(config.pages);
+    this.#candidates = new Uint8Array(config.pages).fill(1);
+    this.stepper = config.step ? new Stepper(onHoldChange) : null;
+    const clock = this.stepper?.clock ?? realClock;
+    this.phases = new PhaseLog(() => clock.now() * 1000);
+    this.live = new LiveTotals(() => clock.now());
   }
 
   get report(): MigrationReport | null {
     return this.source?.report ?? null;
+  }
+
+  /** The live totals now: remaining is what the source map shows still to send (post-copy: what the destination misses). */
+  snapshot(): LiveSnapshot {
+    const remaining = this.#postcopy
+      ? (this.destination?.missingPages ?? 0)
+      : countStates(this.sourceStates, SourceState.UNSENT, SourceState.DIRTY, SourceState.DEFERRED);
+    return this.live.snapshot(this.phases.elapsedMs, remaining, PAGE_SIZE);
   }
 
   async run(onStage: (stage: string) => void): Promise<DemoResult> {
@@ -94,34 +139,54 @@ export class DemoMigration {
       this.guest.start();
       onStage("migrating");
       const channel = new MessageChannel();
-      this.#src = this.#tap(messagePortTransport(channel.port1));
-      const dstTransport = messagePortTransport(channel.port2);
+      this.#src = tapTransport(messagePortTransport(channel.port1), {
+        sent: (type, payload, bytes) => this.#sourceSent(type, payload, bytes),
+        received: (type) => {
+          if (type === FrameType.ACTIVATED) this.phases.finish("done");
+        },
+      });
+      const dstTransport = tapTransport(messagePortTransport(channel.port2), {
+        sent: (type, payload) => this.#destinationSent(type, payload),
+        received: (type, payload) => this.#destinationReceived(type, payload),
+      });
+      const timeouts = c.step ? { frame: STEP_FRAME_TIMEOUT_SECONDS } : undefined;
       let faulting = false;
-      const dst = new MigrationDestination({
+      const dst = (this.destination = new MigrationDestination({
         memory: dmem,
         transport: dstTransport,
         kernel: dk,
+        timeouts,
         // post-copy: the destination guest runs and faults on pages still missing
         onActivate: () => {
           if (!this.#postcopy || faulting || this.#stopped) return;
           faulting = true;
           void this.#fault(dst, c.pages, () => faulting);
         },
-      });
+      }));
+      const log = mem.dirtyLog();
+      if (log.peek) this.#live = { log, into: new DirtyBitmap(k, c.pages) };
       this.source = new MigrationSource({
         memory: mem,
-        dirtyLog: this.#watch(mem.dirtyLog()),
+        dirtyLog: this.#watch(log),
         transport: this.#src,
         kernel: k,
         mode: c.mode,
         codecs: c.codecs,
         maxBandwidth: c.bandwidth,
         downtimeLimitMs: c.downtimeLimitMs,
-        policy: { selection: c.selection, termination: c.termination, nonConvergence: c.nonConvergence },
-        onPause: () => this.guest.pause(),
+        policy: {
+          selection: c.selection,
+          termination: c.termination,
+          nonConvergence: c.nonConvergence === "none" ? undefined : c.nonConvergence,
+        },
+        clock: this.stepper?.clock,
+        timeouts,
+        onPause: () => this.#pause(),
         onResume: () => this.guest.resume(),
         onThrottle: (p) => this.guest.throttle(p),
+        frameBytes: DEMO_FRAME_BYTES,
       });
+      this.phases.enter(c.mode === "auto" ? "probe" : "setup");
       // both ends settle; the source's outcome is the migration's (the destination of a
       // stopped migration fails too, only later or earlier)
       const [s, d] = await Promise.allSettled([this.source.migrate(), dst.receive()]);
@@ -134,10 +199,31 @@ export class DemoMigration {
       const b = dmem.bytes();
       let identical = a.length === b.length;
       for (let i = 0; identical && i < a.length; i++) identical = a[i] === b[i];
-      return { report, destination, identical, where: this.guest.where };
+      this.phases.finish("done");
+      return { report, destination, identical, where: this.guest.where, faults: this.faults };
+    } catch (err) {
+      this.phases.finish("aborted");
+      throw err;
     } finally {
       this.guest.stop();
+      this.#live?.into.dispose();
+      this.#live = null;
     }
+  }
+
+  /**
+   * Marks the pages the guest wrote since they were sent, as it writes them: a peek at the
+   * live dirty log (a copy; the log itself is untouched). Only while the guest runs here.
+   */
+  peekLive(): void {
+    const live = this.#live;
+    if (!live || this.#paused || this.#sendRound < 0) return;
+    live.log.peek!(live.into);
+    const states = this.sourceStates;
+    const written = live.into.collect();
+    for (const p of written)
+      if (states[p] === SourceState.CLEAN || states[p] >= SourceState.SENT) states[p] = SourceState.DIRTY;
+    this.live.peeked(written.length);
   }
 
   /**
@@ -150,17 +236,42 @@ export class DemoMigration {
     this.#unsent = this.#unsent.filter(({ round, pages }) => {
       const row = rows.find((r) => r.round === round);
       if (!row) return true;
-      const to = row.deferred > 0 ? PageState.DEFERRED : PageState.CLEAN;
-      for (const p of pages) if (this.pageStates[p] === PageState.DIRTY) this.pageStates[p] = to;
+      const deferred = row.deferred > 0;
+      for (const p of pages) {
+        if (this.sourceStates[p] !== SourceState.DIRTY) continue;
+        this.sourceStates[p] = deferred ? SourceState.DEFERRED : SourceState.CLEAN;
+        // a deferred page is a candidate of the next round again
+        if (deferred) this.#candidates[p] = 1;
+      }
       return false;
     });
+  }
+
+  /** Step mode: lets the held run go on. */
+  advance(): void {
+    this.stepper?.advance();
   }
 
   /** Aborts the migration: the source side closes the channel; both ends fail before the commit. */
   stop(): void {
     this.#stopped = true;
     this.#src?.close();
+    this.stepper?.advance();
     this.guest?.stop();
+  }
+
+  /** onPause: step mode holds first (guest already paused), then the pause phase starts. */
+  async #pause(): Promise<void> {
+    if (this.stepper && !this.#stopped) {
+      await this.guest.pause();
+      await this.stepper.hold("pause");
+    }
+    this.#paused = true;
+    this.settle();
+    this.phases.enter("pause", {
+      pending: countStates(this.sourceStates, SourceState.UNSENT, SourceState.DIRTY, SourceState.DEFERRED),
+    });
+    await this.guest.pause();
   }
 
   /** The destination guest touching pages at random after the post-copy switch. */
@@ -177,59 +288,133 @@ export class DemoMigration {
     }
   }
 
-  /** The dirty log, reporting each harvest to the map. */
+  /** The dirty log, reporting each harvest to the map; in step mode it holds after each round's harvest. */
   #watch(log: DirtyLog): DirtyLog {
     return {
-      start: () => log.start(),
+      start: (session) => {
+        log.start(session);
+        this.live.resetHarvestClock();
+        // pre-copy starts (auto mode's probe starts the log earlier, before the handshake)
+        if (this.phases.current?.kind === "setup") this.#enterRound(0);
+      },
       stop: () => log.stop(),
+      // the live log's peek (Xen's to_skip) goes through untouched
+      ...(log.peek ? { peek: (into: Parameters<NonNullable<DirtyLog["peek"]>>[0]) => log.peek!(into) } : {}),
       harvest: async (into) => {
+        this.settle(); // the finished round's row exists: its pages without a record are settled first
         await log.harvest(into);
-        for (const p of into.collect()) this.pageStates[p] = PageState.DIRTY;
+        const dirty = into.collect();
+        for (const p of dirty) {
+          // a page never sent stays "unsent" (auto mode's probe harvests before round 0)
+          if (this.sourceStates[p] !== SourceState.UNSENT) this.sourceStates[p] = SourceState.DIRTY;
+          this.#candidates[p] = 1;
+        }
+        this.live.harvested(dirty.length);
+        if (this.stepper && this.#roundEnded && !this.#paused && !this.#stopped) {
+          this.#roundEnded = false;
+          await this.guest.pause();
+          await this.stepper.hold("round");
+          if (!this.#stopped) this.guest.resume();
+        }
       },
     };
   }
 
-  /** The source transport, reading each frame's page records before it is transferred away. */
-  #tap(t: Transport): Transport {
-    const states = this.pageStates;
-    let round = -1;
-    const seen = (frame: Uint8Array) => {
-      const type = frame[5];
-      const length = new DataView(frame.buffer, frame.byteOffset, frame.byteLength).getUint32(12, true);
-      const payload = frame.subarray(FRAME_HEADER_BYTES, FRAME_HEADER_BYTES + length);
-      if (type === FrameType.PAGES) {
+  /** A frame the source sends: the source map, the phases and the live totals. */
+  #sourceSent(type: number, payload: Uint8Array, bytes: number): void {
+    const states = this.sourceStates;
+    let records = 0;
+    switch (type) {
+      case FrameType.HELLO:
+        if (this.phases.current?.kind === "probe") this.phases.enter("setup");
+        break;
+      case FrameType.PAGES: {
         const r = pagesRound(payload);
-        if (r !== round) {
-          // a new round: what earlier rounds sent is now clean
-          round = r;
-          for (let i = 0; i < states.length; i++) if (states[i] >= PageState.SENT) states[i] = PageState.CLEAN;
+        if (r !== this.#sendRound) {
+          // a new round: what earlier rounds sent is now clean (unless written since)
+          this.#sendRound = r;
+          const cur = this.phases.current;
+          if (!this.#paused && !(cur?.kind === "round" && cur.round === r)) this.#enterRound(r);
+          for (let i = 0; i < states.length; i++) if (states[i] >= SourceState.SENT) states[i] = SourceState.CLEAN;
         }
-        for (const rec of readPageRecords(payload, states.length)) states[rec.page] = STATE_OF_KIND[rec.kind];
-      } else if (type === FrameType.ROUND_END) {
-        // pending pages without a record this round: deferred by the selection policy or
-        // skipped as unchanged; the round's report row (pushed just after) tells which
+        for (const rec of readPageRecords(payload, states.length)) {
+          states[rec.page] = SOURCE_OF_KIND[rec.kind];
+          this.#candidates[rec.page] = 0;
+          records++;
+        }
+        break;
+      }
+      case FrameType.ROUND_END: {
+        // the round's pages without a record: deferred by the selection policy or skipped
+        // as unchanged; the round's report row (pushed just after) tells which
         const left: number[] = [];
-        for (let i = 0; i < states.length; i++) if (states[i] === PageState.DIRTY) left.push(i);
+        const candidates = this.#candidates;
+        for (let i = 0; i < candidates.length; i++) {
+          if (candidates[i]) left.push(i);
+          candidates[i] = 0;
+        }
         const ended = (JSON.parse(new TextDecoder().decode(payload)) as { round: number }).round;
         if (left.length) this.#unsent.push({ round: ended, pages: left });
-      } else if (type === FrameType.POSTCOPY_START) {
-        this.#postcopy = true;
-        for (let i = 0; i < states.length; i++) if (payload[i >> 3] & (1 << (i & 7))) states[i] = PageState.DIRTY;
+        if (!this.#paused) {
+          const cur = this.phases.current;
+          if (cur?.kind !== "round" || cur.round !== ended) this.#enterRound(ended); // a round without pages
+          this.phases.endCurrent();
+          this.#roundEnded = true;
+        }
+        break;
       }
-    };
-    return {
-      send: async (frame) => {
-        seen(frame);
-        return t.send(frame);
-      },
-      receive: () => t.receive(),
-      close: () => t.close(),
-      get bytesSent() {
-        return (t as { bytesSent?: number }).bytesSent ?? 0;
-      },
-      get bytesReceived() {
-        return (t as { bytesReceived?: number }).bytesReceived ?? 0;
-      },
-    } as Transport;
+      case FrameType.POSTCOPY_START:
+        this.#postcopy = true;
+        this.phases.enter("postcopy");
+        for (let i = 0; i < states.length; i++) if (payload[i >> 3] & (1 << (i & 7))) states[i] = SourceState.DIRTY;
+        break;
+      case FrameType.COMPLETE:
+        this.phases.enter("commit");
+        break;
+      case FrameType.ACTIVATE:
+        this.phases.enter("activation");
+        break;
+    }
+    this.live.sent(bytes, records);
+  }
+
+  /** Round `round` is on the wire; it began where the previous round ended (its first frame waited for the rate limit). */
+  #enterRound(round: number): void {
+    this.live.round = round;
+    const previous = this.phases.current;
+    const since = previous?.kind === "round" && previous.endMs !== null ? previous.endMs : undefined;
+    this.phases.enter(
+      "round",
+      { round, pending: countStates(this.sourceStates, SourceState.UNSENT, SourceState.DIRTY, SourceState.DEFERRED) },
+      since,
+    );
+  }
+
+  /** A frame the destination received (and applies next): the destination map. */
+  #destinationReceived(type: number, payload: Uint8Array): void {
+    const states = this.destStates;
+    if (type === FrameType.PAGES) {
+      const r = pagesRound(payload);
+      if (r !== this.#receiveRound && !this.#destinationPostcopy) {
+        this.#receiveRound = r;
+        for (let i = 0; i < states.length; i++) if (states[i] >= DestState.RECEIVED) states[i] = DestState.HELD;
+      }
+      for (const rec of readPageRecords(payload, states.length))
+        if (states[rec.page] !== DestState.FAULT) states[rec.page] = DEST_OF_KIND[rec.kind];
+    } else if (type === FrameType.POSTCOPY_START) {
+      this.#destinationPostcopy = true;
+      for (let i = 0; i < states.length; i++) {
+        if (payload[i >> 3] & (1 << (i & 7))) states[i] = DestState.MISSING;
+        else if (states[i] >= DestState.RECEIVED) states[i] = DestState.HELD;
+      }
+    }
+  }
+
+  /** A frame the destination sent: a PAGE_REQUEST is a fault of the running destination guest. */
+  #destinationSent(type: number, payload: Uint8Array): void {
+    if (type !== FrameType.PAGE_REQUEST || payload.length !== 4) return;
+    const page = new DataView(payload.buffer, payload.byteOffset, 4).getUint32(0, true);
+    if (page < this.destStates.length) this.destStates[page] = DestState.FAULT;
+    this.faults++;
   }
 }
