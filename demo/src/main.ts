@@ -188,6 +188,8 @@ function holdChanged(m: DemoMigration): void {
   step.disabled = held === null;
   step.textContent = held === "pause" ? "Next: pause" : "Next round";
   document.body.dataset.hold = held ?? "";
+  // holds so far: a watcher tells a new hold from the same one (the run between two may be brief)
+  if (held) document.body.dataset.holds = String(Number(document.body.dataset.holds ?? 0) + 1);
   render(m, m.config, true);
 }
 

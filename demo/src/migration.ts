@@ -294,8 +294,10 @@ export class DemoMigration {
       start: (session) => {
         log.start(session);
         this.live.resetHarvestClock();
-        // pre-copy starts (auto mode's probe starts the log earlier, before the handshake)
-        if (this.phases.current?.kind === "setup") this.#enterRound(0);
+        // pre-copy starts (auto mode's probe starts the log earlier, before the handshake;
+        // post-copy starts it for the switch, without rounds)
+        const mode = this.source.report.mode;
+        if (this.phases.current?.kind === "setup" && (mode === "precopy" || mode === "hybrid")) this.#enterRound(0);
       },
       stop: () => log.stop(),
       // the live log's peek (Xen's to_skip) goes through untouched
@@ -366,7 +368,9 @@ export class DemoMigration {
       case FrameType.POSTCOPY_START:
         this.#postcopy = true;
         this.phases.enter("postcopy");
-        for (let i = 0; i < states.length; i++) if (payload[i >> 3] & (1 << (i & 7))) states[i] = SourceState.DIRTY;
+        // the pages still to send: written since sent (dirty), or never sent
+        for (let i = 0; i < states.length; i++)
+          if (payload[i >> 3] & (1 << (i & 7)) && states[i] !== SourceState.UNSENT) states[i] = SourceState.DIRTY;
         break;
       case FrameType.COMPLETE:
         this.phases.enter("commit");

@@ -45,7 +45,9 @@ export const STAGE_CARDS: StageCard[] = [
     text: (m) =>
       hasPostcopy(m)
         ? "The guest stops on the source; downtime starts. Only the device state goes over and the list of pages the destination does not have yet: the switch is short, whatever is left."
-        : "Stop-and-copy: the guest stops on the source and downtime starts. A last look at the dirty log, then every page still dirty and the device state go over while nothing runs.",
+        : m === "stop-and-copy"
+          ? "Stop-and-copy: the guest stops on the source and downtime starts, then every page and the device state go over while nothing runs. Simple, and the downtime is the whole copy."
+          : "Stop-and-copy: the guest stops on the source and downtime starts. A last look at the dirty log, then every page still dirty and the device state go over while nothing runs.",
     used: () => true,
   },
   {
