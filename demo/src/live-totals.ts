@@ -10,7 +10,7 @@ export interface LiveSnapshot {
   pagesSent: number;
   /** The pre-copy round on the wire (or the last one). */
   round: number;
-  /** Link throughput over the last second, bytes/s. */
+  /** Link throughput over about the last second, bytes/s. */
   rate: number;
   /** Bytes still to send: pages not yet sent or dirty again (post-copy: missing at the destination). */
   remaining: number;
@@ -40,7 +40,8 @@ export class LiveTotals {
     this.pagesSent += pages;
     const t = this.now();
     this.#samples.push([t, this.transferred]);
-    while (this.#samples.length > 2 && this.#samples[0][0] < t - RATE_WINDOW) this.#samples.shift();
+    // keep one sample at least RATE_WINDOW old: the rate's baseline
+    while (this.#samples.length > 2 && this.#samples[1][0] <= t - RATE_WINDOW) this.#samples.shift();
   }
 
   /** The dirty log was harvested and reported `pages` dirty since the previous harvest. */
@@ -65,15 +66,13 @@ export class LiveTotals {
     this.#lastHarvest = this.now();
   }
 
-  /** Bytes/s over the last second of frames (0 before two frames). */
+  /** Bytes/s from the baseline sample (about a second ago) to now (0 before two frames); an idle link slows it. */
   get rate(): number {
     const s = this.#samples;
     if (s.length < 2) return 0;
     const [t0, b0] = s[0];
-    const [t1, b1] = s[s.length - 1];
-    // a window that ends in the past (nothing sent since) counts up to now: an idle link slows
-    const span = Math.max(t1, this.now()) - t0;
-    return span > 0 ? (b1 - b0) / span : 0;
+    const span = this.now() - t0;
+    return span > 0 ? (this.transferred - b0) / span : 0;
   }
 
   snapshot(elapsedMs: number, remainingPages: number, pageSize: number): LiveSnapshot {
