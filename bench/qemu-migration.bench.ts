@@ -122,7 +122,7 @@ async function run(method: Method, mibs: number): Promise<Row> {
         "--to",
         `127.0.0.1:${await rx.listening}`,
         "--bandwidth",
-        String((mibs * MiB) / 1e6),
+        `${mibs}MiB/s`,
       ]);
       await tx.listening;
       const qa = await QmpClient.connect(a.qmp);
@@ -173,7 +173,7 @@ async function run(method: Method, mibs: number): Promise<Row> {
           "--dest-command",
           destCommand,
           "--bandwidth",
-          String((mibs * MiB) / 1e6),
+          `${mibs}MiB/s`,
           ...(scanWorkers ? ["--scan-workers", scanWorkers] : []),
         ],
         { stdio: ["ignore", "pipe", "inherit"] },

@@ -75,6 +75,7 @@ export const ERROR_CODES = {
   DIRTY_LOG_REQUIRED: "a live migration mode without a dirty log",
   SOURCE_ABORTED: "the source aborted the migration",
   MIGRATION_ABORTED: "the migration ended before the commit acknowledgement",
+  CANCELLED: "the caller cancelled (AbortSignal) before the decision: the source runs the guest",
   ERROR: "a failure that is not a PagewireError, as a report or a peer's ABORT names it",
   MIGRATION_IN_DOUBT:
     "the connection failed between the decision and the peer learning it; neither side runs until resolved",

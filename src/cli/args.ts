@@ -1,20 +1,7 @@
 import { readFileSync } from "node:fs";
-import { parseArgs, type ParseArgsConfig } from "node:util";
 import { frameKey } from "../wire/hmac.js";
 import type { FrameKey } from "../wire/frame.js";
 import { UsageError } from "./usage.js";
-
-/** node:util parseArgs with usage errors turned into UsageError (exit 2). */
-export function parseOptions<T extends NonNullable<ParseArgsConfig["options"]>>(
-  argv: string[],
-  options: T,
-): ReturnType<typeof parseArgs<{ options: T; strict: true; allowPositionals: false }>>["values"] {
-  try {
-    return parseArgs({ args: argv, options, allowPositionals: false, strict: true }).values as never;
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
-}
 
 /** "host:port" → [host, port]. */
 export function parseHostPort(value: string | undefined, what: string): [string, number] {
@@ -24,14 +11,6 @@ export function parseHostPort(value: string | undefined, what: string): [string,
   if (i <= 0 || !Number.isInteger(port) || port < 0 || port > 65535)
     throw new UsageError(`${what}: '${value}' is not HOST:PORT`);
   return [value.slice(0, i).replace(/^\[|\]$/g, ""), port];
-}
-
-/** A positive number option, or the default. */
-export function parseNumber(value: string | undefined, what: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`${what}: '${value}' is not a positive number`);
-  return n;
 }
 
 /** The pre-shared key in FILE (its bytes, at least 16). */

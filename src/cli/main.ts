@@ -1,34 +1,12 @@
 #!/usr/bin/env node
 // The `pagewire` command: dispatches to one module per sub-command (src/cli/commands/).
 // Exit codes: 0 success, 1 failure (one line on stderr), 2 usage error (one line).
-import { migrateQemuCommand } from "./commands/migrate-qemu.js";
-import { qemuProxyCommand } from "./commands/qemu-proxy.js";
-import { receiveCommand } from "./commands/receive.js";
-import { selfcheckCommand } from "./commands/selfcheck.js";
-import { sendCommand } from "./commands/send.js";
-import { simulateCommand } from "./commands/simulate.js";
-import { compareCommand } from "./commands/compare.js";
-import { benchCommand } from "./commands/bench.js";
-import { recordCommand } from "./commands/record.js";
-import { resolveCommand } from "./commands/resolve.js";
-import { UsageError, type Command } from "./usage.js";
-
-const COMMANDS: Command[] = [
-  selfcheckCommand,
-  simulateCommand,
-  compareCommand,
-  benchCommand,
-  recordCommand,
-  sendCommand,
-  receiveCommand,
-  resolveCommand,
-  migrateQemuCommand,
-  qemuProxyCommand,
-];
+import { COMMANDS } from "./commands/index.js";
+import { UsageError } from "./usage.js";
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
-  return `usage: pagewire <command> [options]\n\ncommands:\n${COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join("\n")}\n\n'pagewire <command> --help' shows a command's options.`;
+  return `usage: pagewire <command> [options]\n\ncommands:\n${COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join("\n")}\n\n'pagewire <command> --help' shows a command's options, their defaults and units.`;
 }
 
 async function main(argv: string[]): Promise<number> {

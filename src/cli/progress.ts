@@ -1,11 +1,19 @@
-// A one-line progress bar on stderr, redrawn at most 10 times a second, only when stderr
-// is a terminal (CI logs stay readable); cleared when done.
+// A one-line progress bar on stderr (or another terminal stream), redrawn at most 10 times
+// a second, only when the stream is a terminal (CI logs stay readable); cleared when done.
+interface Terminal {
+  write(text: string): void;
+  isTTY?: boolean;
+  columns?: number;
+}
+
 export class ProgressBar {
   readonly enabled: boolean;
+  readonly #out: Terminal;
   #last = 0;
   #shown = false;
-  constructor(enabled = Boolean(process.stderr.isTTY)) {
-    this.enabled = enabled;
+  constructor(enabled?: boolean, out: Terminal = process.stderr) {
+    this.#out = out;
+    this.enabled = enabled ?? Boolean(out.isTTY);
   }
 
   /** Draws `fraction` (0..1, or null for no bar) and a label. */
@@ -19,14 +27,13 @@ export class ProgressBar {
       fraction === null
         ? ""
         : `[${"#".repeat(Math.round(Math.min(1, Math.max(0, fraction)) * width)).padEnd(width, "-")}] `;
-    const cols = process.stderr.columns || 100;
-    process.stderr.write(`\r${(bar + label).slice(0, cols - 1).padEnd(Math.min(cols - 1, 80))}`);
+    const cols = this.#out.columns || 100;
+    this.#out.write(`\r${(bar + label).slice(0, cols - 1).padEnd(Math.min(cols - 1, 80))}`);
     this.#shown = true;
   }
 
   done(): void {
-    if (this.enabled && this.#shown)
-      process.stderr.write(`\r${" ".repeat(Math.min((process.stderr.columns || 100) - 1, 80))}\r`);
+    if (this.enabled && this.#shown) this.#out.write(`\r${" ".repeat(Math.min((this.#out.columns || 100) - 1, 80))}\r`);
     this.#shown = false;
   }
 }

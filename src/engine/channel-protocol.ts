@@ -68,6 +68,7 @@ export type FromChannel =
   | { op: "ready" }
   | { op: "joined" }
   | { op: "done"; round: number; counts: EncodeCounts; bytes: number }
+  | { op: "progress"; round: number; pages: number; bytes: number }
   | { op: "synced"; round: number; pages: number; bytes: number }
   | { op: "closed"; stats: Record<string, number>; dedup: Record<string, number> | null }
   | { op: "error"; code: string; message: string; link: boolean };

@@ -57,6 +57,8 @@ export class ChannelWorkers {
   readonly #slots: Slot[];
   #error: PagewireError | null = null;
   #closed = false;
+  /** Live reports of a channel during a round (not queued: only the latest matters). */
+  onProgress: ((index: number, report: { round: number; pages: number; bytes: number }) => void) | null = null;
   readonly #failed: Promise<never>;
   #fail!: (e: PagewireError) => void;
 
@@ -70,6 +72,7 @@ export class ChannelWorkers {
       s.worker.onMessage((m) => {
         const msg = m as FromChannel;
         if (msg.op === "error") this.#failWith(channelError(i, msg));
+        else if (msg.op === "progress") this.onProgress?.(i, msg);
         else s.mail.push(msg);
         s.wake?.();
       });

@@ -32,6 +32,8 @@ import { DestinationChannels } from "./destination-channels.js";
 import { ChannelWorkers } from "./channel-workers.js";
 import type { ChannelOptions } from "./source-options.js";
 import { WasmGuestMemory } from "../memory/wasm-guest-memory.js";
+import { Cancellation } from "./cancellation.js";
+import { EventHub, type DestinationEvents, type DestinationProgress } from "./migration-events.js";
 import { digestSeed, MemoryDigest } from "./digest.js";
 import { IMPLEMENTED_FEATURES, type Feature } from "./features.js";
 import { answerHello, readHello, readResume, sendChallenge, type Session } from "./handshake.js";
@@ -81,6 +83,8 @@ export interface MigrationDestinationOptions {
    * WasmGuestMemory on this shared kernel; otherwise none are accepted.
    */
   channels?: ChannelOptions;
+  /** Milliseconds between two `progress` events (default 250; each round's end emits one as well). */
+  progressIntervalMs?: number;
 }
 
 /** What the destination received, once it runs. */
@@ -121,6 +125,12 @@ export class MigrationDestination {
   #spawned: Promise<ChannelWorkers> | null = null;
   #channelPages = 0;
   #channelBytes = 0;
+  /** Typed events (engine/migration-events.ts); `on` is the short form. */
+  readonly events = new EventHub<DestinationEvents>();
+  #cancel = new Cancellation(undefined, "receive");
+  #start = 0;
+  #round = -1;
+  #lastProgress = -Infinity;
 
   constructor(options: MigrationDestinationOptions) {
     this.options = options;
@@ -131,6 +141,35 @@ export class MigrationDestination {
   /** Where the destination stands (engine/ownership.ts). */
   get state(): DestinationState {
     return this.#state;
+  }
+
+  /** Calls `fn` for every event of `type` (see DestinationEvents); returns a function that stops it. */
+  on<K extends keyof DestinationEvents>(type: K, fn: (event: DestinationEvents[K] & { type: K }) => void): () => void {
+    return this.events.on(type, fn);
+  }
+
+  /** What has arrived so far. */
+  get progress(): DestinationProgress {
+    return {
+      state: this.#state,
+      round: this.#round,
+      elapsedMs: Math.round((this.#clock.now() - this.#start) * 1e6) / 1000,
+      pagesReceived: this.#pages + this.#channelPages + (this.#dataChannels?.pagesReceived ?? 0),
+      bytesReceived:
+        this.#channels.reduce((sum, c) => sum + c.transport.bytesReceived, 0) +
+        this.#channelBytes +
+        (this.#dataChannels?.bytesReceived ?? 0),
+      missingPages: this.missingPages,
+    };
+  }
+
+  /** Emits `progress` when the interval has passed (or `force`). */
+  #tick(force = false): void {
+    if (!this.events.has("progress")) return;
+    const now = this.#clock.now();
+    if (!force && (now - this.#lastProgress) * 1000 < (this.options.progressIntervalMs ?? 250)) return;
+    this.#lastProgress = now;
+    this.events.emit("progress", { progress: this.progress });
   }
 
   /**
@@ -175,6 +214,7 @@ export class MigrationDestination {
       // while the connection is being recovered the request would race the RESUME answer;
       // the recovery bitmap covers the page instead
       const ch = this.#state === "postcopy" ? this.#ch : null;
+      this.events.emit("fault", { page });
       await ch?.sendMessage(Message.PAGE_REQUEST, page).catch(() => {}); // a lost request is answered by recovery
       const t = this.#timeouts;
       // a page that does not come in time means the connection is gone: drop it so recovery starts
@@ -211,10 +251,16 @@ export class MigrationDestination {
     this.#state = "discarded";
   }
 
-  /** Receives a whole migration; resolves once the destination runs the guest. */
-  async receive(): Promise<DestinationResult> {
+  /**
+   * Receives a whole migration; resolves once the destination runs the guest. `signal`
+   * cancels while receiving (CANCELLED: the memory is discarded and the source told, so it
+   * runs the guest on); from the commit acknowledgement on it is ignored.
+   */
+  async receive({ signal }: { signal?: AbortSignal } = {}): Promise<DestinationResult> {
     const o = this.options;
     const t = this.#timeouts;
+    const cancel = (this.#cancel = new Cancellation(signal, "receive"));
+    this.#start = this.#clock.now();
     try {
       this.#k = o.kernel ?? (await loadKernel());
       let ch = this.#open(o.transport);
@@ -225,7 +271,7 @@ export class MigrationDestination {
 
       // handshake: version and page size are checked before any memory is created
       const challenge = await sendChallenge(ch);
-      const hello = await readHello(ch, t?.handshake);
+      const hello = await cancel.race(readHello(ch, t?.handshake));
       let mem = typeof o.memory === "function" ? null : o.memory;
       if (!mem) {
         if (!Number.isInteger(hello.pageCount) || hello.pageCount <= 0 || hello.pageCount > 2 ** 30)
@@ -254,6 +300,11 @@ export class MigrationDestination {
         this.#dataChannels?.endpoints,
       );
       const applier = new PageApplier(this.#k, mem, { guests: o.guests, digest: this.#digest });
+      this.events.emit("handshake", {
+        mode: hello.mode,
+        channels: this.#dataChannels?.endpoints.length ?? 0,
+        pageCount: mem.pageCount,
+      });
 
       for (;;) {
         try {
@@ -270,6 +321,7 @@ export class MigrationDestination {
     } catch (err) {
       throw await this.#fail(err);
     } finally {
+      cancel.dispose();
       await this.#closeChannels();
       this.#digest?.dispose();
       this.#digest = null;
@@ -331,7 +383,7 @@ export class MigrationDestination {
 
   /** The next frame on the control connection; a data channel's failure fails it too. */
   async #receive(ch: Channel, wait: number | undefined) {
-    const next = ch.receive(wait === undefined ? undefined : { seconds: wait, stage: this.#state });
+    const next = this.#cancel.race(ch.receive(wait === undefined ? undefined : { seconds: wait, stage: this.#state }));
     if (!this.#dataChannels) return next;
     next.catch(() => {});
     return Promise.race([next, this.#dataChannels.failed]);
@@ -361,6 +413,7 @@ export class MigrationDestination {
             }
           }
           this.#pages += applier.apply(f.payload, postcopy ? (p) => this.#arrived(p) : undefined);
+          this.#tick();
           break;
         }
         case FrameType.ROUND_END: {
@@ -368,6 +421,9 @@ export class MigrationDestination {
           const { round } = Message.ROUND_END.decode(f.payload);
           await this.#dataChannels?.synced(round); // the round's pages on the data channels are in too
           await o.onRound?.(round);
+          this.#round = round;
+          this.events.emit("round-end", { round });
+          this.#tick(true);
           break;
         }
         case FrameType.PREAMBLE:
@@ -387,6 +443,8 @@ export class MigrationDestination {
           this.#need("receiving", f.type);
           await this.#closeChannels();
           this.#startPostcopy(Message.POSTCOPY_START.decode(f.payload));
+          this.#cancel.disarm(); // the guest runs here now
+          this.events.emit("postcopy", { missingPages: this.#missing!.count() });
           await mem.prepare?.({
             postcopy: true,
             missingPages: this.#missing!.count(),
@@ -464,10 +522,13 @@ export class MigrationDestination {
     await mem.flush();
     if (this.#state === "receiving")
       await mem.prepare?.({ postcopy: false, missingPages: 0, deviceState: this.#deviceState });
+    this.#cancel.throwIfCancelled();
     this.#acked = digest;
     if (this.#state === "receiving") this.#state = "prepared"; // from here nothing is discarded on this side's own account
+    this.#cancel.disarm();
     const [p50, p99] = this.#latencyPercentiles();
     await ch.sendMessage(Message.COMMIT_ACK, { digest, faultLatencyP50Ms: p50, faultLatencyP99Ms: p99 });
+    this.events.emit("prepared", { digest });
   }
 
   async #activate(): Promise<void> {
@@ -475,6 +536,8 @@ export class MigrationDestination {
     await this.#memory!.commit?.();
     this.#state = "active";
     if (!wasRunning) await this.options.onActivate?.();
+    this.events.emit("activate", {});
+    this.#tick(true);
   }
 
   /**
@@ -508,6 +571,7 @@ export class MigrationDestination {
         throw err;
       }
       this.#recoveries++;
+      this.events.emit("recovery", { count: this.#recoveries });
       const running = this.#state === "postcopy-paused";
       if (decision === "abort" || (decision === "postcopy" && this.#state === "receiving")) {
         if (running) throw new ProtocolError("PROTOCOL_STAGE", "RESUME abort after the post-copy switch");
@@ -568,6 +632,7 @@ export class MigrationDestination {
       this.#ch?.transport.close();
       this.#state = "discarded";
       await this.#memory?.discard?.();
+      this.events.emit("abort", { code: e?.code ?? "ERROR", message: e?.message ?? String(err) });
     } else if (!(err instanceof MigrationInDoubtError)) {
       // running (post-copy) and failed for good: the guest's memory is the newest, never discarded
       this.#ch?.transport.close();
@@ -579,6 +644,7 @@ export class MigrationDestination {
         { cause: err },
       );
     }
+    if (err instanceof MigrationInDoubtError) this.events.emit("in-doubt", { code: err.code, message: err.message });
     this.#error = err;
     for (const list of this.#waiters.values()) for (const w of list) w();
     this.#waiters.clear();

@@ -33,6 +33,10 @@ export interface PageSenderOptions {
   checkRemote(): void;
   /** Data channels, while open: a round's pages go on them instead of `channel` (ROUND_END still goes on `channel`). */
   channels?: () => SourceChannels | null;
+  /** After each encoded batch, with its page count (live progress). */
+  onPages?(pages: number): void;
+  /** Wraps the wait for a round on the data channels (the caller's cancellation). */
+  race?<T>(wait: Promise<T>): Promise<T>;
 }
 
 export class PageSender {
@@ -64,7 +68,8 @@ export class PageSender {
     const lastStage = row.phase !== "precopy";
     const channels = this.#o.channels?.() ?? null;
     if (channels) {
-      ({ counts, bytes: channelBytes } = await channels.sendRound(list, row.round, lastStage, false));
+      const sent = channels.sendRound(list, row.round, lastStage, false);
+      ({ counts, bytes: channelBytes } = await (this.#o.race ? this.#o.race(sent) : sent));
       this.#o.report.addBatchCounts(counts);
       this.#o.checkRemote();
     } else {
@@ -105,6 +110,7 @@ export class PageSender {
       pipeline.encodeMemory(memory, chunk, chunk.length, this.#writer, c, dirtyLog);
       report.addBatchCounts(c);
       addCounts(roundCounts, c);
+      this.#o.onPages?.(chunk.length);
       if (this.#writer.size >= this.#o.frameBytes) await this.flush();
     }
   }

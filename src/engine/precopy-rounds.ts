@@ -67,8 +67,10 @@ export interface PrecopyRoundsOptions {
   /** Policy decisions worth reporting are pushed here. */
   decisions: PolicyDecision[];
   onThrottle?(percent: number): void | Promise<void>;
-  /** Called after each harvest (QEMU's dirty-sync-count). */
-  onSync?(): void;
+  /** Called after each harvest (QEMU's dirty-sync-count) with the pages it found dirty. */
+  onSync?(dirtiedPages: number): void;
+  /** Called once the dirty log started. */
+  onLogStart?(): void;
   /** Observes each round: its selection result, and the termination decision once taken. */
   onRound?(round: {
     round: number;
@@ -102,12 +104,13 @@ export async function runPrecopyRounds(o: PrecopyRoundsOptions): Promise<Precopy
   let bandwidth = o.estimateBandwidth(null);
   const sync = async () => {
     await log.harvest(harvest);
-    o.onSync?.();
     const n = harvest.count();
+    o.onSync?.(n);
     outcome.dirtiedPages += n;
     return n;
   };
   log.start(o.logSession);
+  o.onLogStart?.();
   try {
     for (let round = 0; ; round++) {
       const t0 = o.clock.now();

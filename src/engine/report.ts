@@ -65,6 +65,8 @@ export class MigrationReport {
   downtime = 0;
   /** Milliseconds spent in the handshake before the first page. */
   setupTime = 0;
+  /** While running: what stopping now would cost, ms (remaining ÷ the last round's bandwidth; QEMU's expected-downtime). */
+  expectedDowntime = 0;
   pageSize = PAGE_SIZE;
   /** Data channels the pages of the rounds went on (0: on the control connection, in this thread). */
   channels = 0;
@@ -120,6 +122,7 @@ export class MigrationReport {
       "total-time": round3(this.totalTime),
       downtime: round3(this.downtime),
       "setup-time": round3(this.setupTime),
+      "expected-downtime": round3(this.expectedDowntime),
       "page-size": this.pageSize,
       channels: this.channels,
       ram: { ...this.ram, mbps: round3(this.ram.mbps), "dirty-pages-rate": Math.round(this.ram["dirty-pages-rate"]) },

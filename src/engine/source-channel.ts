@@ -45,7 +45,19 @@ export async function runSourceChannel(
     clock: realClock,
     frameBytes: init.frameBytes,
     checkRemote: () => {},
+    onPages: (n) => {
+      // the main thread's progress: a report at most every 100 ms
+      roundPages += n;
+      const now = performance.now();
+      if (now - lastReport < 100) return;
+      lastReport = now;
+      post({ op: "progress", round: currentRound, pages: roundPages, bytes: ch.bytesSent - roundBytes });
+    },
   });
+  let currentRound = 0;
+  let roundPages = 0;
+  let roundBytes = 0;
+  let lastReport = 0;
   try {
     // join: the connection proves it belongs to the session (bound to source nonce ‖ its challenge)
     const challenge = await ch.expectMessage(Message.CHALLENGE, "handshake", t?.handshake);
@@ -70,8 +82,9 @@ export async function runSourceChannel(
         continue;
       }
       if (m.op !== "round") continue;
-      round = m.round;
-      const before = ch.bytesSent;
+      round = currentRound = m.round;
+      const before = (roundBytes = ch.bytesSent);
+      roundPages = 0;
       const counts = emptyCounts();
       sender.begin(m.round, m.lastStage, m.sendAll);
       await sender.sendBatch(m.pages, counts);

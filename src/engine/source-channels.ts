@@ -28,10 +28,24 @@ export interface SourceChannelsOptions {
 
 export class SourceChannels {
   readonly #pool: ChannelWorkers;
+  /** Bytes of the rounds finished. */
   bytesSent = 0;
+  /** The current round's pages and bytes per channel, as their live reports say. */
+  #live: { round: number; pages: number; bytes: number }[] = [];
+  /** Called with the current round's pages encoded so far on all channels. */
+  onRoundProgress: ((pages: number) => void) | null = null;
 
   private constructor(pool: ChannelWorkers) {
     this.#pool = pool;
+    pool.onProgress = (i, report) => {
+      this.#live[i] = report;
+      this.onRoundProgress?.(this.#live.reduce((sum, l) => sum + (l?.pages ?? 0), 0));
+    };
+  }
+
+  /** Bytes sent so far, the current round's included. */
+  get liveBytes(): number {
+    return this.bytesSent + this.#live.reduce((sum, l) => sum + (l?.bytes ?? 0), 0);
   }
 
   get count(): number {
@@ -81,7 +95,9 @@ export class SourceChannels {
   ): Promise<{ counts: EncodeCounts; bytes: number }> {
     const parts = splitByChannel(list, this.count);
     parts.forEach((pages, i) => this.#pool.post(i, { op: "round", round, lastStage, sendAll, pages }, [pages.buffer]));
+    this.#live = [];
     const done = await this.#pool.all("done");
+    this.#live = [];
     const counts = emptyCounts();
     let bytes = 0;
     for (const d of done) {

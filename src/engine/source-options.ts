@@ -59,6 +59,8 @@ export interface MigrationSourceOptions {
   policy?: PolicyChoice;
   /** Called when the throttle policy slows the guest (QEMU auto-converge), with the CPU throttle in percent. */
   onThrottle?: (percent: number) => void | Promise<void>;
+  /** Milliseconds between two `progress` events (default 250; each round's end emits one as well). */
+  progressIntervalMs?: number;
   /** Pre-shared key: every frame carries an HMAC-SHA256. */
   key?: FrameKey;
   clock?: Clock;

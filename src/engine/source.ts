@@ -51,6 +51,9 @@ import { SourceChannels } from "./source-channels.js";
 import { ChannelWorkers } from "./channel-workers.js";
 import { channelDials, wantedChannels } from "./channel-options.js";
 import { WasmGuestMemory } from "../memory/wasm-guest-memory.js";
+import { Cancellation } from "./cancellation.js";
+import { EventHub, type MigrationProgress, type SourceEvents } from "./migration-events.js";
+import { SourceProgress } from "./source-progress.js";
 
 import type { MigrationMode, MigrationSourceOptions } from "./source-options.js";
 export type { MigrationMode, MigrationSourceOptions };
@@ -77,6 +80,10 @@ type ResumeOutcome = "done" | "discarded" | "recovered";
 export class MigrationSource {
   readonly options: MigrationSourceOptions;
   readonly report = new MigrationReport();
+  /** Typed events (engine/migration-events.ts); `on` is the short form. */
+  readonly events = new EventHub<SourceEvents>();
+  #progress: SourceProgress | null = null;
+  #cancel = new Cancellation(undefined, "migration");
   readonly #bucket: TokenBucket;
   readonly #clock: Clock;
   readonly #timeouts: MigrationTimeouts | null;
@@ -99,6 +106,16 @@ export class MigrationSource {
     return this.#state;
   }
 
+  /** Calls `fn` for every event of `type` (see SourceEvents); returns a function that stops it. */
+  on<K extends keyof SourceEvents>(type: K, fn: (event: SourceEvents[K] & { type: K }) => void): () => void {
+    return this.events.on(type, fn);
+  }
+
+  /** The migration as it stands (null before migrate()). */
+  get progress(): MigrationProgress | null {
+    return this.#progress?.snapshot() ?? null;
+  }
+
   /** Changes the bandwidth limit, bytes per second, effective immediately. */
   setMaxBandwidth(bytesPerSecond: number): void {
     this.#bucket.setRate(bytesPerSecond);
@@ -109,8 +126,10 @@ export class MigrationSource {
    * Runs the migration. Resolves with the report once the destination runs; rejects with
    * MigrationAbortedError (before the decision: the source runs again) or
    * MigrationInDoubtError (after it, when no new connection settled it: neither side runs).
+   * `signal` cancels: before the decision the migration aborts with code CANCELLED (the
+   * source runs the guest); from the decision on it is ignored.
    */
-  async migrate(): Promise<MigrationReport> {
+  async migrate({ signal }: { signal?: AbortSignal } = {}): Promise<MigrationReport> {
     const o = this.options;
     const r = this.report;
     const mem = o.memory;
@@ -119,6 +138,15 @@ export class MigrationSource {
     const start = clock.now();
     r.mode = o.mode ?? (o.dirtyLog ? "precopy" : "stop-and-copy");
     r.ram.total = mem.pageCount * PAGE_SIZE;
+    const cancel = (this.#cancel = new Cancellation(signal, "migration"));
+    const progress = (this.#progress = new SourceProgress({
+      clock,
+      report: r,
+      events: this.events,
+      bytesSent: () => (this.#links?.bytesSent ?? 0) + (this.#channels?.liveBytes ?? this.#channelBytes),
+      rateLimit: () => this.#bucket.rate,
+      intervalMs: o.progressIntervalMs,
+    }));
     let pipeline: EncodePipeline | null = null;
     let sender: PageSender | null = null;
     let pending: DirtyBitmap | null = null;
@@ -136,20 +164,23 @@ export class MigrationSource {
         reconnect: o.reconnect,
       }));
       const link = links.open(o.transport);
-      const plan = r.mode === "auto" ? await this.#planAuto(k) : null;
+      cancel.throwIfCancelled();
+      const plan = r.mode === "auto" ? await cancel.race(this.#planAuto(k)) : null;
       // channel workers load their code while the handshake runs
       const wanted = this.#channelsWanted(k);
       this.#spawned = wanted ? ChannelWorkers.spawn(k, wanted) : null;
       this.#spawned?.catch(() => {});
 
       // handshake: stages the destination did not accept are off
-      const hs = await offerHandshake(link.ch, {
-        pageCount: mem.pageCount,
-        mode: r.mode,
-        features: offerFeatures(o.codecs),
-        channels: wanted,
-        timeout: t?.handshake,
-      });
+      const hs = await cancel.race(
+        offerHandshake(link.ch, {
+          pageCount: mem.pageCount,
+          mode: r.mode,
+          features: offerFeatures(o.codecs),
+          channels: wanted,
+          timeout: t?.handshake,
+        }),
+      );
       session = hs.session;
       const on = (f: string) => hs.features.includes(f as never);
       if ((r.mode === "postcopy" || r.mode === "hybrid") && !on("postcopy"))
@@ -164,6 +195,12 @@ export class MigrationSource {
         pipeline = new EncodePipeline(k, mem.pageCount, codecs, o.batchPages);
       }
       r.setupTime = (clock.now() - start) * 1000;
+      this.events.emit("handshake", {
+        mode: r.mode,
+        features: [...hs.features],
+        channels: r.channels,
+        pageCount: mem.pageCount,
+      });
       link.inbox.start();
       sender = this.#newSender(k, pipeline);
 
@@ -193,9 +230,11 @@ export class MigrationSource {
       }
 
       // stop-and-copy: pause, final harvest
+      cancel.throwIfCancelled();
       const pausedAt = clock.now();
       await o.onPause?.();
       this.#state = "paused";
+      this.events.emit("pause", { pendingPages: pending.count() });
       const postcopy = mode === "postcopy" || mode === "hybrid";
       // a hash-scan log's final scan already hashed the paused guest: the digest comes from it
       let scanned: { digest: string; seed: bigint } | null = null;
@@ -203,19 +242,19 @@ export class MigrationSource {
         const last = new DirtyBitmap(k, mem.pageCount);
         await o.dirtyLog.harvest(last);
         pending.or(last);
+        progress.harvested(last.count());
         last.dispose();
         r.ram["dirty-sync-count"]++;
         const table = postcopy ? null : (o.dirtyLog.pageHashes?.() ?? null);
         if (table) scanned = { digest: digestOfPageHashes(k, table.table, table.seed), seed: table.seed };
         o.dirtyLog.stop();
       }
-      if (!postcopy)
-        await sender.sendRound(pending, {
-          round: r.rounds.length,
-          phase: "stop-and-copy",
-          dirtied: pending.count(),
-          deferred: 0,
-        });
+      if (!postcopy) {
+        const dirtied = pending.count();
+        progress.beginRound(r.rounds.length, "stop-and-copy", dirtied, dirtied);
+        await sender.sendRound(pending, { round: r.rounds.length, phase: "stop-and-copy", dirtied, deferred: 0 });
+        progress.endRound(r.rounds.at(-1)!);
+      }
       await this.#closeChannels(); // every page the channels carry is sent
       await this.#sendDeviceState(link.ch);
       // the digest of the paused guest (a hash-scan log's final scan already has it)
@@ -238,12 +277,14 @@ export class MigrationSource {
           if (postcopy && this.#state === "paused") {
             // the switch: from the moment POSTCOPY_START may have left, the destination owns the guest
             this.#state = "postcopy";
+            cancel.disarm(); // POSTCOPY_START may leave from here: the destination owns the guest
             await links.current.ch.sendMessage(
               Message.POSTCOPY_START,
               new Uint8Array(k.memory.buffer, pending.region.ptr, Math.ceil(mem.pageCount / 8)).slice(),
             );
             links.current.inbox.acceptRequests();
             r.downtime = (clock.now() - pausedAt) * 1000;
+            this.events.emit("postcopy", { missingPages: pending.count() });
           }
           if (!complete.digest) digestPausedGuest();
           if (this.#state === "postcopy") await this.#pushPostcopy(sender, pending);
@@ -297,9 +338,19 @@ export class MigrationSource {
         r.dedup = this.#channelStats.dedup;
       }
       links.closeCurrent();
+      progress.finish("done");
+      this.events.emit("activate", { totalTimeMs: r.totalTime, downtimeMs: r.downtime });
       return r;
     } catch (err) {
       if (err instanceof MigrationInDoubtError) throw err;
+      // a cancel interrupts whatever waited; the failure it caused is the cancel
+      if (cancel.cancelled && (this.#state === "running" || this.#state === "paused")) {
+        try {
+          cancel.throwIfCancelled();
+        } catch (cancelled) {
+          err = cancelled;
+        }
+      }
       if (this.#state === "committed" || this.#state === "postcopy") {
         throw this.#inDoubt(
           new MigrationInDoubtError(
@@ -312,6 +363,7 @@ export class MigrationSource {
       }
       return await this.#abort(err, start, told ? null : session);
     } finally {
+      cancel.dispose();
       pending?.dispose();
       switchPending?.dispose();
       pipeline?.dispose();
@@ -371,6 +423,7 @@ export class MigrationSource {
       rate: this.#bucket.rate,
     });
     this.report.channels = this.#channels.count;
+    this.#channels.onRoundProgress = (pages) => this.#progress?.setRoundDone(pages);
   }
 
   #channelBytes = 0;
@@ -403,8 +456,13 @@ export class MigrationSource {
       report: this.report,
       clock: this.#clock,
       frameBytes: o.frameBytes ?? 1 << 20,
-      checkRemote: () => this.#links!.current.inbox.throwIfFailed(),
+      checkRemote: () => {
+        this.#links!.current.inbox.throwIfFailed();
+        this.#cancel.throwIfCancelled();
+      },
       channels: () => this.#channels,
+      onPages: (n) => this.#progress?.pagesDone(n),
+      race: (wait) => this.#cancel.race(wait),
     });
   }
 
@@ -446,6 +504,7 @@ export class MigrationSource {
     const r = this.report;
     r.recovery.count++;
     r.recovery["paused-ms"] += (this.#clock.now() - lostAt) * 1000;
+    this.events.emit("recovery", { count: r.recovery.count });
     if (f.type === Message.RESUMED.type) {
       const { state } = Message.RESUMED.decode(f.payload);
       if (state !== "active" && state !== "discarded")
@@ -482,6 +541,7 @@ export class MigrationSource {
     const r = this.report;
     r.status = "in-doubt";
     r.error = { code: err.code, message: err.message };
+    this.events.emit("in-doubt", r.error);
     this.#links?.closeCurrent();
     return err;
   }
@@ -541,15 +601,25 @@ export class MigrationSource {
         downtimeLimitMs: o.downtimeLimitMs ?? 300,
         pending,
         decisions: r.decisions,
-        sendRound: ({ round, send, order, candidates, deferred }) =>
-          sender.sendRound(send, { round, phase: "precopy", dirtied: candidates, deferred }, order),
+        sendRound: async ({ round, send, order, candidates, deferred }) => {
+          this.#cancel.throwIfCancelled();
+          const progress = this.#progress!;
+          progress.beginRound(round, "precopy", candidates - deferred, candidates);
+          const bytes = await sender.sendRound(send, { round, phase: "precopy", dirtied: candidates, deferred }, order);
+          progress.endRound(r.rounds.at(-1)!);
+          return bytes;
+        },
         estimateBandwidth: (sent) => {
           if (!sent) return 0;
           const measured = Math.min(sent.seconds > 0 ? sent.bytes / sent.seconds : Infinity, this.#bucket.rate);
           return Number.isFinite(measured) ? measured : 0;
         },
         pagesSent: () => r.ram["pages-sent"],
-        onSync: () => void r.ram["dirty-sync-count"]++,
+        onSync: (dirtied) => {
+          r.ram["dirty-sync-count"]++;
+          this.#progress!.harvested(dirtied);
+        },
+        onLogStart: () => this.#progress!.logStarted(),
         onThrottle: o.onThrottle,
       });
       r.ram["dirty-pages-rate"] = outcome.seconds > 0 ? outcome.dirtiedPages / outcome.seconds : 0;
@@ -574,6 +644,7 @@ export class MigrationSource {
     const bytesBefore = link.ch.bytesSent;
     // every pending page is missing at the destination: none may be skipped as unchanged
     sender.begin(r.rounds.length, true, true);
+    this.#progress?.beginRound(r.rounds.length, "postcopy", total, total);
     const tally = { requested: 0, pushed: 0 };
     try {
       await pushPostcopyPages(
@@ -601,6 +672,7 @@ export class MigrationSource {
         deferred: 0,
       };
       r.rounds.push(roundRow(row, counts, link.ch.bytesSent - bytesBefore, this.#clock.now() - t0));
+      this.#progress?.endRound(r.rounds.at(-1)!);
       r["postcopy-requests"] += tally.requested;
       const p = (r.postcopy ??= {
         "pages-requested": 0,
@@ -618,8 +690,9 @@ export class MigrationSource {
     const r = this.report;
     const link = this.#links!.current;
     const t = this.#timeouts;
+    this.#progress?.phase("commit");
     await link.ch.sendMessage(Message.COMPLETE, complete);
-    const ack = await this.#within(link.inbox.ack, t?.commit, "COMMIT");
+    const ack = await this.#within(this.#cancel.race(link.inbox.ack), t?.commit, "COMMIT");
     if (r.postcopy) {
       r.postcopy["fault-latency-p50-ms"] = ack.faultLatencyP50Ms ?? NaN;
       r.postcopy["fault-latency-p99-ms"] = ack.faultLatencyP99Ms ?? NaN;
@@ -629,8 +702,11 @@ export class MigrationSource {
         "DIGEST_MISMATCH",
         `destination acknowledged digest ${ack.digest}, source has ${complete.digest}`,
       );
+    this.#cancel.throwIfCancelled();
     await this.options.onCommit?.(); // may still refuse (throw): then the migration aborts
     this.#state = "committed"; // the decision: from here the source never resumes
+    this.#cancel.disarm();
+    this.events.emit("commit", {});
     // a failed send is not the answer: what the destination said (ACTIVATED, ABORT or nothing) is
     await link.ch.sendMessage(Message.ACTIVATE, undefined).catch(() => {});
     await this.#within(link.inbox.activated, t?.activation, "ACTIVATION");
@@ -671,6 +747,8 @@ export class MigrationSource {
     const wasPaused = this.#state === "paused";
     this.#state = "aborted";
     if (wasPaused) await this.options.onResume?.();
+    this.#progress?.finish(this.#progress.snapshot().phase);
+    this.events.emit("abort", r.error);
     // a destination that lost the connection, or whose ABORT stayed queued behind page frames
     // (cut off by the close: to it, a lost connection), waits for a word: tell it on a new one
     // (session null: it knows)

@@ -24,7 +24,7 @@ describe("pagewire CLI", () => {
       ["simulate", "--bogus"],
       ["simulate", "--workload", "nope"],
       ["simulate", "--bandwidth", "fast"],
-      ["compare", "--presets", "nope"],
+      ["compare", "--preset", "nope"],
       ["record"],
       ["bench", "nope"],
       ["nope"],
@@ -41,7 +41,7 @@ describe("pagewire CLI", () => {
       "--memory",
       join(tmp, "missing.img"),
       "--interval",
-      "1",
+      "1ms",
       "--count",
       "1",
       "--out",
@@ -54,8 +54,45 @@ describe("pagewire CLI", () => {
     expect(t.stderr.trim().split("\n")).toHaveLength(1);
   });
 
+  it("each command refuses a bare number with the units it takes, and old flag names with the new one", () => {
+    const hint = (flag: string, bare: string) =>
+      new RegExp(
+        `^pagewire: ${flag} ${bare}: give a unit, e\\.g\\. ${bare}(MiB/s \\(IEC, 2\\^20\\) or ${bare}MB/s \\(SI, 10\\^6\\) or ${Number(bare) * 8}Mbit|MiB \\(IEC, 2\\^20\\) or ${bare}MB \\(SI, 10\\^6\\) or ${bare}B \\(bytes\\)|ms or ${bare}s)\n$`,
+      );
+    for (const [args, re] of [
+      [["simulate", "--bandwidth", "100"], hint("--bandwidth", "100")],
+      [["compare", "--bandwidth", "10MiB/s,100"], hint("--bandwidth", "100")],
+      [["send", "--bandwidth", "100"], hint("--bandwidth", "100")],
+      [["migrate-qemu", "--bandwidth", "100"], hint("--bandwidth", "100")],
+      [["qemu-proxy", "send", "--bandwidth", "100"], hint("--bandwidth", "100")],
+      [["simulate", "--guest-size", "512"], hint("--guest-size", "512")],
+      [["receive", "--max-memory", "64"], hint("--max-memory", "64")],
+      [["send", "--downtime-limit", "300"], hint("--downtime-limit", "300")],
+      [["record", "--interval", "200"], hint("--interval", "200")],
+      [["simulate", "--guest-size", "1G"], /ambiguous unit 'G': say 1GiB \(IEC, 2\^30\) or 1GB \(SI, 10\^9\)/],
+      [["send", "--downtime", "300"], /^pagewire: send: --downtime was renamed: use --downtime-limit, with a unit/],
+      [["migrate-qemu", "--policy", "vanilla"], /^pagewire: migrate-qemu: --policy was renamed: use --selection\n$/],
+      [["compare", "--bandwidths", "1Gbit"], /^pagewire: compare: --bandwidths was renamed: use --bandwidth/],
+    ] as const) {
+      const r = run(...args);
+      expect(r.status, args.join(" ")).toBe(2);
+      expect(r.stderr, args.join(" ")).toMatch(re);
+    }
+  });
+
   it("--help on every command exits 0", () => {
-    for (const c of ["simulate", "compare", "bench", "record", "selfcheck"]) {
+    for (const c of [
+      "simulate",
+      "compare",
+      "bench",
+      "record",
+      "selfcheck",
+      "send",
+      "receive",
+      "resolve",
+      "migrate-qemu",
+      "qemu-proxy",
+    ]) {
       const r = run(c, "--help");
       expect(r.status, c).toBe(0);
       expect(r.stdout).toContain(`pagewire ${c}`);
@@ -93,13 +130,13 @@ describe("pagewire CLI", () => {
   it("compare: table, --json and --html with a chart per metric", () => {
     const r = run(
       "compare",
-      "--workloads",
+      "--workload",
       "idle,hot-cold",
       "--guest-size",
       "8MiB",
-      "--bandwidths",
+      "--bandwidth",
       "50MiB/s",
-      "--presets",
+      "--preset",
       "qemu,pagewire",
       "--json",
       "--html",
@@ -118,17 +155,7 @@ describe("pagewire CLI", () => {
     const html = readFileSync(join(tmp, "c.html"), "utf8");
     expectSelfContained(html);
     for (const title of ["MiB sent", "Total time", "Downtime", "Rounds"]) expect(html).toContain(title);
-    const t = run(
-      "compare",
-      "--workloads",
-      "cpu",
-      "--guest-size",
-      "4MiB",
-      "--bandwidths",
-      "10MiB/s",
-      "--presets",
-      "qemu",
-    );
+    const t = run("compare", "--workload", "cpu", "--guest-size", "4MiB", "--bandwidth", "10MiB/s", "--preset", "qemu");
     expect(t.status).toBe(0);
     expect(t.stdout).toMatch(/cpu \(4 MiB\)\s+10 MiB\/s\s+qemu/);
   });
@@ -142,7 +169,7 @@ describe("pagewire CLI", () => {
       "--memory",
       join(tmp, "ram.img"),
       "--interval",
-      "1",
+      "1ms",
       "--count",
       "2",
       "--out",

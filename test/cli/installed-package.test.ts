@@ -146,7 +146,9 @@ describe("the installed package", () => {
   it("record, send and receive work from the package", async () => {
     const ram = join(work, "ram.img");
     writeFileSync(ram, Buffer.alloc(256 * 4096, 5));
-    const rec = ok(pagewire("record", "--memory", ram, "--interval", "20", "--count", "2", "--out", join(work, "rec")));
+    const rec = ok(
+      pagewire("record", "--memory", ram, "--interval", "20ms", "--count", "2", "--out", join(work, "rec")),
+    );
     expect(rec).toMatch(/^recorded 256 pages, 2 intervals of 20 ms/);
     writeFileSync(join(work, "psk"), "a pre-shared key, 32 bytes long!");
     const out = join(work, "received.img");

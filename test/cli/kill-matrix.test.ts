@@ -51,7 +51,7 @@ type Victim = "sender" | "receiver";
 type FrameName = keyof typeof FrameType;
 
 const PAGES = 384; // 1.5 MiB: one PAGES frame in pre-copy, 24 small ones in post-copy
-const WINDOW = "1"; // --reconnect-window, seconds, both sides
+const WINDOW = "1s"; // --reconnect-window, both sides
 /** A victim the frame went to gets this long to act on it before the kill (while everything else is held). */
 const SETTLE_MS = 100;
 /** Per case; a case takes 1–6 s (the survivor waits out its reconnect window). */

@@ -249,7 +249,7 @@ describe("receive keeps listening until a sender authenticates", () => {
     const mem = memoryImage(16);
     const key = keyFile();
     const out = join(dir, "guest.img");
-    const rx = receiver(out, ["--key", key, "--handshake-timeout", "1"]);
+    const rx = receiver(out, ["--key", key, "--handshake-timeout", "1s"]);
     const port = await rx.port;
     const t0 = Date.now();
     const idle = await idleConnection(port);
@@ -271,7 +271,7 @@ describe("receive keeps listening until a sender authenticates", () => {
     const mem = memoryImage(16);
     const key = keyFile();
     const out = join(dir, "guest.img");
-    const rx = receiver(out, ["--key", key, "--max-pending", "2", "--handshake-timeout", "1"]);
+    const rx = receiver(out, ["--key", key, "--max-pending", "2", "--handshake-timeout", "1s"]);
     const port = await rx.port;
     const idle = [await idleConnection(port), await idleConnection(port)];
     const third = await idleConnection(port);
@@ -330,7 +330,7 @@ describe("receive bounds what a sender can make it do", () => {
       const key = keyFile();
       const out = join(dir, "guest.img");
       const rx = receiver(out, ["--key", key]);
-      const sender = send(await rx.port, mem, ["--key", key, "--bandwidth", "1"]);
+      const sender = send(await rx.port, mem, ["--key", key, "--bandwidth", "1MB/s"]);
       await until("the temporary", () => readdirSync(dir).some((f) => f.startsWith(".guest.img.partial-")));
       rx.child.kill(signal);
       const killedAt = Date.now();

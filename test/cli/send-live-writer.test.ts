@@ -78,8 +78,8 @@ function send(file: string, port: number, ...extra: string[]) {
     `127.0.0.1:${port}`,
     "--key",
     key,
-    "--downtime",
-    "50",
+    "--downtime-limit",
+    "50ms",
     "--max-rounds",
     "5",
     "--json",
@@ -102,7 +102,7 @@ describe("pagewire send on a file that another process keeps writing", () => {
       await sleep(100);
       const out = join(dir, "refused.img");
       const rx = await startReceiver(["--out", out, "--key", key]);
-      const [s, r] = await Promise.all([send(file, rx.port, "--bandwidth", "40").exited, rx.exited]);
+      const [s, r] = await Promise.all([send(file, rx.port, "--bandwidth", "40MB/s").exited, rx.exited]);
       expect(s.code, s.stderr).toBe(1);
       expect(s.stderr).toMatch(/MEMORY_CHANGED: .*ram\d+\.img changed while it was being sent \(/);
       expect(s.stderr).toMatch(detail);
@@ -120,7 +120,7 @@ describe("pagewire send on a file that another process keeps writing", () => {
     const out = join(dir, "pid.img");
     const rx = await startReceiver(["--out", out, "--key", key]);
     const [s, r] = await Promise.all([
-      send(file, rx.port, "--bandwidth", "40", "--pid", String(writer.pid)).exited,
+      send(file, rx.port, "--bandwidth", "40MB/s", "--pid", String(writer.pid)).exited,
       rx.exited,
     ]);
     expect(s.code, s.stderr).toBe(0);
@@ -146,7 +146,7 @@ describe("pagewire send on a file that another process keeps writing", () => {
       file,
       rx.port,
       "--bandwidth",
-      "40",
+      "40MB/s",
       "--pause-cmd",
       `kill -STOP ${writer.pid} && echo paused > ${paused}`,
       "--resume-cmd",
@@ -176,7 +176,7 @@ describe("pagewire send on a file that another process keeps writing", () => {
         "--qmp": ["--qmp", qmp?.path ?? ""],
       }[how]!;
       const rx = await startReceiver(["--out", join(dir, "killed.img"), "--key", key]);
-      const tx = send(file, rx.port, "--bandwidth", "4", "--max-rounds", "1", ...args);
+      const tx = send(file, rx.port, "--bandwidth", "4MB/s", "--max-rounds", "1", ...args);
       while (state(pid) !== "T") {
         expect(tx.child.exitCode, tx.stderr).toBe(null);
         await sleep(5);
@@ -198,7 +198,10 @@ describe("pagewire send on a file that another process keeps writing", () => {
     const qmp = await fakeQemu(writer.pid!);
     const out = join(dir, "qmp.img");
     const rx = await startReceiver(["--out", out, "--key", key]);
-    const [s, r] = await Promise.all([send(file, rx.port, "--bandwidth", "40", "--qmp", qmp.path).exited, rx.exited]);
+    const [s, r] = await Promise.all([
+      send(file, rx.port, "--bandwidth", "40MB/s", "--qmp", qmp.path).exited,
+      rx.exited,
+    ]);
     expect(s.code, s.stderr).toBe(0);
     expect(r.code, r.stderr).toBe(0);
     expect(qmp.log).toEqual(["qmp_capabilities", "query-status", "stop"]);

@@ -71,7 +71,7 @@ describe.skipIf(!!missing)("pagewire migrate-qemu (real QEMU guest)", () => {
           "--dest-command",
           `exec ${destCommand}`,
           "--bandwidth",
-          "100",
+          "100MB/s",
         ],
         { waitForStderr: false },
       ); // the destination QEMU inherits its stderr

@@ -81,7 +81,7 @@ describe.skipIf(!!missing)("pagewire qemu-proxy (real QEMU guests)", () => {
       "--key",
       keyFile,
       "--bandwidth",
-      "50",
+      "50MB/s",
       "--json",
     ]);
     await listening(tx);

@@ -37,7 +37,7 @@ describe.skipIf(!!missing)("pagewire send --qmp (real QEMU guest)", () => {
   const send = async (out: string, ...extra: string[]) => {
     // a source that aborts with frames in flight may cut one short, and its ABORT with it: the
     // receiver then waits out its reconnect window (30 s by default) before discarding
-    const rx = await startReceiver(["--out", out, "--key", key, "--reconnect-window", "3"]);
+    const rx = await startReceiver(["--out", out, "--key", key, "--reconnect-window", "3s"]);
     const tx = runCli([
       "send",
       "--memory",

@@ -68,6 +68,8 @@ export interface MigrationPairOptions {
   onActivate?: (destination: MigrationDestination) => void;
   /** Further source options; onPause and onResume run after the pair's own bookkeeping. */
   source?: Partial<MigrationSourceOptions>;
+  /** Cancels `migrate` / `receive` when aborted. */
+  signals?: { source?: AbortSignal; destination?: AbortSignal };
 }
 
 export interface MigrationPair {
@@ -227,7 +229,10 @@ export async function createMigrationPair(o: MigrationPairOptions): Promise<Migr
       );
     },
     settle() {
-      outcome ??= Promise.allSettled([source.migrate(), destination.receive()]).then((r) => {
+      outcome ??= Promise.allSettled([
+        source.migrate({ signal: o.signals?.source }),
+        destination.receive({ signal: o.signals?.destination }),
+      ]).then((r) => {
         if (clock) clock.onAdvance = null; // timers left over (a lost timeout race) must not run the guest
         return r;
       });

@@ -5,9 +5,9 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
 import { PagewireError } from "../../errors.js";
-import { UsageError, type Command } from "../usage.js";
+import { defineCommand } from "../command.js";
+import { UsageError } from "../usage.js";
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 const NOT_HERE =
@@ -23,42 +23,30 @@ function suites(): string[] {
     : [];
 }
 
-export const benchCommand: Command = {
+export const benchCommand = defineCommand({
   name: "bench",
   summary: "run the kernel benchmarks (ratios to memcpy) and print their tables",
-  help: `usage: pagewire bench [SUITE...] [--quick] [--json] [--list]
-
-Runs bench/<suite>.bench.ts with tsx (each writes bench/results/<suite>.json, or
-<suite>.quick.tmp.json with --quick) and prints
-its table. Default: every suite. --quick: short measurements. --json: print the result
-files as one JSON object. Suites: ${suites().join(", ") || `none here: ${NOT_HERE}`}.
-  --seed, --html are accepted for uniformity and ignored.`,
-  async run(argv) {
-    let parsed;
-    try {
-      parsed = parseArgs({
-        args: argv,
-        strict: true,
-        allowPositionals: true,
-        options: {
-          quick: { type: "boolean" },
-          json: { type: "boolean" },
-          list: { type: "boolean" },
-          seed: { type: "string" },
-          html: { type: "string" },
-        },
-      });
-    } catch (e) {
-      throw new UsageError(`bench: ${(e as Error).message.split("\n")[0]}`);
-    }
+  usage: "usage: pagewire bench [SUITE...] [--quick] [--json] [--list]",
+  about: `Runs bench/<suite>.bench.ts with tsx (each writes bench/results/<suite>.json, or
+<suite>.quick.tmp.json with --quick) and prints its table. Default: every suite.
+Suites: ${suites().join(", ") || `none here: ${NOT_HERE}`}.`,
+  positionals: true,
+  flags: {
+    quick: {},
+    json: { help: "print the result files as one JSON object" },
+    list: {},
+    seed: { help: "accepted for uniformity and ignored", default: null },
+    html: { help: "accepted for uniformity and ignored" },
+  },
+  async run(o, positionals) {
     const all = suites();
     if (all.length === 0)
       throw new PagewireError("BENCH_UNAVAILABLE", `bench: ${NOT_HERE} (no ${join(ROOT, "bench")})`);
-    if (parsed.values.list) {
+    if (o.list) {
       console.log(all.join("\n"));
       return 0;
     }
-    const chosen = parsed.positionals.length ? parsed.positionals : all;
+    const chosen = positionals.length ? positionals : all;
     for (const s of chosen)
       if (!all.includes(s)) throw new UsageError(`bench: unknown suite '${s}' (${all.join(", ")})`);
     const tsx = join(ROOT, "node_modules", ".bin", "tsx");
@@ -69,15 +57,15 @@ files as one JSON object. Suites: ${suites().join(", ") || `none here: ${NOT_HER
       );
     const results: Record<string, unknown> = {};
     for (const s of chosen) {
-      const r = spawnSync(tsx, [join("bench", `${s}.bench.ts`), ...(parsed.values.quick ? ["--quick"] : [])], {
+      const r = spawnSync(tsx, [join("bench", `${s}.bench.ts`), ...(o.quick ? ["--quick"] : [])], {
         cwd: ROOT,
-        stdio: parsed.values.json ? ["ignore", "ignore", "inherit"] : "inherit",
+        stdio: o.json ? ["ignore", "ignore", "inherit"] : "inherit",
       });
       if (r.status !== 0) throw new Error(`benchmark ${s} failed (exit ${r.status ?? r.signal})`);
-      const file = join(ROOT, "bench", "results", `${s}${parsed.values.quick ? ".quick.tmp" : ""}.json`);
+      const file = join(ROOT, "bench", "results", `${s}${o.quick ? ".quick.tmp" : ""}.json`);
       if (existsSync(file)) results[s] = JSON.parse(readFileSync(file, "utf8"));
     }
-    if (parsed.values.json) console.log(JSON.stringify(results, null, 2));
+    if (o.json) console.log(JSON.stringify(results, null, 2));
     return 0;
   },
-};
+});

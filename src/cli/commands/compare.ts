@@ -1,7 +1,6 @@
 // pagewire compare: a matrix of engine configurations × guests × bandwidths, each run in
 // virtual time; a table, --json, --html with a chart per metric.
 import { writeFileSync } from "node:fs";
-import { parseArgs } from "node:util";
 import { PAGE_SIZE } from "../../kernel/kernel.js";
 import { runScenario } from "../../sim/simulator.js";
 import { barChart, esc, lineChart, page, table } from "../html-report.js";
@@ -10,22 +9,15 @@ import {
   guestFor,
   makeConfig,
   presetFor,
+  GROUPS,
+  PRESETS_HELP,
   runOptions,
-  SCENARIO_HELP,
-  SCENARIO_OPTIONS,
+  SCENARIO_FLAGS,
   type Config,
   type Guest,
 } from "../scenario.js";
-import { formatRate, parseRate, parseSize } from "../units.js";
-import { UsageError, type Command } from "../usage.js";
-
-const list = (s: string | undefined): string[] | undefined =>
-  s === undefined
-    ? undefined
-    : s
-        .split(",")
-        .map((x) => x.trim())
-        .filter(Boolean);
+import { defineCommand } from "../command.js";
+import { formatRate } from "../units.js";
 
 export interface CompareRow {
   guest: string;
@@ -39,54 +31,50 @@ export interface CompareRow {
   verified: boolean;
 }
 
-export const compareCommand: Command = {
+const DEFAULT_PRESETS = "qemu,pagewire,pagewire-history,pagewire-dpdt";
+
+export const compareCommand = defineCommand({
   name: "compare",
   summary:
     "compare configurations × workloads/traces × bandwidths (default: qemu vs pagewire presets on the recordings)",
-  help: `usage: pagewire compare [options]
-
-Runs every combination in virtual time and prints one row per run. With no options:
-the presets qemu, pagewire, pagewire-history, pagewire-dpdt on the idle, redis and dirtier
-recordings at 10 and 100 MiB/s (the README fidelity table).
-
-  --presets LIST         presets (default qemu,pagewire,pagewire-history,pagewire-dpdt)
-  --selection LIST       selection policies to cross with the presets
-  --termination LIST     termination policies to cross with the presets
-  --codecs LIST;LIST     codec sets separated by ';' (e.g. "zero,xbzrle;all")
-  --workloads LIST       synthetic workloads (guest size default 256MiB)
-  --traces LIST          recordings (default idle,redis,dirtier when no --workloads)
-  --bandwidths LIST      link bandwidths (default 10MiB/s,100MiB/s)
-${SCENARIO_HELP}`,
-  async run(argv) {
-    let parsed;
-    try {
-      parsed = parseArgs({
-        args: argv,
-        strict: true,
-        allowPositionals: false,
-        options: {
-          ...SCENARIO_OPTIONS,
-          presets: { type: "string" },
-          selection: { type: "string" },
-          termination: { type: "string" },
-          codecs: { type: "string" },
-          workloads: { type: "string" },
-          traces: { type: "string" },
-          bandwidths: { type: "string" },
-        },
-      });
-    } catch (e) {
-      throw new UsageError(`compare: ${(e as Error).message.split("\n")[0]}`);
-    }
-    const v = parsed.values as Record<string, string | boolean | undefined>;
+  usage: "usage: pagewire compare [options]",
+  about: `Runs every combination in virtual time and prints one row per run. With no options:
+the presets ${DEFAULT_PRESETS.replaceAll(",", ", ")} on the idle, redis and dirtier
+recordings at 10 and 100 MiB/s (the README fidelity table). The flags marked [,…] take a
+comma list, crossed with each other.`,
+  flags: {
+    preset: { group: GROUPS.CONFIG, list: true, help: "presets", default: DEFAULT_PRESETS },
+    selection: {
+      group: GROUPS.CONFIG,
+      list: true,
+      help: "page-selection policies to cross with the presets",
+      absent: "the preset's",
+    },
+    termination: {
+      group: GROUPS.CONFIG,
+      list: true,
+      help: "termination policies to cross with the presets",
+      absent: "the preset's",
+    },
+    codecs: {
+      group: GROUPS.CONFIG,
+      arg: "LIST[;…]",
+      help: 'codec sets separated by ";", e.g. "zero,xbzrle;all"',
+    },
+    bandwidth: { group: GROUPS.ENGINE, list: true, help: "link bandwidths", default: "10MiB/s,100MiB/s" },
+    workload: { group: GROUPS.GUEST, list: true, help: "synthetic workloads", default: null, absent: "none" },
+    trace: { group: GROUPS.GUEST, list: true, help: "recordings", absent: "idle,redis,dirtier when no --workload" },
+    ...SCENARIO_FLAGS,
+    "guest-size": { group: GROUPS.GUEST, default: "256MiB" },
+  },
+  epilogue: PRESETS_HELP,
+  async run(v) {
     const run = runOptions(v);
-    const presets = (
-      list(v.presets as string | undefined) ?? ["qemu", "pagewire", "pagewire-history", "pagewire-dpdt"]
-    ).map(presetFor);
-    const selections = list(v.selection as string | undefined) ?? [undefined];
-    const terminations = list(v.termination as string | undefined) ?? [undefined];
-    const codecSets = v.codecs !== undefined ? (v.codecs as string).split(";") : [undefined];
-    const xbzrleCache = v["xbzrle-cache"] ? parseSize(v["xbzrle-cache"] as string, "--xbzrle-cache") : undefined;
+    const presets = v.preset.map(presetFor);
+    const selections = v.selection ?? [undefined];
+    const terminations = v.termination ?? [undefined];
+    const codecSets = v.codecs !== undefined ? v.codecs.split(";") : [undefined];
+    const xbzrleCache = v["xbzrle-cache"];
     const configs: Config[] = [];
     for (const p of presets)
       for (const s of selections)
@@ -95,13 +83,11 @@ ${SCENARIO_HELP}`,
             configs.push(makeConfig(p, { selection: s, termination: t, codecs: c, xbzrleCache }));
           }
     const guests: Guest[] = [];
-    const workloads = list(v.workloads as string | undefined);
-    const traces = list(v.traces as string | undefined) ?? (workloads ? [] : ["idle", "redis", "dirtier"]);
-    for (const w of workloads ?? []) guests.push(guestFor(v, { workload: w }, 256 << 20));
-    for (const t of traces) guests.push(guestFor(v, { trace: t }, 0));
-    const bandwidths = (list(v.bandwidths as string | undefined) ?? ["10MiB/s", "100MiB/s"]).map((b) =>
-      parseRate(b, "--bandwidths"),
-    );
+    const workloads = v.workload;
+    const traces = v.trace ?? (workloads ? [] : ["idle", "redis", "dirtier"]);
+    for (const w of workloads ?? []) guests.push(guestFor(v, { workload: w }));
+    for (const t of traces) guests.push(guestFor(v, { trace: t }));
+    const bandwidths = v.bandwidth;
     const total = configs.length * guests.length * bandwidths.length;
     const bar = new ProgressBar(!v.json && Boolean(process.stderr.isTTY));
     const rows: CompareRow[] = [];
@@ -147,7 +133,7 @@ ${SCENARIO_HELP}`,
       r["mib-sent"].toFixed(1),
       String(r.verified),
     ]);
-    if (v.html) writeFileSync(v.html as string, compareHtml(rows, head, cells, configs, seed));
+    if (v.html) writeFileSync(v.html, compareHtml(rows, head, cells, configs, seed));
     if (v.json)
       console.log(
         JSON.stringify(
@@ -182,7 +168,7 @@ ${SCENARIO_HELP}`,
     }
     return 0;
   },
-};
+});
 
 function compareHtml(rows: CompareRow[], head: string[], cells: string[][], configs: Config[], seed: number): string {
   const cases = [...new Set(rows.map((r) => `${r.guest} @ ${formatRate(r.bandwidth)}`))];

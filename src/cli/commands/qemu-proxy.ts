@@ -3,17 +3,31 @@ import { isIP } from "node:net";
 import { parseEndpoint } from "../../qemu/endpoint.js";
 import { proxyQemuDestination } from "../../qemu/proxy-destination.js";
 import { proxyQemuSource } from "../../qemu/proxy-source.js";
-import { parseHostPort, parseNumber, parseOptions, readKey } from "../args.js";
-import { UsageError, type Command } from "../usage.js";
+import { parseHostPort, readKey } from "../args.js";
+import { defineCommand } from "../command.js";
+import { UsageError } from "../usage.js";
 
-const HELP = `usage: pagewire qemu-proxy send --listen tcp:HOST:PORT|unix:PATH --to HOST:PORT
-                             [--bandwidth MB/s] [--limit-final-round] [--channels N]
-                             [--key FILE] [--tls-ca FILE] [--tls-cert FILE --tls-key FILE] [--json]
-       pagewire qemu-proxy receive --listen HOST:PORT --incoming tcp:HOST:PORT|unix:PATH --qmp SOCK
+function pem(file: string, what: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new UsageError(`${what}: cannot read ${file}: ${(err as Error).message}`);
+  }
+}
+
+const MiB = 2 ** 20;
+
+export const qemuProxyCommand = defineCommand({
+  name: "qemu-proxy",
+  summary: "carry a QEMU live migration over pagewire (send on the source host, receive on the destination)",
+  usage: `usage: pagewire qemu-proxy send --listen tcp:HOST:PORT|unix:PATH --to HOST:PORT
+                             [--bandwidth RATE] [--limit-final-round] [--channels N]
+                             [--key FILE] [--tls-ca FILE] [--tls-cert FILE --tls-key FILE]
+                             [--json] [--progress HOW]
+       pagewire qemu-proxy receive --listen HOST:PORT --incoming tcp:HOST:PORT|unix:PATH --qmp SOCKET
                              (--key FILE | --tls-client-ca FILE | --insecure)
-                             [--tls-cert FILE --tls-key FILE] [--channels N] [--json]
-
-Carries a QEMU live migration over pagewire: QEMU keeps its dirty log, convergence rule and
+                             [--tls-cert FILE --tls-key FILE] [--channels N] [--json] [--progress HOW]`,
+  about: `Carries a QEMU live migration over pagewire: QEMU keeps its dirty log, convergence rule and
 downtime; pagewire changes only what crosses the network (zero, unchanged since last sent,
 dedup, XBZRLE, RLE; keys, TLS, channels). Pre-copy only (QEMU 7.2 stream format).
 
@@ -28,64 +42,40 @@ The source QEMU counts its migration done only when pagewire commits (its return
 SHUT then); any failure before that fails QEMU's migrate and its guest runs on. The
 destination QEMU loads the rebuilt stream paused (-S) and runs at pagewire's activation
 (QMP cont). Refused with a reason: postcopy-ram, multifd, compress, x-ignore-shared, block
-migration, another stream version, a source without return-path.
-
-  --listen            send: where QEMU's migrate connects; receive: pagewire's listener
-  --to HOST:PORT      send: the receiving proxy
-  --incoming URI      receive: the destination QEMU's -incoming address
-  --qmp SOCK          receive: the destination QEMU's QMP socket (run state checks, cont)
-  --bandwidth MB/s    link rate limit in MB/s (10^6 bytes), lifted once QEMU stops its guest
-                      (as QEMU lifts max-bandwidth); default unlimited
-  --limit-final-round keep --bandwidth after QEMU stopped its guest too
-  --channels N        data channels (Workers and connections) besides the control connection
-  --key FILE          pre-shared key (≥ 16 bytes): HMAC-SHA256 on every frame
-  --tls-ca FILE       send: connect with TLS, trusting this CA (PEM)
-  --tls-cert/--tls-key  send: client certificate; receive: serve TLS with them
-  --tls-client-ca FILE  receive: require a client certificate signed by this CA
-  --insecure          receive: accept a sender without --key or a client certificate
-  --json              print the result as JSON
-
-Prints 'listening on URI' (stderr) once ready, the result when the destination runs.
-Exit 0 once the destination QEMU runs, 1 on failure (one line), 2 on usage errors.`;
-
-function pem(file: string, what: string): Buffer {
-  try {
-    return readFileSync(file);
-  } catch (err) {
-    throw new UsageError(`${what}: cannot read ${file}: ${(err as Error).message}`);
-  }
-}
-
-const MiB = 2 ** 20;
-
-export const qemuProxyCommand: Command = {
-  name: "qemu-proxy",
-  summary: "carry a QEMU live migration over pagewire (send on the source host, receive on the destination)",
-  help: HELP,
-  async run(argv) {
-    const [role, ...rest] = argv;
-    if (role !== "send" && role !== "receive") throw new UsageError("qemu-proxy: say 'send' or 'receive' first");
-    const o = parseOptions(rest, {
-      listen: { type: "string" },
-      to: { type: "string" },
-      incoming: { type: "string" },
-      qmp: { type: "string" },
-      bandwidth: { type: "string" },
-      "limit-final-round": { type: "boolean" },
-      channels: { type: "string" },
-      key: { type: "string" },
-      "tls-ca": { type: "string" },
-      "tls-cert": { type: "string" },
-      "tls-key": { type: "string" },
-      "tls-client-ca": { type: "string" },
-      insecure: { type: "boolean" },
-      json: { type: "boolean" },
-    });
+migration, another stream version, a source without return-path.`,
+  positionals: true,
+  flags: {
+    listen: {
+      arg: "ADDRESS",
+      help: "send: where QEMU's migrate connects (tcp:HOST:PORT or unix:PATH); receive: pagewire's listener (HOST:PORT)",
+    },
+    to: { help: "send: the receiving proxy" },
+    incoming: { arg: "URI", help: "receive: the destination QEMU's -incoming address (tcp:HOST:PORT or unix:PATH)" },
+    qmp: { help: "receive: the destination QEMU's QMP socket (run state checks, cont)" },
+    bandwidth: {
+      help: "send: link rate limit, lifted once QEMU stops its guest, as QEMU lifts max-bandwidth",
+    },
+    "limit-final-round": { help: "keep --bandwidth after QEMU stopped its guest too" },
+    channels: {},
+    key: {},
+    "tls-ca": { help: "send: connect with TLS, trusting this CA (PEM)" },
+    "tls-cert": { help: "send: client certificate; receive: serve TLS with it (PEM, with --tls-key)" },
+    "tls-key": {},
+    "tls-client-ca": { help: "receive: require a client certificate signed by this CA (PEM)" },
+    insecure: { help: "receive: accept a sender without --key or a client certificate" },
+    json: {},
+    progress: {},
+  },
+  epilogue: `Prints 'listening on URI' (stderr) once ready, the result when the destination runs.
+Exit 0 once the destination QEMU runs, 1 on failure (one line), 2 on usage errors.`,
+  async run(o, positionals) {
+    const [role, ...extra] = positionals;
+    if ((role !== "send" && role !== "receive") || extra.length)
+      throw new UsageError("qemu-proxy: say 'send' or 'receive' first");
     if (!o.listen) throw new UsageError("--listen is required");
     if (!!o["tls-cert"] !== !!o["tls-key"]) throw new UsageError("--tls-cert and --tls-key go together");
     const key = readKey(o.key);
-    const count = o.channels === undefined ? 0 : parseNumber(o.channels, "--channels", 0);
-    if (!Number.isInteger(count) || count < 0 || count > 16) throw new UsageError("--channels: 0 to 16");
+    const count = o.channels;
     const note = (line: string) => console.error(`pagewire qemu-proxy ${role}: ${line}`);
     if (role === "send") {
       const [host, port] = parseHostPort(o.to, "--to");
@@ -103,7 +93,7 @@ export const qemuProxyCommand: Command = {
         listen: parseEndpoint(o.listen),
         to: { host, port, tls },
         key,
-        maxBandwidth: parseNumber(o.bandwidth, "--bandwidth", Infinity) * 1e6,
+        maxBandwidth: o.bandwidth ?? Infinity,
         limitFinalRound: o["limit-final-round"],
         channels: count ? { count, tcp: { host, tls } } : undefined,
         onListening: (uri) => note(`listening on ${uri}`),
@@ -154,4 +144,4 @@ export const qemuProxyCommand: Command = {
     console.log(o.json ? JSON.stringify(summary) : `destination QEMU running: ${JSON.stringify(summary)}`);
     return 0;
   },
-};
+});

@@ -10,80 +10,59 @@ import { FileMemory, inDoubtPath } from "../../memory/file-memory.js";
 import { TcpListener, type TcpTransport } from "../../transport/tcp.js";
 import type { FrameSink, Transport } from "../../transport/transport.js";
 import type { FrameKey } from "../../wire/frame.js";
-import { parseHostPort, parseOptions, readKey } from "../args.js";
-import { formatBytes, parseDuration, parseNumber, parseSize } from "../units.js";
-import { UsageError, type Command } from "../usage.js";
+import { parseHostPort, readKey } from "../args.js";
+import { defineCommand } from "../command.js";
+import { formatBytes } from "../units.js";
+import { UsageError } from "../usage.js";
 
-const DEFAULT_MAX_MEMORY = 64 * 2 ** 30;
-const DEFAULT_HANDSHAKE_SECONDS = 10;
-const DEFAULT_MAX_PENDING = 4;
-const DEFAULT_RECONNECT_WINDOW = 30;
 /** Exit code of a migration left in doubt (see `pagewire resolve`). */
 export const EXIT_IN_DOUBT = 3;
 /** After SIGINT/SIGTERM, how long the destination may take to abort before the process exits anyway. */
 const STOP_GRACE_MS = 2000;
 
-const HELP = `usage: pagewire receive --listen HOST:PORT --out FILE
+export const receiveCommand = defineCommand({
+  name: "receive",
+  summary: "receive one migration over TCP into a file (written only on commit)",
+  usage: `usage: pagewire receive --listen HOST:PORT --out FILE
                         (--key FILE | --tls-client-ca FILE | --insecure) [--force]
                         [--max-memory SIZE] [--tls-cert FILE --tls-key FILE]
-                        [--handshake-timeout SECONDS] [--max-pending N]
-                        [--reconnect-window SECONDS] [--json]
-
-Waits for one migration on HOST:PORT and writes the received memory to FILE. FILE is
+                        [--handshake-timeout DURATION] [--max-pending N]
+                        [--reconnect-window DURATION] [--json] [--progress HOW]`,
+  about: `Waits for one migration on HOST:PORT and writes the received memory to FILE. FILE is
 written only on commit: the memory goes to a temporary file beside it (random name,
 created exclusively, mode 0600), renamed after the whole-memory digest was verified; a
 failed or interrupted (SIGINT/SIGTERM) migration leaves no FILE and no temporary.
 
 Connections are accepted until one sends a HELLO that verifies (with --key: its HMAC);
 that sender gets the session and the listener closes. Others (wrong key, garbage, no
-HELLO within the handshake timeout) are closed, one line each on stderr.
-
-  --listen HOST:PORT     address to listen on (port 0: any free port, printed on stderr)
-  --out FILE             where the memory goes; checked and locked (.FILE.lock) before
-                         listening
-  --key FILE             pre-shared key (≥ 16 bytes): every frame must carry its HMAC
-  --tls-cert/--tls-key   serve TLS with this certificate and key (PEM)
-  --tls-client-ca FILE   TLS: require a client certificate signed by this CA (PEM)
-  --insecure             accept any sender (no --key, no client certificate); warns
-  --force                replace an existing FILE (keeping its mode)
-  --max-memory SIZE      refuse a source with more memory (default 64GiB)
-  --handshake-timeout S  close a connection with no verified HELLO after S seconds
-                         (default ${DEFAULT_HANDSHAKE_SECONDS})
-  --max-pending N        at most N connections wait for their handshake; more are
-                         closed at once (default ${DEFAULT_MAX_PENDING})
-  --reconnect-window S   after a lost connection, wait S seconds for the sender to come
-                         back and settle the migration (default ${DEFAULT_RECONNECT_WINDOW})
-  --json                 print the result as JSON
-
-A connection lost after this side acknowledged the commit is not a failure: the sender
+HELLO within the handshake timeout) are closed, one line each on stderr.`,
+  flags: {
+    listen: {},
+    out: { help: "where the memory goes; checked and locked (.FILE.lock) before listening" },
+    key: { help: "pre-shared key (≥ 16 bytes): every frame must carry its HMAC" },
+    "tls-cert": { help: "serve TLS with this certificate (PEM), with --tls-key" },
+    "tls-key": {},
+    "tls-client-ca": {},
+    insecure: {},
+    force: {},
+    "max-memory": {},
+    "handshake-timeout": {},
+    "max-pending": {},
+    "reconnect-window": {
+      help: "after a lost connection, how long to wait for the sender to come back and settle the migration",
+    },
+    json: { help: "print the result as JSON" },
+    progress: {},
+  },
+  epilogue: `A connection lost after this side acknowledged the commit is not a failure: the sender
 comes back (within the window) and says whether it committed. If it does not, the
 migration is in doubt: the memory is kept in FILE.in-doubt, the exit code is 3, and
 'pagewire resolve --out FILE --commit' (or --abort) settles it once the sender's
 outcome is known.
 
 Exit 0 on commit, 1 on failure (one line), 2 on usage errors, 3 in doubt, 130/143 on
-SIGINT/SIGTERM.`;
-
-export const receiveCommand: Command = {
-  name: "receive",
-  summary: "receive one migration over TCP into a file (written only on commit)",
-  help: HELP,
-  async run(argv) {
-    const o = parseOptions(argv, {
-      listen: { type: "string" },
-      out: { type: "string" },
-      key: { type: "string" },
-      "tls-cert": { type: "string" },
-      "tls-key": { type: "string" },
-      "tls-client-ca": { type: "string" },
-      insecure: { type: "boolean" },
-      force: { type: "boolean" },
-      "max-memory": { type: "string" },
-      "handshake-timeout": { type: "string" },
-      "max-pending": { type: "string" },
-      "reconnect-window": { type: "string" },
-      json: { type: "boolean" },
-    });
+SIGINT/SIGTERM.`,
+  async run(o) {
     const [host, port] = parseHostPort(o.listen, "--listen");
     if (!o.out) throw new UsageError("--out FILE is required");
     if (!!o["tls-cert"] !== !!o["tls-key"]) throw new UsageError("--tls-cert and --tls-key go together");
@@ -94,22 +73,13 @@ export const receiveCommand: Command = {
         "no --key: any process that can connect could write --out; give --key FILE or --tls-client-ca FILE, or --insecure to accept anyone",
       );
     }
-    const maxMemory = o["max-memory"] === undefined ? DEFAULT_MAX_MEMORY : parseSize(o["max-memory"], "--max-memory");
+    const maxMemory = o["max-memory"];
     if (maxMemory < PAGE_SIZE)
       throw new UsageError(`--max-memory: ${maxMemory} bytes is less than one page (${PAGE_SIZE})`);
-    const handshakeSeconds =
-      o["handshake-timeout"] === undefined
-        ? DEFAULT_HANDSHAKE_SECONDS
-        : parseDuration(o["handshake-timeout"], "--handshake-timeout");
+    const handshakeSeconds = o["handshake-timeout"];
     if (!(handshakeSeconds > 0)) throw new UsageError("--handshake-timeout must be > 0");
-    const reconnectWindow =
-      o["reconnect-window"] === undefined
-        ? DEFAULT_RECONNECT_WINDOW
-        : parseDuration(o["reconnect-window"], "--reconnect-window");
-    const maxPending =
-      o["max-pending"] === undefined
-        ? DEFAULT_MAX_PENDING
-        : parseNumber(o["max-pending"], "--max-pending", { min: 1, integer: true });
+    const reconnectWindow = o["reconnect-window"];
+    const maxPending = o["max-pending"];
     const tls = o["tls-cert"]
       ? {
           cert: readPem(o["tls-cert"], "--tls-cert"),
@@ -239,7 +209,7 @@ export const receiveCommand: Command = {
       process.off("SIGTERM", onSignal);
     }
   },
-};
+});
 
 interface SessionOptions {
   kernel: Kernel;

@@ -1,59 +1,49 @@
 // pagewire record: record a RAM file into the DPG1 recording format (src/memory/trace.ts).
-import { parseArgs } from "node:util";
 import { loadKernel } from "../../kernel/loader.js";
 import { recordMemory } from "../../workload/trace.js";
-import { parseNumber } from "../units.js";
-import { UsageError, type Command } from "../usage.js";
+import { defineCommand } from "../command.js";
+import { UsageError } from "../usage.js";
 
-export const recordCommand: Command = {
+export const recordCommand = defineCommand({
   name: "record",
   summary: "record a guest's RAM file as a replayable trace (DPG1, as in ../shared/datasets)",
-  help: `usage: pagewire record --memory FILE --interval MS --count N --out DIR [--json]
-
-Reads FILE (a QEMU memory-backend-file, any memory image) now and then every MS
-milliseconds N times; writes DIR/base.img.br (snapshot 0), DIR/deltas.dpg.br (one DPG1
+  usage: "usage: pagewire record --memory FILE --interval DURATION --count N --out DIR [--json]",
+  about: `Reads FILE (a QEMU memory-backend-file, any memory image) now and then every --interval
+--count times; writes DIR/base.img.br (snapshot 0), DIR/deltas.dpg.br (one DPG1
 record of changed pages per interval, found by an XXH3-128 scan) and DIR/meta.json
-(snapshot sha256s, counts, times). Replay it with 'pagewire simulate --trace DIR'.
-  --seed, --html are accepted for uniformity and ignored.`,
-  async run(argv) {
-    let v;
-    try {
-      v = parseArgs({
-        args: argv,
-        strict: true,
-        allowPositionals: false,
-        options: {
-          memory: { type: "string" },
-          interval: { type: "string" },
-          count: { type: "string" },
-          out: { type: "string" },
-          json: { type: "boolean" },
-          seed: { type: "string" },
-          html: { type: "string" },
-        },
-      }).values;
-    } catch (e) {
-      throw new UsageError(`record: ${(e as Error).message.split("\n")[0]}`);
+(snapshot sha256s, counts, times). Replay it with 'pagewire simulate --trace DIR'.`,
+  flags: {
+    memory: { help: "the RAM file to record (a QEMU memory-backend-file, any memory image)" },
+    interval: {},
+    count: {},
+    out: { arg: "DIR", help: "the recording's directory" },
+    json: { help: "print the summary as JSON" },
+    seed: { help: "accepted for uniformity and ignored", default: null },
+    html: { help: "accepted for uniformity and ignored" },
+  },
+  async run(o) {
+    if (o.memory === undefined || o.interval === undefined || o.count === undefined || o.out === undefined) {
+      const missing = (["memory", "interval", "count", "out"] as const).find((k) => o[k] === undefined);
+      throw new UsageError(`record: --${missing} is required (see pagewire record --help)`);
     }
-    for (const k of ["memory", "interval", "count", "out"] as const)
-      if (v[k] === undefined) throw new UsageError(`record: --${k} is required (see pagewire record --help)`);
-    const intervalMs = parseNumber(v.interval!, "--interval", { min: 1 });
-    const count = parseNumber(v.count!, "--count", { min: 1, integer: true });
+    const intervalMs = o.interval * 1000;
+    if (!(intervalMs >= 1)) throw new UsageError(`record: --interval must be at least 1ms`);
+    const count = o.count;
     const summary = await recordMemory({
-      memoryFile: v.memory!,
+      memoryFile: o.memory,
       intervalMs,
       count,
-      outDir: v.out!,
+      outDir: o.out,
       kernel: await loadKernel(),
       onInterval: (i, n) => {
-        if (!v.json) console.error(`interval ${i}/${count}: ${n} dirty pages`);
+        if (!o.json) console.error(`interval ${i}/${count}: ${n} dirty pages`);
       },
     });
-    if (v.json) console.log(JSON.stringify(summary, null, 2));
+    if (o.json) console.log(JSON.stringify(summary, null, 2));
     else
       console.log(
         `recorded ${summary.pageCount} pages, ${count} intervals of ${intervalMs} ms: ${summary.files.join(", ")}`,
       );
     return 0;
   },
-};
+});

@@ -1,11 +1,13 @@
 import { loadKernel } from "../../kernel/loader.js";
 import { runSelfCheck } from "../selfcheck.js";
-import type { Command } from "../usage.js";
+import { defineCommand } from "../command.js";
 
-export const selfcheckCommand: Command = {
+export const selfcheckCommand = defineCommand({
   name: "selfcheck",
   summary: "load the kernel and check it against plain-JS answers",
-  help: "usage: pagewire selfcheck\n\nLoads the WASM kernel and checks its bitmap and page kernels against plain-JS answers.",
+  usage: "usage: pagewire selfcheck",
+  about: "Loads the WASM kernel and checks its bitmap and page kernels against plain-JS answers.",
+  flags: {},
   async run() {
     const k = await loadKernel();
     const results = runSelfCheck(k);
@@ -16,4 +18,4 @@ export const selfcheckCommand: Command = {
     );
     return failed === 0 ? 0 : 1;
   },
-};
+});

@@ -1,6 +1,5 @@
 // pagewire simulate: one migration in virtual time (src/sim/), reported QEMU-style.
 import { writeFileSync } from "node:fs";
-import { parseArgs } from "node:util";
 import { PAGE_SIZE } from "../../kernel/kernel.js";
 import { ROUND_COLUMNS } from "../../engine/report.js";
 import { runScenario, type ScenarioResult } from "../../sim/simulator.js";
@@ -10,48 +9,54 @@ import {
   guestFor,
   makeConfig,
   presetFor,
+  GROUPS,
+  PRESETS_HELP,
   runOptions,
-  SCENARIO_HELP,
-  SCENARIO_OPTIONS,
+  SCENARIO_FLAGS,
   type Config,
 } from "../scenario.js";
-import { formatBytes, formatRate, parseRate, parseSize } from "../units.js";
-import { UsageError, type Command } from "../usage.js";
+import { defineCommand } from "../command.js";
+import { formatBytes, formatRate } from "../units.js";
+import { UsageError } from "../usage.js";
 
-const DEFAULT_GUEST = 1 << 30;
-const DEFAULT_BANDWIDTH = 125e6; // 1 Gbit/s
-
-export const simulateCommand: Command = {
+export const simulateCommand = defineCommand({
   name: "simulate",
   summary: "migrate a simulated guest in virtual time and report it (default: 1 GiB working-set at 1 Gbit/s)",
-  help: `usage: pagewire simulate [options]
-
-Runs the real engine and kernels on a simulated guest over a simulated link, in virtual
+  usage: "usage: pagewire simulate [options]",
+  about: `Runs the real engine and kernels on a simulated guest over a simulated link, in virtual
 time. With no options: a 1 GiB guest running working-set (20000 pages/s over 25 % of RAM)
-migrated over 1 Gbit/s with the pagewire preset.
-
-  --preset NAME          engine configuration (default pagewire)
-  --selection NAME       override the preset's page-selection policy
-  --termination NAME     override the termination policy
-  --non-convergence NAME override the non-convergence policy
-  --codecs LIST          codec stages, e.g. zero,xbzrle (or all, none)
-  --bandwidth RATE       link bandwidth (default 1Gbit; e.g. 100MiB/s)
-${SCENARIO_HELP}`,
-  async run(argv) {
-    const v = parse(argv).values as Record<string, string | boolean | undefined>;
-    const seed = runOptionsSeed(v);
-    const guest = guestFor(
-      v,
-      { workload: v.workload as string | undefined, trace: v.trace as string | undefined },
-      DEFAULT_GUEST,
-    );
-    const bandwidth = v.bandwidth ? parseRate(v.bandwidth as string, "--bandwidth") : DEFAULT_BANDWIDTH;
-    const config = makeConfig(presetFor((v.preset as string | undefined) ?? "pagewire"), {
-      selection: v.selection as string | undefined,
-      termination: v.termination as string | undefined,
-      nonConvergence: v["non-convergence"] as string | undefined,
-      codecs: v.codecs as string | undefined,
-      xbzrleCache: v["xbzrle-cache"] ? parseSize(v["xbzrle-cache"] as string, "--xbzrle-cache") : undefined,
+migrated over 1 Gbit/s with the pagewire preset.`,
+  flags: {
+    preset: { group: GROUPS.CONFIG },
+    selection: { group: GROUPS.CONFIG, help: "override the preset's page-selection policy", absent: "the preset's" },
+    termination: { group: GROUPS.CONFIG, help: "override the preset's termination policy", absent: "the preset's" },
+    "non-convergence": {
+      group: GROUPS.CONFIG,
+      help: "override the preset's non-convergence policy",
+      absent: "the preset's",
+    },
+    codecs: { group: GROUPS.CONFIG },
+    bandwidth: { group: GROUPS.ENGINE, help: "the simulated link's bandwidth", default: "1Gbit" },
+    workload: { group: GROUPS.GUEST, default: null, absent: "working-set" },
+    trace: {
+      group: GROUPS.GUEST,
+      help: "replay a recording instead of a workload: idle, redis, dirtier (shipped) or a 'pagewire record' directory",
+    },
+    ...SCENARIO_FLAGS,
+  },
+  epilogue: PRESETS_HELP,
+  async run(v) {
+    if (v.workload !== undefined && v.trace !== undefined)
+      throw new UsageError("simulate: give --workload or --trace, not both");
+    const seed = v.seed;
+    const guest = guestFor(v, { workload: v.workload, trace: v.trace });
+    const bandwidth = v.bandwidth;
+    const config = makeConfig(presetFor(v.preset), {
+      selection: v.selection,
+      termination: v.termination,
+      nonConvergence: v["non-convergence"],
+      codecs: v.codecs,
+      xbzrleCache: v["xbzrle-cache"],
     });
     const run = runOptions(v);
     const { workload, pageCount } = guest.create(seed);
@@ -88,7 +93,7 @@ ${SCENARIO_HELP}`,
       "cpu-ns-per-page": result.cpuMode === "model" ? (run.cpuNsPerPage ?? 400) : undefined,
     };
     const json = simulationJson(scenario, result);
-    if (v.html) writeFileSync(v.html as string, simulationHtml(scenario, result, config));
+    if (v.html) writeFileSync(v.html, simulationHtml(scenario, result, config));
     if (v.json) console.log(JSON.stringify(json, null, 2));
     else {
       console.log(
@@ -108,34 +113,7 @@ ${SCENARIO_HELP}`,
     }
     return 0;
   },
-};
-
-function runOptionsSeed(v: Record<string, unknown>): number {
-  return runOptions(v as Record<string, string | boolean | undefined>).seed ?? 1;
-}
-
-function parse(argv: string[]) {
-  try {
-    return parseArgs({
-      args: argv,
-      allowPositionals: false,
-      strict: true,
-      options: {
-        ...SCENARIO_OPTIONS,
-        workload: { type: "string" },
-        trace: { type: "string" },
-        bandwidth: { type: "string" },
-        preset: { type: "string" },
-        selection: { type: "string" },
-        termination: { type: "string" },
-        "non-convergence": { type: "string" },
-        codecs: { type: "string" },
-      },
-    });
-  } catch (e) {
-    throw new UsageError(`simulate: ${(e as Error).message.split("\n")[0]}`);
-  }
-}
+});
 
 /** The repeatable result: no wall-clock fields. */
 export function simulationJson(scenario: Record<string, unknown>, r: ScenarioResult): Record<string, unknown> {

@@ -1,0 +1,111 @@
+// Progress of a running migration on the command line, from the engine's events
+// (engine/migration-events.ts): one updating line on a terminal (what `virsh domjobinfo`
+// and QEMU's `info migrate` show: %, bytes, rate, round, dirty rate, expected downtime,
+// ETA), JSON lines with --progress=json (on stderr: stdout keeps the report), nothing when
+// stderr is not a terminal and no format was asked for.
+import type { MigrationDestination } from "../engine/destination.js";
+import type { DestinationProgress, MigrationProgress } from "../engine/migration-events.js";
+import type { MigrationSource } from "../engine/source.js";
+import { ProgressBar } from "./progress.js";
+import { formatBytes } from "./units.js";
+
+/** --progress: auto (a line on a terminal, else nothing), json (JSON lines), off. */
+export type ProgressMode = "auto" | "json" | "off";
+
+export const PROGRESS_MODES: readonly ProgressMode[] = ["auto", "json", "off"];
+
+interface Sink {
+  write(text: string): void;
+  isTTY?: boolean;
+}
+
+/** The source's one-line summary: "precopy round 3  42%  430.1 MiB of 1.00 GiB sent  …". */
+export function sourceProgressLine(p: MigrationProgress): string {
+  const done = p.total > 0 ? Math.min(100, Math.max(0, ((p.total - p.remaining) / p.total) * 100)) : 0;
+  const rate = p.elapsedMs > 0 ? p.transferred / (p.elapsedMs / 1000) : 0;
+  const eta = rate > 0 && p.remaining > 0 ? p.remaining / rate : 0;
+  const parts = [
+    `${p.phase}${p.phase === "setup" || p.phase === "commit" || p.phase === "done" ? "" : ` round ${p.round}`}`,
+    `${done.toFixed(0)}%`,
+    `${formatBytes(p.transferred)} sent`,
+    `${formatBytes(rate)}/s`,
+    `remaining ${formatBytes(p.remaining)}`,
+  ];
+  if (p.dirtyPagesRate > 0) parts.push(`dirty ${p.dirtyPagesRate} pages/s`);
+  if (p.phase === "precopy") parts.push(`expected downtime ${Math.round(p.expectedDowntimeMs)} ms`);
+  if (eta > 0) parts.push(`ETA ${formatSeconds(eta)}`);
+  return parts.join("  ");
+}
+
+export function destinationProgressLine(p: DestinationProgress): string {
+  const rate = p.elapsedMs > 0 ? p.bytesReceived / (p.elapsedMs / 1000) : 0;
+  const parts = [
+    p.state,
+    p.round >= 0 ? `round ${p.round} in` : "",
+    `${formatBytes(p.bytesReceived)} received`,
+    `${formatBytes(rate)}/s`,
+    `${p.pagesReceived} pages`,
+    p.missingPages ? `${p.missingPages} pages missing` : "",
+  ];
+  return parts.filter(Boolean).join("  ");
+}
+
+/** Shows the source's progress as `mode` says; returns a function that ends the display. */
+export function showSourceProgress(
+  source: MigrationSource,
+  mode: ProgressMode,
+  sink: Sink = process.stderr,
+): () => void {
+  if (mode === "json") {
+    const line = (o: object) => sink.write(JSON.stringify(o) + "\n");
+    const offs = [
+      source.on("progress", (e) => line({ event: "progress", ...e.progress })),
+      source.on("round-end", (e) => line({ event: "round-end", ...e.row })),
+      ...(["handshake", "pause", "postcopy", "commit", "activate", "abort", "recovery", "in-doubt"] as const).map((t) =>
+        source.on(t, (e) => line({ ...e, event: e.type, type: undefined })),
+      ),
+    ];
+    return () => offs.forEach((off) => off());
+  }
+  const bar = new ProgressBar(mode === "auto" && Boolean(sink.isTTY), sink);
+  if (!bar.enabled) return () => {};
+  const off = source.on("progress", (e) => {
+    const p = e.progress;
+    bar.update(p.total ? (p.total - p.remaining) / p.total : null, sourceProgressLine(p));
+  });
+  return () => {
+    off();
+    bar.done();
+  };
+}
+
+/** Shows the destination's progress as `mode` says; returns a function that ends the display. */
+export function showDestinationProgress(
+  destination: MigrationDestination,
+  mode: ProgressMode,
+  sink: Sink = process.stderr,
+): () => void {
+  if (mode === "json") {
+    const line = (o: object) => sink.write(JSON.stringify(o) + "\n");
+    const offs = [
+      destination.on("progress", (e) => line({ event: "progress", ...e.progress })),
+      ...(["handshake", "round-end", "prepared", "postcopy", "activate", "abort", "recovery", "in-doubt"] as const).map(
+        (t) => destination.on(t, (e) => line({ ...e, event: e.type, type: undefined })),
+      ),
+    ];
+    return () => offs.forEach((off) => off());
+  }
+  const bar = new ProgressBar(mode === "auto" && Boolean(sink.isTTY), sink);
+  if (!bar.enabled) return () => {};
+  const off = destination.on("progress", (e) => bar.update(null, destinationProgressLine(e.progress)));
+  return () => {
+    off();
+    bar.done();
+  };
+}
+
+function formatSeconds(s: number): string {
+  if (s < 60) return `${s < 10 ? s.toFixed(1) : Math.round(s)} s`;
+  const m = Math.floor(s / 60);
+  return `${m} min ${Math.round(s - m * 60)} s`;
+}
