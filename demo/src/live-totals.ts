@@ -1,92 +1,78 @@
-// The numbers shown while a migration runs (QEMU's `info migrate` while active): what the
-// demo sees pass its source transport tap and its dirty-log wrapper, so they move from the
-// first frame on instead of appearing at the end with the report.
+// The numbers shown while a migration runs (QEMU's `info migrate` while active): the
+// engine's `progress` events (bytes and pages sent, round, remaining, expected downtime,
+// dirty rate), plus two things only the page can see: the link's rate over the last second
+// (frames passing the source transport tap) and, before the first harvest, the dirty rate
+// a peek at the live log shows.
+import type { MigrationProgress } from "../../src/engine/migration-events.js";
 
-export interface LiveSnapshot {
-  elapsedMs: number;
-  /** Frame bytes put on the link so far. */
-  transferred: number;
-  /** Page records sent so far. */
-  pagesSent: number;
-  /** The pre-copy round on the wire (or the last one). */
-  round: number;
+export interface LiveSnapshot extends MigrationProgress {
   /** Link throughput over about the last second, bytes/s. */
   rate: number;
-  /** Bytes still to send: pages not yet sent or dirty again (post-copy: missing at the destination). */
-  remaining: number;
-  /** What stopping now would cost: remaining ÷ rate, ms (QEMU's expected-downtime). */
-  expectedDowntimeMs: number;
-  /** Pages the guest dirtied per second (distinct pages: since the last harvest, or over the last round). */
-  dirtyPagesRate: number;
+  /** Pages dirtied per second: the engine's (over harvests) once it has one, else the live log's. */
+  dirtyRate: number;
+  /** True while `dirtyRate` is the live log's estimate (no harvest yet). */
+  dirtyRateEstimated: boolean;
 }
 
 /** Seconds of frames the rate is measured over. */
 const RATE_WINDOW = 1;
 
 export class LiveTotals {
-  transferred = 0;
-  pagesSent = 0;
-  round = 0;
-  dirtyPagesRate = 0;
-  /** (seconds, transferred) samples of the last RATE_WINDOW. */
+  /** The engine's latest progress event. */
+  progress: MigrationProgress | null = null;
+  #transferred = 0;
+  /** (seconds, bytes so far) samples; the first is at least RATE_WINDOW old: the baseline. */
   #samples: Array<[number, number]> = [];
-  #lastHarvest: number | null = null;
+  #liveDirtyRate = 0;
 
   constructor(private readonly now: () => number) {}
 
-  /** A frame of `bytes` (carrying `pages` page records) went on the link. */
-  sent(bytes: number, pages: number): void {
-    this.transferred += bytes;
-    this.pagesSent += pages;
+  /** A frame of `bytes` went on the link. */
+  sent(bytes: number): void {
+    this.#transferred += bytes;
     const t = this.now();
-    this.#samples.push([t, this.transferred]);
-    // keep one sample at least RATE_WINDOW old: the rate's baseline
+    this.#samples.push([t, this.#transferred]);
     while (this.#samples.length > 2 && this.#samples[1][0] <= t - RATE_WINDOW) this.#samples.shift();
   }
 
-  /** The dirty log was harvested and reported `pages` dirty since the previous harvest. */
-  harvested(pages: number): void {
-    const t = this.now();
-    if (this.#lastHarvest !== null && t > this.#lastHarvest) this.dirtyPagesRate = pages / (t - this.#lastHarvest);
-    this.#lastHarvest = t;
-  }
-
-  /**
-   * A look at the live log found `pages` dirty since the last harvest: between harvests the
-   * rate is that count over the time since (once a quarter second has passed).
-   */
-  peeked(pages: number): void {
-    const t = this.now();
-    if (this.#lastHarvest !== null && t - this.#lastHarvest >= 0.25)
-      this.dirtyPagesRate = pages / (t - this.#lastHarvest);
-  }
-
-  /** Logging starts with this harvest (the counts before it are not a rate). */
-  resetHarvestClock(): void {
-    this.#lastHarvest = this.now();
-  }
-
-  /** Bytes/s from the baseline sample (about a second ago) to now (0 before two frames); an idle link slows it. */
+  /** Bytes/s from the baseline sample to now (0 before two frames); an idle link slows it. */
   get rate(): number {
     const s = this.#samples;
     if (s.length < 2) return 0;
     const [t0, b0] = s[0];
     const span = this.now() - t0;
-    return span > 0 ? (this.transferred - b0) / span : 0;
+    return span > 0 ? (this.#transferred - b0) / span : 0;
   }
 
-  snapshot(elapsedMs: number, remainingPages: number, pageSize: number): LiveSnapshot {
-    const rate = this.rate;
-    const remaining = remainingPages * pageSize;
-    return {
+  /** A look at the live log found `pages` dirty over the `seconds` since the log started or was harvested. */
+  peeked(pages: number, seconds: number): void {
+    if (seconds >= 0.25) this.#liveDirtyRate = pages / seconds;
+  }
+
+  /**
+   * The totals now. `remaining` overrides the engine's (post-copy: what the destination
+   * still misses); `elapsedMs` is the page's own clock until the first event.
+   */
+  snapshot(elapsedMs: number, total: number, remaining?: number): LiveSnapshot {
+    const p: MigrationProgress = this.progress ?? {
+      phase: "setup",
+      round: 0,
       elapsedMs,
-      transferred: this.transferred,
-      pagesSent: this.pagesSent,
-      round: this.round,
-      rate,
-      remaining,
-      expectedDowntimeMs: rate > 0 ? (remaining / rate) * 1000 : 0,
-      dirtyPagesRate: this.dirtyPagesRate,
+      transferred: 0,
+      total,
+      remaining: total,
+      pagesSent: 0,
+      mbps: 0,
+      dirtyPagesRate: 0,
+      expectedDowntimeMs: 0,
+    };
+    const estimated = p.dirtyPagesRate === 0 && this.#liveDirtyRate > 0;
+    return {
+      ...p,
+      ...(remaining !== undefined ? { remaining, expectedDowntimeMs: 0 } : {}),
+      rate: this.rate,
+      dirtyRate: estimated ? this.#liveDirtyRate : p.dirtyPagesRate,
+      dirtyRateEstimated: estimated,
     };
   }
 }

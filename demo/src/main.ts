@@ -302,7 +302,9 @@ function reportFields(r: MigrationReport, running: boolean): Array<[string, stri
     ["total-time", fmtMs(r.totalTime)],
     ["downtime", fmtMs(r.downtime)],
     ["setup-time", fmtMs(r.setupTime)],
+    ["expected-downtime", fmtMs(r.expectedDowntime)],
     ["ram.transferred", fmtBytes(r.ram.transferred)],
+    ["ram.remaining", fmtBytes(r.ram.remaining)],
     ["ram.total", fmtBytes(r.ram.total)],
     ...CODECS.map((c): [string, string] => [`ram.${c.counter}`, String(r.ram[c.counter])]),
     ["ram.normal-bytes", String(r.ram["normal-bytes"])],
@@ -436,10 +438,15 @@ function renderLive(m: DemoMigration): void {
     ["round", "round", String(s.round)],
     ["transferred", "sent", mib(s.transferred)],
     ["pages", "pages sent", String(s.pagesSent)],
-    ["rate", "rate", `${mib(s.rate)}/s · ${((s.rate * 8) / 1e6).toFixed(1)} Mbit/s`],
+    ["rate", "rate now", `${mib(s.rate)}/s · ${((s.rate * 8) / 1e6).toFixed(1)} Mbit/s`],
+    ["mbps", "average", `${s.mbps.toFixed(1)} Mbit/s`],
     ["remaining", "remaining", mib(s.remaining)],
-    ["expected-downtime", "expected downtime", s.rate > 0 ? `${s.expectedDowntimeMs.toFixed(0)} ms` : "–"],
-    ["dirty-rate", "dirty rate", `${Math.round(s.dirtyPagesRate)} pages/s`],
+    [
+      "expected-downtime",
+      "expected downtime",
+      s.expectedDowntimeMs > 0 ? `${s.expectedDowntimeMs.toFixed(0)} ms` : "–",
+    ],
+    ["dirty-rate", "dirty rate", `${s.dirtyRateEstimated ? "~" : ""}${Math.round(s.dirtyRate)} pages/s`],
     ["faults", "post-copy faults", String(m.faults)],
   ];
   const dl = $("live");

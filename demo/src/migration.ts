@@ -1,13 +1,15 @@
 // One migration as the page runs it: a guest (Worker or main thread) on source memory,
 // MigrationSource → MessageChannel → MigrationDestination, the same engine and kernel as
-// in Node. What the page shows comes from watching, not from changing the engine:
+// in Node. What the page shows comes from the engine's events and from watching, not from
+// changing the engine:
 //
-//   source tap (frames sent)   ──► source map (sent, by encoding), phases, live totals
-//   dirty-log wrapper          ──► source map (dirty), dirty rate, round 0's start, step mode's round hold
+//   source events              ──► live totals (progress), rounds, post-copy switch, activation, abort
+//   source tap (frames sent)   ──► source map (sent, by encoding), link rate, probe / commit / activation
+//   dirty-log wrapper          ──► source map (dirty), step mode's round hold
 //   a peek at the live log     ──► source map: pages written since they were sent, as the guest writes
 //   onPause                    ──► the pause phase, step mode's pause hold
 //   destination tap (received) ──► destination map (applied, by encoding; missing in post-copy)
-//   destination tap (sent)     ──► post-copy faults (PAGE_REQUEST) on the destination map
+//   destination "fault" events ──► post-copy faults on the destination map
 import { pagesRound, readPageRecords } from "../../src/wire/page-record.js";
 import { MigrationDestination, type DestinationResult } from "../../src/engine/destination.js";
 import type { MigrationReport } from "../../src/engine/report.js";
@@ -88,6 +90,7 @@ export class DemoMigration {
   #destinationPostcopy = false;
   /** A pre-copy round ended since the last step hold. */
   #roundEnded = false;
+  readonly #now: () => number;
   #sendRound = -1;
   #receiveRound = -1;
   /** The pages the round on the wire has to send (harvested dirty or deferred); cleared as their records leave. */
@@ -95,6 +98,8 @@ export class DemoMigration {
   #unsent: Array<{ round: number; pages: number[] }> = [];
   /** The live dirty log and a bitmap to peek into, while pre-copy runs. */
   #live: { log: DirtyLog; into: DirtyBitmap } | null = null;
+  /** When the log started or was last harvested (the clock's seconds): what a peek sees began then. */
+  #loggedSince = 0;
 
   constructor(
     readonly config: DemoConfig,
@@ -107,18 +112,17 @@ export class DemoMigration {
     const clock = this.stepper?.clock ?? realClock;
     this.phases = new PhaseLog(() => clock.now() * 1000);
     this.live = new LiveTotals(() => clock.now());
+    this.#now = () => clock.now();
   }
 
   get report(): MigrationReport | null {
     return this.source?.report ?? null;
   }
 
-  /** The live totals now: remaining is what the source map shows still to send (post-copy: what the destination misses). */
+  /** The live totals now (post-copy: remaining is what the destination still misses). */
   snapshot(): LiveSnapshot {
-    const remaining = this.#postcopy
-      ? (this.destination?.missingPages ?? 0)
-      : countStates(this.sourceStates, SourceState.UNSENT, SourceState.DIRTY, SourceState.DEFERRED);
-    return this.live.snapshot(this.phases.elapsedMs, remaining, PAGE_SIZE);
+    const missing = this.#postcopy ? (this.destination?.missingPages ?? 0) * PAGE_SIZE : undefined;
+    return this.live.snapshot(this.phases.elapsedMs, this.config.pages * PAGE_SIZE, missing);
   }
 
   async run(onStage: (stage: string) => void): Promise<DemoResult> {
@@ -141,12 +145,8 @@ export class DemoMigration {
       const channel = new MessageChannel();
       this.#src = tapTransport(messagePortTransport(channel.port1), {
         sent: (type, payload, bytes) => this.#sourceSent(type, payload, bytes),
-        received: (type) => {
-          if (type === FrameType.ACTIVATED) this.phases.finish("done");
-        },
       });
       const dstTransport = tapTransport(messagePortTransport(channel.port2), {
-        sent: (type, payload) => this.#destinationSent(type, payload),
         received: (type, payload) => this.#destinationReceived(type, payload),
       });
       const timeouts = c.step ? { frame: STEP_FRAME_TIMEOUT_SECONDS } : undefined;
@@ -185,7 +185,9 @@ export class DemoMigration {
         onResume: () => this.guest.resume(),
         onThrottle: (p) => this.guest.throttle(p),
         frameBytes: DEMO_FRAME_BYTES,
+        progressIntervalMs: 100,
       });
+      this.#listen(this.source, dst);
       this.phases.enter(c.mode === "auto" ? "probe" : "setup");
       // both ends settle; the source's outcome is the migration's (the destination of a
       // stopped migration fails too, only later or earlier)
@@ -223,7 +225,7 @@ export class DemoMigration {
     const written = live.into.collect();
     for (const p of written)
       if (states[p] === SourceState.CLEAN || states[p] >= SourceState.SENT) states[p] = SourceState.DIRTY;
-    this.live.peeked(written.length);
+    this.live.peeked(written.length, this.#now() - this.#loggedSince);
   }
 
   /**
@@ -260,6 +262,29 @@ export class DemoMigration {
     this.guest?.stop();
   }
 
+  /** The engine's events: live totals, the rounds' start and end, the post-copy switch, the end; faults. */
+  #listen(src: MigrationSource, dst: MigrationDestination): void {
+    src.on("progress", (e) => (this.live.progress = e.progress));
+    src.on("round-start", (e) => {
+      if (e.phase === "precopy") this.#enterRound(e.round, e.pages);
+    });
+    src.on("round-end", (e) => {
+      if (e.row.phase !== "precopy") return;
+      this.phases.endCurrent();
+      this.#roundEnded = true;
+    });
+    src.on("postcopy", () => {
+      this.#postcopy = true;
+      this.phases.enter("postcopy");
+    });
+    src.on("activate", () => this.phases.finish("done"));
+    src.on("abort", () => this.phases.finish("aborted"));
+    dst.on("fault", (e) => {
+      if (e.page < this.destStates.length) this.destStates[e.page] = DestState.FAULT;
+      this.faults++;
+    });
+  }
+
   /** onPause: step mode holds first (guest already paused), then the pause phase starts. */
   async #pause(): Promise<void> {
     if (this.stepper && !this.#stopped) {
@@ -293,11 +318,7 @@ export class DemoMigration {
     return {
       start: (session) => {
         log.start(session);
-        this.live.resetHarvestClock();
-        // pre-copy starts (auto mode's probe starts the log earlier, before the handshake;
-        // post-copy starts it for the switch, without rounds)
-        const mode = this.source.report.mode;
-        if (this.phases.current?.kind === "setup" && (mode === "precopy" || mode === "hybrid")) this.#enterRound(0);
+        this.#loggedSince = this.#now();
       },
       stop: () => log.stop(),
       // the live log's peek (Xen's to_skip) goes through untouched
@@ -305,13 +326,13 @@ export class DemoMigration {
       harvest: async (into) => {
         this.settle(); // the finished round's row exists: its pages without a record are settled first
         await log.harvest(into);
+        this.#loggedSince = this.#now();
         const dirty = into.collect();
         for (const p of dirty) {
           // a page never sent stays "unsent" (auto mode's probe harvests before round 0)
           if (this.sourceStates[p] !== SourceState.UNSENT) this.sourceStates[p] = SourceState.DIRTY;
           this.#candidates[p] = 1;
         }
-        this.live.harvested(dirty.length);
         if (this.stepper && this.#roundEnded && !this.#paused && !this.#stopped) {
           this.#roundEnded = false;
           await this.guest.pause();
@@ -325,7 +346,6 @@ export class DemoMigration {
   /** A frame the source sends: the source map, the phases and the live totals. */
   #sourceSent(type: number, payload: Uint8Array, bytes: number): void {
     const states = this.sourceStates;
-    let records = 0;
     switch (type) {
       case FrameType.HELLO:
         if (this.phases.current?.kind === "probe") this.phases.enter("setup");
@@ -335,14 +355,11 @@ export class DemoMigration {
         if (r !== this.#sendRound) {
           // a new round: what earlier rounds sent is now clean (unless written since)
           this.#sendRound = r;
-          const cur = this.phases.current;
-          if (!this.#paused && !(cur?.kind === "round" && cur.round === r)) this.#enterRound(r);
           for (let i = 0; i < states.length; i++) if (states[i] >= SourceState.SENT) states[i] = SourceState.CLEAN;
         }
         for (const rec of readPageRecords(payload, states.length)) {
           states[rec.page] = SOURCE_OF_KIND[rec.kind];
           this.#candidates[rec.page] = 0;
-          records++;
         }
         break;
       }
@@ -357,17 +374,9 @@ export class DemoMigration {
         }
         const ended = (JSON.parse(new TextDecoder().decode(payload)) as { round: number }).round;
         if (left.length) this.#unsent.push({ round: ended, pages: left });
-        if (!this.#paused) {
-          const cur = this.phases.current;
-          if (cur?.kind !== "round" || cur.round !== ended) this.#enterRound(ended); // a round without pages
-          this.phases.endCurrent();
-          this.#roundEnded = true;
-        }
         break;
       }
       case FrameType.POSTCOPY_START:
-        this.#postcopy = true;
-        this.phases.enter("postcopy");
         // the pages still to send: written since sent (dirty), or never sent
         for (let i = 0; i < states.length; i++)
           if (payload[i >> 3] & (1 << (i & 7)) && states[i] !== SourceState.UNSENT) states[i] = SourceState.DIRTY;
@@ -379,19 +388,12 @@ export class DemoMigration {
         this.phases.enter("activation");
         break;
     }
-    this.live.sent(bytes, records);
+    this.live.sent(bytes);
   }
 
-  /** Round `round` is on the wire; it began where the previous round ended (its first frame waited for the rate limit). */
-  #enterRound(round: number): void {
-    this.live.round = round;
-    const previous = this.phases.current;
-    const since = previous?.kind === "round" && previous.endMs !== null ? previous.endMs : undefined;
-    this.phases.enter(
-      "round",
-      { round, pending: countStates(this.sourceStates, SourceState.UNSENT, SourceState.DIRTY, SourceState.DEFERRED) },
-      since,
-    );
+  /** Pre-copy round `round` starts with `pages` to send. */
+  #enterRound(round: number, pages: number): void {
+    this.phases.enter("round", { round, pending: pages });
   }
 
   /** A frame the destination received (and applies next): the destination map. */
@@ -412,13 +414,5 @@ export class DemoMigration {
         else if (states[i] >= DestState.RECEIVED) states[i] = DestState.HELD;
       }
     }
-  }
-
-  /** A frame the destination sent: a PAGE_REQUEST is a fault of the running destination guest. */
-  #destinationSent(type: number, payload: Uint8Array): void {
-    if (type !== FrameType.PAGE_REQUEST || payload.length !== 4) return;
-    const page = new DataView(payload.buffer, payload.byteOffset, 4).getUint32(0, true);
-    if (page < this.destStates.length) this.destStates[page] = DestState.FAULT;
-    this.faults++;
   }
 }

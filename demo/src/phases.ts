@@ -2,8 +2,10 @@
 //
 //   [probe] → setup → round 0 → round 1 … → pause → [post-copy] → commit → activation
 //
-// DemoMigration enters each phase from what it observes (frames on its transport taps, the
-// pause callback); times are on the migration's clock (step mode's holds do not count).
+// DemoMigration enters each phase from the engine's events (round-start, round-end,
+// postcopy, activate), the frames on its transport tap (HELLO ends auto mode's probe,
+// COMPLETE starts the commit, ACTIVATE the activation) and the pause callback; times are on
+// the migration's clock (step mode's holds do not count).
 
 export type PhaseKind = "probe" | "setup" | "round" | "pause" | "postcopy" | "commit" | "activation";
 
@@ -36,16 +38,12 @@ export class PhaseLog {
     return this.spans.at(-1) ?? null;
   }
 
-  /**
-   * Ends the running phase (if any) and starts `kind`, now or at `sinceMs` when it began
-   * before it could be seen (a round begins where the previous one ended: its first frame
-   * leaves only once the rate limit lets it).
-   */
-  enter(kind: PhaseKind, extra: { round?: number; pending?: number } = {}, sinceMs?: number): PhaseSpan {
+  /** Ends the running phase (if any) and starts `kind`. */
+  enter(kind: PhaseKind, extra: { round?: number; pending?: number } = {}): PhaseSpan {
     this.#startMs ??= this.nowMs();
     const at = this.elapsedMs;
-    this.#close(sinceMs ?? at);
-    const span: PhaseSpan = { kind, startMs: sinceMs ?? at, endMs: null, ...extra };
+    this.#close(at);
+    const span: PhaseSpan = { kind, startMs: at, endMs: null, ...extra };
     this.spans.push(span);
     return span;
   }
@@ -67,6 +65,6 @@ export class PhaseLog {
 
   #close(at: number): void {
     const last = this.spans.at(-1);
-    if (last && last.endMs === null) last.endMs = Math.max(last.startMs, at);
+    if (last && last.endMs === null) last.endMs = at;
   }
 }

@@ -255,8 +255,8 @@ describe.runIf(haveChromium || ci)("demo in headless Chromium", () => {
     expect(look.remaining).toBeGreaterThan(0);
     expect(look.expected).toMatch(/^\d+ ms$/);
     expect(look.elapsed).toBeGreaterThan(0);
-    // the engine's report fills in at the end; the live totals did not wait for it
-    expect(look.reportTransferred).toBe(0);
+    // the engine's progress events drive the totals; its report is live too (QEMU's query-migrate while active)
+    expect(look.reportTransferred).toBeGreaterThan(0);
     // the card texts are there for every stage, the probe's dimmed in pre-copy
     const cards = await page.locator("#stage-cards li").allTextContents();
     expect(cards.join(" ")).toMatch(
