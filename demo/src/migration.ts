@@ -21,7 +21,6 @@ import { DirtyBitmap } from "../../src/kernel/dirty-bitmap.js";
 import { WasmGuestMemory } from "../../src/memory/wasm-guest-memory.js";
 import { FrameType } from "../../src/wire/frame.js";
 import { messagePortTransport } from "../../src/transport/message-port.js";
-import type { Transport } from "../../src/transport/transport.js";
 import { realClock } from "../../src/util/clock.js";
 import { PAGE_SIZE } from "../../src/kernel/abi.js";
 import { MainThreadGuest, WorkerGuest, type Guest } from "./guest.js";
@@ -81,8 +80,9 @@ export class DemoMigration {
   source!: MigrationSource;
   destination: MigrationDestination | null = null;
   guest!: Guest;
-  #src!: Transport;
   #stopped = false;
+  /** Stop cancels through the engine: before the decision the migration aborts and the guest runs on here. */
+  readonly #cancel = new AbortController();
   /** The source guest stopped for stop-and-copy (or the post-copy switch). */
   #paused = false;
   #postcopy = false;
@@ -143,7 +143,7 @@ export class DemoMigration {
       this.guest.start();
       onStage("migrating");
       const channel = new MessageChannel();
-      this.#src = tapTransport(messagePortTransport(channel.port1), {
+      const srcTransport = tapTransport(messagePortTransport(channel.port1), {
         sent: (type, payload, bytes) => this.#sourceSent(type, payload, bytes),
       });
       const dstTransport = tapTransport(messagePortTransport(channel.port2), {
@@ -168,7 +168,7 @@ export class DemoMigration {
       this.source = new MigrationSource({
         memory: mem,
         dirtyLog: this.#watch(log),
-        transport: this.#src,
+        transport: srcTransport,
         kernel: k,
         mode: c.mode,
         codecs: c.codecs,
@@ -191,7 +191,7 @@ export class DemoMigration {
       this.phases.enter(c.mode === "auto" ? "probe" : "setup");
       // both ends settle; the source's outcome is the migration's (the destination of a
       // stopped migration fails too, only later or earlier)
-      const [s, d] = await Promise.allSettled([this.source.migrate(), dst.receive()]);
+      const [s, d] = await Promise.allSettled([this.source.migrate({ signal: this.#cancel.signal }), dst.receive()]);
       faulting = false;
       if (s.status === "rejected") throw s.reason;
       if (d.status === "rejected") throw d.reason;
@@ -254,12 +254,14 @@ export class DemoMigration {
     this.stepper?.advance();
   }
 
-  /** Aborts the migration: the source side closes the channel; both ends fail before the commit. */
+  /**
+   * Cancels the migration: before the decision it aborts (CANCELLED), the destination
+   * discards and the guest runs on at the source; from the decision on it completes.
+   */
   stop(): void {
     this.#stopped = true;
-    this.#src?.close();
+    this.#cancel.abort();
     this.stepper?.advance();
-    this.guest?.stop();
   }
 
   /** The engine's events: live totals, the rounds' start and end, the post-copy switch, the end; faults. */
@@ -337,7 +339,7 @@ export class DemoMigration {
           this.#roundEnded = false;
           await this.guest.pause();
           await this.stepper.hold("round");
-          if (!this.#stopped) this.guest.resume();
+          this.guest.resume();
         }
       },
     };

@@ -414,7 +414,8 @@ describe.runIf(haveChromium || ci)("demo in headless Chromium", () => {
     });
     await page.click("#stop");
     await page.waitForSelector("body[data-status=aborted]", { timeout: 15_000 });
-    expect(await page.textContent("#status")).toMatch(/^aborted: migration aborted/);
+    // Stop cancels through the engine (migrate's AbortSignal): aborted before the decision, said so
+    expect(await page.textContent("#status")).toMatch(/^aborted: migration aborted: CANCELLED/);
     expect(await field(page, "status")).toBe("aborted");
     expect(await page.getAttribute("#stage", "data-phase")).toBe("aborted");
     expect(await page.getAttribute("#timeline", "data-outcome")).toBe("aborted");
