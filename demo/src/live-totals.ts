@@ -1,12 +1,12 @@
 // The numbers shown while a migration runs (QEMU's `info migrate` while active): the
 // engine's `progress` events (bytes and pages sent, round, remaining, expected downtime,
-// dirty rate), plus two things only the page can see: the link's rate over the last second
+// dirty rate), plus two things only the page can see: the link's rate over the last seconds
 // (frames passing the source transport tap) and, before the first harvest, the dirty rate
 // a peek at the live log shows.
 import type { MigrationProgress } from "../../src/engine/migration-events.js";
 
 export interface LiveSnapshot extends MigrationProgress {
-  /** Link throughput over about the last second, bytes/s. */
+  /** Link throughput over about the last two seconds, bytes/s. */
   rate: number;
   /** Pages dirtied per second: the engine's (over harvests) once it has one, else the live log's. */
   dirtyRate: number;
@@ -14,8 +14,8 @@ export interface LiveSnapshot extends MigrationProgress {
   dirtyRateEstimated: boolean;
 }
 
-/** Seconds of frames the rate is measured over. */
-const RATE_WINDOW = 1;
+/** Seconds of frames the rate is measured over (frames leave in bursts as the rate limit allows). */
+const RATE_WINDOW = 2;
 
 export class LiveTotals {
   /** The engine's latest progress event. */
