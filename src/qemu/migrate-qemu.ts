@@ -64,6 +64,10 @@ export interface QemuMigrationOptions {
   destStartTimeoutMs?: number;
   /** Progress lines (default: none). */
   log?: (line: string) => void;
+  /** Cancels before the decision (CANCELLED; the source QEMU runs its guest on). */
+  signal?: AbortSignal;
+  /** Called with pagewire's MigrationSource once made (its events: progress, rounds …). */
+  onSource?: (source: MigrationSource) => void;
 }
 
 export interface QemuMigrationResult {
@@ -186,7 +190,8 @@ export async function migrateQemuGuest(o: QemuMigrationOptions): Promise<QemuMig
         sourcePaused = false;
       },
     });
-    const report = await source.migrate();
+    o.onSource?.(source);
+    const report = await source.migrate({ signal: o.signal });
     await received;
     await b.flush();
     const ramDone = performance.now();

@@ -43,6 +43,10 @@ export interface QemuProxyDestinationOptions {
   /** Called once listening, with the bound port. */
   onListening?: (port: number) => void;
   log?: (line: string) => void;
+  /** Cancels while receiving (CANCELLED; the source proxy aborts and its QEMU runs on). */
+  signal?: AbortSignal;
+  /** Called with pagewire's MigrationDestination once made (its events). */
+  onDestination?: (destination: MigrationDestination) => void;
 }
 
 export interface QemuProxyDestinationResult {
@@ -254,7 +258,8 @@ export async function proxyQemuDestination(o: QemuProxyDestinationOptions): Prom
         log("destination QEMU running");
       },
     });
-    const result = await destination.receive();
+    o.onDestination?.(destination);
+    const result = await destination.receive({ signal: o.signal });
     return { result, head: head!, stream: { bytes: written, sections, records: writer?.records ?? 0 } };
   } catch (err) {
     (qemu as net.Socket | null)?.destroy();

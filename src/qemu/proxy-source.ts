@@ -53,6 +53,10 @@ export interface QemuProxySourceOptions {
   log?: (line: string) => void;
   /** After a lost link past the decision, a new connection to the destination (default: connect again). */
   reconnect?: boolean;
+  /** Cancels before the decision (CANCELLED; the source QEMU runs its guest on). */
+  signal?: AbortSignal;
+  /** Called with pagewire's MigrationSource once made (its events: progress, rounds …). */
+  onSource?: (source: MigrationSource) => void;
 }
 
 export interface QemuProxySourceResult {
@@ -237,7 +241,8 @@ export async function proxyQemuSource(o: QemuProxySourceOptions): Promise<QemuPr
       },
     });
     if (streamLog!.completing && !o.limitFinalRound) source.setMaxBandwidth(Infinity);
-    const report = await source.migrate();
+    o.onSource?.(source);
+    const report = await source.migrate({ signal: o.signal });
     log(`pagewire committed; QEMU completes`);
     void committed;
     return {

@@ -1,7 +1,9 @@
 import { migrateQemuGuest } from "../../qemu/migrate-qemu.js";
 import { parseHostPort } from "../args.js";
 import { defineCommand } from "../command.js";
+import type { ProgressMode } from "../migration-progress.js";
 import { UsageError } from "../usage.js";
+import { watchMigration } from "../watch-migration.js";
 
 export const migrateQemuCommand = defineCommand({
   name: "migrate-qemu",
@@ -57,6 +59,7 @@ Exit 0 once the destination runs, 1 on failure (one line), 2 on usage errors.`,
     const [host, port] = parseHostPort(o.incoming, "--incoming");
     const mode = o.mode as "precopy" | "stop-and-copy";
     const scanWorkers = o["scan-workers"];
+    const watch = watchMigration("migrate-qemu", o.progress as ProgressMode);
     const result = await migrateQemuGuest({
       sourceQmp: o["source-qmp"]!,
       sourceRam: o["source-ram"]!,
@@ -73,7 +76,9 @@ Exit 0 once the destination runs, 1 on failure (one line), 2 on usage errors.`,
       qmpTimeoutMs: o["qmp-timeout"] * 1000,
       policy: { selection: o.selection, termination: o.termination },
       log: o.json ? undefined : (line) => console.error(`pagewire: ${line}`),
-    });
+      signal: watch.signal,
+      onSource: (s) => watch.attachSource(s),
+    }).finally(() => watch.dispose());
     const r3 = (x: number) => Math.round(x * 1000) / 1000;
     if (o.json) {
       console.log(

@@ -5,7 +5,10 @@ import { proxyQemuDestination } from "../../qemu/proxy-destination.js";
 import { proxyQemuSource } from "../../qemu/proxy-source.js";
 import { parseHostPort, readKey } from "../args.js";
 import { defineCommand } from "../command.js";
+import type { ProgressMode } from "../migration-progress.js";
 import { UsageError } from "../usage.js";
+import { formatBytes } from "../units.js";
+import { watchMigration } from "../watch-migration.js";
 
 function pem(file: string, what: string): Buffer {
   try {
@@ -89,6 +92,7 @@ Exit 0 once the destination QEMU runs, 1 on failure (one line), 2 on usage error
               ...(isIP(host) ? {} : { servername: host }),
             }
           : undefined;
+      const watch = watchMigration("qemu-proxy send", o.progress as ProgressMode);
       const r = await proxyQemuSource({
         listen: parseEndpoint(o.listen),
         to: { host, port, tls },
@@ -98,7 +102,9 @@ Exit 0 once the destination QEMU runs, 1 on failure (one line), 2 on usage error
         channels: count ? { count, tcp: { host, tls } } : undefined,
         onListening: (uri) => note(`listening on ${uri}`),
         log: o.json ? undefined : note,
-      });
+        signal: watch.signal,
+        onSource: (s) => watch.attachSource(s),
+      }).finally(() => watch.dispose());
       if (o.json) console.log(JSON.stringify({ ...r, report: r.report.toJSON() }));
       else {
         console.log(r.report.toTable());
@@ -125,6 +131,7 @@ Exit 0 once the destination QEMU runs, 1 on failure (one line), 2 on usage error
             : {}),
         }
       : undefined;
+    const watch = watchMigration("qemu-proxy receive", o.progress as ProgressMode);
     const r = await proxyQemuDestination({
       listen: { host, port, tls },
       incoming: parseEndpoint(o.incoming),
@@ -133,7 +140,9 @@ Exit 0 once the destination QEMU runs, 1 on failure (one line), 2 on usage error
       channels: count ? { count, tcp: { host, tls } } : undefined,
       onListening: (p) => note(`listening on ${host}:${p}`),
       log: o.json ? undefined : note,
-    });
+      signal: watch.signal,
+      onDestination: (d) => watch.attachDestination(d),
+    }).finally(() => watch.dispose());
     const summary = {
       pagesReceived: r.result.pagesReceived,
       bytesReceived: r.result.bytesReceived,
@@ -141,7 +150,11 @@ Exit 0 once the destination QEMU runs, 1 on failure (one line), 2 on usage error
       stream: r.stream,
       machine: r.head.machine,
     };
-    console.log(o.json ? JSON.stringify(summary) : `destination QEMU running: ${JSON.stringify(summary)}`);
+    console.log(
+      o.json
+        ? JSON.stringify(summary)
+        : `destination QEMU running (machine ${summary.machine}): ${summary.pagesReceived} page records, ${formatBytes(summary.bytesReceived)} received${summary.recoveries ? `, ${summary.recoveries} reconnection(s)` : ""}; QEMU stream of ${formatBytes(r.stream.bytes)} written in ${r.stream.sections} RAM sections (${r.stream.records} page records)`,
+    );
     return 0;
   },
 });

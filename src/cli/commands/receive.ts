@@ -13,6 +13,7 @@ import type { FrameKey } from "../../wire/frame.js";
 import { parseHostPort, readKey } from "../args.js";
 import { defineCommand } from "../command.js";
 import { formatBytes } from "../units.js";
+import { type ProgressMode, showDestinationProgress } from "../migration-progress.js";
 import { UsageError } from "../usage.js";
 
 /** Exit code of a migration left in doubt (see `pagewire resolve`). */
@@ -146,6 +147,8 @@ SIGINT/SIGTERM.`,
       );
       console.error(`pagewire receive: listening on ${host}:${listener.port}`);
       let destination: MigrationDestination | null = null;
+      let claimedAt = performance.now();
+      let endProgress = () => {};
       const session = acceptSession(listener, {
         kernel,
         key,
@@ -154,6 +157,8 @@ SIGINT/SIGTERM.`,
         onClaim: (stop, claimed) => {
           interrupt = stop;
           destination = claimed;
+          claimedAt = performance.now();
+          endProgress = showDestinationProgress(claimed, o.progress as ProgressMode);
         },
         memory: (pages) => {
           if (pages * PAGE_SIZE > maxMemory) {
@@ -167,7 +172,7 @@ SIGINT/SIGTERM.`,
       });
       let result: DestinationResult;
       try {
-        result = await session;
+        result = await session.finally(() => endProgress());
       } catch (err) {
         if (err instanceof MigrationInDoubtError && !stopping) {
           // neither side may run the guest: keep what was received for `pagewire resolve`
@@ -186,11 +191,14 @@ SIGINT/SIGTERM.`,
         return exitCodeFor(stopping);
       }
       // committed (also when a signal came too late to stop the commit)
+      const seconds = (performance.now() - claimedAt) / 1000;
       const summary = {
         committed: true,
         out,
         pages: result.pagesReceived,
         bytesReceived: result.bytesReceived,
+        seconds: Math.round(seconds * 1000) / 1000,
+        bytesPerSecond: seconds > 0 ? Math.round(result.bytesReceived / seconds) : 0,
         digest: result.digest,
         mode: result.mode,
         deviceStateBytes: result.deviceState.length,
@@ -198,7 +206,7 @@ SIGINT/SIGTERM.`,
       console.log(
         o.json
           ? JSON.stringify(summary)
-          : `committed ${out}: ${summary.pages} page records, ${summary.bytesReceived} bytes received, digest ${summary.digest}`,
+          : `committed ${out}: ${summary.pages} page records, ${formatBytes(summary.bytesReceived)} received in ${summary.seconds.toFixed(2)} s (${formatBytes(summary.bytesPerSecond)}/s), ${result.mode}, digest ${summary.digest}`,
       );
       return 0;
     } finally {

@@ -9,6 +9,8 @@ import { connectTcp } from "../../transport/tcp.js";
 import { parseHostPort, readKey } from "../args.js";
 import { defineCommand } from "../command.js";
 import { type GuestPause, guestPause, PauseCheck } from "../guest-pause.js";
+import type { ProgressMode } from "../migration-progress.js";
+import { watchMigration } from "../watch-migration.js";
 import { UsageError } from "../usage.js";
 
 /** How long send watches the file at the pause when nothing pauses its writer, ms. */
@@ -132,7 +134,9 @@ Exit 0 on commit, 1 on failure (one line), 2 on usage errors, 3 in doubt.`,
         onResume: () => pause.onResume(),
       });
       try {
-        const report = await source.migrate();
+        const watch = watchMigration("send", o.progress as ProgressMode);
+        watch.attachSource(source);
+        const report = await source.migrate({ signal: watch.signal }).finally(() => watch.dispose());
         console.log(o.json ? JSON.stringify(report.toJSON()) : report.toTable());
         const note = pause.committedNote();
         if (note) console.error(`pagewire send: ${note}`);
