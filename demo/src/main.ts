@@ -232,7 +232,7 @@ async function runOne(config: DemoConfig, label: string): Promise<DemoResult | n
     cancelAnimationFrame(frame);
     render(m, config);
     const e = err as { code?: string; message?: string };
-    const aborted = e.code === "MIGRATION_ABORTED";
+    const aborted = e.code === "MIGRATION_ABORTED" || m.stopped;
     setStatus(aborted ? "aborted" : "failed", `${aborted ? "aborted" : "failed"}: ${e.message ?? String(err)}`);
     // a stop is a user action, not an error of the page
     if (!aborted) console.error(err);

@@ -139,7 +139,7 @@ export class DemoMigration {
     try {
       onStage("booting guest");
       await this.guest.init();
-      if (this.#stopped) throw new Error("stopped");
+      if (this.#stopped) throw new Error("stopped before the migration began");
       this.guest.start();
       onStage("migrating");
       const channel = new MessageChannel();
@@ -247,6 +247,11 @@ export class DemoMigration {
       }
       return false;
     });
+  }
+
+  /** Stop was pressed (the run ends aborted, or completes when it came after the decision). */
+  get stopped(): boolean {
+    return this.#stopped;
   }
 
   /** Step mode: lets the held run go on. */
