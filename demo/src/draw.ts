@@ -1,54 +1,32 @@
-// Canvas drawing: the memory map, the per-round bars and the dirty-set curve.
+// Canvas drawing: the memory maps, the per-round bars and the dirty-set curve.
 import { CODECS } from "../../src/codec/codecs.js";
 import type { RoundRow } from "../../src/engine/report.js";
-import { PAGE_STATE_NAMES, type PageStateName } from "./migration.js";
+import { codecColor, SOURCE_STYLES, type StateStyle } from "./page-states.js";
 
-/** Map colours by page state. */
-const COLORS: Record<PageStateName, string> = {
-  unsent: "#d5d9e0",
-  clean: "#b9e3c2",
-  dirty: "#e5484d",
-  deferred: "#f5a524",
-  zero: "#1d2330",
-  dedup: "#9b59d0",
-  xbzrle: "#17a589",
-  rle: "#00b8d9",
-  lz: "#6c8cff",
-  raw: "#3e7bfa",
-};
-/** Which state a page group shows: the most telling one of its pages (higher wins). */
-const PRIORITY: Record<PageStateName, number> = {
-  unsent: 0,
-  clean: 1,
-  zero: 2,
-  raw: 3,
-  lz: 4,
-  rle: 5,
-  dedup: 6,
-  xbzrle: 7,
-  deferred: 8,
-  dirty: 9,
-};
-/** Colours by PageState. */
-export const STATE_COLORS = PAGE_STATE_NAMES.map((name) => COLORS[name]);
-const RANK = PAGE_STATE_NAMES.map((name) => PRIORITY[name]);
+const DIRTY = SOURCE_STYLES[2].color;
+const DEFERRED = SOURCE_STYLES[3].color;
 
-/** Draws one cell per page (or per group of pages); returns the pages per cell. */
-export function drawMap(canvas: HTMLCanvasElement, states: Uint8Array): number {
+/**
+ * Draws one cell per page (or per group of pages, showing the most telling state of the
+ * group); returns the pages per cell.
+ */
+export function drawMap(canvas: HTMLCanvasElement, states: Uint8Array, styles: readonly StateStyle[]): number {
   const ctx = canvas.getContext("2d")!;
   const W = canvas.width;
   const H = canvas.height;
-  let cell = 16;
-  while (cell > 2 && Math.ceil(states.length / Math.floor(W / cell)) * cell > H) cell /= 2;
+  // the largest cell (up to 16 px) that fits every page; below 1 px, pages share cells
+  let cell = Math.max(1, Math.min(16, Math.floor(Math.sqrt((W * H) / states.length))));
+  while (cell > 1 && Math.ceil(states.length / Math.floor(W / cell)) * cell > H) cell--;
   const cols = Math.floor(W / cell);
   const cells = Math.floor(H / cell) * cols;
   const group = Math.max(1, Math.ceil(states.length / cells));
   ctx.clearRect(0, 0, W, H);
-  const gap = cell >= 4 ? 1 : 0;
+  const gap = cell >= 5 ? 1 : 0;
   for (let c = 0, p = 0; p < states.length; c++, p += group) {
     let best = states[p];
-    for (let q = p + 1; q < Math.min(p + group, states.length); q++) if (RANK[states[q]] > RANK[best]) best = states[q];
-    ctx.fillStyle = STATE_COLORS[best];
+    for (let q = p + 1; q < Math.min(p + group, states.length); q++)
+      if (styles[states[q]].rank > styles[best].rank) best = states[q];
+    ctx.fillStyle = styles[best].color;
     ctx.fillRect((c % cols) * cell, Math.floor(c / cols) * cell, cell - gap, cell - gap);
   }
   return group;
@@ -56,8 +34,8 @@ export function drawMap(canvas: HTMLCanvasElement, states: Uint8Array): number {
 
 /** Bar segments, bottom up: the round's count columns in codec-table order, then deferred. */
 const KINDS: Array<[keyof RoundRow, string]> = [
-  ...CODECS.map((c): [keyof RoundRow, string] => [c.count, c.record === null ? "#9aa3b2" : COLORS[c.name]]),
-  ["deferred", COLORS.deferred],
+  ...CODECS.map((c): [keyof RoundRow, string] => [c.count, c.record === null ? "#9aa3b2" : codecColor(c.name)]),
+  ["deferred", DEFERRED],
 ];
 
 function axes(ctx: CanvasRenderingContext2D, W: number, H: number, max: number, left: number, bottom: number): void {
@@ -157,11 +135,11 @@ export function drawCurve(
   line(threshold, "#f5a524", [5, 4]);
   line(
     pre.map((r) => r.dirtied),
-    COLORS.dirty,
+    DIRTY,
     [],
   );
   ctx.textAlign = "left";
-  ctx.fillStyle = COLORS.dirty;
+  ctx.fillStyle = DIRTY;
   ctx.fillText("dirty pages at round start", left + 8, 14);
   ctx.fillStyle = "#c07d00";
   ctx.fillText(`stop threshold (bandwidth × ${downtimeLimitMs} ms)`, left + 170, 14);
