@@ -34,6 +34,11 @@ export class Cancellation {
     return this.#error !== null;
   }
 
+  /** The CANCELLED error once a cancel took effect, else null. */
+  get error(): PagewireError | null {
+    return this.#error;
+  }
+
   throwIfCancelled(): void {
     if (this.#error) throw this.#error;
   }

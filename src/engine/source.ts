@@ -235,6 +235,7 @@ export class MigrationSource {
       await o.onPause?.();
       this.#state = "paused";
       this.events.emit("pause", { pendingPages: pending.count() });
+      progress.phase("stop-and-copy"); // the guest is paused (post-copy: until the switch)
       const postcopy = mode === "postcopy" || mode === "hybrid";
       // a hash-scan log's final scan already hashed the paused guest: the digest comes from it
       let scanned: { digest: string; seed: bigint } | null = null;
@@ -341,16 +342,11 @@ export class MigrationSource {
       progress.finish("done");
       this.events.emit("activate", { totalTimeMs: r.totalTime, downtimeMs: r.downtime });
       return r;
-    } catch (err) {
-      if (err instanceof MigrationInDoubtError) throw err;
+    } catch (caught) {
+      if (caught instanceof MigrationInDoubtError) throw caught;
       // a cancel interrupts whatever waited; the failure it caused is the cancel
-      if (cancel.cancelled && (this.#state === "running" || this.#state === "paused")) {
-        try {
-          cancel.throwIfCancelled();
-        } catch (cancelled) {
-          err = cancelled;
-        }
-      }
+      const beforeDecision = this.#state === "running" || this.#state === "paused";
+      const err = beforeDecision && cancel.error ? cancel.error : caught;
       if (this.#state === "committed" || this.#state === "postcopy") {
         throw this.#inDoubt(
           new MigrationInDoubtError(

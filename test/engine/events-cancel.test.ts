@@ -99,6 +99,11 @@ describe("migration events", () => {
         expect(progress.some((x) => x.dirtyPagesRate > 0)).toBe(true);
       }
 
+      if (mode === "postcopy" || mode === "hybrid") {
+        const pushed = progress.filter((x) => x.phase === "postcopy");
+        expect(pushed.length).toBeGreaterThan(1);
+        expect(pushed.at(-1)!.remaining).toBeLessThan(pushed[0].remaining);
+      }
       expect(dstSeen[0]).toBe("handshake");
       expect(dstSeen.at(-1)).toBe("activate");
       if (mode === "precopy") expect(dstSeen).toContain("round-end");
