@@ -262,7 +262,11 @@ export async function runPrecopyRounds(o: PrecopyRoundsOptions): Promise<Precopy
           break;
         }
       }
-      const nc = nonConvergence?.check({ round, dirtiedBytes: dirtied * PAGE_SIZE, sentBytes }) ?? { action: "none" };
+      // a round in which the selection policy chose to send nothing says nothing about
+      // convergence (the dirtied/sent test would count it as non-converging every time)
+      const nc =
+        (sentPages > 0 ? nonConvergence?.check({ round, dirtiedBytes: dirtied * PAGE_SIZE, sentBytes }) : null) ??
+        ({ action: "none" } as const);
       if (nc.action === "throttle") {
         o.decisions.push({
           round,

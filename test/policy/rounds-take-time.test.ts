@@ -11,17 +11,27 @@ import { createWorkload } from "../../src/workload/registry.js";
 import { createMigrationPair } from "../support/migration-pair.js";
 
 /** An engine migration of 64 pages where page 5 is written once, right after round 0; the clock time of each harvest. */
-async function engineRun(minRoundMs: number): Promise<{ harvestsAt: number[]; sentInRound: number[] }> {
+async function engineRun(
+  minRoundMs: number,
+  nonConvergence?: string,
+  /** Pages written before harvest i (default: page 5 before the first). */
+  writesBefore: number[][] = [[5]],
+): Promise<{ harvestsAt: number[]; sentInRound: number[]; decisions: string[] }> {
   const harvestsAt: number[] = [];
   const pair = await createMigrationPair({
     pages: 64,
     kernels: "one",
-    policy: { selection: "second-chance", termination: "max-rounds", options: { "second-chance": { minPages: 0 } } },
+    policy: {
+      selection: "second-chance",
+      termination: "max-rounds",
+      nonConvergence,
+      options: { "second-chance": { minPages: 0 } },
+    },
     source: { maxRounds: 5, downtimeLimitMs: 0, minRoundMs },
     dirtyLog: (log) => ({
       ...log,
       harvest: (into) => {
-        if (harvestsAt.length === 0) pair.src.write(5 * PAGE_SIZE, new Uint8Array([1, 2, 3]));
+        for (const p of writesBefore[harvestsAt.length] ?? []) pair.src.write(p * PAGE_SIZE, new Uint8Array([1, 2, 3]));
         harvestsAt.push(performance.now() / 1000);
         return log.harvest(into);
       },
@@ -32,7 +42,7 @@ async function engineRun(minRoundMs: number): Promise<{ harvestsAt: number[]; se
   expect(Buffer.compare(pair.dst.bytes(), pair.src.bytes())).toBe(0);
   const sentInRound = report.rounds.filter((r) => r.phase === "precopy").map((r) => r.sent);
   pair.dispose();
-  return { harvestsAt, sentInRound };
+  return { harvestsAt, sentInRound, decisions: report.decisions.map((d) => d.decision) };
 }
 
 describe("rounds take time", () => {
@@ -45,6 +55,14 @@ describe("rounds take time", () => {
     const fast = await engineRun(0);
     expect(fast.sentInRound.slice(0, 4)).toEqual([64, 0, 0, 1]);
     expect(fast.harvestsAt[2] - fast.harvestsAt[0]).toBeLessThan(0.149 * 2);
+  });
+
+  it("a round in which the policy sent nothing is no sample for force-stop (it would always look non-converging)", async () => {
+    // a new page dirtied at each of the first harvests: rounds 1 and 2 send nothing (second
+    // chance waits for 2 clean rounds) while the guest dirtied a page in each
+    const r = await engineRun(0, "force-stop", [[5], [6], [7]]);
+    expect(r.sentInRound.slice(0, 3)).toEqual([64, 0, 0]);
+    expect(r.decisions.some((d) => d.startsWith("force-stop:"))).toBe(false);
   });
 
   const scenario = (selection: string, minRoundMs?: number, dirtyRate = 2000) =>
