@@ -171,7 +171,8 @@ export interface RecordOptions {
   kernel: Kernel;
   /** Waits between snapshots (default: setTimeout). */
   sleep?: (ms: number) => Promise<void>;
-  onInterval?: (i: number, dirtyPages: number) => void;
+  /** After each snapshot: its index, dirty pages and the measured interval, seconds. */
+  onInterval?: (i: number, dirtyPages: number, seconds: number) => void;
 }
 
 export interface RecordSummary {
@@ -216,7 +217,9 @@ export async function recordMemory(o: RecordOptions): Promise<RecordSummary> {
     let last = performance.now();
     try {
       for (let i = 1; i <= o.count; i++) {
-        await sleep(o.intervalMs);
+        // snapshots on a fixed timeline (t0 + i·interval): the time a read takes does not
+        // stretch every interval; a read longer than the interval makes that one longer
+        await sleep(Math.max(0, t0 + i * o.intervalMs - performance.now()));
         readAll();
         const now = performance.now();
         log.harvest(bm);
@@ -227,7 +230,7 @@ export async function recordMemory(o: RecordOptions): Promise<RecordSummary> {
         records.push(encodeDirtyPageRecord(i, run, t, pages, image));
         intervals.push({ i, n_dirty: pages.length, run_s: run, t_s: t });
         shas.push(sha());
-        o.onInterval?.(i, pages.length);
+        o.onInterval?.(i, pages.length, run);
       }
     } finally {
       bm.dispose();

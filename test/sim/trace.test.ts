@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -59,5 +59,33 @@ describe("trace replay", () => {
       expect(createHash("sha256").update(image).digest("hex")).toBe(rec.meta.snapshot_sha256[i + 1]);
     }
     expect(Buffer.compare(image, ram)).toBe(0);
+  });
+});
+
+describe("record's timing", () => {
+  it("snapshots follow a fixed timeline: a slow read does not stretch every later interval", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "pagewire-rec-time-"));
+    const file = join(dir, "ram.img");
+    writeFileSync(file, new Uint8Array(64 * 4096));
+    const k = await createKernel();
+    const asked: number[] = [];
+    const summary = await recordMemory({
+      memoryFile: file,
+      intervalMs: 50,
+      count: 4,
+      outDir: join(dir, "out"),
+      kernel: k,
+      // each wait runs 30 ms long (a slow read, a busy machine): the next wait is shorter for it
+      sleep: async (ms) => {
+        asked.push(ms);
+        await new Promise((r) => setTimeout(r, ms + 30));
+      },
+    });
+    rmSync(dir, { recursive: true, force: true });
+    expect(asked[0]).toBeGreaterThan(40);
+    for (const ms of asked.slice(1)) expect(ms).toBeLessThan(30);
+    const last = summary.intervals.at(-1)!;
+    // 4 intervals of 50 ms end near 200 ms plus one lateness, not 4 × 80 ms
+    expect(last.t_s).toBeLessThan(0.29);
   });
 });
