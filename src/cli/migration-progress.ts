@@ -109,3 +109,31 @@ function formatSeconds(s: number): string {
   const m = Math.floor(s / 60);
   return `${m} min ${Math.round(s - m * 60)} s`;
 }
+
+/**
+ * simulate --progress=json: one JSON line per quarter of a virtual second and at each new
+ * round or the pause (the simulator reports far more often than that).
+ */
+export function simulationProgressLines(
+  sink: Sink = process.stderr,
+): (p: {
+  time: number;
+  rounds: number;
+  roundPages: number;
+  bytesSent: number;
+  pageCount: number;
+  paused: boolean;
+}) => void {
+  let lastTime = -Infinity;
+  let lastRound = -1;
+  let lastPaused = false;
+  return (p) => {
+    if (p.time - lastTime < 0.25 && p.rounds === lastRound && p.paused === lastPaused) return;
+    lastTime = p.time;
+    lastRound = p.rounds;
+    lastPaused = p.paused;
+    sink.write(
+      `${JSON.stringify({ event: "progress", virtualSeconds: Math.round(p.time * 1000) / 1000, round: p.rounds, paused: p.paused, transferred: p.bytesSent, roundPages: p.roundPages, pageCount: p.pageCount })}\n`,
+    );
+  };
+}

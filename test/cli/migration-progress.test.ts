@@ -1,7 +1,9 @@
 // The command line's progress display over a real (in-process) migration: a terminal gets
 // one redrawn line with the round, %, bytes, rate and ETA; --progress=json gets one JSON
 // object per line; a pipe without a format gets nothing.
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
+import { compareCommand } from "../../src/cli/commands/compare.js";
+import { simulateCommand } from "../../src/cli/commands/simulate.js";
 import {
   destinationProgressLine,
   showDestinationProgress,
@@ -105,5 +107,62 @@ describe("command-line progress", () => {
         missingPages: 0,
       }),
     ).toBe("receiving  round 2 in  1.0 MiB received  1.0 MiB/s  10 pages");
+  });
+});
+
+describe("simulate and compare with --progress=json", () => {
+  const stderrOf = async (run: () => Promise<number>) => {
+    let text = "";
+    const spy = vi.spyOn(process.stderr, "write").mockImplementation((s: string | Uint8Array) => {
+      text += String(s);
+      return true;
+    });
+    vi.spyOn(console, "log").mockImplementation(() => {});
+    try {
+      expect(await run()).toBe(0);
+    } finally {
+      spy.mockRestore();
+      vi.restoreAllMocks();
+    }
+    return text
+      .split("\n")
+      .filter((l) => l.startsWith("{"))
+      .map((l) => JSON.parse(l));
+  };
+
+  it("simulate: progress lines in virtual time, rounds in order, bytes growing", async () => {
+    const events = await stderrOf(() =>
+      simulateCommand.run(["--guest-size", "16MiB", "--bandwidth", "20MiB/s", "--progress", "json"]),
+    );
+    expect(events.length).toBeGreaterThan(3);
+    expect(events.every((e) => e.event === "progress")).toBe(true);
+    for (let i = 1; i < events.length; i++) {
+      expect(events[i].virtualSeconds).toBeGreaterThanOrEqual(events[i - 1].virtualSeconds);
+      expect(events[i].transferred).toBeGreaterThanOrEqual(events[i - 1].transferred);
+      expect(events[i].round).toBeGreaterThanOrEqual(events[i - 1].round);
+    }
+    expect(events.some((e) => e.paused)).toBe(true);
+  });
+
+  it("compare: one line per finished run", async () => {
+    const events = await stderrOf(() =>
+      compareCommand.run([
+        "--preset",
+        "qemu,pagewire",
+        "--workload",
+        "idle",
+        "--guest-size",
+        "16MiB",
+        "--bandwidth",
+        "100MiB/s",
+        "--progress",
+        "json",
+      ]),
+    );
+    expect(events.map((e) => [e.event, e.index, e.total])).toEqual([
+      ["run", 1, 2],
+      ["run", 2, 2],
+    ]);
+    expect(events.every((e) => e["total-time-ms"] > 0)).toBe(true);
   });
 });

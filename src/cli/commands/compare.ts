@@ -96,7 +96,7 @@ comma list, crossed with each other.`,
     for (const t of traces) guests.push(guestFor(v, { trace: t }));
     const bandwidths = v.bandwidth;
     const total = configs.length * guests.length * bandwidths.length;
-    const bar = new ProgressBar(!v.json && Boolean(process.stderr.isTTY));
+    const bar = new ProgressBar(v.progress === "auto" && !v.json && Boolean(process.stderr.isTTY));
     const rows: CompareRow[] = [];
     const reports: Record<string, unknown>[] = []; // the full report of each run, for --json
     const seed = run.seed ?? 1;
@@ -129,6 +129,10 @@ comma list, crossed with each other.`,
             "mib-sent": Math.round((rep.ram.transferred / 2 ** 20) * 10) / 10,
             verified: r.verified,
           });
+          if (v.progress === "json") {
+            const row = rows.at(-1)!;
+            process.stderr.write(`${JSON.stringify({ event: "run", index: rows.length, total, ...row })}\n`);
+          }
         }
     bar.done();
     const columns: TextColumn[] = [

@@ -7,6 +7,7 @@ import { describeDecision } from "../../engine/report-text.js";
 import { runScenario, type ScenarioResult } from "../../sim/simulator.js";
 import { migrationCharts } from "../chart/migration-charts.js";
 import { esc, page, table } from "../html-report.js";
+import { simulationProgressLines } from "../migration-progress.js";
 import { ProgressBar } from "../progress.js";
 import {
   guestFor,
@@ -63,7 +64,9 @@ migrated over 1 Gbit/s with the pagewire preset.`,
     });
     const run = runOptions(v);
     const { workload, pageCount } = guest.create(seed);
-    const bar = new ProgressBar(!v.json && Boolean(process.stderr.isTTY));
+    // --progress: a line on a terminal (auto), JSON lines on stderr (json), or nothing
+    const bar = new ProgressBar(v.progress === "auto" && !v.json && Boolean(process.stderr.isTTY));
+    const lines = v.progress === "json" ? simulationProgressLines() : null;
     const result = await runScenario({
       ...run,
       workload,
@@ -72,11 +75,13 @@ migrated over 1 Gbit/s with the pagewire preset.`,
       codecs: config.codecs,
       policy: config.policy,
       downtimeLimitMs: run.downtimeLimitMs ?? config.downtimeLimitMs,
-      onProgress: (p) =>
+      onProgress: (p) => {
+        lines?.(p);
         bar.update(
           p.rounds === 0 ? p.roundPages / p.pageCount : null,
-          `${p.paused ? "stop-and-copy" : `round ${p.rounds}`}  t=${p.time.toFixed(2)} s  sent ${formatBytes(p.bytesSent)}`,
-        ),
+          `${p.paused ? "stop-and-copy" : `round ${p.rounds}`}  t=${p.time.toFixed(2)} s (virtual)  sent ${formatBytes(p.bytesSent)}`,
+        );
+      },
     });
     bar.done();
     const scenario = {
