@@ -73,6 +73,11 @@ export const FLAGS = {
   },
   "downtime-limit": { type: "duration", help: "the downtime the stop rule aims for", default: "300ms" },
   "max-rounds": { type: "count", help: "pre-copy rounds before stopping anyway", min: 1, absent: "30, hybrid 3" },
+  "min-round": {
+    type: "duration",
+    help: "a round in which the selection policy held pages back lasts until the next dirty-log sync this long after it started (QEMU syncs at least every second)",
+    default: "1s",
+  },
   "reconnect-window": {
     type: "duration",
     help: "after a lost connection, how long to keep trying to settle the migration",

@@ -52,6 +52,8 @@ export interface QemuMigrationOptions {
   limitFinalRound?: boolean;
   downtimeLimitMs?: number;
   maxRounds?: number;
+  /** A round that held pages back lasts at least this long, ms (MigrationSourceOptions.minRoundMs). */
+  minRoundMs?: number;
   policy?: MigrationSourceOptions["policy"];
   /**
    * Threads that hash-scan the source's RAM file at each harvest, the one while the guest is
@@ -174,6 +176,7 @@ export async function migrateQemuGuest(o: QemuMigrationOptions): Promise<QemuMig
       maxBandwidth: o.maxBandwidth,
       downtimeLimitMs: o.downtimeLimitMs,
       maxRounds: o.maxRounds,
+      minRoundMs: o.minRoundMs,
       policy: o.policy,
       onPause: async () => {
         pausedAt = performance.now();
