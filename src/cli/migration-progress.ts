@@ -4,8 +4,15 @@
 // ETA), JSON lines with --progress=json (on stderr: stdout keeps the report), nothing when
 // stderr is not a terminal and no format was asked for.
 import type { MigrationDestination } from "../engine/destination.js";
-import type { DestinationProgress, MigrationProgress } from "../engine/migration-events.js";
+import type {
+  DestinationEvents,
+  DestinationProgress,
+  EventHub,
+  MigrationProgress,
+  SourceEvents,
+} from "../engine/migration-events.js";
 import type { MigrationSource } from "../engine/source.js";
+import type { ScenarioProgress } from "../sim/simulator.js";
 import { ProgressBar } from "./progress.js";
 import { formatBytes } from "./units.js";
 
@@ -56,17 +63,13 @@ export function showSourceProgress(
   mode: ProgressMode,
   sink: Sink = process.stderr,
 ): () => void {
-  if (mode === "json") {
-    const line = (o: object) => sink.write(JSON.stringify(o) + "\n");
-    const offs = [
-      source.on("progress", (e) => line({ event: "progress", ...e.progress })),
-      source.on("round-end", (e) => line({ event: "round-end", ...e.row })),
-      ...(["handshake", "pause", "postcopy", "commit", "activate", "abort", "recovery", "in-doubt"] as const).map((t) =>
-        source.on(t, (e) => line({ ...e, event: e.type, type: undefined })),
-      ),
-    ];
-    return () => offs.forEach((off) => off());
-  }
+  if (mode === "json")
+    return jsonLines<SourceEvents>(
+      source.events,
+      { progress: (e) => e.progress, "round-end": (e) => e.row },
+      ["handshake", "pause", "postcopy", "commit", "activate", "abort", "recovery", "in-doubt"],
+      sink,
+    );
   const bar = new ProgressBar(mode === "auto" && Boolean(sink.isTTY), sink);
   if (!bar.enabled) return () => {};
   const off = source.on("progress", (e) => {
@@ -85,16 +88,13 @@ export function showDestinationProgress(
   mode: ProgressMode,
   sink: Sink = process.stderr,
 ): () => void {
-  if (mode === "json") {
-    const line = (o: object) => sink.write(JSON.stringify(o) + "\n");
-    const offs = [
-      destination.on("progress", (e) => line({ event: "progress", ...e.progress })),
-      ...(["handshake", "round-end", "prepared", "postcopy", "activate", "abort", "recovery", "in-doubt"] as const).map(
-        (t) => destination.on(t, (e) => line({ ...e, event: e.type, type: undefined })),
-      ),
-    ];
-    return () => offs.forEach((off) => off());
-  }
+  if (mode === "json")
+    return jsonLines<DestinationEvents>(
+      destination.events,
+      { progress: (e) => e.progress },
+      ["handshake", "round-end", "prepared", "postcopy", "activate", "abort", "recovery", "in-doubt"],
+      sink,
+    );
   const bar = new ProgressBar(mode === "auto" && Boolean(sink.isTTY), sink);
   if (!bar.enabled) return () => {};
   const off = destination.on("progress", (e) => bar.update(null, destinationProgressLine(e.progress)));
@@ -102,6 +102,24 @@ export function showDestinationProgress(
     off();
     bar.done();
   };
+}
+
+/**
+ * One JSON line per event: `flat` events print the object `flat[type]` picks out (a
+ * progress snapshot, a round row), the `plain` ones their fields; `event` names the type.
+ */
+function jsonLines<M extends object>(
+  hub: EventHub<M>,
+  flat: { [K in keyof M]?: (e: M[K]) => object },
+  plain: ReadonlyArray<keyof M>,
+  sink: Sink,
+): () => void {
+  const line = (type: keyof M, o: object) => sink.write(`${JSON.stringify({ event: type, ...o, type: undefined })}\n`);
+  const offs = [
+    ...(Object.keys(flat) as Array<keyof M>).map((t) => hub.on(t, (e) => line(t, flat[t]!(e)))),
+    ...plain.map((t) => hub.on(t, (e) => line(t, e))),
+  ];
+  return () => offs.forEach((off) => off());
 }
 
 function formatSeconds(s: number): string {
@@ -114,16 +132,7 @@ function formatSeconds(s: number): string {
  * simulate --progress=json: one JSON line per quarter of a virtual second and at each new
  * round or the pause (the simulator reports far more often than that).
  */
-export function simulationProgressLines(
-  sink: Sink = process.stderr,
-): (p: {
-  time: number;
-  rounds: number;
-  roundPages: number;
-  bytesSent: number;
-  pageCount: number;
-  paused: boolean;
-}) => void {
+export function simulationProgressLines(sink: Sink = process.stderr): (p: ScenarioProgress) => void {
   let lastTime = -Infinity;
   let lastRound = -1;
   let lastPaused = false;

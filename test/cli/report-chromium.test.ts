@@ -2,25 +2,12 @@
 // bounding box in its own rotated frame, mapped to the chart) overlaps no other and stays
 // inside the chart, and no label is wider than the width the layout reserved for it.
 // Runs when /usr/bin/chromium exists (always with CI set), like test/demo/chromium.test.ts.
-import { existsSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { barChart } from "../../src/cli/chart/bar-chart.js";
 import { boxesOverlap, textWidth, type Point } from "../../src/cli/chart/label-layout.js";
 import { lineChart } from "../../src/cli/chart/line-chart.js";
 import { page } from "../../src/cli/html-report.js";
-
-const CHROMIUM = process.env.PAGEWIRE_CHROMIUM ?? "/usr/bin/chromium";
-const ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--no-first-run",
-];
-const ci = !!process.env.CI;
-const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium && !ci) console.log(`test/cli/report-chromium.test.ts skipped: no Chromium at ${CHROMIUM}`);
+import { chromiumTestRuns, launchChromium } from "../support/chromium.js";
 
 interface Drawn {
   chart: string;
@@ -84,13 +71,11 @@ function charts(): string[] {
   return out;
 }
 
-describe.runIf(haveChromium || ci)("chart labels in headless Chromium", () => {
+describe.runIf(chromiumTestRuns("test/cli/report-chromium.test.ts"))("chart labels in headless Chromium", () => {
   let browser: import("playwright-core").Browser;
 
   beforeAll(async () => {
-    if (!haveChromium) throw new Error(`CI: Chromium is missing at ${CHROMIUM}`);
-    const { chromium } = await import("playwright-core");
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+    browser = await launchChromium();
   }, 60_000);
 
   afterAll(async () => {

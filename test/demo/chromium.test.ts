@@ -11,46 +11,28 @@
 //
 // Runs under `npm test` when CI is set (and fails if Chromium is missing); otherwise it
 // runs when /usr/bin/chromium exists and is skipped with a printed reason.
-import { existsSync, mkdirSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { serveStatic } from "./static-server.js";
 import { DEST_STYLES, SOURCE_STYLES } from "../../demo/src/page-states.js";
+import { chromiumTestRuns, launchChromium } from "../support/chromium.js";
 
-const CHROMIUM = process.env.PAGEWIRE_CHROMIUM ?? "/usr/bin/chromium";
-export const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--no-first-run",
-  "--disable-sync",
-  "--disable-quic",
-];
 /** The settings the tests ran before the page's default became slow: a run of a second or two. */
 const FAST = "?rate=3000&bandwidth=8&nonconvergence=force-stop";
 const repo = fileURLToPath(new URL("../..", import.meta.url));
 const shots = join(repo, "test/demo/screenshots");
-const ci = !!process.env.CI;
-const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium && !ci)
-  console.log(
-    `test/demo/chromium.test.ts skipped: no Chromium at ${CHROMIUM} (apt-get install chromium; the test always runs with CI set)`,
-  );
 
 type Browser = import("playwright-core").Browser;
 type Page = import("playwright-core").Page;
 
-describe.runIf(haveChromium || ci)("demo in headless Chromium", () => {
+describe.runIf(chromiumTestRuns("test/demo/chromium.test.ts"))("demo in headless Chromium", () => {
   let browser: Browser;
   let server: { url: string; close: () => Promise<void> };
 
   beforeAll(async () => {
-    if (!haveChromium)
-      throw new Error(`CI: Chromium is missing at ${CHROMIUM}; .ci/run installs it with apt-get install -y chromium`);
     // the same steps as `npm run demo:build` (npm test has built the wasm already)
     execFileSync(process.execPath, [join(repo, "node_modules/tsx/dist/cli.mjs"), "demo/prepare-recording.ts"], {
       cwd: repo,
@@ -59,9 +41,7 @@ describe.runIf(haveChromium || ci)("demo in headless Chromium", () => {
     const { build } = await import("vite");
     await build({ configFile: join(repo, "demo/vite.config.ts"), logLevel: "warn" });
     server = await serveStatic(join(repo, "demo/dist"));
-    const { chromium } = await import("playwright-core");
-    // launch() gives the browser a fresh temporary profile of its own
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    browser = await launchChromium(); // a fresh temporary profile of its own
     mkdirSync(shots, { recursive: true });
   });
 
