@@ -46,8 +46,8 @@ describe("command-line progress", () => {
     const { src, dst } = await migrate("auto", true);
     expect(src).toContain("\r");
     expect(src).not.toContain("\n");
-    expect(src).toMatch(/precopy round 0 +\d+%/);
-    expect(src).toMatch(/MiB sent/);
+    // the bar redraws at most every 100 ms: how many lines a short run gets depends on the machine
+    expect(src).toMatch(/precopy round 0 +\d+% +[\d.]+ (B|KiB|MiB) sent +[\d.]+ (B|KiB|MiB)\/s +remaining/);
     expect(dst).toMatch(/received/);
   });
 
