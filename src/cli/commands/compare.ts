@@ -4,6 +4,8 @@ import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { PAGE_SIZE } from "../../kernel/kernel.js";
 import { runScenario } from "../../sim/simulator.js";
+import { withFakeDirty } from "../../sim/fake-dirty-replay.js";
+import { traceFakeDirty } from "./simulate.js";
 import { barChart, esc, lineChart, page, table } from "../html-report.js";
 import { ProgressBar } from "../progress.js";
 import {
@@ -37,6 +39,10 @@ export interface CompareRow {
   rounds: number;
   "mib-sent": number;
   verified: boolean;
+  /** The guest's view (sim/guest-progress.ts): pause to running on the destination, fault stalls, work done / elapsed. */
+  "guest-downtime-ms": number;
+  "fault-stall-ms": number;
+  "guest-progress": number;
 }
 
 export const compareCommand: Command = {
@@ -56,6 +62,7 @@ recordings at 10 and 100 MiB/s (the README fidelity table).
   --workloads LIST       synthetic workloads (guest size default 256MiB)
   --traces LIST          recordings (default idle,redis,dirtier when no --workloads)
   --bandwidths LIST      link bandwidths (default 10MiB/s,100MiB/s)
+  (with traces, --fake-dirty SHARE adds identical rewrites: SHARE of the dirtied pages, 0..0.99)
 ${SCENARIO_HELP}`,
   async run(argv) {
     let parsed;
@@ -111,7 +118,9 @@ ${SCENARIO_HELP}`,
       for (const bw of bandwidths)
         for (const c of configs) {
           bar.update(rows.length / total, `${rows.length + 1}/${total}: ${g.label} @ ${formatRate(bw)} ${c.label}`);
-          const { workload, pageCount } = g.create(seed);
+          const created = g.create(seed);
+          const { pageCount } = created;
+          const workload = withFakeDirty(created.workload, traceFakeDirty(v, g.kind), seed);
           const r = await runScenario({
             ...run,
             workload,
@@ -133,6 +142,9 @@ ${SCENARIO_HELP}`,
             rounds: rep.rounds.length,
             "mib-sent": Math.round((rep.ram.transferred / 2 ** 20) * 10) / 10,
             verified: r.verified,
+            "guest-downtime-ms": Math.round(r.guest.downtimeMs * 10) / 10,
+            "fault-stall-ms": Math.round(r.guest.faultStallMs * 10) / 10,
+            "guest-progress": Math.round(r.guest.progress * 1e4) / 1e4,
           });
         }
     bar.done();

@@ -4,6 +4,7 @@ import { parseArgs } from "node:util";
 import { PAGE_SIZE } from "../../kernel/kernel.js";
 import { ROUND_COLUMNS } from "../../engine/report.js";
 import { runScenario, type ScenarioResult } from "../../sim/simulator.js";
+import { withFakeDirty } from "../../sim/fake-dirty-replay.js";
 import { esc, migrationCharts, page, table } from "../html-report.js";
 import { ProgressBar } from "../progress.js";
 import {
@@ -15,7 +16,7 @@ import {
   SCENARIO_OPTIONS,
   type Config,
 } from "../scenario.js";
-import { formatBytes, formatRate, parseRate, parseSize } from "../units.js";
+import { formatBytes, formatRate, parseNumber, parseRate, parseSize } from "../units.js";
 import { UsageError, type Command } from "../usage.js";
 
 const DEFAULT_GUEST = 1 << 30;
@@ -36,6 +37,7 @@ migrated over 1 Gbit/s with the pagewire preset.
   --non-convergence NAME override the non-convergence policy
   --codecs LIST          codec stages, e.g. zero,xbzrle (or all, none)
   --bandwidth RATE       link bandwidth (default 1Gbit; e.g. 100MiB/s)
+  (with --trace, --fake-dirty SHARE adds identical rewrites: SHARE of the dirtied pages, 0..0.99)
 ${SCENARIO_HELP}`,
   async run(argv) {
     const v = parse(argv).values as Record<string, string | boolean | undefined>;
@@ -54,7 +56,10 @@ ${SCENARIO_HELP}`,
       xbzrleCache: v["xbzrle-cache"] ? parseSize(v["xbzrle-cache"] as string, "--xbzrle-cache") : undefined,
     });
     const run = runOptions(v);
-    const { workload, pageCount } = guest.create(seed);
+    const created = guest.create(seed);
+    const { pageCount } = created;
+    const fakeDirty = traceFakeDirty(v, guest.kind);
+    const workload = withFakeDirty(created.workload, fakeDirty, seed);
     const bar = new ProgressBar(!v.json && Boolean(process.stderr.isTTY));
     const result = await runScenario({
       ...run,
@@ -73,6 +78,7 @@ ${SCENARIO_HELP}`,
     bar.done();
     const scenario = {
       guest: guest.label,
+      ...(fakeDirty !== undefined ? { "fake-dirty-share": fakeDirty } : {}),
       "guest-bytes": pageCount * PAGE_SIZE,
       bandwidth,
       "bandwidth-text": formatRate(bandwidth),
@@ -95,6 +101,7 @@ ${SCENARIO_HELP}`,
         `simulate: ${guest.label}, ${formatBytes(pageCount * PAGE_SIZE)} guest, ${formatRate(bandwidth)} link, preset ${config.label}, seed ${seed}, CPU ${result.cpuMode}${result.cpuMode === "model" ? ` (${scenario["cpu-ns-per-page"]} ns/page)` : ""}`,
       );
       console.log(result.report.toTable());
+      console.log(guestLine(result));
       console.log(
         `destination memory ${result.verified ? "equals" : "DIFFERS FROM"} the source at the pause; ${result.cpuSeconds.toFixed(3)} s of CPU charged; ${result.wallSeconds.toFixed(1)} s wall`,
       );
@@ -109,6 +116,19 @@ ${SCENARIO_HELP}`,
     return 0;
   },
 };
+
+/** --fake-dirty for a trace (workloads take it as their own option): the share of dirtied pages rewritten identically. */
+export function traceFakeDirty(v: Record<string, unknown>, kind: "workload" | "trace"): number | undefined {
+  const text = v["fake-dirty"] as string | undefined;
+  if (kind !== "trace" || text === undefined) return undefined;
+  return parseNumber(text, "--fake-dirty", { min: 0, max: 0.99 });
+}
+
+/** One line: what the migration cost the guest. */
+export function guestLine(r: ScenarioResult): string {
+  const g = r.guest;
+  return `guest: progress ${(g.progress * 100).toFixed(2)} % (${g.workSeconds.toFixed(3)} s of work in ${g.elapsedSeconds.toFixed(3)} s), lost ${(g.lostSeconds * 1000).toFixed(1)} ms: downtime ${g.downtimeMs.toFixed(1)} ms (pause to running on the destination), fault stalls ${g.faultStallMs.toFixed(1)} ms (${g.faults} faults, longest ${g.maxFaultStallMs.toFixed(1)} ms)`;
+}
 
 function runOptionsSeed(v: Record<string, unknown>): number {
   return runOptions(v as Record<string, string | boolean | undefined>).seed ?? 1;
@@ -144,8 +164,13 @@ export function simulationJson(scenario: Record<string, unknown>, r: ScenarioRes
     verified: r.verified,
     "cpu-seconds": Math.round(r.cpuSeconds * 1e6) / 1e6,
     report: r.report.toJSON(),
+    guest: roundGuest(r.guest),
     timeline: r.timeline.map(([t, b]) => [Math.round(t * 1e6) / 1e6, b]),
   };
+}
+
+function roundGuest(g: ScenarioResult["guest"]): Record<string, number> {
+  return Object.fromEntries(Object.entries(g).map(([k, x]) => [k, Math.round(x * 1e6) / 1e6]));
 }
 
 function simulationHtml(scenario: Record<string, unknown>, r: ScenarioResult, config: Config): string {
@@ -162,6 +187,9 @@ function simulationHtml(scenario: Record<string, unknown>, r: ScenarioResult, co
       ["status", rep.status],
       ["total-time", `${rep.totalTime.toFixed(1)} ms`],
       ["downtime", `${rep.downtime.toFixed(1)} ms`],
+      ["guest downtime", `${r.guest.downtimeMs.toFixed(1)} ms (pause to running on the destination)`],
+      ["guest progress", `${(r.guest.progress * 100).toFixed(2)} %`],
+      ["fault stalls", `${r.guest.faultStallMs.toFixed(1)} ms (${r.guest.faults} faults)`],
       ["rounds", rep.rounds.length],
       ["transferred", formatBytes(rep.ram.transferred)],
       ["verified", String(r.verified)],
