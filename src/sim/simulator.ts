@@ -22,6 +22,7 @@ import { MigrationDestination } from "../engine/destination.js";
 import { MigrationSource, type MigrationMode } from "../engine/source.js";
 import type { MigrationReport } from "../engine/report.js";
 import type { CodecOptions } from "../codec/encode-pipeline.js";
+import type { AutoModeOptions } from "../engine/auto-predict.js";
 import { PagewireRangeError } from "../errors.js";
 import { PAGE_SIZE, type Kernel } from "../kernel/kernel.js";
 import { createKernel } from "../kernel/loader.js";
@@ -70,8 +71,13 @@ export interface ScenarioOptions {
   guestQuantumSeconds?: number;
   /** The link's socket send buffer, bytes (default 1 MiB): post-copy requests queue behind it. */
   sendBufferBytes?: number;
+  /** Payload bytes per PAGES frame (the engine's frameBytes, default 1 MiB). */
+  frameBytes?: number;
   /** Pages pushed per background chunk in post-copy (the engine's prepagePages, default 16). */
   prepagePages?: number;
+  /** Auto mode: probe length (ms) and prediction options (engine/auto-predict.ts). */
+  autoProbeMs?: number;
+  auto?: AutoModeOptions;
 }
 
 export interface ScenarioProgress {
@@ -193,6 +199,9 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
       maxRounds: o.maxRounds,
       policy: o.policy,
       prepagePages: o.prepagePages,
+      frameBytes: o.frameBytes,
+      autoProbeMs: o.autoProbeMs,
+      auto: o.auto,
       onPause: () => {
         paused = true;
         pausedAt = clock.now();
