@@ -201,7 +201,11 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
       prepagePages: o.prepagePages,
       frameBytes: o.frameBytes,
       autoProbeMs: o.autoProbeMs,
-      auto: o.auto,
+      // auto mode predicts with the simulator itself unless told otherwise (loaded only then)
+      auto:
+        o.mode === "auto" && !o.auto?.predictor
+          ? { ...o.auto, predictor: (await import("./mode-prediction.js")).predictModes }
+          : o.auto,
       onPause: () => {
         paused = true;
         pausedAt = clock.now();
