@@ -155,7 +155,7 @@ export const FLAGS = {
   "fake-dirty": {
     type: "number",
     arg: "SHARE",
-    help: "share of writes that leave the bytes unchanged, 0..1",
+    help: "share of writes that leave the bytes unchanged, 0..1 (a trace: share of the dirtied pages rewritten identically, 0..0.99)",
     min: 0,
     max: 1,
     absent: "the workload's",

@@ -1,5 +1,6 @@
 // Options shared by `simulate` and `compare`: the guest (workload or trace), the link,
 // the engine configuration (preset + overrides) and the run (seed, CPU time).
+import { withFakeDirty } from "../sim/fake-dirty-replay.js";
 import { PAGE_SIZE } from "../kernel/kernel.js";
 import { openRecording, TraceWorkload } from "../workload/trace.js";
 import type { Recording } from "../memory/recording.js";
@@ -62,13 +63,17 @@ const recordings = new Map<string, Recording>();
 export function guestFor(v: Values, spec: { workload?: string; trace?: string }): Guest {
   if (spec.trace) {
     const name = spec.trace;
+    // identical rewrites the recording cannot hold (QEMU's dirty log sees them): share f of the dirtied pages
+    const fakeDirty = v["fake-dirty"];
+    if (fakeDirty !== undefined && fakeDirty > 0.99)
+      throw new UsageError(`--fake-dirty: a trace takes a share of 0..0.99, got ${fakeDirty}`);
     return {
-      label: `trace:${name.split("/").filter(Boolean).pop()}`,
+      label: `trace:${name.split("/").filter(Boolean).pop()}${fakeDirty ? ` +${fakeDirty} fake-dirty` : ""}`,
       kind: "trace",
-      create: () => {
+      create: (seed) => {
         let rec = recordings.get(name);
         if (!rec) recordings.set(name, (rec = openRecording(name)));
-        return { workload: new TraceWorkload(rec), pageCount: rec.pageCount };
+        return { workload: withFakeDirty(new TraceWorkload(rec), fakeDirty, seed), pageCount: rec.pageCount };
       },
     };
   }

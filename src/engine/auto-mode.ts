@@ -1,16 +1,21 @@
 // Workload-aware mode choice ("auto"): measure before migrating, then pick the mode and
 // its parameters by a fixed rule. The inputs and the decision go into the report.
 //
-//   measure (probeMs of guest run time, two dirty-log harvests):
-//     D   dirty rate, pages/s (the second harvest over its interval)
+//   measure (probeMs of guest run time: one harvest after the first half, then the second
+//   half in PROBE_SLICES harvests, each kept as an observed interval for auto-predict.ts):
+//     D   dirty rate, pages/s (distinct pages of the second half over its duration)
 //     W   writable working set: distinct pages dirtied over the whole probe
 //     z   zero-page share, d duplicate share (a sample of ≤ 4096 pages, hashed)
+//     c   bytes changed per dirtied page: the sample is read before and after the probe,
+//         and its dirtied pages compared byte by byte (a small update or a whole page)
 //   with B = bandwidth in pages/s (maxBandwidth, or 1 Gbit/s when unlimited), T = downtime limit:
 //     no dirty log                     → stop-and-copy
 //     W ≤ B·T  or  D ≤ 0.3·B           → precopy, vanilla (converges fast: each round shrinks ≥ 3×)
 //     D ≤ 0.8·B                        → precopy, reuse-distance (skip pages that will be rewritten)
 //     otherwise (D > 0.8·B)            → hybrid: 2 pre-copy rounds, then post-copy (pre-copy would not converge)
 //   codecs: dedup on when d ≥ 1 %; every other codec always on.
+// This rule is the fallback; auto-predict.ts replays the observed intervals in the
+// virtual-time simulator for each mode and picks by predicted time and downtime.
 // see: Sahni & Varma 2012 (hybrid pre/post-copy); Hines & Gopalan 2009; QEMU calc-dirty-rate.
 import { hashPages } from "../kernel/pagehash.js";
 import { selectAllCodecs } from "../codec/codecs.js";
@@ -27,10 +32,17 @@ export interface WorkloadMeasurement {
   duplicateShare: number;
   probeSeconds: number;
   samplePages: number;
+  /** Mean bytes that differ, over the probe, in the sampled pages it dirtied (absent when none was). */
+  changedBytesPerDirtyPage?: number;
+  /** The harvests of the probe, in order: what the source's dirty log observed (absent without a dirty log). */
+  intervals?: { seconds: number; pages: Uint32Array }[];
 }
 
+/** Harvests in the second half of the probe (its dirty rate is over their union). */
+export const PROBE_SLICES = 4;
+
 export interface MigrationPlan {
-  mode: "precopy" | "hybrid" | "stop-and-copy";
+  mode: "precopy" | "postcopy" | "hybrid" | "stop-and-copy";
   selection: string;
   maxRounds?: number;
   codecs: CodecOptions;
@@ -48,32 +60,65 @@ export async function measureWorkload(
   const n = memory.pageCount;
   let dirtyRate = 0;
   let wws = 0;
-  const t0 = clock.now();
-  if (dirtyLog) {
-    const a = new DirtyBitmap(k, n);
-    const b = new DirtyBitmap(k, n);
-    dirtyLog.start();
-    await clock.sleep(probeMs / 2000);
-    await dirtyLog.harvest(a);
-    const t1 = clock.now();
-    await clock.sleep(probeMs / 2000);
-    await dirtyLog.harvest(b);
-    const t2 = clock.now();
-    dirtyRate = t2 > t1 ? b.count() / (t2 - t1) : 0;
-    wws = a.or(b).count();
-    dirtyLog.stop();
-    a.dispose();
-    b.dispose();
-  }
-  // content sample: evenly spaced pages
+  // content sample: evenly spaced pages, read before the probe too (what the dirtied ones changed)
   const sample = Math.min(n, 4096);
   const step = n / sample;
   const pages = Array.from({ length: sample }, (_, i) => Math.floor(i * step));
   const region = k.alloc(sample * PAGE_SIZE, PAGE_SIZE);
+  let before: Uint8Array | null = null;
+  if (dirtyLog) {
+    memory.readPages(pages, k.bytes(region));
+    before = k.bytes(region).slice();
+  }
+  let dirtied: DirtyBitmap | null = null;
+  const t0 = clock.now();
+  let intervals: WorkloadMeasurement["intervals"];
+  if (dirtyLog) {
+    const a = new DirtyBitmap(k, n);
+    const b = new DirtyBitmap(k, n);
+    const slice = new DirtyBitmap(k, n);
+    intervals = [];
+    try {
+      dirtyLog.start();
+      await clock.sleep(probeMs / 2000);
+      await dirtyLog.harvest(a);
+      const t1 = clock.now();
+      intervals.push({ seconds: t1 - t0, pages: a.collect() });
+      let last = t1;
+      for (let i = 0; i < PROBE_SLICES; i++) {
+        await clock.sleep(probeMs / 2000 / PROBE_SLICES);
+        await dirtyLog.harvest(slice);
+        const t = clock.now();
+        intervals.push({ seconds: t - last, pages: slice.collect() });
+        last = t;
+        b.or(slice);
+      }
+      dirtyRate = last > t1 ? b.count() / (last - t1) : 0;
+      wws = a.or(b).count();
+      dirtied = new DirtyBitmap(k, n).copyFrom(a);
+      dirtyLog.stop();
+    } finally {
+      a.dispose();
+      b.dispose();
+      slice.dispose();
+    }
+  }
   let zero = 0;
   let dup = 0;
+  let changed: number | undefined;
   try {
     memory.readPages(pages, k.bytes(region));
+    if (before && dirtied) {
+      const after = k.bytes(region);
+      let bytes = 0;
+      let count = 0;
+      for (let i = 0; i < sample; i++) {
+        if (!dirtied.get(pages[i])) continue;
+        count++;
+        for (let j = i * PAGE_SIZE; j < (i + 1) * PAGE_SIZE; j++) if (before[j] !== after[j]) bytes++;
+      }
+      if (count) changed = bytes / count;
+    }
     const zeros = new DirtyBitmap(k, sample);
     zero = k.zeroPages(k.bytes(region), sample, zeros);
     zeros.dispose();
@@ -86,6 +131,7 @@ export async function measureWorkload(
     }
   } finally {
     k.free(region);
+    dirtied?.dispose();
   }
   return {
     dirtyPagesPerSecond: dirtyRate,
@@ -94,6 +140,8 @@ export async function measureWorkload(
     duplicateShare: sample ? dup / sample : 0,
     probeSeconds: clock.now() - t0,
     samplePages: sample,
+    changedBytesPerDirtyPage: changed,
+    intervals,
   };
 }
 

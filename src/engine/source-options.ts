@@ -9,6 +9,7 @@ import type { TcpOptions } from "../transport/tcp.js";
 import type { Transport } from "../transport/transport.js";
 import type { Clock } from "../util/clock.js";
 import type { FrameKey } from "../wire/frame.js";
+import type { AutoModeOptions } from "./auto-predict.js";
 import type { MigrationTimeouts } from "./ownership.js";
 import type { PolicyChoice } from "./policies.js";
 
@@ -83,6 +84,8 @@ export interface MigrationSourceOptions {
   frameBytes?: number;
   /** Auto mode: how long to watch the guest before choosing, ms (default 200). */
   autoProbeMs?: number;
+  /** Auto mode: predict each mode in the simulator and weigh the predictions (engine/auto-predict.ts). */
+  auto?: AutoModeOptions;
   /** Post-copy pre-paging window: pages after a fault pushed next (default 16). */
   prepagePages?: number;
   /**

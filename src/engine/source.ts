@@ -27,7 +27,8 @@ import { TokenBucket } from "../transport/rate-limit.js";
 import { realClock, withTimeout, type Clock } from "../util/clock.js";
 import { yieldToEventLoop } from "../util/yield.js";
 import { Message, ProtocolError, type ChannelEndpoint, type SourceDecision } from "../wire/messages.js";
-import { chooseMigrationPlan, measureWorkload, type MigrationPlan } from "./auto-mode.js";
+import { measureWorkload, type MigrationPlan } from "./auto-mode.js";
+import { planMigration } from "./auto-predict.js";
 import type { Channel } from "./channel.js";
 import { digestOfPageHashes, digestSeed, MemoryDigest } from "./digest.js";
 import { offerFeatures } from "./features.js";
@@ -548,7 +549,18 @@ export class MigrationSource {
   async #planAuto(k: Kernel): Promise<MigrationPlan> {
     const o = this.options;
     const m = await measureWorkload(k, o.memory, o.dirtyLog, this.#clock, o.autoProbeMs ?? 200);
-    const plan = chooseMigrationPlan(m, !!o.dirtyLog, this.#bucket.rate, o.downtimeLimitMs ?? 300);
+    const plan = await planMigration(m, {
+      kernel: k,
+      memory: o.memory,
+      hasDirtyLog: !!o.dirtyLog,
+      bandwidthBytesPerSecond: this.#bucket.rate,
+      downtimeLimitMs: o.downtimeLimitMs ?? 300,
+      policy: o.policy,
+      maxRounds: o.maxRounds,
+      codecs: o.codecs,
+      auto: o.auto,
+      clock: this.#clock,
+    });
     this.report.mode = plan.mode;
     this.report.decisions.push({
       round: 0,
@@ -561,6 +573,7 @@ export class MigrationSource {
         duplicateShare: Math.round(m.duplicateShare * 1000) / 1000,
         probeSeconds: Math.round(m.probeSeconds * 1000) / 1000,
         bandwidthBytesPerSecond: this.#bucket.rate,
+        ...plan.inputs,
       },
     });
     return plan;

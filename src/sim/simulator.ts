@@ -6,6 +6,9 @@
 //        ├── TokenBucket (engine max-bandwidth) sleeps on it
 //        └── LinkEnd × 2 (bandwidth, latency, jitter) deliver frames on it
 //   MigrationSource ──► LinkEnd ──► in-process pair ──► MigrationDestination
+//   after the switch-over the guest runs on the destination (destination-guest.ts): at
+//   POSTCOPY_START in post-copy and hybrid (a missing page stalls it until it arrives),
+//   at the activation in pre-copy; guest-progress.ts says what the migration cost it.
 //
 // Kernel CPU time: "model" charges cpuNsPerPage for each page the source reads and
 // encodes (repeatable); "measure" charges the wall time the process spent between two
@@ -19,6 +22,7 @@ import { MigrationDestination } from "../engine/destination.js";
 import { MigrationSource, type MigrationMode } from "../engine/source.js";
 import type { MigrationReport } from "../engine/report.js";
 import type { CodecOptions } from "../codec/encode-pipeline.js";
+import type { AutoModeOptions } from "../engine/auto-predict.js";
 import { PagewireRangeError } from "../errors.js";
 import { PAGE_SIZE, type Kernel } from "../kernel/kernel.js";
 import { createKernel } from "../kernel/loader.js";
@@ -30,6 +34,8 @@ import { WasmGuestMemory } from "../memory/wasm-guest-memory.js";
 import { createInProcessPair } from "../transport/in-process.js";
 import { mixSeed } from "../util/random.js";
 import type { Workload } from "../workload/workload.js";
+import { DestinationGuest, type GuestAccess } from "./destination-guest.js";
+import { guestProgress, type GuestProgress } from "./guest-progress.js";
 import { createLink } from "./link.js";
 import { VirtualClock } from "./virtual-clock.js";
 
@@ -68,6 +74,19 @@ export interface ScenarioOptions {
   onProgress?: (p: ScenarioProgress) => void;
   /** Kernels for source and destination (default: two new ones). */
   kernels?: [Kernel, Kernel];
+  /** Run the guest on the destination after the switch-over (default true). */
+  destinationGuest?: boolean;
+  /** The destination guest's step, seconds of guest time (default 0.001). */
+  guestQuantumSeconds?: number;
+  /** The link's socket send buffer, bytes (default 1 MiB): post-copy requests queue behind it. */
+  sendBufferBytes?: number;
+  /** Payload bytes per PAGES frame (the engine's frameBytes, default 1 MiB). */
+  frameBytes?: number;
+  /** Pages pushed per background chunk in post-copy (the engine's prepagePages, default 16). */
+  prepagePages?: number;
+  /** Auto mode: probe length (ms) and prediction options (engine/auto-predict.ts). */
+  autoProbeMs?: number;
+  auto?: AutoModeOptions;
 }
 
 export interface ScenarioProgress {
@@ -86,7 +105,7 @@ export interface ScenarioResult {
   report: MigrationReport;
   /** (virtual seconds since start, cumulative bytes delivered to the destination). */
   timeline: Array<[number, number]>;
-  /** The destination's memory equals the source's at the pause, byte for byte. */
+  /** The destination's memory equals the source's at the pause, byte for byte (pages the destination guest wrote: at their first touch). */
   verified: boolean;
   /** Guest writes during the run (as the workload counts them, when it does). */
   cpuMode: CpuTimeMode;
@@ -94,6 +113,8 @@ export interface ScenarioResult {
   cpuSeconds: number;
   /** Wall-clock seconds the simulation took (not part of the repeatable result). */
   wallSeconds: number;
+  /** What the migration cost the guest (guest-progress.ts). */
+  guest: GuestProgress;
 }
 
 /** Runs one migration scenario in virtual time. */
@@ -115,16 +136,25 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
   const clock = new VirtualClock();
   let history: PageHistory | undefined;
   try {
-    o.workload.init(src);
+    // the source guest: writes, and rewrites of identical bytes (seen by the dirty log only)
+    const srcGuest: GuestAccess = {
+      pageCount: src.pageCount,
+      write: (offset, data) => src.write(offset, data),
+      rewrite: (page) => src.write(page * PAGE_SIZE, src.pageView(page).slice()),
+    };
+    o.workload.init(srcGuest);
     let paused = false;
+    let pausedAt = NaN;
     let throttle = 0;
-    history = o.warmupSeconds ? warmUp(ks, src, o.workload, o.warmupSeconds, o.minRoundMs) : undefined;
+    let sourceWork = 0;
+    history = o.warmupSeconds ? warmUp(ks, src, srcGuest, o.workload, o.warmupSeconds, o.minRoundMs) : undefined;
     const [ta, tb] = createLink(createInProcessPair(), clock, {
       bandwidth: o.bandwidth,
       latency: o.latency ?? 0.0005,
       jitter: o.jitter ?? 0,
       seed: mixSeed(seed, 0x11c),
       measureCpu: cpu === "measure",
+      sendBufferBytes: o.sendBufferBytes,
     });
     let roundPages = 0;
     let cpuSeconds = 0;
@@ -152,7 +182,10 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
       flush: () => src.flush(),
     };
     clock.onAdvance = (from, to) => {
-      if (!paused && throttle < 1) o.workload.run((to - from) * (1 - throttle), src);
+      if (!paused && throttle < 1) {
+        o.workload.run((to - from) * (1 - throttle), srcGuest);
+        sourceWork += (to - from) * (1 - throttle);
+      }
       o.onProgress?.({
         time: to,
         rounds: source?.report.rounds.length ?? 0,
@@ -163,7 +196,6 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
       });
     };
     const log = src.dirtyLog();
-    let atPause: Uint8Array | null = null;
     source = new MigrationSource({
       kernel: ks,
       memory,
@@ -178,20 +210,51 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
       minRoundMs: o.minRoundMs,
       history,
       policy: o.policy,
+      prepagePages: o.prepagePages,
+      frameBytes: o.frameBytes,
+      autoProbeMs: o.autoProbeMs,
+      // auto mode predicts with the simulator itself unless told otherwise (loaded only then)
+      auto:
+        o.mode === "auto" && !o.auto?.predictor
+          ? { ...o.auto, predictor: (await import("./mode-prediction.js")).predictModes }
+          : o.auto,
       onPause: () => {
         paused = true;
-        atPause = null;
+        pausedAt = clock.now();
       },
       onThrottle: (percent) => {
         throttle = percent / 100;
       },
       timeouts: false, // a virtual clock jumps to the next timer: a timeout would fire whenever nothing else is scheduled
     });
-    const destination = new MigrationDestination({ kernel: kd, memory: dst, transport: tb, clock, timeouts: false });
+    let destination: MigrationDestination | null = null;
+    const guest = new DestinationGuest({
+      workload: o.workload,
+      memory: dst,
+      reference: src, // paused from onPause on: the state at the pause
+      clock,
+      anyMissing: () => destination!.missingPages > 0,
+      fetch: (page) => destination!.ensurePage(page),
+      quantumSeconds: o.guestQuantumSeconds,
+    });
+    destination = new MigrationDestination({
+      kernel: kd,
+      memory: dst,
+      transport: tb,
+      clock,
+      timeouts: false,
+      onActivate: () => {
+        if (o.destinationGuest !== false) guest.start();
+      },
+    });
     const [report] = await Promise.all([source.migrate(), destination.receive()]);
-    void atPause;
-    // the guest stays paused after onPause, so the source memory is the state at the pause
-    const verified = equalBytes(src.bytes(), dst.bytes());
+    const end = clock.now();
+    const destinationWork = guest.stats.workSeconds;
+    await guest.stop();
+    // the source stays paused after onPause, so its memory is the state at the pause
+    const verified = Number.isFinite(guest.stats.startedAt)
+      ? guest.stats.mismatched === 0 && guest.untouchedPagesMatch()
+      : equalBytes(src.bytes(), dst.bytes());
     return {
       report,
       timeline: thin(ta.timeline, 400),
@@ -199,6 +262,7 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
       cpuMode: cpu,
       cpuSeconds: cpu === "measure" ? ta.measuredCpuSeconds : cpuSeconds,
       wallSeconds: (performance.now() - wall0) / 1000,
+      guest: guestProgress(end, sourceWork, pausedAt, guest.stats, destinationWork),
     };
   } finally {
     clock.onAdvance = null;
@@ -212,6 +276,7 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
 function warmUp(
   k: Kernel,
   mem: WasmGuestMemory,
+  guest: GuestAccess,
   workload: Workload,
   seconds: number,
   minRoundMs?: number,
@@ -222,7 +287,7 @@ function warmUp(
   const period = (minRoundMs ?? DEFAULT_MIN_ROUND_MS) / 1000 || seconds;
   log.start();
   for (let t = 0; t < seconds; t += period) {
-    workload.run(Math.min(period, seconds - t), mem);
+    workload.run(Math.min(period, seconds - t), guest);
     log.harvest(harvest);
     history.recordRound(harvest);
   }

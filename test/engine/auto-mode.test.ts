@@ -1,5 +1,13 @@
 import { describe, expect, it } from "vitest";
 import { chooseMigrationPlan, type WorkloadMeasurement } from "../../src/engine/auto-mode.js";
+import {
+  DEFAULT_AUTO_WEIGHTS,
+  type ModePrediction,
+  pickPrediction,
+  scorePrediction,
+} from "../../src/engine/auto-predict.js";
+import { runScenario } from "../../src/sim/simulator.js";
+import { createWorkload } from "../../src/workload/registry.js";
 
 const m = (over: Partial<WorkloadMeasurement>): WorkloadMeasurement => ({
   dirtyPagesPerSecond: 0,
@@ -44,4 +52,95 @@ describe("auto mode rule", () => {
       chooseMigrationPlan(m({ dirtyPagesPerSecond: 0.5 * gbit, workingSetPages: 1e7 }), true, Infinity, 300).selection,
     ).toBe("reuse-distance");
   });
+});
+
+describe("auto mode that predicts", () => {
+  const pred = (mode: ModePrediction["mode"], t: number, d: number, s: number): ModePrediction => ({
+    mode,
+    completed: true,
+    totalTimeMs: t,
+    downtimeMs: d,
+    faultStallMs: s,
+    bytes: 0,
+    rounds: 1,
+    score: 0,
+  });
+  it("scores by the weights and picks the lowest; ties go to precopy, then hybrid; runs that did not complete lose", () => {
+    const w = { ...DEFAULT_AUTO_WEIGHTS };
+    const list = [pred("precopy", 1000, 300, 0), pred("hybrid", 1100, 20, 150), pred("postcopy", 900, 1, 400)];
+    const scored = (weights: typeof w) => list.map((p) => ({ ...p, score: scorePrediction(p, weights) }));
+    // 1000 + 3000 vs 1100 + 200 + 1500 vs 900 + 10 + 4000
+    expect(pickPrediction(scored(w)).mode).toBe("hybrid");
+    expect(pickPrediction(scored({ totalTime: 1, downtime: 0, faultStall: 0 })).mode).toBe("postcopy");
+    expect(pickPrediction(scored({ totalTime: 0, downtime: 0, faultStall: 1 })).mode).toBe("precopy");
+    const tie = [pred("postcopy", 5, 0, 0), pred("hybrid", 5, 0, 0), pred("precopy", 5, 0, 0)].map((p) => ({
+      ...p,
+      score: 5,
+    }));
+    expect(pickPrediction(tie).mode).toBe("precopy");
+    const failed = [
+      { ...pred("precopy", 1, 0, 0), completed: false, score: 1 },
+      { ...pred("postcopy", 9, 0, 0), score: 9 },
+    ];
+    expect(pickPrediction(failed).mode).toBe("postcopy");
+  });
+
+  const autoRun = (weights?: Partial<typeof DEFAULT_AUTO_WEIGHTS>) =>
+    runScenario({
+      workload: createWorkload("write-storm", { seed: 2, dirtyRate: 12000 }),
+      pageCount: 8192,
+      bandwidth: 20 * 2 ** 20,
+      mode: "auto",
+      seed: 2,
+      auto: { weights, samplePages: 2048 },
+    });
+
+  it("replays the probe per mode in the simulator, records the predictions in report.decisions and follows the weights", async () => {
+    const byDowntime = await autoRun({ totalTime: 0, downtime: 1, faultStall: 0 });
+    const byStalls = await autoRun({ totalTime: 0, downtime: 0, faultStall: 1 });
+    for (const r of [byDowntime, byStalls]) {
+      expect(r.report.status).toBe("completed");
+      expect(r.verified).toBe(true);
+      const d = r.report.decisions.find((x) => x.kind === "auto")!;
+      for (const m of ["precopy", "postcopy", "hybrid"]) {
+        expect(d.inputs![`${m}.totalTimeMs`]).toBeGreaterThan(0);
+        expect(typeof d.inputs![`${m}.score`]).toBe("number");
+      }
+      // the chosen mode has the lowest recorded score
+      const scores = ["precopy", "hybrid", "postcopy"].map((m) => [m, d.inputs![`${m}.score`] as number] as const);
+      const best = scores.reduce((a, b) => (b[1] < a[1] ? b : a));
+      expect(r.report.mode).toBe(best[0]);
+    }
+    // pre-copy never stalls the destination, post-copy's switch-over is the shortest stop
+    expect(byStalls.report.mode).toBe("precopy");
+    expect(byDowntime.report.mode).toBe("postcopy");
+  }, 120_000);
+
+  it("the predictions follow the real runs: post-copy within 30 %; pre-copy phases predicted longer (the scaled link runs below its rate), within 2.5×", async () => {
+    const r = await autoRun();
+    const d = r.report.decisions.find((x) => x.kind === "auto")!;
+    const real = async (mode: "precopy" | "postcopy" | "hybrid") =>
+      runScenario({
+        workload: createWorkload("write-storm", { seed: 2, dirtyRate: 12000 }),
+        pageCount: 8192,
+        bandwidth: 20 * 2 ** 20,
+        mode,
+        seed: 2,
+        maxRounds: mode === "hybrid" ? 2 : undefined,
+        warmupSeconds: 0.2, // the probe ran the guest this long before the auto run's migration
+      });
+    const predicted = (mode: string) => d.inputs![`${mode}.totalTimeMs`] as number;
+    const post = (await real("postcopy")).report.totalTime;
+    expect(Math.abs(predicted("postcopy") - post) / post).toBeLessThan(0.3);
+    const hybrid = (await real("hybrid")).report.totalTime;
+    expect(predicted("hybrid")).toBeGreaterThanOrEqual(hybrid);
+    expect(predicted("hybrid")).toBeLessThan(2.5 * hybrid);
+    // 12000 whole-page writes/s against 5120 pages/s of link: pre-copy does not converge
+    const pre = await real("precopy");
+    expect(pre.report.rounds.length).toBe(31);
+    expect(d.inputs!["precopy.rounds"]).toBe(31);
+    expect(predicted("precopy")).toBeGreaterThanOrEqual(pre.report.totalTime);
+    expect(predicted("precopy")).toBeLessThan(2.5 * pre.report.totalTime);
+    expect(d.inputs!.changedBytesPerDirtyPage).toBeGreaterThan(3500); // whole pages rewritten
+  }, 180_000);
 });

@@ -36,6 +36,10 @@ export interface CompareRow {
   rounds: number;
   "mib-sent": number;
   verified: boolean;
+  /** The guest's view (sim/guest-progress.ts): pause to running on the destination, fault stalls, work done / elapsed. */
+  "guest-downtime-ms": number;
+  "fault-stall-ms": number;
+  "guest-progress": number;
 }
 
 const DEFAULT_PRESETS = "qemu,pagewire,pagewire-history,pagewire-dpdt";
@@ -128,6 +132,9 @@ comma list, crossed with each other.`,
             rounds: rep.rounds.length,
             "mib-sent": Math.round((rep.ram.transferred / 2 ** 20) * 10) / 10,
             verified: r.verified,
+            "guest-downtime-ms": Math.round(r.guest.downtimeMs * 10) / 10,
+            "fault-stall-ms": Math.round(r.guest.faultStallMs * 10) / 10,
+            "guest-progress": Math.round(r.guest.progress * 1e4) / 1e4,
           });
           if (v.progress === "json") {
             const row = rows.at(-1)!;

@@ -108,6 +108,7 @@ migrated over 1 Gbit/s with the pagewire preset.`,
         `simulate: ${guest.label}, ${formatBytes(pageCount * PAGE_SIZE)} guest, ${formatRate(bandwidth)} link, preset ${config.label}, seed ${seed}, CPU ${result.cpuMode}${result.cpuMode === "model" ? ` (${scenario["cpu-ns-per-page"]} ns/page)` : ""}`,
       );
       console.log(result.report.toTable());
+      console.log(guestLine(result));
       console.log(
         `destination memory ${result.verified ? "equals" : "DIFFERS FROM"} the source at the pause; ${result.cpuSeconds.toFixed(3)} s of CPU charged; ${result.wallSeconds.toFixed(1)} s wall`,
       );
@@ -130,6 +131,7 @@ export function simulationJson(scenario: Record<string, unknown>, r: ScenarioRes
     verified: r.verified,
     "cpu-seconds": Math.round(r.cpuSeconds * 1e6) / 1e6,
     report: r.report.toJSON(),
+    guest: roundGuest(r.guest),
     timeline: r.timeline.map(([t, b]) => [Math.round(t * 1e6) / 1e6, b]),
   };
 }
@@ -152,6 +154,9 @@ function simulationHtml(scenario: Record<string, unknown>, r: ScenarioResult, co
       ["stopped by", rep.stoppedBy || "—"],
       ["total-time", `${rep.totalTime.toFixed(1)} ms`],
       ["downtime", `${rep.downtime.toFixed(1)} ms (limit ${limitMs} ms)`],
+      ["guest downtime", `${r.guest.downtimeMs.toFixed(1)} ms (pause to running on the destination)`],
+      ["guest progress", `${(r.guest.progress * 100).toFixed(2)} %`],
+      ["fault stalls", `${r.guest.faultStallMs.toFixed(1)} ms (${r.guest.faults} faults)`],
       ["rounds", rep.rounds.length],
       ["transferred", formatBytes(rep.ram.transferred)],
       ["verified", String(r.verified)],
@@ -173,4 +178,14 @@ function simulationHtml(scenario: Record<string, unknown>, r: ScenarioResult, co
     `pagewire simulate — ${scenario.guest}`,
     `${summary}\n<h2>Charts</h2>\n${charts.join("\n")}\n<h2>Rounds</h2>\n${rounds}\n<h2>Decisions</h2>\n<pre class="wrap">${esc(decisions.join("\n"))}</pre>\n<h2>Report (JSON)</h2>\n<pre>${esc(JSON.stringify(rep.toJSON(), null, 2))}</pre>`,
   );
+}
+
+/** One line: what the migration cost the guest. */
+export function guestLine(r: ScenarioResult): string {
+  const g = r.guest;
+  return `guest: progress ${(g.progress * 100).toFixed(2)} % (${g.workSeconds.toFixed(3)} s of work in ${g.elapsedSeconds.toFixed(3)} s), lost ${(g.lostSeconds * 1000).toFixed(1)} ms: downtime ${g.downtimeMs.toFixed(1)} ms (pause to running on the destination), fault stalls ${g.faultStallMs.toFixed(1)} ms (${g.faults} faults, longest ${g.maxFaultStallMs.toFixed(1)} ms)`;
+}
+
+function roundGuest(g: ScenarioResult["guest"]): Record<string, number> {
+  return Object.fromEntries(Object.entries(g).map(([k, x]) => [k, Math.round(x * 1000) / 1000]));
 }
