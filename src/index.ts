@@ -157,6 +157,14 @@ export { SyntheticWorkload, type WorkloadOptions } from "./workload/synthetic.js
 export { CONTENT_MODELS, fillContent, type ContentModel } from "./workload/content.js";
 export { seededRandom, ZipfSampler } from "./util/random.js";
 export { VirtualClock } from "./sim/virtual-clock.js";
+// auto mode that predicts: pass it as MigrationSourceOptions.auto.predictor
+export { predictModes } from "./sim/mode-prediction.js";
+export {
+  DEFAULT_AUTO_WEIGHTS,
+  type AutoModeOptions,
+  type AutoModeWeights,
+  type ModePrediction,
+} from "./engine/auto-predict.js";
 export { LinkEnd, createLink, type LinkOptions } from "./sim/link.js";
 export { PRESETS, findPreset, type Preset } from "./sim/presets.js";
 export {

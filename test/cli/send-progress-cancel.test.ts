@@ -115,3 +115,43 @@ describe("progress and cancel on the command line", () => {
     guest.kill("SIGKILL");
   });
 });
+
+describe("send --mode auto", () => {
+  it("predicts each mode by replaying its probe in the simulator, and says so in the report", async () => {
+    const mem = ramFile("auto.img", 2048);
+    const out = join(dir, "auto-out.img");
+    // a writer dirtying pages until send stops it (--pid) at the pause (each pass over the
+    // pages writes new bytes: a page's offset fixes i mod 2048)
+    const writer = spawn(
+      process.execPath,
+      [
+        "-e",
+        `const fs = require("fs"); const fd = fs.openSync(${JSON.stringify(mem)}, "r+"); const b = Buffer.alloc(64);
+         let i = 0; setInterval(() => { for (let w = 0; w < 50; w++) { b.fill((i >> 11) & 255); fs.writeSync(fd, b, 0, 64, ((i++ * 7919) % 2048) * 4096); } }, 5);`,
+      ],
+      { stdio: "ignore" },
+    );
+    const rx = await startReceiver(["--out", out, "--insecure"]);
+    const tx = runCli([
+      "send",
+      "--memory",
+      mem,
+      "--to",
+      `127.0.0.1:${rx.port}`,
+      "--mode",
+      "auto",
+      "--bandwidth",
+      "20MB/s",
+      "--pid",
+      String(writer.pid),
+      "--json",
+    ]);
+    const [s, r] = await Promise.all([tx.exited, rx.exited]);
+    writer.kill("SIGKILL");
+    expect(s.code, s.stderr).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
+    const auto = JSON.parse(s.stdout).decisions.find((d: { kind: string }) => d.kind === "auto");
+    expect(auto.inputs.dirtyPagesPerSecond).toBeGreaterThan(0);
+    for (const m of ["precopy", "hybrid", "postcopy"]) expect(auto.inputs[`${m}.totalTimeMs`]).toBeGreaterThan(0);
+  });
+});

@@ -1,3 +1,4 @@
+import { predictModes } from "../../sim/mode-prediction.js";
 import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { MigrationInDoubtError } from "../../engine/ownership.js";
@@ -124,6 +125,8 @@ Exit 0 on commit, 1 on failure (one line), 2 on usage errors, 3 in doubt.`,
         downtimeLimitMs,
         maxRounds,
         minRoundMs: o["min-round"] * 1000,
+        // auto: replay the probe in the simulator for each mode and take the best prediction
+        ...(mode === "auto" ? { auto: { predictor: predictModes } } : {}),
         reconnect: () => connectTcp(host, port, { tls }),
         timeouts: { reconnectWindow },
         dirtyLog: log && check ? check.wrap(log, k, memory.pageCount) : log,
