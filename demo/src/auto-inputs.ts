@@ -1,5 +1,7 @@
-// Auto mode's measured inputs (report.decisions, kind "auto") next to the thresholds of
-// its rule (src/engine/auto-mode.ts), so the choice can be followed:
+// Auto mode's measured inputs (report.decisions, kind "auto"), and what decided: the
+// predicted total time, downtime and fault stalls of each mode (the probe replayed in the
+// simulator, src/sim/mode-prediction.ts; the lowest score wins), or, when the probe saw
+// nothing to replay, the thresholds of the fixed rule (src/engine/auto-mode.ts):
 //   W ≤ B·T or D ≤ 0.3·B → precopy · D ≤ 0.8·B → precopy, reuse-distance · else hybrid
 import type { PolicyDecision } from "../../src/engine/report.js";
 import { PAGE_SIZE } from "../../src/kernel/abi.js";
@@ -30,14 +32,24 @@ export function renderAutoInputs(el: HTMLElement, decisions: PolicyDecision[], d
     ["zero pages", pct(i.zeroShare), "share of a page sample"],
     ["duplicate pages", pct(i.duplicateShare), "dedup is switched on from 1 %"],
     ["bandwidth B", `${n(B)} pages/s`, `${(i.bandwidthBytesPerSecond / 2 ** 20).toFixed(1)} MiB/s`],
-    [
-      "W ≤ B·T",
-      `${n(W)} ≤ ${n(B * T)} ${check(W <= B * T)}`,
-      `working set fits the ${downtimeLimitMs} ms downtime limit`,
-    ],
-    ["D ≤ 0.3·B", `${n(D)} ≤ ${n(0.3 * B)} ${check(D <= 0.3 * B)}`, "rounds shrink fast: pre-copy"],
-    ["D ≤ 0.8·B", `${n(D)} ≤ ${n(0.8 * B)} ${check(D <= 0.8 * B)}`, "pre-copy, skipping pages about to be rewritten"],
   ];
+  const predicted = ["precopy", "hybrid", "postcopy"].filter((m) => i[`${m}.score`] !== undefined);
+  for (const m of predicted)
+    rows.push([
+      `${m} predicted`,
+      `total ${n(i[`${m}.totalTimeMs`])} ms · downtime ${n(i[`${m}.downtimeMs`])} ms · stalls ${n(i[`${m}.faultStallMs`])} ms`,
+      `score ${n(i[`${m}.score`])} (${(d.inputs as Record<string, string>).weights ?? "weighted"}; lowest wins)`,
+    ]);
+  if (!predicted.length)
+    rows.push(
+      [
+        "W ≤ B·T",
+        `${n(W)} ≤ ${n(B * T)} ${check(W <= B * T)}`,
+        `working set fits the ${downtimeLimitMs} ms downtime limit`,
+      ],
+      ["D ≤ 0.3·B", `${n(D)} ≤ ${n(0.3 * B)} ${check(D <= 0.3 * B)}`, "rounds shrink fast: pre-copy"],
+      ["D ≤ 0.8·B", `${n(D)} ≤ ${n(0.8 * B)} ${check(D <= 0.8 * B)}`, "pre-copy, skipping pages about to be rewritten"],
+    );
   el.hidden = false;
   el.innerHTML =
     `<h2>Auto mode: what it measured</h2><table>${rows

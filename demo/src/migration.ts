@@ -10,6 +10,7 @@
 //   onPause                    ──► the pause phase, step mode's pause hold
 //   destination tap (received) ──► destination map (applied, by encoding; missing in post-copy)
 //   destination "fault" events ──► post-copy faults on the destination map
+import { predictModes } from "../../src/sim/mode-prediction.js";
 import { pagesRound, readPageRecords } from "../../src/wire/page-record.js";
 import { MigrationDestination, type DestinationResult } from "../../src/engine/destination.js";
 import type { MigrationReport } from "../../src/engine/report.js";
@@ -186,6 +187,8 @@ export class DemoMigration {
         onThrottle: (p) => this.guest.throttle(p),
         frameBytes: DEMO_FRAME_BYTES,
         progressIntervalMs: 100,
+        // auto: each mode predicted by replaying the probe in the simulator
+        ...(c.mode === "auto" ? { auto: { predictor: predictModes } } : {}),
       });
       this.#listen(this.source, dst);
       this.phases.enter(c.mode === "auto" ? "probe" : "setup");

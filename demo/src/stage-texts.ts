@@ -22,7 +22,7 @@ export const STAGE_CARDS: StageCard[] = [
     kind: "probe",
     title: "Probe (auto)",
     text: () =>
-      "Auto mode first watches the guest for 200 ms: how fast it dirties pages, how many distinct pages it writes (working set), how many are zero or duplicates. A fixed rule then picks the mode.",
+      "Auto mode first watches the guest for 200 ms: how fast it dirties pages, how many distinct pages it writes (working set), how many are zero or duplicates. It then replays what it saw in the simulator once per mode and picks the one with the best predicted total time, downtime and fault stalls.",
     used: (m) => m === "auto",
   },
   {
