@@ -20,6 +20,10 @@ function ramFile(name: string, pages: number): string {
   return file;
 }
 
+/** `pagewire send --memory MEM --to 127.0.0.1:PORT …extra`. */
+const send = (port: number, mem: string, extra: string[]) =>
+  runCli(["send", "--memory", mem, "--to", `127.0.0.1:${port}`, ...extra]);
+
 const jsonLines = (text: string) =>
   text
     .split("\n")
@@ -31,12 +35,7 @@ describe("progress and cancel on the command line", () => {
     const mem = ramFile("ram.img", 4096);
     const out = join(dir, "out.img");
     const rx = await startReceiver(["--out", out, "--insecure", "--progress", "json", "--json"]);
-    const tx = runCli([
-      "send",
-      "--memory",
-      mem,
-      "--to",
-      `127.0.0.1:${rx.port}`,
+    const tx = send(rx.port, mem, [
       "--bandwidth",
       "20MB/s", // 16 MiB: ~0.8 s, several progress events
       "--progress",
@@ -66,7 +65,7 @@ describe("progress and cancel on the command line", () => {
     const mem = ramFile("quiet.img", 256);
     const out = join(dir, "quiet-out.img");
     const rx = await startReceiver(["--out", out, "--insecure"]);
-    const tx = runCli(["send", "--memory", mem, "--to", `127.0.0.1:${rx.port}`]);
+    const tx = send(rx.port, mem, []);
     const [s, r] = await Promise.all([tx.exited, rx.exited]);
     expect(s.code, s.stderr).toBe(0);
     expect(s.stderr).toBe("");
@@ -79,12 +78,7 @@ describe("progress and cancel on the command line", () => {
     // a process standing for the guest: send stops and continues it
     const guest = spawn(process.execPath, ["-e", "setInterval(() => {}, 1000)"], { stdio: "ignore" });
     const rx = await startReceiver(["--out", out, "--insecure"]);
-    const tx = runCli([
-      "send",
-      "--memory",
-      mem,
-      "--to",
-      `127.0.0.1:${rx.port}`,
+    const tx = send(rx.port, mem, [
       "--bandwidth",
       "4MB/s", // 32 MiB: ~8 s, ^C comes long before the end
       "--pid",
@@ -132,20 +126,7 @@ describe("send --mode auto", () => {
       { stdio: "ignore" },
     );
     const rx = await startReceiver(["--out", out, "--insecure"]);
-    const tx = runCli([
-      "send",
-      "--memory",
-      mem,
-      "--to",
-      `127.0.0.1:${rx.port}`,
-      "--mode",
-      "auto",
-      "--bandwidth",
-      "20MB/s",
-      "--pid",
-      String(writer.pid),
-      "--json",
-    ]);
+    const tx = send(rx.port, mem, ["--mode", "auto", "--bandwidth", "20MB/s", "--pid", String(writer.pid), "--json"]);
     const [s, r] = await Promise.all([tx.exited, rx.exited]);
     writer.kill("SIGKILL");
     expect(s.code, s.stderr).toBe(0);
