@@ -13,6 +13,7 @@
 // stopped for good (QMP quit) and the migration fails, so the source runs on: a guest never
 // runs on both sides. Before prepared, any failure closes QEMU's connection (its load fails
 // and it exits): the destination is discarded.
+import { writeFlushed } from "./flushed-write.js";
 import type net from "node:net";
 import { PagewireError } from "../errors.js";
 import { MigrationDestination, type DestinationResult } from "../engine/destination.js";
@@ -92,19 +93,11 @@ export async function proxyQemuDestination(o: QemuProxyDestinationOptions): Prom
     const check = () => {
       if (qemuError) throw qemuError;
     };
-    const write = async (bytes: Uint8Array) => {
+    // every write waits until its bytes left this process (flushed-write.ts): page bodies are views of the shadow
+    const write = async (pieces: readonly Uint8Array[]) => {
       check();
-      written += bytes.length;
-      if (!qemu!.write(bytes) && qemu!.writableLength > 0)
-        await new Promise<void>((r) => {
-          const done = () => {
-            qemu!.off("drain", done);
-            qemu!.off("close", done);
-            r();
-          };
-          qemu!.on("drain", done);
-          qemu!.on("close", done);
-        });
+      for (const p of pieces) written += p.length;
+      await writeFlushed(qemu!, pieces).catch(() => {}); // a closed connection: qemuError says why
       check();
     };
     // the pages whose content changed since QEMU last got them, as one RAM section
@@ -136,13 +129,7 @@ export async function proxyQemuDestination(o: QemuProxyDestinationOptions): Prom
         now[4 * p + 3] === zeroHash![3];
       sections++;
       const pieces = writer!.sectionPieces(pages, shadow!.bytes(), isZero, completion);
-      qemu!.cork();
-      for (let i = 0; i < pieces.length - 1; i++) {
-        written += pieces[i].length;
-        qemu!.write(pieces[i]);
-      }
-      qemu!.uncork();
-      await write(pieces[pieces.length - 1]);
+      await write(pieces);
     };
     const destination: MigrationDestination = new MigrationDestination({
       kernel: k,
@@ -160,7 +147,7 @@ export async function proxyQemuDestination(o: QemuProxyDestinationOptions): Prom
               throw new QemuStreamError("QEMU_STREAM_MALFORMED", "the source proxy sent no QEMU stream head");
             log("COMPLETE verified: completion section and device state to QEMU");
             await flush(true);
-            await write(deviceState);
+            await write([deviceState]);
             log("completion section and device state written");
             const deadline = performance.now() + (o.loadTimeoutMs ?? 60_000);
             while (shut === null) {
@@ -248,7 +235,7 @@ export async function proxyQemuDestination(o: QemuProxyDestinationOptions): Prom
           signal();
         });
         log(`destination QEMU connected: ${head.machine}, ${head.pageCount} pages`);
-        await write(bytes);
+        await write([bytes]);
       },
       onRound: async () => {
         if (writer) await flush(false);
