@@ -186,8 +186,11 @@ describe.runIf(chromiumTestRuns("test/demo/chromium.test.ts"))("demo in headless
       const faults = parseInt((await field(page, "postcopy-requests"))!, 10);
       const [pink] = await mapColors(page, "dest-map", [color(DEST_STYLES, "fault: fetched on demand")]);
       if (mode === "postcopy") expect(faults).toBeGreaterThan(0);
-      expect(pink > 0).toBe(faults > 0);
-      expect(await page.textContent('#live dd[data-field="faults"]')).toBe(String(faults));
+      // the destination counts every fault it requested; the source, the requests it served
+      // (a page its push sent first is not served again): live ≥ report
+      const live = parseInt((await page.textContent('#live dd[data-field="faults"]'))!, 10);
+      expect(live).toBeGreaterThanOrEqual(faults);
+      expect(pink > 0).toBe(live > 0);
       await page.screenshot({ path: join(shots, `${mode}.png`), fullPage: true });
       await page.close();
     });
