@@ -91,18 +91,36 @@ export class Channel {
 
   /**
    * Sends a frame whose payload the caller built in place (see FrameWriter.sealInPlace).
-   * A buffer in kernel memory is sealed there (checksum without a copy) and then copied
-   * out once, before anything awaits, so the caller may reuse it right away. The copy goes
-   * into a buffer from the transport's pool (Transport.allocFrame) when it has one, which
-   * the transport reuses once the frame is sent: no allocation per frame.
+   * A buffer in kernel memory is sealed there (checksum without a copy). With `release`,
+   * shared kernel memory and a transport that borrows frames (Transport.sendBorrowed), the
+   * frame goes out of kernel memory as it is: the caller keeps the buffer untouched until
+   * `release` runs. Otherwise it is copied out once, before anything awaits (into a buffer
+   * from the transport's pool, Transport.allocFrame, when it has one: no allocation per
+   * frame), and `release` runs at once. Shared memory only: a view of unshared memory
+   * dies when the memory grows, and a queued write would then send nothing.
    */
-  async sendInPlace(type: number, buffer: Uint8Array, length: number): Promise<number> {
+  async sendInPlace(type: number, buffer: Uint8Array, length: number, release?: () => void): Promise<number> {
     const sealed = this.#writer.sealInPlace(type, buffer, length);
-    const frame = this.kernel.owns(sealed) ? this.#copyOut(sealed) : sealed;
-    if (this.#limiter) await this.#limiter.take(frame.length);
-    this.bytesSent += frame.length;
-    await this.#transmit(frame);
+    const owned = this.kernel.owns(sealed);
+    // a view the kernel does not own is a JS buffer, or shared kernel memory seen before it grew
+    const lend = release !== undefined && this.transport.sendBorrowed !== undefined && (!owned || this.kernel.shared);
+    const frame = lend || !owned ? sealed : this.#copyOut(sealed);
+    if (!lend) release?.();
+    let lent = false;
+    try {
+      if (this.#limiter) await this.#limiter.take(frame.length);
+      this.bytesSent += frame.length;
+      lent = lend;
+      await this.#transmit(frame, lend ? release : undefined);
+    } finally {
+      if (lend && !lent) release!(); // the wait for budget failed: the transport never had it
+    }
     return frame.length;
+  }
+
+  /** True when sendInPlace with `release` sends frames in kernel memory without a copy. */
+  get lendsKernelFrames(): boolean {
+    return this.kernel.shared && this.transport.sendBorrowed !== undefined;
   }
 
   #copyOut(sealed: Uint8Array): Uint8Array {
@@ -114,9 +132,12 @@ export class Channel {
     return frame;
   }
 
-  async #transmit(frame: Uint8Array): Promise<void> {
-    if (this.#sendTimeout === undefined) return this.transport.send(frame);
-    const sent = this.transport.send(frame);
+  /** Sends `frame` (lent, when `release` is given: see sendInPlace), within the send timeout. */
+  async #transmit(frame: Uint8Array, release?: () => void): Promise<void> {
+    const t = this.transport;
+    const send = () => (release ? t.sendBorrowed!(frame, release) : t.send(frame));
+    if (this.#sendTimeout === undefined) return send();
+    const sent = send();
     sent.catch(() => {});
     if ((await withTimeout(sent, this.#sendTimeout, TIMED_OUT, this.#clock)) === TIMED_OUT) {
       this.transport.close();

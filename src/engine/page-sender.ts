@@ -39,18 +39,33 @@ export interface PageSenderOptions {
   race?<T>(wait: Promise<T>): Promise<T>;
 }
 
+/** Frame buffers a sender may have on the wire at once before it waits for one to come back. */
+const MAX_LENT_FRAMES = 8;
+
 export class PageSender {
   readonly #o: PageSenderOptions;
-  readonly #writer: PageRecordWriter;
+  /** The writer being filled. */
+  #writer: PageRecordWriter;
+  /** Writers whose frames are back from the transport, ready for the next one. */
+  readonly #free: PageRecordWriter[] = [];
+  /** Writers whose frames the transport still reads (lent: see Channel.sendInPlace). */
+  readonly #lent = new Set<PageRecordWriter>();
+  /** Called when a lent writer comes back (a flush waiting for a free buffer). */
+  #onReturn: (() => void) | null = null;
+  #disposed = false;
 
   constructor(o: PageSenderOptions) {
     this.#o = o;
+    this.#writer = this.#newWriter();
+  }
+
+  #newWriter(): PageRecordWriter {
     // room for a full frame plus one more batch of raw pages: the buffer never grows
-    const bytes = o.frameBytes + o.pipeline.batchPages * (PAGE_SIZE + 8) + 64;
-    this.#writer = new PageRecordWriter(bytes, {
+    const bytes = this.#o.frameBytes + this.#o.pipeline.batchPages * (PAGE_SIZE + 8) + 64;
+    return new PageRecordWriter(bytes, {
       headroom: FRAME_HEADER_BYTES,
       tailroom: FRAME_TRAILER_ROOM,
-      kernel: o.kernel,
+      kernel: this.#o.kernel,
     });
   }
 
@@ -131,15 +146,56 @@ export class PageSender {
     }
   }
 
-  /** Sends the records written so far as one PAGES frame. */
+  /**
+   * Sends the records written so far as one PAGES frame. The frame leaves from the
+   * writer's kernel buffer when the channel can lend it to the transport; the next frame
+   * is then built in another writer (up to MAX_LENT_FRAMES on the wire, then this waits
+   * for the first to come back).
+   */
   async flush(): Promise<void> {
-    if (this.#writer.count === 0) return;
-    const { buffer, length } = this.#writer.take();
-    this.#writer.begin(this.#o.report.rounds.length);
-    await this.#o.channel().sendInPlace(Message.PAGES.type, buffer, length);
+    const w = this.#writer;
+    if (w.count === 0) return;
+    const channel = this.#o.channel();
+    if (!channel.lendsKernelFrames) {
+      // copied out before the send awaits: the writer goes on at once
+      const { buffer, length } = w.take();
+      w.begin(this.#o.report.rounds.length);
+      await channel.sendInPlace(Message.PAGES.type, buffer, length);
+      return;
+    }
+    // the next writer first: making one may grow kernel memory, and take() then sees it
+    this.#lent.add(w);
+    const next = await this.#nextWriter();
+    const { buffer, length } = w.take();
+    next.begin(this.#o.report.rounds.length);
+    this.#writer = next;
+    await channel.sendInPlace(Message.PAGES.type, buffer, length, () => this.#giveBack(w));
   }
 
+  /** A writer no frame of which is on the wire: a returned one, a new one, or the first to return. */
+  async #nextWriter(): Promise<PageRecordWriter> {
+    for (;;) {
+      const w = this.#free.pop();
+      if (w) return w;
+      if (this.#lent.size < MAX_LENT_FRAMES) return this.#newWriter();
+      await new Promise<void>((resolve) => (this.#onReturn = resolve));
+    }
+  }
+
+  #giveBack(w: PageRecordWriter): void {
+    if (!this.#lent.delete(w)) return;
+    if (this.#disposed) w.dispose();
+    else this.#free.push(w);
+    const wake = this.#onReturn;
+    this.#onReturn = null;
+    wake?.();
+  }
+
+  /** Frees the writers' kernel buffers (a lent one once the transport gives it back). */
   dispose(): void {
+    this.#disposed = true;
     this.#writer.dispose();
+    for (const w of this.#free) w.dispose();
+    this.#free.length = 0;
   }
 }

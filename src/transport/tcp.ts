@@ -59,6 +59,7 @@ export interface TcpTransport extends Transport {
   /** Closes at once, dropping anything not yet sent (for peers that are being refused). */
   destroy(): void;
   allocFrame(size: number): Uint8Array;
+  sendBorrowed(frame: Uint8Array, release: () => void): Promise<void>;
   receiveInto(sink: FrameSink): Promise<number | null>;
   readonly stats: TcpTransportStats;
 }
@@ -296,44 +297,58 @@ class SocketTransport implements TcpTransport {
    */
   send(frame: Uint8Array): Promise<void> {
     const pool = this.#sendPool;
+    if (!pool.owns(frame)) return this.#write(frame, null);
+    return this.#write(frame, () => pool.release(frame));
+  }
+
+  /** As `send`, without taking the frame: `release` runs once the socket is done with its bytes. */
+  sendBorrowed(frame: Uint8Array, release: () => void): Promise<void> {
+    return this.#write(frame, release);
+  }
+
+  /**
+   * Queues the frame on the socket; `done` (if any) runs once, when the socket will read
+   * the frame's bytes no more: written, failed, or refused here.
+   */
+  #write(frame: Uint8Array, done: (() => void) | null): Promise<void> {
     if (this.#closed || this.#socket.destroyed) {
-      pool.release(frame);
+      done?.();
       return Promise.reject(new TransportError("CONNECTION_CLOSED", "tcp: send on a closed connection"));
     }
     if (this.#writeError) {
-      pool.release(frame);
+      done?.();
       return Promise.reject(this.#writeError);
     }
     this.bytesSent += frame.length;
-    let released = !pool.owns(frame);
+    let released = done === null;
     const queued = this.#socket.writableLength;
     this.#socket.write(frame, (err) => {
       if (!released) {
         released = true;
-        pool.release(frame); // the socket is done with it (written, or failed)
+        done!(); // the socket is done with it (written, or failed)
       }
       if (err && !this.#writeError)
         this.#writeError = new TransportError("CONNECTION_LOST", `tcp send failed: ${err.message}`, { cause: err });
     });
     if (!released && this.#socket.writableLength <= queued) {
       // written at once (the stream finished the chunk before write() returned; its callback
-      // only comes on a later tick): back to the pool now, or a sender that never yields to
-      // the event loop would take a new buffer for every frame the kernel accepts at once
+      // only comes on a later tick): released now, or a sender that never yields to the
+      // event loop would need a new buffer for every frame the kernel accepts at once
       released = true;
-      pool.release(frame);
+      done!();
     }
     if (this.#socket.writableLength < this.#sendBufferBytes) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      const done = () => {
-        this.#socket.off("drain", done);
-        this.#socket.off("close", done);
+      const settle = () => {
+        this.#socket.off("drain", settle);
+        this.#socket.off("close", settle);
         if (this.#writeError) reject(this.#writeError);
         else if (this.#socket.destroyed)
           reject(new TransportError("CONNECTION_LOST", "tcp: connection closed while sending"));
         else resolve();
       };
-      this.#socket.on("drain", done);
-      this.#socket.on("close", done);
+      this.#socket.on("drain", settle);
+      this.#socket.on("close", settle);
     });
   }
 

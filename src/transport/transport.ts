@@ -40,6 +40,14 @@ export interface Transport {
    * to it once sent; a buffer never passed to `send` is simply garbage-collected.
    */
   allocFrame?(size: number): Uint8Array;
+  /**
+   * Optional: sends `frame` as `send` does, but only borrows its bytes (no copy): the
+   * transport calls `release` exactly once when it will read them no more (written to the
+   * connection, failed, or dropped at close), and until then the caller leaves them as they
+   * are. Lets a sender hand out frames built in its own memory (kernel memory) and reuse
+   * the buffer only once it is on the wire.
+   */
+  sendBorrowed?(frame: Uint8Array, release: () => void): Promise<void>;
   /** The next frame, or null once the peer closed cleanly. Rejects with a TransportError or FrameError. */
   receive(): Promise<Uint8Array | null>;
   /**

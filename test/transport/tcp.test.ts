@@ -125,6 +125,40 @@ describe("TCP transport: frames cut from socket reads", () => {
     expect(s.stats.receive.small).toBe(0);
   });
 
+  it("sendBorrowed: a buffer comes back once the socket wrote it; reusing it then keeps every frame intact", async () => {
+    const { c, s } = await pair({}, { sendBufferBytes: MiB });
+    const length = 200 << 10;
+    const size = frameSize(length, false);
+    // four buffers in shared memory (as kernel memory is), reused as soon as they come back
+    const free = Array.from({ length: 4 }, () => new Uint8Array(new SharedArrayBuffer(size)));
+    const releases = new Map<Uint8Array, number>();
+    let waiting: (() => void) | null = null;
+    const frames = 120;
+    const lengths = Array.from({ length: frames }, () => length);
+    const sending = (async () => {
+      for (let n = 0; n < frames; n++) {
+        while (!free.length) await new Promise<void>((r) => (waiting = r));
+        const buf = free.pop()!;
+        const frame = makeFrame(n, length, buf);
+        let calls = 0;
+        await c.sendBorrowed(frame, () => {
+          releases.set(frame, ++calls);
+          free.push(buf);
+          waiting?.();
+        });
+      }
+    })();
+    await Promise.all([sending, receiveAll(s, lengths, 21)]);
+    for (let i = 0; i < 100 && releases.size < frames; i++) await sleep(10);
+    expect(releases.size).toBe(frames);
+    expect([...releases.values()].every((calls) => calls === 1)).toBe(true);
+    // on a closed transport the frame comes back at once and the send fails
+    c.close();
+    let back = 0;
+    await expect(c.sendBorrowed(makeFrame(0, 10), () => back++)).rejects.toThrowError(code("CONNECTION_CLOSED"));
+    expect(back).toBe(1);
+  });
+
   it("backpressure: a receiver that does not read pauses its socket, and the sender's send() waits", async () => {
     const { c, s } = await pair({ receiveBufferBytes: MiB }, { sendBufferBytes: MiB });
     const length = 256 << 10;
