@@ -42,6 +42,16 @@ export interface PageSenderOptions {
 /** Frame buffers a sender may have on the wire at once before it waits for one to come back. */
 const MAX_LENT_FRAMES = 8;
 
+/** Bytes of one record writer's kernel buffer: a full frame plus one more batch of raw pages (it never grows). */
+function writerBytes(frameBytes: number, batchPages: number): number {
+  return frameBytes + batchPages * (PAGE_SIZE + 8) + 64;
+}
+
+/** The most kernel memory a PageSender holds in frame buffers (the one being filled and those lent), with allocator slack. */
+export function pageSenderKernelBytes(frameBytes: number, batchPages: number): number {
+  return (MAX_LENT_FRAMES + 1) * (writerBytes(frameBytes, batchPages) + FRAME_HEADER_BYTES + FRAME_TRAILER_ROOM + 128);
+}
+
 export class PageSender {
   readonly #o: PageSenderOptions;
   /** The writer being filled. */
@@ -60,9 +70,7 @@ export class PageSender {
   }
 
   #newWriter(): PageRecordWriter {
-    // room for a full frame plus one more batch of raw pages: the buffer never grows
-    const bytes = this.#o.frameBytes + this.#o.pipeline.batchPages * (PAGE_SIZE + 8) + 64;
-    return new PageRecordWriter(bytes, {
+    return new PageRecordWriter(writerBytes(this.#o.frameBytes, this.#o.pipeline.batchPages), {
       headroom: FRAME_HEADER_BYTES,
       tailroom: FRAME_TRAILER_ROOM,
       kernel: this.#o.kernel,

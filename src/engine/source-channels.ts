@@ -7,6 +7,7 @@ import { PAGE_SIZE } from "../kernel/kernel.js";
 import type { WasmGuestMemory } from "../memory/wasm-guest-memory.js";
 import type { ChannelDial } from "../transport/channel-endpoints.js";
 import { splitByChannel } from "./channel-stripes.js";
+import { pageSenderKernelBytes } from "./page-sender.js";
 import { type ChannelWorkers, commonInit, within } from "./channel-workers.js";
 import type { Session } from "./handshake.js";
 import type { MigrationTimeouts } from "./ownership.js";
@@ -58,8 +59,15 @@ export class SourceChannels {
     const cache = Math.floor(o.codecs.xbzrleCacheBytes / n);
     // each channel's dedup index covers its share of the pages: 4 entries per page, 64 KiB to 16 MiB
     const dedup = Math.min(16 << 20, Math.max(64 << 10, Math.ceil(o.memory.pageCount / n) * 128));
-    // the worker's pipeline: XBZRLE cache share, dedup index, unchanged-filter hashes, frame buffers
-    const arenaBytes = cache + dedup + o.memory.pageCount * 24 + (o.batchPages + 1) * PAGE_SIZE * 3 + (24 << 20);
+    // the worker's pipeline (XBZRLE cache share, dedup index, unchanged-filter hashes, its
+    // snapshot and scratch), the frame buffers its sender fills and lends to the socket, slack
+    const arenaBytes =
+      cache +
+      dedup +
+      o.memory.pageCount * 24 +
+      (o.batchPages + 1) * PAGE_SIZE * 3 +
+      pageSenderKernelBytes(o.frameBytes, o.batchPages) +
+      (16 << 20);
     await pool.init(n, arenaBytes, (index, arena) => {
       const dial = o.dials[index];
       return {

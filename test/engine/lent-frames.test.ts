@@ -14,11 +14,13 @@ interface LendStats {
   released: number;
   /** Most frames lent and not yet released at one time. */
   maxOutstanding: number;
+  /** Distinct buffers (by address) the frames were lent from. */
+  buffers: Set<number>;
 }
 
 /** `inner` with a sendBorrowed that copies the frame only after `delayMs`, then releases it. */
 function lateReader(inner: Transport, delayMs: number, tamper = false): { transport: Transport; stats: LendStats } {
-  const stats: LendStats = { lent: 0, released: 0, maxOutstanding: 0 };
+  const stats: LendStats = { lent: 0, released: 0, maxOutstanding: 0, buffers: new Set() };
   let tail: Promise<void> = Promise.resolve();
   const transport: Transport = {
     send(frame) {
@@ -36,6 +38,7 @@ function lateReader(inner: Transport, delayMs: number, tamper = false): { transp
     },
     sendBorrowed(frame, release) {
       stats.lent++;
+      stats.buffers.add(frame.byteOffset);
       stats.maxOutstanding = Math.max(stats.maxOutstanding, stats.lent - stats.released);
       // a sender that reused the buffer at once would change it like this before the read
       if (tamper && stats.lent === 3) frame[frame.length >> 1] ^= 0xff;
@@ -99,6 +102,9 @@ describe("page frames lent to the transport", () => {
     expect(stats.released).toBe(stats.lent);
     expect(stats.maxOutstanding).toBeGreaterThan(4); // many frames out at once
     expect(stats.maxOutstanding).toBeLessThanOrEqual(8); // but a bounded number of buffers
+    // frame buffers are reused, not made per frame: the one being filled and at most 8 lent
+    expect(stats.buffers.size).toBeLessThanOrEqual(9);
+    expect(stats.lent).toBeGreaterThan(stats.buffers.size);
   });
 
   it("control: a lent frame changed before the transport reads it is refused by the destination", async () => {
