@@ -14,7 +14,10 @@
 // idle recording tiled to the guest size, and a live workload (a Worker guest writing
 // 16384 hot pages while the migration runs). Effective throughput = guest bytes / migration
 // seconds. CPU seconds per GiB per side count every thread of the process; RSS is the
-// process's high-water mark.
+// process's high-water mark. With no data channels and prepared RAM, each run alternates
+// with one whose page frames are copied out of kernel memory into the transport's buffers
+// (the transport hides sendBorrowed), as before frames were lent: what lending saves.
+//   --channels 0,2: only these channel counts (prints, writes no results file)
 import { spawn } from "node:child_process";
 import { randomFillSync } from "node:crypto";
 import { MessageChannel } from "node:worker_threads";
@@ -29,6 +32,7 @@ import {
 } from "../src/index.js";
 import { connectTcp, loadRecording } from "../src/node.js";
 import type { MessagePortLike } from "../src/transport/message-port.js";
+import type { Transport } from "../src/transport/transport.js";
 import { createInProcessPair } from "../src/transport/in-process.js";
 import { startListeningProcess, type ListeningProcess } from "../test/support/listening-process.js";
 import { startWorkerGuest } from "../test/support/worker-guest.js";
@@ -38,7 +42,8 @@ const GUEST_BYTES = QUICK ? 128 << 20 : 1 << 30;
 const PAGES = GUEST_BYTES / PAGE_SIZE;
 const RUNS = QUICK ? 1 : 3;
 const GIB = GUEST_BYTES / 2 ** 30;
-const CHANNELS = [0, 1, 2, 4];
+const channelsArg = process.argv.indexOf("--channels");
+const CHANNELS = channelsArg > 0 ? process.argv[channelsArg + 1].split(",").map(Number) : [0, 1, 2, 4];
 const benchSupport = fileURLToPath(new URL("./support/", import.meta.url));
 const testSupport = fileURLToPath(new URL("../test/support/", import.meta.url));
 
@@ -116,13 +121,47 @@ function fill(kind: GuestKind, mem: WasmGuestMemory): void {
   } else for (let o = 0; o < b.length; o += 1 << 16) randomFillSync(b.subarray(o, o + (1 << 16)));
 }
 
+/** The source process's RSS high-water over the migrations (sampled while they run: the process's own maxRSS also counts loading the recordings). */
+let sourceRssHigh = 0;
+
+/** Samples this process's RSS every 20 ms until the returned stop is called; the max goes into sourceRssHigh and the result. */
+function sampleRss(): () => number {
+  let high = process.memoryUsage.rss();
+  const timer = setInterval(() => (high = Math.max(high, process.memoryUsage.rss())), 20);
+  return () => {
+    clearInterval(timer);
+    high = Math.max(high, process.memoryUsage.rss());
+    sourceRssHigh = Math.max(sourceRssHigh, high);
+    return high / 2 ** 20;
+  };
+}
+
 interface Run {
   seconds: number;
   cpuSeconds: number;
+  /** The source process's RSS high-water during this migration, MiB. */
+  rssMiB: number;
   rx: SideStats | null;
   sent: number;
   rounds: number;
   channels: number;
+}
+
+/** `t` without sendBorrowed: the source copies each page frame out of kernel memory before sending it. */
+function withoutLending(t: Transport): Transport {
+  return {
+    send: (frame) => t.send(frame),
+    allocFrame: t.allocFrame?.bind(t),
+    receive: () => t.receive(),
+    receiveInto: t.receiveInto?.bind(t),
+    close: () => t.close(),
+    get bytesSent() {
+      return t.bytesSent;
+    },
+    get bytesReceived() {
+      return t.bytesReceived;
+    },
+  };
 }
 
 /** One migration of `mem`: destination over TCP in another process, or in this process over MessagePorts. */
@@ -132,6 +171,7 @@ async function migrate(
   channels: number,
   where: "tcp" | "in-process",
   prefault = false,
+  copyFrames = false,
 ): Promise<Run> {
   const k = mem.kernel;
   const guest = live ? startWorkerGuest(mem, { hotPages: 16384, seed: 7 }) : null;
@@ -147,6 +187,7 @@ async function migrate(
       ...(prefault ? ["--prefault", String(PAGES)] : []),
     ]);
     transport = await connectTcp("127.0.0.1", peer.port);
+    if (copyFrames) transport = withoutLending(transport);
   } else {
     const [a, b] = createInProcessPair();
     transport = a;
@@ -164,6 +205,7 @@ async function migrate(
       .receive()
       .finally(() => (dst as WasmGuestMemory | null)?.dispose());
   }
+  const stopRss = sampleRss();
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
   const source = new MigrationSource({
@@ -180,11 +222,12 @@ async function migrate(
   await destination;
   const seconds = (performance.now() - t0) / 1000;
   const cpuSeconds = cpuSince(cpu0);
+  const rssMiB = stopRss();
   const rx = peer ? await peer.result : null;
   if (guest) await guest.terminate();
   if (report.status !== "completed") throw new Error("migration did not complete");
   if (report.channels !== channels) throw new Error(`asked for ${channels} channels, got ${report.channels}`);
-  return { seconds, cpuSeconds, rx, sent: report.ram.transferred, rounds: report.rounds.length, channels };
+  return { seconds, cpuSeconds, rssMiB, rx, sent: report.ram.transferred, rounds: report.rounds.length, channels };
 }
 
 /** The in-process destination's kernel, made once (its memory is reused from run to run). */
@@ -241,7 +284,7 @@ async function main() {
       rounds: m.rounds,
       "src CPU s/GiB": round(m.cpuSeconds / GIB, 2),
       "dst CPU s/GiB": m.rx ? round(m.rx.cpuSeconds / GIB, 2) : "(same process)",
-      "src RSS MiB": m.rx ? round(process.resourceUsage().maxRSS / 1024, 0) : "-",
+      "src RSS MiB": m.rx ? round(Math.max(...runs.map((r) => r.rssMiB)), 0) : "-",
       "dst RSS MiB": m.rx ? round(m.rx.maxRssMiB, 0) : "-",
     });
     return m;
@@ -257,8 +300,13 @@ async function main() {
       let prepared: Run[] | null = null;
       if (kind !== "live workload") {
         prepared = [];
-        for (let i = 0; i < RUNS; i++) prepared.push(await migrate(mem, false, channels, "tcp", true));
+        const copied: Run[] = [];
+        for (let i = 0; i < RUNS; i++) {
+          prepared.push(await migrate(mem, false, channels, "tcp", true));
+          if (channels === 0) copied.push(await migrate(mem, false, channels, "tcp", true, true));
+        }
         add(kind, "TCP, destination RAM prepared", prepared);
+        if (copied.length) add(kind, "TCP, destination RAM prepared, frames copied out", copied);
       }
       const cpu = (side: string, seconds: number) => {
         const key = `${kind} ${side}`;
@@ -274,7 +322,7 @@ async function main() {
     }
     mem.dispose();
   }
-  const sourceRss = process.resourceUsage().maxRSS / 1024; // before the in-process destinations and the memcpy ceiling
+  const sourceRss = sourceRssHigh / 2 ** 20; // over the TCP runs (the in-process destinations come after)
   {
     const mem = new WasmGuestMemory(k, PAGES, { shared: true });
     fill("incompressible", mem);
@@ -346,6 +394,11 @@ async function main() {
       " s",
     ),
   );
+  if (channelsArg > 0) {
+    printTable(rows);
+    printTargets(targets);
+    return; // a partial run: no results file
+  }
   const file = writeResults("engine", rows, targets);
   console.log(
     `\nengine benchmark: ${GIB} GiB guest over loopback TCP (${QUICK ? "quick" : `median of ${RUNS}`}); × raw+fresh: against the socket whose receiver stores into fresh memory`,
