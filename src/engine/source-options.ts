@@ -84,7 +84,10 @@ export interface MigrationSourceOptions {
   batchPages?: number;
   /** Payload bytes per PAGES frame (default 1 MiB). */
   frameBytes?: number;
-  /** Auto mode: how long to watch the guest before choosing, ms (default 200). */
+  /**
+   * Auto mode: how long to watch the guest before choosing, ms (default: 10 % of one pass
+   * over the guest at the rate limit, within 20..200 ms; auto-mode.ts defaultProbeMs).
+   */
   autoProbeMs?: number;
   /** Auto mode: predict each mode in the simulator and weigh the predictions (engine/auto-predict.ts). */
   auto?: AutoModeOptions;
