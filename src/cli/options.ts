@@ -172,7 +172,7 @@ export const FLAGS = {
     type: "duration",
     help: "guest time run before the migration starts, its dirty log synced every --min-round into the page history (pages not all zero at the start count as modified once: the boot)",
     absent:
-      "255 × --min-round (255 s) for history-threshold, whose updation counts since the VM started and saturates at 255 syncs; else 0",
+      "255 sync periods (255 s) for history-threshold, whose updation counts since the VM started (the count saturates at 255); else 0",
   },
   latency: { type: "duration", help: "one-way latency of the link", default: "0.5ms" },
   jitter: { type: "duration", help: "extra one-way delay per frame, uniform in [0, jitter]", default: "0" },
