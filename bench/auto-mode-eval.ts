@@ -9,7 +9,8 @@
 // the probe's cost.
 // Score (auto mode's default weights): total ms + 10 × downtime ms + 10 × fault-stall ms,
 // downtime = pause to running on the destination. Auto's total time includes its probe
-// (200 ms of the guest running under a dirty log) and nothing for the prediction's own
+// (the guest running under a dirty log: 10 % of one pass at the rate limit, within
+// 20..200 ms; engine/auto-mode.ts defaultProbeMs) and nothing for the prediction's own
 // wall time (the source's clock stands still meanwhile).
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";

@@ -45,6 +45,7 @@ export const ERROR_CODES = {
   WORKLOAD_TIME: "a negative workload run time",
   SIM_BANDWIDTH: "a simulated link bandwidth that is not positive",
   SIM_GUEST_SIZE: "a simulated guest size that is not a positive page count",
+  SIM_WARMUP: "a simulated warm-up that is not a finite number of seconds ≥ 0",
   // codecs and the dedup index (XbzrleError, RleError, LzError, DedupError)
   XBZRLE_CORRUPT: "an XBZRLE encoding QEMU's decoder would reject",
   RLE_CORRUPT: "an input that is not a valid RLE page encoding",

@@ -168,7 +168,12 @@ export const FLAGS = {
     max: 1,
     absent: "the workload's",
   },
-  warmup: { type: "duration", help: "guest time run before the migration starts", default: "0" },
+  warmup: {
+    type: "duration",
+    help: "guest time run before the migration starts, its dirty log synced every --min-round into the page history (pages not all zero at the start count as modified once: the boot)",
+    absent:
+      "255 sync periods (255 s) for history-threshold, whose updation counts since the VM started (the count saturates at 255); else 0",
+  },
   latency: { type: "duration", help: "one-way latency of the link", default: "0.5ms" },
   jitter: { type: "duration", help: "extra one-way delay per frame, uniform in [0, jitter]", default: "0" },
   "xbzrle-cache": { type: "size", help: "XBZRLE cache size", absent: "the preset's, 64MiB" },

@@ -1,7 +1,8 @@
 // Workload-aware mode choice ("auto"): measure before migrating, then pick the mode and
 // its parameters by a fixed rule. The inputs and the decision go into the report.
 //
-//   measure (probeMs of guest run time: one harvest after the first half, then the second
+//   measure (probeMs of guest run time, defaultProbeMs when not given: 10 % of one pass over
+//   the guest at the rate limit, within 20..200 ms; one harvest after the first half, then the second
 //   half in PROBE_SLICES harvests, each kept as an observed interval for auto-predict.ts):
 //     D   dirty rate, pages/s (distinct pages of the second half over its duration)
 //     W   writable working set: distinct pages dirtied over the whole probe
@@ -40,6 +41,25 @@ export interface WorkloadMeasurement {
 
 /** Harvests in the second half of the probe (its dirty rate is over their union). */
 export const PROBE_SLICES = 4;
+
+/** The longest probe, ms (when autoProbeMs is not given). */
+export const DEFAULT_PROBE_MS = 200;
+/** Share of one pass over the guest at the rate limit the probe may take (when autoProbeMs is not given). */
+export const PROBE_PASS_SHARE = 0.1;
+/** The shortest probe, ms: the dirty log still gets harvested 1 + PROBE_SLICES times over it. */
+export const MIN_PROBE_MS = 20;
+
+/**
+ * The probe's length when the caller gives none: 10 % of the time one pass over the guest
+ * takes at the rate limit, within 20..200 ms. Every mode moves every page at least once,
+ * so the probe then adds at most a tenth to the shortest possible migration; a small guest
+ * on a fast link (64 MiB at 100 MiB/s: a 640 ms pass) is watched 64 ms instead of 200.
+ */
+export function defaultProbeMs(pageCount: number, bandwidthBytesPerSecond: number): number {
+  if (!(bandwidthBytesPerSecond > 0 && Number.isFinite(bandwidthBytesPerSecond))) return DEFAULT_PROBE_MS;
+  const passMs = ((pageCount * PAGE_SIZE) / bandwidthBytesPerSecond) * 1000;
+  return Math.min(DEFAULT_PROBE_MS, Math.max(MIN_PROBE_MS, PROBE_PASS_SHARE * passMs));
+}
 
 export interface MigrationPlan {
   mode: "precopy" | "postcopy" | "hybrid" | "stop-and-copy";

@@ -39,7 +39,9 @@ export interface MigrationSourceOptions {
   /**
    * A page history already fed the dirty log's harvests before the migration (a warm-up,
    * on this kernel, one bit per guest page): history-threshold counts modifications since
-   * then. The source reads it and records its rounds into it; the caller frees it.
+   * then, and without one sees only the migration's own syncs (its T then stays below 1 on
+   * most guests and it defers every dirtied page; sim/warm-up.ts builds one from the boot
+   * and a warm-up). The source reads it and records its rounds into it; the caller frees it.
    */
   history?: PageHistory;
   /** Pauses the guest (stop-and-copy starts when it resolves). */
@@ -82,7 +84,10 @@ export interface MigrationSourceOptions {
   batchPages?: number;
   /** Payload bytes per PAGES frame (default 1 MiB). */
   frameBytes?: number;
-  /** Auto mode: how long to watch the guest before choosing, ms (default 200). */
+  /**
+   * Auto mode: how long to watch the guest before choosing, ms (default: 10 % of one pass
+   * over the guest at the rate limit, within 20..200 ms; auto-mode.ts defaultProbeMs).
+   */
   autoProbeMs?: number;
   /** Auto mode: predict each mode in the simulator and weigh the predictions (engine/auto-predict.ts). */
   auto?: AutoModeOptions;

@@ -27,7 +27,7 @@ import { TokenBucket } from "../transport/rate-limit.js";
 import { realClock, withTimeout, type Clock } from "../util/clock.js";
 import { yieldToEventLoop } from "../util/yield.js";
 import { Message, ProtocolError, type ChannelEndpoint, type SourceDecision } from "../wire/messages.js";
-import { measureWorkload, type MigrationPlan } from "./auto-mode.js";
+import { defaultProbeMs, measureWorkload, type MigrationPlan } from "./auto-mode.js";
 import { planMigration } from "./auto-predict.js";
 import type { Channel } from "./channel.js";
 import { digestOfPageHashes, digestSeed, MemoryDigest } from "./digest.js";
@@ -548,7 +548,8 @@ export class MigrationSource {
   /** Auto mode: measures the guest, picks mode, selection and codecs, and reports why. */
   async #planAuto(k: Kernel): Promise<MigrationPlan> {
     const o = this.options;
-    const m = await measureWorkload(k, o.memory, o.dirtyLog, this.#clock, o.autoProbeMs ?? 200);
+    const probeMs = o.autoProbeMs ?? defaultProbeMs(o.memory.pageCount, this.#bucket.rate);
+    const m = await measureWorkload(k, o.memory, o.dirtyLog, this.#clock, probeMs);
     const plan = await planMigration(m, {
       kernel: k,
       memory: o.memory,

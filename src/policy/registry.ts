@@ -24,11 +24,14 @@ export interface PolicyInfo {
   kind: PolicyKind;
   name: string;
   description: string;
+  /** Selection policies that count modifications since the VM started (types.ts `historySinceStart`). */
+  historySinceStart?: boolean;
 }
 
 interface PolicyClass<P extends Policy> {
   readonly policyName: string;
   readonly description: string;
+  readonly historySinceStart?: boolean;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   // biome-ignore lint/suspicious/noExplicitAny: each policy class takes its own options type
   new (options?: any): P;
@@ -67,7 +70,14 @@ const BY_KIND: Record<PolicyKind, PolicyClass<Policy>[]> = {
 /** Every policy with its kind and one-line rule, selection first. */
 export function listPolicies(kind?: PolicyKind): PolicyInfo[] {
   const kinds = kind ? [kind] : (Object.keys(BY_KIND) as PolicyKind[]);
-  return kinds.flatMap((k) => BY_KIND[k].map((c) => ({ kind: k, name: c.policyName, description: c.description })));
+  return kinds.flatMap((k) =>
+    BY_KIND[k].map((c) => ({
+      kind: k,
+      name: c.policyName,
+      description: c.description,
+      ...(c.historySinceStart ? { historySinceStart: true } : {}),
+    })),
+  );
 }
 
 /**

@@ -73,6 +73,12 @@ export interface SelectionResult {
 export interface PageSelectionPolicy {
   readonly kind: "selection";
   readonly name: string;
+  /**
+   * True when the policy counts modifications since the VM started (history-threshold):
+   * it wants a page history fed before the migration (MigrationSourceOptions.history), and
+   * the simulator gives it a warm-up by default (sim/warm-up.ts).
+   */
+  readonly historySinceStart?: boolean;
   /** Fills `out`; cost: a few SIMD passes over the bitmaps plus per-policy work on dirty pages. */
   select(ctx: SelectionContext, out: SelectionOutput): SelectionResult;
   /**

@@ -26,9 +26,6 @@ import type { AutoModeOptions } from "../engine/auto-predict.js";
 import { PagewireRangeError } from "../errors.js";
 import { PAGE_SIZE, type Kernel } from "../kernel/kernel.js";
 import { createKernel } from "../kernel/loader.js";
-import { DirtyBitmap } from "../kernel/dirty-bitmap.js";
-import { DEFAULT_MIN_ROUND_MS } from "../engine/precopy-rounds.js";
-import { PageHistory } from "../policy/page-history.js";
 import type { GuestMemory } from "../memory/guest-memory.js";
 import { WasmGuestMemory } from "../memory/wasm-guest-memory.js";
 import { createInProcessPair } from "../transport/in-process.js";
@@ -38,6 +35,7 @@ import { DestinationGuest, type GuestAccess } from "./destination-guest.js";
 import { guestProgress, type GuestProgress } from "./guest-progress.js";
 import { createLink } from "./link.js";
 import { VirtualClock } from "./virtual-clock.js";
+import { defaultWarmupSeconds, warmUp, type WarmUp } from "./warm-up.js";
 
 export type CpuTimeMode = "model" | "measure" | "none";
 
@@ -60,9 +58,11 @@ export interface ScenarioOptions {
   downtimeLimitMs?: number;
   maxRounds?: number;
   /**
-   * Guest seconds run before the migration starts (default 0). The warm-up is run one
-   * minimum round period at a time and each period's dirty set goes into a page history
-   * the source starts from (policies that count modifications since the log started).
+   * Guest seconds run before the migration starts (sim/warm-up.ts). The pages not all zero
+   * at the start count as modified once (the boot), then the warm-up is run one minimum
+   * round period at a time and each period's dirty set goes into a page history the
+   * source starts from. Default: 255 sync periods for a selection policy that counts
+   * modifications since the VM started (history-threshold), else 0 (no history).
    */
   warmupSeconds?: number;
   /** The engine's shortest round when pages were deferred, ms (default 1000). */
@@ -115,6 +115,8 @@ export interface ScenarioResult {
   wallSeconds: number;
   /** What the migration cost the guest (guest-progress.ts). */
   guest: GuestProgress;
+  /** The history the source started from (warm-up.ts), when a warm-up ran. */
+  warmup?: { seconds: number; syncs: number; bootPages: number };
 }
 
 /** Runs one migration scenario in virtual time. */
@@ -134,7 +136,7 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
   const src = new WasmGuestMemory(ks, o.pageCount);
   const dst = new WasmGuestMemory(kd, o.pageCount);
   const clock = new VirtualClock();
-  let history: PageHistory | undefined;
+  let warm: WarmUp | undefined;
   try {
     // the source guest: writes, and rewrites of identical bytes (seen by the dirty log only)
     const srcGuest: GuestAccess = {
@@ -147,7 +149,13 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
     let pausedAt = NaN;
     let throttle = 0;
     let sourceWork = 0;
-    history = o.warmupSeconds ? warmUp(ks, src, srcGuest, o.workload, o.warmupSeconds, o.minRoundMs) : undefined;
+    const warmupSeconds = o.warmupSeconds ?? defaultWarmupSeconds(o.policy?.selection, o.minRoundMs);
+    if (!(warmupSeconds >= 0 && Number.isFinite(warmupSeconds)))
+      throw new PagewireRangeError(
+        "SIM_WARMUP",
+        `warm-up must be a finite number of seconds ≥ 0, got ${warmupSeconds}`,
+      );
+    warm = warmupSeconds > 0 ? warmUp(ks, src, srcGuest, o.workload, warmupSeconds, o.minRoundMs) : undefined;
     const [ta, tb] = createLink(createInProcessPair(), clock, {
       bandwidth: o.bandwidth,
       latency: o.latency ?? 0.0005,
@@ -208,7 +216,7 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
       downtimeLimitMs: o.downtimeLimitMs,
       maxRounds: o.maxRounds,
       minRoundMs: o.minRoundMs,
-      history,
+      history: warm?.history,
       policy: o.policy,
       prepagePages: o.prepagePages,
       frameBytes: o.frameBytes,
@@ -263,36 +271,14 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
       cpuSeconds: cpu === "measure" ? ta.measuredCpuSeconds : cpuSeconds,
       wallSeconds: (performance.now() - wall0) / 1000,
       guest: guestProgress(end, sourceWork, pausedAt, guest.stats, destinationWork),
+      warmup: warm && { seconds: warm.seconds, syncs: warm.syncs, bootPages: warm.bootPages },
     };
   } finally {
     clock.onAdvance = null;
-    history?.dispose();
+    warm?.history.dispose();
     src.dispose();
     dst.dispose();
   }
-}
-
-/** Runs the guest for `seconds`, one sync period at a time, recording each period's dirty set. */
-function warmUp(
-  k: Kernel,
-  mem: WasmGuestMemory,
-  guest: GuestAccess,
-  workload: Workload,
-  seconds: number,
-  minRoundMs?: number,
-): PageHistory {
-  const history = new PageHistory(k, mem.pageCount);
-  const log = mem.dirtyLog();
-  const harvest = new DirtyBitmap(k, mem.pageCount);
-  const period = (minRoundMs ?? DEFAULT_MIN_ROUND_MS) / 1000 || seconds;
-  log.start();
-  for (let t = 0; t < seconds; t += period) {
-    workload.run(Math.min(period, seconds - t), guest);
-    log.harvest(harvest);
-    history.recordRound(harvest);
-  }
-  harvest.dispose();
-  return history;
 }
 
 /** Byte-for-byte equality (Buffer.compare on Node, 8 bytes at a time elsewhere). */

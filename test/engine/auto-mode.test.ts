@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { chooseMigrationPlan, type WorkloadMeasurement } from "../../src/engine/auto-mode.js";
+import { chooseMigrationPlan, defaultProbeMs, type WorkloadMeasurement } from "../../src/engine/auto-mode.js";
 import {
   DEFAULT_AUTO_WEIGHTS,
   type ModePrediction,
@@ -54,6 +54,34 @@ describe("auto mode rule", () => {
   });
 });
 
+describe("auto mode's probe length", () => {
+  it("is a tenth of one pass over the guest at the rate limit, within 20..200 ms", () => {
+    const MiB = 2 ** 20;
+    expect(defaultProbeMs(16384, 100 * MiB)).toBeCloseTo(64, 9); // 64 MiB at 100 MiB/s: a 640 ms pass
+    expect(defaultProbeMs(32768, 100 * MiB)).toBeCloseTo(128, 9);
+    expect(defaultProbeMs(16384, 20 * MiB)).toBe(200); // a 3.2 s pass: the full probe
+    expect(defaultProbeMs(256, 100 * MiB)).toBe(20); // 1 MiB: the shortest probe
+    expect(defaultProbeMs(16384, Infinity)).toBe(200); // unlimited: the rate is unknown
+  });
+
+  it("the auto run watches a 64 MiB guest on a 100 MiB/s link for 64 ms, unless told otherwise", async () => {
+    const run = (autoProbeMs?: number) =>
+      runScenario({
+        workload: createWorkload("hot-cold", { seed: 1 }),
+        pageCount: 16384,
+        bandwidth: 100 * 2 ** 20,
+        mode: "auto",
+        seed: 1,
+        autoProbeMs,
+        auto: { samplePages: 1024 },
+      });
+    const probe = async (autoProbeMs?: number) =>
+      (await run(autoProbeMs)).report.decisions.find((x) => x.kind === "auto")!.inputs!.probeSeconds;
+    expect(await probe()).toBeCloseTo(0.064, 3);
+    expect(await probe(200)).toBeCloseTo(0.2, 3);
+  }, 120_000);
+});
+
 describe("auto mode that predicts", () => {
   const pred = (mode: ModePrediction["mode"], t: number, d: number, s: number): ModePrediction => ({
     mode,
@@ -92,6 +120,7 @@ describe("auto mode that predicts", () => {
       bandwidth: 20 * 2 ** 20,
       mode: "auto",
       seed: 2,
+      autoProbeMs: 200, // the predictions are checked for a 200 ms probe (a 160 ms one, this guest's default, puts pre-copy at 2.6×)
       auto: { weights, samplePages: 2048 },
     });
 
@@ -127,7 +156,7 @@ describe("auto mode that predicts", () => {
         mode,
         seed: 2,
         maxRounds: mode === "hybrid" ? 2 : undefined,
-        warmupSeconds: 0.2, // the probe ran the guest this long before the auto run's migration
+        warmupSeconds: d.inputs!.probeSeconds as number, // the probe ran the guest this long before the auto run's migration
       });
     const predicted = (mode: string) => d.inputs![`${mode}.totalTimeMs`] as number;
     const post = (await real("postcopy")).report.totalTime;

@@ -40,6 +40,8 @@ export interface CompareRow {
   "guest-downtime-ms": number;
   "fault-stall-ms": number;
   "guest-progress": number;
+  /** Guest seconds run before the migration (the history the source started from), 0 for none. */
+  "warmup-s": number;
 }
 
 const DEFAULT_PRESETS = "qemu,pagewire,pagewire-history,pagewire-dpdt";
@@ -135,6 +137,7 @@ comma list, crossed with each other.`,
             "guest-downtime-ms": Math.round(r.guest.downtimeMs * 10) / 10,
             "fault-stall-ms": Math.round(r.guest.faultStallMs * 10) / 10,
             "guest-progress": Math.round(r.guest.progress * 1e4) / 1e4,
+            "warmup-s": r.warmup?.seconds ?? 0,
           });
           if (v.progress === "json") {
             const row = rows.at(-1)!;
@@ -190,6 +193,9 @@ comma list, crossed with each other.`,
     else {
       for (const line of textTable(columns, cells)) console.log(line);
       console.log(`seed ${seed}; CPU ${run.cpu}; virtual time`);
+      const warmed = [...new Set(rows.filter((r) => r["warmup-s"] > 0).map((r) => `${r.config} ${r["warmup-s"]} s`))];
+      if (warmed.length)
+        console.log(`warm-up before the migration (page history since the VM started): ${warmed.join(", ")}`);
       if (v.html) console.log(`HTML report: ${resolve(v.html as string)}`);
     }
     const bad = rows.filter((r) => r.status !== "completed" || !r.verified);

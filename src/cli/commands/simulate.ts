@@ -99,6 +99,7 @@ migrated over 1 Gbit/s with the pagewire preset.`,
       seed,
       cpu: result.cpuMode,
       "cpu-ns-per-page": result.cpuMode === "model" ? (run.cpuNsPerPage ?? 400) : undefined,
+      warmup: result.warmup,
     };
     const json = simulationJson(scenario, result);
     if (v.html) writeFileSync(v.html, simulationHtml(scenario, result, config));
@@ -107,6 +108,10 @@ migrated over 1 Gbit/s with the pagewire preset.`,
       console.log(
         `simulate: ${guest.label}, ${formatBytes(pageCount * PAGE_SIZE)} guest, ${formatRate(bandwidth)} link, preset ${config.label}, seed ${seed}, CPU ${result.cpuMode}${result.cpuMode === "model" ? ` (${scenario["cpu-ns-per-page"]} ns/page)` : ""}`,
       );
+      if (result.warmup)
+        console.log(
+          `warm-up: ${result.warmup.seconds} s of guest time before the migration, ${result.warmup.syncs} syncs in the page history (the first: ${result.warmup.bootPages} pages not all zero, modified since the VM started)`,
+        );
       console.log(result.report.toTable());
       console.log(guestLine(result));
       console.log(

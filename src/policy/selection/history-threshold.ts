@@ -22,13 +22,18 @@ export interface HistoryThresholdOptions {
  * - Third phase: the last iteration (stop-and-copy) sends every remaining page.
  *
  * A candidate was dirtied at least once, so it can pass only once T > 1: pages must have
- * been modified more than once on average, which a warm-up history gives.
+ * been modified more than once on average. "Since the VM started" therefore matters: the
+ * simulator gives this policy a history by default (sim/warm-up.ts: the pages the boot
+ * left non-zero count once, then 255 sync periods of the guest running).
  * // see: Bhatia & Singh 2018, history-based page selection for pre-copy live migration
  */
 export class HistoryThresholdSelection extends SelectionPolicyBase {
   static readonly policyName = "history-threshold";
   static readonly description =
-    "updation counted since the log started (warm-up history); send pages with updation < T (mean over all pages) unmodified for 3 iterations; first iteration sends unmodified pages";
+    "updation counted since the VM started (a history from before the migration); send pages with updation < T (mean over all pages) unmodified for 3 iterations; first iteration sends unmodified pages";
+  /** updation counts from the VM's start: the policy wants a history from before the migration. */
+  static readonly historySinceStart = true;
+  readonly historySinceStart = true;
   readonly name = HistoryThresholdSelection.policyName;
   readonly cleanRounds: number;
 
