@@ -45,7 +45,9 @@ On the source host:  pagewire qemu-proxy send --listen unix:/run/pw.sock --to DE
   pagewire sends fewer bytes), so it would stop with more dirty RAM than a direct migration
   over the link; scaled, it stops with what the link carries in your downtime-limit. QEMU's
   convergence rule still decides; your value is restored at the end. max-bandwidth is not
-  touched. Without --qmp, QEMU's parameters are left as they are.
+  touched. Without --qmp, QEMU's parameters are left as they are. (TCG guests on QEMU before
+  9.0 can lose stores in QEMU's own dirty log — fixed upstream in 03bfc2188f —; with the
+  lower limit that showed up more often in this project's runs: see README.)
 On the destination host: start QEMU with -S -incoming tcp:127.0.0.1:4444 (or unix:), then
   pagewire qemu-proxy receive --listen 0.0.0.0:4450 --incoming tcp:127.0.0.1:4444 --qmp /run/dst.qmp
 
