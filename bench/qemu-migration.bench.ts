@@ -59,12 +59,16 @@ interface Row {
   deviceMs?: number;
   /** QEMU's dirty-sync-count (its pre-copy rounds). */
   rounds?: number;
+  /** qemu-proxy --qmp: the downtime-limit QEMU stopped with (the bench sets 300 ms). */
+  downtimeLimitMs?: number;
+  /** qemu-proxy: pages in pagewire's last round (sent while the guest is stopped). */
+  finalPages?: number;
 }
 
 const eventTime = (e: QmpEvent | undefined) =>
   e?.timestamp ? e.timestamp.seconds * 1000 + e.timestamp.microseconds / 1000 : NaN;
 
-type Method = "qemu" | "qemu-xbzrle" | "proxy" | "pagewire";
+type Method = "qemu" | "qemu-xbzrle" | "proxy" | "proxy-qmp" | "pagewire";
 
 async function run(method: Method, mibs: number): Promise<Row> {
   const id = `${process.pid}-${runNo++}`;
@@ -72,13 +76,18 @@ async function run(method: Method, mibs: number): Promise<Row> {
   const b = { ram: `/dev/shm/pw-bench-${id}-b`, qmp: join(dir, `${id}-b.qmp`), serial: join(dir, `${id}-b.log`) };
   const port = await freePort();
   const incoming = `tcp:127.0.0.1:${port}`;
-  const source = startQemu(guestArgs(files, a));
+  // proxy-qmp: a second monitor on the source for the sending proxy (this benchmark holds the first)
+  const sourceQmp = join(dir, `${id}-a-proxy.qmp`);
+  const source = startQemu([
+    ...guestArgs(files, a),
+    ...(method === "proxy-qmp" ? ["-qmp", `unix:${sourceQmp},server=on,wait=off`] : []),
+  ]);
   let dest: ReturnType<typeof startQemu> | null = null;
   try {
     await waitFor("the source's 10th heartbeat", () => readSerial(a.serial).beats.length >= 10, 120_000, source);
     const pattern = readSerial(a.serial).pattern;
     let row: Row;
-    if (method === "proxy") {
+    if (method === "proxy" || method === "proxy-qmp") {
       // destination QEMU paused after its load (-S); the proxies in two processes
       const bIn = `unix:${join(dir, `${id}-b.in`)}`;
       // a second monitor for this benchmark's events: the receiving proxy holds the first
@@ -123,6 +132,7 @@ async function run(method: Method, mibs: number): Promise<Row> {
         `127.0.0.1:${await rx.listening}`,
         "--bandwidth",
         `${mibs}MiB/s`,
+        ...(method === "proxy-qmp" ? ["--qmp", sourceQmp] : []),
       ]);
       await tx.listening;
       const qa = await QmpClient.connect(a.qmp);
@@ -136,15 +146,22 @@ async function run(method: Method, mibs: number): Promise<Row> {
         await qb.waitForStatus(["running"], { timeoutMs: 10_000 });
         const stop = qa.events.filter((e) => e.event === "STOP").at(-1);
         const resume = qb.events.filter((e) => e.event === "RESUME").at(-1);
-        const j = JSON.parse(txOut) as { bytesSent: number; stream: { bytes: number } };
+        const j = JSON.parse(txOut) as {
+          bytesSent: number;
+          stream: { bytes: number };
+          downtimeLimit?: { final: number };
+          report: { rounds: { dirtied: number }[] };
+        };
         row = {
-          method: "QEMU migrate via pagewire qemu-proxy",
+          method: `QEMU migrate via pagewire qemu-proxy${method === "proxy-qmp" ? " --qmp" : ""}`,
           bandwidthMiBs: mibs,
           totalMs: info["total-time"] ?? NaN,
           downtimeMs: eventTime(resume) - eventTime(stop),
           sentMiB: j.bytesSent / MiB,
           beatsOk: false,
           rounds: info.ram?.["dirty-sync-count"],
+          downtimeLimitMs: j.downtimeLimit?.final,
+          finalPages: j.report.rounds.at(-1)?.dirtied,
         };
       } finally {
         qa.close();
@@ -238,7 +255,7 @@ async function run(method: Method, mibs: number): Promise<Row> {
     );
     row.beatsOk = readSerial(b.serial).beats.every(([, md5]) => md5 === pattern);
     console.error(
-      `${row.method} @ ${mibs} MiB/s: ${row.totalMs.toFixed(0)} ms, downtime ${row.downtimeMs.toFixed(1)} ms, ${row.sentMiB.toFixed(1)} MiB, heartbeat ${row.beatsOk ? "ok" : "BAD"}${row.deviceMs !== undefined ? ` (final round + commit ${row.finalRoundMs!.toFixed(1)} ms, of which the scan of A ${row.finalScanMs!.toFixed(1)} ms; QEMU device state + cont ${row.deviceMs.toFixed(1)} ms)` : ""}`,
+      `${row.method} @ ${mibs} MiB/s: ${row.totalMs.toFixed(0)} ms, downtime ${row.downtimeMs.toFixed(1)} ms, ${row.sentMiB.toFixed(1)} MiB, heartbeat ${row.beatsOk ? "ok" : "BAD"}${row.downtimeLimitMs !== undefined ? `, QEMU stopped at downtime-limit ${row.downtimeLimitMs} ms` : ""}${row.rounds !== undefined ? `, ${row.rounds} rounds` : ""}${row.finalPages !== undefined ? `, ${row.finalPages} pages in the last round` : ""}${row.deviceMs !== undefined ? ` (final round + commit ${row.finalRoundMs!.toFixed(1)} ms, of which the scan of A ${row.finalScanMs!.toFixed(1)} ms; QEMU device state + cont ${row.deviceMs.toFixed(1)} ms)` : ""}`,
     );
     return row;
   } finally {
@@ -256,7 +273,7 @@ const arg = (name: string) => {
   const i = process.argv.indexOf(name);
   return i >= 0 ? process.argv[i + 1] : undefined;
 };
-const ALL: Method[] = ["qemu", "qemu-xbzrle", "proxy", "pagewire"];
+const ALL: Method[] = ["qemu", "qemu-xbzrle", "proxy", "proxy-qmp", "pagewire"];
 const only = process.argv.includes("--pagewire-only") ? ["pagewire"] : arg("--only")?.split(",");
 const methods = ALL.filter((m) => !only || only.includes(m));
 const runs = Number(arg("--runs") ?? 1);

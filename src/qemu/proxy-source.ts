@@ -30,6 +30,8 @@ import { QemuStreamLog, type QemuStreamCounts } from "./qemu-stream-log.js";
 import { concat, QemuStreamError, QemuStreamParser, tailComplete, type QemuStreamHead } from "./qemu-stream.js";
 import { ReturnPathMessage, returnPathMessage } from "./return-path.js";
 import { type QemuEndpoint, listenEndpoint, endpointUri } from "./endpoint.js";
+import { DowntimeLimitTuner } from "./downtime-limit-tuner.js";
+import { QmpClient } from "./qmp.js";
 
 export interface QemuProxySourceOptions {
   /** Where the source QEMU's `migrate` connects (give QEMU `endpointUri(listen)`). */
@@ -57,6 +59,12 @@ export interface QemuProxySourceOptions {
   signal?: AbortSignal;
   /** Called with pagewire's MigrationSource once made (its events: progress, rounds …). */
   onSource?: (source: MigrationSource) => void;
+  /**
+   * The source QEMU's QMP socket (one no other client holds): while QEMU iterates, its
+   * downtime-limit is scaled to the link (downtime-limit-tuner.ts) and restored at the end.
+   * Without it QEMU's parameters are left alone.
+   */
+  qmp?: string;
 }
 
 export interface QemuProxySourceResult {
@@ -67,13 +75,36 @@ export interface QemuProxySourceResult {
   stream: QemuStreamCounts & { bytes: number; tailBytes: number };
   /** pagewire's bytes on the network. */
   bytesSent: number;
+  /** With `qmp`: the user's downtime-limit and the last one set while QEMU iterated, ms. */
+  downtimeLimit?: { base: number; final: number; updates: number };
 }
 
 /** The source QEMU's migration, through pagewire to the destination proxy; see the file header. */
 export async function proxyQemuSource(o: QemuProxySourceOptions): Promise<QemuProxySourceResult> {
   const log = o.log ?? (() => {});
   const k = await createKernel();
-  const server = await listenEndpoint(o.listen);
+  // the QMP socket first: a wrong one fails before QEMU is told where to migrate
+  const qmp = o.qmp
+    ? await QmpClient.connect(o.qmp).catch((err: PagewireError) => {
+        throw err.code === "QMP_TIMEOUT"
+          ? new PagewireError(
+              err.code,
+              `${err.message}: another client may hold it (QEMU serves one client per -qmp socket; give the proxy its own, e.g. a second -qmp unix:PATH,server=on,wait=off)`,
+              { cause: err },
+            )
+          : err;
+      })
+    : null;
+  let tuner = null as DowntimeLimitTuner | null;
+  let tunerStarting: Promise<unknown> = Promise.resolve();
+  let server: net.Server;
+  try {
+    if (qmp) await qmp.execute("query-migrate-parameters"); // a QEMU that has them (its own errors say why not)
+    server = await listenEndpoint(o.listen);
+  } catch (err) {
+    qmp?.close();
+    throw err;
+  }
   o.onListening?.(endpointUri(o.listen, server));
   let qemu: net.Socket | null = null;
   let streamLog = null as QemuStreamLog | null;
@@ -111,6 +142,20 @@ export async function proxyQemuSource(o: QemuProxySourceOptions): Promise<QemuPr
             "QEMU_RETURN_PATH",
             "the source QEMU migrates without its return path: it would count the migration done before the destination has the guest. Run `migrate-set-capabilities capabilities=[{capability: return-path, state: true}]` on the source first",
           );
+        if (qmp)
+          tunerStarting = DowntimeLimitTuner.start(qmp, {
+            sample: () => {
+              const p = source?.progress;
+              return p ? { qemuBytes: parser.bytes, linkBytes: p.transferred } : null;
+            },
+            log,
+          }).then(
+            (t) => {
+              tuner = t;
+              if (streamLog?.completing) t.freeze();
+            },
+            (err: Error) => log(`cannot read QEMU's downtime-limit (${err.message}); left as it is`),
+          );
         const memory = new WasmGuestMemory(k, h.pageCount);
         streamLog = new QemuStreamLog(k, memory, {
           highWaterPages: o.highWaterPages,
@@ -127,7 +172,10 @@ export async function proxyQemuSource(o: QemuProxySourceOptions): Promise<QemuPr
       },
       onCompletion() {
         recordsAtCompletion = parser.records;
-        log("QEMU stopped its guest (completion)");
+        tuner?.freeze();
+        log(
+          `QEMU stopped its guest (completion)${tuner ? ` at downtime-limit ${tuner.current} ms` : ""}; ${streamLog!.pending} pages wait in the proxy`,
+        );
         // a stream that stalls now (QEMU hung, or no VM description to end it) fails the
         // migration before the decision: QEMU's return path closes and its guest runs again
         const ms = o.tailTimeoutMs ?? 30_000;
@@ -250,6 +298,7 @@ export async function proxyQemuSource(o: QemuProxySourceOptions): Promise<QemuPr
       head: h,
       stream: { ...streamLog!.counts, bytes: parser.bytes, tailBytes },
       bytesSent: report.ram.transferred,
+      ...(tuner ? { downtimeLimit: { base: tuner.base, final: tuner.current, updates: tuner.history.length } } : {}),
     };
   } catch (err) {
     qemu?.destroy(); // before the decision: QEMU's migration fails, its guest runs on
@@ -257,6 +306,9 @@ export async function proxyQemuSource(o: QemuProxySourceOptions): Promise<QemuPr
   } finally {
     server.close();
     streamLog?.dispose();
+    await tunerStarting;
+    await tuner?.stop(); // the user's downtime-limit again
+    qmp?.close();
   }
 }
 

@@ -24,7 +24,7 @@ export const qemuProxyCommand = defineCommand({
   name: "qemu-proxy",
   summary: "carry a QEMU live migration over pagewire (send on the source host, receive on the destination)",
   usage: `usage: pagewire qemu-proxy send --listen tcp:HOST:PORT|unix:PATH --to HOST:PORT
-                             [--bandwidth RATE] [--limit-final-round] [--channels N]
+                             [--bandwidth RATE] [--limit-final-round] [--qmp SOCKET] [--channels N]
                              [--key FILE] [--tls-ca FILE] [--tls-cert FILE --tls-key FILE]
                              [--json] [--progress HOW]
        pagewire qemu-proxy receive --listen HOST:PORT --incoming tcp:HOST:PORT|unix:PATH --qmp SOCKET
@@ -38,6 +38,16 @@ On the source host:  pagewire qemu-proxy send --listen unix:/run/pw.sock --to DE
   then in the source QEMU's QMP:
     migrate-set-capabilities capabilities=[{"capability":"return-path","state":true}]
     migrate uri=unix:/run/pw.sock        (max-bandwidth may stay unlimited: the proxy paces it)
+  With --qmp SOCKET (a QMP socket of the source QEMU that no other client holds) the proxy
+  sets one parameter while QEMU iterates: downtime-limit := yours × (pagewire's bytes on the
+  link ÷ QEMU's bytes into the proxy) over the last second, never above yours. QEMU measures
+  the proxy's intake of its raw stream as its bandwidth (more than the link carries, as
+  pagewire sends fewer bytes), so it would stop with more dirty RAM than a direct migration
+  over the link; scaled, it stops with what the link carries in your downtime-limit. QEMU's
+  convergence rule still decides; your value is restored at the end. max-bandwidth is not
+  touched. Without --qmp, QEMU's parameters are left as they are. (TCG guests on QEMU before
+  9.0 can lose stores in QEMU's own dirty log — fixed upstream in 03bfc2188f —; with the
+  lower limit that showed up more often in this project's runs: see README.)
 On the destination host: start QEMU with -S -incoming tcp:127.0.0.1:4444 (or unix:), then
   pagewire qemu-proxy receive --listen 0.0.0.0:4450 --incoming tcp:127.0.0.1:4444 --qmp /run/dst.qmp
 
@@ -54,7 +64,9 @@ migration, another stream version, a source without return-path.`,
     },
     to: { help: "send: the receiving proxy" },
     incoming: { arg: "URI", help: "receive: the destination QEMU's -incoming address (tcp:HOST:PORT or unix:PATH)" },
-    qmp: { help: "receive: the destination QEMU's QMP socket (run state checks, cont)" },
+    qmp: {
+      help: "send: the source QEMU's QMP socket, optional (its downtime-limit scaled to the link while it iterates, restored at the end); receive: the destination QEMU's QMP socket (run state checks, cont)",
+    },
     bandwidth: {
       help: "send: link rate limit, lifted once QEMU stops its guest, as QEMU lifts max-bandwidth",
     },
@@ -99,6 +111,7 @@ Exit 0 once the destination QEMU runs, 1 on failure (one line), 2 on usage error
         key,
         maxBandwidth: o.bandwidth ?? Infinity,
         limitFinalRound: o["limit-final-round"],
+        qmp: o.qmp,
         channels: count ? { count, tcp: { host, tls } } : undefined,
         onListening: (uri) => note(`listening on ${uri}`),
         log: o.json ? undefined : note,
