@@ -20,6 +20,8 @@
 //   --channels 0,2: only these channel counts (prints, writes no results file)
 import { spawn } from "node:child_process";
 import { randomFillSync } from "node:crypto";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { MessageChannel } from "node:worker_threads";
 import { fileURLToPath } from "node:url";
 import {
@@ -118,7 +120,14 @@ function fill(kind: GuestKind, mem: WasmGuestMemory): void {
   if (kind === "idle recording tiled") {
     const base = loadRecording("idle").base;
     for (let o = 0; o < b.length; o += base.length) b.set(base.subarray(0, Math.min(base.length, b.length - o)), o);
+    collectGarbage(); // the recording's buffers are garbage now: not part of the migrations' RSS
   } else for (let o = 0; o < b.length; o += 1 << 16) randomFillSync(b.subarray(o, o + (1 << 16)));
+}
+
+/** A full garbage collection (V8's gc(), exposed for this call). */
+function collectGarbage(): void {
+  setFlagsFromString("--expose-gc");
+  (runInNewContext("gc") as () => void)();
 }
 
 /** The source process's RSS high-water over the migrations (sampled while they run: the process's own maxRSS also counts loading the recordings). */
