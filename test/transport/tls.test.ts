@@ -1,10 +1,12 @@
 import { execFileSync, spawnSync } from "node:child_process";
+import { randomFillSync } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { PAGE_SIZE } from "../../src/index.js";
 import { connectTcp, TcpListener } from "../../src/node.js";
+import type { TcpTransport } from "../../src/transport/tcp.js";
 import { createMigrationPair } from "../support/migration-pair.js";
 import { CLI } from "../support/receiver.js";
 import { checkFrame, EDGE_LENGTHS, growingSink, sendFrames } from "./frames.js";
@@ -57,6 +59,26 @@ describe("TLS transport", () => {
     await expect(
       connectTcp("127.0.0.1", pair.listener!.port, { tls: { servername: "localhost" } }),
     ).rejects.toMatchObject({ code: "CONNECT_FAILED" });
+  });
+
+  it("page frames lent from shared kernel memory (sendBorrowed) cross TLS intact", async () => {
+    const { cert, key } = selfSigned();
+    const pair = await createMigrationPair({
+      pages: 4096,
+      shared: true,
+      transport: "tcp",
+      codecs: { lz: false },
+      tls: { server: { cert, key }, client: { ca: cert, servername: "localhost" } },
+    });
+    randomFillSync(pair.src.bytes()); // 16 MiB of raw pages: a dozen 1 MiB frames, sent from kernel memory
+    const t = pair.sourceTransport as TcpTransport;
+    const lend = t.sendBorrowed.bind(t);
+    const lent = { count: 0 };
+    t.sendBorrowed = (frame, release) => (lent.count++, lend(frame, release));
+    const { report } = await pair.run();
+    expect(report.status).toBe("completed");
+    expect(lent.count).toBeGreaterThanOrEqual(10);
+    expect(Buffer.compare(pair.dst.bytes(), pair.src.bytes())).toBe(0);
   });
 
   it("frames of many sizes cross TLS intact and in order ('data' events), send buffers reused", async () => {
