@@ -4,7 +4,7 @@
 // each, a freshly booted guest per run.
 //   Run: npm run build && npx tsx bench/qemu-migration.bench.ts [--only qemu,proxy,…] [--runs N] [--mibs 10,100]
 //   [--pagewire-only] [--scan-workers N]: only pagewire migrate-qemu's runs (no results file)
-//   (needs QEMU, busybox-static, a kernel)
+//   (needs QEMU, busybox-static, a kernel); PROXY_PROF=DIR: the proxy processes write CPU profiles there
 // How each method's bandwidth is limited: QEMU direct — QEMU's max-bandwidth = the link rate
 // (QEMU lifts it in its completion stage); qemu-proxy — QEMU's max-bandwidth unlimited into
 // the local proxy, pagewire's rate limit = the link rate between the proxies (lifted when
@@ -100,7 +100,7 @@ async function run(method: Method, mibs: number): Promise<Row> {
       ]);
       await waitFor("the destination's QMP socket", () => existsSync(b.qmp), 30_000, dest);
       const cli = (args: string[]) => {
-        const c = spawn(process.execPath, [join(root, "dist/cli/main.js"), "qemu-proxy", ...args, "--json"], {
+        const c = spawn(process.execPath, [...(process.env.PROXY_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.PROXY_PROF}`] : []), join(root, "dist/cli/main.js"), "qemu-proxy", ...args, "--json"], {
           stdio: ["ignore", "pipe", "pipe"],
         });
         let out = "";

@@ -48,6 +48,8 @@ export class QemuStreamLog implements DirtyLog {
   readonly counts: QemuStreamCounts = { records: 0, zeroRecords: 0, pageRecords: 0, xbzrleRecords: 0, unchanged: 0 };
   readonly #o: QemuStreamLogOptions;
   readonly #marked: DirtyBitmap;
+  /** Pages the shadow was ever written at (the others hold the zeros it began with, untouched). */
+  readonly #written: DirtyBitmap;
   #pending = 0;
   #paused = false;
   #completing = false;
@@ -65,6 +67,7 @@ export class QemuStreamLog implements DirtyLog {
     this.memory = memory;
     this.#o = options;
     this.#marked = new DirtyBitmap(kernel, memory.pageCount);
+    this.#written = new DirtyBitmap(kernel, memory.pageCount);
     this.#table = kernel.alloc(memory.pageCount * 16, 64);
   }
 
@@ -94,29 +97,34 @@ export class QemuStreamLog implements DirtyLog {
     const c = this.counts;
     c.records++;
     const view = this.memory.pageView(page);
+    // a page never written still holds the shadow's initial zeros: compared without reading
+    // it (the first read of an untouched page costs a page fault, ~12 µs here)
+    const fresh = !this.#written.get(page);
     let changed: boolean;
     if (kind === "zero") {
       c.zeroRecords++;
       const fill = data as number;
-      changed = !allBytes(view, fill);
+      changed = fresh ? fill !== 0 : !allBytes(view, fill);
       if (changed) view.fill(fill);
     } else if (kind === "page") {
       c.pageRecords++;
-      changed = !Buffer.from(view.buffer, view.byteOffset, PAGE_SIZE).equals(data as Uint8Array);
+      changed = !samePage(fresh ? ZERO_PAGE : view, data as Uint8Array);
       if (changed) view.set(data as Uint8Array);
     } else {
       c.xbzrleRecords++;
       // QEMU encoded against what its destination holds: the shadow page
       const s = this.#scratch;
-      s.set(view);
+      if (fresh) s.fill(0);
+      else s.set(view);
       decodeXbzrle(this.kernel, data as Uint8Array, s);
-      changed = !Buffer.from(s.buffer, 0, PAGE_SIZE).equals(view);
+      changed = !samePage(fresh ? ZERO_PAGE : view, s);
       if (changed) view.set(s);
     }
     if (!changed) {
       c.unchanged++;
       return;
     }
+    this.#written.set(page);
     if (!this.#marked.get(page)) {
       this.#marked.set(page);
       this.#pending++;
@@ -187,6 +195,7 @@ export class QemuStreamLog implements DirtyLog {
 
   dispose(): void {
     this.#marked.dispose();
+    this.#written.dispose();
     this.kernel.free(this.#table);
   }
 
@@ -223,10 +232,15 @@ export class QemuStreamLog implements DirtyLog {
   }
 }
 
-const ZERO_PAGE = Buffer.alloc(PAGE_SIZE);
+const ZERO_PAGE = new Uint8Array(PAGE_SIZE);
+
+/** True when the two pages (views of PAGE_SIZE bytes) hold the same bytes. */
+function samePage(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.compare(a, b) === 0;
+}
 
 function allBytes(view: Uint8Array, fill: number): boolean {
-  if (fill === 0) return Buffer.from(view.buffer, view.byteOffset, PAGE_SIZE).equals(ZERO_PAGE);
+  if (fill === 0) return samePage(view, ZERO_PAGE);
   for (let i = 0; i < view.length; i++) if (view[i] !== fill) return false;
   return true;
 }
