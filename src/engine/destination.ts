@@ -48,7 +48,11 @@ import {
 
 /** Destination memory; commit/discard make a file destination transactional (FileMemory). */
 export type DestinationMemory = GuestMemory & {
-  /** Every page reads as zeros until the migration writes it (fresh memory): the digest needs no read of unwritten pages. */
+  /**
+   * Every page reads as zeros until the migration writes it (fresh memory): the digest needs
+   * no read of unwritten pages, and ZERO records for them are neither written nor read. Say
+   * so only of memory that really is zero: a page that is not would keep its bytes unseen.
+   */
   zeroed?: boolean;
   commit?(): Promise<void>;
   discard?(): Promise<void>;
