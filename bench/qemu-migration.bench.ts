@@ -100,9 +100,19 @@ async function run(method: Method, mibs: number): Promise<Row> {
       ]);
       await waitFor("the destination's QMP socket", () => existsSync(b.qmp), 30_000, dest);
       const cli = (args: string[]) => {
-        const c = spawn(process.execPath, [...(process.env.PROXY_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.PROXY_PROF}`] : []), join(root, "dist/cli/main.js"), "qemu-proxy", ...args, "--json"], {
-          stdio: ["ignore", "pipe", "pipe"],
-        });
+        const c = spawn(
+          process.execPath,
+          [
+            ...(process.env.PROXY_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.PROXY_PROF}`] : []),
+            join(root, "dist/cli/main.js"),
+            "qemu-proxy",
+            ...args,
+            "--json",
+          ],
+          {
+            stdio: ["ignore", "pipe", "pipe"],
+          },
+        );
         let out = "";
         let err = "";
         c.stdout!.on("data", (d: Buffer) => (out += d));

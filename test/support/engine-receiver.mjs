@@ -33,7 +33,8 @@ const dst = new MigrationDestination({
   kernel: k,
   transport,
   // fresh (or prefaulted with zeros) memory reads as zeros: the digest and the applier need not read it
-  memory: (pages) => Object.assign(memory ?? (memory = new WasmGuestMemory(k, pages, { shared: channels > 0 })), { zeroed: true }),
+  memory: (pages) =>
+    Object.assign(memory ?? (memory = new WasmGuestMemory(k, pages, { shared: channels > 0 })), { zeroed: true }),
   ...(channels > 0 ? { channels: { count: channels, tcp: { host: "127.0.0.1" } } } : {}),
 });
 const result = await dst.receive();
