@@ -105,7 +105,9 @@ Promise.all([import(loaderJs), import(pagehashJs)]).then(async ([{ createKernel 
     if (job.kind === "pages") {
       const count = 1 + rnd(64), first = rnd(pageCount - count + 1);
       const view = new Uint8Array(buf, ram.ptr + first * 4096, count * 4096);
-      if (!k.owns(view)) copies++;
+      // a view made just before the owner grew the memory is of an older buffer object: the
+      // kernel copies it (correct, not in place); only a view of the current buffer must be used in place
+      if (!k.owns(view) && buf === k.memory.buffer) copies++;
       const got = new BigUint64Array(buf, out.ptr, count * w);
       k.hashPages(view, count, got, { bits: job.bits, seed: job.seed });
       check(got, job.expected.subarray(first * w, (first + count) * w), "hashPages " + job.bits + " seed " + job.seed);
