@@ -4,7 +4,8 @@
 // each, a freshly booted guest per run.
 //   Run: npm run build && npx tsx bench/qemu-migration.bench.ts [--only qemu,proxy,…] [--runs N] [--mibs 10,100]
 //   [--pagewire-only] [--scan-workers N]: only pagewire migrate-qemu's runs (no results file)
-//   (needs QEMU, busybox-static, a kernel); PROXY_PROF=DIR: the proxy processes write CPU profiles there
+//   (needs QEMU, busybox-static, a kernel); PROXY_PROF=DIR: the proxy processes write CPU profiles there;
+//   --trace: the proxies' log lines and engine events, in ms after the source's STOP (PAGEWIRE_TRACE)
 // How each method's bandwidth is limited: QEMU direct — QEMU's max-bandwidth = the link rate
 // (QEMU lifts it in its completion stage); qemu-proxy — QEMU's max-bandwidth unlimited into
 // the local proxy, pagewire's rate limit = the link rate between the proxies (lifted when
@@ -44,6 +45,7 @@ if (missing) {
 const dir = mkdtempSync(join(tmpdir(), "pw-qemu-bench-"));
 const files = { kernel: kernelPath()!, initrd: buildInitramfs(dir) };
 let runNo = 0;
+const tracing = process.argv.includes("--trace");
 const at = process.argv.indexOf("--scan-workers");
 const scanWorkers = at > 0 ? process.argv[at + 1] : undefined;
 
@@ -111,6 +113,7 @@ async function run(method: Method, mibs: number): Promise<Row> {
           ],
           {
             stdio: ["ignore", "pipe", "pipe"],
+            env: tracing ? { ...process.env, PAGEWIRE_TRACE: "1" } : process.env,
           },
         );
         let out = "";
@@ -130,7 +133,7 @@ async function run(method: Method, mibs: number): Promise<Row> {
           }
           return Number(/listening on \S*:(\d+)\s/.exec(err)?.[1] ?? 0);
         })();
-        return { done, listening, child: c };
+        return { done, listening, child: c, stderr: () => err };
       };
       const rx = cli(["receive", "--listen", "127.0.0.1:0", "--incoming", bIn, "--qmp", b.qmp, "--insecure"]);
       const srcUri = `unix:${join(dir, `${id}-src.sock`)}`;
@@ -156,6 +159,7 @@ async function run(method: Method, mibs: number): Promise<Row> {
         await qb.waitForStatus(["running"], { timeoutMs: 10_000 });
         const stop = qa.events.filter((e) => e.event === "STOP").at(-1);
         const resume = qb.events.filter((e) => e.event === "RESUME").at(-1);
+        if (tracing) printTrace(eventTime(stop), eventTime(resume), { send: tx.stderr(), receive: rx.stderr() });
         const j = JSON.parse(txOut) as {
           bytesSent: number;
           stream: { bytes: number };
@@ -284,6 +288,17 @@ const arg = (name: string) => {
   return i >= 0 ? process.argv[i + 1] : undefined;
 };
 const ALL: Method[] = ["qemu", "qemu-xbzrle", "proxy", "proxy-qmp", "pagewire"];
+/** The proxies' trace lines from 1 s before STOP on, both sides merged in time order. */
+function printTrace(stop: number, resume: number, sides: Record<string, string>): void {
+  const lines: Array<[number, string]> = [];
+  for (const [side, text] of Object.entries(sides))
+    for (const m of text.matchAll(/^trace (\d+\.\d+) (.*)$/gm))
+      if (Number(m[1]) >= stop - 1000) lines.push([Number(m[1]), `${side.padEnd(7)} ${m[2].slice(0, 160)}`]);
+  lines.push([stop, "QEMU    STOP (source)"], [resume, "QEMU    RESUME (destination)"]);
+  lines.sort((a, b) => a[0] - b[0]);
+  for (const [t, l] of lines) console.log(`${(t - stop).toFixed(1).padStart(8)} ms  ${l}`);
+}
+
 const only = process.argv.includes("--pagewire-only") ? ["pagewire"] : arg("--only")?.split(",");
 const methods = ALL.filter((m) => !only || only.includes(m));
 const runs = Number(arg("--runs") ?? 1);

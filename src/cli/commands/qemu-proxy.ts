@@ -20,6 +20,16 @@ function pem(file: string, what: string): Buffer {
 
 const MiB = 2 ** 20;
 
+// PAGEWIRE_TRACE=1: every log line and engine event on stderr with its wall-clock time (ms),
+// to line up with QMP event timestamps (bench/qemu-migration.bench.ts --trace)
+const trace = process.env.PAGEWIRE_TRACE
+  ? (line: string) => process.stderr.write(`trace ${(performance.timeOrigin + performance.now()).toFixed(2)} ${line}\n`)
+  : null;
+const TRACED = ["round-start", "round-end", "pause", "prepared", "commit", "activate"] as const;
+function traceEvents(hub: { on(type: string, fn: (e: unknown) => void): unknown }): void {
+  if (trace) for (const type of TRACED) hub.on(type, (e) => trace(`${type} ${JSON.stringify(e)}`));
+}
+
 export const qemuProxyCommand = defineCommand({
   name: "qemu-proxy",
   summary: "carry a QEMU live migration over pagewire (send on the source host, receive on the destination)",
@@ -114,9 +124,12 @@ Exit 0 once the destination QEMU runs, 1 on failure (one line), 2 on usage error
         qmp: o.qmp,
         channels: count ? { count, tcp: { host, tls } } : undefined,
         onListening: (uri) => note(`listening on ${uri}`),
-        log: o.json ? undefined : note,
+        log: trace ?? (o.json ? undefined : note),
         signal: watch.signal,
-        onSource: (s) => watch.attachSource(s),
+        onSource: (s) => {
+          watch.attachSource(s);
+          traceEvents(s.events as never);
+        },
       }).finally(() => watch.dispose());
       if (o.json) console.log(JSON.stringify({ ...r, report: r.report.toJSON() }));
       else {
@@ -152,9 +165,12 @@ Exit 0 once the destination QEMU runs, 1 on failure (one line), 2 on usage error
       key,
       channels: count ? { count, tcp: { host, tls } } : undefined,
       onListening: (p) => note(`listening on ${host}:${p}`),
-      log: o.json ? undefined : note,
+      log: trace ?? (o.json ? undefined : note),
       signal: watch.signal,
-      onDestination: (d) => watch.attachDestination(d),
+      onDestination: (d) => {
+        watch.attachDestination(d);
+        traceEvents(d.events as never);
+      },
     }).finally(() => watch.dispose());
     const summary = {
       pagesReceived: r.result.pagesReceived,
