@@ -77,6 +77,12 @@ export interface MigrationDestinationOptions {
   timeouts?: Partial<MigrationTimeouts> | false;
   /** The source's PREAMBLE (its caller's opaque header), before any page; without it a PREAMBLE is refused. */
   onPreamble?: (bytes: Uint8Array) => void | Promise<void>;
+  /**
+   * Each page a PAGES frame on the main connection wrote, as it is written (pre-copy and
+   * post-copy). Pages that data channels write are not reported: `dataChannels` says whether
+   * any are in use (after the handshake).
+   */
+  onPageWritten?: (page: number) => void;
   /** After each pre-copy round's pages are all in memory (its ROUND_END, every data channel synced). */
   onRound?: (round: number) => void | Promise<void>;
   /** Called once the destination guest may run: at POSTCOPY_START, or at activation otherwise. */
@@ -184,6 +190,11 @@ export class MigrationDestination {
   pageHashes(): Uint8Array | null {
     const d = this.#digest;
     return d ? new Uint8Array(this.#k.memory.buffer, d.tableAddress, d.pageCount * 16) : null;
+  }
+
+  /** Data channels in use (0 before the handshake, or when none were accepted). */
+  get dataChannels(): number {
+    return this.#dataChannels?.endpoints.length ?? 0;
   }
 
   /** Pages the destination still misses (post-copy); 0 otherwise. */
@@ -416,7 +427,16 @@ export class MigrationDestination {
                 );
             }
           }
-          this.#pages += applier.apply(f.payload, postcopy ? (p) => this.#arrived(p) : undefined);
+          const written = o.onPageWritten;
+          this.#pages += applier.apply(
+            f.payload,
+            postcopy
+              ? (p) => {
+                  this.#arrived(p);
+                  written?.(p);
+                }
+              : written,
+          );
           this.#tick();
           break;
         }

@@ -100,13 +100,31 @@ export async function proxyQemuDestination(o: QemuProxyDestinationOptions): Prom
       await writeFlushed(qemu!, pieces).catch(() => {}); // a closed connection: qemuError says why
       check();
     };
+    // pages written since the last section (in arrival order, each once): a section costs what
+    // the round wrote, not a pass over the table. The first section covers every page (QEMU's
+    // RAM must be whole, zeros included), and data channels' pages are not reported: then all.
+    let touched: number[] | null = null;
+    let isTouched: Uint8Array | null = null;
+    const candidates = (n: number): ArrayLike<number> => {
+      if (!touched || destination.dataChannels > 0) {
+        touched = [];
+        isTouched = new Uint8Array(n);
+        return Uint32Array.from({ length: n }, (_, p) => p);
+      }
+      const list = Uint32Array.from(touched).sort();
+      for (const p of list) isTouched![p] = 0;
+      touched = [];
+      return list;
+    };
     // the pages whose content changed since QEMU last got them, as one RAM section
     const flush = async (completion: boolean) => {
       const n = shadow!.pageCount;
       const table = destination.pageHashes()!;
       const now = new Uint32Array(table.buffer, table.byteOffset, 4 * n);
       const pages: number[] = [];
-      for (let p = 0; p < n; p++) {
+      const list = candidates(n);
+      for (let j = 0; j < list.length; j++) {
+        const p = list[j];
         const i = 4 * p;
         if (
           given![p] &&
@@ -237,8 +255,17 @@ export async function proxyQemuDestination(o: QemuProxyDestinationOptions): Prom
         log(`destination QEMU connected: ${head.machine}, ${head.pageCount} pages`);
         await write([bytes]);
       },
-      onRound: async () => {
-        if (writer) await flush(false);
+      onPageWritten: (p) => {
+        if (isTouched && !isTouched[p]) {
+          isTouched[p] = 1;
+          touched!.push(p);
+        }
+      },
+      onRound: async (round) => {
+        if (!writer) return;
+        log(`round ${round} in`);
+        await flush(false);
+        log(`round ${round} written to QEMU`);
       },
       onActivate: async () => {
         await qmp.cont();

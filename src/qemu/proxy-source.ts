@@ -46,7 +46,7 @@ export interface QemuProxySourceOptions {
   codecs?: CodecOptions;
   channels?: ChannelOptions;
   timeouts?: Partial<MigrationTimeouts>;
-  /** RAM pages that may wait in the proxy before QEMU's socket is paused (default 512). */
+  /** RAM pages that may wait in the proxy before QEMU's socket is paused (default 96). */
   highWaterPages?: number;
   /** How long QEMU's stream may stall once QEMU stopped its guest, ms (default 30 000). */
   tailTimeoutMs?: number;
@@ -99,7 +99,27 @@ export async function proxyQemuSource(o: QemuProxySourceOptions): Promise<QemuPr
   let tunerStarting: Promise<unknown> = Promise.resolve();
   let server: net.Server;
   try {
-    if (qmp) await qmp.execute("query-migrate-parameters"); // a QEMU that has them (its own errors say why not)
+    if (qmp) {
+      await qmp.execute("query-migrate-parameters"); // a QEMU that has them (its own errors say why not)
+      // QEMU's STOP comes before its completion record, which may wait behind QEMU's paused
+      // socket for as long as pagewire's round takes: QEMU is released at once (its guest
+      // stopped, nothing is gained by holding it back); the rate limit is lifted once QEMU's
+      // status says it completes (a guest stopped by its user leaves the limit in place)
+      qmp.onEvent((e) => {
+        if (e.event !== "STOP" || !streamLog || streamLog.completing) return;
+        log(`QEMU stopped its guest (QMP STOP); ${streamLog.pending} pages wait in the proxy`);
+        streamLog.release();
+        qmp
+          .queryStatus()
+          .then((st) => {
+            if (st.status !== "finish-migrate" || streamLog?.completing) return;
+            tuner?.freeze();
+            log("QEMU completes its migration (QMP status finish-migrate)");
+            if (!o.limitFinalRound) source?.setMaxBandwidth(Infinity);
+          })
+          .catch(() => {}); // the completion record does the same
+      });
+    }
     server = await listenEndpoint(o.listen);
   } catch (err) {
     qmp?.close();

@@ -86,6 +86,7 @@ export class QmpClient {
   version = "";
   /** Events received so far (oldest first). */
   readonly events: QmpEvent[] = [];
+  readonly #listeners = new Set<(e: QmpEvent) => void>();
   #socket: Socket;
   #timeoutMs: number;
   #buffer = "";
@@ -268,6 +269,12 @@ export class QmpClient {
     }
   }
 
+  /** Calls `fn` with every event from now on (they are kept in `events` too); returns the unsubscribe. */
+  onEvent(fn: (e: QmpEvent) => void): () => void {
+    this.#listeners.add(fn);
+    return () => this.#listeners.delete(fn);
+  }
+
   #onMessage(line: string): void {
     let msg: Record<string, unknown>;
     try {
@@ -285,6 +292,7 @@ export class QmpClient {
     if ("event" in msg) {
       this.events.push(msg as unknown as QmpEvent);
       if (this.events.length > 1000) this.events.shift();
+      for (const fn of this.#listeners) fn(msg as unknown as QmpEvent);
       return;
     }
     const id = typeof msg.id === "string" ? msg.id : undefined;

@@ -57,3 +57,41 @@ describe("QemuStreamLog.record", () => {
     memory.dispose();
   });
 });
+
+describe("QemuStreamLog backpressure", () => {
+  it("pauses QEMU at the high-water mark until a harvest; once released (QEMU's guest stopped) never again", async () => {
+    const k = await createKernel();
+    const pages = 64;
+    const memory = new WasmGuestMemory(k, pages);
+    const calls: string[] = [];
+    const log = new QemuStreamLog(k, memory, {
+      pause: () => calls.push("pause"),
+      resume: () => calls.push("resume"),
+      highWaterPages: 4,
+      batchWaitMs: 0,
+      batchPages: 1,
+    });
+    log.start();
+    const page = (v: number) => new Uint8Array(PAGE_SIZE).fill(v);
+    for (let p = 0; p < 4; p++) log.record(p, "page", page(1));
+    expect(calls).toEqual(["pause"]);
+    const bits = new DirtyBitmap(k, pages);
+    await log.harvest(bits);
+    expect(bits.count()).toBe(4);
+    expect(calls).toEqual(["pause", "resume"]);
+    for (let p = 4; p < 8; p++) log.record(p, "page", page(2));
+    expect(calls).toEqual(["pause", "resume", "pause"]);
+    // QEMU stopped its guest (QMP STOP): resumed at once, and held back no more
+    log.release();
+    expect(calls).toEqual(["pause", "resume", "pause", "resume"]);
+    for (let p = 8; p < 40; p++) log.record(p, "page", page(3));
+    expect(calls).toHaveLength(4);
+    expect(log.pending).toBe(36);
+    expect(log.completing).toBe(false); // releasing is not QEMU's completion record: rounds go on
+    await log.harvest(bits);
+    expect(bits.count()).toBe(36);
+    log.dispose();
+    bits.dispose();
+    memory.dispose();
+  });
+});

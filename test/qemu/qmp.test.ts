@@ -73,14 +73,21 @@ describe("QmpClient", () => {
       await q.setMigrationCapabilities({ "x-ignore-shared": true });
       expect(await q.execute("echo", { a: 1 })).toEqual({ a: 1 });
       await q.stop();
+      const heard: string[] = [];
+      const off = q.onEvent((e) => heard.push(e.event));
       fake.sockets[0].write(JSON.stringify({ event: "STOP", timestamp: { seconds: 1, microseconds: 2 } }) + "\r\n");
       const err = await q.execute("nope").catch((e: unknown) => e as QmpError);
       expect(err).toBeInstanceOf(QmpError);
       expect(err).toMatchObject({ code: "QMP_COMMAND", qmpClass: "CommandNotFound" });
       expect(q.events.map((e) => e.event)).toEqual(["STOP"]);
+      expect(heard).toEqual(["STOP"]); // listeners hear events as they come
+      off();
+      fake.sockets[0].write(JSON.stringify({ event: "RESUME", timestamp: { seconds: 1, microseconds: 3 } }) + "\r\n");
       await expect(q.execute("silence")).rejects.toMatchObject({ code: "QMP_TIMEOUT" });
       // a late answer to a timed-out command is dropped; the client keeps working
       expect((await q.queryStatus()).status).toBe("running");
+      expect(q.events.map((e) => e.event)).toEqual(["STOP", "RESUME"]);
+      expect(heard).toEqual(["STOP"]); // … and no longer once unsubscribed
       expect(fake.log).toEqual([
         "qmp_capabilities",
         "query-status",
