@@ -18,7 +18,7 @@
 // device-state stream). Every run checks that the destination's heartbeat goes on with the
 // pattern intact. Writes bench/results/qemu-migration.json.
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -65,6 +65,23 @@ interface Row {
   downtimeLimitMs?: number;
   /** qemu-proxy: pages in pagewire's last round (sent while the guest is stopped). */
   finalPages?: number;
+  /** CPU ms both QEMU processes used during the migration (the source's vCPU thread included). */
+  qemuCpuMs?: number;
+  /** qemu-proxy: each proxy process's CPU ms from listening to its end (user + system, all its threads). */
+  proxyCpuMs?: { send: number; receive: number };
+}
+
+/** CPU ms (user + system, all threads) the processes used so far, summed. */
+function cpuOf(pids: Array<number | undefined>): number {
+  let ms = 0;
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      ms += (Number(f[11]) + Number(f[12])) * 10; // clock ticks of 10 ms (CLK_TCK 100)
+    } catch {} // gone
+  }
+  return ms;
 }
 
 const eventTime = (e: QmpEvent | undefined) =>
@@ -153,9 +170,12 @@ async function run(method: Method, mibs: number): Promise<Row> {
       try {
         await qa.setMigrationCapabilities({ "return-path": true });
         await qa.setMigrationParameters({ "max-bandwidth": 2 ** 40, "downtime-limit": 300 });
+        const cpu0 = cpuOf([source.pid, dest.pid]);
         await qa.migrate(srcUri);
-        const [txOut] = await Promise.all([tx.done, rx.done]);
+        const [txOut, rxOut] = await Promise.all([tx.done, rx.done]);
         const info = await qa.waitForMigration({ timeoutMs: 300_000, pollMs: 20 });
+        const qemuCpuMs = cpuOf([source.pid, dest.pid]) - cpu0;
+        const rxCpu = (JSON.parse(rxOut) as { cpuMs: { user: number; system: number } }).cpuMs;
         await qb.waitForStatus(["running"], { timeoutMs: 10_000 });
         const stop = qa.events.filter((e) => e.event === "STOP").at(-1);
         const resume = qb.events.filter((e) => e.event === "RESUME").at(-1);
@@ -164,6 +184,7 @@ async function run(method: Method, mibs: number): Promise<Row> {
           bytesSent: number;
           stream: { bytes: number };
           downtimeLimit?: { final: number };
+          cpuMs: { user: number; system: number };
           report: { rounds: { dirtied: number }[] };
         };
         row = {
@@ -176,6 +197,8 @@ async function run(method: Method, mibs: number): Promise<Row> {
           rounds: info.ram?.["dirty-sync-count"],
           downtimeLimitMs: j.downtimeLimit?.final,
           finalPages: j.report.rounds.at(-1)?.dirtied,
+          qemuCpuMs,
+          proxyCpuMs: { send: j.cpuMs.user + j.cpuMs.system, receive: rxCpu.user + rxCpu.system },
         };
       } finally {
         qa.close();
@@ -241,8 +264,10 @@ async function run(method: Method, mibs: number): Promise<Row> {
         await qa.setMigrationCapabilities({ xbzrle: method === "qemu-xbzrle" });
         await qb.setMigrationCapabilities({ xbzrle: method === "qemu-xbzrle" });
         await qa.setMigrationParameters({ "max-bandwidth": mibs * MiB, "downtime-limit": 300 });
+        const cpu0 = cpuOf([source.pid, dest.pid]);
         await qa.migrate(incoming);
         const info = await qa.waitForMigration({ timeoutMs: 300_000, pollMs: 20 });
+        const qemuCpuMs = cpuOf([source.pid, dest.pid]) - cpu0;
         await qb.waitForStatus(["running"], { timeoutMs: 10_000 });
         const stop = qa.events.filter((e) => e.event === "STOP").at(-1);
         const resume = qb.events.filter((e) => e.event === "RESUME").at(-1);
@@ -254,6 +279,7 @@ async function run(method: Method, mibs: number): Promise<Row> {
           sentMiB: (info.ram?.transferred ?? NaN) / MiB,
           beatsOk: false,
           rounds: info.ram?.["dirty-sync-count"],
+          qemuCpuMs,
         };
       } finally {
         qa.close();
@@ -269,7 +295,7 @@ async function run(method: Method, mibs: number): Promise<Row> {
     );
     row.beatsOk = readSerial(b.serial).beats.every(([, md5]) => md5 === pattern);
     console.error(
-      `${row.method} @ ${mibs} MiB/s: ${row.totalMs.toFixed(0)} ms, downtime ${row.downtimeMs.toFixed(1)} ms, ${row.sentMiB.toFixed(1)} MiB, heartbeat ${row.beatsOk ? "ok" : "BAD"}${row.downtimeLimitMs !== undefined ? `, QEMU stopped at downtime-limit ${row.downtimeLimitMs} ms` : ""}${row.rounds !== undefined ? `, ${row.rounds} rounds` : ""}${row.finalPages !== undefined ? `, ${row.finalPages} pages in the last round` : ""}${row.deviceMs !== undefined ? ` (final round + commit ${row.finalRoundMs!.toFixed(1)} ms, of which the scan of A ${row.finalScanMs!.toFixed(1)} ms; QEMU device state + cont ${row.deviceMs.toFixed(1)} ms)` : ""}`,
+      `${row.method} @ ${mibs} MiB/s: ${row.totalMs.toFixed(0)} ms, downtime ${row.downtimeMs.toFixed(1)} ms, ${row.sentMiB.toFixed(1)} MiB, heartbeat ${row.beatsOk ? "ok" : "BAD"}${row.downtimeLimitMs !== undefined ? `, QEMU stopped at downtime-limit ${row.downtimeLimitMs} ms` : ""}${row.rounds !== undefined ? `, ${row.rounds} rounds` : ""}${row.finalPages !== undefined ? `, ${row.finalPages} pages in the last round` : ""}${row.qemuCpuMs !== undefined ? `; CPU ms: QEMUs ${row.qemuCpuMs}` : ""}${row.proxyCpuMs ? `, proxies ${row.proxyCpuMs.send} + ${row.proxyCpuMs.receive}` : ""}${row.deviceMs !== undefined ? ` (final round + commit ${row.finalRoundMs!.toFixed(1)} ms, of which the scan of A ${row.finalScanMs!.toFixed(1)} ms; QEMU device state + cont ${row.deviceMs.toFixed(1)} ms)` : ""}`,
     );
     return row;
   } finally {

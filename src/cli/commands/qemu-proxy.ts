@@ -20,6 +20,12 @@ function pem(file: string, what: string): Buffer {
 
 const MiB = 2 ** 20;
 
+/** This process's CPU time since `since` (all its threads), ms. */
+function cpuMs(since?: NodeJS.CpuUsage): { user: number; system: number } {
+  const u = process.cpuUsage(since);
+  return { user: Math.round(u.user / 1000), system: Math.round(u.system / 1000) };
+}
+
 // PAGEWIRE_TRACE=1: every log line and engine event on stderr with its wall-clock time (ms),
 // to line up with QMP event timestamps (bench/qemu-migration.bench.ts --trace)
 const trace = process.env.PAGEWIRE_TRACE
@@ -95,6 +101,7 @@ migration, another stream version, a source without return-path.`,
 Exit 0 once the destination QEMU runs, 1 on failure (one line), 2 on usage errors.`,
   async run(o, positionals) {
     const [role, ...extra] = positionals;
+    let listening: NodeJS.CpuUsage | undefined; // CPU time at 'listening on' (--json reports what the migration took)
     if ((role !== "send" && role !== "receive") || extra.length)
       throw new UsageError("qemu-proxy: say 'send' or 'receive' first");
     if (!o.listen) throw new UsageError("--listen is required");
@@ -123,7 +130,10 @@ Exit 0 once the destination QEMU runs, 1 on failure (one line), 2 on usage error
         limitFinalRound: o["limit-final-round"],
         qmp: o.qmp,
         channels: count ? { count, tcp: { host, tls } } : undefined,
-        onListening: (uri) => note(`listening on ${uri}`),
+        onListening: (uri) => {
+          listening = process.cpuUsage();
+          note(`listening on ${uri}`);
+        },
         log: trace ?? (o.json ? undefined : note),
         signal: watch.signal,
         onSource: (s) => {
@@ -131,7 +141,7 @@ Exit 0 once the destination QEMU runs, 1 on failure (one line), 2 on usage error
           traceEvents(s.events as never);
         },
       }).finally(() => watch.dispose());
-      if (o.json) console.log(JSON.stringify({ ...r, report: r.report.toJSON() }));
+      if (o.json) console.log(JSON.stringify({ ...r, report: r.report.toJSON(), cpuMs: cpuMs(listening) }));
       else {
         console.log(r.report.toTable());
         console.log("");
@@ -164,7 +174,10 @@ Exit 0 once the destination QEMU runs, 1 on failure (one line), 2 on usage error
       qmp: o.qmp,
       key,
       channels: count ? { count, tcp: { host, tls } } : undefined,
-      onListening: (p) => note(`listening on ${host}:${p}`),
+      onListening: (p) => {
+        listening = process.cpuUsage();
+        note(`listening on ${host}:${p}`);
+      },
       log: trace ?? (o.json ? undefined : note),
       signal: watch.signal,
       onDestination: (d) => {
@@ -178,6 +191,7 @@ Exit 0 once the destination QEMU runs, 1 on failure (one line), 2 on usage error
       recoveries: r.result.recoveries,
       stream: r.stream,
       machine: r.head.machine,
+      ...(o.json ? { cpuMs: cpuMs(listening) } : {}),
     };
     console.log(
       o.json
