@@ -106,6 +106,7 @@ export async function proxyQemuSource(o: QemuProxySourceOptions): Promise<QemuPr
       // stopped, nothing is gained by holding it back); the rate limit is lifted once QEMU's
       // status says it completes (a guest stopped by its user leaves the limit in place)
       qmp.onEvent((e) => {
+        if (e.event === "RESUME") streamLog?.holdAgain(); // its user had paused it
         if (e.event !== "STOP" || !streamLog || streamLog.completing) return;
         log(`QEMU stopped its guest (QMP STOP); ${streamLog.pending} pages wait in the proxy`);
         streamLog.release();

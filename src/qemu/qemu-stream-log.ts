@@ -165,6 +165,11 @@ export class QemuStreamLog implements DirtyLog {
     this.#signal();
   }
 
+  /** QEMU's guest runs again (its user had paused it, not QEMU's completion): held back as before. */
+  holdAgain(): void {
+    if (!this.#completing) this.#released = false;
+  }
+
   /** The stream failed: the waiting harvest (and every later one) throws `err`. */
   fail(err: unknown): void {
     this.#error ??= err;

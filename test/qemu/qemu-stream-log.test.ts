@@ -59,7 +59,7 @@ describe("QemuStreamLog.record", () => {
 });
 
 describe("QemuStreamLog backpressure", () => {
-  it("pauses QEMU at the high-water mark until a harvest; once released (QEMU's guest stopped) never again", async () => {
+  it("pauses QEMU at the high-water mark until a harvest; released while its guest is stopped, for good at completion", async () => {
     const k = await createKernel();
     const pages = 64;
     const memory = new WasmGuestMemory(k, pages);
@@ -90,6 +90,16 @@ describe("QemuStreamLog backpressure", () => {
     expect(log.completing).toBe(false); // releasing is not QEMU's completion record: rounds go on
     await log.harvest(bits);
     expect(bits.count()).toBe(36);
+    // the guest runs again (its user had paused it): held back at the mark as before
+    log.holdAgain();
+    for (let p = 40; p < 44; p++) log.record(p, "page", page(4));
+    expect(calls).toEqual(["pause", "resume", "pause", "resume", "pause"]);
+    await log.harvest(bits);
+    // once QEMU's completion record came, nothing holds it back again
+    log.completion();
+    log.holdAgain();
+    for (let p = 44; p < 60; p++) log.record(p, "page", page(5));
+    expect(calls).toEqual(["pause", "resume", "pause", "resume", "pause", "resume"]);
     log.dispose();
     bits.dispose();
     memory.dispose();
