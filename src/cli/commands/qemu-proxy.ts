@@ -98,6 +98,8 @@ migration, another stream version, a source without return-path.`,
     progress: {},
   },
   epilogue: `Prints 'listening on URI' (stderr) once ready, the result when the destination runs.
+PAGEWIRE_TRACE=1 in the environment: every log line and migration event on stderr with its
+wall-clock time in ms (to line up with QMP event timestamps).
 Exit 0 once the destination QEMU runs, 1 on failure (one line), 2 on usage errors.`,
   async run(o, positionals) {
     const [role, ...extra] = positionals;
